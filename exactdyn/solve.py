@@ -1,0 +1,133 @@
+r"""Numerical integration of a model's gradient flow: ``solve(model, t)``."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from . import _validation as check
+from .errors import IntegrationError
+from .flows import lower
+from .trajectory import Trajectory
+
+FLOAT_METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
+PRECISION_METHODS = ("taylor", "heyoka")
+
+
+def default_atol(model, y0: np.ndarray, rtol: float) -> float:
+    """Absolute tolerance scaled to the smallest nonzero typical entry of the state.
+
+    A fixed absolute tolerance would swamp a small initialization (entries of 1e-4);
+    the typical size of the state's nonzero parts sets the scale instead.
+    """
+    scales = []
+    lowered = lower(model)
+    for part in lowered.unpack(y0).values():
+        rms = float(np.sqrt(np.mean(np.square(part, dtype=float))))
+        if rms > 0:
+            scales.append(rms)
+    target = getattr(model, "target_scale", None)
+    if target is not None:
+        ts = target()
+        if ts > 0:
+            scales.append(ts)
+    return rtol * (min(scales) if scales else 1.0)
+
+
+def solve(model, t, method: str | None = None, rtol: float = 1e-12, atol: float | None = None,
+          precision: int | None = None, reduced: bool = False) -> Trajectory:
+    r"""Integrate the gradient flow of ``model`` and return a :class:`Trajectory`.
+
+    Parameters
+    ----------
+    model
+        A model instance, e.g. :class:`~exactdyn.Linear1D`.
+    t : float or array_like
+        Output times (>= 0, non-decreasing); the flow starts at t = 0.
+    method : str, optional
+        float64: one of ``solve_ivp``'s methods (default ``"DOP853"``, which suits these
+        smooth non-stiff flows). With ``precision``: ``"taylor"`` (default; exactdyn's
+        arbitrary-precision Taylor integrator) or ``"heyoka"`` (optional extra).
+    rtol, atol : float
+        Relative and absolute tolerances. ``atol`` defaults to ``rtol`` times the typical
+        size of the smallest nonzero part of the state (see :func:`default_atol`).
+        With ``precision``, the tolerance defaults to ``10**-precision``.
+    precision : int, optional
+        Significant decimal digits for arbitrary-precision integration (mpmath).
+    reduced : bool
+        Integrate the model's reduced equation (for :class:`~exactdyn.Linear1D`,
+        :math:`\dot p = \omega (p^* - p)\sqrt{p^2 + k'^2}`) and reconstruct the state.
+
+    Raises
+    ------
+    IntegrationError
+        If the step size collapses or the state stops being finite.
+    """
+    times = check.times("t", t)
+    rtol = check.positive("rtol", rtol)
+    if atol is not None:
+        atol = check.positive("atol", atol)
+    precision = check.precision("precision", precision)
+    if precision is None:
+        method = "DOP853" if method is None else method
+        check.choice("method", method, FLOAT_METHODS)
+    else:
+        method = "taylor" if method is None else method
+        check.choice("method", method, PRECISION_METHODS)
+    if reduced:
+        from .reduced import solve_reduced
+
+        return solve_reduced(model, times, method, rtol, atol, precision)
+    lowered = lower(model)
+    y0 = lowered.pack(model.initial_state())
+    if precision is not None:
+        from .numeric.highprec import integrate_high_precision
+
+        tol = None if rtol == 1e-12 and atol is None else min(rtol, atol or rtol)
+        ys, stats = integrate_high_precision(lowered, y0, times, precision, method, tol)
+        return _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats)
+    if atol is None:
+        atol = default_atol(model, y0, rtol)
+    ys, stats = _integrate_float(lowered, y0, times, method, rtol, atol)
+    return _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
+
+
+def _integrate_float(lowered, y0, times, method, rtol, atol):
+    t_end = float(times[-1])
+    if t_end == 0.0:
+        return np.repeat(y0[None, :], len(times), axis=0), {"nfev": 0, "njev": 0, "nlu": 0}
+    kwargs = {}
+    if method in ("Radau", "BDF", "LSODA"):
+        kwargs["jac"] = lowered.jac
+    with np.errstate(over="raise", invalid="raise"):
+        try:
+            sol = solve_ivp(lowered.rhs, (0.0, t_end), y0, method=method, t_eval=times,
+                            rtol=rtol, atol=atol, **kwargs)
+        except FloatingPointError as exc:
+            raise IntegrationError(f"the state overflowed or became NaN ({exc})",
+                                   t_reached=float("nan")) from exc
+    if sol.status != 0:
+        reached = float(sol.t[-1]) if sol.t.size else 0.0
+        raise IntegrationError(f"{method} failed: {sol.message}", t_reached=reached)
+    ys = sol.y.T
+    if not np.all(np.isfinite(ys)):
+        bad = int(np.argmax(~np.all(np.isfinite(ys), axis=1)))
+        raise IntegrationError("the state stopped being finite", t_reached=float(times[bad]))
+    return ys, {"nfev": int(sol.nfev), "njev": int(sol.njev), "nlu": int(sol.nlu)}
+
+
+def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):
+    if precision is not None:
+        with mpmath.workdps(precision):
+            t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
+            state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}
+            obs = lowered.observables(state)
+    else:
+        t_out = times.copy()
+        state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            obs = lowered.observables(state)
+    meta = {"model": model.name, "params": model.params, "method": method, "rtol": rtol,
+            "atol": atol, "precision": precision, **stats}
+    return Trajectory(t_out, state, obs, meta)
