@@ -1,0 +1,38 @@
+"""Closed-form solutions, per model family: ``exact(model, t)``."""
+
+from __future__ import annotations
+
+from .. import _validation as check
+from ..trajectory import Trajectory
+
+
+def exact(model, t, precision: int | None = None) -> Trajectory:
+    """The closed-form trajectory of ``model`` at times ``t``.
+
+    Parameters
+    ----------
+    model
+        A model with a closed form (:class:`~exactdyn.Linear1D`).
+    t : float or array_like
+        Times >= 0, non-decreasing.
+    precision : int, optional
+        Evaluate in mpmath with this many significant digits (10 guard digits are used
+        internally); ``None`` evaluates in float64 with the stable formulas.
+    """
+    times = check.times("t", t)
+    precision = check.precision("precision", precision)
+    name = getattr(model, "name", None)
+    if name == "linear1d":
+        from .linear1d import exact_linear1d
+
+        return exact_linear1d(model, times, precision)
+    raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
+
+
+def closed_form(model):
+    """The symbolic closed form of ``model``'s family, with :meth:`residual` proofs."""
+    if getattr(model, "name", None) == "linear1d":
+        from .linear1d_symbolic import Linear1DClosedForm
+
+        return Linear1DClosedForm()
+    raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")

@@ -1,0 +1,78 @@
+r"""Closed-form trajectory of the 1-D linear network [XZ], MATH.md §1.
+
+Numeric evaluation lives in :mod:`.linear1d_numeric` (stable, float64 or mpmath); the
+symbolic form and its proof that it solves the flow in :mod:`.linear1d_symbolic`.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from ..trajectory import Trajectory
+from . import linear1d_numeric as num
+
+#: Below this k'^2 (relative to M^2) float64 cannot represent the products the stable
+#: formulas need, so the float64 path evaluates in mpmath and rounds.
+_UNDERFLOW = 1e-290
+
+
+def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Trajectory:
+    """The closed-form trajectory of a :class:`~exactdyn.Linear1D` at ``times``."""
+    if precision is None:
+        C = num.constants(model, num.FloatOps)
+        if C.kp2 < _UNDERFLOW and C.m_plus > 0 and C.m_minus > 0:
+            traj = exact_linear1d(model, times, precision=30).as_float()
+            traj.meta["precision"] = None
+            return traj
+        with np.errstate(over="ignore", under="ignore"):
+            p, rho, e2 = num.evaluate_p(C, np.asarray(times, dtype=float), num.FloatOps)
+            p = np.broadcast_to(p, times.shape).astype(float)
+            rho = np.broadcast_to(rho, times.shape).astype(float)
+            if e2 is not None:
+                e2 = np.broadcast_to(e2, times.shape).astype(float)
+            u, w = num.state_at(C, p, e2, num.FloatOps)
+        t_out = np.asarray(times, dtype=float).copy()
+    else:
+        with mpmath.workdps(precision + 10):
+            C = num.constants(model, num.MpOps)
+            ps, rhos, e2s = [], [], []
+            for tv in times:
+                p, rho, e2 = num.evaluate_p(C, mpmath.mpf(float(tv)), num.MpOps)
+                ps.append(p)
+                rhos.append(rho)
+                e2s.append(e2)
+            p = np.array(ps, dtype=object)
+            rho = np.array(rhos, dtype=object)
+            e2 = None if e2s[0] is None else np.array(e2s, dtype=object)
+            u, w = num.state_at(C, p, e2, num.MpOps)
+        with mpmath.workdps(precision):
+            rnd = np.frompyfunc(lambda x: +x, 1, 1)
+            p, rho, u, w = rnd(p), rnd(rho), rnd(u), rnd(w)
+            t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
+    obs = _observables(model, C, p, rho, u, w, precision)
+    meta = {"model": model.name, "params": model.params, "method": "closed_form",
+            "rtol": None, "atol": None, "precision": precision,
+            "k_prime": float(C.kp2) ** 0.5, "p_star": float(C.pstar),
+            "K_inf": float(C.omega * (C.pstar**2 + C.kp2) ** 0.5)}
+    return Trajectory(t_out, {"u": u, "w": w}, obs, meta)
+
+
+def _observables(model, C, p, rho, u, w, precision):
+    kappa, sxx, c = model.kappa, model.x_var, model.teacher
+    if precision is not None:
+        with mpmath.workdps(precision):
+            kappa, sxx, c = mpmath.mpf(kappa), mpmath.mpf(sxx), mpmath.mpf(c)
+            norm_u = np.array([mpmath.sqrt(mpmath.fdot(r, r)) for r in u], dtype=object)
+            norm_w = np.array([mpmath.sqrt(mpmath.fdot(r, r)) for r in w], dtype=object)
+            align = np.array([pp / (a * b) if a * b != 0 else mpmath.nan
+                              for pp, a, b in zip(p, norm_u, norm_w)], dtype=object)
+            return {"end_to_end": kappa * p, "loss": sxx * (kappa * p - c) ** 2 / 2,
+                    "ntk": C.omega * rho, "norm_u": norm_u, "norm_w": norm_w,
+                    "alignment": align}
+    norm_u = np.linalg.norm(u, axis=1)
+    norm_w = np.linalg.norm(w, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        align = p / (norm_u * norm_w)
+    return {"end_to_end": kappa * p, "loss": sxx * (kappa * p - c) ** 2 / 2,
+            "ntk": C.omega * rho, "norm_u": norm_u, "norm_w": norm_w, "alignment": align}

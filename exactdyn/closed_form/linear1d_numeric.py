@@ -1,0 +1,182 @@
+r"""Stable numeric evaluation of the 1-D linear network's closed form (MATH.md §1).
+
+The reduced equation :math:`\dot p = \omega (p^* - p)\sqrt{p^2 + k'^2}` is a Riccati
+equation in :math:`Z = \sqrt{p^2 + k'^2} + p` (:math:`= k' z`), solved by a Möbius map
+
+.. math:: Z(t) = \frac{Z_+ - R(t) Z_-}{1 - R(t)}, \quad R(t) = R_0 e^{-K_\infty t},
+          \quad Z_\pm = p^* \pm h^*,\ h^* = \sqrt{p^{*2} + k'^2},\ K_\infty = \omega h^*.
+
+The evaluation here never subtracts nearly equal numbers:
+
+- The flow is symmetric under :math:`p \to -p,\ p^* \to -p^*`. We work in the frame
+  :math:`q = s p` with :math:`s = \operatorname{sign}(p_0 - p^*)` (``+1`` on ties), where
+  :math:`q_0 \ge q^*` and so :math:`0 \le R_0 < 1`: every denominator is a sum of
+  non-negative terms and :math:`1 - R(t) = (1 - R_0) - R_0\,\mathrm{expm1}(-K_\infty t)`.
+- :math:`M \pm p_0 = \tfrac12\lVert u_0/\sqrt a \pm \sqrt a\, w_0\rVert^2` with
+  :math:`a = \sqrt{\eta_u/\eta_w}` come from norms, so :math:`k'^2 = (M+p_0)(M-p_0)` is
+  exact to rounding even at the degenerate (balanced, aligned) init.
+- :math:`q - q^* = 2h^{*2} R / \big((1 - R)(Z_+ + R\,|Z_-|)\big)` and
+  :math:`R_0 = (q_0 - q^*)(M + q_0 + h^* + q^*)/\big((M + h^*)(M + q_0 + h^* - q^*)\big)`,
+  obtained with :math:`M^2 - h^{*2} = p_0^2 - p^{*2}`.
+- The state is :math:`u(t) = \tfrac12 e^{\phi}(u_0 - a w_0) + \tfrac12 e^{-\phi}(u_0 + a w_0)`,
+  :math:`w(t) = \tfrac12 e^{\phi}(w_0 - u_0/a) + \tfrac12 e^{-\phi}(w_0 + u_0/a)` with
+  :math:`e^{2 s\phi} = (M + q_0)/Z_q(t)`: no large cosh and sinh cancel.
+- At :math:`k' = 0` exactly, :math:`\dot p = \omega\,\mathrm{sign}(p_0)\,p\,(p^* - p)` is
+  logistic, evaluated with the exponent that cannot overflow; the state scales as
+  :math:`\sqrt{p/p_0}`.
+
+The same code runs on float64 (numpy, vectorized over time) and on ``mpmath.mpf``
+(any precision), selected by the ``ops`` namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+
+class FloatOps:
+    sqrt = staticmethod(np.sqrt)
+    exp = staticmethod(np.exp)
+    expm1 = staticmethod(np.expm1)
+
+    @staticmethod
+    def num(x):
+        return float(x)
+
+    @staticmethod
+    def vec(x):
+        return np.asarray(x, dtype=float)
+
+    @staticmethod
+    def dot(a, b):
+        return float(np.dot(a, b))
+
+
+class MpOps:
+    sqrt = staticmethod(mpmath.sqrt)
+    exp = staticmethod(mpmath.exp)
+    expm1 = staticmethod(mpmath.expm1)
+
+    @staticmethod
+    def num(x):
+        return mpmath.mpf(x)
+
+    @staticmethod
+    def vec(x):
+        return np.array([mpmath.mpf(v) for v in np.asarray(x).ravel()], dtype=object)
+
+    @staticmethod
+    def dot(a, b):
+        return mpmath.fdot(a, b)
+
+
+@dataclass(frozen=True)
+class Constants:
+    r"""Constants of one trajectory (:math:`M`, :math:`k'`, :math:`\omega`, :math:`p^*`, ...)."""
+
+    p0: object
+    m_plus: object  # M + p0
+    m_minus: object  # M - p0
+    kp2: object  # k'^2
+    omega: object
+    pstar: object
+    a: object  # sqrt(eta_u / eta_w)
+    u0: object
+    w0: object
+
+    @property
+    def M(self):
+        return (self.m_plus + self.m_minus) / 2
+
+    @property
+    def kp(self):
+        return self.kp2 ** 0.5 if isinstance(self.kp2, float) else mpmath.sqrt(self.kp2)
+
+
+def constants(model, ops=FloatOps) -> Constants:
+    init = model.initial_state()
+    u0, w0 = ops.vec(init["u"]), ops.vec(init["w"])
+    eta_u, eta_w = ops.num(model.eta_u), ops.num(model.eta_w)
+    kappa, sxx, c = ops.num(model.kappa), ops.num(model.x_var), ops.num(model.teacher)
+    a = ops.sqrt(eta_u / eta_w)
+    ra = ops.sqrt(a)
+    d_plus = u0 / ra + ra * w0
+    d_minus = u0 / ra - ra * w0
+    m_plus = ops.dot(d_plus, d_plus) / 2
+    m_minus = ops.dot(d_minus, d_minus) / 2
+    p0 = ops.dot(u0, w0)
+    return Constants(p0=p0, m_plus=m_plus, m_minus=m_minus, kp2=m_plus * m_minus,
+                     omega=2 * kappa**2 * sxx * ops.sqrt(eta_u * eta_w), pstar=c / kappa,
+                     a=a, u0=u0, w0=w0)
+
+
+def evaluate_p(C: Constants, t, ops=FloatOps):
+    r"""Return :math:`p(t)` and :math:`\rho(t) = \sqrt{p^2+k'^2}` (the NTK over :math:`\omega`),
+    plus the factors of the state map (see :func:`state_at`)."""
+    p0, pstar, kp2, omega = C.p0, C.pstar, C.kp2, C.omega
+    if kp2 == 0:
+        return _degenerate(C, t, ops)
+    s = 1 if p0 >= pstar else -1
+    q0, qs = s * p0, s * pstar
+    m_q = C.m_plus if s == 1 else C.m_minus  # M + q0
+    M = C.M
+    h = ops.sqrt(qs * qs + kp2)
+    h_plus = kp2 / (h - qs) if qs < 0 else h + qs  # h* + q*  (= Z_+)
+    h_minus = kp2 / (h + qs) if qs > 0 else h - qs  # h* - q*  (= |Z_-|)
+    R0 = (q0 - qs) * (m_q + h_plus) / ((M + h) * (m_q + h_minus))
+    one_minus_R0 = 2 * h / (m_q + h_minus)
+    decay = ops.exp(-omega * h * t)
+    R = R0 * decay
+    one_minus_R = one_minus_R0 - R0 * ops.expm1(-omega * h * t)
+    denom = h_plus + R * h_minus  # Z_+ + R |Z_-|  (= (1 - R) Z_q)
+    q = qs + 2 * h * h * R / (one_minus_R * denom)
+    z_q = denom / one_minus_R
+    rho = (z_q + kp2 / z_q) / 2
+    # e^{2 s phi} = (M + q0) / Z_q
+    e2 = m_q / z_q
+    return s * q, rho, (e2 if s == 1 else 1 / e2)
+
+
+def _degenerate(C: Constants, t, ops):
+    """k' = 0: u0 = ±a w0; logistic in p with sign(p) fixed."""
+    p0, pstar, omega = C.p0, C.pstar, C.omega
+    zero = t * 0
+    if p0 == 0:
+        return zero, zero, None
+    sigma = 1 if p0 > 0 else -1
+    if pstar == 0:
+        p = p0 / (1 + omega * abs(p0) * t)
+    elif sigma * pstar > 0:
+        e = ops.exp(-omega * sigma * pstar * t)
+        p = pstar * p0 / (-p0 * ops.expm1(-omega * sigma * pstar * t) + pstar * e)
+    else:
+        e = ops.exp(omega * sigma * pstar * t)
+        p = pstar * p0 * e / (p0 * ops.expm1(omega * sigma * pstar * t) + pstar)
+    return p, abs(p), None
+
+
+def state_at(C: Constants, p, e2phi, ops=FloatOps):
+    """u(t), w(t) as arrays of shape (T, width) from the factors of :func:`evaluate_p`."""
+    if e2phi is None:  # k' = 0
+        if C.p0 == 0:
+            scale = p * 0
+        else:
+            scale = _vsqrt(p / C.p0, ops)
+        scale = np.atleast_1d(scale)[:, None]
+        return scale * C.u0[None, :], scale * C.w0[None, :]
+    ephi = np.atleast_1d(_vsqrt(e2phi, ops))[:, None]
+    a = C.a
+    u = ephi * ((C.u0 - a * C.w0) / 2)[None, :] + ((C.u0 + a * C.w0) / 2)[None, :] / ephi
+    w = ephi * ((C.w0 - C.u0 / a) / 2)[None, :] + ((C.w0 + C.u0 / a) / 2)[None, :] / ephi
+    return u, w
+
+
+def _vsqrt(x, ops):
+    if isinstance(x, np.ndarray) and x.dtype == object:
+        return np.array([mpmath.sqrt(v) for v in x], dtype=object)
+    if ops is MpOps and not isinstance(x, np.ndarray):
+        return mpmath.sqrt(x)
+    return np.sqrt(x)
