@@ -20,6 +20,7 @@ import numpy as np
 import sympy as sp
 
 from .. import _validation as check
+from ..symbolic.linear1d import reduce_linear1d
 from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
 from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, neuron_sum, normalize
 
@@ -216,4 +217,4 @@ def symbolic_network() -> SymbolicNetwork:
         hyper={"kappa": kappa, "eta_u": eta_u, "eta_w": eta_w, "teacher": c, "x_var": sxx,
                "x": x},
         forward=forward, loss=loss, loss_steps=steps, symmetries=symmetries,
-        observables=observables, citation=CITATION)
+        observables=observables, citation=CITATION, reduce=reduce_linear1d)

@@ -71,6 +71,8 @@ class SymbolicNetwork:
     symmetries: tuple = ()  # Symmetry objects
     observables: dict = field(default_factory=dict)  # name -> sympy expression
     citation: str = ""
+    #: Optional model-specific reduction: a callable GradientFlow -> reduced flow.
+    reduce: object = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class GradientFlow:
     rhs: dict  # IndexedBase -> per-neuron right-hand side at index j
     conserved: list
     steps: list
+    reduced: object = None
 
     @property
     def state(self) -> tuple:
@@ -150,4 +153,7 @@ def derive_gradient_flow(network: SymbolicNetwork) -> GradientFlow:
             sp.Eq(sp.Derivative(sp.Symbol(sym.name), sp.Symbol("t")), sp.S.Zero),
             f"Noether's argument for gradient flow: d/dt of {sym.name} = "
             f"{sp.sstr(sym.conserved)} along the flow simplifies to 0.", proven=proven))
+    if network.reduce is not None:
+        flow.reduced = network.reduce(flow)
+        flow.steps.extend(flow.reduced.steps)
     return flow

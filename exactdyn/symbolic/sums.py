@@ -35,6 +35,8 @@ def collapse_deltas(expr: sp.Expr) -> sp.Expr:
     """
 
     def collapse(s: sp.Sum) -> sp.Expr:
+        if len(s.limits) > 1:
+            return s
         (idx, _lo, _hi), = s.limits
         summand = sp.expand(s.function)
         terms = sp.Add.make_args(summand)
@@ -55,6 +57,29 @@ def collapse_deltas(expr: sp.Expr) -> sp.Expr:
         return result
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), collapse)
+
+
+def _normal_multi_sum(s: sp.Sum) -> sp.Expr:
+    """A multiple sum of monomials factorizes into products of single reductions.
+
+    (sympy merges nested sums into one ``Sum`` with several limits, so they are taken
+    apart here: each factor of a monomial depends on at most one summation index.)
+    """
+    total = sp.S.Zero
+    indices = [lim[0] for lim in s.limits]
+    for term in sp.Add.make_args(sp.expand(s.function)):
+        groups = {idx: [] for idx in indices}
+        const = []
+        for factor in sp.Mul.make_args(term):
+            deps = [idx for idx in indices if idx in factor.free_symbols]
+            if len(deps) > 1:
+                raise NotImplementedError(f"factor {factor} couples summation indices")
+            (groups[deps[0]] if deps else const).append(factor)
+        out = sp.Mul(*const)
+        for lim in s.limits:
+            out *= _normal_sum(sp.Mul(*groups[lim[0]]), lim)
+        total += out
+    return total
 
 
 def _normal_sum(summand: sp.Expr, limits) -> sp.Expr:
@@ -82,6 +107,8 @@ def _normal_sum(summand: sp.Expr, limits) -> sp.Expr:
 def normalize(expr: sp.Expr) -> sp.Expr:
     """Canonical form of an expression with neuron reductions (see module docstring)."""
     if isinstance(expr, sp.Sum):
+        if len(expr.limits) > 1:
+            return _normal_multi_sum(expr)
         return _normal_sum(expr.function, expr.limits[0])
     if not expr.args or not expr.has(sp.Sum):
         return expr
