@@ -99,7 +99,8 @@ def precision(name: str, value) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be None (float64) or an integer number of digits, got {value!r}")
+        raise TypeError(
+            f"{name} must be None (float64) or an integer number of digits, got {value!r}")
     if not 16 <= value <= 2000:
         raise ValueError(f"{name} must be between 16 and 2000 significant digits, got {value!r}")
     return int(value)

@@ -40,7 +40,8 @@ def _floats(name: str, text: str) -> list:
     try:
         values = [float(x) for x in text.split(",") if x.strip() != ""]
     except ValueError:
-        raise ValueError(f"{name} must be comma-separated numbers like 0.5,1,2; got {text!r}")
+        raise ValueError(
+            f"{name} must be comma-separated numbers like 0.5,1,2; got {text!r}") from None
     if not values:
         raise ValueError(f"{name} must list at least one number; got {text!r}")
     return values
@@ -58,7 +59,8 @@ def _times(args) -> np.ndarray:
     try:
         start, end = float(parts[0]), float(parts[1])
     except ValueError:
-        raise ValueError(f"--t-span must be START:END with numbers, like 0:10; got {span!r}")
+        raise ValueError(
+            f"--t-span must be START:END with numbers, like 0:10; got {span!r}") from None
     if not (np.isfinite(start) and np.isfinite(end)) or end < start:
         raise ValueError(f"--t-span needs finite START <= END; got {span!r}")
     if args.points < 1:

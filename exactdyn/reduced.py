@@ -12,12 +12,11 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import sympy as sp
-from scipy.integrate import solve_ivp
 
 from .closed_form import linear1d_numeric as num
 from .closed_form.linear1d import _observables
-from .errors import IntegrationError
 from .flows import gradient_flow
+from .solve import integrate_float
 from .trajectory import Trajectory
 
 
@@ -57,18 +56,11 @@ def solve_reduced(model, times, method, rtol, atol, precision) -> Trajectory:
             p = np.array([sol(mpmath.mpf(float(t))) for t in times], dtype=object)
             stats = {"nfev": None}
         else:
-            if times[-1] == 0:
-                p = np.full(len(times), C.p0)
-                stats = {"nfev": 0}
-            else:
-                res = solve_ivp(lambda t, y: f(y, *args), (0.0, float(times[-1])), [C.p0],
-                                method=method, t_eval=times, rtol=rtol,
-                                atol=atol if atol is not None else rtol * max(abs(C.p0), 1e-300))
-                if res.status != 0:
-                    raise IntegrationError(f"{method} failed: {res.message}",
-                                           float(res.t[-1]) if res.t.size else 0.0)
-                p = res.y[0]
-                stats = {"nfev": int(res.nfev)}
+            scale = max(abs(C.p0), abs(C.pstar), float(values[kp]))
+            ys, stats = integrate_float(
+                lambda t, y: np.atleast_1d(f(y, *args)), None, np.array([C.p0]), times, method,
+                rtol, atol if atol is not None else rtol * (scale if scale > 0 else 1.0))
+            p = ys[:, 0]
         e2 = None if C.kp2 == 0 else _e2phi_of_p(C, p, ops)
         u, w = num.state_at(C, p, e2, ops)
         rho = np.array([ops.sqrt(x * x + C.kp2) for x in p], dtype=object if mp_ else float)

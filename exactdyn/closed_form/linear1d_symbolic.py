@@ -25,7 +25,7 @@ import sympy as sp
 
 from ..models.linear1d import symbolic_network
 from ..symbolic.flow import DerivationStep
-from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, is_zero, neuron_sum, normalize
+from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, neuron_sum, normalize
 
 
 @dataclass
@@ -67,8 +67,8 @@ class Linear1DClosedForm:
         """The closed form as a list of equations (for reports)."""
         S = sp.Symbol
         return [
-            sp.Eq(S("z_\\pm"), (S("p^*") + sp.sqrt(S("p^*") ** 2 + self.kp**2) * S("\\pm1")) / self.kp,
-                  evaluate=False),
+            sp.Eq(S("z_\\pm"), (S("p^*") + sp.sqrt(S("p^*") ** 2 + self.kp**2) * S("\\pm1"))
+                  / self.kp, evaluate=False),
             sp.Eq(S("R(t)"), S("R_0") * sp.exp(-S("K_\\infty") * self.t), evaluate=False),
             sp.Eq(S("z(t)"), (S("z_+") - S("R(t)") * S("z_-")) / (1 - S("R(t)")), evaluate=False),
             sp.Eq(S("p(t)"), self.kp / 2 * (S("z(t)") - 1 / S("z(t)")), evaluate=False),
@@ -162,7 +162,7 @@ class Linear1DClosedForm:
         pstar = c / kappa
         zdot = omega * zt * (pstar - p_target)
         p_sym = sp.Symbol("p")
-        for base, state_t, other_t in ((u, u_t, w_t), (w, w_t, u_t)):
+        for base, state_t in ((u, u_t), (w, w_t)):
             rhs = flow.rhs[base].xreplace({neuron_sum(u[i] * w[i]): p_sym})
             rhs = rhs.xreplace({u[j]: u_t(j), w[j]: w_t(j)}).subs(p_sym, p_target)
             lhs = sp.diff(state_t(j), t).subs(sp.Derivative(zt, t), zdot)

@@ -14,14 +14,14 @@ feature learning in a linear network").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
 
 from .. import _validation as check
-from ..symbolic.linear1d import reduce_linear1d
 from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
+from ..symbolic.linear1d import reduce_linear1d
 from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, neuron_sum, normalize
 
 CITATION = ("Y. Xu and L. Ziyin, When does feature learning happen? Perspective from an "
@@ -86,7 +86,8 @@ class Linear1D:
             u0 = check.finite_vector("u0", u0)
             w0 = check.finite_vector("w0", w0)
             if u0.shape != w0.shape:
-                raise ValueError(f"u0 and w0 must have the same length, got {u0.size} and {w0.size}")
+                raise ValueError(
+                    f"u0 and w0 must have the same length, got {u0.size} and {w0.size}")
             if u0.size != self.width:
                 raise ValueError(f"width must equal len(u0) = {u0.size}, got {self.width}")
             u0.setflags(write=False)
@@ -98,8 +99,6 @@ class Linear1D:
         """A model with the explicit initial state ``u0``, ``w0`` (any width, 1 included)."""
         u0 = check.finite_vector("u0", u0)
         w0 = check.finite_vector("w0", w0)
-        if u0.shape != w0.shape:
-            raise ValueError(f"u0 and w0 must have the same length, got {u0.size} and {w0.size}")
         return cls(width=u0.size, kappa=kappa, eta_u=eta_u, eta_w=eta_w, sigma_u=0.0,
                    sigma_w=0.0, teacher=teacher, x_var=x_var, seed=None,
                    _init=(np.array(u0), np.array(w0)))
@@ -155,7 +154,7 @@ def _expectation(expr, data_symbols, moments):
     return total
 
 
-@lru_cache(maxsize=None)
+@cache
 def symbolic_network() -> SymbolicNetwork:
     r"""The symbolic network of :class:`Linear1D`, width-generic.
 

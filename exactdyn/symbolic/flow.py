@@ -131,8 +131,9 @@ def derive_gradient_flow(network: SymbolicNetwork) -> GradientFlow:
         steps.append(DerivationStep(
             f"Gradient flow of {base.name}",
             sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}_{{j}}"), rhs[base], evaluate=False),
-            f"\\dot {base.name}_j = -\\eta\\,\\partial L/\\partial {base.name}_j; the derivative of "
-            "each reduction gives Kronecker deltas, and \\sum_i \\delta_{ij} f_i = f_j."))
+            f"\\dot {base.name}_j = -\\eta\\,\\partial L/\\partial {base.name}_j; the "
+            "derivative of each reduction gives Kronecker deltas, and "
+            "\\sum_i \\delta_{ij} f_i = f_j."))
     flow = GradientFlow(network, rhs, [], steps)
 
     for sym in network.symmetries:
