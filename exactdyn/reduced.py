@@ -20,8 +20,8 @@ from .solve import integrate_float
 from .trajectory import Trajectory
 
 
-def _e2phi_of_p(C, p, ops):
-    """e^{2 phi} from p on the path (k' > 0): e^{2 s phi} = (M + q0)/Z_q, q = s p."""
+def _phi_of_p(C, p, ops):
+    """phi from p on the path (k' > 0): e^{2 s phi} = (M + q0)/Z_q, q = s p."""
     s = 1 if C.p0 >= C.pstar else -1
     m_q = C.m_plus if s == 1 else C.m_minus
     out = []
@@ -29,8 +29,7 @@ def _e2phi_of_p(C, p, ops):
         q = s * pv
         root = ops.sqrt(q * q + C.kp2)
         z_q = q + root if q >= 0 else C.kp2 / (root - q)
-        e2 = m_q / z_q
-        out.append(e2 if s == 1 else 1 / e2)
+        out.append(s * ops.log(m_q / z_q) / 2)
     return np.array(out, dtype=object if ops is num.MpOps else float)
 
 
@@ -61,8 +60,8 @@ def solve_reduced(model, times, method, rtol, atol, precision) -> Trajectory:
                 lambda t, y: np.atleast_1d(f(y, *args)), None, np.array([C.p0]), times, method,
                 rtol, atol if atol is not None else rtol * (scale if scale > 0 else 1.0))
             p = ys[:, 0]
-        e2 = None if C.kp2 == 0 else _e2phi_of_p(C, p, ops)
-        u, w = num.state_at(C, p, e2, ops)
+        phi = None if C.kp2 == 0 else _phi_of_p(C, p, ops)
+        u, w = num.state_at(C, p, phi, ops)
         rho = np.array([ops.sqrt(x * x + C.kp2) for x in p], dtype=object if mp_ else float)
     if mp_:
         with mpmath.workdps(precision):

@@ -7,13 +7,11 @@ import math
 import mpmath
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
 from hypothesis import given
 from hypothesis import strategies as st
 
 import exactdyn as ed
 from exactdyn.closed_form import linear1d_numeric as cfnum
-from exactdyn.solve import default_atol
 
 # ---------------------------------------------------------------- oracles (test-side)
 
@@ -104,19 +102,6 @@ DEGENERATE = ["balanced_aligned", "anti_aligned", "zero_readout", "zero_input", 
               "tiny_kprime", "tiny_kprime_anti"]
 
 
-def _scipy_direct(m, t, rtol):
-    """DOP853 on the lowered rhs, without solve()'s overflow trap (see the xfail test
-    test_solve_survives_overflow_in_a_rejected_trial_step)."""
-    low = ed.lower(m)
-    y0 = low.pack(m.initial_state())
-    with np.errstate(all="ignore"):
-        sol = solve_ivp(low.rhs, (0.0, t[-1]), y0, method="DOP853", t_eval=t, rtol=rtol,
-                        atol=default_atol(m, y0, rtol))
-    assert sol.status == 0, sol.message
-    n = m.width
-    return m.kappa * np.einsum("ti,ti->t", sol.y[:n].T, sol.y[n:].T)
-
-
 def saddle_passage(m):
     """k' << |p0|, |p*| and sign p0 != sign p*: p is driven to ~0 and (k' > 0) escapes
     after a time ~ ln(1/k')/K_inf, which float64 integration cannot time to 1e-9 (the
@@ -126,8 +111,6 @@ def saddle_passage(m):
 
 
 def compare_exact_solve(m, npts=25, rtol=1e-12):
-    if saddle_passage(m):
-        pytest.skip("saddle passage with k' ~ 0: see saddle_passage()")
     """end_to_end of exact() and solve() agree pointwise: 1e-9 relative, or 1e-12
     absolute, or 1e-9 relative to |kappa| max(rho(t), rho(0)), rho = NTK/omega = sqrt(p^2 + k'^2).
 
@@ -136,14 +119,11 @@ def compare_exact_solve(m, npts=25, rtol=1e-12):
     integration of (u, w) reaches 1e-9 relative on p (measured: even at rtol = 3e-14,
     scipy's floor, ~6% of the drawn random inits fail the first two clauses alone).
     """
+    if saddle_passage(m):
+        pytest.skip("saddle passage with k' ~ 0: see saddle_passage()")
     t = np.linspace(0.0, horizon(m), npts)
     ex = ed.exact(m, t)
-    try:
-        got = ed.solve(m, t, rtol=rtol)["end_to_end"]
-    except ed.IntegrationError as exc:
-        if "overflow" not in str(exc):
-            raise
-        got = _scipy_direct(m, t, rtol)
+    got = ed.solve(m, t, rtol=rtol)["end_to_end"]
     v = ex["end_to_end"]
     rho = np.abs(m.kappa) * np.asarray(ex["ntk"], float) / float(constants_mp(m)["omega"])
     err = np.abs(np.asarray(got, float) - v)
@@ -195,19 +175,13 @@ def test_exact_matches_integrator_degenerate_grid(kind, teacher, width):
         assert np.all(np.abs(ex[name] - nu[name]) <= 1e-9 * scale + 1e-12), name
 
 
-@pytest.mark.xfail(strict=True, reason="solve() runs solve_ivp under np.errstate(over='raise'): "
-                   "an overflow in a DOP853 trial stage that the step controller would reject "
-                   "aborts with IntegrationError although the trajectory is bounded")
 def test_solve_survives_overflow_in_a_rejected_trial_step():
+    """Regression: solve() once aborted here on an overflow in a trial stage that the
+    step controller rejects (the trajectory itself stays bounded)."""
     m = ed.Linear1D(width=150, kappa=-1.4830261095969408, eta_u=19.32380909728074,
                     eta_w=85.00896966275167, sigma_u=1.0, sigma_w=1.0, teacher=1.0, x_var=1.0,
                     seed=3345)
-    t = np.linspace(0.0, horizon(m), 25)
-    # scipy itself integrates this flow fine and agrees with the closed form:
-    ref = ed.exact(m, t)["end_to_end"]
-    assert_agree(_scipy_direct(m, t, 1e-12), ref, 1e-9, 1e-12, "scipy direct")
-    # ...but solve() raises IntegrationError (the state never exceeds ~|u0|^2 + |w0|^2).
-    assert_agree(ed.solve(m, t)["end_to_end"], ref, 1e-9, 1e-12, "solve")
+    compare_exact_solve(m)
 
 
 # ---------------------------------------------------------------- 6. high precision
@@ -305,9 +279,9 @@ def float_vs_mp_model(key, teacher):
                                  teacher=teacher, x_var=0.8)
 
 
-@pytest.mark.skip(reason="tolerances not finished (deadline): 13 of 48 cases fail, mostly the "
-                  "test's floor for states that underflow on stuck paths; zero_readout/zero_input "
-                  "states differ at 3e-13..9e-13 relative; see the report")
+@pytest.mark.xfail(strict=False, reason="open (see the issue note): 9 of 48 cases fail; states "
+                   "that underflow on stuck paths against the test's floor, and a float64 "
+                   "overflow at init scales 1e-150 / 1e100")
 @pytest.mark.parametrize("teacher", [1.0, -1.0, 0.0])
 @pytest.mark.parametrize("key", sorted(FLOAT_VS_MP))
 def test_float64_exact_agrees_with_50_digits(key, teacher):
@@ -374,8 +348,9 @@ def test_saxe_sigmoid_balanced_width_one(a0, c):
     assert np.allclose(ex["u"], ex["w"], rtol=1e-14, atol=0)
 
 
-@pytest.mark.parametrize("width", [1, pytest.param(5, marks=pytest.mark.skip(
-    reason="width 5: p reported as changing sign or hitting 0; not yet triaged (deadline)"))])
+@pytest.mark.parametrize("width", [1, pytest.param(5, marks=pytest.mark.xfail(
+    strict=False, reason="open: at width 5 the float init u0 = -a w0 is not exactly degenerate "
+    "(k' ~ 1e-16), so p leaves the saddle late; test or model to be triaged"))])
 @pytest.mark.parametrize("pstar", [0.5, 2.0])
 def test_stuck_at_saddle_kprime_zero(width, pstar):
     """k' = 0, p0 < 0 < p*: p -> 0 monotonically and never changes sign; also against
@@ -401,10 +376,6 @@ def test_stuck_at_saddle_kprime_zero(width, pstar):
         assert_agree(p, ref, tol, 1e-300 if tr is ex else 1e-12 * abs(p0), "stuck saddle")
 
 
-@pytest.mark.xfail(strict=True, reason="closed_form.linear1d_numeric.constants forms M +/- p0 "
-                   "through sqrt(a) = (eta_u/eta_w)^(1/4), which is rounded; at an exactly "
-                   "degenerate init u0 = -a w0 (k' = 0: Q1 = Q2 = 0 exactly) it finds k' ~ 1e-16 "
-                   "(float64) or ~1e-61 (50 digits), and p leaves the saddle and converges to p*")
 @pytest.mark.parametrize("precision", [None, 50])
 def test_exact_anti_aligned_stuck_with_irrational_sqrt_a(precision):
     """u0 = -2 w0 exactly, eta_u/eta_w = 4 exactly (a = 2): Q1 = |u0|^2/4 - |w0|^2 = 0 and

@@ -94,9 +94,6 @@ def test_good_input_is_not_rejected():
     assert len(ed.exact(m, [0.0, 0.0, 1.0])) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="solve() accepts non-decreasing times (documented) but "
-                   "passes repeated times to solve_ivp's t_eval, which raises 'Values in t_eval "
-                   "are not properly sorted'")
 def test_solve_accepts_repeated_times():
     m = ed.Linear1D(width=2, seed=0)
     t = [0.0, 0.5, 0.5, 1.0]

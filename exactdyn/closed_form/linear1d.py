@@ -26,31 +26,35 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             traj.meta["precision"] = None
             return traj
         with np.errstate(over="ignore", under="ignore"):
-            p, rho, e2 = num.evaluate_p(C, np.asarray(times, dtype=float), num.FloatOps)
+            p, rho, phi = num.evaluate_p(C, np.asarray(times, dtype=float), num.FloatOps)
             p = np.broadcast_to(p, times.shape).astype(float)
             rho = np.broadcast_to(rho, times.shape).astype(float)
-            if e2 is not None:
-                e2 = np.broadcast_to(e2, times.shape).astype(float)
-            u, w = num.state_at(C, p, e2, num.FloatOps)
+            if phi is not None:
+                phi = np.broadcast_to(phi, times.shape).astype(float)
+            u, w = num.state_at(C, p, phi, num.FloatOps)
         t_out = np.asarray(times, dtype=float).copy()
     else:
         with mpmath.workdps(precision + 10):
             C = num.constants(model, num.MpOps)
-            ps, rhos, e2s = [], [], []
+            ps, rhos, phis = [], [], []
             for tv in times:
-                p, rho, e2 = num.evaluate_p(C, mpmath.mpf(float(tv)), num.MpOps)
+                p, rho, phi = num.evaluate_p(C, mpmath.mpf(float(tv)), num.MpOps)
                 ps.append(p)
                 rhos.append(rho)
-                e2s.append(e2)
+                phis.append(phi)
             p = np.array(ps, dtype=object)
             rho = np.array(rhos, dtype=object)
-            e2 = None if e2s[0] is None else np.array(e2s, dtype=object)
-            u, w = num.state_at(C, p, e2, num.MpOps)
+            phi = None if phis[0] is None else np.array(phis, dtype=object)
+            u, w = num.state_at(C, p, phi, num.MpOps)
+            # Observables from the guarded values (the loss of p near p* keeps its digits).
+            obs = _observables(model, C, p, rho, u, w, precision + 10)
         with mpmath.workdps(precision):
             rnd = np.frompyfunc(lambda x: +x, 1, 1)
-            p, rho, u, w = rnd(p), rnd(rho), rnd(u), rnd(w)
+            u, w = rnd(u), rnd(w)
+            obs = {k: rnd(v) for k, v in obs.items()}
             t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
-    obs = _observables(model, C, p, rho, u, w, precision)
+    if precision is None:
+        obs = _observables(model, C, p, rho, u, w, precision)
     meta = {"model": model.name, "params": model.params, "method": "closed_form",
             "rtol": None, "atol": None, "precision": precision,
             "k_prime": float(C.kp2) ** 0.5, "p_star": float(C.pstar),

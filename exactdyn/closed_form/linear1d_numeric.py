@@ -41,6 +41,10 @@ class FloatOps:
     sqrt = staticmethod(np.sqrt)
     exp = staticmethod(np.exp)
     expm1 = staticmethod(np.expm1)
+    log1p = staticmethod(np.log1p)
+    log = staticmethod(np.log)
+    cosh = staticmethod(np.cosh)
+    sinh = staticmethod(np.sinh)
 
     @staticmethod
     def num(x):
@@ -59,6 +63,10 @@ class MpOps:
     sqrt = staticmethod(mpmath.sqrt)
     exp = staticmethod(mpmath.exp)
     expm1 = staticmethod(mpmath.expm1)
+    log1p = staticmethod(mpmath.log1p)
+    log = staticmethod(mpmath.log)
+    cosh = staticmethod(mpmath.cosh)
+    sinh = staticmethod(mpmath.sinh)
 
     @staticmethod
     def num(x):
@@ -102,11 +110,12 @@ def constants(model, ops=FloatOps) -> Constants:
     eta_u, eta_w = ops.num(model.eta_u), ops.num(model.eta_w)
     kappa, sxx, c = ops.num(model.kappa), ops.num(model.x_var), ops.num(model.teacher)
     a = ops.sqrt(eta_u / eta_w)
-    ra = ops.sqrt(a)
-    d_plus = u0 / ra + ra * w0
-    d_minus = u0 / ra - ra * w0
-    m_plus = ops.dot(d_plus, d_plus) / 2
-    m_minus = ops.dot(d_minus, d_minus) / 2
+    # M +- p0 = |u0 +- a w0|^2 / (2a): no rounded sqrt(a), so an exactly degenerate init
+    # (u0 = -a w0 with a exact) keeps k' = 0 exactly.
+    d_plus = u0 + a * w0
+    d_minus = u0 - a * w0
+    m_plus = ops.dot(d_plus, d_plus) / (2 * a)
+    m_minus = ops.dot(d_minus, d_minus) / (2 * a)
     p0 = ops.dot(u0, w0)
     return Constants(p0=p0, m_plus=m_plus, m_minus=m_minus, kp2=m_plus * m_minus,
                      omega=2 * kappa**2 * sxx * ops.sqrt(eta_u * eta_w), pstar=c / kappa,
@@ -135,9 +144,11 @@ def evaluate_p(C: Constants, t, ops=FloatOps):
     q = qs + 2 * h * h * R / (one_minus_R * denom)
     z_q = denom / one_minus_R
     rho = (z_q + kp2 / z_q) / 2
-    # e^{2 s phi} = (M + q0) / Z_q
-    e2 = m_q / z_q
-    return s * q, rho, (e2 if s == 1 else 1 / e2)
+    # s phi = log(e^{2 s phi})/2 with e^{2 s phi} = (M + q0)/Z_q, through
+    # M + q0 - Z_q(t) = -2 h R0 expm1(-K t) / ((1 - R0)(1 - R)), so small phi keeps its digits.
+    gap = -2 * h * R0 * ops.expm1(-omega * h * t) / (one_minus_R0 * one_minus_R)
+    phi = s * ops.log1p(gap / z_q) / 2
+    return s * q, rho, phi
 
 
 def _degenerate(C: Constants, t, ops):
@@ -158,19 +169,34 @@ def _degenerate(C: Constants, t, ops):
     return p, abs(p), None
 
 
-def state_at(C: Constants, p, e2phi, ops=FloatOps):
-    """u(t), w(t) as arrays of shape (T, width) from the factors of :func:`evaluate_p`."""
-    if e2phi is None:  # k' = 0
+def state_at(C: Constants, p, phi, ops=FloatOps):
+    r"""u(t), w(t) as arrays of shape (T, width) from :math:`\phi(t)` of :func:`evaluate_p`.
+
+    :math:`u = \cosh\phi\,u_0 - a\sinh\phi\,w_0` for :math:`|\phi| \le 1` (no
+    cancellation), the exponential form beyond (no large cosh and sinh cancel).
+    """
+    if phi is None:  # k' = 0
         if C.p0 == 0:
             scale = p * 0
         else:
             scale = _vsqrt(p / C.p0, ops)
         scale = np.atleast_1d(scale)[:, None]
         return scale * C.u0[None, :], scale * C.w0[None, :]
-    ephi = np.atleast_1d(_vsqrt(e2phi, ops))[:, None]
+    phis = np.atleast_1d(phi)
     a = C.a
-    u = ephi * ((C.u0 - a * C.w0) / 2)[None, :] + ((C.u0 + a * C.w0) / 2)[None, :] / ephi
-    w = ephi * ((C.w0 - C.u0 / a) / 2)[None, :] + ((C.w0 + C.u0 / a) / 2)[None, :] / ephi
+    u = np.empty((len(phis), len(C.u0)), dtype=C.u0.dtype)
+    w = np.empty_like(u)
+    small = np.array([abs(f) <= 1 for f in phis], dtype=bool)
+    if small.any():
+        f = phis[small]
+        ch = np.array([ops.cosh(x) for x in f], dtype=u.dtype)[:, None]
+        sh = np.array([ops.sinh(x) for x in f], dtype=u.dtype)[:, None]
+        u[small] = ch * C.u0[None, :] - a * sh * C.w0[None, :]
+        w[small] = ch * C.w0[None, :] - sh * C.u0[None, :] / a
+    if (~small).any():
+        ephi = np.array([ops.exp(x) for x in phis[~small]], dtype=u.dtype)[:, None]
+        u[~small] = ephi * ((C.u0 - a * C.w0) / 2)[None, :] + ((C.u0 + a * C.w0) / 2)[None, :] / ephi
+        w[~small] = ephi * ((C.w0 - C.u0 / a) / 2)[None, :] + ((C.w0 + C.u0 / a) / 2)[None, :] / ephi
     return u, w
 
 
