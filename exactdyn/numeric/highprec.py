@@ -326,20 +326,18 @@ def _integrate_heyoka(lowered, y0, times, precision, log_tol):
     bits = working_bits(precision)
     ta = heyoka_integrator(lowered, y0, precision, log_tol)
     uniq = np.unique(times)
-    rows = {}
-    if uniq[0] == 0.0:
-        rows[0.0] = [str(v) for v in ta.state]
-    grid = uniq[uniq > 0]
+    grid = uniq if uniq[0] == 0.0 else np.concatenate([[0.0], uniq])
     steps = 0
-    if grid.size:
+    if grid.size > 1:
         grid_r = np.array([hy.real(float(x), bits) for x in grid])
         res = ta.propagate_grid(grid_r)
         outcome, steps = res[0], int(res[3])
         if outcome != hy.taylor_outcome.time_limit:
             raise IntegrationError(f"heyoka stopped: {outcome}", t_reached=float(ta.time))
         out = res[-1]
-        for x, row in zip(grid, out):
-            rows[float(x)] = [str(v) for v in row]
+    else:
+        out = [ta.state]
+    rows = {float(x): [str(v) for v in row] for x, row in zip(grid, out)}
     with mpmath.workdps(precision + 10):
         table = {k: [mpmath.mpf(s) for s in v] for k, v in rows.items()}
     with mpmath.workdps(precision):
