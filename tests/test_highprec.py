@@ -207,3 +207,22 @@ def test_heyoka_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "heyoka", None)
     with pytest.raises(ValueError, match=r"pip install exactdyn\[heyoka\]"):
         ed.solve(ed.Linear1D(width=2), [1.0], precision=20, method="heyoka")
+
+
+def test_fixed_point_and_mpfr_engines_agree():
+    """The polynomial fast path (fixed point) and the general mpfr engine give the same
+    numbers to the requested precision, including a small init (dynamic range)."""
+    from exactdyn.numeric.highprec import _integrate_taylor
+
+    model = ed.Linear1D.from_init([1e-3, -2e-3, 0.5], [2e-3, 1e-3, -1e-3], kappa=1.3,
+                                  teacher=-0.7, eta_u=2.0)
+    lowered = ed.lower(model)
+    y0 = lowered.pack(model.initial_state())
+    times = np.array([0.0, 0.3, 2.0, 9.0])
+    log_tol = -50 * np.log(10)
+    a, sa = _integrate_taylor(lowered, y0, times, 50, log_tol, engine="fixed")
+    b, sb = _integrate_taylor(lowered, y0, times, 50, log_tol, engine="mpfr")
+    with mpmath.workdps(60):
+        for x, y in zip(a.ravel(), b.ravel()):
+            assert abs(x - y) <= mpmath.mpf(10) ** -45 * max(abs(y), mpmath.mpf(10) ** -3)
+    assert abs(sa["steps"] - sb["steps"]) <= 3

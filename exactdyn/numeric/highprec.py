@@ -30,7 +30,7 @@ import mpmath
 import numpy as np
 
 from ..errors import IntegrationError
-from .taylor import TaylorEngine, compile_flow
+from .taylor import FixedPointEngine, TaylorEngine, compile_flow, is_polynomial
 
 #: Extra binary digits carried beyond the requested precision (about 12 decimal digits).
 GUARD_BITS = 40
@@ -167,7 +167,12 @@ def _outputs_to_mpf(rows, precision):
         return np.array([[_to_mpf(v) for v in row] for row in rows], dtype=object)
 
 
-def _integrate_taylor(lowered, y0, times, precision, log_tol):
+#: Extra fractional bits (at most) given to entries much smaller than the largest one.
+DYNAMIC_RANGE_BITS = 128
+
+
+def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "auto"):
+    """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``."""
     bits = working_bits(precision)
     order = int(math.ceil(-0.5 * (log_tol - math.log(LOCAL_TOL_FACTOR)))) + 1
     order = max(order, 4)
@@ -176,53 +181,145 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol):
                   zip(lowered.param_symbols, lowered.param_values)}
         slices = [lowered.slices[b.name] for b in lowered.flow.network.params]
         program = compile_flow(lowered.flow, values, lowered.model.width, slices)
-        engine = TaylorEngine(program, order)
-        y = np.array([gmpy2.mpfr(float(v)) for v in y0], dtype=object)
-        t = gmpy2.mpfr(0)
-        t_out = [gmpy2.mpfr(float(x)) for x in times]
-        rows = [None] * len(times)
-        n_out = 0
-        while n_out < len(times) and t_out[n_out] == 0:
-            rows[n_out] = y.copy()
-            n_out += 1
-        steps = 0
-        t_end = t_out[-1]
-        while n_out < len(times):
-            try:
-                coeffs = engine.coefficients(y)
-            except ZeroDivisionError as exc:
-                raise IntegrationError(f"the Taylor series could not be formed: {exc}",
-                                       t_reached=float(t)) from exc
-            norms = tuple(max(abs(x) for x in coeffs[m]) for m in (order - 1, order))
-            scale = max(abs(x) for x in y)
-            if not all(gmpy2.is_finite(x) for x in norms) or not gmpy2.is_finite(scale):
-                raise IntegrationError("the state stopped being finite", t_reached=float(t))
-            h = jorba_zou_step(norms, scale if scale != 0 else gmpy2.mpfr(1), order)
-            if h is None or t + h >= t_end:
-                h = t_end - t if h is None else h
-                last = True
-            else:
-                last = False
-            if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
-                raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
-                                       f"{steps} steps)", t_reached=float(t))
-            t_next = t + h
-            while n_out < len(times) and t_out[n_out] <= t_next:
-                rows[n_out] = _horner(coeffs, t_out[n_out] - t)
-                n_out += 1
-            steps += 1
-            if last:
-                break
-            y = _horner(coeffs, h)
-            t = t_next
-            if not all(gmpy2.is_finite(x) for x in y):
-                raise IntegrationError("the state stopped being finite", t_reached=float(t))
-        for r in rows:
-            if not all(gmpy2.is_finite(x) for x in r):
-                raise IntegrationError("the state stopped being finite", t_reached=float(t))
+        if engine == "fixed" or (engine == "auto" and is_polynomial(program)):
+            rows, stats = _taylor_loop_fixed(program, y0, times, order, bits)
+        else:
+            rows, stats = _taylor_loop_mpfr(program, y0, times, order, bits)
     ys = _outputs_to_mpf(rows, precision)
-    return ys, {"steps": steps, "order": order, "nfev": steps * order, "bits": bits,
+    return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits,
                 "method": "taylor"}
+
+
+def _taylor_loop_fixed(program, y0, times, order, bits):
+    r"""Jorba-Zou stepping on :class:`FixedPointEngine` coefficients.
+
+    Each step: fractional bits :math:`F` from the state's size (plus up to
+    :data:`DYNAMIC_RANGE_BITS` for its smaller entries), time unit :math:`\tau = 2^e`
+    a power of two at least the predicted step, then the step :math:`h = \sigma\tau`
+    from :func:`jorba_zou_step` on the normalized coefficients. The step is taken only
+    when :math:`\sigma \le 1`, so that evaluating the normalized polynomial never
+    amplifies the coefficients' rounding errors; otherwise the coefficients are
+    recomputed with a larger :math:`\tau`.
+    """
+    engine = FixedPointEngine(program, order)
+    y = [gmpy2.mpfr(float(v)) for v in y0]
+    t = gmpy2.mpfr(0)
+    t_out = [gmpy2.mpfr(float(x)) for x in times]
+    rows = [None] * len(times)
+    n_out = 0
+    while n_out < len(times) and t_out[n_out] == 0:
+        rows[n_out] = np.array(y, dtype=object)
+        n_out += 1
+    steps = recomputed = 0
+    tau_exp = 0
+    t_end = t_out[-1]
+    while n_out < len(times):
+        nonzero = [abs(v) for v in y if v != 0]
+        if not all(gmpy2.is_finite(v) for v in y):
+            raise IntegrationError("the state stopped being finite", t_reached=float(t))
+        if nonzero:
+            top = gmpy2.get_exp(max(nonzero))
+            spread = min(top - gmpy2.get_exp(min(nonzero)), DYNAMIC_RANGE_BITS)
+        else:
+            top = spread = 0
+        F = bits - top + spread
+        yf = np.array([gmpy2.mpz(gmpy2.rint(gmpy2.mul_2exp(v, F))) for v in y], dtype=object)
+        scale = max(abs(v) for v in yf) or gmpy2.mpz(1) << F
+        for _attempt in range(64):
+            coeffs = engine.coefficients(yf, F, tau_exp)
+            norms = [max(abs(v) for v in coeffs[m]) for m in (order - 1, order)]
+            logs = [(math.log(int(scale)) - math.log(int(nm))) / m
+                    for m, nm in zip((order - 1, order), norms) if nm != 0]
+            sigma = math.exp(min(logs) - 2 - 0.7 / (order - 1)) if logs else math.inf
+            if sigma <= 1:
+                break
+            if not logs and t + gmpy2.mul_2exp(gmpy2.mpfr(1), tau_exp) >= t_end:
+                sigma = 1.0  # no limit from the series and tau covers the rest
+                break
+            tau_exp += max(1, math.ceil(math.log2(sigma))) if math.isfinite(sigma) else 8
+            recomputed += 1
+        else:
+            raise IntegrationError("no usable time unit was found", t_reached=float(t))
+        tau = gmpy2.mul_2exp(gmpy2.mpfr(1), tau_exp)
+        sig_fx = int(sigma * 2.0 ** 52) << max(F - 52, 0) if F >= 52 else int(sigma * 2 ** F)
+        h = gmpy2.mul_2exp(gmpy2.mpfr(sig_fx), tau_exp - F)
+        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
+            raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
+                                   f"{steps} steps)", t_reached=float(t))
+        last = t + h >= t_end
+        t_next = t_end if last else t + h
+        while n_out < len(times) and t_out[n_out] <= t_next:
+            s_fx = gmpy2.mpz(gmpy2.rint(gmpy2.mul_2exp((t_out[n_out] - t) / tau, F)))
+            rows[n_out] = _fixed_to_mpfr(_horner_fixed(coeffs, s_fx, F), F)
+            n_out += 1
+        steps += 1
+        if last:
+            break
+        y = list(_fixed_to_mpfr(_horner_fixed(coeffs, sig_fx, F), F))
+        t = t_next
+        # Next time unit: the power of two at or above 1.25 h (the steps grow slowly).
+        tau_exp = math.ceil(math.log2(float(h) * 1.25)) if float(h) > 0 else tau_exp
+    return rows, {"steps": steps, "recomputed": recomputed}
+
+
+def _horner_fixed(coeffs, s_fx, F):
+    acc = coeffs[-1].copy()
+    for k in range(coeffs.shape[0] - 2, -1, -1):
+        acc = ((acc * s_fx) >> F) + coeffs[k]
+    return acc
+
+
+def _fixed_to_mpfr(arr, F):
+    return np.array([gmpy2.mul_2exp(gmpy2.mpfr(v), -F) for v in arr], dtype=object)
+
+
+def _taylor_loop_mpfr(program, y0, times, order, bits):
+    """Jorba-Zou stepping on :class:`TaylorEngine` (``mpfr``) coefficients."""
+    engine = TaylorEngine(program, order)
+    y = np.array([gmpy2.mpfr(float(v)) for v in y0], dtype=object)
+    t = gmpy2.mpfr(0)
+    t_out = [gmpy2.mpfr(float(x)) for x in times]
+    rows = [None] * len(times)
+    n_out = 0
+    while n_out < len(times) and t_out[n_out] == 0:
+        rows[n_out] = y.copy()
+        n_out += 1
+    steps = 0
+    t_end = t_out[-1]
+    while n_out < len(times):
+        try:
+            coeffs = engine.coefficients(y)
+        except ZeroDivisionError as exc:
+            raise IntegrationError(f"the Taylor series could not be formed: {exc}",
+                                   t_reached=float(t)) from exc
+        norms = tuple(max(abs(x) for x in coeffs[m]) for m in (order - 1, order))
+        scale = max(abs(x) for x in y)
+        if not all(gmpy2.is_finite(x) for x in norms) or not gmpy2.is_finite(scale):
+            raise IntegrationError("the state stopped being finite", t_reached=float(t))
+        h = jorba_zou_step(norms, scale if scale != 0 else gmpy2.mpfr(1), order)
+        if h is None or t + h >= t_end:
+            h = t_end - t if h is None else h
+            last = True
+        else:
+            last = False
+        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
+            raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
+                                   f"{steps} steps)", t_reached=float(t))
+        t_next = t + h
+        while n_out < len(times) and t_out[n_out] <= t_next:
+            rows[n_out] = _horner(coeffs, t_out[n_out] - t)
+            n_out += 1
+        steps += 1
+        if last:
+            break
+        y = _horner(coeffs, h)
+        t = t_next
+        if not all(gmpy2.is_finite(x) for x in y):
+            raise IntegrationError("the state stopped being finite", t_reached=float(t))
+    for r in rows:
+        if not all(gmpy2.is_finite(x) for x in r):
+            raise IntegrationError("the state stopped being finite", t_reached=float(t))
+    return rows, {"steps": steps}
 
 
 def _horner(coeffs, s):
