@@ -97,10 +97,10 @@ def main():
     with mpmath.workdps(DPS + 10):
         scale = max(abs(x) for x in ours)
         for name, val in results.items():
-            err = max(abs(a - b) for a, b in zip(val, ours)) / scale
+            err = max(abs(a - b) for a, b in zip(val, ours, strict=True)) / scale
             if not err < mpmath.mpf(10) ** -40:
                 raise SystemExit(f"{name} disagrees with exactdyn: relative error {err}")
-        agreement = {name: float(max(abs(a - b) for a, b in zip(val, ours)) / scale)
+        agreement = {name: float(max(abs(a - b) for a, b in zip(val, ours, strict=True)) / scale)
                      for name, val in results.items() if name != "exactdyn"}
 
     lines = [

@@ -33,7 +33,7 @@ def test_logistic_balanced_width_one(a, c):
     with mpmath.workdps(60):
         p0 = mpmath.mpf(a) ** 2
         cc = mpmath.mpf(c)
-        for t, got in zip(times, tr.observables["end_to_end"]):
+        for t, got in zip(times, tr.observables["end_to_end"], strict=True):
             exact = cc / (1 + (cc / p0 - 1) * mpmath.exp(-2 * cc * mpmath.mpf(t)))
             assert _rel(got, exact) < mpmath.mpf(10) ** -40, (t, got, exact)
 
@@ -65,7 +65,7 @@ def test_elementary_recurrences(rhs, exact):
             f = mpmath.odefun(lambda t, y: mpmath.mpf(y) ** 3 / 5 - mpmath.mpf(1) / 3, 0,
                               mpmath.mpf(1.25))
             exact = lambda y0, t: f(t)  # noqa: E731
-        for t, row in zip(times, ys):
+        for t, row in zip(times, ys, strict=True):
             ref = exact(mpmath.mpf(1.25), mpmath.mpf(t))
             assert _rel(row[0], ref) < mpmath.mpf(10) ** -35, (t, row[0], ref)
 
@@ -81,7 +81,7 @@ def test_width_generic_reduction_with_width_symbol():
     ys, _ = integrate_high_precision(lowered, y0, np.array([2.0]), 50, "taylor", None)
     with mpmath.workdps(60):
         mean0 = mpmath.mpf(2.5) / 3
-        for got, v in zip(ys[0], y0):
+        for got, v in zip(ys[0], y0, strict=True):
             ref = v - mean0 + mean0 * mpmath.exp(-2)
             assert _rel(got, ref) < mpmath.mpf(10) ** -45
 
@@ -104,10 +104,10 @@ def test_blow_up_raises_integration_error_with_time():
 def _invariants(tr, eta_u=1.0, eta_w=1.0):
     out = []
     with mpmath.workdps(80):
-        for u, w in zip(tr.state["u"], tr.state["w"]):
+        for u, w in zip(tr.state["u"], tr.state["w"], strict=True):
             uu = mpmath.fsum(x * x for x in u)
             ww = mpmath.fsum(x * x for x in w)
-            uw = mpmath.fsum(x * y for x, y in zip(u, w))
+            uw = mpmath.fsum(x * y for x, y in zip(u, w, strict=True))
             out.append((uu / eta_u - ww / eta_w, uu * ww - uw ** 2, uu / eta_u + ww / eta_w,
                         uu * ww))
     return out
@@ -133,7 +133,8 @@ def test_agrees_with_float64_and_converges():
         for name in ("u", "w"):
             r = ref.state[name]
             scale = max(abs(x) for x in r.ravel())
-            err30 = max(abs(a - b) for a, b in zip(low.state[name].ravel(), r.ravel()))
+            pairs = zip(low.state[name].ravel(), r.ravel(), strict=True)
+            err30 = max(abs(a - b) for a, b in pairs)
             assert err30 / scale < mpmath.mpf(10) ** -28
             err64 = np.max(np.abs(f64.state[name] - r.astype(float)))
             assert err64 / float(scale) < 1e-10
@@ -199,7 +200,8 @@ def test_heyoka_agrees_with_taylor():
     with mpmath.workdps(60):
         for name in ("u", "w"):
             scale = max(abs(x) for x in a.state[name].ravel())
-            err = max(abs(x - y) for x, y in zip(a.state[name].ravel(), b.state[name].ravel()))
+            pairs = zip(a.state[name].ravel(), b.state[name].ravel(), strict=True)
+            err = max(abs(x - y) for x, y in pairs)
             assert err / scale < mpmath.mpf(10) ** -40
 
 
@@ -223,6 +225,6 @@ def test_fixed_point_and_mpfr_engines_agree():
     a, sa = _integrate_taylor(lowered, y0, times, 50, log_tol, engine="fixed")
     b, sb = _integrate_taylor(lowered, y0, times, 50, log_tol, engine="mpfr")
     with mpmath.workdps(60):
-        for x, y in zip(a.ravel(), b.ravel()):
+        for x, y in zip(a.ravel(), b.ravel(), strict=True):
             assert abs(x - y) <= mpmath.mpf(10) ** -45 * max(abs(y), mpmath.mpf(10) ** -3)
     assert abs(sa["steps"] - sb["steps"]) <= 3

@@ -90,13 +90,12 @@ class _Builder:
     """
 
     def __init__(self, bases, slices, values: dict, width: int):
-        self.bases = {b.label if hasattr(b, "label") else b: b for b in bases}
         self.vector_of = {}
         self.nodes: list = []
         self.memo: dict = {}
         self.values = values  # sympy Symbol -> mpfr
         self.width = width
-        for b, sl in zip(bases, slices):
+        for b, sl in zip(bases, slices, strict=True):
             self.vector_of[b] = self._new(_Node("var", (), False, sl))
 
     # -- nodes ---------------------------------------------------------------------------
@@ -327,7 +326,7 @@ class TaylorEngine:
             for i, nd in enumerate(nodes):
                 if nd.kind != "var":
                     self._order_k(i, nd, k)
-            for o, sl in zip(outputs, slices):
+            for o, sl in zip(outputs, slices, strict=True):
                 st[k + 1, sl] = series[o][k] / (k + 1)
         return st
 
@@ -501,7 +500,7 @@ class FixedPointEngine:
                     out[k] = acc >> F
                 else:  # const
                     out[k] = consts[i] if k == 0 else self.zero
-            for o, sl in zip(outputs, slices):
+            for o, sl in zip(outputs, slices, strict=True):
                 v = series[o][k]
                 if up:
                     v = v << up
