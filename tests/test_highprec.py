@@ -228,3 +228,17 @@ def test_fixed_point_and_mpfr_engines_agree():
         for x, y in zip(a.ravel(), b.ravel(), strict=True):
             assert abs(x - y) <= mpmath.mpf(10) ** -45 * max(abs(y), mpmath.mpf(10) ** -3)
     assert abs(sa["steps"] - sb["steps"]) <= 3
+
+
+@pytest.mark.slow
+def test_convergence_at_100_digits():
+    """Precision 100 against a precision-200 reference (about 5 s)."""
+    model = ed.Linear1D(width=8, seed=4, teacher=-0.8)
+    ref = ed.solve(model, [3.0], precision=200)
+    got = ed.solve(model, [3.0], precision=100)
+    with mpmath.workdps(210):
+        for name in ("u", "w"):
+            r = ref.state[name][0]
+            scale = max(abs(x) for x in r)
+            err = max(abs(a - b) for a, b in zip(got.state[name][0], r, strict=True))
+            assert err / scale < mpmath.mpf(10) ** -97

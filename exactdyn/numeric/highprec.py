@@ -129,7 +129,8 @@ def integrate_high_precision(lowered, y0, times, precision: int, method: str = "
     stats : dict
         ``steps`` (Taylor steps taken), ``order`` (:math:`N`), ``nfev`` (sweeps of the
         right-hand side's DAG, one per order and step; for heyoka, ``steps`` only),
-        ``bits`` (working precision) and ``method``.
+        ``bits`` (working precision) and, for the fixed-point engine, ``recomputed``
+        (coefficient sets redone with a larger time unit).
 
     Raises
     ------
@@ -194,8 +195,7 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "aut
         else:
             rows, stats = _taylor_loop_mpfr(program, y0, times, order, bits)
     ys = _outputs_to_mpf(rows, precision)
-    return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits,
-                "method": "taylor"}
+    return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits}
 
 
 def _taylor_loop_fixed(program, y0, times, order, bits):
@@ -454,5 +454,4 @@ def _integrate_heyoka(lowered, y0, times, precision, log_tol):
         ys = np.array([[+v for v in table[float(x)]] for x in times], dtype=object)
     if not all(mpmath.isfinite(v) for v in ys.ravel()):
         raise IntegrationError("the state stopped being finite", t_reached=float(ta.time))
-    return ys, {"steps": steps, "order": int(ta.order), "nfev": steps, "bits": bits,
-                "method": "heyoka"}
+    return ys, {"steps": steps, "order": int(ta.order), "nfev": steps, "bits": bits}
