@@ -242,3 +242,22 @@ def test_convergence_at_100_digits():
             scale = max(abs(x) for x in r)
             err = max(abs(a - b) for a, b in zip(got.state[name][0], r, strict=True))
             assert err / scale < mpmath.mpf(10) ** -97
+
+
+def test_vector_nonpolynomial_flow_against_odefun():
+    """x_j' = -tanh(x_j) sqrt(sum_i x_i^2) + exp(-x_j)/d on width 3 (mpfr engine),
+    against mpmath.odefun on the same equations written per neuron."""
+    x = sp.IndexedBase("x")
+    i, j = SUM_INDEX, NEURON_INDEX
+    lowered = _scalar_flow(lambda _x: -sp.tanh(x[j]) * sp.sqrt(
+        sp.Sum(x[i] ** 2, (i, 0, WIDTH - 1))) + sp.exp(-x[j]) / WIDTH)
+    lowered.model.width, lowered.size, lowered.slices = 3, 3, {"x": slice(0, 3)}
+    y0 = np.array([0.5, -1.25, 2.0])
+    ys, stats = integrate_high_precision(lowered, y0, np.array([0.3]), 30, "taylor", None)
+    with mpmath.workdps(35):
+        def f(t, y):
+            r = mpmath.sqrt(mpmath.fsum(v * v for v in y))
+            return [-mpmath.tanh(v) * r + mpmath.exp(-v) / 3 for v in y]
+        ref = mpmath.odefun(f, 0, [mpmath.mpf(v) for v in y0])(mpmath.mpf(0.3))
+        for got, r in zip(ys[0], ref, strict=True):
+            assert abs(got - r) < mpmath.mpf(10) ** -27
