@@ -261,3 +261,19 @@ def test_vector_nonpolynomial_flow_against_odefun():
         ref = mpmath.odefun(f, 0, [mpmath.mpf(v) for v in y0])(mpmath.mpf(0.3))
         for got, r in zip(ys[0], ref, strict=True):
             assert abs(got - r) < mpmath.mpf(10) ** -27
+
+
+def test_regression_huge_state_and_tiny_first_step():
+    """Regression: a state of 1e40 (beyond the working bits) once made the fixed-point
+    shift negative, and a first step far below the time unit rounded to h = 0."""
+    from exactdyn.numeric.highprec import _integrate_taylor
+
+    model = ed.Linear1D.from_init([1.0, 0.5], [0.5, -0.25], teacher=1e80)
+    lowered = ed.lower(model)
+    y0 = lowered.pack(model.initial_state())
+    times = np.array([1e-79, 1e-78])
+    a, _ = _integrate_taylor(lowered, y0, times, 16, -16 * np.log(10), engine="fixed")
+    b, _ = _integrate_taylor(lowered, y0, times, 16, -16 * np.log(10), engine="mpfr")
+    for x, y in zip(a.ravel(), b.ravel(), strict=True):
+        assert abs(x - y) <= 1e-14 * abs(y)
+    assert a[-1, 0] > 1e39

@@ -230,17 +230,22 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
             spread = min(top - gmpy2.get_exp(min(nonzero)), DYNAMIC_RANGE_BITS)
         else:
             top = spread = 0
-        F = bits - top + spread
+        # F >= 64 keeps every shift non-negative for huge states (more bits than needed).
+        F = max(bits - top + spread, 64)
         yf = np.array([gmpy2.mpz(gmpy2.rint(gmpy2.mul_2exp(v, F))) for v in y], dtype=object)
         scale = max(abs(v) for v in yf) or gmpy2.mpz(1) << F
-        for _attempt in range(64):
+        for _attempt in range(128):
             coeffs = engine.coefficients(yf, F, tau_exp)
             norms = [max(abs(v) for v in coeffs[m]) for m in (order - 1, order)]
             logs = [(math.log(int(scale)) - math.log(int(nm))) / m
                     for m, nm in zip((order - 1, order), norms, strict=True) if nm != 0]
             sigma = math.exp(min(logs) - 2 - 0.7 / (order - 1)) if logs else math.inf
-            if sigma <= 1:
+            if 2.0 ** -20 <= sigma <= 1:
                 break
+            if sigma < 2.0 ** -20:  # tau far too large: the coefficients grow, shrink it
+                tau_exp += math.floor(math.log2(sigma)) if sigma > 0 else -64
+                recomputed += 1
+                continue
             if not logs and t + gmpy2.mul_2exp(gmpy2.mpfr(1), tau_exp) >= t_end:
                 sigma = 1.0  # no limit from the series and tau covers the rest
                 break
@@ -249,7 +254,8 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
         else:
             raise IntegrationError("no usable time unit was found", t_reached=float(t))
         tau = gmpy2.mul_2exp(gmpy2.mpfr(1), tau_exp)
-        sig_fx = int(sigma * 2.0 ** 52) << max(F - 52, 0) if F >= 52 else int(sigma * 2 ** F)
+        num, den = sigma.as_integer_ratio()  # exact: den is a power of two
+        sig_fx = (num << F) // den
         h = gmpy2.mul_2exp(gmpy2.mpfr(sig_fx), tau_exp - F)
         if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
             raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
