@@ -29,6 +29,11 @@ order at a time, sweeping the DAG once per order with the classical recurrences
 and the neuron reduction :math:`(\sum_i g_i)_k = \sum_i (g_i)_k`. Integer powers are
 expanded into products by binary exponentiation (exact, and valid where the base
 vanishes), negative ones go through the reciprocal (:math:`\alpha = -1`).
+
+Two engines evaluate the recurrences: :class:`TaylorEngine` on ``gmpy2.mpfr`` (every
+node kind) and :class:`FixedPointEngine` on scaled ``gmpy2.mpz`` integers (polynomial
+flows only, about twice as fast: an integer product in a numpy object array skips the
+exponent handling and the per-term rounding of a floating-point one).
 """
 
 from __future__ import annotations
