@@ -277,3 +277,18 @@ def test_regression_huge_state_and_tiny_first_step():
     for x, y in zip(a.ravel(), b.ravel(), strict=True):
         assert abs(x - y) <= 1e-14 * abs(y)
     assert a[-1, 0] > 1e39
+
+
+def test_heyoka_cached_integrator_takes_new_hyperparameters():
+    """The compiled heyoka integrator is reused across models of one width: the second
+    model's hyperparameters and init must be the ones integrated."""
+    pytest.importorskip("heyoka", reason="heyoka (optional extra exactdyn[heyoka]) not installed")
+    for model in (ed.Linear1D(width=3, seed=7), ed.Linear1D(width=3, seed=8, kappa=-0.6,
+                                                           teacher=2.5, eta_u=0.3)):
+        a = ed.solve(model, [2.0], precision=50, method="heyoka")
+        b = ed.solve(model, [2.0], precision=50)
+        with mpmath.workdps(60):
+            for name in ("u", "w"):
+                scale = max(abs(x) for x in b.state[name][0])
+                for x, y in zip(a.state[name][0], b.state[name][0], strict=True):
+                    assert abs(x - y) / scale < mpmath.mpf(10) ** -40

@@ -360,13 +360,15 @@ def _import_heyoka():
     return heyoka
 
 
-def heyoka_system(lowered, bits: int):
+def heyoka_system(lowered, bits: int, use_pars: bool = False):
     r"""The flow as a heyoka system: ``[(x_j, rhs_x(j)), ...]`` unrolled over neurons.
 
     heyoka works on scalar equations, so here (and only here) each reduction
     :math:`\sum_i g_i` is expanded into ``heyoka.sum`` over the neurons. The sympy tree
     of ``lowered.flow.rhs`` is translated node by node; hyperparameters enter as exact
-    ``heyoka.real`` constants of ``bits`` binary digits.
+    ``heyoka.real`` constants of ``bits`` binary digits, or, with ``use_pars``, as the
+    runtime parameters ``heyoka.par[i]`` in the order of ``lowered.param_symbols`` (so
+    one compiled integrator serves every value of the hyperparameters).
     """
     import sympy as sp
 
@@ -397,6 +399,8 @@ def heyoka_system(lowered, bits: int):
         if isinstance(e, sp.Symbol):
             if e == WIDTH:
                 return num(width)
+            if use_pars:
+                return hy.par[list(lowered.param_symbols).index(e)]
             return num(float(values[e]))
         if isinstance(e, sp.Add):
             return hy.sum([tr(a, env) for a in e.args])
@@ -423,18 +427,38 @@ def heyoka_system(lowered, bits: int):
     return system
 
 
+_HEYOKA_CACHE: dict = {}
+
+
 def heyoka_integrator(lowered, y0, precision: int, log_tol: float | None = None):
-    """A ``heyoka.taylor_adaptive`` on ``heyoka.real`` for the flow (JIT-compiled here)."""
+    """A ``heyoka.taylor_adaptive`` on ``heyoka.real`` for the flow, set to ``y0`` at t = 0.
+
+    The JIT-compiled integrator is cached per (flow, width, precision, tolerance) with
+    the hyperparameters as runtime parameters, so only the first call compiles.
+    """
     hy = _import_heyoka()
     bits = working_bits(precision)
     if log_tol is None:
         log_tol = -precision * math.log(10)
-    tol = hy.real(mpmath.nstr(mpmath.exp(mpmath.mpf(log_tol) - math.log(LOCAL_TOL_FACTOR)),
-                              20), bits)
-    sys_ = heyoka_system(lowered, bits)
+    key = (lowered.flow.network.name, id(lowered.flow), lowered.model.width, bits,
+           round(log_tol, 9))
     state = np.array([hy.real(float(v), bits) for v in y0])
-    return hy.taylor_adaptive(sys_, state, fp_type=hy.real, prec=bits, tol=tol,
-                              compact_mode=True)
+    pars = np.array([hy.real(float(v), bits) for v in lowered.param_values])
+    flow, ta = _HEYOKA_CACHE.get(key, (None, None))
+    if flow is not lowered.flow:  # an id can be reused by another flow: check identity
+        tol = hy.real(mpmath.nstr(mpmath.exp(mpmath.mpf(log_tol) - math.log(LOCAL_TOL_FACTOR)),
+                                  20), bits)
+        sys_ = heyoka_system(lowered, bits, use_pars=True)
+        extra = {"pars": pars} if pars.size else {}
+        ta = hy.taylor_adaptive(sys_, state, fp_type=hy.real, prec=bits, tol=tol,
+                                compact_mode=True, **extra)
+        _HEYOKA_CACHE[key] = (lowered.flow, ta)
+    else:
+        ta.time = hy.real(0, bits)
+        ta.state[:] = state
+        if pars.size:
+            ta.pars[:] = pars
+    return ta
 
 
 def _integrate_heyoka(lowered, y0, times, precision, log_tol):
