@@ -35,7 +35,8 @@ def default_atol(model, y0: np.ndarray, rtol: float) -> float:
     return rtol * (min(scales) if scales else 1.0)
 
 
-def solve(model, t, method: str | None = None, rtol: float = 1e-12, atol: float | None = None,
+def solve(model, t, method: str | None = None, rtol: float | None = None,
+          atol: float | None = None,
           precision: int | None = None, reduced: bool = False) -> Trajectory:
     r"""Integrate the gradient flow of ``model`` and return a :class:`Trajectory`.
 
@@ -50,9 +51,11 @@ def solve(model, t, method: str | None = None, rtol: float = 1e-12, atol: float 
         smooth non-stiff flows). With ``precision``: ``"taylor"`` (default; exactdyn's
         arbitrary-precision Taylor integrator) or ``"heyoka"`` (optional extra).
     rtol, atol : float
-        Relative and absolute tolerances. ``atol`` defaults to ``rtol`` times the typical
-        size of the smallest nonzero part of the state (see :func:`default_atol`).
-        With ``precision``, the tolerance defaults to ``10**-precision``.
+        Relative and absolute tolerances (float64: ``rtol`` defaults to 1e-12, ``atol`` to
+        ``rtol`` times the typical size of the smallest nonzero part of the state, see
+        :func:`default_atol`). With ``precision``, ``rtol`` is the Taylor integrator's
+        error target relative to the state's size (default ``10**-precision``) and
+        ``atol`` is not used.
     precision : int, optional
         Significant decimal digits for arbitrary-precision integration (mpmath).
     reduced : bool
@@ -65,7 +68,8 @@ def solve(model, t, method: str | None = None, rtol: float = 1e-12, atol: float 
         If the step size collapses or the state stops being finite.
     """
     times = check.times("t", t)
-    rtol = check.positive("rtol", rtol)
+    if rtol is not None:
+        rtol = check.positive("rtol", rtol)
     if atol is not None:
         atol = check.positive("atol", atol)
     precision = check.precision("precision", precision)
@@ -78,15 +82,21 @@ def solve(model, t, method: str | None = None, rtol: float = 1e-12, atol: float 
     if reduced:
         from .reduced import solve_reduced
 
-        return solve_reduced(model, times, method, rtol, atol, precision)
+        return solve_reduced(model, times, method, 1e-12 if rtol is None else rtol, atol,
+                             precision)
     lowered = lower(model)
     y0 = lowered.pack(model.initial_state())
     if precision is not None:
         from .numeric.highprec import integrate_high_precision
 
-        tol = None if rtol == 1e-12 and atol is None else min(rtol, atol or rtol)
-        ys, stats = integrate_high_precision(lowered, y0, times, precision, method, tol)
-        return _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats)
+        if atol is not None:
+            raise ValueError("atol does not apply with precision: the Taylor integrator's "
+                             "error target is relative to the state's size; give rtol")
+        ys, stats = integrate_high_precision(lowered, y0, times, precision, method, rtol)
+        return _trajectory(model, lowered, times, ys, method,
+                           rtol if rtol is not None else 10.0**-precision, None, precision, stats)
+    if rtol is None:
+        rtol = 1e-12
     if atol is None:
         atol = default_atol(model, y0, rtol)
     ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol)

@@ -18,7 +18,8 @@ def log_uniform(lo, hi):
 
 models = st.builds(
     ed.Linear1D, width=st.integers(1, 100),
-    kappa=st.tuples(st.sampled_from([-1.0, 1.0]), log_uniform(1e-1, 1e1)).map(lambda t: t[0] * t[1]),
+    kappa=st.tuples(st.sampled_from([-1.0, 1.0]), log_uniform(1e-1, 1e1)).map(
+        lambda t: t[0] * t[1]),
     eta_u=log_uniform(1e-2, 1e2), eta_w=log_uniform(1e-2, 1e2),
     sigma_u=log_uniform(1e-2, 1e1), sigma_w=log_uniform(1e-2, 1e1),
     teacher=st.floats(-10, 10), x_var=log_uniform(1e-1, 1e1), seed=st.integers(0, 2**32 - 1))

@@ -195,8 +195,10 @@ def state_at(C: Constants, p, phi, ops=FloatOps):
         w[small] = ch * C.w0[None, :] - sh * C.u0[None, :] / a
     if (~small).any():
         ephi = np.array([ops.exp(x) for x in phis[~small]], dtype=u.dtype)[:, None]
-        u[~small] = ephi * ((C.u0 - a * C.w0) / 2)[None, :] + ((C.u0 + a * C.w0) / 2)[None, :] / ephi
-        w[~small] = ephi * ((C.w0 - C.u0 / a) / 2)[None, :] + ((C.w0 + C.u0 / a) / 2)[None, :] / ephi
+        u[~small] = (ephi * ((C.u0 - a * C.w0) / 2)[None, :]
+                     + ((C.u0 + a * C.w0) / 2)[None, :] / ephi)
+        w[~small] = (ephi * ((C.w0 - C.u0 / a) / 2)[None, :]
+                     + ((C.w0 + C.u0 / a) / 2)[None, :] / ephi)
     return u, w
 
 

@@ -180,7 +180,11 @@ def _compile(flow):
                  batched=False, jacobian=True)
     obs = _lower([network.observables[n] for n in obs_names], bases, obs_params,
                  "observables", batched=True)
-    return params, rhs, jac, obs_names, obs_params, obs
+    # One function per observable too, so that one undefined at a state (0/0) does not
+    # take the others with it on the mpmath path, where division by zero raises.
+    each = tuple(_lower([network.observables[n]], bases, obs_params, "observable", batched=True)
+                 for n in obs_names)
+    return params, rhs, jac, obs_names, obs_params, (obs, each)
 
 
 class LoweredFlow:
@@ -211,7 +215,7 @@ class LoweredFlow:
         self.size = int(offsets[-1])
         values = model.symbol_values()
         (params, rhs_src, jac_src, self.observable_names, obs_params,
-         obs_src) = _compiled(flow.network.name, flow)
+         (obs_src, obs_each)) = _compiled(flow.network.name, flow)
         self.param_symbols = params
         self.param_values = tuple(values[p] for p in params)
         self._obs_values = tuple(values[p] for p in obs_params)
@@ -224,6 +228,7 @@ class LoweredFlow:
         mns = dict(MPMATH_NAMESPACE, _bdot=_bdot, _bsum=_bsum)
         self._rhs_mp = rhs_src.function(mns)
         self._obs_mp = obs_src.function(mns)
+        self._obs_mp_each = [src.function(mns) for src in obs_each]
         self._out = np.empty(self.size)
 
     def pack(self, state: dict) -> np.ndarray:
@@ -262,13 +267,33 @@ class LoweredFlow:
             out[s] = part
         return out
 
+    @staticmethod
+    def _observable_mp_rows(g, arrays, vals):
+        """One observable on the mpmath path, time by time; NaN where it is undefined
+        (the alignment of a zero vector), as in float64."""
+        try:
+            return g(*arrays, *vals)[0]
+        except ZeroDivisionError:
+            out = np.empty(arrays[0].shape[:-1], dtype=object)
+            for i in np.ndindex(out.shape):
+                try:
+                    out[i] = g(*(a[i] for a in arrays), *vals)[0]
+                except ZeroDivisionError:
+                    out[i] = mpmath.nan
+            return out
+
     def observables(self, states: dict, values=None) -> dict:
         """Observables on states of shape (time, width): one array per observable."""
         arrays = [states[n] for n in self.state_names]
         mp = any(a.dtype == object for a in arrays)
         f = self._obs_mp if mp else self._obs
         vals = self._obs_values if values is None else values
-        outs = f(*arrays, *vals)
+        try:
+            outs = f(*arrays, *vals)
+        except ZeroDivisionError:
+            if not mp:
+                raise
+            outs = [self._observable_mp_rows(g, arrays, vals) for g in self._obs_mp_each]
         shape = arrays[0].shape[:-1]
         return {name: np.broadcast_to(np.asarray(o, dtype=object if mp else float), shape).copy()
                 for name, o in zip(self.observable_names, outs)}
