@@ -141,14 +141,32 @@ def evaluate_p(C: Constants, t, ops=FloatOps):
     R = R0 * decay
     one_minus_R = one_minus_R0 - R0 * ops.expm1(-omega * h * t)
     denom = h_plus + R * h_minus  # Z_+ + R |Z_-|  (= (1 - R) Z_q)
-    q = qs + 2 * h * h * R / (one_minus_R * denom)
     z_q = denom / one_minus_R
-    rho = (z_q + kp2 / z_q) / 2
+    w_q = kp2 / z_q  # sqrt(q^2 + k'^2) - q
+    rho = (z_q + w_q) / 2
+    # Two exact expressions of q, each accurate where the other cancels: q* + (q - q*)
+    # near the target or when |q| >~ |q*|; (Z_q - W_q)/2 when |q| << |q*| (small inits,
+    # where q is tiny but Z_q and W_q are not both ~k').
+    delta = 2 * h * h * R / (one_minus_R * denom)
+    q = _pick(qs + delta, (z_q - w_q) / 2, _amax(qs, delta), _amax(z_q, w_q))
     # s phi = log(e^{2 s phi})/2 with e^{2 s phi} = (M + q0)/Z_q, through
     # M + q0 - Z_q(t) = -2 h R0 expm1(-K t) / ((1 - R0)(1 - R)), so small phi keeps its digits.
     gap = -2 * h * R0 * ops.expm1(-omega * h * t) / (one_minus_R0 * one_minus_R)
     phi = s * ops.log1p(gap / z_q) / 2
     return s * q, rho, phi
+
+
+def _amax(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.maximum(np.abs(a), np.abs(b))
+    return max(abs(a), abs(b))
+
+
+def _pick(a, b, scale_a, scale_b):
+    """``a`` where its rounding scale is the smaller, else ``b`` (elementwise)."""
+    if isinstance(scale_a, np.ndarray) or isinstance(scale_b, np.ndarray):
+        return np.where(scale_a <= scale_b, a, b)
+    return a if scale_a <= scale_b else b
 
 
 def _degenerate(C: Constants, t, ops):
