@@ -60,7 +60,12 @@ def solve_reduced(model, times, method, rtol, atol, precision) -> Trajectory:
                 lambda t, y: np.atleast_1d(f(y, *args)), None, np.array([C.p0]), times, method,
                 rtol, atol if atol is not None else rtol * (scale if scale > 0 else 1.0))
             p = ys[:, 0]
-        phi = None if C.kp2 == 0 else _phi_of_p(C, p, ops)
+        if C.kp2 == 0:
+            ratio = p / C.p0 if C.p0 != 0 else p * 0
+            phi = num.DegenerateScale(np.array([ops.sqrt(r) for r in ratio],
+                                               dtype=object if mp_ else float))
+        else:
+            phi = _phi_of_p(C, p, ops)
         u, w = num.state_at(C, p, phi, ops)
         rho = np.array([ops.sqrt(x * x + C.kp2) for x in p], dtype=object if mp_ else float)
     if mp_:

@@ -12,16 +12,18 @@ import numpy as np
 from ..trajectory import Trajectory
 from . import linear1d_numeric as num
 
-#: Below this k'^2 (relative to M^2) float64 cannot represent the products the stable
-#: formulas need, so the float64 path evaluates in mpmath and rounds.
+#: Below this k'^2 (or when M^2 overflows) float64 cannot represent the products the
+#: stable formulas need, so the float64 path evaluates in mpmath and rounds.
 _UNDERFLOW = 1e-290
 
 
 def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Trajectory:
     """The closed-form trajectory of a :class:`~exactdyn.Linear1D` at ``times``."""
     if precision is None:
-        C = num.constants(model, num.FloatOps)
-        if C.kp2 < _UNDERFLOW and C.m_plus > 0 and C.m_minus > 0:
+        with np.errstate(over="ignore", under="ignore"):
+            C = num.constants(model, num.FloatOps)
+        representable = all(np.isfinite(v) for v in (C.kp2, C.m_plus, C.m_minus, C.p0, C.omega))
+        if not representable or (C.kp2 < _UNDERFLOW and C.m_plus > 0 and C.m_minus > 0):
             traj = exact_linear1d(model, times, precision=30).as_float()
             traj.meta["precision"] = None
             return traj
@@ -29,7 +31,9 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             p, rho, phi = num.evaluate_p(C, np.asarray(times, dtype=float), num.FloatOps)
             p = np.broadcast_to(p, times.shape).astype(float)
             rho = np.broadcast_to(rho, times.shape).astype(float)
-            if phi is not None:
+            if isinstance(phi, num.DegenerateScale):
+                phi = num.DegenerateScale(np.broadcast_to(phi.sqrt_ratio, times.shape))
+            else:
                 phi = np.broadcast_to(phi, times.shape).astype(float)
             u, w = num.state_at(C, p, phi, num.FloatOps)
         t_out = np.asarray(times, dtype=float).copy()
@@ -44,7 +48,10 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
                 phis.append(phi)
             p = np.array(ps, dtype=object)
             rho = np.array(rhos, dtype=object)
-            phi = None if phis[0] is None else np.array(phis, dtype=object)
+            if isinstance(phis[0], num.DegenerateScale):
+                phi = num.DegenerateScale(np.array([f.sqrt_ratio for f in phis], dtype=object))
+            else:
+                phi = np.array(phis, dtype=object)
             u, w = num.state_at(C, p, phi, num.MpOps)
             # Observables from the guarded values (the loss of p near p* keeps its digits).
             obs = _observables(model, C, p, rho, u, w, precision + 10)

@@ -169,22 +169,35 @@ def _pick(a, b, scale_a, scale_b):
     return a if scale_a <= scale_b else b
 
 
+@dataclass(frozen=True)
+class DegenerateScale:
+    r"""At :math:`k' = 0` the state is :math:`\sqrt{p/p_0}\,(u_0, w_0)`; the factor is kept
+    here in a form that does not underflow where :math:`p` itself does (stuck paths)."""
+
+    sqrt_ratio: object
+
+
 def _degenerate(C: Constants, t, ops):
     """k' = 0: u0 = ±a w0; logistic in p with sign(p) fixed."""
     p0, pstar, omega = C.p0, C.pstar, C.omega
     zero = t * 0
     if p0 == 0:
-        return zero, zero, None
+        return zero, zero, DegenerateScale(zero)
     sigma = 1 if p0 > 0 else -1
     if pstar == 0:
-        p = p0 / (1 + omega * abs(p0) * t)
+        ratio = 1 / (1 + omega * abs(p0) * t)
+        sqrt_ratio = ops.sqrt(ratio)
     elif sigma * pstar > 0:
-        e = ops.exp(-omega * sigma * pstar * t)
-        p = pstar * p0 / (-p0 * ops.expm1(-omega * sigma * pstar * t) + pstar * e)
-    else:
-        e = ops.exp(omega * sigma * pstar * t)
-        p = pstar * p0 * e / (p0 * ops.expm1(omega * sigma * pstar * t) + pstar)
-    return p, abs(p), None
+        x = -omega * sigma * pstar * t
+        ratio = pstar / (-p0 * ops.expm1(x) + pstar * ops.exp(x))
+        sqrt_ratio = ops.sqrt(ratio)
+    else:  # stuck at the saddle: p/p0 = e^{x} p*/(p0 expm1(x) + p*), x < 0
+        x = omega * sigma * pstar * t
+        rest = pstar / (p0 * ops.expm1(x) + pstar)
+        ratio = ops.exp(x) * rest
+        sqrt_ratio = ops.exp(x / 2) * ops.sqrt(rest)
+    p = p0 * ratio
+    return p, abs(p), DegenerateScale(sqrt_ratio)
 
 
 def state_at(C: Constants, p, phi, ops=FloatOps):
@@ -193,12 +206,8 @@ def state_at(C: Constants, p, phi, ops=FloatOps):
     :math:`u = \cosh\phi\,u_0 - a\sinh\phi\,w_0` for :math:`|\phi| \le 1` (no
     cancellation), the exponential form beyond (no large cosh and sinh cancel).
     """
-    if phi is None:  # k' = 0
-        if C.p0 == 0:
-            scale = p * 0
-        else:
-            scale = _vsqrt(p / C.p0, ops)
-        scale = np.atleast_1d(scale)[:, None]
+    if isinstance(phi, DegenerateScale):  # k' = 0
+        scale = np.atleast_1d(phi.sqrt_ratio)[:, None]
         return scale * C.u0[None, :], scale * C.w0[None, :]
     phis = np.atleast_1d(phi)
     a = C.a
@@ -218,11 +227,3 @@ def state_at(C: Constants, p, phi, ops=FloatOps):
         w[~small] = (ephi * ((C.w0 - C.u0 / a) / 2)[None, :]
                      + ((C.w0 + C.u0 / a) / 2)[None, :] / ephi)
     return u, w
-
-
-def _vsqrt(x, ops):
-    if isinstance(x, np.ndarray) and x.dtype == object:
-        return np.array([mpmath.sqrt(v) for v in x], dtype=object)
-    if ops is MpOps and not isinstance(x, np.ndarray):
-        return mpmath.sqrt(x)
-    return np.sqrt(x)
