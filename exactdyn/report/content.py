@@ -36,17 +36,30 @@ VALUE_DIGITS = 12
 DEFAULT_T = (0.0, 10.0, 41)
 
 
-def bound(x: float) -> str:
-    r"""A float64 error as the next power of ten above it: ``"< 1e-13"``.
+#: float64 errors below this are printed as "< 1e-11": 100 times below the default
+#: tolerance, and 10 to 100 times above the errors the integrator reaches, so the printed
+#: text does not change with the platform's last bits.
+FLOAT_FLOOR = 1e-11
 
-    float64 errors depend on the platform's libm and summation order in their last bits;
-    the decade they fall in does not (unless they sit on a power of ten).
+
+def bound(x: float, tol: float | None = None) -> str:
+    r"""A float64 error as a bound that is the same on every machine.
+
+    float64 errors depend on the platform's libm and summation order in their last bits,
+    so they are never printed as such: below :data:`FLOAT_FLOOR` the text is
+    ``"< 1e-11"``; above it, the next power of ten (``"< 1e-07"``); above ``tol`` the
+    text says so (for a relative error where the reference is near 0, whose point
+    passes on the absolute tolerance).
     """
     x = float(x)
     if x == 0:
         return "0"
     if not math.isfinite(x):
         return "inf" if x > 0 else "nan"
+    if tol is not None and x > tol:
+        return "> tol"
+    if x < FLOAT_FLOOR:
+        return f"< {FLOAT_FLOOR:.0e}"
     e = math.floor(math.log10(x)) + 1
     return f"< 1e{e:+03d}"
 
@@ -59,7 +72,7 @@ def sig(x, digits: int = 2) -> str:
             return "nan" if mpmath.isnan(x) else "inf"
         if x == 0:
             return "0"
-        return mpmath.nstr(x, digits, min_fixed=1, max_fixed=0, strip_zeros=False)
+        return mpmath.nstr(x, digits, min_fixed=-3, max_fixed=3)
     x = float(x)
     if x == 0:
         return "0"

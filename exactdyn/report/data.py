@@ -19,11 +19,11 @@ def verification_rows(content: ReportContent) -> dict:
     """label -> {"method", "rtol", "passed", "observables": {name: {...}}} as text."""
     out = {}
     for label, rep in content.verification.items():
-        fmt = bound if rep.precision is None else sig
+        fmt = bound if rep.precision is None else (lambda x, tol=None: sig(x))
         out[label] = {
             "method": rep.method, "integrator_rtol": f"{rep.rtol:.0e}", "passed": rep.passed,
-            "observables": {c.name: {"max_abs_error": fmt(c.max_abs_error),
-                                     "max_rel_error": fmt(c.max_rel_error),
+            "observables": {c.name: {"max_abs_error": fmt(c.max_abs_error, c.abs_tol),
+                                     "max_rel_error": fmt(c.max_rel_error, c.rel_tol),
                                      "rel_tol": f"{c.rel_tol:.0e}", "abs_tol": f"{c.abs_tol:.0e}",
                                      "passed": c.passed} for c in rep.checks}}
     return out

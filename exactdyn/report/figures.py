@@ -106,7 +106,7 @@ def draw(content: ReportContent, directory: str) -> list:
                               else mpmath.nan for a, b in zip(mp_num[name], mp_ref[name])]
                     mp_log = np.array([float(mpmath.log10(e)) if e > 0 else np.nan
                                        for e in mp_err])
-                axes[1].plot(t, mp_log, label=name, **_LINES)
+                axes[1].plot(t, mp_log, label=name, marker=".", **_LINES)
             axes[0].set_title("float64")
             axes[0].set_ylabel("|integrator - closed form|")
             axes[1].set_title(f"{content.precision} digits")
@@ -149,4 +149,4 @@ def draw(content: ReportContent, directory: str) -> list:
 def _logplot(ax, t, err, label):
     err = np.asarray(err, dtype=float)
     shown = np.where(err > 0, err, np.nan)
-    ax.semilogy(t, shown, label=label, **_LINES)
+    ax.semilogy(t, shown, label=label, marker=".", **_LINES)

@@ -39,8 +39,9 @@ def verification_markdown(content: ReportContent) -> str:
     return ("\n".join(lines) + "\n\n" + "\n".join(notes) + "\n\nfloat64 errors are shown as "
             "the next power of ten above them (their last bits depend on the platform); "
             "high-precision errors (mpmath, exact software arithmetic) with two significant "
-            "digits. A relative error is large where the reference is near 0 (the loss at "
-            "convergence); such points pass on the absolute tolerance.\n")
+            "digits. \"> tol\": a relative error above the relative tolerance, where the reference "
+            "is near 0 (the loss at convergence); such points pass on the absolute "
+            "tolerance.\n")
 
 
 def regime_markdown(content: ReportContent) -> str:

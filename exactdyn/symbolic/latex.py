@@ -38,12 +38,14 @@ def escape_markdown(text: str) -> str:
 
 _TEX_SPECIAL = {"§": r"\S{}", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$",
                 "→": r"$\to$", "−": "-", "·": r"$\cdot$", "\\": r"\textbackslash{}", "_": r"\_", "^": r"\^{}", "{": r"\{", "}": r"\}",
-                "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#", "~": r"\~{}"}
+                "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#", "~": r"\~{}", "<": r"$<$",
+                ">": r"$>$", "|": r"$|$"}
 
 
 def escape_tex(text: str) -> str:
     """Plain text safe in a LaTeX paragraph."""
-    return "".join(_TEX_SPECIAL.get(ch, ch) for ch in text)
+    parts = text.split("->")
+    return r"$\to$".join("".join(_TEX_SPECIAL.get(ch, ch) for ch in part) for part in parts)
 
 
 def steps_markdown(steps, start: int = 1) -> str:
