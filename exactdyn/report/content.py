@@ -61,6 +61,8 @@ def bound(x: float, tol: float | None = None) -> str:
     if x < FLOAT_FLOOR:
         return f"< {FLOAT_FLOOR:.0e}"
     e = math.floor(math.log10(x)) + 1
+    if float(f"1e{e - 1}") > x:  # log10 rounded up across a power of ten
+        e -= 1
     return f"< 1e{e:+03d}"
 
 

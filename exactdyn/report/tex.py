@@ -17,8 +17,6 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage{amsmath,amssymb}
 \usepackage{graphicx}
 \usepackage{booktabs}
-\usepackage{longtable}
-\usepackage{url}
 \newcommand{\fiteq}[1]{\par\smallskip\noindent\makebox[\linewidth]{\resizebox{%
   \ifdim\width>\linewidth\linewidth\else\width\fi}{!}{$\displaystyle #1$}}\par\smallskip}
 \setlength{\parindent}{0pt}
