@@ -8,6 +8,16 @@ from .content import ReportContent
 from .data import verification_rows
 
 
+#: How the verification numbers are printed (the same on every machine).
+FLOAT_NOTE = (
+    "float64 errors depend on the platform in their last bits, so they are printed as "
+    "bounds: below 1e-11 as '< 1e-11', otherwise as the next power of ten above them. "
+    "High-precision errors (mpmath: exact software arithmetic, the same everywhere) are "
+    "printed with two significant digits. '> tol' marks a relative error above the "
+    "relative tolerance where the reference is near 0 (the loss at convergence); such "
+    "points pass on the absolute tolerance.")
+
+
 def _params_table(params: dict) -> str:
     rows = ["| hyperparameter | value |", "|---|---|"]
     for k, v in params.items():
@@ -36,12 +46,7 @@ def verification_markdown(content: ReportContent) -> str:
              f"passes within rel tol {next(iter(r['observables'].values()))['rel_tol']} or abs "
              f"tol {next(iter(r['observables'].values()))['abs_tol']}; overall "
              f"{'PASSED' if r['passed'] else 'FAILED'}." for lab, r in rows.items()]
-    return ("\n".join(lines) + "\n\n" + "\n".join(notes) + "\n\nfloat64 errors are shown as "
-            "the next power of ten above them (their last bits depend on the platform); "
-            "high-precision errors (mpmath, exact software arithmetic) with two significant "
-            "digits. \"> tol\": a relative error above the relative tolerance, where the reference "
-            "is near 0 (the loss at convergence); such points pass on the absolute "
-            "tolerance.\n")
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n\n" + esc(FLOAT_NOTE) + "\n"
 
 
 def regime_markdown(content: ReportContent) -> str:
