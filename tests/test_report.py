@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import exactdyn as ed
-from exactdyn.cli import build_parser, main
 from exactdyn.cli import _model as cli_model
+from exactdyn.cli import build_parser, main
 from exactdyn.report import content as content_mod
 from exactdyn.report import figures as figures_mod
 from exactdyn.report import markdown as markdown_mod

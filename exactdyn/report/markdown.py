@@ -7,7 +7,6 @@ from ..symbolic.latex import latex, steps_markdown
 from .content import ReportContent
 from .data import verification_rows
 
-
 #: How the verification numbers are printed (the same on every machine).
 FLOAT_NOTE = (
     "float64 errors depend on the platform in their last bits, so they are printed as "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 #: Symbol names sympy understands itself (letters, digits, underscores, primes).
@@ -37,7 +36,8 @@ def escape_markdown(text: str) -> str:
 
 
 _TEX_SPECIAL = {"§": r"\S{}", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$",
-                "→": r"$\to$", "−": "-", "·": r"$\cdot$", "\\": r"\textbackslash{}", "_": r"\_", "^": r"\^{}", "{": r"\{", "}": r"\}",
+                "→": r"$\to$", "−": "-", "·": r"$\cdot$", "\\": r"\textbackslash{}",
+                "_": r"\_", "^": r"\^{}", "{": r"\{", "}": r"\}",
                 "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#", "~": r"\~{}", "<": r"$<$",
                 ">": r"$>$", "|": r"$|$"}
 
