@@ -66,6 +66,11 @@ def _prepare_parent(out: str) -> str:
     if os.path.exists(target) and not os.path.isdir(target):
         raise ValueError(f"out must be a directory (or a new path); {out!r} is a file")
     parent = os.path.dirname(target)
+    ancestor = parent
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"out={out!r}: {ancestor!r} is a file, not a directory")
     try:
         os.makedirs(parent, exist_ok=True)
     except OSError as exc:
