@@ -3,6 +3,8 @@
     exactdyn solve linear1d --width 64 --kappa 1 --t-span 0:10 --points 11
     exactdyn exact linear1d --u0 1,0 --w0 0.5,1 --t 0.5,1,2 --format json
     exactdyn verify linear1d --precision 50
+    exactdyn report linear1d --width 8 --out reports/linear1d
+    exactdyn report --check derivations/
 
 Bad input prints one line (``exactdyn: error: ...``) and exits with status 2.
 """
@@ -129,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compare closed form and integrator on every observable.")
     _add_model_options(p)
     p.add_argument("--rtol", type=float, default=None, help="integrator relative tolerance")
+    p = sub.add_parser("report", help="write a derivation report (Markdown, LaTeX, figures)",
+                       description="Write the derivation report of the model into --out "
+                       "(atomically). `exactdyn report --check DIR` instead rebuilds the "
+                       "reports committed in DIR and exits 1 listing the files that differ.")
+    _add_model_options(p)
+    p.set_defaults(points=41, precision=50)
+    p.add_argument("--out", required=True, help="the report's directory (replaced whole)")
+    p.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
     return parser
 
 
@@ -152,10 +162,41 @@ def _fmt(x, digits) -> str:
     return f"{float(x):.{digits}g}"
 
 
+def _report_check(argv) -> int:
+    from .report import check_derivations
+
+    p = _Parser(prog="exactdyn report --check")
+    p.add_argument("--check", required=True, metavar="DIR")
+    root = p.parse_args(argv).check
+
+    def build(report_argv):
+        args = build_parser().parse_args(["report", *report_argv, "--out", "-"])
+        return _model(args), _times(args), args.precision
+
+    differing, checked = check_derivations(root, build, MODELS)
+    if differing:
+        print("exactdyn: derivations differ from a fresh build (regenerate them with the "
+              "command in each README):", file=sys.stderr)
+        for name in differing:
+            print(f"  {name}", file=sys.stderr)
+        return 1
+    print(f"derivations fresh: {', '.join(checked)}")
+    return 0
+
+
 def run(argv) -> int:
+    if argv[:1] == ["report"] and any(a == "--check" or a.startswith("--check=") for a in argv):
+        return _report_check(argv[1:])
     args = build_parser().parse_args(argv)
     model = _model(args)
     times = _times(args)
+    if args.command == "report":
+        from .report import report
+
+        rep = report(model, args.out, times, precision=args.precision,
+                     figures=not args.no_figures)
+        print(f"wrote {rep.path}: " + ", ".join(rep.files))
+        return 0
     if args.command == "verify":
         report = verify(model, times, precision=args.precision, rtol=args.rtol)
         if args.format == "json":

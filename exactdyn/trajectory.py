@@ -73,6 +73,36 @@ class Trajectory:
         return (f"Trajectory(model={self.model!r}, method={self.meta.get('method')!r}, "
                 f"precision={self.precision!r}, points={len(self.t)}, observables=[{names}])")
 
+    # ---- notebook display: a summary table ------------------------------------------
+    def _summary_rows(self, max_rows: int = 6):
+        names = [k for k, v in self.observables.items() if np.ndim(v) == 1]
+        n = len(self.t)
+        idx = sorted(set(np.linspace(0, n - 1, min(n, max_rows)).round().astype(int).tolist()))
+        digits = min(self.precision or 10, 15)
+        rows = [[_cell(self.t[i], digits)] + [_cell(self.observables[k][i], digits)
+                                               for k in names] for i in idx]
+        method = self.meta.get("method")
+        prec = "float64" if self.precision is None else f"{self.precision} digits"
+        caption = (f"Trajectory of {self.model} ({method}, {prec}), {n} times"
+                   + (f"; {len(idx)} shown" if len(idx) < n else ""))
+        return caption, ["t", *names], rows
+
+    def _repr_markdown_(self) -> str:
+        caption, head, rows = self._summary_rows()
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return f"**{caption}**\n\n" + "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        caption, head, rows = self._summary_rows()
+        th = "".join(f"<th>{escape(h)}</th>" for h in head)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>"
+                       for r in rows)
+        return (f"<table><caption>{escape(caption)}</caption><thead><tr>{th}</tr></thead>"
+                f"<tbody>{body}</tbody></table>")
+
     # ---- export -------------------------------------------------------------------------
     def to_dict(self, include_state: bool = False) -> dict:
         """``{"model", "params", "method", "t", "observables"}`` (plus ``"state"``, ``"meta"``).
@@ -131,6 +161,12 @@ class Trajectory:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+
+
+def _cell(x, digits: int) -> str:
+    if isinstance(x, mpmath.mpf):
+        return mpmath.nstr(x, digits)
+    return f"{float(x):.{digits}g}"
 
 
 def _tolist(a):

@@ -1,0 +1,7 @@
+"""Derivation reports: Markdown, LaTeX, figures and JSON from the pipeline's objects."""
+
+from .check import check_derivations
+from .content import ReportContent, gather
+from .writer import Report, report
+
+__all__ = ["Report", "ReportContent", "check_derivations", "gather", "report"]

@@ -1,0 +1,237 @@
+r"""What a derivation report says, gathered once from the pipeline's objects.
+
+Everything model-specific comes through the pipeline's public pieces, so a new model
+plugs in without touching this module:
+
+- the derivation: ``gradient_flow(model).steps`` (:class:`~exactdyn.symbolic.flow.DerivationStep`),
+  the conserved quantities ``flow.conserved`` and the reduction's constants
+  ``flow.reduced.constants`` (its steps are part of ``flow.steps``);
+- the closed form: ``closed_form(model).equations()`` and ``.proofs`` (residuals that
+  simplify to 0), when the model has one;
+- the numbers: :func:`~exactdyn.verify` in float64 and at ``precision`` digits;
+- the regime: ``exactdyn.classify(model)`` when the package has it;
+- the command line: ``model.params`` mapped to the CLI's options (``eta_u`` -> ``--eta-u``,
+  lists comma-separated).
+
+Numbers written to the report's text and JSON are rounded so that they are the same on
+every machine (see :func:`bound` and :func:`sig`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from .. import _validation as check
+from ..symbolic.flow import DerivationStep
+
+#: Significant digits of hyperparameters and values printed in the text and JSON.
+VALUE_DIGITS = 12
+#: Default output times of a report: 41 evenly spaced points on [0, 10].
+DEFAULT_T = (0.0, 10.0, 41)
+
+
+#: float64 errors below this are printed as "< 1e-11": 100 times below the default
+#: tolerance, and 10 to 100 times above the errors the integrator reaches, so the printed
+#: text does not change with the platform's last bits.
+FLOAT_FLOOR = 1e-11
+
+
+def bound(x: float, tol: float | None = None) -> str:
+    r"""A float64 error as a bound that is the same on every machine.
+
+    float64 errors depend on the platform's libm and summation order in their last bits,
+    so they are never printed as such: below :data:`FLOAT_FLOOR` the text is
+    ``"< 1e-11"``; above it, the next power of ten (``"< 1e-07"``); above ``tol`` the
+    text says so (for a relative error where the reference is near 0, whose point
+    passes on the absolute tolerance).
+    """
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return "inf" if x > 0 else "nan"
+    if tol is not None and x > tol:
+        return "> tol"
+    if x < FLOAT_FLOOR:
+        return f"< {FLOAT_FLOOR:.0e}"
+    e = math.floor(math.log10(x)) + 1
+    if float(f"1e{e - 1}") > x:  # log10 rounded up across a power of ten
+        e -= 1
+    return f"< 1e{e:+03d}"
+
+
+def sig(x, digits: int = 2) -> str:
+    """``x`` with ``digits`` significant digits (mpmath numbers are exact software
+    arithmetic, so their errors are the same on every machine)."""
+    if isinstance(x, mpmath.mpf):
+        if not mpmath.isfinite(x):
+            return "nan" if mpmath.isnan(x) else "inf"
+        if x == 0:
+            return "0"
+        return mpmath.nstr(x, digits, min_fixed=-3, max_fixed=3)
+    x = float(x)
+    if x == 0:
+        return "0"
+    if not math.isfinite(x):
+        return "inf" if x > 0 else "nan"
+    return f"{x:.{digits - 1}e}"
+
+
+@dataclass
+class ReportContent:
+    """The report's content, independent of its format."""
+
+    model: object
+    title: str
+    command: str
+    argv: list
+    times: np.ndarray
+    precision: int
+    steps: list
+    conserved: list  # of DerivationStep: definition, then its proven derivative
+    constants: list  # of DerivationStep: the reduction's constants
+    closed_form: list  # of DerivationStep (equations)
+    proofs: list  # of DerivationStep (residual = 0)
+    verification: dict = field(default_factory=dict)  # label -> VerificationReport
+    regime: object = None  # classify(model)'s result or None
+    regime_note: str = ""
+    references: list = field(default_factory=list)
+    figures: list = field(default_factory=list)  # (stem, caption)
+    final_values: dict = field(default_factory=dict)  # observable -> text at the last time
+
+    @property
+    def model_name(self) -> str:
+        return self.model.name
+
+
+def cli_args(model, times, precision) -> list:
+    """The CLI arguments (after ``exactdyn report``) that rebuild ``model`` and the times."""
+    args = [model.name]
+    for key, value in model.params.items():
+        if value is None or isinstance(value, bool):
+            continue
+        opt = "--" + key.replace("_", "-")
+        if isinstance(value, (list, tuple, np.ndarray)):
+            args += [opt, ",".join(repr(float(v)) for v in value)]
+        elif isinstance(value, (int, np.integer)):
+            args += [opt, str(int(value))]
+        else:
+            args += [opt, repr(float(value))]
+    times = np.asarray(times, dtype=float)
+    even = np.linspace(times[0], times[-1], times.size)
+    if times.size > 1 and np.array_equal(even, times):
+        args += ["--t-span", f"{_num(times[0])}:{_num(times[-1])}", "--points", str(times.size)]
+    else:
+        args += ["--t", ",".join(_num(x) for x in times)]
+    args += ["--precision", str(precision)]
+    return args
+
+
+def _num(x: float) -> str:
+    x = float(x)
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def _title(model) -> str:
+    doc = sys.modules[type(model).__module__].__doc__ or type(model).__name__
+    return doc.strip().splitlines()[0].rstrip(".")
+
+
+def _conserved_steps(flow) -> list:
+    t = sp.Symbol("t")
+    out = []
+    for q in flow.conserved:
+        name = sp.Symbol(q.name)
+        out.append(DerivationStep(f"{q.name}: definition", sp.Eq(name, q.expr, evaluate=False),
+                                  q.origin))
+        out.append(DerivationStep(
+            f"{q.name}: derivative along the flow",
+            sp.Eq(sp.Derivative(name, t), q.derivative, evaluate=False),
+            "The chain rule through the reductions, with the derived right-hand sides "
+            "substituted, simplifies to this.", proven=q.proven))
+    return out
+
+
+def _constant_steps(flow) -> list:
+    red = getattr(flow, "reduced", None)
+    if red is None or not getattr(red, "constants", None):
+        return []
+    return [DerivationStep(f"Constant {sym}", sp.Eq(sym, expr, evaluate=False),
+                           "Defined through the state's reductions (conserved or fixed by the "
+                           "hyperparameters).") for sym, expr in red.constants.items()]
+
+
+def regime_of(model):
+    """``(result, note)``: ``exactdyn.classify(model)`` when the package has it."""
+    import exactdyn
+
+    classify = getattr(exactdyn, "classify", None)
+    if classify is None:
+        return None, "not available (this version of exactdyn has no exactdyn.classify)"
+    try:
+        return classify(model), ""
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        return None, f"not available ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+
+
+def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) -> ReportContent:
+    """Collect the report's content for ``model`` at ``times`` (see module docstring)."""
+    from ..closed_form import closed_form, exact
+    from ..flows import gradient_flow
+    from ..verify import verify
+
+    if not hasattr(model, "symbolic_network") or not hasattr(model, "name"):
+        raise TypeError(f"model must be an exactdyn model instance such as Linear1D(...); "
+                        f"got {type(model).__name__}")
+    precision = check.precision("precision", precision)
+    if precision is None:
+        raise ValueError("precision must be an int of significant digits (e.g. 50); got None")
+    times = np.linspace(*DEFAULT_T) if times is None else check.times("t", times)
+    flow = gradient_flow(model)
+    try:
+        cf = closed_form(model)
+    except ValueError:
+        cf = None
+    equations = [] if cf is None else [
+        DerivationStep(f"Closed form ({n})", eq) for n, eq in enumerate(cf.equations(), 1)]
+    proofs = [] if cf is None else list(cf.proofs)
+    argv = cli_args(model, times, precision)
+    content = ReportContent(
+        model=model, title=_title(model), command="", argv=argv, times=times,
+        precision=precision, steps=list(flow.steps), conserved=_conserved_steps(flow),
+        constants=_constant_steps(flow), closed_form=equations, proofs=proofs,
+        references=[c for c in [flow.network.citation] if c])
+    if cf is not None and verify_numbers:
+        content.verification = {
+            "float64": verify(model, times),
+            f"{precision} digits": verify(model, times, precision=precision)}
+        ref = exact(model, times[-1:], precision=precision)
+        with mpmath.workdps(precision):
+            content.final_values = {
+                name: sig(v[-1], VALUE_DIGITS) for name, v in ref.observables.items()
+                if np.ndim(v) == 1}
+    content.regime, content.regime_note = regime_of(model)
+    content.figures = figure_list(model, cf is not None)
+    return content
+
+
+def figure_list(model, has_closed_form: bool) -> list:
+    """The figures a report shows (names and captions; fixed before any is drawn)."""
+    figs = []
+    if has_closed_form:
+        figs += [("trajectory", "Closed form (lines) and integrator (markers), float64."),
+                 ("error", "Integrator minus closed form against time, float64 and high "
+                           "precision (log scale).")]
+    figs.append(("conserved", "Drift of the conserved quantities along the float64 "
+                              "integrator, |Q(t) - Q(0)| (log scale)."))
+    obs = model.symbolic_network().observables
+    if "ntk" in obs or "alignment" in obs:
+        figs.append(("regime", "The regime's evidence along the path: NTK relative to its "
+                               "initial value and alignment."))
+    return figs

@@ -1,0 +1,152 @@
+"""The report's figures (PNG and SVG), drawn with matplotlib's Agg backend.
+
+- ``trajectory``: closed form (lines) and float64 integrator (markers), every scalar
+  observable on its own axes;
+- ``error``: |integrator - closed form| against time on a log scale, float64 and high
+  precision;
+- ``conserved``: |Q(t) - Q(0)| of each conserved quantity along the float64 integrator,
+  evaluated by code lowered from the quantity's sympy expression;
+- ``regime``: the NTK relative to its initial value and the alignment along the path.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from .content import ReportContent
+
+_LINES = {"linewidth": 1.4}
+_MARKS = {"marker": "o", "markersize": 3, "linestyle": "none", "markerfacecolor": "none"}
+
+
+def conserved_values(model, states: dict) -> dict:
+    """Each scalar conserved quantity (no free neuron index) on states of shape (T, d).
+
+    Lowered from ``gradient_flow(model).conserved`` with the package's own lowering;
+    entry-wise quantities such as ``C_ab`` are shown through their invariants.
+    """
+    from ..flows import gradient_flow
+    from ..numeric import lowering as low
+    from ..symbolic.sums import SUM_INDEX
+
+    flow = gradient_flow(model)
+    bases = flow.network.params
+    values = model.symbol_values()
+    out = {}
+    for q in flow.conserved:
+        free = {ix for a in q.expr.atoms(sp.Indexed) for ix in a.indices} - {SUM_INDEX}
+        sums = {s.limits[0][0] for s in q.expr.atoms(sp.Sum)}
+        if free - sums:
+            continue
+        params = low._parameters([q.expr])
+        fn = low._lower([q.expr], bases, params, "conserved", batched=True).function(
+            dict(low.NUMPY_NAMESPACE, _bdot=low._bdot, _bsum=low._bsum))
+        arrays = [np.asarray(states[b.name], dtype=float) for b in bases]
+        val = fn(*arrays, *(float(values[p]) for p in params))[0]
+        out[q.name] = np.broadcast_to(np.asarray(val, dtype=float), arrays[0].shape[:-1])
+    return out
+
+
+def _scalar_names(traj) -> list:
+    return [k for k, v in traj.observables.items() if np.ndim(v) == 1]
+
+
+def _save(fig, directory: str, stem: str) -> None:
+    fig.savefig(os.path.join(directory, f"{stem}.png"), dpi=120, metadata={"Software": None})
+    fig.savefig(os.path.join(directory, f"{stem}.svg"), metadata={"Date": None})
+
+
+def draw(content: ReportContent, directory: str) -> list:
+    """Draw every figure of ``content.figures`` into ``directory``; returns file names."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ..closed_form import exact
+    from ..solve import solve
+    from ..verify import VERIFY_RTOL
+
+    model, t = content.model, content.times
+    stems = {s for s, _ in content.figures}
+    num = solve(model, t, rtol=VERIFY_RTOL)
+    ref = exact(model, t) if stems & {"trajectory", "error"} else None
+    written = []
+    with plt.rc_context({"svg.hashsalt": "exactdyn", "font.size": 9}):
+        if ref is not None:
+            names = _scalar_names(ref)
+            cols = 3
+            rows = -(-len(names) // cols)
+            fig, axes = plt.subplots(rows, cols, figsize=(9, 2.6 * rows), squeeze=False)
+            for ax, name in zip(axes.flat, names):
+                ax.plot(t, ref[name], color="C0", label="closed form", **_LINES)
+                ax.plot(t, num[name], color="C1", label="integrator", **_MARKS)
+                ax.set_title(name)
+                ax.set_xlabel("t")
+            for ax in list(axes.flat)[len(names):]:
+                ax.set_visible(False)
+            axes.flat[0].legend()
+            fig.tight_layout()
+            _save(fig, directory, "trajectory")
+            plt.close(fig)
+            written.append("trajectory")
+        if "error" in stems:
+            mp_ref = exact(model, t, precision=content.precision)
+            mp_num = solve(model, t, precision=content.precision)
+            fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+            for name in _scalar_names(ref):
+                err = np.abs(np.asarray(num[name], float) - np.asarray(ref[name], float))
+                _logplot(axes[0], t, err, name)
+                with mpmath.workdps(content.precision + 5):
+                    mp_err = [abs(a - b) if mpmath.isfinite(a) and mpmath.isfinite(b)
+                              else mpmath.nan for a, b in zip(mp_num[name], mp_ref[name])]
+                    mp_log = np.array([float(mpmath.log10(e)) if e > 0 else np.nan
+                                       for e in mp_err])
+                axes[1].plot(t, mp_log, label=name, marker=".", **_LINES)
+            axes[0].set_title("float64")
+            axes[0].set_ylabel("|integrator - closed form|")
+            axes[1].set_title(f"{content.precision} digits")
+            axes[1].set_ylabel("log10 |integrator - closed form|")
+            for ax in axes:
+                ax.set_xlabel("t")
+            axes[0].legend(fontsize=7)
+            fig.tight_layout()
+            _save(fig, directory, "error")
+            plt.close(fig)
+            written.append("error")
+        if "conserved" in stems:
+            qs = conserved_values(model, num.state)
+            fig, ax = plt.subplots(figsize=(5, 3.2))
+            for name, q in qs.items():
+                _logplot(ax, t, np.abs(q - q[0]), f"${sp.latex(sp.Symbol(name))}$")
+            ax.set_xlabel("t")
+            ax.set_ylabel("|Q(t) - Q(0)|, float64 integrator")
+            ax.legend()
+            fig.tight_layout()
+            _save(fig, directory, "conserved")
+            plt.close(fig)
+            written.append("conserved")
+        if "regime" in stems:
+            fig, ax = plt.subplots(figsize=(5, 3.2))
+            if "ntk" in num.observables:
+                k = np.asarray(num["ntk"], float)
+                ax.plot(t, k / k[0], label="K(t)/K(0)", **_LINES)
+            if "alignment" in num.observables:
+                ax.plot(t, np.asarray(num["alignment"], float), label="alignment", **_LINES)
+            ax.set_xlabel("t")
+            ax.legend()
+            fig.tight_layout()
+            _save(fig, directory, "regime")
+            plt.close(fig)
+            written.append("regime")
+    return written
+
+
+def _logplot(ax, t, err, label):
+    err = np.asarray(err, dtype=float)
+    shown = np.where(err > 0, err, np.nan)
+    ax.semilogy(t, shown, label=label, marker=".", **_LINES)

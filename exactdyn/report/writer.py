@@ -1,0 +1,168 @@
+r"""Write a derivation report into a directory, atomically; check committed reports.
+
+``report(model, out=DIR)`` builds every file in a temporary directory beside ``DIR`` and
+then swaps it in: a failure part-way leaves an older report in ``DIR`` untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+
+from . import data, figures, markdown, tex
+from .content import ReportContent, gather
+
+#: Files compared by :func:`check` (figures are not: their bytes depend on the platform).
+TEXT_FILES = ("README.md", "derivation.tex", "data.json")
+
+
+@dataclass
+class Report:
+    """A written report: its directory, files and content (renders in Jupyter)."""
+
+    path: str
+    files: list
+    content: ReportContent = field(repr=False)
+
+    @property
+    def markdown(self) -> str:
+        with open(os.path.join(self.path, "README.md")) as fh:
+            return fh.read()
+
+    def _repr_markdown_(self) -> str:
+        """The README with its figures inlined (data URIs), for notebooks."""
+        def inline(m):
+            png = os.path.join(self.path, m.group(2))
+            if not os.path.exists(png):
+                return m.group(0)
+            with open(png, "rb") as fh:
+                b64 = base64.b64encode(fh.read()).decode("ascii")
+            return f"![{m.group(1)}](data:image/png;base64,{b64})"
+
+        return re.sub(r"!\[([^\]]*)\]\((figures/[^)]+\.png)\)", inline, self.markdown)
+
+
+def command_line(argv, out: str) -> str:
+    return "exactdyn report " + " ".join(shlex.quote(a) for a in argv) + \
+        f" --out {shlex.quote(out)}"
+
+
+def _display_out(out: str) -> str:
+    """``out`` as printed in the report: relative to the working directory, never absolute."""
+    rel = os.path.relpath(os.path.abspath(out))
+    return os.path.basename(os.path.abspath(out)) if rel.startswith("..") else rel
+
+
+def _prepare_parent(out: str) -> str:
+    out = os.fspath(out)
+    if not out or not isinstance(out, str):
+        raise ValueError(f"out must be a directory path; got {out!r}")
+    target = os.path.abspath(out)
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise ValueError(f"out must be a directory (or a new path); {out!r} is a file")
+    parent = os.path.dirname(target)
+    ancestor = parent
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ValueError(f"out={out!r}: {ancestor!r} is a file, not a directory")
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out={out!r}: cannot create its parent directory "
+                         f"({exc.strerror or exc})") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"out={out!r}: its parent directory is not writable")
+    return target
+
+
+def write_files(content: ReportContent, directory: str, draw_figures: bool = True) -> list:
+    """Write the report's files into an existing (empty) ``directory``."""
+    files = []
+    for name, text in (("README.md", markdown.render(content)),
+                       ("derivation.tex", tex.render(content)),
+                       ("data.json", data.to_json(content))):
+        with open(os.path.join(directory, name), "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        files.append(name)
+    if draw_figures:
+        fig_dir = os.path.join(directory, "figures")
+        os.makedirs(fig_dir)
+        for stem in figures.draw(content, fig_dir):
+            files += [f"figures/{stem}.png", f"figures/{stem}.svg"]
+    return files
+
+
+def _swap_in(tmp: str, target: str) -> None:
+    """Replace ``target`` by ``tmp`` (the old one is removed only once the new is in place)."""
+    old = None
+    if os.path.exists(target):
+        old = tempfile.mkdtemp(dir=os.path.dirname(target),
+                               prefix=f".{os.path.basename(target)}.old-")
+        os.rmdir(old)
+        os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        if old is not None:
+            os.rename(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def report(model, out, t=None, precision: int = 50, figures: bool = True,
+           command_out: str | None = None) -> Report:
+    r"""Write the derivation report of ``model`` into the directory ``out``.
+
+    Parameters
+    ----------
+    model
+        A model instance, e.g. :class:`~exactdyn.Linear1D`.
+    out : str or path
+        The report's directory; an existing report there is replaced whole, or left
+        untouched when anything fails.
+    t : array_like, optional
+        Times of the verification and figures (default 41 points on [0, 10]).
+    precision : int
+        Digits of the high-precision verification (default 50).
+    figures : bool
+        Draw ``figures/*.png`` and ``*.svg`` (default True).
+    command_out : str, optional
+        The ``--out`` printed in the report's command line (default: ``out`` relative to
+        the working directory; never an absolute path).
+
+    Returns
+    -------
+    Report
+        ``path``, ``files`` and the gathered ``content``.
+
+    Notes
+    -----
+    The report holds ``README.md`` (GitHub math), ``derivation.tex`` (standalone, for
+    pdflatex), ``data.json`` and ``figures/``: the derivation steps of the gradient flow,
+    the conserved quantities and their proofs, the closed form with its residuals, the
+    verification in float64 and at ``precision`` digits, the regime, the references and
+    the command that regenerates it.
+    """
+    target = _prepare_parent(out)
+    content = gather(model, t, precision)
+    content.command = command_line(content.argv, command_out or _display_out(os.fspath(out)))
+    try:
+        tmp = tempfile.mkdtemp(dir=os.path.dirname(target),
+                               prefix=f".{os.path.basename(target)}.tmp-")
+    except OSError as exc:
+        raise ValueError(f"out={os.fspath(out)!r} is not writable "
+                         f"({exc.strerror or exc})") from None
+    try:
+        files = write_files(content, tmp, draw_figures=figures)
+        _swap_in(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Report(target, files, content)

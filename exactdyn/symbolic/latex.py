@@ -1,0 +1,80 @@
+r"""LaTeX of the derivation's sympy objects, for reports and notebook display.
+
+Some derivation steps name a composite quantity with a symbol whose name is already a
+LaTeX fragment (``Symbol("\\dot p")``, ``Symbol("(p^* - p) K")``). sympy's printer splits
+such names at ``_`` and ``^`` and mangles them; :func:`latex` prints them verbatim and
+everything else exactly as :func:`sympy.latex` does.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sympy.printing.latex import LatexPrinter
+
+#: Symbol names sympy understands itself (letters, digits, underscores, primes).
+_PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_']*$")
+
+
+class DerivationLatexPrinter(LatexPrinter):
+    """:class:`sympy.printing.latex.LatexPrinter` that keeps LaTeX-fragment names verbatim."""
+
+    def _print_Symbol(self, expr, style="plain"):
+        if _PLAIN_NAME.match(expr.name):
+            return super()._print_Symbol(expr, style=style)
+        return expr.name
+
+
+def latex(expr) -> str:
+    """LaTeX of a sympy object (symbols named by LaTeX fragments kept verbatim)."""
+    return DerivationLatexPrinter().doprint(expr)
+
+
+def escape_markdown(text: str) -> str:
+    """Plain text safe in GitHub Markdown (no emphasis, code or math is triggered)."""
+    return re.sub(r"([\\`*_$<>\[\]|])", r"\\\1", text)
+
+
+_TEX_SPECIAL = {"§": r"\S{}", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$",
+                "→": r"$\to$", "−": "-", "·": r"$\cdot$", "\\": r"\textbackslash{}",
+                "_": r"\_", "^": r"\^{}", "{": r"\{", "}": r"\}",
+                "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#", "~": r"\~{}", "<": r"$<$",
+                ">": r"$>$", "|": r"$|$"}
+
+
+def escape_tex(text: str) -> str:
+    """Plain text safe in a LaTeX paragraph."""
+    parts = text.split("->")
+    return r"$\to$".join("".join(_TEX_SPECIAL.get(ch, ch) for ch in part) for part in parts)
+
+
+def steps_markdown(steps, start: int = 1) -> str:
+    """Numbered derivation steps: title, display equation, justification, proof status."""
+    out = []
+    for n, step in enumerate(steps, start):
+        out.append(f"**{n}. {escape_markdown(step.title)}**{_status(step.proven)}\n\n"
+                   f"$$\n{latex(step.expr)}\n$$\n")
+        if step.justification:
+            out.append(f"*{escape_markdown(step.justification)}*\n")
+    return "\n".join(out)
+
+
+def steps_mathjax(steps, start: int = 1) -> str:
+    """The steps as one MathJax display (what Jupyter's ``_repr_latex_`` renders)."""
+    rows = []
+    for n, step in enumerate(steps, start):
+        title = step.title.replace("\\", "").replace("{", "").replace("}", "")
+        rows.append(f"&\\text{{{n}. {title}{_status(step.proven)}}}\\\\\n"
+                    f"&\\quad {latex(step.expr)}")
+    return "$$\\begin{aligned}\n" + "\\\\\n".join(rows) + "\n\\end{aligned}$$"
+
+
+def status(proven) -> str:
+    """How a step stands: a definition, proven symbolically, or not proven."""
+    return _status(proven)
+
+
+def _status(proven) -> str:
+    if proven is None:
+        return " (definition)"
+    return " (proven symbolically)" if proven else " (NOT proven)"
