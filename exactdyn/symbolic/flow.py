@@ -37,7 +37,9 @@ class DerivationStep:
 
     @property
     def latex(self) -> str:
-        return sp.latex(self.expr)
+        from .latex import latex
+
+        return latex(self.expr)
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,9 @@ def derive_gradient_flow(network: SymbolicNetwork) -> GradientFlow:
         change = sp.expand(time_derivative(network.loss, {
             b: act for b, act in sym.action.items()}))
         invariant = is_zero(change)
+        shown = sp.S.Zero if invariant else sp.expand(normalize(collapse_deltas(change)))
         steps.append(DerivationStep(
-            f"Symmetry: {sym.name}", sp.Eq(sp.Symbol("\\delta L"), sp.expand(normalize(change))),
+            f"Symmetry: {sym.name}", sp.Eq(sp.Symbol("\\delta L"), shown),
             sym.description + " The loss's first-order change under it simplifies to 0.",
             proven=invariant))
         derivative = flow.time_derivative(sym.conserved)
