@@ -86,7 +86,7 @@ class Linear1DClosedForm:
         steps.append(DerivationStep(
             "Möbius solution of the Riccati equation",
             sp.Eq(sp.Symbol("\\dot z + \\frac{\\omega k'}{2}(z - z_+)(z - z_-)"), res),
-            "Substitute z(t) = (z_+ - R z_-)/(1 - R), R = R_0 e^{-K_\\infty t}; simplify.",
+            "Substitute z(t) = (z₊ − R z₋)/(1 − R), R = R₀ exp(−K∞ t); simplify.",
             proven=res == 0))
         # 2. The square root of the reduced equation on the path (z > 0).
         zs = sp.Symbol("z", positive=True)
@@ -154,7 +154,7 @@ class Linear1DClosedForm:
             "The state's reduction reproduces p(t)",
             sp.Eq(sp.Symbol("\\sum_i u_i(t) w_i(t) - p(t)"), gap),
             "Expand the sum over neurons; substitute M = (|u_0|^2/a + a|w_0|^2)/2, "
-            "p_0 = u_0 \\cdot w_0, e^{2\\phi} = (M + p_0)/(k' z) and k'^2 = M^2 - p_0^2.",
+            "p₀ = u₀·w₀, exp(2φ) = (M + p₀)/(k' z) and k'² = M² − p₀².",
             proven=gap == 0))
         # (b) Per-neuron residuals of the derived flow, with z obeying its Riccati
         # equation, written through p: z' = omega z (p* - p) (step 1 and the map p(z)).
@@ -171,8 +171,7 @@ class Linear1DClosedForm:
                 f"Closed form solves the flow of {base.name}",
                 sp.Eq(sp.Symbol(f"\\dot {base.name}_j(t) - \\mathrm{{rhs}}_{{{base.name}}}"), res),
                 "Substitute u(t), w(t) into the derived per-neuron flow, with "
-                "\\dot z = \\omega z (p^* - p) and \\omega = 2\\kappa^2\\Sigma_{xx}"
-                "\\sqrt{\\eta_u\\eta_w}.", proven=res == 0))
+                "dz/dt = ω z (p* − p) and ω = 2κ²Σxx √(η_u η_w).", proven=res == 0))
         return steps
 
     def residual(self) -> dict:

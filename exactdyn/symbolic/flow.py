@@ -148,9 +148,8 @@ def derive_gradient_flow(network: SymbolicNetwork) -> GradientFlow:
         steps.append(DerivationStep(
             f"Gradient flow of {base.name}",
             sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}_{{j}}"), rhs[base], evaluate=False),
-            f"\\dot {base.name}_j = -\\eta\\,\\partial L/\\partial {base.name}_j; the "
-            "derivative of each reduction gives Kronecker deltas, and "
-            "\\sum_i \\delta_{ij} f_i = f_j."))
+            f"d{base.name}_j/dt = −η ∂L/∂{base.name}_j; the derivative of each reduction "
+            "gives Kronecker deltas, and Σ_i δ_ij f_i = f_j."))
     flow = GradientFlow(network, rhs, [], steps)
 
     for sym in network.symmetries:
@@ -169,9 +168,9 @@ def derive_gradient_flow(network: SymbolicNetwork) -> GradientFlow:
                                                 proven, sym.description))
         steps.append(DerivationStep(
             f"Conserved: {sym.name}",
-            sp.Eq(sp.Derivative(sp.Symbol(sym.name), sp.Symbol("t")), sp.S.Zero),
-            f"Noether's argument for gradient flow: d/dt of {sym.name} = "
-            f"{sp.sstr(sym.conserved)} along the flow simplifies to 0.", proven=proven))
+            sp.Eq(sp.Symbol(sym.name), sym.conserved),
+            "Noether's argument for gradient flow; its time derivative along the flow "
+            "simplifies to 0.", proven=proven))
     if network.reduce is not None:
         flow.reduced = network.reduce(flow)
         flow.steps.extend(flow.reduced.steps)

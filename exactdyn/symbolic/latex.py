@@ -9,6 +9,7 @@ everything else exactly as :func:`sympy.latex` does.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sympy.printing.latex import LatexPrinter
 
@@ -42,10 +43,35 @@ _TEX_SPECIAL = {"§": r"\S{}", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\tim
                 ">": r"$>$", "|": r"$|$"}
 
 
+_TEX_UNICODE = {"∂": r"$\partial$", "Σ": r"$\Sigma$", "∞": r"$\infty$", "√": r"$\surd$",
+                "²": r"$^2$", "³": r"$^3$", "ℓ": r"$\ell$", "₊": r"$_+$", "₋": r"$_-$",
+                "∑": r"$\sum$", "⁻": r"$^-$", "ᵀ": r"$^T$", "′": "'", "≈": r"$\approx$",
+                "≠": r"$\neq$", "±": r"$\pm$", "∈": r"$\in$", "∝": r"$\propto$"}
+_TEX_UNICODE.update({chr(0x2080 + k): f"$_{k}$" for k in range(10)})
+
+
+def _tex_char(ch: str) -> str:
+    if ch in _TEX_SPECIAL:
+        return _TEX_SPECIAL[ch]
+    if ch in _TEX_UNICODE:
+        return _TEX_UNICODE[ch]
+    if ord(ch) < 128:
+        return ch
+    name = unicodedata.name(ch, "")
+    if name.startswith("GREEK SMALL LETTER ") or name.startswith("GREEK CAPITAL LETTER "):
+        letter = name.split()[-1].lower()
+        letter = {"lamda": "lambda"}.get(letter, letter)
+        if name.startswith("GREEK CAPITAL"):
+            letter = letter.capitalize()
+        return f"$\\{letter}$"
+    # pdflatex with inputenc utf8 handles accented Latin letters; anything else is spelled.
+    return ch if name.startswith("LATIN") else f"[{name.lower()}]"
+
+
 def escape_tex(text: str) -> str:
-    """Plain text safe in a LaTeX paragraph."""
+    """Plain text safe in a LaTeX paragraph (math symbols and Greek letters in math mode)."""
     parts = text.split("->")
-    return r"$\to$".join("".join(_TEX_SPECIAL.get(ch, ch) for ch in part) for part in parts)
+    return r"$\to$".join("".join(_tex_char(ch) for ch in part) for part in parts)
 
 
 def steps_markdown(steps, start: int = 1) -> str:

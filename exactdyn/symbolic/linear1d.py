@@ -72,8 +72,8 @@ def reduce_linear1d(flow: GradientFlow) -> ReducedFlow:
     ok = is_zero(pdot - (pstar - p) * K)
     steps.append(DerivationStep(
         "Equation of p = u.w", sp.Eq(sp.Symbol("\\dot p"), sp.Symbol("(p^* - p) K")),
-        "dp/dt = sum_i (u_i' w_i + u_i w_i') along the flow, with K the NTK "
-        f"= {sp.sstr(K)}.", proven=ok))
+        "dp/dt = Σ_i (du_i/dt w_i + u_i dw_i/dt) along the flow; K is the rate-weighted "
+        "NTK E_x[Σ_ℓ η_ℓ |∂f/∂θ_ℓ|²] = κ²Σxx(η_u|w|² + η_w|u|²).", proven=ok))
 
     # The NTK through p and the conserved k'.
     Q1 = suu / eta_u - sww / eta_w
