@@ -41,8 +41,12 @@ class Regime:
         return None if self.predicted is None else self.label == self.predicted
 
     def to_dict(self) -> dict:
+        """JSON-ready: non-finite floats become ``None``."""
+        ev = {k: (None if isinstance(v, float) and v != v or v in (float("inf"),
+                                                                  float("-inf")) else v)
+              for k, v in self.evidence.items()}
         return {"label": self.label, "taxonomy": self.taxonomy, "predicted": self.predicted,
-                "evidence": dict(self.evidence)}
+                "evidence": ev}
 
 
 @dataclass(frozen=True)
