@@ -74,13 +74,18 @@ def _thresholds(options) -> dict:
 # ---- scalars of the closed form ----------------------------------------------------------
 
 def _q2_unit(u, w) -> float:
-    """:math:`\\lVert u\\rVert^2\\lVert w\\rVert^2 - (u\\cdot w)^2` by Lagrange's identity
-    (a sum of squares: exactly 0 for parallel vectors, never negative)."""
+    """:math:`\\lVert u\\rVert^2\\lVert w\\rVert^2 - (u\\cdot w)^2`, never negative: by
+    Lagrange's identity (a sum of squares) up to width 256, else as
+    :math:`\\lVert u\\rVert^2\\lVert w_\\perp\\rVert^2`."""
     u, w = np.asarray(u, float), np.asarray(w, float)
-    if u.size <= 4096:
+    if u.size <= 256:
         cross = np.outer(u, w) - np.outer(w, u)
         return float(np.sum(np.triu(cross, 1) ** 2))
-    return max(float(u @ u) * float(w @ w) - float(u @ w) ** 2, 0.0)
+    uu = float(u @ u)
+    if uu == 0:
+        return 0.0
+    w_perp = w - (float(u @ w) / uu) * u  # residual form: no cancellation of two big terms
+    return uu * float(w_perp @ w_perp)
 
 
 def scalars(model: Linear1D) -> dict:
