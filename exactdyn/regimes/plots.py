@@ -117,7 +117,7 @@ def plot_phase_diagram(pd, path=None, quantity=None, title=None, marks=None):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
     ax = axes[0]
     ax.pcolormesh(xe, ye, code, cmap=ListedColormap(colors), vmin=-0.5,
-                  vmax=len(labels) - 0.5, shading="flat")
+                  vmax=len(labels) - 0.5, shading="flat", rasterized=True)
     handles = [Patch(color=c, label=lab or "failed") for lab, c in zip(labels, colors)]
     ax.set_title(title or f"{pd.model}: measured regimes")
     ax2 = axes[1]
@@ -128,7 +128,8 @@ def plot_phase_diagram(pd, path=None, quantity=None, title=None, marks=None):
         with np.errstate(divide="ignore"):
             z = np.log10(z)
         zlabel = f"log10 {quantity}"
-    mesh = ax2.pcolormesh(xe, ye, np.ma.masked_invalid(z), cmap="viridis", shading="flat")
+    mesh = ax2.pcolormesh(xe, ye, np.ma.masked_invalid(z), cmap="viridis", shading="flat",
+                         rasterized=True)
     fig.colorbar(mesh, ax=ax2, label=zlabel)
     ax2.set_title(f"{quantity}")
     marks = _named_points(pd) if marks is None else marks
@@ -187,8 +188,9 @@ def plot_luo_diagram(path=None, inits=("ntk", "mean-field", "xavier", "lecun"),
     lab = luo_label(G, GP, tol=0.0)
     code = (lab == "condensed").astype(float)
     fig, ax = plt.subplots(figsize=(5.6, 4.6), constrained_layout=True)
-    ax.pcolormesh(_edges(g), _edges(gp), code, shading="flat", vmin=0, vmax=1,
-                  cmap=ListedColormap([LABEL_COLORS["linear"], LABEL_COLORS["condensed"]]))
+    ax.imshow(code, origin="lower", aspect="auto", interpolation="nearest", vmin=0, vmax=1,
+              extent=(*gamma_range, *gamma_prime_range),
+              cmap=ListedColormap([LABEL_COLORS["linear"], LABEL_COLORS["condensed"]]))
     crit = LABEL_COLORS["critical"]
     ax.plot([1, 1], [gamma_prime_range[0], 0], color=crit, lw=3)
     ax.plot([1, gamma_range[1]], [0, gamma_range[1] - 1], color=crit, lw=3)

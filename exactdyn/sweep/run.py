@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 
 from .cache import CellCache
 
@@ -86,23 +87,42 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
     own = executor is None and len(todo) > 0
     if own:
         executor = ProcessPoolExecutor(max_workers=jobs)
-    try:
-        futures = [executor.submit(safe_call, fn, i, *tasks[i]) for i in todo]
-        for fut in as_completed(futures):
+    window = max(4, 4 * (jobs or os.cpu_count() or 1))
+    pending: dict = {}
+
+    def harvest(done) -> None:
+        for fut in done:
+            i = pending.pop(fut)
             try:
-                i, out = fut.result()
+                _, out = fut.result()
             except Exception as exc:  # the executor itself failed on this cell
-                i = todo[futures.index(fut)]
                 out = {"error": f"{type(exc).__name__}: {exc}"}
             if "error" in out:
                 errors[i] = out["error"]
             else:
                 results[i] = out["result"]
                 if cache is not None:
-                    cache.put(keys[i], out["result"])
+                    cache.put(keys[i], out["result"])  # atomic: a kill leaves whole cells
             bar.update(failed="error" in out)
+
+    try:
+        queue = iter(todo)
+        exhausted = False
+        while not exhausted or pending:
+            while not exhausted and len(pending) < window:
+                i = next(queue, None)
+                if i is None:
+                    exhausted = True
+                    break
+                pending[executor.submit(safe_call, fn, i, *tasks[i])] = i
+                harvest([f for f in list(pending) if f.done()])
+            if pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                harvest(done)
     finally:
         bar.close()
+        for fut in pending:
+            fut.cancel()
         if own:
             executor.shutdown(cancel_futures=True)
     return results, errors, len(todo)
