@@ -8,7 +8,8 @@ d^{-e}`, :math:`\eta_u \propto d^{g_u}`, :math:`\eta_w \propto d^{g_w}`, the ord
 .. math:: x = e - 1 + \min\big(a + (g_u - g_w)/2,\ b + (g_w - g_u)/2\big),
 
 since :math:`p^* = c/\kappa \propto d^{e}` and
-:math:`k' \approx M = \tfrac12(\sqrt{\eta_w/\eta_u}\,d\sigma_u^2 + \sqrt{\eta_u/\eta_w}\,d\sigma_w^2)`.
+:math:`k' \approx M = \tfrac12(\sqrt{\eta_w/\eta_u}\,d\sigma_u^2
++ \sqrt{\eta_u/\eta_w}\,d\sigma_w^2)`.
 :math:`x < 0` kernel, :math:`x = 0` critical, :math:`x > 0` feature learning.
 
 **Two-layer networks** (MATH.md §4, Luo, Xu, Ma, Zhang, JMLR 2021):
