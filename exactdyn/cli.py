@@ -209,7 +209,10 @@ def _phase_diagram(args) -> int:
         except ImportError:
             raise ValueError("--scheduler needs dask.distributed: pip install "
                              "'exactdyn[dask]'") from None
-        client = Client(args.scheduler)
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"--scheduler {args.scheduler!r}: cannot connect ({exc})") from None
         executor = client.get_executor()
     opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
     try:

@@ -70,3 +70,17 @@ def test_phase_diagram_bad_input_exits_2_one_line(capsys, argv, needle):
 def test_classify_bad_input_exits_2(capsys):
     code, _, err = run(capsys, "classify", "linear1d", "--kernel-tol", "-1")
     assert code == 2 and "kernel_tol" in err and err.count("\n") == 1
+
+
+def test_phase_diagram_on_a_dask_scheduler(capsys, tmp_path):
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed not installed (pip install 'exactdyn[dask]')")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        code, out, _ = run(capsys, "phase-diagram", "linear1d", "--x", "sigma_u=0.1,1",
+                           "--y", "kappa=0.1,1", "--scheduler", cluster.scheduler_address,
+                           "--no-progress", "--data", str(tmp_path / "pd.json"))
+    assert code == 0 and "trajectory" in out
+    pd = ed.PhaseDiagram.from_json(tmp_path / "pd.json")
+    ref = ed.phase_diagram(ed.Linear1D, x=("sigma_u", [0.1, 1]), y=("kappa", [0.1, 1]))
+    np.testing.assert_array_equal(pd.labels, ref.labels)
