@@ -197,3 +197,56 @@ def test_axis_parsing():
                        ("sigma_u=", "empty"), ("sigma_u=1:2:log", "START:END:SCALE:N")]:
         with pytest.raises(ValueError, match=match):
             parse_axis(bad)
+
+
+def test_sigkilled_sweep_restarts_without_recomputing(tmp_path):
+    """A real kill (SIGKILL of the process running the sweep) part-way through."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    here = os.path.dirname(__file__)
+    cache = tmp_path / "cells"
+    script = (
+        f"import sys, numpy as np; sys.path.insert(0, {here!r})\n"
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from exactdyn import Linear1D, phase_diagram\n"
+        "from _sweep_cells import slow_cell\n"
+        "phase_diagram(Linear1D, x=('sigma_u', np.geomspace(1e-2, 3, 6)),\n"
+        "              y=('kappa', np.geomspace(1e-2, 1e1, 5)), cell=slow_cell,\n"
+        f"              executor=ThreadPoolExecutor(1), cache={str(cache)!r}, progress=False)\n"
+    )
+    env = {**os.environ, "SWEEP_SLEEP": "0.2", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if cache.exists() and len(CellCache(cache)) >= 4:
+                break
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    done = len(CellCache(cache))
+    assert 4 <= done < 30
+    sys.path.insert(0, here)
+    try:
+        from _sweep_cells import slow_cell
+    finally:
+        sys.path.remove(here)
+    calls = tmp_path / "calls.txt"
+    os.environ["SWEEP_CALLS"] = str(calls)
+    try:
+        pd = phase_diagram(Linear1D, x=("sigma_u", np.geomspace(1e-2, 3, 6)),
+                           y=("kappa", np.geomspace(1e-2, 1e1, 5)), cell=slow_cell,
+                           executor=ThreadPoolExecutor(2), cache=cache, progress=False)
+    finally:
+        del os.environ["SWEEP_CALLS"]
+    assert len(calls.read_text().splitlines()) == 30 - done
+    assert pd.meta["cached"] == done and not pd.failures
+    np.testing.assert_array_equal(
+        pd.labels, phase_diagram(Linear1D, x=("sigma_u", np.geomspace(1e-2, 3, 6)),
+                                 y=("kappa", np.geomspace(1e-2, 1e1, 5))).labels)
