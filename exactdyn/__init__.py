@@ -4,8 +4,10 @@ from .closed_form import closed_form, exact
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
 from .models.linear1d import Linear1D
+from .regimes import Regime, classify
 from .report import report
 from .solve import solve
+from .sweep import PhaseDiagram, phase_diagram
 from .trajectory import Trajectory
 from .verify import VerificationReport, verify
 
@@ -14,3 +16,4 @@ __version__ = "0.1.0"
 __all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]
 __all__ += ["report"]
+__all__ += ["PhaseDiagram", "Regime", "classify", "phase_diagram"]

@@ -5,6 +5,9 @@
     exactdyn verify linear1d --precision 50
     exactdyn report linear1d --width 8 --out reports/linear1d
     exactdyn report --check derivations/
+    exactdyn classify linear1d --width 64 --kappa 0.01
+    exactdyn phase-diagram linear1d --x sigma_u=1e-3:1e1:log:100 --y kappa=1e-2:1e2:log:100 \
+        --fixed width=64 --out pd.png --data pd.json
 
 Bad input prints one line (``exactdyn: error: ...``) and exits with status 2.
 """
@@ -139,7 +142,110 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(points=41, precision=50)
     p.add_argument("--out", required=True, help="the report's directory (replaced whole)")
     p.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
+    _add_regime_parsers(sub)
     return parser
+
+
+def _add_regime_parsers(sub):
+    p = sub.add_parser("classify", help="which regime a model shows (and theory predicts)",
+                       description="Classify a model from its exact solution, or its "
+                       "closed-form trajectory at --t / --t-span when given (MATH.md §1; "
+                       "the thresholds are the project's operational definitions).")
+    _add_model_options(p)
+    p.add_argument("--kernel-tol", type=float, default=None,
+                   help="kernel if sup |K/K0 - 1| < this (default 0.1)")
+    p = sub.add_parser("phase-diagram", help="regimes over a grid of two hyperparameters",
+                       description="Phase diagram: measured and predicted labels and scores "
+                       "over two hyperparameters (vectorized closed form by default).")
+    p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin)")
+    p.add_argument("--x", required=True, help="NAME=START:END:log|lin:N or NAME=v1,v2,...")
+    p.add_argument("--y", required=True, help="NAME=START:END:log|lin:N or NAME=v1,v2,...")
+    p.add_argument("--fixed", action="append", default=[],
+                   help="NAME=VALUE[,NAME=VALUE...], e.g. width=64,seed=0 (repeatable)")
+    p.add_argument("--quantity", default=None, help="score for the colour map (default chi)")
+    p.add_argument("--method", choices=("auto", "closed-form", "trajectory"), default="auto",
+                   help="auto: vectorized closed form unless --scheduler or --cache")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (trajectory path)")
+    p.add_argument("--scheduler", default=None,
+                   help="dask.distributed scheduler ADDRESS (needs the 'dask' extra)")
+    p.add_argument("--cache", default=None, help="folder of finished cells (resumable)")
+    p.add_argument("--out", action="append", default=[], help="figure file, .png or .svg")
+    p.add_argument("--data", default=None, help="data file, .json or .npz")
+    p.add_argument("--kernel-tol", type=float, default=None,
+                   help="kernel if sup |K/K0 - 1| < this (default 0.1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _classify(args) -> int:
+    from .regimes import classify
+
+    model = _model(args)
+    opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
+    if args.t is not None or args.t_span is not None:
+        regime = classify(exact(model, _times(args), precision=args.precision), **opts)
+    else:
+        regime = classify(model, **opts)
+    if args.format == "json":
+        print(json.dumps(regime.to_dict()))
+    elif args.format == "csv":
+        print("name,value")
+        print(f"label,{regime.label}\npredicted,{regime.predicted}")
+        for k, v in regime.evidence.items():
+            print(f"{k},{v!r}")
+    else:
+        print(f"label:     {regime.label}\npredicted: {regime.predicted}"
+              f"\ntaxonomy:  {regime.taxonomy}")
+        for k, v in regime.evidence.items():
+            print(f"  {k:<24} {v:.6g}" if isinstance(v, float) else f"  {k:<24} {v}")
+    return 0
+
+
+def _phase_diagram(args) -> int:
+    from .sweep import parse_axis, parse_fixed, phase_diagram
+
+    for path in args.out:
+        if not path.lower().endswith((".png", ".svg")):
+            raise ValueError(f"--out must end in .png or .svg, got {path!r}")
+    if args.data is not None and not args.data.lower().endswith((".json", ".npz")):
+        raise ValueError(f"--data must end in .json or .npz, got {args.data!r}")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    x, y = parse_axis(args.x), parse_axis(args.y)
+    fixed = parse_fixed(args.fixed)
+    executor = client = None
+    if args.scheduler is not None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ValueError("--scheduler needs dask.distributed: pip install "
+                             "'exactdyn[dask]'") from None
+        try:
+            client = Client(args.scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"--scheduler {args.scheduler!r}: cannot connect ({exc})") from None
+        executor = client.get_executor()
+    opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
+    try:
+        pd = phase_diagram(Linear1D, x=x, y=y, fixed=fixed, quantity=args.quantity,
+                           executor=executor, cache=args.cache, method=args.method,
+                           jobs=args.jobs, progress=not args.no_progress, **opts)
+    finally:
+        if client is not None:
+            client.close()
+    for path in args.out:
+        pd.plot(path)
+    if args.data is not None:
+        pd.to_npz(args.data) if args.data.lower().endswith(".npz") else pd.to_json(args.data)
+    counts = ", ".join(f"{k or 'failed'} {v}" for k, v in pd.counts().items())
+    print(f"{pd.model} phase diagram {len(pd.y)} x {len(pd.x)} ({pd.y_name} x {pd.x_name}, "
+          f"{pd.method}): {counts}")
+    if pd.predicted is not None:
+        ag = pd.agreement()
+        print(f"agreement with theory away from boundaries: {ag['fraction']:.4f} of "
+              f"{ag['compared']} cells ({len(ag['disagreements'])} disagree)")
+    if pd.failures:
+        print(f"{len(pd.failures)} cells failed; first: {pd.failures[0]['error']}")
+    return 0
 
 
 def _table(traj) -> str:
@@ -188,6 +294,10 @@ def run(argv) -> int:
     if argv[:1] == ["report"] and any(a == "--check" or a.startswith("--check=") for a in argv):
         return _report_check(argv[1:])
     args = build_parser().parse_args(argv)
+    if args.command == "classify":
+        return _classify(args)
+    if args.command == "phase-diagram":
+        return _phase_diagram(args)
     model = _model(args)
     times = _times(args)
     if args.command == "report":

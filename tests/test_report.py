@@ -152,7 +152,13 @@ def test_text_and_json_hold_no_paths_or_timestamps(built):
         assert not re.search(r"20\d\d-\d\d-\d\d|\d\d:\d\d:\d\d", text)
     data = json.loads(read(os.path.join(built.path, "data.json")))
     assert data["exactdyn_version"] == ed.__version__
-    assert data["regime"] is None and "not available" in data["regime_note"]
+    # The regime: exactdyn.classify's labels with its evidence (rounded for stability).
+    regime = ed.classify(small_model())
+    assert data["regime"]["label"] == regime.label
+    assert data["regime"]["predicted"] == regime.predicted
+    for k, v in regime.evidence.items():
+        if isinstance(v, float) and np.isfinite(v):
+            assert data["regime"]["evidence"][k] == pytest.approx(v, rel=1e-5)
 
 
 def test_the_printed_command_rebuilds_the_same_model(built):

@@ -167,6 +167,26 @@ def _constant_steps(flow) -> list:
                            "hyperparameters).") for sym, expr in red.constants.items()]
 
 
+#: Significant digits of regime evidence in reports: stable across platforms (the
+#: evidence comes from float64 closed forms whose last bits may differ).
+REGIME_DIGITS = 6
+
+
+def regime_summary(regime) -> dict:
+    """``{"label", "predicted", "taxonomy", "evidence": {name: value}}`` with numbers
+    rounded to :data:`REGIME_DIGITS` significant digits (non-finite as ``None``)."""
+    def rounded(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return v
+        v = float(v)
+        return None if v != v or v in (float("inf"), float("-inf")) else \
+            float(f"{v:.{REGIME_DIGITS}g}")
+
+    d = regime.to_dict()
+    return {"label": d["label"], "predicted": d["predicted"], "taxonomy": d["taxonomy"],
+            "evidence": {k: rounded(v) for k, v in d["evidence"].items()}}
+
+
 def regime_of(model):
     """``(result, note)``: ``exactdyn.classify(model)`` when the package has it."""
     import exactdyn

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .content import VALUE_DIGITS, ReportContent, bound, sig
+from .content import VALUE_DIGITS, ReportContent, bound, regime_summary, sig
 
 
 def verification_rows(content: ReportContent) -> dict:
@@ -51,9 +51,7 @@ def regime_data(content: ReportContent):
     r = content.regime
     if r is None:
         return None
-    if hasattr(r, "to_dict"):
-        return _plain(r.to_dict())
-    return {"regime": str(r)}
+    return regime_summary(r)
 
 
 def to_json(content: ReportContent) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_markdown as esc
 from ..symbolic.latex import latex, steps_markdown
-from .content import ReportContent
+from .content import ReportContent, regime_summary
 from .data import verification_rows
 
 #: How the verification numbers are printed (the same on every machine).
@@ -52,9 +52,11 @@ def regime_markdown(content: ReportContent) -> str:
     r = content.regime
     if r is None:
         return f"Regime: {esc(content.regime_note)}.\n"
-    if hasattr(r, "_repr_markdown_"):
-        return r._repr_markdown_() + "\n"
-    return f"Regime: {esc(str(r))}\n"
+    s = regime_summary(r)
+    rows = "\n".join(f"| `{k}` | {esc(str(v))} |" for k, v in s["evidence"].items())
+    return (f"Measured: **{s['label']}**; predicted from the hyperparameters: "
+            f"**{s['predicted']}** (taxonomy `{s['taxonomy']}`).\n\n"
+            f"| evidence | value |\n|---|---|\n{rows}\n")
 
 
 def render(content: ReportContent) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_tex as esc
 from ..symbolic.latex import latex, status
-from .content import ReportContent
+from .content import ReportContent, regime_summary
 from .data import verification_rows
 from .markdown import FLOAT_NOTE
 
@@ -91,8 +91,17 @@ def render(content: ReportContent) -> str:
                  *[f"{esc(k_)} & {esc(v)}\\\\" for k_, v in content.final_values.items()],
                  "\\bottomrule\\end{tabular}\n"]
     regime = content.regime
-    body += ["\\section*{Regime}\n", esc(f"Regime: {content.regime_note}.") if regime is None
-             else esc(f"Regime: {getattr(regime, 'regime', regime)}"), "\n\\section*{Figures}\n"]
+    body.append("\\section*{Regime}\n")
+    if regime is None:
+        body.append(esc(f"Regime: {content.regime_note}."))
+    else:
+        s = regime_summary(regime)
+        body += [esc(f"Measured: {s['label']}; predicted from the hyperparameters: "
+                     f"{s['predicted']} (taxonomy {s['taxonomy']}).") + "\n",
+                 "\\begin{tabular}{ll}\\toprule",
+                 *[f"{esc(k)} & {esc(str(v))}\\\\" for k, v in s["evidence"].items()],
+                 "\\bottomrule\\end{tabular}\n"]
+    body.append("\n\\section*{Figures}\n")
     for stem, caption in content.figures:
         body.append(f"\\begin{{figure}}[!htbp]\\centering\n\\IfFileExists{{figures/{stem}.png}}"
                     f"{{\\includegraphics[width=0.75\\linewidth]{{figures/{stem}.png}}}}"

@@ -1,0 +1,137 @@
+r"""Regime metrics: public functions, array-friendly (numpy broadcasting), no loops.
+
+Exact metrics of the 1-D linear network (MATH.md §1, after Xu & Ziyin, arXiv:2401.07085)
+take the scalars of the closed form: :math:`p_0 = u_0\cdot w_0`, the target
+:math:`p^* = c/\kappa`, :math:`k'` and :math:`Q_2 = \lVert u\rVert^2\lVert w\rVert^2 - p^2`
+(conserved). Sampled metrics take arrays along a trajectory (time on the last axis).
+
+The criteria built from these metrics are the project's operational definitions (the
+paper's exact criteria could not be read); see :mod:`exactdyn.regimes.linear1d`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _arr(x):
+    return np.asarray(x, dtype=float)
+
+
+# ---- exact metrics (closed form) ---------------------------------------------------------
+
+def ntk_ratio(p0, pstar, k_prime):
+    r"""Exact :math:`K_\infty/K_0 = \sqrt{(p^{*2} + k'^2)/(p_0^2 + k'^2)}`.
+
+    With :math:`K = \omega\sqrt{p^2 + k'^2}` along the whole path.
+    """
+    p0, pstar, kp = _arr(p0), _arr(pstar), _arr(k_prime)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.hypot(pstar, kp) / np.hypot(p0, kp)
+
+
+def sign_flip(p0, pstar):
+    r"""True where :math:`p` changes sign on the way: :math:`p_0 p^* < 0`."""
+    return _arr(p0) * _arr(pstar) < 0
+
+
+def overshoot(p0, pstar):
+    r"""True where the init lies beyond the target on its own side: :math:`|p_0| > |p^*|`
+    and :math:`p_0 p^* \ge 0` (so :math:`|p|` only decreases; :math:`p^* = 0` included)."""
+    p0, pstar = _arr(p0), _arr(pstar)
+    return (p0 * pstar >= 0) & (np.abs(p0) > np.abs(pstar))
+
+
+def ntk_dip_ratio(p0, pstar, k_prime):
+    r"""Exact :math:`\min_t K(t)/K_0`: :math:`k'/\sqrt{p_0^2 + k'^2}` where the sign of
+    :math:`p` flips (the NTK passes through :math:`\omega k'` at :math:`p = 0`), else
+    :math:`\min(1, K_\infty/K_0)`."""
+    p0, pstar, kp = _arr(p0), _arr(pstar), _arr(k_prime)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dip = kp / np.hypot(p0, kp)
+    return np.where(sign_flip(p0, pstar), dip, np.minimum(1.0, ntk_ratio(p0, pstar, kp)))
+
+
+def exact_ntk_change(p0, pstar, k_prime):
+    r"""Exact :math:`\sup_t |K(t)/K_0 - 1|` over the whole path (:math:`t \in [0, \infty)`).
+
+    :math:`p` is monotone, so :math:`K = \omega\sqrt{p^2+k'^2}` is extremal at the ends or
+    at :math:`p = 0`: the sup is :math:`\max(|K_\infty/K_0 - 1|,\ 1 - K_{\min}/K_0)`.
+    At :math:`k' = 0` with a sign flip :math:`p` is stuck at the saddle: the NTK falls to 0.
+    """
+    ratio = ntk_ratio(p0, pstar, k_prime)
+    dip = ntk_dip_ratio(p0, pstar, k_prime)
+    stuck = sign_flip(p0, pstar) & (_arr(k_prime) == 0)
+    out = np.maximum(np.abs(ratio - 1), 1 - dip)
+    return np.where(stuck, 1.0, out)
+
+
+def order_parameter(pstar, k_prime):
+    r""":math:`\chi = |p^*|/k'` (MATH.md §1): :math:`\chi \to 0` kernel, :math:`\Theta(1)`
+    critical, :math:`\to\infty` feature learning."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(_arr(pstar)) / _arr(k_prime)
+
+
+def disalignment_fraction(p0, pstar):
+    r"""Exact fraction of the total variation of :math:`|p|` along the path that is
+    decrease: :math:`|p_0|/(|p_0| + |p^*|)` on a sign flip, 1 on an overshoot, else 0.
+
+    The path is monotone in :math:`p` from :math:`p_0` to :math:`p^*` (MATH.md §1).
+    """
+    p0, pstar = _arr(p0), _arr(pstar)
+    a0, astar = np.abs(p0), np.abs(pstar)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        on_flip = a0 / (a0 + astar)
+    out = np.where(sign_flip(p0, pstar), on_flip, 0.0)
+    return np.where(overshoot(p0, pstar), 1.0, out)
+
+
+def alignment_score_exact(p0, pstar, q2):
+    r"""Exact :math:`\alpha = \Delta\ln|\zeta| / \Delta\ln|p|` from :math:`p_0` to :math:`p^*`.
+
+    With the exact identity :math:`\zeta^2 = p^2/(p^2 + Q_2)`,
+
+    .. math:: \alpha = 1 - \frac{\ln\big((p^{*2} + Q_2)/(p_0^2 + Q_2)\big)}
+                               {2\ln(|p^*|/|p_0|)} \in [0, 1],
+
+    evaluated with ``log1p``. Defined where :math:`|p|` grows (:math:`|p^*| > |p_0|`);
+    NaN elsewhere. :math:`p_0 = 0` with :math:`Q_2 > 0` gives the limit 1, and
+    :math:`Q_2 = 0` gives 0 (:math:`\zeta = \pm 1` throughout).
+    """
+    p0, pstar, q2 = np.abs(_arr(p0)), np.abs(_arr(pstar)), _arr(q2)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        num = np.log1p((pstar - p0) * (pstar + p0) / (p0 * p0 + q2))
+        den = 2 * (np.log(pstar) - np.log(p0))
+        alpha = 1 - num / den
+    alpha = np.where((p0 == 0) & (q2 > 0), 1.0, alpha)
+    alpha = np.where(q2 == 0, 0.0, alpha)
+    return np.where(pstar > p0, np.clip(alpha, 0.0, 1.0), np.nan)
+
+
+# ---- sampled metrics (along a trajectory) ------------------------------------------------
+
+def relative_ntk_change(ntk):
+    r"""Sampled :math:`\max_t |K(t)/K(0) - 1|` along the last axis."""
+    ntk = _arr(ntk)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.max(np.abs(ntk / ntk[..., :1] - 1), axis=-1)
+
+
+def alignment_score(p, zeta):
+    r"""Sampled :math:`\alpha = (\ln|\zeta_T| - \ln|\zeta_0|)/(\ln|p_T| - \ln|p_0|)`,
+    first and last samples along the last axis (NaN where :math:`|p|` does not grow)."""
+    p, zeta = np.abs(_arr(p)), np.abs(_arr(zeta))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dlp = np.log(p[..., -1]) - np.log(p[..., 0])
+        dlz = np.log(zeta[..., -1]) - np.log(zeta[..., 0])
+        return np.where(dlp > 0, dlz / dlp, np.nan)
+
+
+def sampled_disalignment_fraction(p):
+    r"""Sampled fraction of the total variation of :math:`|p|` that is decrease."""
+    steps = np.diff(np.abs(_arr(p)), axis=-1)
+    down = -np.sum(np.minimum(steps, 0), axis=-1)
+    total = np.sum(np.abs(steps), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, down / total, 0.0)

@@ -1,0 +1,411 @@
+r"""Phase diagrams over two hyperparameters: labels and continuous scores on a grid.
+
+Two paths:
+
+- **closed form, vectorized** (``method="closed-form"``): the taxonomy's ``grid`` function
+  evaluates every cell as array expressions (for :class:`~exactdyn.Linear1D` the exact
+  NTK ratio, alignment score, disalignment fraction, ... of MATH.md §1);
+- **one trajectory per cell** (``method="trajectory"``): each cell is a task
+  ``cell(model)`` run through any ``concurrent.futures.Executor`` (a process pool by
+  default, or a ``dask.distributed`` client's ``get_executor()``), with a progress bar,
+  per-cell failures recorded, and a resumable cache (``cache=DIRECTORY``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..regimes.base import Regime, get_taxonomy
+from .cache import CellCache, cell_key
+from .grid import axis_values
+from .run import run_cells
+
+METHODS = ("auto", "closed-form", "trajectory")
+
+
+@dataclass
+class PhaseDiagram:
+    """Labels and scores of a model over a grid of two hyperparameters.
+
+    Attributes
+    ----------
+    x_name, y_name : str
+        Hyperparameters on the axes.
+    x, y : ndarray
+        Axis values; the grid is ``len(y) × len(x)`` (rows follow ``y``).
+    labels : ndarray of str, shape (len(y), len(x))
+        Measured labels (``""`` where a cell failed).
+    predicted : ndarray of str or None
+        Theory labels from hyperparameters alone.
+    scores : dict of str -> ndarray
+        Continuous scores (NaN where a cell failed).
+    fixed : dict
+        The other hyperparameters.
+    failures : list of dict
+        Failed cells: ``{"i", "j", "x", "y", "error"}`` (row ``i`` = y index).
+    """
+
+    model: str
+    taxonomy: str
+    x_name: str
+    x: np.ndarray
+    y_name: str
+    y: np.ndarray
+    labels: np.ndarray
+    scores: dict
+    predicted: np.ndarray | None = None
+    fixed: dict = field(default_factory=dict)
+    quantity: str | None = None
+    method: str = "closed-form"
+    failures: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple:
+        return self.labels.shape
+
+    def boundary_mask(self, band: int = 1) -> np.ndarray:
+        """Cells within ``band`` grid steps (Chebyshev) of a change of the predicted label."""
+        if self.predicted is None:
+            raise ValueError("this phase diagram has no predicted labels")
+        pred = self.predicted
+        near = np.zeros(pred.shape, dtype=bool)
+        ny, nx = pred.shape
+        for di in range(-band, band + 1):
+            for dj in range(-band, band + 1):
+                if di == 0 and dj == 0:
+                    continue
+                a = pred[max(di, 0):ny + min(di, 0), max(dj, 0):nx + min(dj, 0)]
+                b = pred[max(-di, 0):ny + min(-di, 0), max(-dj, 0):nx + min(-dj, 0)]
+                diff = a != b
+                near[max(di, 0):ny + min(di, 0), max(dj, 0):nx + min(dj, 0)] |= diff
+        return near
+
+    def agreement(self, band: int = 1) -> dict:
+        """Measured vs predicted labels on the cells more than ``band`` steps from a theory
+        boundary (failed cells excluded): ``fraction``, ``compared``, ``disagreements``
+        (every one listed: ``i``, ``j``, ``x``, ``y``, ``label``, ``predicted``)."""
+        away = ~self.boundary_mask(band) & (self.labels != "")
+        disagree = away & (self.labels != self.predicted)
+        idx = np.argwhere(disagree)
+        rows = [{"i": int(i), "j": int(j), "x": float(self.x[j]), "y": float(self.y[i]),
+                 "label": str(self.labels[i, j]), "predicted": str(self.predicted[i, j])}
+                for i, j in idx]
+        n = int(away.sum())
+        return {"fraction": 1.0 if n == 0 else 1 - len(rows) / n, "compared": n,
+                "band": band, "disagreements": rows}
+
+    def counts(self) -> dict:
+        labels, n = np.unique(self.labels, return_counts=True)
+        return {str(k): int(v) for k, v in zip(labels, n)}
+
+    def plot(self, path=None, quantity: str | None = None, **kwargs):
+        """Regions by label, a score as a colour map, theory boundaries, named points.
+
+        See :func:`exactdyn.regimes.plots.plot_phase_diagram`; ``path`` ending in ``.png``
+        or ``.svg`` saves the figure.
+        """
+        from ..regimes.plots import plot_phase_diagram
+
+        return plot_phase_diagram(self, path=path, quantity=quantity, **kwargs)
+
+    # ---- export -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        def clean(a):
+            a = np.asarray(a, dtype=float)
+            return [[None if not np.isfinite(v) else float(v) for v in row] for row in a]
+
+        return {"model": self.model, "taxonomy": self.taxonomy, "method": self.method,
+                "x_name": self.x_name, "x": self.x.tolist(), "y_name": self.y_name,
+                "y": self.y.tolist(), "fixed": self.fixed, "quantity": self.quantity,
+                "labels": self.labels.tolist(),
+                "predicted": None if self.predicted is None else self.predicted.tolist(),
+                "scores": {k: clean(v) for k, v in self.scores.items()},
+                "failures": self.failures, "meta": self.meta}
+
+    def to_json(self, path=None) -> str:
+        """JSON text (non-finite scores as ``null``); written atomically to ``path``."""
+        text = json.dumps(self.to_dict())
+        if path is not None:
+            _atomic_write(path, text.encode())
+        return text
+
+    def to_npz(self, path) -> None:
+        """Arrays in a ``.npz`` (labels as unicode arrays, the rest as JSON in ``meta``)."""
+        arrays = {"x": self.x, "y": self.y, "labels": self.labels.astype(str)}
+        if self.predicted is not None:
+            arrays["predicted"] = self.predicted.astype(str)
+        for k, v in self.scores.items():
+            arrays[f"score_{k}"] = np.asarray(v, dtype=float)
+        info = {k: v for k, v in self.to_dict().items()
+                if k not in ("x", "y", "labels", "predicted", "scores")}
+        arrays["meta"] = np.array(json.dumps(info))
+        directory = os.path.dirname(os.path.abspath(os.fspath(path))) or "."
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz")
+        os.close(fd)
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PhaseDiagram:
+        def arr(a):
+            return np.array([[np.nan if v is None else v for v in row] for row in a], float)
+
+        return cls(model=d["model"], taxonomy=d["taxonomy"], x_name=d["x_name"],
+                   x=np.array(d["x"]), y_name=d["y_name"], y=np.array(d["y"]),
+                   labels=np.array(d["labels"], dtype=str),
+                   predicted=None if d["predicted"] is None else np.array(d["predicted"],
+                                                                          dtype=str),
+                   scores={k: arr(v) for k, v in d["scores"].items()}, fixed=d["fixed"],
+                   quantity=d["quantity"], method=d["method"], failures=d["failures"],
+                   meta=d["meta"])
+
+    @classmethod
+    def from_json(cls, text_or_path) -> PhaseDiagram:
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            with open(text) as fh:
+                text = fh.read()
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_npz(cls, path) -> PhaseDiagram:
+        with np.load(path) as z:
+            info = json.loads(str(z["meta"]))
+            scores = {k[6:]: z[k] for k in z.files if k.startswith("score_")}
+            return cls(x=z["x"], y=z["y"], labels=z["labels"],
+                       predicted=z["predicted"] if "predicted" in z.files else None,
+                       scores=scores, **{k: info[k] for k in
+                                         ("model", "taxonomy", "x_name", "y_name", "fixed",
+                                          "quantity", "method", "failures", "meta")})
+
+
+def _atomic_write(path, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(os.fspath(path))) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ---- model families ----------------------------------------------------------------------
+
+def _family(model):
+    """(model class, base instance or None, taxonomy name, parameter names, defaults)."""
+    from ..models.linear1d import Linear1D
+    from ..regimes.linear1d import GRID_PARAMS
+
+    if model is Linear1D or isinstance(model, Linear1D):
+        base = model if isinstance(model, Linear1D) else Linear1D()
+        defaults = {k: getattr(base, k) for k in GRID_PARAMS}
+        params = GRID_PARAMS
+        if base.explicit_init:
+            params = tuple(k for k in GRID_PARAMS if k not in ("width", "seed", "sigma_u",
+                                                               "sigma_w"))
+        return Linear1D, (base if isinstance(model, Linear1D) else None), "linear1d", \
+            params, defaults
+    raise ValueError(f"model must be a model class or instance with a phase diagram "
+                     f"(Linear1D); got {model!r}")
+
+
+def _make(cls, base, params: dict):
+    if base is not None and base.explicit_init:
+        init = base.initial_state()
+        kw = {k: v for k, v in params.items() if k not in ("width", "seed", "sigma_u",
+                                                          "sigma_w")}
+        return cls.from_init(init["u"], init["w"], **kw)
+    params = dict(params)
+    for k in ("width", "seed"):
+        if k in params and params[k] is not None:
+            v = float(params[k])
+            if v != int(v):
+                raise ValueError(f"{k} must be an integer, got {params[k]!r}")
+            params[k] = int(v)
+    return cls(**params)
+
+
+def _times_for(model, t):
+    """Output times of a trajectory cell: ``t`` if given, else 0 and 200 geometric times
+    from 1e-3/K∞ to 50/K∞ (a relaxation to e^-50 of the Möbius decay)."""
+    if t is not None:
+        return np.asarray(t, dtype=float)
+    from ..regimes.linear1d import scalars
+
+    s = scalars(model)
+    k_inf = s["omega"] * np.hypot(s["pstar"], s["k_prime"])
+    if not np.isfinite(k_inf) or k_inf <= 0:
+        raise ValueError(f"K_inf = {k_inf!r}: no relaxation time scale; give t explicitly")
+    return np.concatenate([[0.0], np.geomspace(1e-3, 50.0, 200) / k_inf])
+
+
+def trajectory_cell(model, t=None, options=None) -> dict:
+    """One cell of the general path: the closed-form trajectory of ``model``, classified
+    from its samples. Module-level, so process pools and dask can pickle it."""
+    from ..closed_form import exact
+    from ..regimes.base import classify
+
+    regime = classify(exact(model, _times_for(model, t)), **(options or {}))
+    return regime_to_cell(regime)
+
+
+def regime_to_cell(regime: Regime) -> dict:
+    scores = {k: float(v) for k, v in regime.evidence.items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {"label": regime.label, "predicted": regime.predicted, "scores": scores}
+
+
+def _call_cell(cell, cls, base, params, t, options):
+    model = _make(cls, base, params)
+    out = cell(model, t, options) if cell is trajectory_cell else cell(model)
+    if isinstance(out, Regime):
+        out = regime_to_cell(out)
+    if not isinstance(out, dict) or "label" not in out:
+        raise TypeError("a cell function must return a Regime or a dict with 'label'")
+    return out
+
+
+def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None = None,
+                  executor=None, cache=None, method: str = "auto", jobs: int | None = None,
+                  progress: bool = True, t=None, cell=None, **options) -> PhaseDiagram:
+    r"""Labels and scores of ``model`` over a grid of two hyperparameters.
+
+    Parameters
+    ----------
+    model : class or instance
+        :class:`~exactdyn.Linear1D` (class: defaults for unlisted hyperparameters; an
+        instance: its values, and its explicit init if it has one).
+    x, y : (str, array_like)
+        Axis name and values, e.g. ``("sigma_u", np.geomspace(1e-3, 10, 100))``. The grid
+        is ``len(y) × len(x)``.
+    fixed : dict, optional
+        Other hyperparameters, e.g. ``{"width": 64, "seed": 0}``.
+    quantity : str, optional
+        The score shown as colour map by :meth:`PhaseDiagram.plot` (default ``"chi"``).
+    executor : concurrent.futures.Executor, optional
+        For the trajectory path; default a ``ProcessPoolExecutor(jobs)``. A dask cluster:
+        ``distributed.Client(address).get_executor()``.
+    cache : str or path-like, optional
+        Folder of finished cells (trajectory path): a restarted sweep reads them back.
+    method : {"auto", "closed-form", "trajectory"}
+        ``auto`` takes the vectorized closed form unless an executor, a cache, a cell
+        function or times are given.
+    t : array_like, optional
+        Output times of each trajectory cell (default scaled to the cell's :math:`K_\infty`).
+    cell : callable(model) -> Regime or dict, optional
+        A custom cell function (must be picklable for process pools and dask).
+    **options
+        Thresholds of the taxonomy (e.g. ``kernel_tol``).
+
+    Returns
+    -------
+    PhaseDiagram
+
+    Examples
+    --------
+    >>> import numpy as np, exactdyn
+    >>> pd = exactdyn.phase_diagram(exactdyn.Linear1D, x=("sigma_u", np.geomspace(1e-3, 10, 50)),
+    ...                             y=("kappa", np.geomspace(1e-2, 1e2, 40)), fixed={"width": 64})
+    >>> pd.labels.shape
+    (40, 50)
+    """
+    cls, base, tax_name, allowed, defaults = _family(model)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    tax = get_taxonomy(tax_name)
+    for name, axis in (("x", x), ("y", y)):
+        if not (isinstance(axis, (tuple, list)) and len(axis) == 2
+                and isinstance(axis[0], str)):
+            raise ValueError(f"{name} must be a pair (parameter name, values), got {axis!r}")
+    x_name, xs = x[0], axis_values(x[0], x[1], allowed)
+    y_name, ys = y[0], axis_values(y[0], y[1], allowed)
+    if x_name == y_name:
+        raise ValueError(f"x and y must be different parameters, both are {x_name!r}")
+    fixed = dict(fixed or {})
+    for k in fixed:
+        if k not in allowed:
+            raise ValueError(f"unknown parameter name {k!r} in fixed; allowed: "
+                             f"{', '.join(allowed)}")
+        if k in (x_name, y_name):
+            raise ValueError(f"{k!r} is on an axis and cannot also be fixed")
+    params = {**defaults, **fixed}
+    # Validate every axis value once (a model per value, not per cell).
+    for name, vals in ((x_name, xs), (y_name, ys)):
+        for v in vals:
+            _make(cls, base, {**params, name: v})
+    if quantity is not None and quantity not in tax.scores:
+        raise ValueError(f"quantity must be one of {', '.join(tax.scores)}; got {quantity!r}")
+    general = executor is not None or cache is not None or cell is not None or t is not None
+    if method == "auto":
+        method = "trajectory" if general or tax.grid is None else "closed-form"
+    if method == "closed-form" and tax.grid is None:
+        raise ValueError(f"taxonomy {tax_name!r} has no vectorized grid; use "
+                         "method='trajectory'")
+    if method == "closed-form" and (cell is not None or t is not None or cache is not None):
+        raise ValueError("cell, t and cache apply to method='trajectory' only")
+    fixed_out = {k: (v if not isinstance(v, np.generic) else v.item())
+                 for k, v in params.items() if k not in (x_name, y_name)}
+    common = dict(model=cls.name if hasattr(cls, "name") else cls.__name__,
+                  taxonomy=tax_name, x_name=x_name, x=xs, y_name=y_name, y=ys,
+                  fixed=fixed_out, quantity=quantity or "chi")
+    if method == "closed-form":
+        X, Y = np.meshgrid(xs, ys)
+        values = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+        values[x_name], values[y_name] = X, Y
+        labels, predicted, scores = tax.grid(values, base=base, **options)
+        return PhaseDiagram(labels=labels, predicted=predicted, scores=scores,
+                            method="closed-form", meta={"options": options}, **common)
+    # ---- general path: one trajectory per cell ----
+    fn = cell or trajectory_cell
+    ny, nx = len(ys), len(xs)
+    tasks, keys = [], []
+    t_key = None if t is None else np.asarray(t, dtype=float).tolist()
+    fn_name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+    init_key = None
+    if base is not None and base.explicit_init:
+        init = base.initial_state()
+        init_key = [init["u"].tolist(), init["w"].tolist()]
+    for i in range(ny):
+        for j in range(nx):
+            p = {**params, x_name: float(xs[j]), y_name: float(ys[i])}
+            tasks.append((fn, cls, base, p, t, options))
+            keys.append(cell_key({"taxonomy": tax_name, "params": p, "init": init_key,
+                                  "cell": fn_name, "t": t_key, "options": options}))
+    store = CellCache(cache) if cache is not None else None
+    results, errors, computed = run_cells(_call_cell, tasks, keys, executor=executor,
+                                          cache=store, jobs=jobs, progress=progress)
+    labels = np.full((ny, nx), "", dtype="<U24")
+    predicted = np.full((ny, nx), "", dtype="<U24")
+    names = sorted({k for r in results if r for k in r.get("scores", {})})
+    scores = {k: np.full((ny, nx), np.nan) for k in names}
+    failures = []
+    for n, r in enumerate(results):
+        i, j = divmod(n, nx)
+        if r is None:
+            failures.append({"i": i, "j": j, "x": float(xs[j]), "y": float(ys[i]),
+                             "error": errors.get(n, "unknown error")})
+            continue
+        labels[i, j] = r["label"]
+        predicted[i, j] = r.get("predicted") or ""
+        for k, v in r.get("scores", {}).items():
+            scores[k][i, j] = np.nan if v is None else v
+    has_pred = bool(np.any(predicted != ""))
+    return PhaseDiagram(labels=labels, predicted=predicted if has_pred else None,
+                        scores=scores, method="trajectory", failures=failures,
+                        meta={"options": options, "computed": computed,
+                              "cached": len(tasks) - computed},
+                        **common)
