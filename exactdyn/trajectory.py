@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
+
+from ._atomic import atomic_path, write_text
 
 
 @dataclass
@@ -127,7 +127,7 @@ class Trajectory:
         """
         text = _dumps(self.to_dict(include_state=include_state), self.precision)
         if path is not None:
-            _atomic_write(path, text)
+            write_text(path, text)
         return text
 
     def to_csv(self, path=None) -> str:
@@ -141,7 +141,7 @@ class Trajectory:
             writer.writerow([_num_text(x, self.precision) for x in row])
         text = buf.getvalue()
         if path is not None:
-            _atomic_write(path, text)
+            write_text(path, text)
         return text
 
     def to_npz(self, path) -> None:
@@ -151,16 +151,9 @@ class Trajectory:
         arrays.update({f"state_{k}": v for k, v in f.state.items()})
         arrays.update({f"obs_{k}": v for k, v in f.observables.items()})
         arrays["meta"] = np.array(_dumps({"model": self.model, **self.meta}, self.precision))
-        directory = os.path.dirname(os.path.abspath(path)) or "."
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz")
-        os.close(fd)
-        try:
+        target = path if str(path).endswith(".npz") else f"{path}.npz"
+        with atomic_path(target, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
-            os.replace(tmp, path if str(path).endswith(".npz") else f"{path}.npz")
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
 
 
 def _cell(x, digits: int) -> str:
@@ -202,16 +195,3 @@ def _dumps(obj, precision) -> str:
     if isinstance(obj, np.ndarray):
         return _dumps(obj.tolist(), precision)
     return json.dumps(obj)
-
-
-def _atomic_write(path, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(str(path)))
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

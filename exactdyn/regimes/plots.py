@@ -156,19 +156,10 @@ def _save(fig, path):
     path = str(path)
     if not path.lower().endswith((".png", ".svg")):
         raise ValueError(f"figure path must end in .png or .svg, got {path!r}")
-    import os
-    import tempfile
+    from .._atomic import atomic_path
 
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=path[-4:])
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=path[-4:]) as tmp:
         fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def plot_luo_diagram(path=None, inits=("ntk", "mean-field", "xavier", "lecun"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+
+from .._atomic import write_text
 
 
 def cell_key(payload: dict) -> str:
@@ -40,15 +41,7 @@ class CellCache:
             return None
 
     def put(self, key: str, value: dict) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(value, fh)
-            os.replace(tmp, self._path(key))
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_text(self._path(key), json.dumps(value))
 
     def keys(self) -> list:
         return [f[:-5] for f in os.listdir(self.directory)

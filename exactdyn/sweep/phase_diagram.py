@@ -14,12 +14,11 @@ Two paths:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._atomic import atomic_path, write_bytes
 from ..regimes.base import Regime, get_taxonomy
 from .cache import CellCache, cell_key
 from .grid import axis_values
@@ -132,7 +131,7 @@ class PhaseDiagram:
         """JSON text (non-finite scores as ``null``); written atomically to ``path``."""
         text = json.dumps(self.to_dict())
         if path is not None:
-            _atomic_write(path, text.encode())
+            write_bytes(path, text.encode())
         return text
 
     def to_npz(self, path) -> None:
@@ -145,16 +144,8 @@ class PhaseDiagram:
         info = {k: v for k, v in self.to_dict().items()
                 if k not in ("x", "y", "labels", "predicted", "scores")}
         arrays["meta"] = np.array(json.dumps(info))
-        directory = os.path.dirname(os.path.abspath(os.fspath(path))) or "."
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".npz")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez_compressed(tmp, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
 
     @classmethod
     def from_dict(cls, d: dict) -> PhaseDiagram:
@@ -188,19 +179,6 @@ class PhaseDiagram:
                        scores=scores, **{k: info[k] for k in
                                          ("model", "taxonomy", "x_name", "y_name", "fixed",
                                           "quantity", "method", "failures", "meta")})
-
-
-def _atomic_write(path, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(os.fspath(path))) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ---- model families ----------------------------------------------------------------------
