@@ -3,6 +3,7 @@
 from .closed_form import closed_form, exact
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
+from .models.deep_linear import DeepLinear
 from .models.linear1d import Linear1D
 from .solve import solve
 from .trajectory import Trajectory
@@ -10,5 +11,5 @@ from .verify import VerificationReport, verify
 
 __version__ = "0.1.0"
 
-__all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
+__all__ = ["DeepLinear", "IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]

@@ -1,0 +1,343 @@
+r"""Closed form of deep linear networks from decoupled (SVD-aligned, balanced) inits.
+
+[SMG, JG], MATH.md §3. With whitened inputs, :math:`\Sigma_{yx} = USV^\top`, and a
+balanced init (every balancedness matrix :math:`W_{\ell+1}^\top W_{\ell+1} - W_\ell
+W_\ell^\top = 0`) whose end-to-end map :math:`A_0 = U\,\mathrm{diag}(u_0)V^\top` is
+aligned with the teacher, each mode :math:`u_\alpha = a_\alpha^L` follows the scalar chain
+
+.. math:: \dot a = a^{L-1}(s - a^L),\qquad \dot u = L\,|u|^{2-2/L}\,(s - u).
+
+**Depth 2** (Saxe's sigmoid): :math:`u(t) = s / (1 + (s/u_0 - 1)e^{-2st})`.
+
+**Depth** :math:`L \ge 3`, :math:`0 < u_0 < s`: with the logit
+:math:`z = \ln(u/(s-u))`, :math:`x = u/s`, :math:`q = 1 - 2/L`, the exact implicit solution is
+
+.. math::
+    t(u) = \frac{s^{2/L-2}}{L}\,\big[\Phi(z) - \Phi(z_0)\big],\qquad
+    \Phi = -\frac{x^{-q}}{q}\;{}_2F_1(1, -q; 1-q; x),\qquad \frac{d\Phi}{dz} = x^{-q},
+
+(proven by sympy, :meth:`ChainClosedForm.residual`). :math:`\Phi` is evaluated by its
+power series for :math:`x \le 1/2` and by the logarithmic connection series in
+:math:`y = 1 - x` (Abramowitz & Stegun 15.3.10) for :math:`x > 1/2`, with
+:math:`\ln y = -\ln(1 + e^z)` taken from :math:`z`, so no digit is lost as
+:math:`u \to s`; :math:`u(t)` is found by Newton's method in :math:`z`, which converges
+monotonically (:math:`t(z)` is increasing and concave).
+Zero-teacher modes decay as :math:`u^{-(2-2/L)} = u_0^{-(2-2/L)} + (2L-2)t`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+import sympy as sp
+from scipy.special import digamma, expit, poch
+
+from ..trajectory import Trajectory
+
+_N_TERMS = 60
+
+
+# ---- the scalar chain -----------------------------------------------------------------
+def _phi_float(z, q):
+    r""":math:`\Phi(z)` for :math:`q \in (0, 1)` in float64 (vectorized)."""
+    z = np.asarray(z, dtype=float)
+    x = expit(z)
+    xq = np.exp(q * np.logaddexp(0.0, -z))  # x^{-q}
+    out = np.empty_like(z)
+    lo = x <= 0.5
+    if np.any(lo):
+        xs = x[lo][..., None]
+        n = np.arange(1, _N_TERMS + 1)
+        out[lo] = xq[lo] * (-1.0 / q + np.sum(xs**n / (n - q), axis=-1))
+    hi = ~lo
+    if np.any(hi):
+        y = expit(-z[hi])[..., None]
+        logy = -np.logaddexp(0.0, z[hi])[..., None]
+        n = np.arange(0, _N_TERMS + 1)
+        b = -q
+        coef = poch(b, n) / np.exp(np.cumsum(np.log(np.maximum(n, 1))))
+        terms = coef * (digamma(n + 1.0) - digamma(b + n) - logy) * y**n
+        out[hi] = xq[hi] * np.sum(terms, axis=-1)
+    return out
+
+
+def _phi_mp(z, q):
+    """:math:`\\Phi(z)` in mpmath at the working precision."""
+    x = 1 / (1 + mpmath.exp(-z))
+    xq = mpmath.exp(q * mpmath.log1p(mpmath.exp(-z)))
+    tol = mpmath.mpf(2) ** (-mpmath.mp.prec - 8)
+    if x <= 0.5:
+        total, term, n = -1 / q, x, 1
+        while True:
+            add = term / (n - q)
+            total += add
+            if abs(add) < tol * abs(total):
+                break
+            n += 1
+            term *= x
+        return xq * total
+    y = 1 / (1 + mpmath.exp(z))
+    logy = -mpmath.log1p(mpmath.exp(z)) if z < 0 else -(z + mpmath.log1p(mpmath.exp(-z)))
+    b = -q
+    total, coef, n = mpmath.mpf(0), mpmath.mpf(1), 0
+    while True:
+        add = coef * (mpmath.digamma(n + 1) - mpmath.digamma(b + n) - logy) * y**n
+        total += add
+        if n > 2 and abs(add) < tol * abs(total):
+            break
+        coef *= (b + n) / (n + 1)
+        n += 1
+    return xq * total
+
+
+def _check_mode(s, u0, depth):
+    if depth == 2:
+        if u0 < 0 and s < 0:
+            raise ValueError("mode with s < 0")
+        return
+    if u0 == 0 or s == 0 and u0 > 0 or 0 < u0 <= s:
+        return
+    raise ValueError(f"no closed form implemented for a depth-{depth} mode with u0 = {u0!r} "
+                     f"outside [0, s = {s!r}] (use solve)")
+
+
+def chain_time(u, u0, s, depth: int, precision: int | None = None):
+    r"""Exact time for a mode of the scalar chain to go from :math:`u_0` to :math:`u`.
+
+    .. math:: t(u) = \int_{u_0}^{u}\frac{dv}{L\,v^{2-2/L}(s - v)}
+
+    in closed form (:math:`0 < u_0 \le u < s`); depth 2 gives Saxe's
+    :math:`t = \frac{1}{2s}\ln\frac{u(s-u_0)}{u_0(s-u)}`.
+    """
+    if not (s > 0 and 0 < u0 <= u < s):
+        raise ValueError(f"chain_time needs 0 < u0 <= u < s, got u0={u0!r}, u={u!r}, s={s!r}")
+    if precision is None:
+        z0 = np.log(u0) - np.log(s - u0)
+        z = np.log(u) - np.log(s - u)
+        if depth == 2:
+            return float((z - z0) / (2 * s))
+        q = 1 - 2 / depth
+        return float(s ** (2 / depth - 2) / depth * (_phi_float(np.array([z]), q)[0]
+                                                      - _phi_float(np.array([z0]), q)[0]))
+    with mpmath.workdps(precision + 10):
+        s, u0, u = mpmath.mpf(s), mpmath.mpf(u0), mpmath.mpf(u)
+        z0 = mpmath.log(u0) - mpmath.log(s - u0)
+        z = mpmath.log(u) - mpmath.log(s - u)
+        if depth == 2:
+            return (z - z0) / (2 * s)
+        q = 1 - mpmath.mpf(2) / depth
+        return s ** (mpmath.mpf(2) / depth - 2) / depth * (_phi_mp(z, q) - _phi_mp(z0, q))
+
+
+def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = None):
+    r"""The mode :math:`u(t)` of :math:`\dot u = L|u|^{2-2/L}(s - u)`, :math:`u(0) = u_0`.
+
+    Closed form for depth 2 (any :math:`u_0`, :math:`s \ge 0`); for depth :math:`\ge 3`
+    the implicit :math:`t(u)` above inverted by Newton's method (:math:`0 < u_0 < s`), and
+    the explicit cases :math:`u_0 = 0`, :math:`u_0 = s`, :math:`s = 0`.
+
+    Raises
+    ------
+    ValueError
+        For a depth-:math:`\ge 3` mode with :math:`u_0 < 0` or :math:`u_0 > s > 0` (no
+        closed form implemented).
+    """
+    if s < 0:
+        raise ValueError(f"s must be >= 0 (a singular value), got {s!r}")
+    _check_mode(s, u0, depth)
+    if precision is not None:
+        with mpmath.workdps(precision + 10):
+            return np.array([_solution_mp(mpmath.mpf(float(tv)), mpmath.mpf(u0),
+                                          mpmath.mpf(s), depth) for tv in np.atleast_1d(t)],
+                            dtype=object)
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    L = depth
+    if u0 == 0 or u0 == s:
+        return np.full(t.shape, float(u0))
+    if s == 0:
+        p = 2 - 2 / L
+        return np.sign(u0) * (abs(u0) ** -p + p * L * t) ** (-1 / p)
+    if L == 2:
+        e = np.exp(-2 * s * t)
+        if u0 > 0:
+            return s / (1 + (s / u0 - 1) * e)
+        v0 = -u0  # v = -u obeys v' = -2 v (s + v)
+        return -(s * v0 * e / (s + v0 * (1 - e)))
+    q = 1 - 2 / L
+    C = s ** (2 / L - 2) / L
+    z0 = np.log(u0) - np.log(s - u0)
+    target = t / C + _phi_float(np.array([z0]), q)[0]
+    z = np.full(t.shape, z0)
+    for _ in range(2000):
+        f = _phi_float(z, q) - target
+        step = -f * np.exp(-q * np.logaddexp(0.0, -z))
+        z = z + step
+        if np.all(np.abs(step) <= 4e-16 * np.maximum(1.0, np.abs(z))):
+            break
+    return s * expit(z)
+
+
+def _solution_mp(t, u0, s, L):
+    if u0 == 0 or u0 == s:
+        return +u0
+    if s == 0:
+        p = 2 - mpmath.mpf(2) / L
+        return mpmath.sign(u0) * (abs(u0) ** -p + p * L * t) ** (-1 / p)
+    if L == 2:
+        e = mpmath.exp(-2 * s * t)
+        if u0 > 0:
+            return s / (1 + (s / u0 - 1) * e)
+        v0 = -u0
+        return -(s * v0 * e / (s + v0 * (1 - e)))
+    q = 1 - mpmath.mpf(2) / L
+    C = s ** (mpmath.mpf(2) / L - 2) / L
+    z0 = mpmath.log(u0) - mpmath.log(s - u0)
+    target = t / C + _phi_mp(z0, q)
+    z = z0
+    eps = mpmath.mpf(2) ** (-mpmath.mp.prec + 4)
+    for _ in range(5000):
+        step = -(_phi_mp(z, q) - target) * mpmath.exp(-q * mpmath.log1p(mpmath.exp(-z)))
+        z += step
+        if abs(step) <= eps * max(1, abs(z)):
+            break
+    return s / (1 + mpmath.exp(-z))
+
+
+@dataclass
+class ChainClosedForm:
+    r"""The symbolic closed form of the depth-:math:`L` scalar chain, with its proof."""
+
+    depth: int
+
+    def expressions(self) -> dict:
+        t, s, u0 = sp.symbols("t s u_0", positive=True)
+        u = sp.Symbol("u", positive=True)
+        L = self.depth
+        if L == 2:
+            return {"u(t)": s / (1 + (s / u0 - 1) * sp.exp(-2 * s * t))}
+        q = 1 - sp.Rational(2, L)
+        x = u / s
+        phi = -(1 / q) * x ** (-q) * sp.hyper([1, -q], [1 - q], x)
+        x0 = u0 / s
+        phi0 = -(1 / q) * x0 ** (-q) * sp.hyper([1, -q], [1 - q], x0)
+        return {"t(u)": s ** (sp.Rational(2, L) - 2) / L * (phi - phi0)}
+
+    def residual(self) -> sp.Expr:
+        r"""Substituted into :math:`\dot u = L u^{2-2/L}(s - u)`: simplifies to 0."""
+        t, s, u0 = sp.symbols("t s u_0", positive=True)
+        u = sp.Symbol("u", positive=True)
+        L = self.depth
+        e = self.expressions()
+        if L == 2:
+            ut = e["u(t)"]
+            return sp.simplify(sp.diff(ut, t) - L * ut ** (2 - sp.Rational(2, L)) * (s - ut))
+        tu = e["t(u)"]
+        res = sp.diff(tu, u) * L * u ** (2 - sp.Rational(2, L)) * (s - u) - 1
+        return sp.simplify(sp.hyperexpand(res))
+
+
+# ---- decoupled inits of the full network ------------------------------------------------
+@dataclass
+class ModeFrame:
+    """Modes of a decoupled init: teacher values ``s``, initial ``u0``, frames."""
+
+    s: np.ndarray
+    u0: np.ndarray
+    U: np.ndarray  # out x r
+    V: np.ndarray  # in x r
+    hidden: list  # per layer l = 1..L-1: width x r frame (column alpha: mode alpha)
+
+
+def decoupled_modes(model, tol: float = 1e-9) -> ModeFrame:
+    r"""The modes of a decoupled (balanced, teacher-aligned, whitened) init.
+
+    Raises
+    ------
+    ValueError
+        If :math:`\Sigma_{xx} \ne I`, the init is not balanced
+        (:math:`W_{\ell+1}^\top W_{\ell+1} \ne W_\ell W_\ell^\top`), or
+        :math:`U^\top A_0 V` is not diagonal: no closed form, use ``solve``.
+    """
+    _, sxx = model.data_matrices()
+    if not np.array_equal(sxx, np.eye(model.in_dim)):
+        raise ValueError("exact: deep_linear has a closed form only for whitened inputs "
+                         "(sigma_xx = I); use solve")
+    W = [model.initial_state()[n] for n in model.state_names]
+    scale = max(float(np.linalg.norm(w)) ** 2 for w in W) or 1.0
+    for l in range(len(W) - 1):
+        B = W[l + 1].T @ W[l + 1] - W[l] @ W[l].T
+        if np.abs(B).max() > tol * scale:
+            raise ValueError(
+                f"exact: the init is not balanced (|W{l + 2}^T W{l + 2} - W{l + 1} W{l + 1}^T|"
+                f" = {np.abs(B).max():.2e}), so it is not decoupled and has no closed form; "
+                "use solve, or DeepLinear.decoupled for an init with one")
+    syx = np.asarray(model.sigma_yx)
+    U, svals, Vt = np.linalg.svd(syx)
+    A0 = W[-1]
+    for w in reversed(W[:-1]):
+        A0 = A0 @ w
+    M = U.T @ A0 @ Vt.T
+    r = min(model.out_dim, model.in_dim)
+    diag = np.diag(M)[:r].copy()
+    off = M.copy()
+    off[np.arange(r), np.arange(r)] = 0
+    ref = max(np.abs(M).max(), svals.max(initial=0.0), 1e-300)
+    if np.abs(off).max() > tol * ref:
+        raise ValueError("exact: the init's end-to-end map is not aligned with the singular "
+                         "vectors of sigma_yx (U^T A0 V is not diagonal), so it is not "
+                         "decoupled and has no closed form; use solve")
+    s = np.zeros(r)
+    s[:svals.size] = svals[:r]
+    V = Vt.T[:, :r]
+    hidden = []
+    prev = V
+    for w in W[:-1]:
+        img = w @ prev
+        norms = np.linalg.norm(img, axis=0)
+        cols = np.where(norms > 0, img / np.where(norms > 0, norms, 1), 0.0)
+        hidden.append(cols)
+        prev = cols
+    diag[np.abs(diag) <= tol * ref * 1e-3] = 0.0
+    return ModeFrame(s, diag, U[:, :r], V, hidden)
+
+
+def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) -> Trajectory:
+    """Closed-form trajectory of a :class:`~exactdyn.DeepLinear` with a decoupled init."""
+    fr = decoupled_modes(model)
+    L = model.depth
+    for s, u0 in zip(fr.s, fr.u0):
+        _check_mode(s, u0, L)
+    us = np.stack([chain_solution(times, float(u0), float(s), L, precision) for s, u0 in
+                   zip(fr.s, fr.u0)], axis=-1) if fr.s.size else np.zeros((len(times), 0))
+    if precision is not None:
+        us_f = np.asarray(us, dtype=float)
+    else:
+        us_f = us
+    A = np.einsum("or,tr,ir->toi", fr.U, us_f, fr.V)
+    syx = np.asarray(model.sigma_yx)
+    s_full = fr.s
+    loss = 0.5 * np.sum((s_full - us_f) ** 2, axis=-1) + 0.5 * (
+        np.sum(syx**2) - np.sum(s_full**2))
+    W0 = [model.initial_state()[n] for n in model.state_names]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(fr.u0 != 0, np.abs(us_f / np.where(fr.u0 != 0, fr.u0, 1)), 0.0) \
+            ** (1.0 / L)
+    frames = [fr.V] + fr.hidden
+    state = {}
+    for l, (name, w0) in enumerate(zip(model.state_names, W0)):
+        P = frames[l]
+        state[name] = np.einsum("ab,br,tr,cr->tac", w0, P, factor, P)
+    obs = {"end_to_end": A, "loss": loss,
+           "singular_values": np.sort(np.abs(us_f), axis=-1)[:, ::-1]}
+    sv_len = min(model.out_dim, model.in_dim)
+    if obs["singular_values"].shape[1] < sv_len:
+        pad = np.zeros((len(times), sv_len - obs["singular_values"].shape[1]))
+        obs["singular_values"] = np.concatenate([obs["singular_values"], pad], axis=1)
+    meta = {"model": model.name, "params": model.params, "method": "closed_form",
+            "rtol": None, "atol": None, "precision": precision,
+            "mode_s": fr.s.tolist(), "mode_u0": fr.u0.tolist()}
+    if precision is not None:
+        meta["modes"] = us  # the modes at full precision (mpmath)
+    return Trajectory(np.asarray(times, dtype=float).copy(), state, obs, meta)
