@@ -10,6 +10,8 @@ flattest point of the loss gives the plateau level, compared with the saddle's l
 
 (whitened inputs, :math:`s_\beta` the teacher's singular values); start and end are where
 the loss leaves a band of ``band`` times the next drop :math:`\tfrac12 s_{k+1}^2` around it.
+A stretch on which the loss stays in that band at fewer than two output times is a
+passage, not a plateau, and is not reported.
 """
 
 from __future__ import annotations
@@ -151,6 +153,8 @@ def analyze_saddles(traj, teacher_svals=None, rank_tol: float | None = None,
         b = j
         while b < seg.size - 1 and inside[b + 1]:
             b += 1
+        if b == a:  # a single sample within the band: a passage, not a plateau
+            continue
         out.plateaus.append(Plateau(k, float(t[seg[a]]), float(t[seg[b]]), level,
                                     0.5 * float(np.sum(s[k:] ** 2))))
     return out
