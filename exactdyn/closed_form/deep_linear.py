@@ -303,14 +303,27 @@ def decoupled_modes(model, tol: float = 1e-9) -> ModeFrame:
     return ModeFrame(s, diag, U[:, :r], V, hidden)
 
 
+def _modes_mp(model, fr, precision):
+    """The initial modes diag(U^T A0 V) with A0 multiplied out exactly in mpmath from the
+    float64 weights (exact when U, V are signed permutations, as for diagonal teachers)."""
+    with mpmath.workdps(precision + 10):
+        W = [mpmath.matrix(model.initial_state()[n].tolist()) for n in model.state_names]
+        A0 = W[-1]
+        for w in reversed(W[:-1]):
+            A0 = A0 * w
+        M = mpmath.matrix(fr.U.T.tolist()) * A0 * mpmath.matrix(fr.V.tolist())
+        return [M[i, i] if fr.u0[i] != 0 else mpmath.mpf(0) for i in range(fr.u0.size)]
+
+
 def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) -> Trajectory:
     """Closed-form trajectory of a :class:`~exactdyn.DeepLinear` with a decoupled init."""
     fr = decoupled_modes(model)
     L = model.depth
     for s, u0 in zip(fr.s, fr.u0):
         _check_mode(s, u0, L)
-    us = np.stack([chain_solution(times, float(u0), float(s), L, precision) for s, u0 in
-                   zip(fr.s, fr.u0)], axis=-1) if fr.s.size else np.zeros((len(times), 0))
+    u0s = fr.u0 if precision is None else _modes_mp(model, fr, precision)
+    us = np.stack([chain_solution(times, u0, float(s), L, precision) for s, u0 in
+                   zip(fr.s, u0s)], axis=-1) if fr.s.size else np.zeros((len(times), 0))
     if precision is not None:
         us_f = np.asarray(us, dtype=float)
     else:
