@@ -94,6 +94,33 @@ def test_full_flow_escape_time_exponent_at_depth_three():
     assert slope == pytest.approx(-1.0, rel=0.10)
 
 
+def test_full_flow_escape_time_grows_like_log_one_over_sigma_at_depth_two():
+    S = teacher_matrix([2.0, 1.0], 2, 2)
+    sigmas = np.array([1e-1, 1e-2, 1e-3, 1e-4])
+    escapes = []
+    for sig in sigmas:
+        model = ed.DeepLinear(depth=2, width=6, in_dim=2, out_dim=2, sigma=sig, sigma_yx=S,
+                              seed=11)
+        t = np.r_[0.0, np.geomspace(1e-1, 10 * np.log(1 / sig), 300)]
+        escapes.append(analyze_saddles(ed.solve(model, t, rtol=1e-9)).escape_times[0])
+    slope, _ = np.polyfit(np.log(1 / sigmas), escapes, 1)
+    assert slope == pytest.approx(1 / 2.0, rel=0.10)  # (1/s_1) log(1/sigma)
+
+
+@pytest.mark.slow
+def test_full_flow_escape_time_exponent_at_depth_four():
+    S = teacher_matrix([2.0, 1.0], 2, 2)
+    sigmas = np.array([0.3, 0.2, 0.15]) / np.sqrt(6)
+    escapes = []
+    for sig in sigmas:
+        model = ed.DeepLinear(depth=4, width=6, in_dim=2, out_dim=2, sigma=sig, sigma_yx=S,
+                              seed=11)
+        t = np.r_[0.0, np.geomspace(1e-1, 60 / (sig * np.sqrt(6)) ** 2, 300)]
+        escapes.append(analyze_saddles(ed.solve(model, t, rtol=1e-9)).escape_times[0])
+    slope, _ = np.polyfit(np.log(sigmas), np.log(escapes), 1)
+    assert slope == pytest.approx(-2.0, rel=0.10)
+
+
 def test_small_gamma_stays_in_the_ntk_regime_as_width_grows():
     S = teacher_matrix([2.0, 1.5, 1.0], 3, 3)
     moves = []
