@@ -11,5 +11,6 @@ from .verify import VerificationReport, verify
 
 __version__ = "0.1.0"
 
-__all__ = ["DeepLinear", "IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
+__all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]
+__all__ += ["DeepLinear"]

@@ -186,7 +186,7 @@ def test_zero_teacher_mode_decays_explicitly():
     t = np.linspace(0, 3, 4)
     for L in (2, 3, 5):
         got = chain_solution(t, 0.5, 0.0, L)
-        sol = solve_ivp(lambda _, y: -L * np.abs(y) ** (2 - 2 / L) * y, (0, 3), [0.5],
+        sol = solve_ivp(lambda _, y, L=L: -L * np.abs(y) ** (2 - 2 / L) * y, (0, 3), [0.5],
                         t_eval=t, rtol=1e-13, atol=1e-15, method="DOP853")
         np.testing.assert_allclose(got, sol.y[0], rtol=1e-10)
 

@@ -196,7 +196,8 @@ class MatrixLoweredFlow:
         return obs
 
     def conserved(self, states: dict) -> list:
-        """The balancedness matrices :math:`W_{\\ell+1}^\\top W_{\\ell+1} - W_\\ell W_\\ell^\\top`."""
+        r"""The balancedness matrices :math:`W_{\ell+1}^\top W_{\ell+1} - W_\ell W_\ell^\top`
+        (time first when the states are)."""
         if self._cons is None:
             return []
         return list(self._cons(*[states[n] for n in self.state_names], *self.hyper_values))
