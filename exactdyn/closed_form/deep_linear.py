@@ -328,7 +328,7 @@ def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) ->
         us_f = np.asarray(us, dtype=float)
     else:
         us_f = us
-    A = np.einsum("or,tr,ir->toi", fr.U, us_f, fr.V)
+    A = np.einsum("or,tr,ir->toi", fr.U, us_f, fr.V, optimize=True)
     syx = np.asarray(model.sigma_yx)
     s_full = fr.s
     loss = 0.5 * np.sum((s_full - us_f) ** 2, axis=-1) + 0.5 * (
@@ -341,7 +341,8 @@ def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) ->
     state = {}
     for l, (name, w0) in enumerate(zip(model.state_names, W0)):
         P = frames[l]
-        state[name] = np.einsum("ab,br,tr,cr->tac", w0, P, factor, P)
+        # W_l(t) = W_l(0) P diag(factor(t)) P^T, P the frame of the layer's input modes.
+        state[name] = np.einsum("ar,tr,cr->tac", w0 @ P, factor, P, optimize=True)
     obs = {"end_to_end": A, "loss": loss,
            "singular_values": np.sort(np.abs(us_f), axis=-1)[:, ::-1]}
     sv_len = min(model.out_dim, model.in_dim)
