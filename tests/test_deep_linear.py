@@ -8,7 +8,7 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
@@ -205,6 +205,22 @@ def test_exact_matches_solve_on_decoupled_inits(depth, shape):
     a, b = ed.exact(model, t), ed.solve(model, t, rtol=1e-13)
     for name in model.state_names:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-9, atol=1e-10)
+
+
+@settings(max_examples=15)
+@given(depth=st.integers(2, 4), width=st.integers(1, 5), n_in=dims, n_out=dims,
+       data=st.data())
+def test_exact_agrees_with_integrator_over_drawn_hyperparameters(depth, width, n_in, n_out,
+                                                                 data):
+    r = min(n_in, n_out)
+    svals = data.draw(st.lists(st.floats(0.3, 3.0), min_size=r, max_size=r))
+    S = teacher_matrix(sorted(svals, reverse=True), n_out, n_in)
+    k = min(r, width)
+    frac = np.array(data.draw(st.lists(st.floats(0.05, 0.9), min_size=k, max_size=k)))
+    s_sorted = np.sort(svals)[::-1][:k]
+    model = ed.DeepLinear.decoupled(depth, width, S, mode_init=(frac * s_sorted) ** (1 / depth))
+    rep = ed.verify(model, np.linspace(0, 2.0, 5))
+    assert rep.passed, rep.table()
 
 
 def test_exact_at_precision_keeps_modes_in_mpmath():
