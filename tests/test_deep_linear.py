@@ -17,6 +17,8 @@ from exactdyn.closed_form.deep_linear import (
     ChainClosedForm,
     _phi_float,
     _phi_mp,
+    _phi_plus_float,
+    _phi_plus_mp,
     chain_solution,
     chain_time,
 )
@@ -155,6 +157,31 @@ def test_phi_against_mpmath_hypergeometric(z, q):
     assert abs(got - float(ref)) <= 2e-14 * max(1.0, abs(float(ref)))
 
 
+@given(depth=st.integers(3, 6), s=st.floats(0.2, 5), log_ratio=st.floats(0.01, 3))
+def test_chain_solution_above_the_teacher_matches_the_integrated_scalar_ode(depth, s,
+                                                                             log_ratio):
+    u0 = s * 10**log_ratio
+    t = np.linspace(0, 4 / s, 6)
+    got = chain_solution(t, u0, s, depth)
+    sol = solve_ivp(lambda _, y: depth * np.abs(y) ** (2 - 2 / depth) * (s - y), (0, t[-1]),
+                    [u0], t_eval=t, rtol=1e-13, atol=1e-14 * s, method="DOP853")
+    np.testing.assert_allclose(got, sol.y[0], rtol=2e-8)
+    assert np.all(np.diff(got) <= 0) and np.all(got >= s)
+
+
+@given(z=st.floats(1e-3, 200), q=st.sampled_from([1 / 3, 0.5, 0.6, 2 / 3, 0.75]))
+def test_phi_plus_against_mpmath_hypergeometric(z, q):
+    with mpmath.workdps(40):
+        qm, zm = mpmath.mpf(q), mpmath.mpf(z)
+        ref = _phi_plus_mp(zm, qm)
+        if z < 20:
+            w = -mpmath.expm1(-zm)  # = s/u
+            direct = w ** (qm + 1) / (qm + 1) * mpmath.hyp2f1(1, qm + 1, qm + 2, w)
+            assert abs(direct - ref) <= mpmath.mpf(10) ** -33 * max(1, abs(ref))
+    got = _phi_plus_float(np.array([z]), q)[0]
+    assert abs(got - float(ref)) <= 2e-14 * max(1.0, abs(float(ref)))
+
+
 @given(depth=st.integers(2, 6), s=st.floats(0.2, 5), log_u0=st.floats(-8, -0.05))
 def test_chain_solution_matches_the_integrated_scalar_ode(depth, s, log_u0):
     u0 = s * 10**log_u0
@@ -242,8 +269,11 @@ def test_exact_refuses_inits_without_closed_form():
     with pytest.raises(ValueError, match="whitened"):
         m = ed.DeepLinear.decoupled(2, 2, S, 0.1, sigma_xx=2 * np.eye(2))
         ed.exact(m, [1.0])
-    with pytest.raises(ValueError, match="outside"):
-        ed.exact(ed.DeepLinear.decoupled(3, 2, S, mode_init=[1.5, 0.1]), [1.0])
+    # A balanced, aligned init whose end-to-end map opposes the teacher (W2 negated).
+    m = ed.DeepLinear.decoupled(3, 2, S, mode_init=[0.5, 0.1])
+    W = m.initial_state()
+    with pytest.raises(ValueError, match="opposes the teacher"):
+        ed.exact(ed.DeepLinear.from_init([W["W1"], -W["W2"], W["W3"]], S), [1.0])
     # Balanced but not aligned with the teacher: rotate the input frame.
     c, s = np.cos(0.3), np.sin(0.3)
     R = np.array([[c, -s], [s, c]])

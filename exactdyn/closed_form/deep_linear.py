@@ -22,6 +22,12 @@ power series for :math:`x \le 1/2` and by the logarithmic connection series in
 :math:`\ln y = -\ln(1 + e^z)` taken from :math:`z`, so no digit is lost as
 :math:`u \to s`; :math:`u(t)` is found by Newton's method in :math:`z`, which converges
 monotonically (:math:`t(z)` is increasing and concave).
+Above the teacher (:math:`u_0 > s`), with :math:`z = \ln(u/(u - s))` and :math:`w = s/u`,
+:math:`t = \frac{s^{2/L-2}}{L}[\Phi_+(z) - \Phi_+(z_0)]`,
+:math:`\Phi_+ = \frac{w^{q+1}}{q+1}\,{}_2F_1(1, q+1; q+2; w)`,
+:math:`d\Phi_+/dz = w^q` (series in :math:`w` for :math:`w \le 1/2`, in :math:`e^{-z}` with
+the logarithm split off above; Newton in :math:`z` from the left overshoots once, then
+converges monotonically since :math:`t(z)` is convex).
 Zero-teacher modes decay as :math:`u^{-(2-2/L)} = u_0^{-(2-2/L)} + (2L-2)t`.
 """
 
@@ -63,6 +69,63 @@ def _phi_float(z, q):
     return out
 
 
+def _binom_terms(q, n_terms):
+    """a_k = C(q, k) (-1)^k for k = 1..n_terms (float64)."""
+    k = np.arange(1, n_terms + 1)
+    return np.cumprod((k - 1 - q) / k)  # C(q,k)(-1)^k = prod_{j<k} (j - q)/(j + 1)
+
+
+def _phi_plus_float(z, q):
+    r""":math:`\Phi_+(z) = \int (1 - e^{-z})^q\,dz` for :math:`z > 0` (modes above the
+    teacher, :math:`z = \ln(u/(u - s))`), float64, vectorized."""
+    z = np.asarray(z, dtype=float)
+    out = np.empty_like(z)
+    lo = z <= np.log(2.0)
+    n = np.arange(0, _N_TERMS + 1)
+    if np.any(lo):
+        w = -np.expm1(-z[lo])[..., None]
+        out[lo] = np.sum(w ** (q + n + 1) / (q + n + 1), axis=-1)
+    hi = ~lo
+    if np.any(hi):
+        a = _binom_terms(q, _N_TERMS)
+        k = n[1:]
+        y = np.exp(-z[hi])[..., None]
+        # the constant that joins the two series at w = 1/2 (z = ln 2)
+        join = np.sum(0.5 ** (q + n + 1) / (q + n + 1)) - (np.log(2.0) - np.sum(a * 0.5**k / k))
+        out[hi] = z[hi] - np.sum(a * y**k / k, axis=-1) + join
+    return out
+
+
+def _phi_plus_mp(z, q):
+    r""":math:`\Phi_+(z)` in mpmath."""
+    tol = mpmath.mpf(2) ** (-mpmath.mp.prec - 8)
+
+    def low(w):
+        total, n = mpmath.mpf(0), 0
+        while True:
+            add = w ** (q + n + 1) / (q + n + 1)
+            total += add
+            if abs(add) < tol * abs(total):
+                return total
+            n += 1
+
+    def high(y, zz):
+        total, a, k = mpmath.mpf(0), mpmath.mpf(1), 1
+        while True:
+            a *= (k - 1 - q) / k
+            add = a * y**k / k
+            total += add
+            if abs(add) < tol * max(abs(total), 1):
+                return zz - total
+            k += 1
+
+    ln2 = mpmath.log(2)
+    if z <= ln2:
+        return low(-mpmath.expm1(-z))
+    half = mpmath.mpf(1) / 2
+    return high(mpmath.exp(-z), z) + low(half) - high(half, ln2)
+
+
 def _phi_mp(z, q):
     """:math:`\\Phi(z)` in mpmath at the working precision."""
     x = 1 / (1 + mpmath.exp(-z))
@@ -97,10 +160,10 @@ def _check_mode(s, u0, depth):
         if u0 < 0 and s < 0:
             raise ValueError("mode with s < 0")
         return
-    if u0 == 0 or s == 0 and u0 > 0 or 0 < u0 <= s:
+    if u0 >= 0:
         return
     raise ValueError(f"no closed form implemented for a depth-{depth} mode with u0 = {u0!r} "
-                     f"outside [0, s = {s!r}] (use solve)")
+                     f"< 0 (the init's end-to-end map opposes the teacher; use solve)")
 
 
 def chain_time(u, u0, s, depth: int, precision: int | None = None):
@@ -135,14 +198,13 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
     r"""The mode :math:`u(t)` of :math:`\dot u = L|u|^{2-2/L}(s - u)`, :math:`u(0) = u_0`.
 
     Closed form for depth 2 (any :math:`u_0`, :math:`s \ge 0`); for depth :math:`\ge 3`
-    the implicit :math:`t(u)` above inverted by Newton's method (:math:`0 < u_0 < s`), and
-    the explicit cases :math:`u_0 = 0`, :math:`u_0 = s`, :math:`s = 0`.
+    the implicit :math:`t(u)` above inverted by Newton's method (:math:`0 < u_0 < s` and
+    :math:`u_0 > s`), and the explicit cases :math:`u_0 = 0`, :math:`u_0 = s`, :math:`s = 0`.
 
     Raises
     ------
     ValueError
-        For a depth-:math:`\ge 3` mode with :math:`u_0 < 0` or :math:`u_0 > s > 0` (no
-        closed form implemented).
+        For a depth-:math:`\ge 3` mode with :math:`u_0 < 0` (no closed form implemented).
     """
     if s < 0:
         raise ValueError(f"s must be >= 0 (a singular value), got {s!r}")
@@ -167,6 +229,16 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
         return -(s * v0 * e / (s + v0 * (1 - e)))
     q = 1 - 2 / L
     C = s ** (2 / L - 2) / L
+    if u0 > s:  # decreasing to s: z = ln(u/(u - s)) > 0 grows, t(z) convex
+        z0 = np.log(u0) - np.log(u0 - s)
+        target = t / C + _phi_plus_float(np.array([z0]), q)[0]
+        z = np.full(t.shape, z0)
+        for _ in range(2000):
+            step = -(_phi_plus_float(z, q) - target) * np.exp(-q * np.log(-np.expm1(-z)))
+            z = z + step
+            if np.all(np.abs(step) <= 4e-16 * np.maximum(1.0, np.abs(z))):
+                break
+        return s / -np.expm1(-z)
     z0 = np.log(u0) - np.log(s - u0)
     target = t / C + _phi_float(np.array([z0]), q)[0]
     z = np.full(t.shape, z0)
@@ -193,10 +265,19 @@ def _solution_mp(t, u0, s, L):
         return -(s * v0 * e / (s + v0 * (1 - e)))
     q = 1 - mpmath.mpf(2) / L
     C = s ** (mpmath.mpf(2) / L - 2) / L
+    eps = mpmath.mpf(2) ** (-mpmath.mp.prec + 4)
+    if u0 > s:
+        z = mpmath.log(u0) - mpmath.log(u0 - s)
+        target = t / C + _phi_plus_mp(z, q)
+        for _ in range(5000):
+            step = -(_phi_plus_mp(z, q) - target) * (-mpmath.expm1(-z)) ** (-q)
+            z += step
+            if abs(step) <= eps * max(1, abs(z)):
+                break
+        return s / -mpmath.expm1(-z)
     z0 = mpmath.log(u0) - mpmath.log(s - u0)
     target = t / C + _phi_mp(z0, q)
     z = z0
-    eps = mpmath.mpf(2) ** (-mpmath.mp.prec + 4)
     for _ in range(5000):
         step = -(_phi_mp(z, q) - target) * mpmath.exp(-q * mpmath.log1p(mpmath.exp(-z)))
         z += step
@@ -222,7 +303,12 @@ class ChainClosedForm:
         phi = -(1 / q) * x ** (-q) * sp.hyper([1, -q], [1 - q], x)
         x0 = u0 / s
         phi0 = -(1 / q) * x0 ** (-q) * sp.hyper([1, -q], [1 - q], x0)
-        return {"t(u)": s ** (sp.Rational(2, L) - 2) / L * (phi - phi0)}
+        C = s ** (sp.Rational(2, L) - 2) / L
+        # Above the teacher (u > s): w = s/u, Phi_+ = w^(q+1)/(q+1) 2F1(1, q+1; q+2; w).
+        w, w0 = s / u, s / u0
+        plus = w ** (q + 1) / (q + 1) * sp.hyper([1, q + 1], [q + 2], w)
+        plus0 = w0 ** (q + 1) / (q + 1) * sp.hyper([1, q + 1], [q + 2], w0)
+        return {"t(u)": C * (phi - phi0), "t(u), u > s": C * (plus - plus0)}
 
     def residual(self) -> sp.Expr:
         r"""Substituted into :math:`\dot u = L u^{2-2/L}(s - u)`: simplifies to 0."""
@@ -233,9 +319,11 @@ class ChainClosedForm:
         if L == 2:
             ut = e["u(t)"]
             return sp.simplify(sp.diff(ut, t) - L * ut ** (2 - sp.Rational(2, L)) * (s - ut))
-        tu = e["t(u)"]
-        res = sp.diff(tu, u) * L * u ** (2 - sp.Rational(2, L)) * (s - u) - 1
-        return sp.simplify(sp.hyperexpand(res))
+        total = sp.S.Zero
+        for tu in e.values():
+            res = sp.diff(tu, u) * L * u ** (2 - sp.Rational(2, L)) * (s - u) - 1
+            total += sp.Abs(sp.simplify(sp.hyperexpand(res)))
+        return sp.simplify(total)
 
 
 # ---- decoupled inits of the full network ------------------------------------------------
