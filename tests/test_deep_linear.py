@@ -250,6 +250,16 @@ def test_exact_agrees_with_integrator_over_drawn_hyperparameters(depth, width, n
     assert rep.passed, rep.table()
 
 
+def test_depth_two_mode_opposing_the_teacher_decays_to_the_saddle():
+    S = teacher_matrix([2.0, 1.0], 2, 2)
+    W = ed.DeepLinear.decoupled(2, 3, S, mode_init=[0.8, 0.3]).initial_state()
+    model = ed.DeepLinear.from_init([W["W1"], -W["W2"]], S)  # A0 = -diag(0.64, 0.09)
+    t = np.linspace(0, 3, 7)
+    rep = ed.verify(model, t)
+    assert rep.passed, rep.table()
+    assert np.all(np.abs(ed.exact(model, t)["singular_values"][-1]) < 1e-3)
+
+
 def test_exact_at_precision_keeps_modes_in_mpmath():
     S = teacher_matrix([2.0, 1.0], 2, 2)
     model = ed.DeepLinear.decoupled(3, 3, S, mode_init=0.3)
