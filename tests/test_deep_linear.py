@@ -270,6 +270,17 @@ def test_exact_at_precision_keeps_modes_in_mpmath():
         f = mpmath.odefun(lambda _, u: 3 * u ** (mpmath.mpf(4) / 3) * (2 - u), 0,
                           mpmath.mpf(0.3) ** 3)
         assert abs(modes[1, 0] - f(1)) < mpmath.mpf(10) ** -30
+        # every array at 40 digits: the loss is 1/2 sum (s - u)^2, A = diag(u) here.
+        u = modes[1]
+        assert all(isinstance(x, mpmath.mpf) for x in traj["end_to_end"].ravel())
+        assert abs(traj["loss"][1] - ((2 - u[0]) ** 2 + (1 - u[1]) ** 2) / 2) < \
+            mpmath.mpf(10) ** -38
+        assert abs(traj["end_to_end"][1][0, 0] - u[0]) < mpmath.mpf(10) ** -38
+        W = [traj[n][1] for n in ("W1", "W2", "W3")]
+        assert abs((W[2] @ W[1] @ W[0])[1, 1] - u[1]) < mpmath.mpf(10) ** -37
+    flt = ed.exact(model, [0.5, 1.0])
+    np.testing.assert_allclose(traj.as_float()["end_to_end"], flt["end_to_end"], rtol=1e-14,
+                               atol=1e-16)
 
 
 def test_exact_refuses_inits_without_closed_form():

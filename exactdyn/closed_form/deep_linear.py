@@ -413,9 +413,8 @@ def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) ->
     us = np.stack([chain_solution(times, u0, float(s), L, precision) for s, u0 in
                    zip(fr.s, u0s)], axis=-1) if fr.s.size else np.zeros((len(times), 0))
     if precision is not None:
-        us_f = np.asarray(us, dtype=float)
-    else:
-        us_f = us
+        return _trajectory_mp(model, fr, times, us, u0s, precision)
+    us_f = us
     A = np.einsum("or,tr,ir->toi", fr.U, us_f, fr.V, optimize=True)
     syx = np.asarray(model.sigma_yx)
     s_full = fr.s
@@ -440,6 +439,47 @@ def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) ->
     meta = {"model": model.name, "params": model.params, "method": "closed_form",
             "rtol": None, "atol": None, "precision": precision,
             "mode_s": fr.s.tolist(), "mode_u0": fr.u0.tolist()}
-    if precision is not None:
-        meta["modes"] = us  # the modes at full precision (mpmath)
     return Trajectory(np.asarray(times, dtype=float).copy(), state, obs, meta)
+
+
+def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:
+    """The same trajectory with every array in mpmath (``precision`` digits, 10 guard
+    digits inside). The frames U, V and the hidden frames enter as float64 numbers, exact
+    when they are signed permutations (diagonal teachers, :meth:`DeepLinear.decoupled`)."""
+    L = model.depth
+    n_t = len(times)
+    with mpmath.workdps(precision + 10):
+        mpf = np.frompyfunc(mpmath.mpf, 1, 1)
+        U, V = mpf(fr.U), mpf(fr.V)
+        s = mpf(fr.s)
+        syx = mpf(np.asarray(model.sigma_yx))
+        const = (sum(x * x for x in syx.ravel()) - sum(x * x for x in s)) / 2
+        A = np.empty((n_t, model.out_dim, model.in_dim), dtype=object)
+        loss = np.empty(n_t, dtype=object)
+        sv_len = min(model.out_dim, model.in_dim)
+        sv = np.empty((n_t, sv_len), dtype=object)
+        factor = np.empty((n_t, len(u0s)), dtype=object)
+        for i in range(n_t):
+            u = us[i]
+            A[i] = (U * u) @ V.T
+            loss[i] = sum((a - b) ** 2 for a, b in zip(s, u)) / 2 + const
+            vals = sorted((abs(x) for x in u), reverse=True)
+            sv[i] = vals + [mpmath.mpf(0)] * (sv_len - len(vals))
+            factor[i] = [abs(x / x0) ** (mpmath.mpf(1) / L) if x0 != 0 else mpmath.mpf(0)
+                         for x, x0 in zip(u, u0s)]
+        frames = [fr.V] + fr.hidden
+        state = {}
+        for l, name in enumerate(model.state_names):
+            P = mpf(frames[l])
+            w0P = mpf(model.initial_state()[name]) @ P
+            state[name] = np.array([(w0P * factor[i]) @ P.T for i in range(n_t)], dtype=object)
+    with mpmath.workdps(precision):
+        rnd = np.frompyfunc(lambda x: +x, 1, 1)
+        obs = {"end_to_end": rnd(A), "loss": rnd(loss), "singular_values": rnd(sv)}
+        state = {k: rnd(v) for k, v in state.items()}
+        modes = rnd(us)
+        t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
+    meta = {"model": model.name, "params": model.params, "method": "closed_form",
+            "rtol": None, "atol": None, "precision": precision,
+            "mode_s": fr.s.tolist(), "mode_u0": fr.u0.tolist(), "modes": modes}
+    return Trajectory(t_out, state, obs, meta)
