@@ -8,6 +8,7 @@
     exactdyn classify linear1d --width 64 --kappa 0.01
     exactdyn phase-diagram linear1d --x sigma_u=1e-3:1e1:log:100 --y kappa=1e-2:1e2:log:100 \
         --fixed width=64 --out pd.png --data pd.json
+    exactdyn solve deep-linear --depth 3 --width 16 --teacher-svals 3,2,1 --gamma 2
 
 Bad input prints one line (``exactdyn: error: ...``) and exits with status 2.
 """
@@ -27,7 +28,7 @@ from .models.linear1d import Linear1D
 from .solve import FLOAT_METHODS, PRECISION_METHODS, solve
 from .verify import verify
 
-MODELS = ("linear1d",)
+MODELS = ("linear1d", "deep-linear")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,6 +75,10 @@ def _times(args) -> np.ndarray:
 
 
 def _model(args):
+    if args.model == "deep-linear":
+        from .cli_deep_linear import model_from_args
+
+        return model_from_args(args)
     if args.model != "linear1d":  # argparse's choices already guard this
         raise ValueError(f"unknown model {args.model!r}; known: {', '.join(MODELS)}")
     if (args.u0 is None) != (args.w0 is None):
@@ -91,6 +96,9 @@ def _model(args):
 
 def _add_model_options(p):
     p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin)")
+    from .cli_deep_linear import add_options as add_deep_linear_options
+
+    add_deep_linear_options(p)
     g = p.add_argument_group("linear1d hyperparameters (MATH.md §1)")
     g.add_argument("--width", type=int, default=None, help="hidden width d >= 1 (default 64)")
     g.add_argument("--kappa", type=float, default=1.0, help="output scale, nonzero (default 1)")

@@ -26,6 +26,10 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         from .linear1d import exact_linear1d
 
         return exact_linear1d(model, times, precision)
+    if isinstance(name, str) and name.startswith("deep_linear"):
+        from .deep_linear import exact_deep_linear
+
+        return exact_deep_linear(model, times, precision)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 
@@ -35,4 +39,8 @@ def closed_form(model):
         from .linear1d_symbolic import Linear1DClosedForm
 
         return Linear1DClosedForm()
+    if str(getattr(model, "name", "")).startswith("deep_linear"):
+        from .deep_linear import ChainClosedForm
+
+        return ChainClosedForm(model.depth)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")

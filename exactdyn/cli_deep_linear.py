@@ -1,0 +1,104 @@
+"""Command-line options of the deep linear network (``exactdyn ... deep-linear``).
+
+    exactdyn solve deep-linear --depth 3 --width 16 --teacher-svals 3,2,1 --gamma 2
+    exactdyn exact deep-linear --depth 4 --teacher-svals 3,2,1 --decoupled 0.01
+    exactdyn verify deep-linear --sigma-yx teacher.npy --decoupled 0.1
+
+Matrices are read from ``.npy`` or whitespace-separated ``.txt`` files; weights for an
+explicit init from an ``.npz`` file holding ``W1``, ..., ``WL``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .models.deep_linear import DeepLinear, teacher_matrix
+
+
+def add_options(p) -> None:
+    g = p.add_argument_group("deep-linear hyperparameters (MATH.md §3; also --width, --seed)")
+    g.add_argument("--depth", type=int, default=3, help="number of weight matrices L >= 2")
+    g.add_argument("--in-dim", type=int, default=None, help="input dimension (default: teacher)")
+    g.add_argument("--out-dim", type=int, default=None,
+                   help="output dimension (default: teacher)")
+    g.add_argument("--gamma", type=float, default=1.0,
+                   help="init variance width^-gamma (default 1)")
+    g.add_argument("--sigma", type=float, default=None, help="init std directly (overrides "
+                   "--gamma)")
+    g.add_argument("--teacher-svals", default=None,
+                   help="teacher singular values, e.g. 3,2,1 (Sigma_yx rectangular diagonal)")
+    g.add_argument("--sigma-yx", default=None, help="Sigma_yx from a .npy or .txt file")
+    g.add_argument("--sigma-xx", default=None, help="Sigma_xx from a .npy or .txt file "
+                   "(default identity)")
+    g.add_argument("--weights", default=None, help="explicit init: .npz with W1, ..., WL")
+    g.add_argument("--decoupled", default=None, help="decoupled balanced init with per-layer "
+                   "mode scale(s) a, e.g. 0.01 or 0.01,0.02,0.03 (has a closed form)")
+
+
+def load_matrix(option: str, path: str) -> np.ndarray:
+    if not os.path.isfile(path):
+        raise ValueError(f"{option}: no such file {path!r}")
+    try:
+        if path.endswith(".npy"):
+            m = np.load(path, allow_pickle=False)
+        else:
+            m = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{option}: cannot read a matrix from {path!r} ({exc})") from None
+    return np.atleast_2d(np.asarray(m, dtype=float))
+
+
+def _floats(option, text):
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{option} must be comma-separated numbers like 3,2,1; got {text!r}") \
+            from None
+    if not vals:
+        raise ValueError(f"{option} must list at least one number; got {text!r}")
+    return vals
+
+
+def model_from_args(args) -> DeepLinear:
+    if args.u0 is not None or args.w0 is not None:
+        raise ValueError("--u0/--w0 belong to linear1d; deep-linear takes --weights or "
+                         "--decoupled")
+    if (args.teacher_svals is None) == (args.sigma_yx is None):
+        raise ValueError("deep-linear needs exactly one of --teacher-svals 3,2,1 or "
+                         "--sigma-yx FILE")
+    if args.sigma_yx is not None:
+        syx = load_matrix("--sigma-yx", args.sigma_yx)
+    else:
+        s = _floats("--teacher-svals", args.teacher_svals)
+        out_dim = len(s) if args.out_dim is None else args.out_dim
+        in_dim = len(s) if args.in_dim is None else args.in_dim
+        syx = teacher_matrix(s, out_dim, in_dim)
+    out_dim, in_dim = syx.shape
+    for opt, given, have in (("--out-dim", args.out_dim, out_dim), ("--in-dim", args.in_dim,
+                                                                     in_dim)):
+        if given is not None and given != have:
+            raise ValueError(f"{opt} {given} disagrees with Sigma_yx of shape {syx.shape}")
+    sxx = load_matrix("--sigma-xx", args.sigma_xx) if args.sigma_xx is not None else None
+    if args.weights is not None and args.decoupled is not None:
+        raise ValueError("give either --weights or --decoupled, not both")
+    if args.weights is not None:
+        if not os.path.isfile(args.weights):
+            raise ValueError(f"--weights: no such file {args.weights!r}")
+        try:
+            data = np.load(args.weights, allow_pickle=False)
+            names = sorted((k for k in data.files if k[:1] == "W" and k[1:].isdigit()),
+                           key=lambda k: int(k[1:]))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--weights: cannot read {args.weights!r} ({exc})") from None
+        if not names:
+            raise ValueError(f"--weights: {args.weights!r} holds no arrays named W1, W2, ...")
+        return DeepLinear.from_init([data[k] for k in names], syx, sxx)
+    width = 16 if args.width is None else args.width
+    if args.decoupled is not None:
+        a = _floats("--decoupled", args.decoupled)
+        return DeepLinear.decoupled(args.depth, width, syx, a[0] if len(a) == 1 else a, sxx)
+    return DeepLinear(depth=args.depth, width=width, in_dim=in_dim, out_dim=out_dim,
+                      gamma=args.gamma, sigma=args.sigma, sigma_yx=syx, sigma_xx=sxx,
+                      seed=args.seed)
