@@ -26,6 +26,10 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         from .linear1d import exact_linear1d
 
         return exact_linear1d(model, times, precision)
+    if name in ("linear", "single_neuron"):
+        from .linear import exact_linear
+
+        return exact_linear(model, times, precision)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 
@@ -35,4 +39,8 @@ def closed_form(model):
         from .linear1d_symbolic import Linear1DClosedForm
 
         return Linear1DClosedForm()
+    if getattr(model, "name", None) in ("linear", "single_neuron"):
+        from .linear_symbolic import LinearNetClosedForm
+
+        return LinearNetClosedForm()
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")

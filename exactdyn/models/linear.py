@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -207,7 +208,7 @@ class LinearNet:
         W1 = R @ (b[:, None] * Vt[:r])
         W2 = (U[:, :r] * a[None, :]) @ R.T
         return cls.from_init(W1, W2, syx, None, eta1, eta2,
-                             _kind=("decoupled", U[:, :r], s[:r], Vt[:r], a, b))
+                             _kind=("decoupled", U[:, :r], s[:r], Vt[:r], a, b, R))
 
     @classmethod
     def zero_balanced(cls, sigma_yx, hidden=None, scale=1e-2, eta1=1.0, eta2=1.0, seed=0):
@@ -403,3 +404,203 @@ def symbolic_network() -> MatrixNetwork:
         forward=W * x, loss=loss, loss_steps=steps, symmetric=(sxx,),
         conserved={"C": W1 * W1.T / eta1 - W2.T * W2 / eta2},
         observables=observables, citation=CITATION)
+
+
+def _psd(name, value, n):
+    arr = _matrix(name, value, (n, n))
+    if not np.allclose(arr, arr.T, rtol=1e-12, atol=1e-14 * max(1.0, np.abs(arr).max())):
+        raise ValueError(f"{name} must be symmetric (a second-moment matrix)")
+    arr = np.array((arr + arr.T) / 2)
+    ev = np.linalg.eigvalsh(arr)
+    if ev.min() < -1e-12 * max(1.0, ev.max()) or ev.max() <= 0:
+        raise ValueError(f"{name} must be positive semi-definite and nonzero; its eigenvalues "
+                         f"range over [{ev.min():.3g}, {ev.max():.3g}]")
+    arr.setflags(write=False)
+    return arr
+
+
+def _balanced_a0(delta, product, eta_a, eta_w):
+    r"""Root :math:`a_0 > 0` of :math:`\eta_w a^4 - \delta a^2 - \eta_a\mu_0^2 = 0`,
+    computed without cancellation for either sign of :math:`\delta`."""
+    root = np.hypot(delta, 2.0 * np.sqrt(eta_a * eta_w) * product)
+    a2 = (delta + root) / (2 * eta_w) if delta >= 0 else 2 * eta_a * product**2 / (root - delta)
+    return float(np.sqrt(a2))
+
+
+@dataclass(frozen=True)
+class SingleNeuron:
+    r"""Kunin et al.'s single neuron :math:`f(x) = a\,w^\top x` [K] (MATH.md §2).
+
+    The two-layer linear network with hidden width 1 and one output: ``W1`` is
+    :math:`w^\top` (1 × ``in_dim``), ``W2`` is :math:`a` (1 × 1), rates
+    :math:`\eta_w = \eta_1`, :math:`\eta_a = \eta_2`. The conserved imbalance
+
+    .. math:: \delta = \eta_w a^2 - \eta_a\lVert w\rVert^2
+
+    is the hyperparameter: :math:`\delta \to +\infty` lazy, :math:`\delta\to-\infty`
+    rescaling, :math:`\delta\approx 0` rich.
+
+    Parameters
+    ----------
+    in_dim : int
+        Input dimension :math:`n \ge 1`.
+    delta : float
+        The imbalance :math:`\delta` (any real).
+    beta : array_like, shape (in_dim,), optional
+        Teacher :math:`\beta^*` (data :math:`y = \beta^{*\top}x`, so
+        :math:`\Sigma_{yx} = \beta^{*\top}\Sigma_{xx}`); default :math:`e_1`.
+    sigma_xx : array_like, optional
+        :math:`\Sigma_{xx}`, symmetric positive semi-definite (low rank allowed: the
+        implicit-bias setting); default :math:`I`.
+    eta_a, eta_w : float
+        Learning rates (> 0).
+    product : float
+        Initial magnitude :math:`\mu_0 = a_0\lVert w_0\rVert > 0`; with :math:`\delta` it
+        fixes :math:`a_0 > 0` and :math:`\lVert w_0\rVert`.
+    seed : int or None
+        Seed of the random direction of :math:`w_0`.
+    """
+
+    in_dim: int = 2
+    delta: float = 0.0
+    beta: object = None
+    sigma_xx: object = None
+    eta_a: float = 1.0
+    eta_w: float = 1.0
+    product: float = 1e-2
+    seed: int | None = 0
+    _init: tuple | None = field(default=None, repr=False, compare=False)
+
+    name = "single_neuron"
+    state_names = ("W1", "W2")
+    extra_observable_names = ("a", "w", "nu", "mu", "phi")
+
+    def __post_init__(self):
+        set_ = object.__setattr__
+        set_(self, "in_dim", check.positive_int("in_dim", self.in_dim))
+        set_(self, "eta_a", check.positive("eta_a", self.eta_a))
+        set_(self, "eta_w", check.positive("eta_w", self.eta_w))
+        set_(self, "product", check.positive("product", self.product))
+        set_(self, "seed", check.seed("seed", self.seed))
+        beta = np.eye(self.in_dim)[0] if self.beta is None else self.beta
+        beta = check.finite_vector("beta", beta)
+        if beta.size != self.in_dim:
+            raise ValueError(f"beta must have in_dim = {self.in_dim} entries, got {beta.size}")
+        beta.setflags(write=False)
+        set_(self, "beta", beta)
+        if self.sigma_xx is not None:
+            set_(self, "sigma_xx", _psd("sigma_xx", self.sigma_xx, self.in_dim))
+        if self._init is not None:
+            a0, w0 = self._init
+            a0 = check.real("a0", a0)
+            w0 = check.finite_vector("w0", w0)
+            if w0.size != self.in_dim:
+                raise ValueError(f"w0 must have in_dim = {self.in_dim} entries, got {w0.size}")
+            w0.setflags(write=False)
+            set_(self, "_init", (a0, w0))
+            set_(self, "delta", float(self.eta_w * a0**2 - self.eta_a * w0 @ w0))
+        else:
+            set_(self, "delta", check.real("delta", self.delta))
+
+    @classmethod
+    def from_init(cls, a0, w0, beta=None, sigma_xx=None, eta_a=1.0, eta_w=1.0):
+        """Explicit init :math:`a_0`, :math:`w_0` (then :math:`\\delta` follows from them)."""
+        w0 = check.finite_vector("w0", w0)
+        return cls(in_dim=w0.size, delta=0.0, beta=beta, sigma_xx=sigma_xx, eta_a=eta_a,
+                   eta_w=eta_w, seed=None, _init=(a0, np.array(w0)))
+
+    def init_aw(self):
+        """``(a0, w0)``."""
+        if self._init is not None:
+            return self._init[0], np.array(self._init[1])
+        rng = np.random.default_rng(self.seed)
+        d = rng.normal(size=self.in_dim)
+        d /= np.linalg.norm(d)
+        a0 = _balanced_a0(self.delta, self.product, self.eta_a, self.eta_w)
+        return a0, d * (self.product / a0)
+
+    @property
+    def shapes(self) -> dict:
+        return {"W1": (1, self.in_dim), "W2": (1, 1)}
+
+    def initial_state(self) -> dict:
+        a0, w0 = self.init_aw()
+        return {"W1": w0[None, :].astype(float), "W2": np.array([[a0]], dtype=float)}
+
+    @property
+    def sxx(self) -> np.ndarray:
+        return np.eye(self.in_dim) if self.sigma_xx is None else np.asarray(self.sigma_xx)
+
+    @property
+    def whitened(self) -> bool:
+        return self.sigma_xx is None or bool(np.array_equal(self.sigma_xx, np.eye(self.in_dim)))
+
+    @property
+    def sigma_yx(self) -> np.ndarray:
+        return (self.sxx @ self.beta)[None, :]
+
+    def w_star(self) -> np.ndarray:
+        r""":math:`\beta_{OLS}^\top = (\Sigma_{xx}^+\Sigma_{xx}\beta^*)^\top`, the
+        minimum-norm interpolator (= :math:`\beta^{*\top}` for full-rank data)."""
+        return (np.linalg.pinv(self.sxx, hermitian=True) @ (self.sxx @ self.beta))[None, :]
+
+    eta1 = property(lambda self: self.eta_w)
+    eta2 = property(lambda self: self.eta_a)
+    hidden = 1
+    out_dim = 1
+
+    def conserved(self, state: dict) -> np.ndarray:
+        W1, W2 = np.asarray(state["W1"]), np.asarray(state["W2"])
+        return W1 @ np.swapaxes(W1, -1, -2) / self.eta_w - np.swapaxes(W2, -1, -2) @ W2 / self.eta_a
+
+    @property
+    def params(self) -> dict:
+        out = {"in_dim": self.in_dim, "delta": self.delta, "beta": self.beta.tolist(),
+               "sigma_xx": None if self.sigma_xx is None else np.asarray(self.sigma_xx).tolist(),
+               "eta_a": self.eta_a, "eta_w": self.eta_w}
+        if self._init is not None:
+            out.update(a0=self._init[0], w0=self._init[1].tolist())
+        else:
+            out.update(product=self.product, seed=self.seed)
+        return out
+
+    def target_scale(self) -> float:
+        return float(np.sqrt(np.linalg.norm(self.w_star())))
+
+    def symbol_values(self) -> dict:
+        h = symbolic_network().hyper
+        return {h["sigma_xx"]: self.sxx, h["sigma_yx"]: self.sigma_yx,
+                h["w_star"]: self.w_star(), h["eta1"]: self.eta_w, h["eta2"]: self.eta_a}
+
+    def dims(self) -> dict:
+        h = symbolic_network().hyper
+        return {h["n_in"]: self.in_dim, h["n_h"]: 1, h["n_out"]: 1}
+
+    def symbolic_network(self) -> MatrixNetwork:
+        return symbolic_network()
+
+    def extra_observables(self, states: dict, obs: dict) -> dict:
+        r""":math:`a`, :math:`w`, :math:`\nu = w\cdot\beta^*/a`, :math:`\mu = a\lVert w\rVert`,
+        :math:`\phi = \cos\angle(w, \beta^*)` (NaN where undefined)."""
+        W1, W2 = np.asarray(states["W1"]), np.asarray(states["W2"])
+        a = W2[..., 0, 0]
+        w = W1[..., 0, :]
+        beta = self.beta.astype(object) if a.dtype == object else self.beta
+        wb = (w * beta).sum(axis=-1)
+        nw = np.sqrt((w * w).sum(axis=-1).astype(float)) if a.dtype != object else \
+            np.array([mpmath.sqrt(x) for x in np.atleast_1d((w * w).sum(axis=-1))],
+                     dtype=object).reshape(a.shape)
+        nb = float(np.linalg.norm(self.beta))
+        return {"a": a.copy(), "w": w.copy(), "nu": _safe_div(wb, a), "mu": a * nw,
+                "phi": _safe_div(wb, nw * nb)}
+
+
+def _safe_div(x, y):
+    x, y = np.asarray(x), np.asarray(y)
+    if x.dtype != object and y.dtype != object:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(y != 0, x / np.where(y != 0, y, 1), np.nan)
+    out = np.empty(np.broadcast(x, y).shape, dtype=object)
+    for i in np.ndindex(out.shape):
+        out[i] = x[i] / y[i] if y[i] != 0 else mpmath.nan
+    return out
