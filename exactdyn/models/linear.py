@@ -179,7 +179,7 @@ class LinearNet:
 
     @classmethod
     def decoupled(cls, sigma_yx, hidden=None, strengths=1e-3, b_strengths=None, eta1=1.0,
-                  eta2=1.0, seed=0):
+                  eta2=1.0, seed=0, frame=None):
         r"""SVD-aligned init: :math:`W_1 = R\,\mathrm{diag}(b)V^\top`, :math:`W_2 = U\,\mathrm{diag}(a)R^\top`.
 
         With :math:`\Sigma_{yx} = USV^\top` (whitened inputs) and :math:`R` a random
@@ -195,6 +195,11 @@ class LinearNet:
         b_strengths : float or array_like, optional
             Per-mode :math:`b_\alpha` (the ``W1`` side); default: balanced,
             :math:`b_\alpha = \sqrt{\eta_1/\eta_2}\,a_\alpha` (so :math:`C = 0`).
+        frame : array_like, shape (hidden, r), optional
+            The hidden frame :math:`R` (orthonormal columns); default random (``seed``).
+            An exactly representable frame (e.g. ``np.eye(hidden, r)``) with a diagonal
+            teacher makes the float64 init exactly decoupled, which high-precision
+            comparisons need.
         """
         syx = _matrix("sigma_yx", sigma_yx)
         out_dim, in_dim = syx.shape
@@ -204,7 +209,12 @@ class LinearNet:
         a = _per_mode("strengths", strengths, r)
         b = np.sqrt(check.positive("eta1", eta1) / check.positive("eta2", eta2)) * a \
             if b_strengths is None else _per_mode("b_strengths", b_strengths, r)
-        R = _orthonormal_frame(hidden, r, seed)
+        if frame is None:
+            R = _orthonormal_frame(hidden, r, seed)
+        else:
+            R = _matrix("frame", frame, (hidden, r))
+            if not np.allclose(R.T @ R, np.eye(r), atol=1e-12):
+                raise ValueError("frame must have orthonormal columns (frame^T frame = I)")
         W1 = R @ (b[:, None] * Vt[:r])
         W2 = (U[:, :r] * a[None, :]) @ R.T
         return cls.from_init(W1, W2, syx, None, eta1, eta2,

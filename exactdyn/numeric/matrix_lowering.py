@@ -243,6 +243,14 @@ class MatrixLoweredFlow:
         self._obs_mp = c.obs.function(mns)
         self._mp_values = None
 
+    def taylor_engine(self, order: int):
+        """The high-precision Taylor engine of this flow (:mod:`.matrix_taylor`); call
+        inside the gmpy2 context of the working precision."""
+        from .matrix_taylor import MatrixTaylorEngine
+
+        return MatrixTaylorEngine(self.flow, self.model.symbol_values(), self.model.dims(),
+                                  self.slices, self.shapes, order)
+
     # ---- packing --------------------------------------------------------------------------
     def pack(self, state: dict) -> np.ndarray:
         dtype = object if any(np.asarray(state[n]).dtype == object for n in self.state_names) \
