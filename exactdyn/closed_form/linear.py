@@ -12,7 +12,8 @@ Decoupled (SVD-aligned) init [SMG]
     :math:`\tau = \sqrt{\eta_1\eta_2}\,t`, :math:`Q = [B_1^\top; B_2]` and
     :math:`B_2^\top B_2 - B_1B_1^\top = \lambda I` the flow is
     :math:`\dot Q = F_\lambda Q - \tfrac12 QQ^\top Q`,
-    :math:`F_\lambda = \begin{pmatrix}-\tfrac\lambda2 I & \Sigma_{yx}^\top\\ \Sigma_{yx} & \tfrac\lambda2 I\end{pmatrix}`,
+    :math:`F_\lambda = \begin{pmatrix}-\tfrac\lambda2 I & \Sigma_{yx}^\top\\
+    \Sigma_{yx} & \tfrac\lambda2 I\end{pmatrix}`,
     so :math:`P = QQ^\top` solves the Riccati equation
     :math:`\dot P = F_\lambda P + PF_\lambda - P^2`, whose solution is
 
@@ -92,6 +93,9 @@ def exact_linear(model, times: np.ndarray, precision: int | None = None) -> Traj
     else:
         state, method = _riccati(model, times, precision), "closed_form:riccati"
     obs = _observables(model, state, precision)
+    if model.name == "single_neuron":
+        # Kunin's closed form for nu (an independent formula, not read off the state).
+        obs["nu"] = nu_closed_form(model, times, precision)
     state = {k: state[k] for k in ("W1", "W2")} if "W1" in state else {}
     if precision is not None:
         with mpmath.workdps(precision):
@@ -226,7 +230,7 @@ def _riccati(model, times, precision):
     e1, e2 = model.eta1, model.eta2
     taus = np.asarray(times, dtype=float) * rate
     if precision is None:
-        ops, conv = _F64, (lambda x: x)
+        ops = _F64
         f, E = ops.eigh(F)
         Z = E.T @ _thin_factor(Q0)
         fmax = max(float(np.abs(f).max()), 1e-300)
@@ -377,7 +381,8 @@ def implicit_bias(model, sign=None):
     gives
 
     .. math:: a_\infty^2 = \frac{\delta + \eta_a\lVert w_\perp\rVert^2 +
-              \sqrt{(\delta + \eta_a\lVert w_\perp\rVert^2)^2 + 4\eta_a\eta_w\lVert\beta_{OLS}\rVert^2}}{2\eta_w}.
+              \sqrt{(\delta + \eta_a\lVert w_\perp\rVert^2)^2
+              + 4\eta_a\eta_w\lVert\beta_{OLS}\rVert^2}}{2\eta_w}.
 
     So :math:`\beta_\infty = \beta_{OLS} + \alpha\,\hat n` with :math:`\alpha = a_\infty
     \lVert w_\perp\rVert`, :math:`\hat n = w_\perp/\lVert w_\perp\rVert` [K]. The sign of

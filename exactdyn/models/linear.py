@@ -180,7 +180,8 @@ class LinearNet:
     @classmethod
     def decoupled(cls, sigma_yx, hidden=None, strengths=1e-3, b_strengths=None, eta1=1.0,
                   eta2=1.0, seed=0, frame=None):
-        r"""SVD-aligned init: :math:`W_1 = R\,\mathrm{diag}(b)V^\top`, :math:`W_2 = U\,\mathrm{diag}(a)R^\top`.
+        r"""SVD-aligned init: :math:`W_1 = R\,\mathrm{diag}(b)V^\top`,
+        :math:`W_2 = U\,\mathrm{diag}(a)R^\top`.
 
         With :math:`\Sigma_{yx} = USV^\top` (whitened inputs) and :math:`R` a random
         orthogonal :math:`h\times r` frame (``seed``), each mode :math:`\alpha` is the
@@ -233,7 +234,8 @@ class LinearNet:
     @classmethod
     def lambda_balanced(cls, sigma_yx, lam, hidden=None, scale=1e-2, eta1=1.0, eta2=1.0,
                         seed=0):
-        r"""Random init with :math:`\sqrt{\eta_1\eta_2}\,(W_2^\top W_2/\eta_2 - W_1W_1^\top/\eta_1) = \lambda I` [T].
+        r"""Random init with
+        :math:`\sqrt{\eta_1\eta_2}\,(W_2^\top W_2/\eta_2 - W_1W_1^\top/\eta_1) = \lambda I` [T].
 
         Equivalently the conserved matrix is :math:`C = -\lambda I/\sqrt{\eta_1\eta_2}`.
         With :math:`B_1 = (\eta_2/\eta_1)^{1/4}W_1`, :math:`B_2 = (\eta_1/\eta_2)^{1/4}W_2`
