@@ -23,6 +23,7 @@ from .solve import FLOAT_METHODS, PRECISION_METHODS, solve
 from .verify import verify
 
 MODELS = ("linear1d",)
+MODELS += ("linear", "single-neuron")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,6 +70,10 @@ def _times(args) -> np.ndarray:
 
 
 def _model(args):
+    if args.model in ("linear", "single-neuron"):
+        from .cli_linear import linear_model
+
+        return linear_model(args, _floats)
     if args.model != "linear1d":  # argparse's choices already guard this
         raise ValueError(f"unknown model {args.model!r}; known: {', '.join(MODELS)}")
     if (args.u0 is None) != (args.w0 is None):
@@ -85,7 +90,8 @@ def _model(args):
 
 
 def _add_model_options(p):
-    p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin)")
+    p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin), linear "
+                   "(W2 W1 x, Saxe et al.), single-neuron (Kunin et al.)")
     g = p.add_argument_group("linear1d hyperparameters (MATH.md §1)")
     g.add_argument("--width", type=int, default=None, help="hidden width d >= 1 (default 64)")
     g.add_argument("--kappa", type=float, default=1.0, help="output scale, nonzero (default 1)")
@@ -98,6 +104,9 @@ def _add_model_options(p):
     g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
     g.add_argument("--u0", help="explicit init of u, comma-separated (with --w0)")
     g.add_argument("--w0", help="explicit init of w, comma-separated (with --u0)")
+    from .cli_linear import add_options
+
+    add_options(p)
     t = p.add_argument_group("times and output")
     t.add_argument("--t", help="output times, comma-separated, e.g. 0.5,1,2")
     t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
