@@ -225,8 +225,10 @@ class LinearNet:
     def zero_balanced(cls, sigma_yx, hidden=None, scale=1e-2, eta1=1.0, eta2=1.0, seed=0):
         r"""Random init with :math:`W_1W_1^\top/\eta_1 = W_2^\top W_2/\eta_2` [B, T].
 
-        :math:`W_1 = \sqrt{\eta_1}\,\text{scale}\,O_1 [I\;0] O_2^\top`-type construction:
-        ``W1`` and ``W2`` share their hidden singular frame and values (random, ``seed``).
+        :meth:`lambda_balanced` with :math:`\lambda = 0`: the rescaled layers
+        :math:`B_1 = (\eta_2/\eta_1)^{1/4}W_1`, :math:`B_2 = (\eta_1/\eta_2)^{1/4}W_2` share
+        their hidden singular frame and values (random, ``seed``); at most
+        :math:`\min(h, n_{in}, n_{out})` of them are nonzero.
         """
         return cls.lambda_balanced(sigma_yx, 0.0, hidden=hidden, scale=scale, eta1=eta1,
                                    eta2=eta2, seed=seed)
