@@ -364,3 +364,21 @@ def test_closed_form_proofs_residuals_are_exactly_zero():
     assert all(r == 0 for r in res.values()), {k: v for k, v in res.items() if v != 0}
     assert cf.proven
     assert ed.closed_form(ed.SingleNeuron()).proven
+
+
+def test_from_data_matches_moments_and_sample_loss():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 3))
+    Y = X @ rng.normal(size=(3, 2)) + 0.1 * rng.normal(size=(40, 2))
+    m = ed.LinearNet.from_data(X, Y, hidden=2, scale1=0.3, scale2=0.3)
+    tr = ed.solve(m, [0.0, 1.0])
+    W = tr["end_to_end"]
+    # the sample loss 1/(2n) sum |W x - y|^2 minus its least-squares minimum
+    B, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    ls_min = 0.5 * np.mean(np.sum((X @ B - Y) ** 2, axis=1))
+    sample = [0.5 * np.mean(np.sum((X @ w.T - Y) ** 2, axis=1)) - ls_min for w in W]
+    assert np.allclose(tr["loss"], sample, rtol=1e-10)
+    with pytest.raises(ValueError, match="positive definite"):
+        ed.LinearNet.from_data(X[:2], Y[:2], hidden=2)
+    with pytest.raises(ValueError, match="same number of rows"):
+        ed.LinearNet.from_data(X, Y[:5], hidden=2)

@@ -178,6 +178,23 @@ class LinearNet:
                    init_kind=("explicit",) if _kind is None else _kind)
 
     @classmethod
+    def from_data(cls, X, Y, hidden, **kwargs):
+        r"""A model trained on samples: rows of ``X`` (n × in) and ``Y`` (n × out).
+
+        :math:`\Sigma_{xx} = X^\top X/n` (must be positive definite: n >= in_dim and full
+        column rank) and :math:`\Sigma_{yx} = Y^\top X/n`; other arguments as for the
+        constructor (``eta1``, ``eta2``, ``scale1``, ``scale2``, ``seed``).
+        """
+        X = _matrix("X", X)
+        Y = _matrix("Y", Y)
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X and Y must have the same number of rows (samples), got "
+                             f"{X.shape[0]} and {Y.shape[0]}")
+        n = X.shape[0]
+        return cls(X.shape[1], hidden, Y.shape[1], sigma_yx=Y.T @ X / n, sigma_xx=X.T @ X / n,
+                   **kwargs)
+
+    @classmethod
     def decoupled(cls, sigma_yx, hidden=None, strengths=1e-3, b_strengths=None, eta1=1.0,
                   eta2=1.0, seed=0, frame=None):
         r"""SVD-aligned init: :math:`W_1 = R\,\mathrm{diag}(b)V^\top`,
