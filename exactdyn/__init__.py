@@ -4,6 +4,7 @@ from .closed_form import closed_form, exact
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
 from .models.deep_linear import DeepLinear
+from .models.linear import LinearNet, SingleNeuron
 from .models.linear1d import Linear1D
 from .regimes import Regime, classify
 from .report import report
@@ -19,3 +20,4 @@ __all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "
 __all__ += ["report"]
 __all__ += ["PhaseDiagram", "Regime", "classify", "phase_diagram"]
 __all__ += ["DeepLinear"]
+__all__ += ["LinearNet", "SingleNeuron"]

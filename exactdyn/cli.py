@@ -28,7 +28,7 @@ from .models.linear1d import Linear1D
 from .solve import FLOAT_METHODS, PRECISION_METHODS, solve
 from .verify import verify
 
-MODELS = ("linear1d", "deep-linear")
+MODELS = ("linear1d", "deep-linear", "linear", "single-neuron")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,6 +79,10 @@ def _model(args):
         from .cli_deep_linear import model_from_args
 
         return model_from_args(args)
+    if args.model in ("linear", "single-neuron"):
+        from .cli_linear import linear_model
+
+        return linear_model(args, _floats)
     if args.model != "linear1d":  # argparse's choices already guard this
         raise ValueError(f"unknown model {args.model!r}; known: {', '.join(MODELS)}")
     if (args.u0 is None) != (args.w0 is None):
@@ -95,7 +99,19 @@ def _model(args):
 
 
 def _add_model_options(p):
-    p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin)")
+    p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin), linear "
+                   "(W2 W1 x, Saxe et al.), single-neuron (Kunin et al.), deep-linear "
+                   "(W_L...W_1 x, Jacot et al.)")
+    m = p.add_argument_group("matrix data (linear, single-neuron, deep-linear)")
+    m.add_argument("--in-dim", type=int, default=None,
+                   help="input dimension >= 1 (default: the teacher's)")
+    m.add_argument("--out-dim", type=int, default=None,
+                   help="output dimension >= 1 (default: the teacher's)")
+    m.add_argument("--teacher-svals", default=None,
+                   help="teacher singular values (Sigma_yx = diag(s), out x in), e.g. 3,2,1")
+    m.add_argument("--sigma-yx", default=None, help="file with Sigma_yx (out x in; .npy or text)")
+    m.add_argument("--sigma-xx", default=None,
+                   help="file with Sigma_xx (in x in, positive definite; default identity)")
     from .cli_deep_linear import add_options as add_deep_linear_options
 
     add_deep_linear_options(p)
@@ -111,6 +127,9 @@ def _add_model_options(p):
     g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
     g.add_argument("--u0", help="explicit init of u, comma-separated (with --w0)")
     g.add_argument("--w0", help="explicit init of w, comma-separated (with --u0)")
+    from .cli_linear import add_options
+
+    add_options(p)
     t = p.add_argument_group("times and output")
     t.add_argument("--t", help="output times, comma-separated, e.g. 0.5,1,2")
     t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")

@@ -18,20 +18,13 @@ from .models.deep_linear import DeepLinear, teacher_matrix
 
 
 def add_options(p) -> None:
-    g = p.add_argument_group("deep-linear hyperparameters (MATH.md §3; also --width, --seed)")
+    g = p.add_argument_group("deep-linear hyperparameters (MATH.md §3; also --width, --seed "
+                             "and the matrix-data options)")
     g.add_argument("--depth", type=int, default=3, help="number of weight matrices L >= 2")
-    g.add_argument("--in-dim", type=int, default=None, help="input dimension (default: teacher)")
-    g.add_argument("--out-dim", type=int, default=None,
-                   help="output dimension (default: teacher)")
     g.add_argument("--gamma", type=float, default=1.0,
                    help="init variance width^-gamma (default 1)")
     g.add_argument("--sigma", type=float, default=None, help="init std directly (overrides "
                    "--gamma)")
-    g.add_argument("--teacher-svals", default=None,
-                   help="teacher singular values, e.g. 3,2,1 (Sigma_yx rectangular diagonal)")
-    g.add_argument("--sigma-yx", default=None, help="Sigma_yx from a .npy or .txt file")
-    g.add_argument("--sigma-xx", default=None, help="Sigma_xx from a .npy or .txt file "
-                   "(default identity)")
     g.add_argument("--weights", default=None, help="explicit init: .npz with W1, ..., WL")
     g.add_argument("--decoupled", default=None, help="decoupled balanced init with per-layer "
                    "mode scale(s) a, e.g. 0.01 or 0.01,0.02,0.03 (has a closed form)")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from .numeric.lowering import LoweredFlow
+from .numeric.matrix_lowering import MatrixLoweredFlow
 from .symbolic.flow import GradientFlow, derive_gradient_flow
+from .symbolic.matrix_flow import MatrixGradientFlow, MatrixNetwork, derive_matrix_flow
 
 _FLOWS: dict = {}
 
@@ -12,18 +14,24 @@ def gradient_flow(model) -> GradientFlow:
     """The symbolic gradient flow of ``model``'s family (derived once per process)."""
     key = model.name
     if key not in _FLOWS:
-        if hasattr(model, "derive_flow"):  # matrix-form families (deep_linear)
+        if hasattr(model, "derive_flow"):  # deep_linear: one derivation per depth
             _FLOWS[key] = model.derive_flow()
         else:
-            _FLOWS[key] = derive_gradient_flow(model.symbolic_network())
+            network = model.symbolic_network()
+            if isinstance(network, MatrixNetwork):
+                _FLOWS[key] = derive_matrix_flow(network)
+            else:
+                _FLOWS[key] = derive_gradient_flow(network)
     return _FLOWS[key]
 
 
 def lower(model) -> LoweredFlow:
     """Numeric callables (numpy and mpmath) of ``model``'s gradient flow."""
     flow = gradient_flow(model)
-    if getattr(flow, "matrix_form", False):
-        from .numeric.lowering_matrix import MatrixLoweredFlow
+    if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
+        from .numeric.lowering_matrix import MatrixLoweredFlow as ChainLoweredFlow
 
+        return ChainLoweredFlow(flow, model)
+    if isinstance(flow, MatrixGradientFlow):
         return MatrixLoweredFlow(flow, model)
     return LoweredFlow(flow, model)

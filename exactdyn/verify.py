@@ -116,6 +116,8 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
     for name in ref.observables:
         a, b = ref.observables[name], num.observables[name]
         if precision is not None:
+            # Matrix-valued observables (end-to-end map, singular values) entry by entry.
+            a, b = np.ravel(a), np.ravel(b)
             with mpmath.workdps(precision + 5):
                 diff = np.array([abs(x - y) for x, y in zip(a, b)], dtype=object)
                 scale = np.array([abs(x) for x in a], dtype=object)

@@ -30,6 +30,10 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         from .deep_linear import exact_deep_linear
 
         return exact_deep_linear(model, times, precision)
+    if name in ("linear", "single_neuron"):
+        from .linear import exact_linear
+
+        return exact_linear(model, times, precision)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 
@@ -43,4 +47,8 @@ def closed_form(model):
         from .deep_linear import ChainClosedForm
 
         return ChainClosedForm(model.depth)
+    if getattr(model, "name", None) in ("linear", "single_neuron"):
+        from .linear_symbolic import LinearNetClosedForm
+
+        return LinearNetClosedForm()
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")

@@ -161,6 +161,9 @@ def integrate_high_precision(lowered, y0, times, precision: int, method: str = "
         raise ValueError(f"tol must be > 0, got {tol!r}")
     log_tol = -precision * math.log(10) if tol is None else math.log(tol)
     if method == "heyoka":
+        if hasattr(lowered, "taylor_engine"):
+            raise ValueError("method 'heyoka' is not available for flows in matrix form "
+                             f"({lowered.flow.network.name}); use method='taylor'")
         return _integrate_heyoka(lowered, y0, times, precision, log_tol)
     return _integrate_taylor(lowered, y0, times, precision, log_tol)
 
@@ -185,6 +188,12 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "aut
     bits = working_bits(precision)
     order = int(math.ceil(-0.5 * (log_tol - math.log(LOCAL_TOL_FACTOR)))) + 1
     order = max(order, 4)
+    if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form
+        with gmpy2.context(gmpy2.get_context(), precision=bits):
+            rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits,
+                                            engine=lowered.taylor_engine(order))
+        ys = _outputs_to_mpf(rows, precision)
+        return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits}
     with gmpy2.context(gmpy2.get_context(), precision=bits):
         values = {s: gmpy2.mpfr(float(v)) for s, v in
                   zip(lowered.param_symbols, lowered.param_values, strict=True)}
@@ -287,9 +296,10 @@ def _fixed_to_mpfr(arr, F):
     return np.array([gmpy2.mul_2exp(gmpy2.mpfr(v), -F) for v in arr], dtype=object)
 
 
-def _taylor_loop_mpfr(program, y0, times, order, bits):
-    """Jorba-Zou stepping on :class:`TaylorEngine` (``mpfr``) coefficients."""
-    engine = TaylorEngine(program, order)
+def _taylor_loop_mpfr(program, y0, times, order, bits, engine=None):
+    """Jorba-Zou stepping on :class:`TaylorEngine` (``mpfr``) coefficients (or those of
+    another ``engine`` with a ``coefficients(y)`` method)."""
+    engine = TaylorEngine(program, order) if engine is None else engine
     y = np.array([gmpy2.mpfr(float(v)) for v in y0], dtype=object)
     t = gmpy2.mpfr(0)
     t_out = [gmpy2.mpfr(float(x)) for x in times]

@@ -209,6 +209,9 @@ class LoweredFlow:
         self.bases = flow.network.params
         self.state_names = tuple(b.name for b in self.bases)
         self.sizes = {n: model.width for n in self.state_names}
+        #: Shape of each state array (one vector of the width per base here; the matrix
+        #: flows of :mod:`.matrix_lowering` have one matrix shape per state array).
+        self.shapes = {n: (model.width,) for n in self.state_names}
         offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
         self.slices = {n: slice(int(a), int(b)) for n, a, b in
                        zip(self.state_names, offsets[:-1], offsets[1:])}

@@ -1,0 +1,331 @@
+r"""Lowering a gradient flow in matrix form to numpy / mpmath code.
+
+The sibling of :mod:`exactdyn.numeric.lowering` for flows derived with
+``sympy.MatrixSymbol`` (:mod:`exactdyn.symbolic.matrix_flow`). A matrix expression is
+printed as Python source with one ``@`` per product, one temporary per distinct
+subexpression (structural common-subexpression elimination: the residual
+:math:`W_2W_1\Sigma_{xx} - \Sigma_{yx}` shared by both layers is computed once), and
+matrix chains parenthesized in the cheapest order for the instance's sizes (the classic
+dynamic program over chain splits), so that a wide hidden layer never forms an
+:math:`h\times h` product it does not need. Transposes swap the last two axes, so the
+same source evaluates batched observables (time first) and, with object arrays of
+``mpmath.mpf``, the high-precision path.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from .lowering import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, _ArrayPrinter
+
+
+def _T(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def _tr(a):
+    return np.trace(a, axis1=-2, axis2=-1)
+
+
+def _mm(a, b):
+    if a.dtype == object or b.dtype == object:
+        # numpy's matmul on object arrays: exact Python arithmetic on mpf entries.
+        return np.matmul(a.astype(object), b.astype(object))
+    return a @ b
+
+
+class _MatrixCoder:
+    """Emits lines of code for matrix expressions, one temporary per distinct node."""
+
+    def __init__(self, dims: dict, names: dict):
+        self.dims = dims  # size Symbol -> int
+        self.names = names  # MatrixSymbol or Symbol -> code name
+        self.lines: list = []
+        self.memo: dict = {}
+        self.printer = _ArrayPrinter({"fully_qualified_modules": False, "standard": "python3"})
+        self.count = itertools.count()
+        self.flops = 0
+
+    def shape(self, e):
+        return tuple(int(sp.sympify(n).xreplace(self.dims)) for n in e.shape)
+
+    def _tmp(self, code):
+        name = f"_m{next(self.count)}"
+        self.lines.append(f"    {name} = {code}")
+        return name
+
+    def scalar(self, e) -> str:
+        """Code of a scalar expression (may contain traces of matrices)."""
+        e = sp.sympify(e)
+        rep = {}
+        for t in e.atoms(sp.Trace):
+            rep[t] = sp.Symbol(self.emit(t))
+        for s in e.free_symbols:
+            if s in self.names and not isinstance(s, sp.MatrixSymbol):
+                rep[s] = sp.Symbol(self.names[s])
+        return self.printer.doprint(e.xreplace(rep))
+
+    def emit(self, e) -> str:
+        if e in self.memo:
+            return self.memo[e]
+        out = self._emit(e)
+        self.memo[e] = out
+        return out
+
+    def _emit(self, e) -> str:
+        if isinstance(e, sp.MatrixSymbol):
+            return self.names[e]
+        if isinstance(e, sp.Transpose):
+            return self._tmp(f"_T({self.emit(e.arg)})")
+        if isinstance(e, sp.Trace):
+            return self._tmp(f"_tr({self.emit(e.arg)})")
+        if isinstance(e, sp.MatAdd):
+            parts = [self.emit(a) for a in e.args]
+            return self._tmp(" + ".join(parts))
+        if isinstance(e, sp.MatMul):
+            coeff, mats = e.as_coeff_mmul()
+            mats = list(mats.args) if isinstance(mats, sp.MatMul) else [mats]
+            chain = self._chain(mats)
+            if coeff == 1:
+                return chain
+            return self._tmp(f"({self.scalar(coeff)}) * {chain}")
+        if isinstance(e, sp.ZeroMatrix):
+            return self._tmp(f"np.zeros({self.shape(e)})")
+        if isinstance(e, sp.Identity):
+            return self._tmp(f"np.eye({self.shape(e)[0]})")
+        if isinstance(e, sp.MatrixExpr):
+            raise NotImplementedError(f"cannot lower the matrix expression {e!r}")
+        return self._tmp(self.scalar(e))
+
+    def _chain(self, mats) -> str:
+        """Matrix chain product in the order of fewest multiplications."""
+        scalars = [m for m in mats if not isinstance(m, sp.MatrixExpr)]
+        mats = [m for m in mats if isinstance(m, sp.MatrixExpr)]
+        codes = [self.emit(m) for m in mats]
+        if len(mats) == 1:
+            code = codes[0]
+        else:
+            p = [self.shape(mats[0])[0]] + [self.shape(m)[1] for m in mats]
+            n = len(mats)
+            cost = {(i, i): 0 for i in range(n)}
+            split = {}
+            for length in range(2, n + 1):
+                for i in range(n - length + 1):
+                    j = i + length - 1
+                    best = None
+                    for k in range(i, j):
+                        c = cost[(i, k)] + cost[(k + 1, j)] + p[i] * p[k + 1] * p[j + 1]
+                        if best is None or c < best:
+                            best, split[(i, j)] = c, k
+                    cost[(i, j)] = best
+            self.flops += cost[(0, n - 1)]
+
+            def build(i, j):
+                key = tuple(mats[i:j + 1])
+                if i == j:
+                    return codes[i]
+                if key in self.memo:
+                    return self.memo[key]
+                k = split[(i, j)]
+                name = self._tmp(f"_mm({build(i, k)}, {build(k + 1, j)})")
+                self.memo[key] = name
+                return name
+
+            code = build(0, n - 1)
+        if scalars:
+            code = self._tmp(f"({self.scalar(sp.Mul(*scalars))}) * {code}")
+        return code
+
+
+def lower_matrix(exprs, state, params, dims, func_name) -> CompiledExpressions:
+    """Generate a function ``func_name(*state, *params)`` returning the expressions."""
+    names = {s: s.name for s in list(state) + list(params)}
+    coder = _MatrixCoder(dims, names)
+    outs = [coder.emit(e) if isinstance(e, sp.MatrixExpr) else coder.scalar(e) for e in exprs]
+    head = f"def {func_name}({', '.join(names[s] for s in list(state) + list(params))}):"
+    src = "\n".join([head, *coder.lines, f"    return ({', '.join(outs)},)"]) + "\n"
+    return CompiledExpressions(src, tuple(names.values()), func_name)
+
+
+def _hyper_symbols(exprs, state):
+    found = set()
+    for e in exprs:
+        e = sp.sympify(e)
+        found |= {m for m in e.atoms(sp.MatrixSymbol)}
+        found |= {s for s in e.free_symbols if isinstance(s, sp.Symbol)}
+    found -= set(state)
+    dims = set()
+    for m in found:
+        if isinstance(m, sp.MatrixSymbol):
+            for n in m.shape:
+                dims |= sp.sympify(n).free_symbols
+    return tuple(sorted(found - dims, key=lambda s: s.name))
+
+
+_COMPILED: dict = {}
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    params: tuple
+    rhs: CompiledExpressions
+    jvp: CompiledExpressions
+    jvp_params: tuple
+    obs_names: tuple
+    obs_params: tuple
+    obs: CompiledExpressions
+
+
+def _compile(flow, dims: dict) -> _Compiled:
+    net = flow.network
+    state = net.params
+    rhs_exprs = [flow.rhs[b] for b in state]
+    params = _hyper_symbols(rhs_exprs, state)
+    rhs = lower_matrix(rhs_exprs, state, params, dims, "rhs")
+    dirs = {b: sp.MatrixSymbol(f"V_{b.name}", *b.shape) for b in state}
+    jv = flow.directional_derivative(dirs)
+    jv_exprs = [jv[b] for b in state]
+    jvp = lower_matrix(jv_exprs, list(state) + list(dirs.values()), params, dims, "jvp")
+    names = tuple(net.observables)
+    obs_exprs = [net.observables[n] for n in names]
+    obs_params = _hyper_symbols(obs_exprs, state)
+    obs = lower_matrix(obs_exprs, state, obs_params, dims, "observables")
+    return _Compiled(params, rhs, jvp, params, names, obs_params, obs)
+
+
+class MatrixLoweredFlow:
+    r"""Numeric callables of a matrix gradient flow, for one model instance.
+
+    The same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow`:
+    ``state_names``, ``shapes`` (the shape of each state array), ``sizes`` (entries of
+    each), ``slices`` into the packed state, ``rhs(t, y)``, ``jac(t, y)`` (exact: the
+    generated Jacobian-vector product of the derived flow, applied to the unit basis),
+    ``rhs_mp``, ``pack``/``unpack`` and ``observables``. Observables are the network's
+    symbolic ones plus ``"singular_values"`` of the end-to-end map (descending) and any
+    the model adds (``model.extra_observables``).
+    """
+
+    def __init__(self, flow, model):
+        self.flow = flow
+        self.model = model
+        self.bases = flow.network.params
+        self.state_names = tuple(b.name for b in self.bases)
+        self.shapes = {n: tuple(model.shapes[n]) for n in self.state_names}
+        self.sizes = {n: int(np.prod(self.shapes[n])) for n in self.state_names}
+        offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
+        self.slices = {n: slice(int(a), int(b)) for n, a, b in
+                       zip(self.state_names, offsets[:-1], offsets[1:])}
+        self.size = int(offsets[-1])
+        dims = model.dims()
+        key = (flow.network.name, id(flow), tuple(sorted((str(k), v) for k, v in dims.items())))
+        if key not in _COMPILED:
+            _COMPILED[key] = _compile(flow, dims)
+        c = _COMPILED[key]
+        self._c = c
+        values = model.symbol_values()
+        self.param_symbols = c.params
+        self.param_values = tuple(values[p] for p in c.params)
+        self._obs_values = tuple(values[p] for p in c.obs_params)
+        self.observable_names = c.obs_names + ("singular_values",) + tuple(
+            getattr(model, "extra_observable_names", ()))
+        self.sources = {"rhs": c.rhs.source, "jac": c.jvp.source, "observables": c.obs.source}
+        ns = dict(NUMPY_NAMESPACE, _T=_T, _tr=_tr, _mm=_mm)
+        mns = dict(MPMATH_NAMESPACE, _T=_T, _tr=_tr, _mm=_mm)
+        self._rhs = c.rhs.function(ns)
+        self._jvp = c.jvp.function(ns)
+        self._obs = c.obs.function(ns)
+        self._rhs_mp = c.rhs.function(mns)
+        self._obs_mp = c.obs.function(mns)
+        self._mp_values = None
+
+    def taylor_engine(self, order: int):
+        """The high-precision Taylor engine of this flow (:mod:`.matrix_taylor`); call
+        inside the gmpy2 context of the working precision."""
+        from .matrix_taylor import MatrixTaylorEngine
+
+        return MatrixTaylorEngine(self.flow, self.model.symbol_values(), self.model.dims(),
+                                  self.slices, self.shapes, order)
+
+    # ---- packing --------------------------------------------------------------------------
+    def pack(self, state: dict) -> np.ndarray:
+        dtype = object if any(np.asarray(state[n]).dtype == object for n in self.state_names) \
+            else float
+        y = np.empty(self.size, dtype=dtype)
+        for n in self.state_names:
+            y[self.slices[n]] = np.asarray(state[n]).reshape(-1)
+        return y
+
+    def unpack(self, y) -> dict:
+        """Named matrices of a packed state; ``y`` may be batched (time first)."""
+        y = np.asarray(y)
+        return {n: y[..., s].reshape(y.shape[:-1] + self.shapes[n])
+                for n, s in self.slices.items()}
+
+    # ---- right-hand side --------------------------------------------------------------------
+    def _split(self, y):
+        return [y[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
+
+    def rhs(self, t, y):
+        parts = self._rhs(*self._split(y), *self.param_values)
+        return np.concatenate([np.asarray(p, dtype=float).reshape(-1) for p in parts])
+
+    def jac(self, t, y):
+        """The exact Jacobian: generated Jacobian-vector products on the unit basis."""
+        mats = self._split(y)
+        eye = np.eye(self.size)
+        dirs = [eye[:, s].reshape((self.size,) + self.shapes[n])
+                for n, s in self.slices.items()]
+        parts = self._jvp(*mats, *dirs, *self.param_values)
+        cols = [np.broadcast_to(p, (self.size,) + sh).reshape(self.size, -1)
+                for p, sh in zip(parts, self.shapes.values())]
+        return np.concatenate(cols, axis=1).T
+
+    def _mpvals(self, values):
+        return tuple(np.vectorize(mpmath.mpf, otypes=[object])(v) if isinstance(v, np.ndarray)
+                     else mpmath.mpf(v) for v in values)
+
+    def rhs_mp(self, t, y, values=None):
+        values = self._mpvals(self.param_values) if values is None else values
+        parts = self._rhs_mp(*[np.asarray(m, dtype=object) for m in self._split(y)], *values)
+        return np.concatenate([np.asarray(p, dtype=object).reshape(-1) for p in parts])
+
+    # ---- observables --------------------------------------------------------------------------
+    def observables(self, states: dict, values=None) -> dict:
+        """Observables on states of shape (time, rows, cols)."""
+        arrays = [np.asarray(states[n]) for n in self.state_names]
+        mp = any(a.dtype == object for a in arrays)
+        if mp:
+            vals = self._mpvals(self._obs_values) if values is None else values
+            outs = self._obs_mp(*arrays, *vals)
+        else:
+            vals = self._obs_values if values is None else values
+            outs = self._obs(*arrays, *vals)
+        shape = arrays[0].shape[:-2]
+        res = {}
+        for name, o in zip(self._c.obs_names, outs):
+            o = np.asarray(o, dtype=object if mp else float)
+            res[name] = np.broadcast_to(o, shape + o.shape[len(shape):]).copy() \
+                if o.ndim >= len(shape) else np.broadcast_to(o, shape).copy()
+        res["singular_values"] = singular_values(res["end_to_end"])
+        extra = getattr(self.model, "extra_observables", None)
+        if extra is not None:
+            res.update(extra(states, res))
+        return res
+
+
+def singular_values(A) -> np.ndarray:
+    """Singular values (descending) of a batch of matrices (time first); mpmath for
+    object arrays."""
+    A = np.asarray(A)
+    if A.dtype != object:
+        return np.linalg.svd(A, compute_uv=False)
+    out = np.empty(A.shape[:-2] + (min(A.shape[-2:]),), dtype=object)
+    for idx in np.ndindex(A.shape[:-2]):
+        s = mpmath.svd_r(mpmath.matrix(A[idx].tolist()), compute_uv=False)
+        out[idx] = sorted((s[i] for i in range(len(s))), reverse=True)
+    return out
