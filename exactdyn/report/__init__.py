@@ -2,6 +2,6 @@
 
 from .check import check_derivations
 from .content import ReportContent, gather
-from .writer import Report, report
+from .writer import REPORTABLE, Report, report
 
-__all__ = ["Report", "ReportContent", "check_derivations", "gather", "report"]
+__all__ = ["REPORTABLE", "Report", "ReportContent", "check_derivations", "gather", "report"]

@@ -116,6 +116,10 @@ def _swap_in(tmp: str, target: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+#: CLI names of the model families whose reports are built (the others raise ValueError).
+REPORTABLE = ("linear1d",)
+
+
 def report(model, out, t=None, precision: int = 50, figures: bool = True,
            command_out: str | None = None) -> Report:
     r"""Write the derivation report of ``model`` into the directory ``out``.
@@ -150,6 +154,11 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
     verification in float64 and at ``precision`` digits, the regime, the references and
     the command that regenerates it.
     """
+    name = getattr(model, "name", None)  # not a model at all: gather() says so
+    if isinstance(name, str) and not any(name.replace("_", "-").startswith(m)
+                                         for m in REPORTABLE):
+        raise ValueError(f"model must be one whose report is built ({', '.join(REPORTABLE)}); "
+                         f"got {type(model).__name__}")
     target = _prepare_parent(out)
     content = gather(model, t, precision)
     content.command = command_line(content.argv, command_out or _display_out(os.fspath(out)))
