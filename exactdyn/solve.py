@@ -86,9 +86,6 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
                              precision)
     lowered = lower(model)
     y0 = lowered.pack(model.initial_state())
-    if precision is not None and not getattr(lowered, "supports_precision", True):
-        raise ValueError(f"precision is not available for model {model.name} yet; "
-                         "use float64 (precision=None)")
     if precision is not None:
         from .numeric.highprec import integrate_high_precision
 

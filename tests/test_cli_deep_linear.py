@@ -66,7 +66,7 @@ def test_weights_file_and_verify(capsys, tmp_path):
     (["solve", "deep-linear", "--teacher-svals", "1", "--sigma-xx", "/no/file"], "--sigma-xx"),
     (["solve", "deep-linear", "--teacher-svals", "2,1", "--out-dim", "1"], "teacher_svals"),
     (["exact", "deep-linear", "--teacher-svals", "2,1"], "closed form"),
-    (["solve", "deep-linear", "--teacher-svals", "2,1", "--precision", "30"], "precision"),
+    (["solve", "deep-linear", "--teacher-svals", "2,1", "--precision", "5"], "precision"),
 ])
 def test_errors_are_one_line_exit_2(capsys, argv, word):
     code, out, err = run(capsys, *argv)

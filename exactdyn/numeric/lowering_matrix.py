@@ -153,7 +153,6 @@ class MatrixLoweredFlow:
     ``observables(states)``; plus ``conserved(states)``, the balancedness matrices.
     """
 
-    supports_precision = False
     jac = None
 
     def __init__(self, flow, model):
@@ -174,6 +173,24 @@ class MatrixLoweredFlow:
         syx, sxx = model.data_matrices()
         self.hyper_values = (syx, sxx, model.teacher_map())
 
+    def taylor_engine(self, order: int):
+        """The arbitrary-precision Taylor engine of this flow (the matrix engine of
+        :mod:`.matrix_taylor`, on the same derived right-hand sides); call inside the gmpy2
+        context of the working precision."""
+        from types import SimpleNamespace
+
+        from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
+        from .matrix_taylor import MatrixTaylorEngine
+
+        syx, sxx = self.model.data_matrices()
+        values = {self.flow.hyper["Sigma_yx"]: syx, self.flow.hyper["Sigma_xx"]: sxx}
+        first, last = self.shapes[self.state_names[0]], self.shapes[self.state_names[-1]]
+        dims = {IN_DIM: first[1], WIDTH: first[0], OUT_DIM: last[0]}
+        # The engine reads the state matrices from flow.network.params and their rhs.
+        network = SimpleNamespace(params=self.flow.params, name=self.flow.name)
+        view = SimpleNamespace(network=network, rhs=self.flow.rhs)
+        return MatrixTaylorEngine(view, values, dims, self.slices, self.shapes, order)
+
     def pack(self, state: dict) -> np.ndarray:
         return np.concatenate([np.asarray(state[n], dtype=float).ravel()
                                for n in self.state_names])
@@ -190,9 +207,29 @@ class MatrixLoweredFlow:
 
     def observables(self, states: dict, values=None) -> dict:
         """``end_to_end`` (time x out x in), ``loss`` and ``singular_values`` of A."""
-        outs = self._obs(*[states[n] for n in self.state_names], *self.hyper_values)
+        mats = [states[n] for n in self.state_names]
+        if any(np.asarray(m).dtype == object for m in mats):  # mpmath numbers
+            return self._observables_mp(mats)
+        outs = self._obs(*mats, *self.hyper_values)
         obs = {name: np.asarray(o, dtype=float) for name, o in zip(self.observable_names, outs)}
         obs["singular_values"] = np.linalg.svd(obs["end_to_end"], compute_uv=False)
+        return obs
+
+    def _observables_mp(self, mats) -> dict:
+        """The same observables on object arrays of ``mpmath.mpf`` (the generated code is
+        plain array arithmetic, so it runs on them; singular values by ``mpmath.svd_r``)."""
+        import mpmath
+
+        hyper = [np.array([[mpmath.mpf(float(v)) for v in row] for row in np.atleast_2d(h)],
+                          dtype=object) for h in self.hyper_values]
+        outs = self._obs(*mats, *hyper)
+        obs = {name: np.asarray(o, dtype=object) for name, o in zip(self.observable_names, outs)}
+        A = obs["end_to_end"]
+        svals = [sorted((abs(s) for s in mpmath.svd_r(mpmath.matrix(a.tolist()),
+                                                      compute_uv=False)), reverse=True)
+                 for a in A.reshape((-1,) + A.shape[-2:])]
+        obs["singular_values"] = np.array(svals, dtype=object).reshape(
+            A.shape[:-2] + (min(A.shape[-2:]),))
         return obs
 
     def conserved(self, states: dict) -> list:
