@@ -156,14 +156,37 @@ def _phi_mp(z, q):
 
 
 def _check_mode(s, u0, depth):
-    if depth == 2:
-        if u0 < 0 and s < 0:
-            raise ValueError("mode with s < 0")
-        return
-    if u0 >= 0:
-        return
-    raise ValueError(f"no closed form implemented for a depth-{depth} mode with u0 = {u0!r} "
-                     f"< 0 (the init's end-to-end map opposes the teacher; use solve)")
+    if depth == 2 and u0 < 0 and s < 0:
+        raise ValueError("mode with s < 0")
+
+
+def _negative_mode_mp(t, u0, s, L):
+    r"""Depth :math:`L \ge 3`, :math:`u_0 < 0 \le s`: with :math:`v = -u > 0`,
+    :math:`\dot v = -L v^{p}(s + v)`, :math:`p = 2 - 2/L`, so (exactly)
+
+    .. math:: t = \frac{F(v_0) - F(v)}{L},\quad
+              F(v) = \frac{v^{1-p}}{(1-p)\,s}\,{}_2F_1\!\left(1, 1-p; 2-p; -\frac{v}{s}\right),
+
+    (:math:`dF/dv = v^{-p}/(s+v)`), inverted by Newton's method in :math:`\ln v`. The mode
+    decays towards the saddle at 0 and never reaches it (stuck at the saddle).
+    """
+    p = 2 - mpmath.mpf(2) / L
+    v0 = -u0
+
+    def F(v):
+        return v ** (1 - p) / ((1 - p) * s) * mpmath.hyp2f1(1, 1 - p, 2 - p, -v / s)
+
+    target = F(v0) - L * t
+    y = mpmath.log(v0)
+    eps = mpmath.mpf(2) ** (-mpmath.mp.prec + 6)
+    for _ in range(500):
+        v = mpmath.exp(y)
+        # F(v(y)) is increasing in y with slope v^{1-p}/(s + v).
+        step = -(F(v) - target) * (s + v) / v ** (1 - p)
+        y += step
+        if abs(step) <= eps * max(1, abs(y)):
+            break
+    return -mpmath.exp(y)
 
 
 def chain_time(u, u0, s, depth: int, precision: int | None = None):
@@ -198,13 +221,9 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
     r"""The mode :math:`u(t)` of :math:`\dot u = L|u|^{2-2/L}(s - u)`, :math:`u(0) = u_0`.
 
     Closed form for depth 2 (any :math:`u_0`, :math:`s \ge 0`); for depth :math:`\ge 3`
-    the implicit :math:`t(u)` above inverted by Newton's method (:math:`0 < u_0 < s` and
-    :math:`u_0 > s`), and the explicit cases :math:`u_0 = 0`, :math:`u_0 = s`, :math:`s = 0`.
-
-    Raises
-    ------
-    ValueError
-        For a depth-:math:`\ge 3` mode with :math:`u_0 < 0` (no closed form implemented).
+    the implicit :math:`t(u)` above inverted by Newton's method (:math:`0 < u_0 < s`,
+    :math:`u_0 > s`, and :math:`u_0 < 0`: see :func:`_negative_mode_mp`), and the explicit
+    cases :math:`u_0 = 0`, :math:`u_0 = s`, :math:`s = 0`.
     """
     if s < 0:
         raise ValueError(f"s must be >= 0 (a singular value), got {s!r}")
@@ -218,6 +237,10 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
     L = depth
     if u0 == 0 or u0 == s:
         return np.full(t.shape, float(u0))
+    if L >= 3 and u0 < 0 and s > 0:  # rare branch: evaluated in mpmath, rounded
+        with mpmath.workdps(30):
+            return np.array([float(_negative_mode_mp(mpmath.mpf(float(tv)), mpmath.mpf(u0),
+                                                     mpmath.mpf(s), L)) for tv in t])
     if s == 0:
         p = 2 - 2 / L
         return np.sign(u0) * (abs(u0) ** -p + p * L * t) ** (-1 / p)
@@ -263,6 +286,8 @@ def _solution_mp(t, u0, s, L):
             return s / (1 + (s / u0 - 1) * e)
         v0 = -u0
         return -(s * v0 * e / (s + v0 * (1 - e)))
+    if u0 < 0:
+        return _negative_mode_mp(t, u0, s, L)
     q = 1 - mpmath.mpf(2) / L
     C = s ** (mpmath.mpf(2) / L - 2) / L
     eps = mpmath.mpf(2) ** (-mpmath.mp.prec + 4)
