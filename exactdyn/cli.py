@@ -6,6 +6,8 @@
     exactdyn report linear1d --width 8 --out reports/linear1d
     exactdyn report --check derivations/
     exactdyn classify linear1d --width 64 --kappa 0.01
+    exactdyn classify single-neuron --delta 10
+    exactdyn classify deep-linear --depth 3 --width 32 --teacher-svals 3,2,1 --gamma 2
     exactdyn phase-diagram linear1d --x sigma_u=1e-3:1e1:log:100 --y kappa=1e-2:1e2:log:100 \
         --fixed width=64 --out pd.png --data pd.json
     exactdyn solve deep-linear --depth 3 --width 16 --teacher-svals 3,2,1 --gamma 2
@@ -176,11 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_regime_parsers(sub):
     p = sub.add_parser("classify", help="which regime a model shows (and theory predicts)",
                        description="Classify a model from its exact solution, or its "
-                       "closed-form trajectory at --t / --t-span when given (MATH.md §1; "
+                       "closed-form trajectory at --t / --t-span when given (MATH.md §1-3; "
                        "the thresholds are the project's operational definitions).")
     _add_model_options(p)
     p.add_argument("--kernel-tol", type=float, default=None,
-                   help="kernel if sup |K/K0 - 1| < this (default 0.1)")
+                   help="kernel / lazy / ntk if the NTK's sup relative change < this "
+                   "(default 0.1)")
     p = sub.add_parser("phase-diagram", help="regimes over a grid of two hyperparameters",
                        description="Phase diagram: measured and predicted labels and scores "
                        "over two hyperparameters (vectorized closed form by default).")
@@ -209,7 +212,13 @@ def _classify(args) -> int:
     model = _model(args)
     opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
     if args.t is not None or args.t_span is not None:
-        regime = classify(exact(model, _times(args), precision=args.precision), **opts)
+        try:
+            traj = exact(model, _times(args), precision=args.precision)
+        except ValueError:
+            if args.model != "deep-linear":  # a random deep-linear init has no closed form
+                raise
+            traj = solve(model, _times(args))
+        regime = classify(traj, **opts)
     else:
         regime = classify(model, **opts)
     if args.format == "json":

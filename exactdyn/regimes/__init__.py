@@ -1,7 +1,10 @@
 """Regimes: metrics, classifiers and theory predictions, one taxonomy per model family."""
 
+from . import deep_linear as _deep_linear  # noqa: F401  (registers "deep_linear")
 from . import linear1d as _linear1d  # noqa: F401  (registers the "linear1d" taxonomy)
+from . import single_neuron as _single_neuron  # noqa: F401  (registers "single_neuron")
 from .base import Regime, Taxonomy, classify, get_taxonomy, register_taxonomy, taxonomies
+from .deep_linear import effective_gamma, plateau_count
 from .metrics import (
     alignment_score,
     alignment_score_exact,
@@ -27,6 +30,7 @@ from .scaling import (
     parametrization,
     two_layer_init,
 )
+from .single_neuron import kernel_movement, kunin_rho, single_neuron_ntk
 
 __all__ = ["PARAMETRIZATIONS", "TWO_LAYER_INITS", "Parametrization", "Regime", "Taxonomy",
            "TwoLayerInit", "alignment_score", "alignment_score_exact", "chi_exponent",
@@ -35,3 +39,5 @@ __all__ = ["PARAMETRIZATIONS", "TWO_LAYER_INITS", "Parametrization", "Regime", "
            "order_parameter", "overshoot", "parametrization", "register_taxonomy",
            "relative_ntk_change", "sampled_disalignment_fraction", "sign_flip", "taxonomies",
            "two_layer_init"]
+__all__ += ["effective_gamma", "kernel_movement", "kunin_rho", "plateau_count",
+            "single_neuron_ntk"]
