@@ -187,7 +187,11 @@ def _add_regime_parsers(sub):
     p = sub.add_parser("phase-diagram", help="regimes over a grid of two hyperparameters",
                        description="Phase diagram: measured and predicted labels and scores "
                        "over two hyperparameters (vectorized closed form by default).")
-    p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin)")
+    p.add_argument("model", choices=MODELS, help="the model family: linear1d (vectorized "
+                   "closed form), single-neuron, deep-linear (one classification per cell)")
+    p.add_argument("--teacher-svals", default=None,
+                   help="deep-linear: teacher singular values (Sigma_yx = diag(s), out x in "
+                   "from --fixed in_dim=,out_dim= or len(s))")
     p.add_argument("--x", required=True, help="NAME=START:END:log|lin:N or NAME=v1,v2,...")
     p.add_argument("--y", required=True, help="NAME=START:END:log|lin:N or NAME=v1,v2,...")
     p.add_argument("--fixed", action="append", default=[],
@@ -236,6 +240,26 @@ def _classify(args) -> int:
     return 0
 
 
+def _family_class(name: str):
+    from .models.deep_linear import DeepLinear
+    from .models.linear import LinearNet, SingleNeuron
+
+    return {"linear1d": Linear1D, "linear": LinearNet, "single-neuron": SingleNeuron,
+            "deep-linear": DeepLinear}[name]
+
+
+def _with_teacher(args, fixed: dict) -> dict:
+    if args.teacher_svals is None:
+        return fixed
+    from .models.deep_linear import teacher_matrix
+
+    svals = _floats("--teacher-svals", args.teacher_svals)
+    n_in = int(fixed.get("in_dim", len(svals)))
+    n_out = int(fixed.get("out_dim", len(svals)))
+    return {**fixed, "in_dim": n_in, "out_dim": n_out,
+            "sigma_yx": teacher_matrix(svals, n_out, n_in)}
+
+
 def _phase_diagram(args) -> int:
     from .sweep import parse_axis, parse_fixed, phase_diagram
 
@@ -262,7 +286,8 @@ def _phase_diagram(args) -> int:
         executor = client.get_executor()
     opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
     try:
-        pd = phase_diagram(Linear1D, x=x, y=y, fixed=fixed, quantity=args.quantity,
+        pd = phase_diagram(_family_class(args.model), x=x, y=y,
+                           fixed=_with_teacher(args, fixed), quantity=args.quantity,
                            executor=executor, cache=args.cache, method=args.method,
                            jobs=args.jobs, progress=not args.no_progress, **opts)
     finally:

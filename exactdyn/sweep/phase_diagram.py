@@ -183,7 +183,7 @@ class PhaseDiagram:
 
 # ---- model families ----------------------------------------------------------------------
 
-def _family(model):
+def _family(model, fixed=None):
     """(model class, base instance or None, taxonomy name, parameter names, defaults)."""
     from ..models.linear1d import Linear1D
     from ..regimes.linear1d import GRID_PARAMS
@@ -197,8 +197,50 @@ def _family(model):
                                                                "sigma_w"))
         return Linear1D, (base if isinstance(model, Linear1D) else None), "linear1d", \
             params, defaults
-    raise ValueError(f"model must be a model class or instance with a phase diagram "
-                     f"(Linear1D); got {model!r}")
+    return _generic_family(model, fixed or {})
+
+
+def _generic_family(model, fixed: dict):
+    """Any other model family with a registered taxonomy: its scalar dataclass fields are
+    the sweepable hyperparameters; array-valued ones (teachers, data moments) may be fixed.
+    """
+    import dataclasses
+
+    from ..regimes.base import _REGISTRY
+
+    cls = model if isinstance(model, type) else type(model)
+    if not (dataclasses.is_dataclass(cls) and hasattr(cls, "name")):
+        raise ValueError(f"model must be an exactdyn model class or instance, got {model!r}")
+    base = None if isinstance(model, type) else model
+    if base is not None and getattr(base, "explicit_init", False):
+        raise ValueError("phase diagrams sweep hyperparameters of random inits; an explicit "
+                         f"init is supported for Linear1D only (got {type(base).__name__})")
+    fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+    defaults = {f.name: (getattr(base, f.name) if base is not None else f.default)
+                for f in fields}
+    if base is None:
+        known = {k: v for k, v in fixed.items() if k in defaults}
+        try:
+            sample = cls(**{**defaults, **known})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{cls.__name__}: give its required hyperparameters in fixed "
+                             f"({exc})") from None
+    else:
+        sample = base
+    names = [n for n, tax in _REGISTRY.items() if tax.accepts(sample)]
+    if not names:
+        raise ValueError(f"no regime taxonomy applies to {cls.__name__}, so it has no phase "
+                         f"diagram; taxonomies: {', '.join(_REGISTRY)}")
+    allowed = tuple(f.name for f in fields)
+    return cls, None, names[0], allowed, defaults
+
+
+def model_cell(model, t=None, options=None) -> dict:
+    """One cell of the general path for families other than Linear1D: ``classify(model)``
+    (each taxonomy integrates or evaluates the model itself). Module-level, picklable."""
+    from ..regimes.base import classify
+
+    return regime_to_cell(classify(model, **(options or {})))
 
 
 def _make(cls, base, params: dict):
@@ -208,7 +250,9 @@ def _make(cls, base, params: dict):
                                                           "sigma_w")}
         return cls.from_init(init["u"], init["w"], **kw)
     params = dict(params)
-    for k in ("width", "seed"):
+    integer = [f.name for f in __import__("dataclasses").fields(cls)
+               if isinstance(f.default, int) and not isinstance(f.default, bool)]
+    for k in {"width", "seed", *integer}:
         if k in params and params[k] is not None:
             v = float(params[k])
             if v != int(v):
@@ -249,7 +293,7 @@ def regime_to_cell(regime: Regime) -> dict:
 
 def _call_cell(cell, cls, base, params, t, options):
     model = _make(cls, base, params)
-    out = cell(model, t, options) if cell is trajectory_cell else cell(model)
+    out = cell(model, t, options) if cell in (trajectory_cell, model_cell) else cell(model)
     if isinstance(out, Regime):
         out = regime_to_cell(out)
     if not isinstance(out, dict) or "label" not in out:
@@ -301,7 +345,7 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     >>> pd.labels.shape
     (40, 50)
     """
-    cls, base, tax_name, allowed, defaults = _family(model)
+    cls, base, tax_name, allowed, defaults = _family(model, fixed)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     tax = get_taxonomy(tax_name)
@@ -325,6 +369,8 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     for name, vals in ((x_name, xs), (y_name, ys)):
         for v in vals:
             _make(cls, base, {**params, name: v})
+    if quantity is None and "chi" not in tax.scores and tax.scores:
+        quantity = tax.scores[0]
     if quantity is not None and quantity not in tax.scores:
         raise ValueError(f"quantity must be one of {', '.join(tax.scores)}; got {quantity!r}")
     general = executor is not None or cache is not None or cell is not None or t is not None
@@ -335,7 +381,8 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
                          "method='trajectory'")
     if method == "closed-form" and (cell is not None or t is not None or cache is not None):
         raise ValueError("cell, t and cache apply to method='trajectory' only")
-    fixed_out = {k: (v if not isinstance(v, np.generic) else v.item())
+    fixed_out = {k: (v.item() if isinstance(v, np.generic) else
+                     v.tolist() if isinstance(v, np.ndarray) else v)
                  for k, v in params.items() if k not in (x_name, y_name)}
     common = dict(model=cls.name if hasattr(cls, "name") else cls.__name__,
                   taxonomy=tax_name, x_name=x_name, x=xs, y_name=y_name, y=ys,
@@ -348,7 +395,7 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         return PhaseDiagram(labels=labels, predicted=predicted, scores=scores,
                             method="closed-form", meta={"options": options}, **common)
     # ---- general path: one trajectory per cell ----
-    fn = cell or trajectory_cell
+    fn = cell or (trajectory_cell if tax_name == "linear1d" else model_cell)
     ny, nx = len(ys), len(xs)
     tasks, keys = [], []
     t_key = None if t is None else np.asarray(t, dtype=float).tolist()
@@ -361,7 +408,8 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         for j in range(nx):
             p = {**params, x_name: float(xs[j]), y_name: float(ys[i])}
             tasks.append((fn, cls, base, p, t, options))
-            keys.append(cell_key({"taxonomy": tax_name, "params": p, "init": init_key,
+            p_key = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+            keys.append(cell_key({"taxonomy": tax_name, "params": p_key, "init": init_key,
                                   "cell": fn_name, "t": t_key, "options": options}))
     store = CellCache(cache) if cache is not None else None
     results, errors, computed = run_cells(_call_cell, tasks, keys, executor=executor,
