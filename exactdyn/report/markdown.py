@@ -45,6 +45,7 @@ def verification_markdown(content: ReportContent) -> str:
              f"passes within rel tol {next(iter(r['observables'].values()))['rel_tol']} or abs "
              f"tol {next(iter(r['observables'].values()))['abs_tol']}; overall "
              f"{'PASSED' if r['passed'] else 'FAILED'}." for lab, r in rows.items()]
+    notes += [f"- **{lab}**: {esc(note)}" for lab, note in content.verification_notes.items()]
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n\n" + esc(FLOAT_NOTE) + "\n"
 
 

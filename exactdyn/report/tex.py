@@ -53,6 +53,8 @@ def _verification(content: ReportContent) -> str:
             out.append(f"{esc(name)} & {esc(o['max_abs_error'])} & {esc(o['max_rel_error'])} & "
                        f"{'yes' if o['passed'] else 'NO'}\\\\")
         out.append("\\bottomrule\\end{tabular}\\end{center}\n")
+    for lab, note in content.verification_notes.items():
+        out.append(f"\\paragraph{{{esc(lab)}}} {esc(note)}\n")
     out.append(esc(FLOAT_NOTE) + "\n")
     return "\n".join(out)
 
