@@ -129,6 +129,18 @@ def cli_args(model, times, precision) -> list | None:
     return args
 
 
+def param_text(v) -> str:
+    """A hyperparameter as text: numbers by ``repr``, lists comma-separated, matrices as
+    rows in brackets (``[1.0, 0.0]; [0.0, 2.0]``)."""
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, (list, tuple, np.ndarray)) for x in v):
+            return "; ".join(f"[{param_text(x)}]" for x in v)
+        return ", ".join(repr(float(x)) for x in v)
+    return str(v)
+
+
 def _num(x: float) -> str:
     x = float(x)
     return str(int(x)) if x.is_integer() else repr(x)
@@ -202,7 +214,8 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
     from ..flows import gradient_flow
     from ..verify import verify
 
-    if not hasattr(model, "symbolic_network") or not hasattr(model, "name"):
+    if not (hasattr(model, "symbolic_network") or hasattr(model, "derive_flow")) \
+            or not hasattr(model, "name"):
         raise TypeError(f"model must be an exactdyn model instance such as Linear1D(...); "
                         f"got {type(model).__name__}")
     precision = check.precision("precision", precision)
@@ -220,7 +233,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
         model=model, title=_title(model), command="", argv=argv, times=times,
         precision=precision, steps=list(flow.steps), conserved=_conserved_steps(flow),
         constants=_constant_steps(flow), closed_form=equations, proofs=proofs,
-        references=[c for c in [flow.network.citation] if c])
+        references=[c for c in [getattr(getattr(flow, "network", flow), "citation", "")] if c])
     if cf is not None and verify_numbers:
         content.verification = {"float64": verify(model, times)}
         label = f"{precision} digits"
@@ -276,7 +289,7 @@ def figure_list(model, has_closed_form: bool) -> list:
                            "precision (log scale).")]
     figs.append(("conserved", "Drift of the conserved quantities along the float64 "
                               "integrator, |Q(t) - Q(0)| (log scale)."))
-    obs = model.symbolic_network().observables
+    obs = model.symbolic_network().observables if hasattr(model, "symbolic_network") else {}
     if "ntk" in obs or "alignment" in obs:
         figs.append(("regime", "The regime's evidence along the path: NTK relative to its "
                                "initial value and alignment."))

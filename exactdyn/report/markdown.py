@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_markdown as esc
 from ..symbolic.latex import latex, steps_markdown
-from .content import ReportContent, regime_summary
+from .content import ReportContent, param_text, regime_summary
 from .data import verification_rows
 
 #: How the verification numbers are printed (the same on every machine).
@@ -20,8 +20,7 @@ FLOAT_NOTE = (
 def _params_table(params: dict) -> str:
     rows = ["| hyperparameter | value |", "|---|---|"]
     for k, v in params.items():
-        if isinstance(v, (list, tuple)):
-            v = ", ".join(repr(float(x)) for x in v)
+        v = param_text(v)
         rows.append(f"| `{k}` | {v} |")
     return "\n".join(rows)
 

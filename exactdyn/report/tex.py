@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_tex as esc
 from ..symbolic.latex import latex, status
-from .content import ReportContent, regime_summary
+from .content import ReportContent, param_text, regime_summary
 from .data import verification_rows
 from .markdown import FLOAT_NOTE
 
@@ -69,7 +69,7 @@ def render(content: ReportContent) -> str:
             "Regenerate with:\n\n{\\raggedright\\small\\ttfamily "
             + esc(content.command) + "\\par}\n",
             "\\section*{Hyperparameters}\n\\begin{tabular}{ll}\\toprule",
-            *[f"\\texttt{{{esc(k)}}} & {esc(', '.join(repr(float(x)) for x in v)) if isinstance(v, (list, tuple)) else esc(str(v))}\\\\"  # noqa: E501
+            *[f"\\texttt{{{esc(k)}}} & {esc(param_text(v))}\\\\"
               for k, v in content.model.params.items()],
             "\\bottomrule\\end{tabular}\n",
             "\\section*{Derivation}\n", _steps(content.steps, 1),
