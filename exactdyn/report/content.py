@@ -234,7 +234,15 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
         precision=precision, steps=list(flow.steps), conserved=_conserved_steps(flow),
         constants=_constant_steps(flow), closed_form=equations, proofs=proofs,
         references=[c for c in [getattr(getattr(flow, "network", flow), "citation", "")] if c])
-    if cf is not None and verify_numbers:
+    applies = cf is not None
+    if applies:
+        try:  # the family has a closed form, but this instance (its init) may not
+            exact(model, times[:1])
+        except ValueError as exc:
+            applies = False
+            content.verification_notes["float64"] = (
+                f"not available: {str(exc).splitlines()[0]}")
+    if applies and verify_numbers:
         content.verification = {"float64": verify(model, times)}
         label = f"{precision} digits"
         try:
@@ -250,7 +258,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
                 name: sig(v[-1], VALUE_DIGITS) for name, v in ref.observables.items()
                 if np.ndim(v) == 1}
     content.regime, content.regime_note = regime_of(model)
-    content.figures = figure_list(model, cf is not None)
+    content.figures = figure_list(model, applies)
     return content
 
 

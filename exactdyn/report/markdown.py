@@ -27,7 +27,8 @@ def _params_table(params: dict) -> str:
 
 def verification_markdown(content: ReportContent) -> str:
     if not content.verification:
-        return "Not available: this model has no closed form in this version of exactdyn.\n"
+        return "Not available: this model has no closed form in this version of exactdyn" + (
+            "".join(f" ({esc(n)})" for n in content.verification_notes.values())) + ".\n"
     rows = verification_rows(content)
     labels = list(rows)
     head = "| observable | " + " | ".join(

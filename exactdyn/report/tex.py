@@ -37,7 +37,8 @@ def _steps(steps, start: int) -> str:
 
 def _verification(content: ReportContent) -> str:
     if not content.verification:
-        return "Not available: this model has no closed form in this version of exactdyn.\n"
+        return "Not available: this model has no closed form in this version of exactdyn" + (
+            "".join(f" ({esc(n)})" for n in content.verification_notes.values())) + ".\n"
     rows = verification_rows(content)
     out = []
     for lab, r in rows.items():
