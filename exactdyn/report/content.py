@@ -205,7 +205,10 @@ def regime_of(model):
     try:
         return classify(model), ""
     except (ValueError, TypeError, NotImplementedError) as exc:
-        return None, f"not available ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+        # Only the message's first clause: what follows (e.g. the registered taxonomies)
+        # depends on the process, and the report must not.
+        msg = str(exc).splitlines()[0].split(";")[0].strip(" '\"") if str(exc) else repr(exc)
+        return None, f"not available ({msg})"
 
 
 def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) -> ReportContent:
