@@ -25,6 +25,9 @@ def add_options(p) -> None:
                    "lambda-balanced have closed forms)")
     g.add_argument("--lam", type=float, default=None, help="lambda of --init lambda-balanced")
     g.add_argument("--strengths", help="per-mode strengths of --init decoupled, e.g. 1e-3")
+    g.add_argument("--frame", choices=("random", "identity"), default="random",
+                   help="hidden frame R of --init decoupled: random (--seed) or identity "
+                   "(exactly decoupled in float64, for high-precision checks)")
     g.add_argument("--init-scale", type=float, default=1e-2,
                    help="scale of the balanced inits (default 0.01)")
     g.add_argument("--W1", help="file with an explicit W1 (hidden x in), with --W2")
@@ -92,7 +95,8 @@ def linear_model(args, floats):
         strengths = floats("--strengths", args.strengths or "0.001")
         return LinearNet.decoupled(syx, hidden=hidden, strengths=strengths if len(strengths) > 1
                                    else strengths[0], eta1=args.eta1, eta2=args.eta2,
-                                   seed=args.seed)
+                                   seed=args.seed, frame=None if args.frame == "random" else
+                                   np.eye(hidden, min(hidden, in_dim, out_dim)))
     if init in ("zero-balanced", "lambda-balanced"):
         lam = 0.0 if init == "zero-balanced" else args.lam
         if lam is None:

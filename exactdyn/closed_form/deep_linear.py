@@ -335,6 +335,23 @@ class ChainClosedForm:
         plus0 = w0 ** (q + 1) / (q + 1) * sp.hyper([1, q + 1], [q + 2], w0)
         return {"t(u)": C * (phi - phi0), "t(u), u > s": C * (plus - plus0)}
 
+    def equations(self) -> list:
+        r"""The mode equation :math:`\dot u = L u^{2-2/L}(s - u)` of :math:`u = a^L` and its
+        closed form (:math:`u(t)` for :math:`L = 2`, else :math:`t(u)` below and above the
+        teacher), as sympy ``Eq`` s of :meth:`expressions`."""
+        t, s = sp.symbols("t s", positive=True)
+        u = sp.Symbol("u", positive=True)
+        L = self.depth
+        mode = sp.Eq(sp.Derivative(sp.Function("u")(t), t),
+                     L * u ** (2 - sp.Rational(2, L)) * (s - u), evaluate=False)
+        out = [mode]
+        for name, expr in self.expressions().items():
+            lhs = sp.Function("u")(t) if name == "u(t)" else sp.Function("t")(u)
+            if name.endswith("u > s"):
+                lhs = sp.Symbol("t_{+}(u)")
+            out.append(sp.Eq(lhs, expr, evaluate=False))
+        return out
+
     def residual(self) -> sp.Expr:
         r"""Substituted into :math:`\dot u = L u^{2-2/L}(s - u)`: simplifies to 0."""
         t, s, u0 = sp.symbols("t s u_0", positive=True)

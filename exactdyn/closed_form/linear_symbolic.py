@@ -148,7 +148,7 @@ class LinearNetClosedForm:
     def _riccati(self) -> DerivationStep:
         E, F, Q0, Q0t, Xi = _nc("E F Q0 Q0t Xi")
         rules = {E: F * E, Xi: -Xi * Q0t * E * E * Q0 * Xi}
-        P = E * Q0 * Xi * Q0t * E
+        P = self._riccati_P()
         r = _derive(P, rules) - (F * P + P * F - P * P)
         r = _rewrite(r, [(E * F, F * E)])
         return DerivationStep(
@@ -161,7 +161,7 @@ class LinearNetClosedForm:
     def _width_one(self) -> DerivationStep:
         E, F, Q0, Q0t = _nc("E F Q0 Q0t")
         x = sp.Symbol("x", positive=True)
-        Q = E * Q0 * x ** sp.Rational(-1, 2)
+        Q = self._width_one_Q()
         Qt = x ** sp.Rational(-1, 2) * Q0t * E
         rules = {E: F * E, x: Q0t * E * E * Q0}
         # dx is the 1x1 matrix Q0^T E^2 Q0: a scalar, so it may stand at the right end.
@@ -177,10 +177,9 @@ class LinearNetClosedForm:
     def _decoupled(self) -> DerivationStep:
         U, Ut, R, Rt, Vt, A, B, S = _nc("U Ut R Rt Vt A B S")
         e1, e2 = sp.symbols("eta1 eta2", positive=True)
-        W1, W2, Sig = R * B * Vt, U * A * Rt, U * S * Vt
+        (W1, W2, Sig), rules = self._decoupled_solution()
         W2t = R * A * Ut  # A diagonal
         W1t = sp.Symbol("V", commutative=False) * B * Rt
-        rules = {A: e2 * (S - A * B) * B, B: e1 * A * (S - A * B)}
         rw = [(Rt * R, 1), (Ut * U, 1), (Vt * sp.Symbol("V", commutative=False), 1),
               (B * A, A * B), (S * A, A * S), (S * B, B * S)]
         r1 = _rewrite(_derive(W1, rules) - e1 * W2t * (Sig - W2 * W1), rw)
@@ -194,12 +193,7 @@ class LinearNetClosedForm:
 
     # 6 ---------------------------------------------------------------------------------
     def _kunin(self) -> list:
-        tau, delta, s = sp.Symbol("tau", nonnegative=True), sp.Symbol("delta", real=True), \
-            sp.Symbol("s", positive=True)
-        D = sp.sqrt(delta**2 + 4 * s**2)
-        c0 = sp.Symbol("c_0", real=True)
-        T = sp.tanh(D * tau / 2)
-        nu = (-delta + (D * T + c0) / (1 + c0 * T / D)) / 2
+        tau, delta, s, c0, D, nu = self._kunin_nu()
         r = sp.simplify(sp.diff(nu, tau) - (s**2 - delta * nu - nu**2))
         if r != 0:
             r = sp.simplify(r.rewrite(sp.exp))
@@ -223,6 +217,63 @@ class LinearNetClosedForm:
             DerivationStep("coth branch (|c0| > D)", sp.Eq(sp.Symbol("coth-form - Möbius"),
                                                            br_coth),
                            "c0 = D coth(b): addition theorem of coth.", proven=br_coth == 0),
+        ]
+
+    # the closed forms themselves (shared by the proofs above and equations()) ----------
+    @staticmethod
+    def _riccati_P():
+        E, Q0, Q0t, Xi = _nc("E Q0 Q0t Xi")
+        return E * Q0 * Xi * Q0t * E
+
+    @staticmethod
+    def _width_one_Q():
+        E, Q0 = _nc("E Q0")
+        return E * Q0 * sp.Symbol("x", positive=True) ** sp.Rational(-1, 2)
+
+    @staticmethod
+    def _decoupled_solution():
+        U, Rt, R, Vt, A, B, S = _nc("U Rt R Vt A B S")
+        e1, e2 = sp.symbols("eta1 eta2", positive=True)
+        return (R * B * Vt, U * A * Rt, U * S * Vt), {A: e2 * (S - A * B) * B,
+                                                       B: e1 * A * (S - A * B)}
+
+    @staticmethod
+    def _kunin_nu():
+        tau, delta, s = sp.Symbol("tau", nonnegative=True), sp.Symbol("delta", real=True), \
+            sp.Symbol("s", positive=True)
+        D = sp.sqrt(delta**2 + 4 * s**2)
+        c0 = sp.Symbol("c_0", real=True)
+        T = sp.tanh(D * tau / 2)
+        return tau, delta, s, c0, D, (-delta + (D * T + c0) / (1 + c0 * T / D)) / 2
+
+    def equations(self) -> list:
+        r"""The closed forms as sympy ``Eq`` s (the expressions the proofs substitute).
+
+        Riccati solution :math:`P = EQ_0X^{-1}Q_0^\top E` (:math:`E = e^{F\tau}`,
+        :math:`X = I + Q_0^\top GQ_0`, :math:`\dot G = E^2`); width one
+        :math:`Q = EQ_0x^{-1/2}`; the decoupled factors and their per-mode flows [SMG];
+        Kunin's :math:`\nu(\tau)` [K].
+        """
+        E, F, Q0, Q0t, Xi, X, G = _nc("E F Q0 Q0t Xi X G")
+        tau = sp.Symbol("tau", nonnegative=True)
+        (W1, W2, Sig), rules = self._decoupled_solution()
+        A, B = list(rules)
+        _, _, _, _, _, nu = self._kunin_nu()
+        x = sp.Symbol("x", positive=True)
+        d = sp.Symbol
+        return [
+            sp.Eq(E, sp.exp(F * tau), evaluate=False),
+            sp.Eq(Xi, X ** -1, evaluate=False),
+            sp.Eq(X, 1 + Q0t * G * Q0, evaluate=False),
+            sp.Eq(d("P"), self._riccati_P(), evaluate=False),
+            sp.Eq(x, 1 + Q0t * G * Q0, evaluate=False),
+            sp.Eq(d("Q"), self._width_one_Q(), evaluate=False),
+            sp.Eq(d("W_1"), W1, evaluate=False),
+            sp.Eq(d("W_2"), W2, evaluate=False),
+            sp.Eq(d("\\Sigma_{yx}"), Sig, evaluate=False),
+            sp.Eq(d("\\dot A"), rules[A], evaluate=False),
+            sp.Eq(d("\\dot B"), rules[B], evaluate=False),
+            sp.Eq(sp.Function("nu")(tau), nu, evaluate=False),
         ]
 
     def residual(self) -> dict:

@@ -47,6 +47,10 @@ def check_derivations(root, build_model, known_models=()) -> tuple:
     for folder in folders:
         with open(os.path.join(root, folder, "data.json"), encoding="utf-8") as fh:
             argv = json.load(fh)["argv"]
+        if argv is None:
+            differing.append(f"{folder}/data.json (built from Python: no argv to rebuild it)")
+            checked.append(folder)
+            continue
         model, times, precision = build_model(argv)
         content = gather(model, times, precision)
         content.command = command_line(content.argv, f"{label}/{folder}")

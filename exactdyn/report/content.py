@@ -104,25 +104,21 @@ class ReportContent:
     references: list = field(default_factory=list)
     figures: list = field(default_factory=list)  # (stem, caption)
     final_values: dict = field(default_factory=dict)  # observable -> text at the last time
+    verification_notes: dict = field(default_factory=dict)  # label -> why it is missing
 
     @property
     def model_name(self) -> str:
         return self.model.name
 
 
-def cli_args(model, times, precision) -> list:
-    """The CLI arguments (after ``exactdyn report``) that rebuild ``model`` and the times."""
-    args = [model.name]
-    for key, value in model.params.items():
-        if value is None or isinstance(value, bool):
-            continue
-        opt = "--" + key.replace("_", "-")
-        if isinstance(value, (list, tuple, np.ndarray)):
-            args += [opt, ",".join(repr(float(v)) for v in value)]
-        elif isinstance(value, (int, np.integer)):
-            args += [opt, str(int(value))]
-        else:
-            args += [opt, repr(float(value))]
+def cli_args(model, times, precision) -> list | None:
+    """The CLI arguments (after ``exactdyn report``) that rebuild ``model`` and the times,
+    or ``None`` when the command line cannot build this instance (see :mod:`.argv`)."""
+    from .argv import model_args
+
+    args = model_args(model)
+    if args is None:
+        return None
     times = np.asarray(times, dtype=float)
     even = np.linspace(times[0], times[-1], times.size)
     if times.size > 1 and np.array_equal(even, times):
@@ -131,6 +127,18 @@ def cli_args(model, times, precision) -> list:
         args += ["--t", ",".join(_num(x) for x in times)]
     args += ["--precision", str(precision)]
     return args
+
+
+def param_text(v) -> str:
+    """A hyperparameter as text: numbers by ``repr``, lists comma-separated, matrices as
+    rows in brackets (``[1.0, 0.0]; [0.0, 2.0]``)."""
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        if any(isinstance(x, (list, tuple, np.ndarray)) for x in v):
+            return "; ".join(f"[{param_text(x)}]" for x in v)
+        return ", ".join(repr(float(x)) for x in v)
+    return str(v)
 
 
 def _num(x: float) -> str:
@@ -197,7 +205,10 @@ def regime_of(model):
     try:
         return classify(model), ""
     except (ValueError, TypeError, NotImplementedError) as exc:
-        return None, f"not available ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+        # Only the message's first clause: what follows (e.g. the registered taxonomies)
+        # depends on the process, and the report must not.
+        msg = str(exc).splitlines()[0].split(";")[0].strip(" '\"") if str(exc) else repr(exc)
+        return None, f"not available ({msg})"
 
 
 def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) -> ReportContent:
@@ -206,7 +217,8 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
     from ..flows import gradient_flow
     from ..verify import verify
 
-    if not hasattr(model, "symbolic_network") or not hasattr(model, "name"):
+    if not (hasattr(model, "symbolic_network") or hasattr(model, "derive_flow")) \
+            or not hasattr(model, "name"):
         raise TypeError(f"model must be an exactdyn model instance such as Linear1D(...); "
                         f"got {type(model).__name__}")
     precision = check.precision("precision", precision)
@@ -218,27 +230,65 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
         cf = closed_form(model)
     except ValueError:
         cf = None
-    equations = [] if cf is None else [
-        DerivationStep(f"Closed form ({n})", eq) for n, eq in enumerate(cf.equations(), 1)]
-    proofs = [] if cf is None else list(cf.proofs)
+    equations, proofs = closed_form_steps(cf)
     argv = cli_args(model, times, precision)
     content = ReportContent(
         model=model, title=_title(model), command="", argv=argv, times=times,
         precision=precision, steps=list(flow.steps), conserved=_conserved_steps(flow),
         constants=_constant_steps(flow), closed_form=equations, proofs=proofs,
-        references=[c for c in [flow.network.citation] if c])
-    if cf is not None and verify_numbers:
-        content.verification = {
-            "float64": verify(model, times),
-            f"{precision} digits": verify(model, times, precision=precision)}
+        references=[c for c in [getattr(getattr(flow, "network", flow), "citation", "")] if c])
+    applies = cf is not None
+    if applies:
+        try:  # the family has a closed form, but this instance (its init) may not
+            exact(model, times[:1])
+        except ValueError as exc:
+            applies = False
+            content.verification_notes["float64"] = (
+                f"not available: {str(exc).splitlines()[0]}")
+    if applies and verify_numbers:
+        content.verification = {"float64": verify(model, times)}
+        label = f"{precision} digits"
+        try:
+            content.verification[label] = verify(model, times, precision=precision)
+        except ValueError as exc:  # no high-precision integrator for this family
+            content.verification_notes[label] = (
+                f"not available: {str(exc).splitlines()[0]}. The closed form is still "
+                f"evaluated at {precision} digits for the values below; only the float64 "
+                "comparison above checks it against the integrator.")
         ref = exact(model, times[-1:], precision=precision)
         with mpmath.workdps(precision):
             content.final_values = {
                 name: sig(v[-1], VALUE_DIGITS) for name, v in ref.observables.items()
                 if np.ndim(v) == 1}
     content.regime, content.regime_note = regime_of(model)
-    content.figures = figure_list(model, cf is not None)
+    content.figures = figure_list(model, applies)
     return content
+
+
+def closed_form_steps(cf) -> tuple:
+    """``(equations, proofs)`` of a closed-form object, each piece optional (duck-typed).
+
+    ``cf.equations()`` gives sympy ``Eq`` objects; ``cf.proofs`` gives
+    :class:`DerivationStep` s; without ``proofs``, a ``cf.residual()`` that returns one
+    sympy expression becomes a single proof step (residual = that expression).
+    """
+    if cf is None:
+        return [], []
+    eqs = getattr(cf, "equations", None)
+    equations = [] if eqs is None else [
+        DerivationStep(f"Closed form ({n})", eq) for n, eq in enumerate(eqs(), 1)]
+    proofs = getattr(cf, "proofs", None)
+    if proofs is not None:
+        return equations, list(proofs)
+    res = getattr(cf, "residual", None)
+    if res is None:
+        return equations, []
+    r = res()
+    if isinstance(r, dict):
+        return equations, [DerivationStep(f"Residual: {k}", sp.Eq(sp.Symbol("residual"), v),
+                                          proven=v == 0) for k, v in r.items()]
+    return equations, [DerivationStep("Residual of the closed form in its equation",
+                                      sp.Eq(sp.Symbol("residual"), r), proven=r == 0)]
 
 
 def figure_list(model, has_closed_form: bool) -> list:
@@ -250,7 +300,7 @@ def figure_list(model, has_closed_form: bool) -> list:
                            "precision (log scale).")]
     figs.append(("conserved", "Drift of the conserved quantities along the float64 "
                               "integrator, |Q(t) - Q(0)| (log scale)."))
-    obs = model.symbolic_network().observables
+    obs = model.symbolic_network().observables if hasattr(model, "symbolic_network") else {}
     if "ntk" in obs or "alignment" in obs:
         figs.append(("regime", "The regime's evidence along the path: NTK relative to its "
                                "initial value and alignment."))

@@ -74,4 +74,6 @@ def to_json(content: ReportContent) -> str:
         "regime_note": content.regime_note,
         "figures": [stem for stem, _ in content.figures],
     }
+    if content.verification_notes:
+        data["verification_notes"] = content.verification_notes
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

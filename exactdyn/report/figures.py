@@ -34,6 +34,9 @@ def conserved_values(model, states: dict) -> dict:
     from ..symbolic.sums import SUM_INDEX
 
     flow = gradient_flow(model)
+    first = (getattr(flow, "params", None) or flow.network.params)[0]
+    if isinstance(first, sp.MatrixSymbol):
+        return matrix_conserved_values(model, flow, states)
     bases = flow.network.params
     values = model.symbol_values()
     out = {}
@@ -51,8 +54,45 @@ def conserved_values(model, states: dict) -> dict:
     return out
 
 
+def matrix_conserved_values(model, flow, states: dict) -> dict:
+    r"""Drifts :math:`\lVert Q(t) - Q(0)\rVert_F` of a matrix flow's conserved matrices.
+
+    Each matrix is evaluated by ``sympy.lambdify`` of its sympy expression at every time
+    (scalar hyperparameters from ``model.symbol_values()`` when the model has it).
+    """
+    names = [w.name for w in flow.state]
+    values = getattr(model, "symbol_values", dict)()
+    out = {}
+    for q in flow.conserved:
+        scalars = sorted((s for s in q.expr.free_symbols
+                          if not isinstance(s, sp.MatrixSymbol) and s in values), key=str)
+        fn = sp.lambdify([*flow.state, *scalars], q.expr, "numpy")
+        args = [float(values[s]) for s in scalars]
+        arrays = [np.asarray(states[n], dtype=float) for n in names]
+        mats = [np.asarray(fn(*(a[i] for a in arrays), *args), dtype=float)
+                for i in range(arrays[0].shape[0])]
+        out[q.name] = np.array([np.linalg.norm(m - mats[0]) for m in mats])
+    return out
+
+
 def _scalar_names(traj) -> list:
-    return [k for k, v in traj.observables.items() if np.ndim(v) == 1]
+    """Scalar observables, and each singular value of the matrix models
+    (``singular_values[0]``, ...), never whole matrices or weight vectors."""
+    out = []
+    for k, v in traj.observables.items():
+        if np.ndim(v) == 1:
+            out.append(k)
+        elif k == "singular_values" and np.ndim(v) == 2 and np.shape(v)[1] <= 4:
+            out += [f"{k}[{i}]" for i in range(np.shape(v)[1])]
+    return out
+
+
+def _series(traj, name):
+    """The time series ``name`` of :func:`_scalar_names` (``obs[i]`` picks a column)."""
+    if name.endswith("]") and "[" in name:
+        base, i = name[:-1].split("[")
+        return [row[int(i)] for row in traj.observables[base]]
+    return traj[name]
 
 
 def _save(fig, directory: str, stem: str) -> None:
@@ -83,8 +123,10 @@ def draw(content: ReportContent, directory: str) -> list:
             rows = -(-len(names) // cols)
             fig, axes = plt.subplots(rows, cols, figsize=(9, 2.6 * rows), squeeze=False)
             for ax, name in zip(axes.flat, names):
-                ax.plot(t, ref[name], color="C0", label="closed form", **_LINES)
-                ax.plot(t, num[name], color="C1", label="integrator", **_MARKS)
+                ax.plot(t, np.asarray(_series(ref, name), float), color="C0",
+                        label="closed form", **_LINES)
+                ax.plot(t, np.asarray(_series(num, name), float), color="C1",
+                        label="integrator", **_MARKS)
                 ax.set_title(name)
                 ax.set_xlabel("t")
             for ax in list(axes.flat)[len(names):]:
@@ -95,21 +137,31 @@ def draw(content: ReportContent, directory: str) -> list:
             plt.close(fig)
             written.append("trajectory")
         if "error" in stems:
-            mp_ref = exact(model, t, precision=content.precision)
-            mp_num = solve(model, t, precision=content.precision)
+            high = f"{content.precision} digits" in content.verification
+            if high:
+                mp_ref = exact(model, t, precision=content.precision)
+                mp_num = solve(model, t, precision=content.precision)
             fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
             for name in _scalar_names(ref):
-                err = np.abs(np.asarray(num[name], float) - np.asarray(ref[name], float))
+                err = np.abs(np.asarray(_series(num, name), float)
+                             - np.asarray(_series(ref, name), float))
                 _logplot(axes[0], t, err, name)
+                if not high:
+                    continue
                 with mpmath.workdps(content.precision + 5):
                     mp_err = [abs(a - b) if mpmath.isfinite(a) and mpmath.isfinite(b)
-                              else mpmath.nan for a, b in zip(mp_num[name], mp_ref[name])]
+                              else mpmath.nan
+                              for a, b in zip(_series(mp_num, name), _series(mp_ref, name))]
                     mp_log = np.array([float(mpmath.log10(e)) if e > 0 else np.nan
                                        for e in mp_err])
                 axes[1].plot(t, mp_log, label=name, marker=".", **_LINES)
             axes[0].set_title("float64")
             axes[0].set_ylabel("|integrator - closed form|")
             axes[1].set_title(f"{content.precision} digits")
+            if not high:
+                axes[1].text(0.5, 0.5, "not available:\nno high-precision integrator\n"
+                             "for this model", ha="center", va="center",
+                             transform=axes[1].transAxes)
             axes[1].set_ylabel("log10 |integrator - closed form|")
             for ax in axes:
                 ax.set_xlabel("t")

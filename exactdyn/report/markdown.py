@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_markdown as esc
 from ..symbolic.latex import latex, steps_markdown
-from .content import ReportContent, regime_summary
+from .content import ReportContent, param_text, regime_summary
 from .data import verification_rows
 
 #: How the verification numbers are printed (the same on every machine).
@@ -20,15 +20,15 @@ FLOAT_NOTE = (
 def _params_table(params: dict) -> str:
     rows = ["| hyperparameter | value |", "|---|---|"]
     for k, v in params.items():
-        if isinstance(v, (list, tuple)):
-            v = ", ".join(repr(float(x)) for x in v)
+        v = param_text(v)
         rows.append(f"| `{k}` | {v} |")
     return "\n".join(rows)
 
 
 def verification_markdown(content: ReportContent) -> str:
     if not content.verification:
-        return "Not available: this model has no closed form in this version of exactdyn.\n"
+        return "Not available: this model has no closed form in this version of exactdyn" + (
+            "".join(f" ({esc(n)})" for n in content.verification_notes.values())) + ".\n"
     rows = verification_rows(content)
     labels = list(rows)
     head = "| observable | " + " | ".join(
@@ -45,6 +45,7 @@ def verification_markdown(content: ReportContent) -> str:
              f"passes within rel tol {next(iter(r['observables'].values()))['rel_tol']} or abs "
              f"tol {next(iter(r['observables'].values()))['abs_tol']}; overall "
              f"{'PASSED' if r['passed'] else 'FAILED'}." for lab, r in rows.items()]
+    notes += [f"- **{lab}**: {esc(note)}" for lab, note in content.verification_notes.items()]
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n\n" + esc(FLOAT_NOTE) + "\n"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_tex as esc
 from ..symbolic.latex import latex, status
-from .content import ReportContent, regime_summary
+from .content import ReportContent, param_text, regime_summary
 from .data import verification_rows
 from .markdown import FLOAT_NOTE
 
@@ -37,7 +37,8 @@ def _steps(steps, start: int) -> str:
 
 def _verification(content: ReportContent) -> str:
     if not content.verification:
-        return "Not available: this model has no closed form in this version of exactdyn.\n"
+        return "Not available: this model has no closed form in this version of exactdyn" + (
+            "".join(f" ({esc(n)})" for n in content.verification_notes.values())) + ".\n"
     rows = verification_rows(content)
     out = []
     for lab, r in rows.items():
@@ -53,6 +54,8 @@ def _verification(content: ReportContent) -> str:
             out.append(f"{esc(name)} & {esc(o['max_abs_error'])} & {esc(o['max_rel_error'])} & "
                        f"{'yes' if o['passed'] else 'NO'}\\\\")
         out.append("\\bottomrule\\end{tabular}\\end{center}\n")
+    for lab, note in content.verification_notes.items():
+        out.append(f"\\paragraph{{{esc(lab)}}} {esc(note)}\n")
     out.append(esc(FLOAT_NOTE) + "\n")
     return "\n".join(out)
 
@@ -67,7 +70,7 @@ def render(content: ReportContent) -> str:
             "Regenerate with:\n\n{\\raggedright\\small\\ttfamily "
             + esc(content.command) + "\\par}\n",
             "\\section*{Hyperparameters}\n\\begin{tabular}{ll}\\toprule",
-            *[f"\\texttt{{{esc(k)}}} & {esc(', '.join(repr(float(x)) for x in v)) if isinstance(v, (list, tuple)) else esc(str(v))}\\\\"  # noqa: E501
+            *[f"\\texttt{{{esc(k)}}} & {esc(param_text(v))}\\\\"
               for k, v in content.model.params.items()],
             "\\bottomrule\\end{tabular}\n",
             "\\section*{Derivation}\n", _steps(content.steps, 1),

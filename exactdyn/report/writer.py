@@ -48,6 +48,9 @@ class Report:
 
 
 def command_line(argv, out: str) -> str:
+    if argv is None:
+        return ("(built from Python: the command line cannot rebuild this model instance, "
+                "so this report cannot be regenerated or checked by exactdyn report)")
     return "exactdyn report " + " ".join(shlex.quote(a) for a in argv) + \
         f" --out {shlex.quote(out)}"
 
