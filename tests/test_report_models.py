@@ -70,12 +70,9 @@ def test_verification_and_printed_command(built, name):
     assert data["verification"]["float64"]["passed"]
     assert all(data["proofs"].values()) and all(data["conserved"].values())
     label = f"{PRECISION} digits"
-    if name == "deep-linear":  # no high-precision integrator: said, not failed
-        assert label not in data["verification"]
-        assert "not available" in data["verification_notes"][label]
-        assert "not available" in read(os.path.join(rep.path, "README.md"))
-    else:
-        assert data["verification"][label]["passed"]
+    # Every family now has a high-precision integrator (deep-linear: the matrix Taylor
+    # engine), so every report carries the 50-digit verification.
+    assert data["verification"][label]["passed"]
     # the printed command rebuilds the same model and times
     args = build_parser().parse_args(["report", *data["argv"], "--out", "x"])
     again = cli_model(args)
@@ -84,7 +81,7 @@ def test_verification_and_printed_command(built, name):
     assert data["command"] in read(os.path.join(rep.path, "README.md"))
 
 
-def test_deep_linear_figures_without_high_precision(built):
+def test_deep_linear_figures(built):
     rep = built["deep-linear"]
     for stem in ("trajectory", "error", "conserved"):
         assert os.path.getsize(os.path.join(rep.path, "figures", f"{stem}.png")) > 0

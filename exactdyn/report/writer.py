@@ -120,7 +120,7 @@ def _swap_in(tmp: str, target: str) -> None:
 
 
 #: CLI names of the model families whose reports are built (the others raise ValueError).
-REPORTABLE = ("linear1d",)
+REPORTABLE = ("linear1d", "linear", "single-neuron", "deep-linear")
 
 
 def report(model, out, t=None, precision: int = 50, figures: bool = True,
