@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -115,3 +117,19 @@ def test_a_model_the_cli_cannot_build_still_gets_a_report(tmp_path):
     # a random init has no closed form: said in the report, not an error
     assert data["verification"] == {} and "not available" in data["verification_notes"]["float64"]
     assert "Not available" in rep.markdown
+
+
+@pytest.mark.parametrize("folder", ["linear1d", "linear", "single-neuron", "deep-linear"])
+def test_committed_derivation_tex_compiles(folder, tmp_path):
+    """Every committed derivation.tex compiles (regression: a proof label with an umlaut
+    once stopped pdflatex in math mode)."""
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (apt-get install texlive-latex-base "
+                    "texlive-latex-recommended); .ci/run installs it")
+    root = os.path.join(os.path.dirname(__file__), os.pardir, "derivations", folder)
+    work = tmp_path / folder
+    shutil.copytree(root, work)
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                           "derivation.tex"], cwd=work, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]

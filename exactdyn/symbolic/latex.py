@@ -23,7 +23,9 @@ class DerivationLatexPrinter(LatexPrinter):
     def _print_Symbol(self, expr, style="plain"):
         if _PLAIN_NAME.match(expr.name):
             return super()._print_Symbol(expr, style=style)
-        return expr.name
+        # Verbatim, but a non-ASCII letter (an umlaut in a proof's label) is set in text
+        # mode: pdflatex refuses text accents in math mode; MathJax renders both.
+        return "".join(ch if ord(ch) < 128 else f"\\text{{{ch}}}" for ch in expr.name)
 
 
 def latex(expr) -> str:
