@@ -4,6 +4,7 @@ from .closed_form import closed_form, exact
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
 from .models.linear1d import Linear1D
+from .models.twolayer import TwoLayer
 from .regimes import Regime, classify
 from .report import report
 from .solve import solve
@@ -17,3 +18,4 @@ __all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]
 __all__ += ["report"]
 __all__ += ["PhaseDiagram", "Regime", "classify", "phase_diagram"]
+__all__ += ["TwoLayer"]

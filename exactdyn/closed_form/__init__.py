@@ -26,6 +26,12 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         from .linear1d import exact_linear1d
 
         return exact_linear1d(model, times, precision)
+    if name == "twolayer":
+        from .twolayer import exact_two_layer
+
+        if precision is not None:
+            raise ValueError("precision is not available for the two-layer early-stage form")
+        return exact_two_layer(model, times)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 

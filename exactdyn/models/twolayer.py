@@ -15,15 +15,12 @@ networks training is a two-edged sword" (2024).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 
 import numpy as np
 import sympy as sp
 
 from .. import _validation as check
-from ..errors import IntegrationError
-from ..trajectory import Trajectory
 from .activations import X as XSYM
 from .activations import activation as make_activation
 
@@ -293,9 +290,4 @@ def _proof(expr) -> bool:
     return _PROOFS[key]
 
 
-def is_integer(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-__all__ = ["DATASETS", "INITS", "IntegrationError", "Trajectory", "TwoLayer", "initial_weights",
-           "load_data"]
+__all__ = ["DATASETS", "INITS", "TwoLayer", "initial_weights", "load_data"]

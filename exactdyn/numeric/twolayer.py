@@ -47,6 +47,11 @@ def sources():
         funcs = {st.SIGMA: "_sigma", st.DSIGMA: "_dsigma"}
         _SOURCES["rhs"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W]], arrays,
                                         st.INDEX_KINDS, funcs, "rhs")
+        # Per-sample coefficient g_ji of the input-weight flow, dW_j/dt = sum_i g_ji x_i
+        # (the derived summand divided by X[i, r]); used for Filippov sliding.
+        (sw,) = [f for f in sp.Mul.make_args(flow.rhs[st.W]) if isinstance(f, sp.Sum)]
+        coef = flow.rhs[st.W] / sw * sw.function / st.XS[st.I, st.R]
+        _SOURCES["coef"] = lower_indexed([coef], arrays, st.INDEX_KINDS, funcs, "coef")
         _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                         arrays, st.INDEX_KINDS, funcs, "observables")
     return _SOURCES
@@ -91,6 +96,8 @@ class LoweredTwoLayer:
             self._frozen = {"_sigma": lambda h: np.where(self.mask, fp(h), fm(h)),
                             "_dsigma": lambda h: np.where(self.mask, dp(h), dm(h))}
             self._rhs_frozen = src["rhs"].function(self._frozen)
+            self._coef_plus = src["coef"].function({"_sigma": sig, "_dsigma": dp})
+            self.slide = None
         self.m, self.d = model.width, model.d_in
         self.size = self.m * (1 + self.d)
 
@@ -107,10 +114,76 @@ class LoweredTwoLayer:
         return np.concatenate([np.broadcast_to(ra, (self.m,)), np.broadcast_to(rw, W.shape).ravel()])
 
     def rhs_frozen(self, t, y):
+        """The rhs with the pattern frozen, plus Filippov sliding on ``self.slide``."""
         a, W = self.unpack(y)
-        ra, rw = self._rhs_frozen(a, W, self.model.X, self.model.y, self.model.alpha,
-                                  self.model.n)
-        return np.concatenate([np.broadcast_to(ra, (self.m,)), np.broadcast_to(rw, W.shape).ravel()])
+        m = self.model
+        ra, rw = self._rhs_frozen(a, W, m.X, m.y, m.alpha, m.n)
+        rw = np.array(np.broadcast_to(rw, W.shape))
+        if self.slide is not None and self.slide.any():
+            rw += self._sliding_correction(a, W, rw)[0]
+        return np.concatenate([np.broadcast_to(ra, (self.m,)), rw.ravel()])
+
+    def _sliding_correction(self, a, W, rw):
+        r"""Filippov's convex combination on sliding entries :math:`h_{ki} = 0`.
+
+        :math:`\dot w_k = \dot w_k^- + \sum_{i \in S_k}\lambda_i g^+_{ki}x_i` with
+        :math:`\lambda` solving :math:`x_j\cdot\dot w_k = 0` for :math:`j \in S_k`;
+        :math:`\lambda_i \in [0, 1]` while the sliding lasts. Returns (correction, λ).
+        """
+        m = self.model
+        gp = np.broadcast_to(self._coef_plus(a, W, m.X, m.y, m.alpha, m.n)[0], self.slide.shape)
+        corr = np.zeros_like(W)
+        lam = np.zeros(self.slide.shape)
+        for k in np.flatnonzero(self.slide.any(axis=1)):
+            idx = np.flatnonzero(self.slide[k])
+            Xi = m.X[idx]
+            G = (Xi @ Xi.T) * gp[k, idx][None, :]
+            sol = np.linalg.lstsq(G, -(Xi @ rw[k]), rcond=None)[0]
+            lam[k, idx] = sol
+            corr[k] = (sol * gp[k, idx]) @ Xi
+        return corr, lam
+
+    def lambdas(self, y):
+        a, W = self.unpack(y)
+        m = self.model
+        _ra, rw = self._rhs_frozen(a, W, m.X, m.y, m.alpha, m.n)
+        return self._sliding_correction(a, W, np.array(np.broadcast_to(rw, W.shape)))[1]
+
+    def _changed(self, y):
+        """Did a non-sliding entry change sign, or a sliding entry's λ leave [0, 1]?"""
+        moved = (self.pattern(y) != self.mask) & ~self.slide
+        if moved.any():
+            return True
+        if self.slide.any():
+            lam = self.lambdas(y)[self.slide]
+            return bool(np.any((lam < 0) | (lam > 1)))
+        return False
+
+    def _update_pattern(self, y):
+        """New mask and sliding set after a located change at state ``y``."""
+        a, W = self.unpack(y)
+        m = self.model
+        new = self.pattern(y)
+        if self.slide.any():
+            lam = self.lambdas(y)
+            leave = self.slide & ((lam < 0) | (lam > 1))
+            self.mask = np.where(leave, lam > 1, self.mask)
+            self.slide = self.slide & ~leave
+        moved = (new != self.mask) & ~self.slide
+        gp = np.broadcast_to(self._coef_plus(a, W, m.X, m.y, m.alpha, m.n)[0], new.shape)
+        for k, i in np.argwhere(moved):
+            # Velocities of h_ki from the inactive (-) and the active (+) side.
+            self.mask[k, i] = False
+            _ra, rw = self._rhs_frozen(a, W, m.X, m.y, m.alpha, m.n)
+            rw = np.array(np.broadcast_to(rw, W.shape))
+            if self.slide.any():
+                rw += self._sliding_correction(a, W, rw)[0]
+            hm = float(m.X[i] @ rw[k])
+            hp = hm + float(gp[k, i]) * float(m.X[i] @ m.X[i])
+            if hm > 0 > hp:
+                self.slide[k, i] = True
+            else:
+                self.mask[k, i] = bool(new[k, i])
 
     def pattern(self, y):
         _a, W = self.unpack(y)
@@ -138,8 +211,9 @@ class LoweredTwoLayer:
         fun = self.rhs_frozen if self.kinks else self.rhs
         stats = {"nfev": 0, "kinks": 0}
         while t < T:
-            if self.kinks:
+            if self.kinks and self.mask is None:
                 self.mask = self.pattern(y)
+                self.slide = np.zeros_like(self.mask)
             solver = cls(fun, t, y, T, rtol=rtol, atol=atol)
             crossed = False
             with np.errstate(over="ignore", invalid="ignore"):
@@ -154,11 +228,11 @@ class LoweredTwoLayer:
                                                t_reached=float(t_old))
                     dense = solver.dense_output()
                     t_new = solver.t
-                    if self.kinks and not np.array_equal(self.pattern(solver.y), self.mask):
+                    if self.kinks and self._changed(solver.y):
                         lo, hi = t_old, t_new
                         while hi - lo > 8 * np.finfo(float).eps * max(1.0, hi):
                             mid = 0.5 * (lo + hi)
-                            if np.array_equal(self.pattern(dense(mid)), self.mask):
+                            if not self._changed(dense(mid)):
                                 lo = mid
                             else:
                                 hi = mid
@@ -174,12 +248,15 @@ class LoweredTwoLayer:
             if not crossed:
                 break
             stats["kinks"] += 1
+            self._update_pattern(y)
             if stats["kinks"] > max_kinks:
                 raise IntegrationError(f"more than max_kinks={max_kinks} activation-pattern "
                                        "changes (sliding along a ReLU boundary?)", t_reached=t)
-        ys[done:] = y if done < len(times) and solver.status != "finished" else ys[done:]
         if done < len(times):
             ys[done:] = solver.y
+        if self.kinks:
+            stats["sliding_at_end"] = int(self.slide.sum())
+        self.mask = self.slide = None
         return ys, {**stats, "rtol": rtol, "atol": atol}
 
 
