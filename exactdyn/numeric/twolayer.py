@@ -276,7 +276,8 @@ def trajectory_from_states(model, times, a, W, meta) -> Trajectory:
         o, lo = low.observe(at, Wt)
         outs.append(o)
         losses.append(lo)
-    W0 = W[0]
+    # RD = |theta_w(t) - theta_w(0)| / |theta_w(0)| over all input weights (bias included).
+    W0 = model.W0
     rd = np.linalg.norm((W - W0).reshape(len(times), -1), axis=1) / np.linalg.norm(W0)
     obs = {"loss": np.array(losses), "output": np.array(outs), "rd": rd}
     meta = {"model": model.name, "params": model.params, **meta}
