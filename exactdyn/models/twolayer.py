@@ -29,7 +29,8 @@ INITS = ("gaussian", "balanced", "dominated", "mirrored")
 #: Built-in data sets: name -> (description, builder(n)).
 DATASETS = {
     "1d-sine": ("n points x in [-1, 1] (evenly spaced), y = sin(pi x)",
-                lambda n: (np.linspace(-1.0, 1.0, n)[:, None], np.sin(np.pi * np.linspace(-1, 1, n)))),
+                lambda n: (np.linspace(-1.0, 1.0, n)[:, None],
+                           np.sin(np.pi * np.linspace(-1, 1, n)))),
     "1d-cubic": ("n points x in [-1, 1] (evenly spaced), y = x^3 - x/2 + 1/4",
                  lambda n: (np.linspace(-1.0, 1.0, n)[:, None],
                             np.linspace(-1, 1, n) ** 3 - np.linspace(-1, 1, n) / 2 + 0.25)),
@@ -100,7 +101,8 @@ def _width_scales(width, alpha, beta1, beta2, gamma, gamma_prime):
         g = check.real("gamma", gamma)
         gp = check.real("gamma_prime", gamma_prime)
         m = float(width)
-        return alpha, math.sqrt(alpha) * m ** (-(g + gp) / 2), math.sqrt(alpha) * m ** (-(g - gp) / 2)
+        root = math.sqrt(alpha)
+        return alpha, root * m ** (-(g + gp) / 2), root * m ** (-(g - gp) / 2)
     beta1 = check.positive("beta1", 1.0 if beta1 is None else beta1)
     beta2 = check.positive("beta2", 1.0 if beta2 is None else beta2)
     return alpha, beta1, beta2

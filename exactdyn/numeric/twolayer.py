@@ -111,7 +111,8 @@ class LoweredTwoLayer:
         """The true right-hand side (σ'(0) from the activation's own convention)."""
         a, W = self.unpack(y)
         ra, rw = self._rhs(a, W, self.model.X, self.model.y, self.model.alpha, self.model.n)
-        return np.concatenate([np.broadcast_to(ra, (self.m,)), np.broadcast_to(rw, W.shape).ravel()])
+        return np.concatenate([np.broadcast_to(ra, (self.m,)),
+                               np.broadcast_to(rw, W.shape).ravel()])
 
     def rhs_frozen(self, t, y):
         """The rhs with the pattern frozen, plus Filippov sliding on ``self.slide``."""
