@@ -92,6 +92,17 @@ class _Lowerer:
         if not any(kind in lab for _c, lab in arrays):
             raise NotImplementedError(f"summand of {s} does not depend on its index")
         out = _canon(tuple(k for _c, lab in arrays for k in lab if k != kind))
+        if len(arrays) > 2:
+            # Multiply the factors elementwise except one whose other axes no other factor
+            # has (X in sum_i e_i sigma'(h_ki) X_il): the reduction is then one matmul.
+            for pick in range(len(arrays)):
+                rest = [arrays[q] for q in range(len(arrays)) if q != pick]
+                rest_labels = _canon(sum((lab for _c, lab in rest), ()))
+                if set(rest_labels) & set(arrays[pick][1]) == {kind} and len(rest_labels) <= 2:
+                    prod = self.emit("(" + " * ".join(self.align(c, lab, rest_labels)
+                                                      for c, lab in rest) + ")", rest_labels)
+                    arrays = [prod, arrays[pick]]
+                    break
         if len(arrays) == 2 and all(len(lab) <= 2 for _c, lab in arrays) and \
                 set(arrays[0][1]) & set(arrays[1][1]) == {kind}:
             (ca, la), (cb, lb) = arrays

@@ -11,7 +11,8 @@ integrated with the pattern *frozen*: :math:`\sigma(h) = \sigma_+(h)` where
 :math:`P_{ki}` and :math:`\sigma_-(h)` elsewhere, :math:`\sigma_\pm` the analytic branches
 (ReLU: :math:`h` and 0; :math:`\sigma'(0) = 0` on the inactive side). After every accepted
 step the signs of :math:`h = WX^\top` are compared with the frozen pattern; on a change the
-first crossing time is located by bisection on the step's dense output (which
+first crossing time is located by Brent's method (bisection as the fallback) on the
+step's dense output (which
 interpolates the *smooth* frozen-pattern solution, so the location is as accurate as the
 integrator, :math:`O(\mathrm{rtol})`), to a bracket of width :math:`\le 8\epsilon\max(1,t)`;
 the integrator restarts at the right end of the bracket with the new pattern. The error
@@ -160,6 +161,51 @@ class LoweredTwoLayer:
             return bool(np.any((lam < 0) | (lam > 1)))
         return False
 
+    def _gap(self, y, rows, cols, signs, sliding):
+        """Continuous margin: > 0 while nothing changed; its first root is the event.
+
+        min over the candidate entries of sign * h (crossings) and, for sliding entries,
+        of min(λ, 1 − λ) (the end of sliding)."""
+        a, W = self.unpack(y)
+        g = np.inf
+        if rows.size:
+            h = np.einsum("kd,kd->k", W[rows], self.model.X[cols])
+            g = float(np.min(signs * h))
+        if sliding:
+            lam = self.lambdas(y)[self.slide]
+            g = min(g, float(np.min(np.minimum(lam, 1 - lam))))
+        return g
+
+    def _locate(self, dense, t_old, t_new):
+        """First time in (t_old, t_new] where the pattern changes: Brent's method on the
+        margin :meth:`_gap` of the entries that changed by the step's end (so the root is
+        located as accurately as the dense output), then bisection on the pattern itself
+        if another entry changed earlier (two crossings inside one step)."""
+        from scipy.optimize import brentq
+
+        end = dense(t_new)
+        moved = (self.pattern(end) != self.mask) & ~self.slide
+        rows, cols = np.nonzero(moved)
+        signs = np.where(self.mask[rows, cols], 1.0, -1.0)
+        sliding = bool(self.slide.any())
+        tol = 8 * np.finfo(float).eps * max(1.0, abs(t_new))
+        lo, hi = t_old, t_new
+        gap = lambda t: self._gap(dense(t), rows, cols, signs, sliding)  # noqa: E731
+        if gap(lo) > 0 and gap(hi) <= 0:
+            root = brentq(gap, lo, hi, xtol=tol)
+            lo, hi = max(lo, root - tol), min(hi, root + tol)
+            while gap(hi) > 0 and hi < t_new:
+                lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
+            if self._changed(dense(lo)):
+                lo = t_old
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            if not self._changed(dense(mid)):
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
     def _update_pattern(self, y):
         """New mask and sliding set after a located change at state ``y``."""
         a, W = self.unpack(y)
@@ -230,14 +276,7 @@ class LoweredTwoLayer:
                     dense = solver.dense_output()
                     t_new = solver.t
                     if self.kinks and self._changed(solver.y):
-                        lo, hi = t_old, t_new
-                        while hi - lo > 8 * np.finfo(float).eps * max(1.0, hi):
-                            mid = 0.5 * (lo + hi)
-                            if not self._changed(dense(mid)):
-                                lo = mid
-                            else:
-                                hi = mid
-                        t_new, crossed = hi, True
+                        t_new, crossed = self._locate(dense, t_old, t_new), True
                     upto = int(np.searchsorted(times, t_new, side="right"))
                     if upto > done:
                         ys[done:upto] = dense(times[done:upto]).T
