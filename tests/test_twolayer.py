@@ -282,3 +282,53 @@ def test_cli_solve_two_layer(capsys):
                  "--gamma-prime", "0", "--n", "5", "--t", "0,1", "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "t,loss,rd" and len(out) == 3
+
+
+def _event_oracle(model, T, max_events=50):
+    """Hand-written rhs, scipy events on every w_k . x_i, restart after each crossing."""
+    from scipy.integrate import solve_ivp
+
+    m, d = model.width, model.d_in
+    X, y, al = model.X, model.y, model.alpha
+
+    def f(t, s):
+        ra, rw = oracle_rhs(s[:m], s[m:].reshape(m, d), X, y, al, "relu")
+        return np.r_[ra, rw.ravel()]
+
+    def event(k, i):
+        ev = lambda t, s: s[m:].reshape(m, d)[k] @ X[i]  # noqa: E731
+        ev.terminal = True
+        return ev
+
+    evs = [event(k, i) for k in range(m) for i in range(len(y))]
+    t, s, n = 0.0, np.r_[model.a0, model.W0.ravel()], 0
+    while t < T and n < max_events:
+        sol = solve_ivp(f, (t, T), s, method="DOP853", rtol=1e-12, atol=1e-14, events=evs)
+        t, s = sol.t[-1], sol.y[:, -1]
+        if sol.status == 1:
+            n += 1
+            s = s + 1e-12 * f(t, s)
+            t += 1e-12
+    return s, n
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_relu_kinks_match_an_event_oracle(seed):
+    X, y = np.array([[-1.0], [0.2], [0.9]]), np.array([0.8, -0.3, 0.6])
+    model = ed.TwoLayer(3, X, y, activation="relu", seed=seed, beta1=0.5, beta2=0.5)
+    traj = ed.solve(model, [0, 3.0], rtol=1e-12)
+    ref, n = _event_oracle(model, 3.0)
+    assert traj.meta["kinks"] == n > 0 and traj.meta["sliding_at_end"] == 0
+    np.testing.assert_allclose(np.r_[traj["a"][-1], traj["W"][-1].ravel()], ref, atol=1e-9)
+
+
+def test_relu_sliding_keeps_the_preactivation_at_zero():
+    # seed 0: one neuron reaches a data point where both sides push h back (Filippov).
+    X, y = np.array([[-1.0], [0.2], [0.9]]), np.array([0.8, -0.3, 0.6])
+    model = ed.TwoLayer(3, X, y, activation="relu", seed=0, beta1=0.5, beta2=0.5)
+    traj = ed.solve(model, np.linspace(0, 3, 7), rtol=1e-12)
+    assert traj.meta["sliding_at_end"] == 1
+    h = traj["W"][-1] @ model.X.T
+    assert np.min(np.abs(h)) < 1e-8
+    q = traj["a"] ** 2 - np.sum(traj["W"] ** 2, axis=-1)
+    np.testing.assert_allclose(q, np.broadcast_to(q[0], q.shape), atol=1e-10)
