@@ -332,3 +332,28 @@ def test_relu_sliding_keeps_the_preactivation_at_zero():
     assert np.min(np.abs(h)) < 1e-8
     q = traj["a"] ** 2 - np.sum(traj["W"] ** 2, axis=-1)
     np.testing.assert_allclose(q, np.broadcast_to(q[0], q.shape), atol=1e-10)
+
+
+def test_multiplicity_rule_p1_is_the_line_of_z():
+    from exactdyn.closed_form.twolayer import stationary_directions
+
+    model = ed.TwoLayer(4, "1d-cubic", activation="tanh", n=9)
+    (u,) = stationary_directions(model)
+    z = model.X.T @ model.y / model.n
+    assert abs(u @ z) / np.linalg.norm(z) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_multiplicity_rule_x_tanh_lines_attract_the_full_flow():
+    from exactdyn.closed_form.twolayer import stationary_directions
+
+    model = ed.TwoLayer(40, "1d-cubic", activation="x_tanh", beta1=1e-2, beta2=1e-2, seed=1,
+                        n=20)
+    lines = np.array(stationary_directions(model))
+    assert 1 <= len(lines) <= 2
+    W = ed.solve(model, [0, 400.0])["W"][-1]
+    norms = np.linalg.norm(W, axis=1)
+    big = norms > 0.2 * norms.max()
+    cos = np.max(np.abs((W[big] / norms[big, None]) @ lines.T), axis=1)
+    assert np.min(cos) > 0.999
+    with pytest.raises(ValueError, match="smooth"):
+        stationary_directions(ed.TwoLayer(4, "1d-cubic", activation="relu", n=5))

@@ -76,3 +76,51 @@ def symbolic_residual() -> bool:
     P = p0 * sp.cosh(s) + a0 * sp.sinh(s)
     return (sp.simplify(sp.diff(a, t) - nz * P / al) == 0
             and sp.simplify(sp.diff(P, t) - nz * a / al) == 0)
+
+
+def stationary_directions(model):
+    r"""Stationary input-weight directions of the initial stage for 1-D input plus bias
+    (multiplicity rule, Zhou et al. NeurIPS 2022; MATH.md §4).
+
+    With the leading part :math:`\tilde\sigma(h) = c\,h^p` of σ (:math:`p` the
+    multiplicity, :math:`c = \sigma^{(p)}(0)/p!`) and
+    :math:`\Phi(u) = \frac1n\sum_i y_i\tilde\sigma(u\cdot x_i)`, directions are stationary
+    on the circle where the tangential derivative
+    :math:`G(u) = u_2\partial_1\Phi - u_1\partial_2\Phi` vanishes. G is homogeneous of
+    degree p, so with :math:`u = (t, 1)` the stationary lines are the real roots of the
+    polynomial :math:`G(t, 1)` of degree :math:`\le p`, plus the line :math:`u_2 = 0` when
+    the degree drops: at most p lines (2p directions).
+
+    Returns
+    -------
+    list of ndarray
+        Unit vectors u (one per line, u and −u both stationary), in the input-weight
+        coordinates (x, bias).
+    """
+    act = model.act
+    if act.piecewise:
+        raise ValueError(f"activation must be smooth at 0 for the multiplicity rule; got "
+                         f"{act.name!r}")
+    if model.d_in != 2 or not model.bias:
+        raise ValueError("the multiplicity rule is implemented for 1-D input plus bias "
+                         f"(d_in = 2 with bias=True); got d_in = {model.d_in}")
+    p = act.multiplicity
+    if p == 0:
+        raise ValueError(f"activation {act.name!r} has sigma(0) != 0 (multiplicity 0)")
+    c = act.derivative_at_zero(p) / sp.factorial(p)
+    u1, u2, t = sp.symbols("u1 u2 t", real=True)
+    xs = [sp.nsimplify(float(v)) for v in model.X[:, 0]]
+    ys = [sp.nsimplify(float(v)) for v in model.y]
+    phi = c * sum(yi * (u1 * xi + u2) ** p for xi, yi in zip(xs, ys)) / len(ys)
+    G = sp.expand(u2 * sp.diff(phi, u1) - u1 * sp.diff(phi, u2))
+    poly = sp.Poly(G.subs({u1: t, u2: 1}), t)
+    lines = []
+    if poly.is_zero:
+        raise ValueError("every direction is stationary (Phi is constant on the circle)")
+    for root in poly.nroots(n=30):
+        if abs(sp.im(root)) < 1e-20:
+            v = np.array([float(sp.re(root)), 1.0])
+            lines.append(v / np.linalg.norm(v))
+    if poly.degree() < p:
+        lines.append(np.array([1.0, 0.0]))
+    return lines
