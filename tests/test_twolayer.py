@@ -357,3 +357,13 @@ def test_multiplicity_rule_x_tanh_lines_attract_the_full_flow():
     assert np.min(cos) > 0.999
     with pytest.raises(ValueError, match="smooth"):
         stationary_directions(ed.TwoLayer(4, "1d-cubic", activation="relu", n=5))
+
+
+def test_solve_at_time_zero_only_and_after_a_failed_run():
+    model = ed.TwoLayer(4, "1d-sine", activation="relu", n=5, beta1=0.3, beta2=0.3)
+    traj = ed.solve(model, [0.0, 0.0])
+    np.testing.assert_array_equal(traj["W"][1], model.W0)
+    with pytest.raises(ed.IntegrationError):
+        lowered_two_layer(model).integrate(np.array([0.0, 50.0]), max_kinks=0)
+    again = ed.solve(model, [0.0, 1.0])
+    assert np.isfinite(again["loss"]).all()

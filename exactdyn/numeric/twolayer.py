@@ -257,10 +257,10 @@ class LoweredTwoLayer:
         t, y = 0.0, y0
         fun = self.rhs_frozen if self.kinks else self.rhs
         stats = {"nfev": 0, "kinks": 0}
+        if self.kinks:  # a fresh pattern, even after an earlier run that raised
+            self.mask = self.pattern(y)
+            self.slide = np.zeros_like(self.mask)
         while t < T:
-            if self.kinks and self.mask is None:
-                self.mask = self.pattern(y)
-                self.slide = np.zeros_like(self.mask)
             solver = cls(fun, t, y, T, rtol=rtol, atol=atol)
             crossed = False
             with np.errstate(over="ignore", invalid="ignore"):
@@ -292,7 +292,7 @@ class LoweredTwoLayer:
             if stats["kinks"] > max_kinks:
                 raise IntegrationError(f"more than max_kinks={max_kinks} activation-pattern "
                                        "changes (sliding along a ReLU boundary?)", t_reached=t)
-        if done < len(times):
+        if done < len(times):  # pragma: no cover  (solver stopped short of T)
             ys[done:] = solver.y
         if self.kinks:
             stats["sliding_at_end"] = int(self.slide.sum())
