@@ -6,6 +6,7 @@ from .flows import gradient_flow, lower
 from .models.deep_linear import DeepLinear
 from .models.linear import LinearNet, SingleNeuron
 from .models.linear1d import Linear1D
+from .models.twolayer import TwoLayer
 from .regimes import Regime, classify
 from .report import report
 from .solve import solve
@@ -21,3 +22,4 @@ __all__ += ["report"]
 __all__ += ["PhaseDiagram", "Regime", "classify", "phase_diagram"]
 __all__ += ["DeepLinear"]
 __all__ += ["LinearNet", "SingleNeuron"]
+__all__ += ["TwoLayer"]

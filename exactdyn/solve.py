@@ -73,6 +73,13 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     if atol is not None:
         atol = check.positive("atol", atol)
     precision = check.precision("precision", precision)
+    if getattr(model, "name", None) == "twolayer":
+        from .numeric.twolayer import solve_two_layer
+
+        if precision is not None or reduced:
+            raise ValueError("precision and reduced are not available for two-layer networks "
+                             "(float64 with kink location only)")
+        return solve_two_layer(model, times, method, rtol, atol)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)

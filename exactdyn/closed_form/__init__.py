@@ -34,6 +34,12 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         from .linear import exact_linear
 
         return exact_linear(model, times, precision)
+    if name == "twolayer":
+        from .twolayer import exact_two_layer
+
+        if precision is not None:
+            raise ValueError("precision is not available for the two-layer early-stage form")
+        return exact_two_layer(model, times)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 

@@ -1,0 +1,70 @@
+"""``exactdyn solve two-layer`` and ``exactdyn exact two-layer``.
+
+    exactdyn solve two-layer --width 100 --activation tanh --beta1 1e-3 --beta2 1e-3 \\
+        --data 1d-sine --t-span 0:20 --points 11
+    exactdyn solve two-layer --width 1000 --gamma 2 --gamma-prime 0 --init mirrored
+"""
+
+from __future__ import annotations
+
+from .models.twolayer import DATASETS, INITS
+
+
+def build_parser(command: str):
+    from .cli import _Parser
+
+    p = _Parser(prog=f"exactdyn {command} two-layer",
+                description="Two-layer network f(x) = (1/alpha) sum_k a_k sigma(w_k . x) "
+                "(MATH.md §4): " + ("integrate its gradient flow, ReLU kinks located."
+                                     if command == "solve" else
+                                     "the linearized early-stage closed form."))
+    p.add_argument("--width", type=int, default=100, help="number of neurons m (default 100)")
+    p.add_argument("--activation", default="relu",
+                   help="relu, leaky_relu, tanh, sigmoid, softplus, silu, gelu, x_tanh, "
+                   "x2_tanh, linear, or an expression in x such as 'x*tanh(x)'")
+    p.add_argument("--alpha", type=float, default=1.0, help="output scale alpha > 0")
+    p.add_argument("--beta1", type=float, default=None, help="init std of a (default 1)")
+    p.add_argument("--beta2", type=float, default=None, help="init std of w (default 1)")
+    p.add_argument("--gamma", type=float, default=None,
+                   help="Luo et al.'s gamma: beta1*beta2/alpha = m^-gamma (with --gamma-prime)")
+    p.add_argument("--gamma-prime", type=float, default=None,
+                   help="Luo et al.'s gamma': beta1/beta2 = m^-gamma'")
+    p.add_argument("--init", default="gaussian", help="one of " + ", ".join(INITS))
+    p.add_argument("--data", default="1d-sine",
+                   help=f"built-in data set ({', '.join(DATASETS)}) or an .npz with X and y")
+    p.add_argument("--n", type=int, default=20, help="points of a built-in data set")
+    p.add_argument("--no-bias", action="store_true", help="do not append a column of ones")
+    p.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
+    p.add_argument("--t", help="output times, comma-separated")
+    p.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
+    p.add_argument("--points", type=int, default=11, help="number of times in --t-span")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    if command == "solve":
+        p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
+        p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
+    return p
+
+
+def run(command: str, argv) -> int:
+    from .cli import _table, _times
+    from .closed_form import exact
+    from .models.twolayer import TwoLayer
+    from .solve import solve
+
+    args = build_parser(command).parse_args(argv)
+    model = TwoLayer(args.width, args.data, activation=args.activation, alpha=args.alpha,
+                     beta1=args.beta1, beta2=args.beta2, gamma=args.gamma,
+                     gamma_prime=args.gamma_prime, init=args.init, bias=not args.no_bias,
+                     seed=args.seed, n=args.n)
+    times = _times(args)
+    if command == "solve":
+        traj = solve(model, times, method=args.method, rtol=args.rtol)
+    else:
+        traj = exact(model, times)
+    if args.format == "json":
+        print(traj.to_json())
+    elif args.format == "csv":
+        print(traj.to_csv(), end="")
+    else:
+        print(_table(traj))
+    return 0

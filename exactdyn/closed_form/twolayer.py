@@ -1,0 +1,126 @@
+r"""Early-stage closed form of a two-layer network with a multiplicity-1 activation.
+
+While :math:`f \approx 0` (small init, early times) the residual is :math:`e_i \approx
+-y_i`, and with :math:`\sigma(h) \approx h` (:math:`\sigma(0) = 0`, :math:`\sigma'(0) = 1`)
+the flow of MATH.md §4 linearizes to :math:`\dot a_k = \langle z, w_k\rangle/\alpha`,
+:math:`\dot w_k = a_k z/\alpha` with :math:`z = \frac1n\sum_i y_i x_i` (bias included).
+With :math:`s = \|z\|t/\alpha` and :math:`P_k = \langle\hat z, w_k\rangle`:
+
+.. math::
+
+    a_k(t) = a_k(0)\cosh s + P_k(0)\sinh s,\qquad
+    P_k(t) = P_k(0)\cosh s + a_k(0)\sinh s,
+
+and the part of :math:`w_k` orthogonal to :math:`\hat z` is frozen: all input weights
+condense onto the line :math:`\mathbb{R}z` [ZX, CX]. This is the **linearized
+early-stage solution**, not the full flow: its relative error is :math:`O(\beta^2)` in the
+init scale β at fixed t (the neglected terms are :math:`f = O(m\beta_1\beta_2)` in the
+residual and the cubic term of σ), and it grows with t as the weights leave the origin.
+Zhou et al., NeurIPS 2022; Chen et al., "Phase diagram of initial condensation for
+two-layer neural networks" (2023).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+
+def applies(model) -> tuple:
+    """``(ok, reason)``: the closed form needs σ(0) = 0, σ'(0) = 1 and a smooth σ."""
+    act = model.act
+    if act.piecewise:
+        return False, f"activation {act.name!r} is not smooth at 0"
+    if act.derivative_at_zero(0) != 0 or act.derivative_at_zero(1) != 1:
+        return False, (f"activation {act.name!r} does not have sigma(0) = 0 and "
+                       "sigma'(0) = 1 (multiplicity 1, unit slope)")
+    return True, ""
+
+
+def z_vector(model) -> np.ndarray:
+    r""":math:`z = \frac1n\sum_i y_i x_i` (bias column included)."""
+    return model.X.T @ model.y / model.n
+
+
+def exact_two_layer(model, times):
+    ok, why = applies(model)
+    if not ok:
+        raise ValueError(f"model must have a multiplicity-1 activation with sigma'(0) = 1 "
+                         f"for the early-stage closed form; {why}")
+    from ..numeric.twolayer import trajectory_from_states
+
+    z = z_vector(model)
+    nz = float(np.linalg.norm(z))
+    if nz == 0:
+        zhat = np.zeros_like(z)
+    else:
+        zhat = z / nz
+    s = nz * np.asarray(times, float) / model.alpha
+    a0, W0 = model.a0, model.W0
+    P0 = W0 @ zhat
+    ch, sh = np.cosh(s)[:, None], np.sinh(s)[:, None]
+    a = a0[None, :] * ch + P0[None, :] * sh
+    P = P0[None, :] * ch + a0[None, :] * sh
+    W = W0[None, :, :] + (P - P0[None, :])[:, :, None] * zhat[None, None, :]
+    return trajectory_from_states(model, times, a, W,
+                                  {"method": "closed-form (linearized early stage)",
+                                   "precision": None, "z": z.tolist()})
+
+
+def symbolic_residual() -> bool:
+    """Prove that the cosh/sinh pair solves :math:`\\dot a = \\|z\\|P/\\alpha`,
+    :math:`\\dot P = \\|z\\|a/\\alpha` (sympy)."""
+    t, nz, al, a0, p0 = sp.symbols("t z alpha a0 P0", positive=True)
+    s = nz * t / al
+    a = a0 * sp.cosh(s) + p0 * sp.sinh(s)
+    P = p0 * sp.cosh(s) + a0 * sp.sinh(s)
+    return (sp.simplify(sp.diff(a, t) - nz * P / al) == 0
+            and sp.simplify(sp.diff(P, t) - nz * a / al) == 0)
+
+
+def stationary_directions(model):
+    r"""Stationary input-weight directions of the initial stage for 1-D input plus bias
+    (multiplicity rule, Zhou et al. NeurIPS 2022; MATH.md §4).
+
+    With the leading part :math:`\tilde\sigma(h) = c\,h^p` of σ (:math:`p` the
+    multiplicity, :math:`c = \sigma^{(p)}(0)/p!`) and
+    :math:`\Phi(u) = \frac1n\sum_i y_i\tilde\sigma(u\cdot x_i)`, directions are stationary
+    on the circle where the tangential derivative
+    :math:`G(u) = u_2\partial_1\Phi - u_1\partial_2\Phi` vanishes. G is homogeneous of
+    degree p, so with :math:`u = (t, 1)` the stationary lines are the real roots of the
+    polynomial :math:`G(t, 1)` of degree :math:`\le p`, plus the line :math:`u_2 = 0` when
+    the degree drops: at most p lines (2p directions).
+
+    Returns
+    -------
+    list of ndarray
+        Unit vectors u (one per line, u and −u both stationary), in the input-weight
+        coordinates (x, bias).
+    """
+    act = model.act
+    if act.piecewise:
+        raise ValueError(f"activation must be smooth at 0 for the multiplicity rule; got "
+                         f"{act.name!r}")
+    if model.d_in != 2 or not model.bias:
+        raise ValueError("the multiplicity rule is implemented for 1-D input plus bias "
+                         f"(d_in = 2 with bias=True); got d_in = {model.d_in}")
+    p = act.multiplicity
+    if p == 0:
+        raise ValueError(f"activation {act.name!r} has sigma(0) != 0 (multiplicity 0)")
+    c = act.derivative_at_zero(p) / sp.factorial(p)
+    u1, u2, t = sp.symbols("u1 u2 t", real=True)
+    xs = [sp.nsimplify(float(v)) for v in model.X[:, 0]]
+    ys = [sp.nsimplify(float(v)) for v in model.y]
+    phi = c * sum(yi * (u1 * xi + u2) ** p for xi, yi in zip(xs, ys)) / len(ys)
+    G = sp.expand(u2 * sp.diff(phi, u1) - u1 * sp.diff(phi, u2))
+    poly = sp.Poly(G.subs({u1: t, u2: 1}), t)
+    lines = []
+    if poly.is_zero:
+        raise ValueError("every direction is stationary (Phi is constant on the circle)")
+    for root in poly.nroots(n=30):
+        if abs(sp.im(root)) < 1e-20:
+            v = np.array([float(sp.re(root)), 1.0])
+            lines.append(v / np.linalg.norm(v))
+    if poly.degree() < p:
+        lines.append(np.array([1.0, 0.0]))
+    return lines

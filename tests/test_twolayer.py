@@ -1,0 +1,369 @@
+"""Two-layer networks (MATH.md §4): derived flow against finite differences of a
+hand-written loss and a hand-written rhs, conservation through ReLU kinks, the early-stage
+closed form's O(scale^2) error, condensation, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from scipy.special import erf
+
+import exactdyn as ed
+from exactdyn.cli import main
+from exactdyn.condensation import cosine_similarity, direction_clusters, plot_condensation
+from exactdyn.models.activations import NAMED, activation
+from exactdyn.numeric.twolayer import lowered_two_layer, sources
+from exactdyn.regimes.scaling import luo_exponents
+
+# Hand-written activations and derivatives (independent of sympy): the oracle.
+ORACLE = {
+    "relu": (lambda h: np.maximum(h, 0), lambda h: (h > 0) * 1.0),
+    "leaky_relu": (lambda h: np.where(h > 0, h, h / 100), lambda h: np.where(h > 0, 1, 0.01)),
+    "tanh": (np.tanh, lambda h: 1 / np.cosh(h) ** 2),
+    "sigmoid": (lambda h: 1 / (1 + np.exp(-h)),
+                lambda h: np.exp(-h) / (1 + np.exp(-h)) ** 2),
+    "softplus": (lambda h: np.log1p(np.exp(h)), lambda h: 1 / (1 + np.exp(-h))),
+    "silu": (lambda h: h / (1 + np.exp(-h)),
+             lambda h: 1 / (1 + np.exp(-h)) + h * np.exp(-h) / (1 + np.exp(-h)) ** 2),
+    "gelu": (lambda h: h * (1 + erf(h / np.sqrt(2))) / 2,
+             lambda h: (1 + erf(h / np.sqrt(2))) / 2 + h * np.exp(-h**2 / 2) / np.sqrt(2 * np.pi)),
+    "x_tanh": (lambda h: h * np.tanh(h), lambda h: np.tanh(h) + h / np.cosh(h) ** 2),
+    "x2_tanh": (lambda h: h**2 * np.tanh(h),
+                lambda h: 2 * h * np.tanh(h) + h**2 / np.cosh(h) ** 2),
+    "linear": (lambda h: h, lambda h: np.ones_like(h)),
+}
+
+
+def oracle_loss(a, W, X, y, alpha, act):
+    s, _ = ORACLE[act]
+    f = s(W @ X.T).T @ a / alpha
+    return np.mean((f - y) ** 2) / 2
+
+
+def oracle_rhs(a, W, X, y, alpha, act):
+    s, ds = ORACLE[act]
+    h = W @ X.T
+    e = s(h).T @ a / alpha - y
+    n = len(y)
+    return -(s(h) @ e) / (alpha * n), -(a[:, None] / (alpha * n)) * ((ds(h) * e) @ X)
+
+
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3))
+
+
+@st.composite
+def networks(draw):
+    m, n, d = draw(shapes)
+    vals = st.floats(-1.5, 1.5, allow_nan=False, allow_subnormal=False)
+    a = np.array(draw(st.lists(vals, min_size=m, max_size=m)))
+    W = np.array(draw(st.lists(vals, min_size=m * (d + 1), max_size=m * (d + 1)))).reshape(m, d + 1)
+    X = np.array(draw(st.lists(vals, min_size=n * d, max_size=n * d))).reshape(n, d)
+    y = np.array(draw(st.lists(vals, min_size=n, max_size=n)))
+    alpha = draw(st.floats(0.3, 3.0))
+    return a, W, X, y, alpha
+
+
+@pytest.mark.parametrize("act", list(NAMED))
+@given(net=networks())
+def test_lowered_rhs_is_minus_gradient_of_handwritten_loss(act, net):
+    a, W, X, y, alpha = net
+    model = ed.TwoLayer.from_init(a, W, X, y, activation=act, alpha=alpha)
+    if activation(act).piecewise:  # finite differences need a margin from the kinks
+        assume(np.min(np.abs(W @ model.X.T)) > 1e-3)
+    low = lowered_two_layer(model)
+    r = low.rhs(0.0, low.pack(a, W))
+    theta = low.pack(a, W)
+    eps = 1e-6
+    fd = np.empty_like(theta)
+    for k in range(theta.size):
+        tp, tm = theta.copy(), theta.copy()
+        tp[k] += eps
+        tm[k] -= eps
+        fd[k] = -(oracle_loss(*low.unpack(tp), model.X, y, alpha, act)
+                  - oracle_loss(*low.unpack(tm), model.X, y, alpha, act)) / (2 * eps)
+    np.testing.assert_allclose(r, fd, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("act", list(NAMED))
+@given(net=networks())
+def test_lowered_rhs_equals_handwritten_rhs(act, net):
+    a, W, X, y, alpha = net
+    model = ed.TwoLayer.from_init(a, W, X, y, activation=act, alpha=alpha)
+    low = lowered_two_layer(model)
+    ra, rw = oracle_rhs(a, W, model.X, y, alpha, act)
+    r = low.rhs(0.0, low.pack(a, W))
+    np.testing.assert_allclose(r, low.pack(ra, rw), rtol=1e-12, atol=1e-14)
+
+
+def test_generated_code_is_vectorized():
+    src = sources()["rhs"].source
+    assert "W @ X.T" in src
+    assert "for " not in src and "while " not in src
+
+
+def test_expression_activation_matches_named():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5, 2)), rng.normal(size=5)
+    a, W = rng.normal(size=3), rng.normal(size=(3, 3))
+    r1 = lowered_two_layer(ed.TwoLayer.from_init(a, W, X, y, "x_tanh")).rhs(0, np.r_[a, W.ravel()])
+    r2 = lowered_two_layer(ed.TwoLayer.from_init(a, W, X, y, "x*tanh(x)")).rhs(
+        0, np.r_[a, W.ravel()])
+    np.testing.assert_allclose(r1, r2, rtol=1e-14)
+
+
+@pytest.mark.parametrize("act,p", [("tanh", 1), ("x_tanh", 2), ("x2_tanh", 3), ("relu", 1),
+                                   ("sigmoid", 0), ("gelu", 1), ("sin(x)**2", 2),
+                                   ("x**3 + x**5", 3)])
+def test_multiplicity(act, p):
+    assert activation(act).multiplicity == p
+
+
+@pytest.mark.parametrize("act,expected", [("relu", True), ("leaky_relu", True),
+                                          ("linear", True), ("tanh", False),
+                                          ("x_tanh", False)])
+def test_balance_proven_only_for_homogeneous(act, expected):
+    model = ed.TwoLayer(4, "1d-sine", activation=act, n=5)
+    assert model.conservation_proven() is expected
+    assert activation(act).homogeneous is expected
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu"])
+def test_balance_conserved_through_kinks(act):
+    model = ed.TwoLayer(12, "1d-sine", activation=act, beta1=0.3, beta2=0.3, seed=2, n=8)
+    traj = ed.solve(model, np.linspace(0, 6, 7))
+    q = traj["a"] ** 2 - np.sum(traj["W"] ** 2, axis=-1)
+    assert traj.meta["kinks"] > 0
+    np.testing.assert_allclose(q, np.broadcast_to(q[0], q.shape), atol=1e-9)
+    assert np.all(np.diff(traj["loss"]) <= 1e-12)  # gradient flow decreases the loss
+
+
+def test_balance_breaks_for_tanh():
+    model = ed.TwoLayer(6, "1d-sine", activation="tanh", beta1=1.0, beta2=1.0, n=8)
+    traj = ed.solve(model, [0, 3])
+    q = traj["a"] ** 2 - np.sum(traj["W"] ** 2, axis=-1)
+    assert np.max(np.abs(q[1] - q[0])) > 1e-3
+
+
+def test_trajectory_shapes_and_observables():
+    model = ed.TwoLayer(6, "1d-sine", activation="tanh", beta1=0.5, beta2=0.5, n=7)
+    traj = ed.solve(model, [0.0, 0.5, 1.0])
+    assert traj["a"].shape == (3, 6) and traj["W"].shape == (3, 6, 2)
+    assert traj["output"].shape == (3, 7) and traj["rd"][0] == 0
+    f = np.tanh(traj["W"][-1] @ model.X.T).T @ traj["a"][-1]
+    np.testing.assert_allclose(traj["output"][-1], f, rtol=1e-12)
+    np.testing.assert_allclose(traj["loss"][-1], np.mean((f - model.y) ** 2) / 2, rtol=1e-12)
+    np.testing.assert_array_equal(model.X[:, -1], 1.0)  # bias column last
+
+
+def test_inits():
+    m = ed.TwoLayer(8, "1d-sine", init="mirrored", beta1=0.3, beta2=0.2, n=5)
+    np.testing.assert_allclose(m.output(m.a0, m.W0), 0.0, atol=1e-15)
+    b = ed.TwoLayer(8, "1d-sine", init="balanced", n=5)
+    np.testing.assert_allclose(np.abs(b.a0), np.linalg.norm(b.W0, axis=1), rtol=1e-15)
+    d = ed.TwoLayer(8, "1d-sine", init="dominated", n=5)
+    assert np.all(np.abs(d.a0) >= np.linalg.norm(d.W0, axis=1))
+    g1 = ed.TwoLayer(8, "1d-sine", seed=4, n=5)
+    g2 = ed.TwoLayer(8, "1d-sine", seed=4, n=5)
+    np.testing.assert_array_equal(g1.W0, g2.W0)
+
+
+@given(g=st.floats(-1, 3), gp=st.floats(-2, 2), alpha=st.floats(0.1, 10),
+       m=st.integers(2, 5000))
+def test_gamma_mapping_round_trips_through_luo_exponents(g, gp, alpha, m):
+    model = ed.TwoLayer(m, np.zeros((2, 1)), [0.0, 1.0], gamma=g, gamma_prime=gp, alpha=alpha)
+    assert model.beta1 * model.beta2 / model.alpha == pytest.approx(m ** -g, rel=1e-9)
+    got = luo_exponents(model.alpha, model.beta1, model.beta2, m)
+    np.testing.assert_allclose(got, (g, gp), atol=1e-9)
+
+
+def test_early_stage_closed_form_error_is_order_scale_squared():
+    scales = np.array([0.08, 0.04, 0.02, 0.01])
+    errs = []
+    for sc in scales:
+        model = ed.TwoLayer(10, "1d-sine", activation="tanh", beta1=sc, beta2=sc, seed=3, n=10)
+        ts = [0.0, 1.0]
+        cf, fl = ed.exact(model, ts), ed.solve(model, ts)
+        diff = np.sqrt(np.sum((cf["a"][-1] - fl["a"][-1]) ** 2)
+                       + np.sum((cf["W"][-1] - fl["W"][-1]) ** 2))
+        size = np.sqrt(np.sum(fl["a"][-1] ** 2) + np.sum(fl["W"][-1] ** 2))
+        errs.append(diff / size)
+    order = np.polyfit(np.log(scales), np.log(errs), 1)[0]
+    assert 1.8 < order < 2.2, (order, errs)
+
+
+def test_closed_form_refuses_other_activations():
+    for act in ("relu", "x_tanh", "sigmoid"):
+        with pytest.raises(ValueError, match="multiplicity-1"):
+            ed.exact(ed.TwoLayer(4, "1d-sine", activation=act, n=4), [0, 1])
+
+
+def test_tanh_small_init_condenses_onto_z():
+    model = ed.TwoLayer(40, "1d-sine", activation="tanh", beta1=1e-4, beta2=1e-4, seed=1, n=20)
+    z = model.X.T @ model.y / model.n
+    traj = ed.solve(model, [0.0, 25.0])
+    W = traj["W"][-1]
+    cos = np.abs(W @ z) / (np.linalg.norm(W, axis=1) * np.linalg.norm(z))
+    big = np.linalg.norm(W, axis=1) > 0.1 * np.linalg.norm(W, axis=1).max()
+    assert np.min(cos[big]) > 0.99
+    assert direction_clusters(W, rel_tol=0.1, signed=False) == 1
+    assert direction_clusters(traj["W"][0], rel_tol=0.1, signed=False) > 3
+
+
+def test_cosine_similarity_orders_two_clusters(tmp_path):
+    W = np.array([[1, 0.01], [-1, 0], [1, -0.01], [-2, 0.02], [1e-9, 1e-9]])
+    C, kept = cosine_similarity(W)
+    assert 4 not in kept and C.shape == (4, 4)
+    signs = np.sign(W[kept, 0])
+    assert np.count_nonzero(np.diff(signs)) == 1  # ordered: the two clusters are contiguous
+    assert direction_clusters(W) == 2 and direction_clusters(W, signed=False) == 1
+    plot_condensation(W, path=tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"activation": "foo"}, "activation"),
+    ({"activation": "bar(x)"}, "function 'bar'"),
+    ({"activation": "x + os"}, "name 'os'"),
+    ({"activation": "x**"}, "syntax"),
+    ({"activation": "__import__('os')"}, "not allowed"),
+    ({"activation": "x.real"}, "Attribute"),
+    ({"alpha": 0.0}, "alpha"),
+    ({"beta1": -1.0}, "beta1"),
+    ({"beta2": 0.0}, "beta2"),
+    ({"init": "xavier"}, "init"),
+    ({"gamma": 1.0}, "gamma"),
+    ({"beta1": 1.0, "gamma": 1.0, "gamma_prime": 0.0}, "either"),
+])
+def test_bad_model_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ed.TwoLayer(4, np.zeros((3, 1)), np.zeros(3), **kwargs)
+
+
+def test_bad_data():
+    with pytest.raises(ValueError, match="same number of samples"):
+        ed.TwoLayer(4, np.zeros((3, 1)), np.zeros(2))
+    with pytest.raises(ValueError, match="X must be finite"):
+        ed.TwoLayer(4, np.array([[np.nan], [0.0]]), np.zeros(2))
+    with pytest.raises(ValueError, match="y must be finite"):
+        ed.TwoLayer(4, np.zeros((2, 1)), np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="width must be even"):
+        ed.TwoLayer(3, np.zeros((2, 1)), np.zeros(2), init="mirrored")
+    with pytest.raises(ValueError, match="W must have shape"):
+        ed.TwoLayer.from_init(np.ones(2), np.ones((2, 1)), np.zeros((2, 1)), np.zeros(2))
+    with pytest.raises(ValueError, match="data"):
+        ed.TwoLayer(4, "no-such-data")
+
+
+def test_npz_data(tmp_path):
+    p = tmp_path / "d.npz"
+    np.savez(p, X=np.linspace(-1, 1, 4)[:, None], y=np.arange(4.0))
+    model = ed.TwoLayer(4, str(p))
+    assert model.X.shape == (4, 2)
+
+
+@pytest.mark.parametrize("argv", [
+    ["solve", "two-layer", "--activation", "foo"],
+    ["solve", "two-layer", "--alpha", "-1"],
+    ["solve", "two-layer", "--beta1", "1", "--gamma", "1", "--gamma-prime", "0"],
+    ["solve", "two-layer", "--data", "nope"],
+    ["exact", "two-layer", "--activation", "relu"],
+    ["solve", "two-layer", "--width", "x"],
+])
+def test_cli_errors_one_line_exit_2(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("exactdyn: error: ") and err.count("\n") == 1
+
+
+def test_cli_solve_two_layer(capsys):
+    assert main(["solve", "two-layer", "--width", "6", "--activation", "tanh", "--gamma", "2",
+                 "--gamma-prime", "0", "--n", "5", "--t", "0,1", "--format", "csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "t,loss,rd" and len(out) == 3
+
+
+def _event_oracle(model, T, max_events=50):
+    """Hand-written rhs, scipy events on every w_k . x_i, restart after each crossing."""
+    from scipy.integrate import solve_ivp
+
+    m, d = model.width, model.d_in
+    X, y, al = model.X, model.y, model.alpha
+
+    def f(t, s):
+        ra, rw = oracle_rhs(s[:m], s[m:].reshape(m, d), X, y, al, "relu")
+        return np.r_[ra, rw.ravel()]
+
+    def event(k, i):
+        ev = lambda t, s: s[m:].reshape(m, d)[k] @ X[i]  # noqa: E731
+        ev.terminal = True
+        return ev
+
+    evs = [event(k, i) for k in range(m) for i in range(len(y))]
+    t, s, n = 0.0, np.r_[model.a0, model.W0.ravel()], 0
+    while t < T and n < max_events:
+        sol = solve_ivp(f, (t, T), s, method="DOP853", rtol=1e-12, atol=1e-14, events=evs)
+        t, s = sol.t[-1], sol.y[:, -1]
+        if sol.status == 1:
+            n += 1
+            s = s + 1e-12 * f(t, s)
+            t += 1e-12
+    return s, n
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_relu_kinks_match_an_event_oracle(seed):
+    X, y = np.array([[-1.0], [0.2], [0.9]]), np.array([0.8, -0.3, 0.6])
+    model = ed.TwoLayer(3, X, y, activation="relu", seed=seed, beta1=0.5, beta2=0.5)
+    traj = ed.solve(model, [0, 3.0], rtol=1e-12)
+    ref, n = _event_oracle(model, 3.0)
+    assert traj.meta["kinks"] == n > 0 and traj.meta["sliding_at_end"] == 0
+    np.testing.assert_allclose(np.r_[traj["a"][-1], traj["W"][-1].ravel()], ref, atol=1e-9)
+
+
+def test_relu_sliding_keeps_the_preactivation_at_zero():
+    # seed 0: one neuron reaches a data point where both sides push h back (Filippov).
+    X, y = np.array([[-1.0], [0.2], [0.9]]), np.array([0.8, -0.3, 0.6])
+    model = ed.TwoLayer(3, X, y, activation="relu", seed=0, beta1=0.5, beta2=0.5)
+    traj = ed.solve(model, np.linspace(0, 3, 7), rtol=1e-12)
+    assert traj.meta["sliding_at_end"] == 1
+    h = traj["W"][-1] @ model.X.T
+    assert np.min(np.abs(h)) < 1e-8
+    q = traj["a"] ** 2 - np.sum(traj["W"] ** 2, axis=-1)
+    np.testing.assert_allclose(q, np.broadcast_to(q[0], q.shape), atol=1e-10)
+
+
+def test_multiplicity_rule_p1_is_the_line_of_z():
+    from exactdyn.closed_form.twolayer import stationary_directions
+
+    model = ed.TwoLayer(4, "1d-cubic", activation="tanh", n=9)
+    (u,) = stationary_directions(model)
+    z = model.X.T @ model.y / model.n
+    assert abs(u @ z) / np.linalg.norm(z) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_multiplicity_rule_x_tanh_lines_attract_the_full_flow():
+    from exactdyn.closed_form.twolayer import stationary_directions
+
+    model = ed.TwoLayer(40, "1d-cubic", activation="x_tanh", beta1=1e-2, beta2=1e-2, seed=1,
+                        n=20)
+    lines = np.array(stationary_directions(model))
+    assert 1 <= len(lines) <= 2
+    W = ed.solve(model, [0, 400.0])["W"][-1]
+    norms = np.linalg.norm(W, axis=1)
+    big = norms > 0.2 * norms.max()
+    cos = np.max(np.abs((W[big] / norms[big, None]) @ lines.T), axis=1)
+    assert np.min(cos) > 0.999
+    with pytest.raises(ValueError, match="smooth"):
+        stationary_directions(ed.TwoLayer(4, "1d-cubic", activation="relu", n=5))
+
+
+def test_solve_at_time_zero_only_and_after_a_failed_run():
+    model = ed.TwoLayer(4, "1d-sine", activation="relu", n=5, beta1=0.3, beta2=0.3)
+    traj = ed.solve(model, [0.0, 0.0])
+    np.testing.assert_array_equal(traj["W"][1], model.W0)
+    with pytest.raises(ed.IntegrationError):
+        lowered_two_layer(model).integrate(np.array([0.0, 50.0]), max_kinks=0)
+    again = ed.solve(model, [0.0, 1.0])
+    assert np.isfinite(again["loss"]).all()
