@@ -78,6 +78,27 @@ def finite_vector(name: str, value) -> np.ndarray:
     return arr
 
 
+def finite_matrix(name: str, value, shape=None) -> np.ndarray:
+    """A finite, non-empty, read-only float64 matrix (of ``shape`` when given; a vector is
+    reshaped when ``shape`` has a 1 in it)."""
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a 2-D array of real numbers, got {value!r}") from exc
+    if arr.ndim == 1 and shape is not None and 1 in shape:
+        arr = arr.reshape(shape)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (a matrix), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    if shape is not None and arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
+    arr.setflags(write=False)
+    return arr
+
+
 def times(name: str, value) -> np.ndarray:
     """Output times: a finite, non-negative, non-decreasing 1-D array (a scalar is allowed)."""
     try:

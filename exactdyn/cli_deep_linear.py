@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from .cli import _floats
 from .models.deep_linear import DeepLinear, teacher_matrix
 
 
@@ -41,17 +42,6 @@ def load_matrix(option: str, path: str) -> np.ndarray:
     except (OSError, ValueError) as exc:
         raise ValueError(f"{option}: cannot read a matrix from {path!r} ({exc})") from None
     return np.atleast_2d(np.asarray(m, dtype=float))
-
-
-def _floats(option, text):
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"{option} must be comma-separated numbers like 3,2,1; got {text!r}") \
-            from None
-    if not vals:
-        raise ValueError(f"{option} must list at least one number; got {text!r}")
-    return vals
 
 
 def model_from_args(args) -> DeepLinear:

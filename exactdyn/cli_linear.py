@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cli_deep_linear import load_matrix
+
 INITS = ("random", "decoupled", "zero-balanced", "lambda-balanced")
 
 
@@ -39,17 +41,6 @@ def add_options(p) -> None:
     g.add_argument("--eta-a", type=float, default=1.0, help="single neuron: rate of a > 0")
 
 
-def _load(name, path):
-    try:
-        if str(path).endswith(".npy"):
-            arr = np.load(path)
-        else:
-            arr = np.loadtxt(path, ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{name}: cannot read a matrix from {path!r} ({exc})") from None
-    return np.atleast_2d(np.asarray(arr, dtype=float))
-
-
 def linear_model(args, floats):
     """The LinearNet or SingleNeuron described by ``args`` (ValueError on bad input)."""
     from .models.linear import LinearNet, SingleNeuron
@@ -57,13 +48,13 @@ def linear_model(args, floats):
     if args.model == "single-neuron":
         beta = None if args.beta is None else floats("--beta", args.beta)
         n = args.in_dim if args.in_dim is not None else (2 if beta is None else len(beta))
-        sxx = None if args.sigma_xx is None else _load("--sigma-xx", args.sigma_xx)
+        sxx = None if args.sigma_xx is None else load_matrix("--sigma-xx", args.sigma_xx)
         return SingleNeuron(n, delta=args.delta, beta=beta, sigma_xx=sxx, eta_a=args.eta_a,
                             eta_w=args.eta_w, product=args.product, seed=args.seed)
     if args.teacher_svals is not None and args.sigma_yx is not None:
         raise ValueError("give either --teacher-svals or --sigma-yx, not both")
     if args.sigma_yx is not None:
-        syx = _load("--sigma-yx", args.sigma_yx)
+        syx = load_matrix("--sigma-yx", args.sigma_yx)
     else:
         svals = floats("--teacher-svals", args.teacher_svals or "1,1,1")
         k = len(svals)
@@ -81,12 +72,12 @@ def linear_model(args, floats):
                                                                  out_dim)):
         if val is not None and val != want:
             raise ValueError(f"{flag} {val} disagrees with Sigma_yx of shape {syx.shape}")
-    sxx = None if args.sigma_xx is None else _load("--sigma-xx", args.sigma_xx)
+    sxx = None if args.sigma_xx is None else load_matrix("--sigma-xx", args.sigma_xx)
     if (args.W1 is None) != (args.W2 is None):
         raise ValueError("--W1 and --W2 go together (an explicit init needs both)")
     if args.W1 is not None:
-        return LinearNet.from_init(_load("--W1", args.W1), _load("--W2", args.W2), syx, sxx,
-                                   eta1=args.eta1, eta2=args.eta2)
+        W1, W2 = load_matrix("--W1", args.W1), load_matrix("--W2", args.W2)
+        return LinearNet.from_init(W1, W2, syx, sxx, eta1=args.eta1, eta2=args.eta2)
     hidden = args.hidden if args.hidden is not None else min(in_dim, out_dim)
     init = args.init or "random"
     if init != "random" and sxx is not None:

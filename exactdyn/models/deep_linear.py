@@ -25,21 +25,7 @@ from ..symbolic.deep_linear import CITATION, derive_deep_linear
 __all__ = ["DeepLinear", "teacher_matrix", "CITATION"]
 
 
-def _matrix(name, value, shape=None) -> np.ndarray:
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real matrix, got {value!r}") from exc
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    if shape is not None and arr.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
-    arr.setflags(write=False)
-    return arr
+_matrix = check.finite_matrix
 
 
 def _positive_definite(name, m) -> np.ndarray:

@@ -50,23 +50,7 @@ CITATION = ("A. M. Saxe, J. L. McClelland, S. Ganguli, Exact solutions to the no
 
 
 # ---- input checks ---------------------------------------------------------------------
-def _matrix(name, value, shape=None):
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a 2-D array of real numbers, got {value!r}") from exc
-    if arr.ndim == 1 and shape is not None and 1 in shape:
-        arr = arr.reshape(shape)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (a matrix), got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    if shape is not None and arr.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
-    arr.setflags(write=False)
-    return arr
+_matrix = check.finite_matrix
 
 
 def _spd(name, value, n):

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Regime:
@@ -140,3 +142,21 @@ def classify(model_or_trajectory, taxonomy: str | None = None, **options) -> Reg
     Regime
     """
     return taxonomy_for(model_or_trajectory, taxonomy).classify(model_or_trajectory, **options)
+
+
+def check_thresholds(options: dict, defaults: dict, taxonomy: str, bounded=()) -> dict:
+    """A taxonomy's thresholds: ``defaults`` updated by ``options``. Unknown names and
+    values that are not finite and > 0 (or, for names in ``bounded``, in (0, 1)) raise
+    ``ValueError`` naming them."""
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} for taxonomy "
+                         f"{taxonomy!r}; allowed: {', '.join(defaults)}")
+    out = dict(defaults)
+    for k, v in options.items():
+        v = float(v)
+        if not np.isfinite(v) or v <= 0 or (k in bounded and v >= 1):
+            allowed = "in (0, 1)" if k in bounded else "a finite number > 0"
+            raise ValueError(f"{k} must be {allowed}, got {v!r}")
+        out[k] = v
+    return out

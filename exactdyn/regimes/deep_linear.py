@@ -30,7 +30,7 @@ import numpy as np
 
 from ..analysis import analyze_saddles, ntk_movement
 from ..models.deep_linear import DeepLinear
-from .base import Regime, Taxonomy, register_taxonomy
+from .base import Regime, Taxonomy, check_thresholds, register_taxonomy
 
 LABELS = ("ntk", "saddle-to-saddle")
 SCORES = ("ntk_movement", "plateau_count", "gamma")
@@ -38,17 +38,7 @@ THRESHOLDS = {"kernel_tol": 0.1}
 
 
 def _thresholds(options) -> dict:
-    unknown = set(options) - set(THRESHOLDS)
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} for taxonomy "
-                         f"'deep_linear'; allowed: {', '.join(THRESHOLDS)}")
-    out = dict(THRESHOLDS)
-    for k, v in options.items():
-        v = float(v)
-        if not np.isfinite(v) or v <= 0:
-            raise ValueError(f"{k} must be a finite number > 0, got {v!r}")
-        out[k] = v
-    return out
+    return check_thresholds(options, THRESHOLDS, "deep_linear", bounded=())
 
 
 def plateau_count(saddles) -> int:

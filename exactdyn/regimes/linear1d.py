@@ -46,7 +46,7 @@ import numpy as np
 
 from ..models.linear1d import Linear1D
 from . import metrics as mt
-from .base import Regime, Taxonomy, register_taxonomy
+from .base import Regime, Taxonomy, check_thresholds, register_taxonomy
 
 LABELS = ("kernel", "disalignment", "alignment", "rescaling")
 SCORES = ("chi", "ntk_ratio", "ntk_change", "alignment_score", "disalignment_fraction",
@@ -57,18 +57,8 @@ THRESHOLDS = {"kernel_tol": 0.1, "disalignment_threshold": 0.5, "alignment_thres
 
 
 def _thresholds(options) -> dict:
-    unknown = set(options) - set(THRESHOLDS)
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} for taxonomy "
-                         f"'linear1d'; allowed: {', '.join(THRESHOLDS)}")
-    out = dict(THRESHOLDS)
-    for k, v in options.items():
-        v = float(v)
-        if not np.isfinite(v) or v <= 0 or (k != "kernel_tol" and v >= 1):
-            allowed = "> 0" if k == "kernel_tol" else "in (0, 1)"
-            raise ValueError(f"{k} must be {allowed}, got {v!r}")
-        out[k] = v
-    return out
+    return check_thresholds(options, THRESHOLDS, "linear1d",
+                            bounded=("disalignment_threshold", "alignment_threshold"))
 
 
 # ---- scalars of the closed form ----------------------------------------------------------

@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.linear import SingleNeuron
-from .base import Regime, Taxonomy, register_taxonomy
+from .base import Regime, Taxonomy, check_thresholds, register_taxonomy
 
 LABELS = ("lazy", "rich")
 SCORES = ("ntk_change", "ntk_change_predicted", "rho", "alignment_change",
@@ -60,17 +60,7 @@ THRESHOLDS = {"kernel_tol": 0.1}
 
 
 def _thresholds(options) -> dict:
-    unknown = set(options) - set(THRESHOLDS)
-    if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} for taxonomy "
-                         f"'single_neuron'; allowed: {', '.join(THRESHOLDS)}")
-    out = dict(THRESHOLDS)
-    for k, v in options.items():
-        v = float(v)
-        if not np.isfinite(v) or v <= 0:
-            raise ValueError(f"{k} must be a finite number > 0, got {v!r}")
-        out[k] = v
-    return out
+    return check_thresholds(options, THRESHOLDS, "single_neuron", bounded=())
 
 
 def _sqrt_psd(m):
