@@ -24,7 +24,7 @@ AGREEMENT_FACTOR = 10.0
 def conserved_steps(model) -> list:
     r""":math:`Q_j = a_j^2 - \sum_r W_{jr}^2`, proven conserved from the derived flow when
     :math:`h\sigma'(h) = \sigma(h)` (relu, linear), stated as not conserved otherwise."""
-    from ..symbolic.twolayer import A, D, J, L_, W
+    from ..symbolic.twolayer import L_, A, D, J, W
 
     q = sp.Symbol("Q_j")
     expr = A[J] ** 2 - sp.Sum(W[J, L_] ** 2, (L_, 0, D - 1))
