@@ -338,12 +338,17 @@ def _report_check(argv) -> int:
     root = p.parse_args(argv).check
 
     def build(report_argv):
+        if report_argv[:1] == ["two-layer"]:
+            from .cli_twolayer import report_build
+
+            return report_build(report_argv[1:])
         args = build_parser().parse_args(["report", *report_argv, "--out", "-"])
         return _model(args), _times(args), args.precision
 
     from .report import REPORTABLE
 
-    differing, checked = check_derivations(root, build, [m for m in MODELS if m in REPORTABLE])
+    differing, checked = check_derivations(root, build,
+                                           [m for m in (*MODELS, "two-layer") if m in REPORTABLE])
     if differing:
         print("exactdyn: derivations differ from a fresh build (regenerate them with the "
               "command in each README):", file=sys.stderr)
@@ -357,7 +362,7 @@ def _report_check(argv) -> int:
 def run(argv) -> int:
     if argv[:1] == ["report"] and any(a == "--check" or a.startswith("--check=") for a in argv):
         return _report_check(argv[1:])
-    if argv[:1] in (["solve"], ["exact"]) and argv[1:2] == ["two-layer"]:
+    if argv[:1] in (["solve"], ["exact"], ["report"]) and argv[1:2] == ["two-layer"]:
         from .cli_twolayer import run as run_two_layer
 
         return run_two_layer(argv[0], argv[2:])

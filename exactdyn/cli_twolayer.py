@@ -1,4 +1,4 @@
-"""``exactdyn solve two-layer`` and ``exactdyn exact two-layer``.
+"""``exactdyn solve two-layer``, ``exactdyn exact two-layer`` and ``exactdyn report two-layer``.
 
     exactdyn solve two-layer --width 100 --activation tanh --beta1 1e-3 --beta2 1e-3 \\
         --data 1d-sine --t-span 0:20 --points 11
@@ -17,7 +17,8 @@ def build_parser(command: str):
                 description="Two-layer network f(x) = (1/alpha) sum_k a_k sigma(w_k . x) "
                 "(MATH.md §4): " + ("integrate its gradient flow, ReLU kinks located."
                                      if command == "solve" else
-                                     "the linearized early-stage closed form."))
+                                     "the linearized early-stage closed form."
+                                     if command == "exact" else "its derivation report."))
     p.add_argument("--width", type=int, default=100, help="number of neurons m (default 100)")
     p.add_argument("--activation", default="relu",
                    help="relu, leaky_relu, tanh, sigmoid, softplus, silu, gelu, x_tanh, "
@@ -39,24 +40,50 @@ def build_parser(command: str):
     p.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
     p.add_argument("--points", type=int, default=11, help="number of times in --t-span")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    if command == "report":
+        p.set_defaults(points=41)
+        p.add_argument("--precision", type=int, default=50,
+                       help="digits of the high-precision part (not available: recorded)")
+        p.add_argument("--out", required=True, help="the report's directory (replaced whole)")
+        p.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
     if command == "solve":
         p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
         p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
     return p
 
 
+def model_from_args(args):
+    from .models.twolayer import TwoLayer
+
+    return TwoLayer(args.width, args.data, activation=args.activation, alpha=args.alpha,
+                    beta1=args.beta1, beta2=args.beta2, gamma=args.gamma,
+                    gamma_prime=args.gamma_prime, init=args.init, bias=not args.no_bias,
+                    seed=args.seed, n=args.n)
+
+
+def report_build(argv) -> tuple:
+    """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
+    from .cli import _times
+
+    args = build_parser("report").parse_args([*argv, "--out", "-"])
+    return model_from_args(args), _times(args), args.precision
+
+
 def run(command: str, argv) -> int:
     from .cli import _table, _times
     from .closed_form import exact
-    from .models.twolayer import TwoLayer
     from .solve import solve
 
     args = build_parser(command).parse_args(argv)
-    model = TwoLayer(args.width, args.data, activation=args.activation, alpha=args.alpha,
-                     beta1=args.beta1, beta2=args.beta2, gamma=args.gamma,
-                     gamma_prime=args.gamma_prime, init=args.init, bias=not args.no_bias,
-                     seed=args.seed, n=args.n)
+    model = model_from_args(args)
     times = _times(args)
+    if command == "report":
+        from .report import report
+
+        rep = report(model, args.out, times, precision=args.precision,
+                     figures=not args.no_figures)
+        print(f"wrote {rep.path}: " + ", ".join(rep.files))
+        return 0
     if command == "solve":
         traj = solve(model, times, method=args.method, rtol=args.rtol)
     else:

@@ -57,4 +57,8 @@ def closed_form(model):
         from .linear_symbolic import LinearNetClosedForm
 
         return LinearNetClosedForm()
+    if getattr(model, "name", None) == "twolayer":
+        from .twolayer import TwoLayerClosedForm
+
+        return TwoLayerClosedForm()
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")

@@ -124,3 +124,48 @@ def stationary_directions(model):
     if poly.degree() < p:
         lines.append(np.array([1.0, 0.0]))
     return lines
+
+
+class TwoLayerClosedForm:
+    r"""The linearized early-stage closed form as sympy equations, with its proofs.
+
+    With :math:`s = \|z\|t/\alpha` and :math:`P = \langle\hat z, w_k\rangle`:
+    :math:`a(t) = a_0\cosh s + P_0\sinh s`, :math:`P(t) = P_0\cosh s + a_0\sinh s` solve
+    the linearized system :math:`\dot a = \|z\|P/\alpha`, :math:`\dot P = \|z\|a/\alpha`
+    (Zhou et al., NeurIPS 2022; Chen et al. 2023). It solves the *linearized* flow only:
+    against the full flow it agrees to :math:`O(\beta^2)` at fixed t.
+    """
+
+    def __init__(self):
+        self.t, self.nz, self.alpha = sp.symbols("t \\|z\\| alpha", positive=True)
+        self.a0, self.p0 = sp.symbols("a_0 P_0", real=True)
+        self.a_f, self.p_f = sp.Function("a"), sp.Function("P")
+        s = self.nz * self.t / self.alpha
+        self.a_expr = self.a0 * sp.cosh(s) + self.p0 * sp.sinh(s)
+        self.p_expr = self.p0 * sp.cosh(s) + self.a0 * sp.sinh(s)
+
+    def equations(self) -> list:
+        """Linearized system (2 equations), then its solution (2 equations)."""
+        t, nz, al = self.t, self.nz, self.alpha
+        a, P = self.a_f(t), self.p_f(t)
+        return [sp.Eq(sp.Derivative(a, t), nz * P / al, evaluate=False),
+                sp.Eq(sp.Derivative(P, t), nz * a / al, evaluate=False),
+                sp.Eq(a, self.a_expr, evaluate=False),
+                sp.Eq(P, self.p_expr, evaluate=False)]
+
+    @property
+    def proofs(self) -> list:
+        """Residuals of the solution in the linearized system and at t = 0 (sympy)."""
+        from ..symbolic.flow import DerivationStep
+
+        t, nz, al = self.t, self.nz, self.alpha
+        res = {
+            "Residual of a(t) in the linearized equation of a":
+                sp.simplify(sp.diff(self.a_expr, t) - nz * self.p_expr / al),
+            "Residual of P(t) in the linearized equation of P":
+                sp.simplify(sp.diff(self.p_expr, t) - nz * self.a_expr / al),
+            "Initial condition a(0) - a_0": sp.simplify(self.a_expr.subs(t, 0) - self.a0),
+            "Initial condition P(0) - P_0": sp.simplify(self.p_expr.subs(t, 0) - self.p0),
+        }
+        return [DerivationStep(k, sp.Eq(sp.Symbol("residual"), v), proven=v == 0)
+                for k, v in res.items()]

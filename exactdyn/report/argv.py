@@ -103,6 +103,15 @@ def deep_linear_args(model) -> list | None:
     return args + ["--decoupled", *scale]
 
 
+def two_layer_args(model) -> list | None:
+    if model.data_name is None or model.beta1 is None or model.seed is None:
+        return None  # explicit data or weights
+    return ["two-layer", "--width", str(model.width), "--activation", model.act.name,
+            "--alpha", _f(model.alpha), "--beta1", _f(model.beta1), "--beta2", _f(model.beta2),
+            "--init", model.init, "--data", model.data_name, "--n", str(model.n),
+            *([] if model.bias else ["--no-bias"]), "--seed", str(model.seed)]
+
+
 def model_args(model) -> list | None:
     """``[cli-name, options...]`` rebuilding ``model``, or ``None`` when the CLI cannot."""
     name = str(model.name)
@@ -114,4 +123,6 @@ def model_args(model) -> list | None:
         return single_neuron_args(model)
     if name.startswith("deep_linear"):
         return deep_linear_args(model)
+    if name == "twolayer":
+        return two_layer_args(model)
     return None

@@ -217,7 +217,8 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
     from ..flows import gradient_flow
     from ..verify import verify
 
-    if not (hasattr(model, "symbolic_network") or hasattr(model, "derive_flow")) \
+    if not (hasattr(model, "symbolic_network") or hasattr(model, "derive_flow")
+            or getattr(model, "name", None) == "twolayer") \
             or not hasattr(model, "name"):
         raise TypeError(f"model must be an exactdyn model instance such as Linear1D(...); "
                         f"got {type(model).__name__}")
@@ -225,6 +226,10 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
     if precision is None:
         raise ValueError("precision must be an int of significant digits (e.g. 50); got None")
     times = np.linspace(*DEFAULT_T) if times is None else check.times("t", times)
+    if model.name == "twolayer":
+        from .twolayer import gather_two_layer
+
+        return gather_two_layer(model, times, precision)
     flow = gradient_flow(model)
     try:
         cf = closed_form(model)

@@ -120,7 +120,7 @@ def _swap_in(tmp: str, target: str) -> None:
 
 
 #: CLI names of the model families whose reports are built (the others raise ValueError).
-REPORTABLE = ("linear1d", "linear", "single-neuron", "deep-linear")
+REPORTABLE = ("linear1d", "linear", "single-neuron", "deep-linear", "two-layer")
 
 
 def report(model, out, t=None, precision: int = 50, figures: bool = True,
@@ -158,6 +158,8 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
     the command that regenerates it.
     """
     name = getattr(model, "name", None)  # not a model at all: gather() says so
+    if isinstance(name, str) and name == "twolayer":
+        name = "two-layer"
     if isinstance(name, str) and not any(name.replace("_", "-").startswith(m)
                                          for m in REPORTABLE):
         raise ValueError(f"model must be one whose report is built ({', '.join(REPORTABLE)}); "

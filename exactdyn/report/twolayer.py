@@ -1,0 +1,115 @@
+r"""Report content of a two-layer network (:class:`~exactdyn.TwoLayer`, MATH.md §4).
+
+The two-layer family has no ``gradient_flow(model)``: its flow is derived per neuron and
+per sample by :func:`~exactdyn.symbolic.twolayer.derive_two_layer_flow`, whose steps the
+report prints. Its closed form is the *linearized early-stage* solution
+(:class:`~exactdyn.closed_form.twolayer.TwoLayerClosedForm`), not a solution of the full
+flow, so the verification table compares it with the full flow and expects agreement only
+to :math:`O(\beta^2)` in the init scale (Zhou et al., NeurIPS 2022; Chen et al. 2023).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..symbolic.flow import DerivationStep
+
+#: The verification table's label: the closed form is the linearized early stage.
+LABEL = "linearized closed form vs full flow (agreement O(scale²))"
+#: Tolerance factor: agreement is expected within this times scale² (scale = max β).
+AGREEMENT_FACTOR = 10.0
+
+
+def conserved_steps(model) -> list:
+    r""":math:`Q_j = a_j^2 - \sum_r W_{jr}^2`, proven conserved from the derived flow when
+    :math:`h\sigma'(h) = \sigma(h)` (relu, linear), stated as not conserved otherwise."""
+    from ..symbolic.twolayer import L_, A, D, J, W
+
+    q = sp.Symbol("Q_j")
+    expr = A[J] ** 2 - sp.Sum(W[J, L_] ** 2, (L_, 0, D - 1))
+    proven = bool(model.conservation_proven())
+    t = sp.Symbol("t")
+    steps = [DerivationStep("Q_j: definition", sp.Eq(q, expr, evaluate=False),
+                            "Per-neuron balance of the two layers (Du, Hu, Lee 2018).")]
+    if proven:
+        steps.append(DerivationStep(
+            "Q_j: derivative along the flow", sp.Eq(sp.Derivative(q, t), 0, evaluate=False),
+            "With the derived right-hand sides, the per-sample summand of dQ_j/dt vanishes "
+            "because h sigma'(h) = sigma(h) for this activation.", proven=True))
+    else:
+        steps.append(DerivationStep(
+            "Q_j: not conserved for this activation",
+            sp.Eq(sp.Derivative(q, t),
+                  sp.Symbol("\\text{nonzero: } h\\sigma'(h) \\ne \\sigma(h)"), evaluate=False),
+            f"The per-sample summand of dQ_j/dt simplifies to 0 only if h sigma'(h) = "
+            f"sigma(h); activation {model.act.name!r} is not positively 1-homogeneous, so "
+            "no conservation law is claimed."))
+    return steps
+
+
+def early_stage_verification(model, times):
+    """The linearized closed form against the full float64 flow, as a
+    :class:`~exactdyn.verify.VerificationReport` with tolerance ``10 scale²``."""
+    from ..closed_form import exact
+    from ..solve import solve
+    from ..verify import VERIFY_RTOL, ObservableCheck, VerificationReport
+
+    scale = max(float(model.beta1 or 0.0), float(model.beta2 or 0.0))
+    if not scale:
+        scale = float(max(np.max(np.abs(model.a0)), np.max(np.abs(model.W0))))
+    tol = AGREEMENT_FACTOR * scale**2
+    num = solve(model, times, rtol=VERIFY_RTOL)
+    ref = exact(model, times)
+    rep = VerificationReport(model.name, model.params, None, "DOP853 (full flow)",
+                             VERIFY_RTOL)
+    for name, v in ref.observables.items():
+        if np.ndim(v) != 1:
+            continue
+        r = np.asarray(v, float)
+        x = np.asarray(num[name], float)
+        err = np.abs(x - r)
+        nz = np.abs(r) > 0
+        rel = float(np.max(err[nz] / np.abs(r[nz]))) if nz.any() else 0.0
+        ok = bool(np.all((err <= tol * np.abs(r)) | (err <= tol)))
+        rep.checks.append(ObservableCheck(name, float(err.max()), rel, tol, tol, ok))
+    return rep
+
+
+def gather_two_layer(model, times, precision: int):
+    """The :class:`~.content.ReportContent` of a two-layer network."""
+    from ..closed_form.twolayer import TwoLayerClosedForm, applies
+    from ..symbolic.twolayer import derive_two_layer_flow
+    from .content import ReportContent, _title, cli_args, closed_form_steps, regime_of
+
+    cf = TwoLayerClosedForm()
+    equations, proofs = closed_form_steps(cf)
+    content = ReportContent(
+        model=model, title=_title(model), command="", argv=cli_args(model, times, precision),
+        times=times, precision=precision, steps=list(derive_two_layer_flow().steps),
+        conserved=conserved_steps(model), constants=[], closed_form=equations, proofs=proofs,
+        references=["Luo, Xu, Ma, Zhang, \"Phase diagram for two-layer ReLU neural networks "
+                    "at infinite-width limit\", JMLR 22 (2021) 71.",
+                    "Zhou et al., \"Towards understanding the condensation of neural networks "
+                    "at initial training\", NeurIPS 2022.",
+                    "Chen et al., \"Phase diagram of initial condensation for two-layer neural "
+                    "networks\" (2023)."])
+    ok, why = applies(model)
+    if ok:
+        content.verification = {LABEL: early_stage_verification(model, times)}
+        content.verification_notes[LABEL] = (
+            "the closed form solves the linearized early-stage system, not the full flow, "
+            "so the errors above measure the linearization (O(scale²) at fixed t), with "
+            "tolerance 10 scale², not the integrator's accuracy.")
+    else:
+        content.verification_notes[LABEL] = f"not available: {why}"
+    content.verification_notes[f"{precision} digits"] = (
+        "not available: there is no high-precision integrator or closed form for the "
+        "two-layer family in this version of exactdyn.")
+    content.regime, content.regime_note = regime_of(model)
+    content.figures = ([("trajectory", "Linearized closed form (lines) and full-flow "
+                                       "integrator (markers), float64: loss and rd."),
+                        ("error", "Full flow minus linearized closed form against time "
+                                  "(log scale); the high-precision panel is not available.")]
+                       if ok else [])
+    return content
