@@ -1,6 +1,7 @@
 """Cost of the two-layer network's lowered right-hand side against a hand-written numpy rhs.
 
-For (m, n) in (100, 20), (1000, 200), (10000, 1000), 1-D input plus bias, tanh and relu:
+For (m, n) in (100, 20), (1000, 200), (10000, 1000), 1-D input plus bias, and the issue's
+size m = 4096, n = 256, d = 16 (15 random features plus bias), tanh and relu:
 the median time of one evaluation of the generated rhs (``lower``ed from the symbolic
 derivation, ``h = W @ X.T`` once) and of the obvious hand-written numpy rhs, after
 checking that they agree to 1e-12 relative. Also one ReLU integration through its kinks
@@ -48,18 +49,26 @@ def median_time(f, reps=5):
 
 
 def main():
-    rows = ["| activation | m | n | generated rhs (ms) | hand-written rhs (ms) |",
-            "|---|---|---|---|---|"]
+    rows = ["| activation | m | n | d | generated rhs (ms) | hand-written rhs (ms) | ratio |",
+            "|---|---|---|---|---|---|---|"]
+    rng = np.random.default_rng(0)
+    X16 = rng.normal(size=(256, 15))
+    y16 = np.sin(X16 @ rng.normal(size=15) / 4)
     for act in ("tanh", "relu"):
-        for m, n in ((100, 20), (1000, 200), (10000, 1000)):
-            model = ed.TwoLayer(m, "1d-sine", activation=act, n=n, beta1=1e-2, beta2=1e-2)
+        for m, n in ((100, 20), (1000, 200), (10000, 1000), (4096, 256)):
+            if n == 256:
+                model = ed.TwoLayer(m, X16, y16, activation=act, beta1=1e-2, beta2=1e-2)
+            else:
+                model = ed.TwoLayer(m, "1d-sine", activation=act, n=n, beta1=1e-2,
+                                    beta2=1e-2)
             low = lowered_two_layer(model)
             y = low.pack(model.a0, model.W0)
             ref = hand_rhs(model.a0, model.W0, model.X, model.y, model.alpha, act)
             np.testing.assert_allclose(low.rhs(0, y), ref, rtol=1e-12, atol=1e-300)
             tg = median_time(lambda: low.rhs(0, y))
             th = median_time(lambda: hand_rhs(model.a0, model.W0, model.X, model.y, 1.0, act))
-            rows.append(f"| {act} | {m} | {n} | {tg * 1e3:.3g} | {th * 1e3:.3g} |")
+            rows.append(f"| {act} | {m} | {n} | {model.X.shape[1]} | {tg * 1e3:.3g} | "
+                        f"{th * 1e3:.3g} | {tg / th:.2f} |")
     model = ed.TwoLayer(50, "1d-sine", activation="relu", beta1=0.1, beta2=0.1, seed=1)
     t0 = time.perf_counter()
     traj = ed.solve(model, np.linspace(0, 20, 11))
