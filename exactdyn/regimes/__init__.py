@@ -3,6 +3,7 @@
 from . import deep_linear as _deep_linear  # noqa: F401  (registers "deep_linear")
 from . import linear1d as _linear1d  # noqa: F401  (registers the "linear1d" taxonomy)
 from . import single_neuron as _single_neuron  # noqa: F401  (registers "single_neuron")
+from . import two_layer as _two_layer  # noqa: F401  (registers "two_layer")
 from .base import Regime, Taxonomy, classify, get_taxonomy, register_taxonomy, taxonomies
 from .deep_linear import effective_gamma, plateau_count
 from .metrics import (
@@ -31,6 +32,7 @@ from .scaling import (
     two_layer_init,
 )
 from .single_neuron import kernel_movement, kunin_rho, single_neuron_ntk
+from .two_layer import RDSlope, rd_slope, slope_label
 
 __all__ = ["PARAMETRIZATIONS", "TWO_LAYER_INITS", "Parametrization", "Regime", "Taxonomy",
            "TwoLayerInit", "alignment_score", "alignment_score_exact", "chi_exponent",
@@ -41,3 +43,4 @@ __all__ = ["PARAMETRIZATIONS", "TWO_LAYER_INITS", "Parametrization", "Regime", "
            "two_layer_init"]
 __all__ += ["effective_gamma", "kernel_movement", "kunin_rho", "plateau_count",
             "single_neuron_ntk"]
+__all__ += ["RDSlope", "rd_slope", "slope_label"]

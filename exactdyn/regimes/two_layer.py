@@ -1,0 +1,312 @@
+r"""Luo et al.'s phase diagram measured: the width scaling of the relative distance RD.
+
+Luo, Xu, Ma, Zhang, "Phase diagram for two-layer ReLU neural networks at infinite-width
+limit", JMLR 22 (2021) 71 (MATH.md §4). For :math:`f = \frac1\alpha\sum_k a_k\sigma(w_k\cdot
+x)` with :math:`\beta_1\beta_2/\alpha = m^{-\gamma}`, :math:`\beta_1/\beta_2 = m^{-\gamma'}`,
+
+.. math:: \mathrm{RD}(t) = \frac{\lVert\theta_w(t) - \theta_w(0)\rVert}{\lVert\theta_w(0)
+          \rVert}
+
+over all input weights (bias included) goes to 0 as :math:`m\to\infty` in the *linear*
+regime (:math:`\gamma < 1` or :math:`\gamma' > \gamma - 1`) and to :math:`\infty` in the
+*condensed* regime (:math:`\gamma > 1`, :math:`\gamma' < \gamma - 1`); the paper measures
+RD at the end of training and fits the slope of :math:`\log\mathrm{RD}` against
+:math:`\log m` over several widths.
+
+**Stopping rule** (ours). RD at a fixed time is not comparable across widths: the escape
+time from a small init grows like :math:`\log m` and time scales with α. We stop each
+width when the training loss first falls to ``loss_fraction`` times its initial value:
+:func:`exactdyn.solve` runs on a geometric time grid (``points`` times from
+:math:`10^{-4}T` to :math:`T`, :math:`T = 1, 10, 100, \dots` up to ``max_time``) until the
+loss crosses; a second solve on a uniform grid of the bracketing interval refines the
+crossing time :math:`t^*`, and RD is interpolated linearly there (the loss linearly in
+:math:`\log L`). The default ``loss_fraction = 0.05`` is "end of training" but below the
+plateau at the best linear fit that small-init networks pass through after condensing
+(for ``1d-sine``, about half the initial loss), so the stop is never on a plateau.
+
+**Label** (ours): the least-squares slope :math:`s` of :math:`\log\overline{\mathrm{RD}}`
+(geometric mean over seeds) against :math:`\log m`; ``linear`` if :math:`s < -`
+``tol``, ``condensed`` if :math:`s >` ``tol``, else ``critical``. ``tol = 0.2``: the NTK
+point has :math:`s = -\tfrac12` in theory, and small widths bias slopes by about 0.1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _validation as check
+from .base import Regime, Taxonomy, register_taxonomy
+from .scaling import luo_label
+
+LABELS = ("linear", "critical", "condensed")
+SCORES = ("rd_slope",)
+DEFAULT_WIDTHS = (16, 32, 64, 128, 256)
+DEFAULT_TOL = 0.2
+
+
+@dataclass(frozen=True)
+class RDSlope:
+    """The result of :func:`rd_slope`.
+
+    Attributes
+    ----------
+    gamma, gamma_prime : float
+        Luo et al.'s exponents of the runs.
+    widths : tuple of int
+    rd : ndarray, shape (len(widths), len(seeds))
+        RD at the stopping time, per width and seed.
+    stop_time : ndarray, same shape
+        The time :math:`t^*` at which the loss reached ``loss_fraction`` of its start.
+    slope, intercept : float
+        Least-squares fit :math:`\\log\\overline{RD} = \\mathrm{slope}\\,\\log m +
+        \\mathrm{intercept}` (geometric mean over seeds).
+    slope_stderr, r2 : float
+        Standard error of the slope (``nan`` with two widths) and the fit's R².
+    label : str
+        ``linear`` / ``critical`` / ``condensed`` from the slope and ``tol``.
+    predicted : str
+        ``luo_label(gamma, gamma_prime)``.
+    tol : float
+    options : dict
+        activation, data, n, seeds, loss_fraction, alpha_exponent, init.
+    """
+
+    gamma: float
+    gamma_prime: float
+    widths: tuple
+    rd: np.ndarray
+    stop_time: np.ndarray
+    slope: float
+    intercept: float
+    slope_stderr: float
+    r2: float
+    label: str
+    predicted: str
+    tol: float
+    options: dict = field(default_factory=dict)
+
+    @property
+    def rd_mean(self) -> np.ndarray:
+        """Geometric mean of RD over seeds, per width."""
+        return np.exp(np.mean(np.log(self.rd), axis=1))
+
+    def regime(self) -> Regime:
+        """This result as a :class:`Regime` of the ``two_layer`` taxonomy."""
+        ev = {"gamma": self.gamma, "gamma_prime": self.gamma_prime, "rd_slope": self.slope,
+              "rd_slope_stderr": self.slope_stderr, "rd_fit_r2": self.r2,
+              "widths": list(self.widths), "rd": [float(v) for v in self.rd_mean],
+              "stop_time": [float(v) for v in np.mean(self.stop_time, axis=1)],
+              "tol": self.tol, **{k: v for k, v in self.options.items()
+                                  if k in ("activation", "loss_fraction", "alpha_exponent")}}
+        return Regime(self.label, "two_layer", ev, self.predicted)
+
+
+def slope_label(slope: float, tol: float = DEFAULT_TOL) -> str:
+    """``linear`` (slope < −tol), ``condensed`` (> tol) or ``critical``."""
+    s = float(slope)
+    if s < -tol:
+        return "linear"
+    return "condensed" if s > tol else "critical"
+
+
+def _crossing(times, loss, rd, target):
+    """(t*, RD(t*)) at the first sample pair bracketing ``loss = target`` (None if none)."""
+    below = np.flatnonzero(loss <= target)
+    if below.size == 0:
+        return None
+    i = int(below[0])
+    if i == 0:
+        return float(times[0]), float(rd[0])
+    l0, l1 = math.log(loss[i - 1]), math.log(max(loss[i], 1e-300))
+    f = (l0 - math.log(target)) / (l0 - l1) if l0 != l1 else 1.0
+    return (float(times[i - 1] + f * (times[i] - times[i - 1])),
+            float(rd[i - 1] + f * (rd[i] - rd[i - 1])))
+
+
+def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=1e-9):
+    r"""RD of ``model`` (a :class:`~exactdyn.TwoLayer`) when its loss first reaches
+    ``loss_fraction`` times its initial value; returns ``(t*, RD(t*))``.
+
+    The stopping rule of the module docstring: geometric grids to
+    :math:`T = 1, 10, \dots`, ``max_time``, then ``refine`` uniform times on the bracket.
+    ValueError if the loss never gets there by ``max_time``.
+    """
+    from ..solve import solve
+
+    T = 1.0
+    while True:
+        t = np.concatenate([[0.0], np.geomspace(1e-4 * T, T, points)])
+        tr = solve(model, t, rtol=rtol)
+        loss = tr["loss"]
+        target = loss_fraction * loss[0]
+        below = np.flatnonzero(loss <= target)
+        if below.size:
+            break
+        if T >= max_time:
+            raise ValueError(f"loss_fraction={loss_fraction} not reached by max_time="
+                             f"{max_time:g} (loss ratio {loss[-1] / loss[0]:.3g}) for "
+                             f"{model!r}")
+        T = min(10 * T, max_time)
+    i = int(below[0])
+    if i <= 1 or refine < 2:
+        return _crossing(t, loss, tr["rd"], target)
+    fine = np.concatenate([[0.0], np.linspace(t[i - 1], t[i], refine)])
+    tr2 = solve(model, fine, rtol=rtol)
+    hit = _crossing(fine[1:], tr2["loss"][1:], tr2["rd"][1:], target)
+    return hit if hit is not None else _crossing(t, loss, tr["rd"], target)
+
+
+def _fit(widths, rd_mean):
+    x = np.log(np.asarray(widths, float))
+    yv = np.log(rd_mean)
+    A = np.stack([x, np.ones_like(x)], axis=1)
+    (slope, intercept), *_ = np.linalg.lstsq(A, yv, rcond=None)
+    resid = yv - A @ np.array([slope, intercept])
+    ss_tot = float(np.sum((yv - yv.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else 1.0
+    k = x.size
+    stderr = (math.sqrt(float(np.sum(resid**2)) / (k - 2) / float(np.sum((x - x.mean()) ** 2)))
+              if k > 2 else float("nan"))
+    return float(slope), float(intercept), stderr, r2
+
+
+def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data="1d-sine",
+             n=10, y=None, seeds=(0,), loss_fraction=0.05, alpha_exponent=0.0,
+             init="mirrored", bias=True, tol=DEFAULT_TOL, max_time=1e6, rtol=1e-9) -> RDSlope:
+    r"""Measure Luo et al.'s regime at :math:`(\gamma, \gamma')` from the width scaling of RD.
+
+    For each width m (and seed), builds ``TwoLayer(m, data, gamma=gamma,
+    gamma_prime=gamma_prime, alpha=m**alpha_exponent, init=init)``, i.e.
+    :math:`\alpha = m^{p}`, :math:`\beta_1 = \sqrt\alpha\,m^{-(\gamma+\gamma')/2}`,
+    :math:`\beta_2 = \sqrt\alpha\,m^{-(\gamma-\gamma')/2}`, trains it by
+    :func:`exactdyn.solve` until the loss is ``loss_fraction`` of its initial value
+    (:func:`stop_rd`), records
+    :math:`\mathrm{RD} = \lVert\theta_w(t^*) - \theta_w(0)\rVert/\lVert\theta_w(0)\rVert`,
+    and fits :math:`\log\overline{\mathrm{RD}} = s\log m + c` by least squares [LX].
+
+    Parameters
+    ----------
+    gamma, gamma_prime : float
+        :math:`\beta_1\beta_2/\alpha = m^{-\gamma}`, :math:`\beta_1/\beta_2 = m^{-\gamma'}`.
+    widths : sequence of int
+        At least two distinct widths (even for ``init="mirrored"``).
+    activation : str
+        Any :class:`~exactdyn.TwoLayer` activation. ``tanh`` is smooth (no kinks) and fast;
+        ``relu`` is Luo et al.'s and exact in (γ, γ') (α only rescales time) but slower.
+    data : str or array_like
+        A built-in data set name (``n`` points), or inputs X with targets ``y``.
+    seeds : sequence of int
+        Init seeds; RD is averaged geometrically over them.
+    loss_fraction : float in (0, 1)
+        Stop when loss ≤ ``loss_fraction`` × initial loss.
+    alpha_exponent : float
+        :math:`\alpha = m^{p}` (0: α = 1; ½ with (½, 0) is the NTK init β = 1).
+    init : str
+        ``mirrored`` (default: f ≡ 0 at t = 0, as in Luo et al.'s code) or ``gaussian``.
+    bias : bool
+        Append a column of ones to the inputs (its weight counts in RD).
+    tol : float
+        Slope threshold of the label (``linear`` < −tol, ``condensed`` > tol).
+
+    Returns
+    -------
+    RDSlope
+    """
+    from ..models.twolayer import TwoLayer
+
+    g = check.real("gamma", gamma)
+    gp = check.real("gamma_prime", gamma_prime)
+    try:
+        ws = tuple(int(w) for w in widths)
+    except (TypeError, ValueError):
+        raise ValueError(f"widths must be a sequence of integers >= 2, got {widths!r}") from None
+    if len(set(ws)) < 2 or min(ws) < 2 or any(w != v for w, v in zip(ws, widths)):
+        raise ValueError(f"widths must hold at least two distinct integers >= 2, got {widths!r}")
+    try:
+        sd = tuple(seeds)
+    except TypeError:
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}") \
+            from None
+    if not sd:
+        raise ValueError("seeds must be a non-empty sequence of integers")
+    lf = check.positive("loss_fraction", loss_fraction)
+    if lf >= 1:
+        raise ValueError(f"loss_fraction must be in (0, 1), got {loss_fraction!r}")
+    p = check.real("alpha_exponent", alpha_exponent)
+    tol = check.nonnegative("tol", tol)
+    rd = np.empty((len(ws), len(sd)))
+    ts = np.empty_like(rd)
+    for i, m in enumerate(ws):
+        for j, s in enumerate(sd):
+            if isinstance(data, str):
+                net = TwoLayer(m, data, activation=activation, alpha=float(m) ** p, gamma=g,
+                               gamma_prime=gp, init=init, seed=s, n=n, bias=bias)
+            else:
+                net = TwoLayer(m, data, y, activation=activation, alpha=float(m) ** p,
+                               gamma=g, gamma_prime=gp, init=init, seed=s, bias=bias)
+            ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
+    if not np.all(rd > 0):
+        raise ValueError("RD is 0 at the stopping time for some width (the loss started "
+                         "below loss_fraction?)")
+    mean = np.exp(np.mean(np.log(rd), axis=1))
+    slope, intercept, stderr, r2 = _fit(ws, mean)
+    opts = {"activation": activation, "data": data if isinstance(data, str) else "array",
+            "n": n, "seeds": sd, "loss_fraction": lf, "alpha_exponent": p, "init": init}
+    return RDSlope(g, gp, ws, rd, ts, slope, intercept, stderr, r2, slope_label(slope, tol),
+                   luo_label(g, gp), tol, opts)
+
+
+# ---- taxonomy ----------------------------------------------------------------------------
+
+def _accepts(obj) -> bool:
+    from ..models.twolayer import TwoLayer
+
+    return isinstance(obj, (TwoLayer, RDSlope))
+
+
+def default_widths(m: int) -> tuple:
+    """Widths for ``classify(model)``: m/4, m/2, m (even, at least 4)."""
+    return tuple(sorted({max(4, 2 * ((m // k) // 2)) for k in (4, 2, 1)}))
+
+
+def classify_two_layer(obj, widths=None, seeds=None, loss_fraction=0.05, tol=DEFAULT_TOL,
+                       **options) -> Regime:
+    r"""Measured regime of a two-layer network from the width scaling of RD [LX].
+
+    With an :class:`RDSlope`: its label (re-thresholded at ``tol``). With a
+    :class:`~exactdyn.TwoLayer`: :math:`(\gamma, \gamma')` are read from the model at its
+    width (exact for a model built with ``gamma=``, ``gamma_prime=``; prefactors count
+    otherwise), α's exponent as :math:`\log\alpha/\log m`, and :func:`rd_slope` runs on the
+    model's data, activation, init and seed at ``widths`` (default m/4, m/2, m). The
+    predicted label is :func:`~exactdyn.regimes.luo_label` of (γ, γ').
+    """
+    if isinstance(obj, RDSlope):
+        res = obj
+        if tol != res.tol:
+            res = RDSlope(**{**res.__dict__, "label": slope_label(res.slope, tol), "tol": tol})
+        return res.regime()
+    if obj.beta1 is None or obj.width < 2:
+        raise ValueError("classify needs a TwoLayer built with scales (beta1, beta2 or gamma, "
+                         "gamma_prime) and width >= 2; from_init models have no (gamma, "
+                         "gamma_prime)")
+    g, gp = obj.luo_exponents()
+    p = math.log(obj.alpha) / math.log(obj.width)
+    X = obj.X[:, :-1] if obj.bias else obj.X
+    if obj.init == "mirrored" or widths is not None:
+        ws = default_widths(obj.width) if widths is None else widths
+    else:
+        ws = tuple(sorted({max(2, obj.width // k) for k in (4, 2, 1)}))
+    res = rd_slope(g, gp, widths=ws, activation=obj.act.name, data=X, y=obj.y,
+                   seeds=(obj.seed,) if seeds is None else seeds, loss_fraction=loss_fraction,
+                   alpha_exponent=p, init=obj.init, bias=obj.bias, tol=tol, **options)
+    return res.regime()
+
+
+TWO_LAYER = register_taxonomy(Taxonomy(
+    name="two_layer", labels=LABELS, accepts=_accepts, classify=classify_two_layer,
+    scores=SCORES), replace=True)
+
+__all__ = ["RDSlope", "classify_two_layer", "rd_slope", "slope_label", "stop_rd"]
