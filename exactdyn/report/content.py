@@ -184,6 +184,8 @@ def regime_summary(regime) -> dict:
     """``{"label", "predicted", "taxonomy", "evidence": {name: value}}`` with numbers
     rounded to :data:`REGIME_DIGITS` significant digits (non-finite as ``None``)."""
     def rounded(v):
+        if isinstance(v, (list, tuple)):
+            return [rounded(x) for x in v]
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return v
         v = float(v)
