@@ -213,7 +213,8 @@ def regime_of(model):
         return None, f"not available ({msg})"
 
 
-def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) -> ReportContent:
+def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
+           regime: bool = True) -> ReportContent:
     """Collect the report's content for ``model`` at ``times`` (see module docstring)."""
     from ..closed_form import closed_form, exact
     from ..flows import gradient_flow
@@ -231,7 +232,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
     if model.name == "twolayer":
         from .twolayer import gather_two_layer
 
-        return gather_two_layer(model, times, precision)
+        return gather_two_layer(model, times, precision, regime=regime)
     flow = gradient_flow(model)
     try:
         cf = closed_form(model)
@@ -267,7 +268,8 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True) 
             content.final_values = {
                 name: sig(v[-1], VALUE_DIGITS) for name, v in ref.observables.items()
                 if np.ndim(v) == 1}
-    content.regime, content.regime_note = regime_of(model)
+    content.regime, content.regime_note = regime_of(model) if regime else \
+        (None, "not computed (report(..., regime=False))")
     content.figures = figure_list(model, applies)
     return content
 

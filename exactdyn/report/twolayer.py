@@ -76,7 +76,7 @@ def early_stage_verification(model, times):
     return rep
 
 
-def gather_two_layer(model, times, precision: int):
+def gather_two_layer(model, times, precision: int, regime: bool = True):
     """The :class:`~.content.ReportContent` of a two-layer network."""
     from ..closed_form.twolayer import TwoLayerClosedForm, applies
     from ..symbolic.twolayer import derive_two_layer_flow
@@ -106,7 +106,8 @@ def gather_two_layer(model, times, precision: int):
     content.verification_notes[f"{precision} digits"] = (
         "not available: there is no high-precision integrator or closed form for the "
         "two-layer family in this version of exactdyn.")
-    content.regime, content.regime_note = regime_of(model)
+    content.regime, content.regime_note = regime_of(model) if regime else \
+        (None, "not computed (report(..., regime=False))")
     content.figures = ([("trajectory", "Linearized closed form (lines) and full-flow "
                                        "integrator (markers), float64: loss and rd."),
                         ("error", "Full flow minus linearized closed form against time "

@@ -124,7 +124,7 @@ REPORTABLE = ("linear1d", "linear", "single-neuron", "deep-linear", "two-layer")
 
 
 def report(model, out, t=None, precision: int = 50, figures: bool = True,
-           command_out: str | None = None) -> Report:
+           command_out: str | None = None, regime: bool = True) -> Report:
     r"""Write the derivation report of ``model`` into the directory ``out``.
 
     Parameters
@@ -140,6 +140,10 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
         Digits of the high-precision verification (default 50).
     figures : bool
         Draw ``figures/*.png`` and ``*.svg`` (default True).
+    regime : bool
+        Classify the model for the regime section (default). ``False`` skips it (it can
+        cost several training runs, e.g. the two-layer RD slope over widths); the report
+        then says so.
     command_out : str, optional
         The ``--out`` printed in the report's command line (default: ``out`` relative to
         the working directory; never an absolute path).
@@ -165,7 +169,7 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
         raise ValueError(f"model must be one whose report is built ({', '.join(REPORTABLE)}); "
                          f"got {type(model).__name__}")
     target = _prepare_parent(out)
-    content = gather(model, t, precision)
+    content = gather(model, t, precision, regime=regime)
     content.command = command_line(content.argv, command_out or _display_out(os.fspath(out)))
     try:
         tmp = tempfile.mkdtemp(dir=os.path.dirname(target),
