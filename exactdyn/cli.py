@@ -397,13 +397,18 @@ def run(argv) -> int:
                      precision=args.precision, reduced=args.reduced)
     else:
         traj = exact(model, times, precision=args.precision)
-    if args.format == "json":
+    print_trajectory(traj, args.format)
+    return 0
+
+
+def print_trajectory(traj, fmt: str) -> None:
+    """A trajectory on stdout as ``json``, ``csv`` or a ``table``."""
+    if fmt == "json":
         print(traj.to_json())
-    elif args.format == "csv":
+    elif fmt == "csv":
         print(traj.to_csv(), end="")
     else:
         print(_table(traj))
-    return 0
 
 
 def main(argv=None) -> int:

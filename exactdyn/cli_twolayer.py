@@ -70,7 +70,7 @@ def report_build(argv) -> tuple:
 
 
 def run(command: str, argv) -> int:
-    from .cli import _table, _times
+    from .cli import _times, print_trajectory
     from .closed_form import exact
     from .solve import solve
 
@@ -88,10 +88,5 @@ def run(command: str, argv) -> int:
         traj = solve(model, times, method=args.method, rtol=args.rtol)
     else:
         traj = exact(model, times)
-    if args.format == "json":
-        print(traj.to_json())
-    elif args.format == "csv":
-        print(traj.to_csv(), end="")
-    else:
-        print(_table(traj))
+    print_trajectory(traj, args.format)
     return 0
