@@ -72,6 +72,8 @@ def v_shape_weights(eta: float = 0.1, eps: float = 0.0):
     :math:`k_2 = 1/(1-\varepsilon+\delta)` (:math:`f(1) = 1`), and δ the positive root of
     :math:`\delta(k_1+k_2) = \eta` (:math:`f(\varepsilon) = \eta`), i.e. of
     :math:`(2-\eta)\delta^2 + 2(1-\eta)\delta - \eta(1-\varepsilon^2) = 0`.
+    The kinks must lie in (−1, 1) (:math:`\delta < 1 - |\varepsilon|`, true for
+    η ≤ 1/2, |ε| ≤ 0.3), else ValueError.
     Returned balanced (:math:`a_k = \|w_k\|`), as ``(a, W)`` with ``W`` rows
     :math:`(w_k, b_k)` for :meth:`exactdyn.TwoLayer.from_init` (``alpha=1``).
     """
@@ -80,6 +82,10 @@ def v_shape_weights(eta: float = 0.1, eps: float = 0.0):
     boursier_flammarion_data(eta, eps)  # validates
     A, B, C = 2.0 - eta, 2.0 * (1.0 - eta), -eta * (1.0 - eps**2)
     delta = 2.0 * (-C) / (B + math.sqrt(B * B - 4.0 * A * C))  # stable positive root
+    if delta >= 1.0 - abs(eps):
+        raise ValueError(f"eta={eta!r}, eps={eps!r}: the V's kinks eps +- delta (delta = "
+                         f"{delta:.3g}) leave (-1, 1), so this construction does not fit; "
+                         "take eta smaller (the family's middle label is small)")
     k1, k2 = 1.0 / (1.0 + eps + delta), 1.0 / (1.0 - eps + delta)
     c1, c2 = eps + delta, eps - delta
     W = np.array([[-k1, k1 * c1], [k2, -k2 * c2]])
