@@ -14,24 +14,15 @@ Run: ``python benchmarks/bench_deep_linear.py`` (writes benchmarks/results/deep_
 from __future__ import annotations
 
 import os
-import time
 import timeit
 
 import numpy as np
+from _timing import best_of
 from scipy.integrate import solve_ivp
 
 import exactdyn as ed
 from exactdyn.flows import lower
 from exactdyn.models.deep_linear import teacher_matrix
-
-
-def best_of(f, repeat=3):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def handwritten_rhs(model):

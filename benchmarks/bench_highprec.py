@@ -26,6 +26,7 @@ from pathlib import Path
 
 import mpmath
 import numpy as np
+from _timing import best_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,13 +36,6 @@ from exactdyn.numeric.highprec import heyoka_system  # noqa: E402
 WIDTH, T_END, DPS, HEYOKA_BITS = 8, 10.0, 50, 167
 
 
-def best_of(n, fn):
-    best, out = float("inf"), None
-    for _ in range(n):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main():
@@ -51,7 +45,7 @@ def main():
     rows = []
 
     # exactdyn taylor (full solve: integration + observables)
-    t_ours, tr = best_of(3, lambda: ed.solve(model, [T_END], precision=DPS))
+    t_ours, tr = best_of(lambda: ed.solve(model, [T_END], precision=DPS), 3)
     ours = np.concatenate([tr.state["u"][-1], tr.state["w"][-1]])
     rows.append(("exactdyn `solve(..., precision=50)` (taylor)", t_ours, "",
                  f"{tr.meta['steps']} steps, order {tr.meta['order']}"))
@@ -68,14 +62,14 @@ def main():
             state = np.array([hy.real(float(v), HEYOKA_BITS) for v in y0])
             return hy.taylor_adaptive(sys_, state, fp_type=hy.real, prec=HEYOKA_BITS)
 
-        t_compile, ta = best_of(1, build)
+        t_compile, ta = best_of(build, 1)
 
         def run():
             ta.time = hy.real(0, HEYOKA_BITS)
             ta.state[:] = np.array([hy.real(float(v), HEYOKA_BITS) for v in y0])
             return ta.propagate_until(hy.real(T_END, HEYOKA_BITS))
 
-        t_hy, res = best_of(3, run)
+        t_hy, res = best_of(run, 3)
         with mpmath.workdps(DPS + 10):
             results["heyoka"] = np.array([mpmath.mpf(str(v)) for v in ta.state], dtype=object)
         rows.append(("heyoka.py, real 167 bits: integration", t_hy, "",

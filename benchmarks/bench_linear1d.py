@@ -14,21 +14,11 @@ Run: ``python benchmarks/bench_linear1d.py`` (writes benchmarks/results/linear1d
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
+from _timing import best_of
 
 import exactdyn as ed
-
-
-def best_of(f, repeat=3):
-    best = np.inf
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def gd_loop(u, w, kappa, eta_u, eta_w, c, sxx, lr, n_steps, record_every):

@@ -20,17 +20,9 @@ import os
 import time
 
 import numpy as np
+from _timing import best_of
 
 import exactdyn as ed
-
-
-def best_of(f, repeat=3):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = f()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def euler_match(model, T, n_out, ref, target=1e-6, max_steps=400_000):

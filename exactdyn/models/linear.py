@@ -71,8 +71,22 @@ def _rng_init(rng, shape, scale):
     return rng.normal(0.0, 1.0, shape) * scale
 
 
+class _InputMoments:
+    """``sxx`` and ``whitened`` of a model with input dimension ``in_dim`` and
+    ``sigma_xx`` (``None`` meaning whitened inputs)."""
+
+    @property
+    def sxx(self) -> np.ndarray:
+        """:math:`\\Sigma_{xx}` as an array (the identity when whitened)."""
+        return np.eye(self.in_dim) if self.sigma_xx is None else np.asarray(self.sigma_xx)
+
+    @property
+    def whitened(self) -> bool:
+        return self.sigma_xx is None or bool(np.array_equal(self.sigma_xx, np.eye(self.in_dim)))
+
+
 @dataclass(frozen=True)
-class LinearNet:
+class LinearNet(_InputMoments):
     r"""Hyperparameters and initial state of :math:`f(x) = W_2W_1x` (MATH.md §2).
 
     Parameters
@@ -312,15 +326,6 @@ class LinearNet:
         W2 = _rng_init(rng, (self.out_dim, self.hidden), self.scale2)
         return {"W1": W1, "W2": W2}
 
-    @property
-    def sxx(self) -> np.ndarray:
-        """:math:`\\Sigma_{xx}` as an array (the identity when whitened)."""
-        return np.eye(self.in_dim) if self.sigma_xx is None else np.asarray(self.sigma_xx)
-
-    @property
-    def whitened(self) -> bool:
-        return self.sigma_xx is None or bool(np.array_equal(self.sigma_xx, np.eye(self.in_dim)))
-
     def w_star(self) -> np.ndarray:
         r""":math:`W^* = \Sigma_{yx}\Sigma_{xx}^{-1}` (by a solve)."""
         return np.linalg.solve(self.sxx, np.asarray(self.sigma_yx).T).T
@@ -443,7 +448,7 @@ def _balanced_a0(delta, product, eta_a, eta_w):
 
 
 @dataclass(frozen=True)
-class SingleNeuron:
+class SingleNeuron(_InputMoments):
     r"""Kunin et al.'s single neuron :math:`f(x) = a\,w^\top x` [K] (MATH.md §2).
 
     The two-layer linear network with hidden width 1 and one output: ``W1`` is
@@ -541,14 +546,6 @@ class SingleNeuron:
     def initial_state(self) -> dict:
         a0, w0 = self.init_aw()
         return {"W1": w0[None, :].astype(float), "W2": np.array([[a0]], dtype=float)}
-
-    @property
-    def sxx(self) -> np.ndarray:
-        return np.eye(self.in_dim) if self.sigma_xx is None else np.asarray(self.sigma_xx)
-
-    @property
-    def whitened(self) -> bool:
-        return self.sigma_xx is None or bool(np.array_equal(self.sigma_xx, np.eye(self.in_dim)))
 
     @property
     def sigma_yx(self) -> np.ndarray:
