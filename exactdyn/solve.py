@@ -37,7 +37,8 @@ def default_atol(model, y0: np.ndarray, rtol: float) -> float:
 
 def solve(model, t, method: str | None = None, rtol: float | None = None,
           atol: float | None = None,
-          precision: int | None = None, reduced: bool = False) -> Trajectory:
+          precision: int | None = None, reduced: bool = False,
+          max_kinks: int | None = None) -> Trajectory:
     r"""Integrate the gradient flow of ``model`` and return a :class:`Trajectory`.
 
     Parameters
@@ -61,6 +62,12 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     reduced : bool
         Integrate the model's reduced equation (for :class:`~exactdyn.Linear1D`,
         :math:`\dot p = \omega (p^* - p)\sqrt{p^2 + k'^2}`) and reconstruct the state.
+    max_kinks : int, optional
+        Two-layer networks (:class:`~exactdyn.TwoLayer`) only: the most
+        activation-pattern changes of a kinked activation (ReLU, leaky ReLU) — crossings,
+        starts and ends of Filippov sliding — before :class:`IntegrationError` (default
+        100 000; see :mod:`exactdyn.numeric.twolayer`); ignored for smooth activations.
+        ``ValueError`` for any other model.
 
     Raises
     ------
@@ -73,13 +80,20 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     if atol is not None:
         atol = check.positive("atol", atol)
     precision = check.precision("precision", precision)
-    if getattr(model, "name", None) == "twolayer":
+    two_layer = getattr(model, "name", None) == "twolayer"
+    if max_kinks is not None:
+        if not two_layer:
+            raise ValueError(f"max_kinks applies to two-layer networks (TwoLayer) only, "
+                             f"got a {getattr(model, 'name', type(model).__name__)!r} model")
+        max_kinks = check.nonnegative_int("max_kinks", max_kinks)
+    if two_layer:
         from .numeric.twolayer import solve_two_layer
 
         if precision is not None or reduced:
             raise ValueError("precision and reduced are not available for two-layer networks "
                              "(float64 with kink location only)")
-        return solve_two_layer(model, times, method, rtol, atol)
+        return solve_two_layer(model, times, method, rtol, atol,
+                               100_000 if max_kinks is None else max_kinks)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)
