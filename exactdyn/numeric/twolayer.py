@@ -199,8 +199,10 @@ class LoweredTwoLayer:
             y = kinks.update(y, kinks.at_boundary(y))
         fun = kinks.rhs if kinks is not None else self.rhs
         stats = {"nfev": 0, "kinks": 0}
+        step = None  # after a kink, restart with the last accepted step size
         while t < T:
-            solver = cls(fun, t, y, T, rtol=rtol, atol=atol)
+            first = None if step is None else min(step, T - t)
+            solver = cls(fun, t, y, T, rtol=rtol, atol=atol, first_step=first)
             crossed = False
             with np.errstate(over="ignore", invalid="ignore"):
                 while solver.status == "running":
@@ -214,6 +216,7 @@ class LoweredTwoLayer:
                                                t_reached=float(t_old))
                     dense = solver.dense_output()
                     t_new = solver.t
+                    step = t_new - t_old
                     if kinks is not None and kinks.changed(solver.y):
                         t_new, crossed = kinks.locate(dense, t_old, t_new), True
                     upto = int(np.searchsorted(times, t_new, side="right"))
@@ -321,47 +324,50 @@ class KinkState:
         return corr, lam, G
 
     # ---- normal velocities and their rounding errors ---------------------------------
-    def velocities(self, y):
-        r"""Normal velocities of every :math:`h_{ki}` from its − and + side and their
-        rounding-error bounds: ``(hm, hp, em, ep, dead)``, each (m, n).
+    def velocities(self, y, rows):
+        r"""Normal velocities of :math:`h_{ki}` from its − and + side and bounds of their
+        uncertainty, for the neurons ``rows``: ``(hm, hp, em, ep, dead)``, each
+        (len(rows), n).
 
         :math:`\dot h^\mp_{ki} = x_i\cdot\dot w_k` with entry (k, i) put on the − / +
-        branch and the rest of the pattern (sliding included) as it is. ``dead[k]``: the
-        neuron's − side velocity :math:`\dot w_k^-` is exactly zero (no other entry
-        active), so the neuron cannot move off the − side by itself."""
-        low = self.low
+        branch and the rest of the pattern (sliding included) as it is. ``dead``: the
+        neuron's − side velocity :math:`\dot w_k^-` is exactly zero (no other entry on
+        the + side under ReLU), so it cannot leave the − side by itself."""
+        low, model = self.low, self.low.model
         a, W = low.unpack(y)
         _ra, rw = self._rhs(a, W, *self.args)
-        rw = np.array(np.broadcast_to(rw, W.shape))
+        rw = np.broadcast_to(rw, W.shape)
         if self.sliding:
             corr, lam, G = self.filippov(a, W, rw)
-            rw += corr
+            rw = (rw + corr)[rows]
+            lam = lam[rows]
         else:
             lam = 0.0
             G = np.broadcast_to(self._jump(a, W, *self.args)[0], self.slide.shape)
-        own = (self.mask + lam * self.slide) * G * self.xx[None, :]
+            rw = rw[rows]
+        G, mask, slide = G[rows], self.mask[rows], self.slide[rows]
+        own = (mask + lam * slide) * G * self.xx[None, :]
         hm = rw @ self.X.T - own
         hp = hm + G * self.xx[None, :]
         # Uncertainty of e_j = f_j - y_j: rounding, g_f * S_j with
         # S_j = |y_j| + sum_k |a_k| |w_k|.|x_j| / alpha, and the integrator's tolerance on
         # the state (|da_k| <= atol + rtol |a_k|, the same for W) carried through f_j.
-        model = low.model
-        h = W @ self.X.T
         out, _ = low.observe(a, W)
         e = out - model.y
-        WX = np.abs(W) @ self.absX.T
-        S = np.abs(model.y) + np.abs(a) @ WX / model.alpha
-        tol = (self.atol * (WX.sum(axis=0) + self.x1 * np.abs(a).sum())
-               + 2 * self.rtol * (np.abs(a) @ WX)) / model.alpha
+        absa, absW = np.abs(a), np.abs(W)
+        aWX = (absa @ absW) @ self.absX.T
+        S = np.abs(model.y) + aWX / model.alpha
+        tol = (self.atol * (absW.sum(axis=0) @ self.absX.T + self.x1 * absa.sum())
+               + 2 * self.rtol * aWX) / model.alpha
         rho = self.g_f * S + self.g_s * np.abs(e) + tol
         dp_abs, dm_abs = self._dabs
-        T = np.where(self.mask | self.slide, dp_abs(h), dm_abs(h))
-        c = (np.abs(a) / (model.alpha * model.n))[:, None]
+        h = W[rows] @ self.X.T
+        T = np.where(mask | slide, dp_abs(h), dm_abs(h))
+        c = (absa[rows] / (model.alpha * model.n))[:, None]
         em = c * ((T * rho[None, :]) @ self.absXX) + self.g_h * (np.abs(rw) @ self.absX.T)
         ep = em + c * np.abs(G) * (rho * self.xx)[None, :]
-        on = self.mask | self.slide
-        others = on.sum(axis=1)[:, None] - on
-        dead = (others == 0) & low.flat_minus
+        on = mask | slide
+        dead = (on.sum(axis=1)[:, None] - on == 0) & low.flat_minus
         return hm, hp, em, ep, dead
 
     def crossing_margin(self, y):
@@ -381,10 +387,12 @@ class KinkState:
 
     def exit_margin(self, y):
         """(m, n): negative where a sliding entry must leave its surface, +inf elsewhere."""
-        if not self.sliding:
-            return np.full(self.slide.shape, np.inf)
-        hm, hp, em, ep, _dead = self.velocities(y)
-        return np.where(self.slide, self._stay(hm, hp, em, ep), np.inf)
+        g = np.full(self.slide.shape, np.inf)
+        if self.sliding:
+            rows = np.flatnonzero(self.slide.any(axis=1))
+            hm, hp, em, ep, _dead = self.velocities(y, rows)
+            g[rows] = np.where(self.slide[rows], self._stay(hm, hp, em, ep), np.inf)
+        return g
 
     def events(self, y):
         """(m, n) bool: entries whose side must change at ``y``: crossings past the
@@ -392,13 +400,13 @@ class KinkState:
         (else the crossing is integration error of h, not a kink), and sliding entries
         outside the sliding region of the decision rule."""
         cross = self.crossing_margin(y) < 0
-        if not (cross.any() or self.sliding):
+        rows = np.flatnonzero(cross.any(axis=1) | self.slide.any(axis=1))
+        if not rows.size:
             return cross
-        hm, hp, em, ep, _dead = self.velocities(y)
-        back = np.where(self.mask, hp > ep, hm < -em)
-        ev = cross & ~back
-        if self.sliding:
-            ev |= self.slide & (self._stay(hm, hp, em, ep) < 0)
+        hm, hp, em, ep, _dead = self.velocities(y, rows)
+        back = np.where(self.mask[rows], hp > ep, hm < -em)
+        ev = np.zeros_like(cross)
+        ev[rows] = (cross[rows] & ~back) | (self.slide[rows] & (self._stay(hm, hp, em, ep) < 0))
         return ev
 
     def changed(self, y) -> bool:
@@ -461,7 +469,7 @@ class KinkState:
         _a, W0 = self.low.unpack(y)
         h0 = W0 @ self.X.T
         for k, i in np.argwhere(involved):
-            hm, hp, em, ep, dead = (v[k, i] for v in self.velocities(y))
+            hm, hp, em, ep, dead = (v[0, i] for v in self.velocities(y, [k]))
             if dead or self.xx[i] == 0:
                 continue  # sigma'(0) = 0: a neuron with nothing else active stays put
             if hm > em and hp > ep:
