@@ -214,13 +214,15 @@ class LoweredTwoLayer:
                     if not np.all(np.isfinite(solver.y)):
                         raise IntegrationError("the state stopped being finite",
                                                t_reached=float(t_old))
-                    dense = solver.dense_output()
                     t_new = solver.t
                     step = t_new - t_old
+                    dense = None
                     if kinks is not None and kinks.changed(solver.y):
+                        dense = solver.dense_output()
                         t_new, crossed = kinks.locate(dense, t_old, t_new), True
                     upto = int(np.searchsorted(times, t_new, side="right"))
                     if upto > done:
+                        dense = dense or solver.dense_output()
                         ys[done:upto] = dense(times[done:upto]).T
                         done = upto
                     if crossed:
@@ -336,19 +338,27 @@ class KinkState:
         low, model = self.low, self.low.model
         a, W = low.unpack(y)
         _ra, rw = self._rhs(a, W, *self.args)
-        rw = np.broadcast_to(rw, W.shape)
-        if self.sliding:
-            corr, lam, G = self.filippov(a, W, rw)
-            rw = (rw + corr)[rows]
-            lam = lam[rows]
-        else:
-            lam = 0.0
-            G = np.broadcast_to(self._jump(a, W, *self.args)[0], self.slide.shape)
-            rw = rw[rows]
-        G, mask, slide = G[rows], self.mask[rows], self.slide[rows]
-        own = (mask + lam * slide) * G * self.xx[None, :]
-        hm = rw @ self.X.T - own
+        rows = np.asarray(rows, dtype=int)
+        rw = np.broadcast_to(rw, W.shape)[rows]  # sliding entries on the - side here
+        G = np.broadcast_to(self._jump(a, W, *self.args)[0], self.slide.shape)[rows]
+        mask, slide = self.mask[rows], self.slide[rows]
+        X = self.X
+        hm = rw @ X.T - mask * G * self.xx[None, :]
         hp = hm + G * self.xx[None, :]
+        for r in np.flatnonzero(slide.any(axis=1)):
+            S = np.flatnonzero(slide[r])
+            # The other sliding entries of the neuron keep x_j . w_k' = 0 on either side of
+            # entry i: w_k' = Pi (u + s g_ki x_i), Pi the projection that re-solves their
+            # lambdas, so that lambda_i = hm/(hm - hp) is the joint solution's.
+            Pi = self._projector(S, G[r])
+            q = X @ (Pi @ rw[r])
+            rr = np.einsum("id,id->i", X @ Pi.T, X)
+            hm[r] = q - mask[r] * G[r] * rr
+            hp[r] = hm[r] + G[r] * rr
+            for i in S:
+                Pi = self._projector(S[S != i], G[r])
+                hm[r, i] = X[i] @ (Pi @ rw[r])
+                hp[r, i] = hm[r, i] + G[r, i] * (X[i] @ (Pi @ X[i]))
         # Uncertainty of e_j = f_j - y_j: rounding, g_f * S_j with
         # S_j = |y_j| + sum_k |a_k| |w_k|.|x_j| / alpha, and the integrator's tolerance on
         # the state (|da_k| <= atol + rtol |a_k|, the same for W) carried through f_j.
@@ -369,6 +379,18 @@ class KinkState:
         on = mask | slide
         dead = (on.sum(axis=1)[:, None] - on == 0) & low.flat_minus
         return hm, hp, em, ep, dead
+
+    def _projector(self, S, g):
+        r""":math:`\Pi = I - X_S^\top\,\mathrm{diag}(g_S)\,A^+X_S`,
+        :math:`A_{jl} = g_l\,x_j\cdot x_l`: maps a velocity v of :math:`w_k` to the one
+        with the sliding entries S's :math:`\lambda` chosen so that :math:`x_j\cdot v = 0`
+        (:math:`j\in S`)."""
+        d = self.X.shape[1]
+        if not len(S):
+            return np.eye(d)
+        XS = self.X[S]
+        A = self.XX[np.ix_(S, S)] * g[S][None, :]
+        return np.eye(d) - XS.T @ (g[S][:, None] * np.linalg.pinv(A)) @ XS
 
     def crossing_margin(self, y):
         r"""(m, n): :math:`\pm h_{ki} + \delta_{ki}` (+ on the + branch), negative once
@@ -399,13 +421,19 @@ class KinkState:
         rounding band whose velocity on the frozen side does not decidedly point back
         (else the crossing is integration error of h, not a kink), and sliding entries
         outside the sliding region of the decision rule."""
-        cross = self.crossing_margin(y) < 0
-        rows = np.flatnonzero(cross.any(axis=1) | self.slide.any(axis=1))
+        margin = self.crossing_margin(y)
+        cross = margin < 0
+        # Only a crossing by less than the integrator's tolerance on h can be integration
+        # error; deeper ones are kinks whatever the velocities say.
+        _a, W = self.low.unpack(y)
+        shallow = cross & (margin > -(self.atol * self.x1[None, :]
+                                      + self.rtol * (np.abs(W) @ self.absX.T)))
+        rows = np.flatnonzero(shallow.any(axis=1) | self.slide.any(axis=1))
         if not rows.size:
             return cross
         hm, hp, em, ep, _dead = self.velocities(y, rows)
-        back = np.where(self.mask[rows], hp > ep, hm < -em)
-        ev = np.zeros_like(cross)
+        back = shallow[rows] & np.where(self.mask[rows], hp > ep, hm < -em)
+        ev = cross.copy()
         ev[rows] = (cross[rows] & ~back) | (self.slide[rows] & (self._stay(hm, hp, em, ep) < 0))
         return ev
 
