@@ -135,3 +135,24 @@ def test_solve_max_kinks():
         ed.solve(ed.Linear1D(), [0.0, 1.0], max_kinks=10)
     smooth = ed.TwoLayer(4, "1d-sine", activation="tanh", n=5)
     assert ed.solve(smooth, [0.0, 1.0], max_kinks=0).meta["max_kinks"] is None
+
+
+def test_leaky_relu_sliding_is_the_limit_of_gradient_descent():
+    """Leaky ReLU (σ'_− = 0.01, so the − side moves too): entries slide here and a plain GD
+    loop with η = 2e-3 lands within O(η) of the integrated Filippov flow."""
+    X, y = boursier_flammarion_data(0.1)
+    model = ed.TwoLayer(10, X, y, activation="leaky_relu", init="gaussian", beta1=1e-3,
+                        beta2=0.3, seed=0)
+    T, lr = 100.0, 2e-3
+    traj = ed.solve(model, [0.0, T])
+    assert traj.meta["sliding_at_end"] > 0
+    Xb, a, W = model.X, model.a0.copy(), model.W0.copy()
+    for _ in range(int(round(T / lr))):
+        h = W @ Xb.T
+        ds = np.where(h > 0, 1.0, 0.01)
+        e = a @ (ds * h) - y
+        ga = (ds * h) @ e / len(y)
+        W -= lr * a[:, None] * ((ds * e) @ Xb) / len(y)
+        a -= lr * ga
+    assert np.max(np.abs(traj["W"][-1] - W)) < 5e-4
+    assert np.max(np.abs(traj["a"][-1] - a)) < 5e-4
