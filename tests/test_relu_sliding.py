@@ -156,3 +156,30 @@ def test_leaky_relu_sliding_is_the_limit_of_gradient_descent():
         a -= lr * ga
     assert np.max(np.abs(traj["W"][-1] - W)) < 5e-4
     assert np.max(np.abs(traj["a"][-1] - a)) < 5e-4
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_entries_on_a_kink_at_t0_follow_gradient_descent(bias):
+    """h_ki = 0 exactly at t = 0 (a neuron through a data point; with bias=False also a
+    zero input, whose h stays 0): decided from the one-sided velocities at the start, and
+    the flow agrees with a plain GD loop to O(η)."""
+    X = np.array([[-1.0], [0.0], [1.0]]) if bias else np.array([[0.0], [1.0], [-1.0]])
+    y = np.array([1.0, 0.3, 0.5])
+    a0, W0 = np.array([0.5, -0.4, 0.8]), np.array([[1.0, 0.0], [-0.7, 0.0], [0.3, 0.0]])
+    if not bias:
+        W0 = W0[:, :1]
+    model = ed.TwoLayer.from_init(a0, W0, X, y, bias=bias)
+    Xb = model.X
+    assert np.any((W0 @ Xb.T) == 0)
+    T, lr = 5.0, 1e-3
+    traj = ed.solve(model, [0.0, T], rtol=1e-12)
+    a, W = a0.copy(), W0.copy()
+    for _ in range(int(round(T / lr))):
+        h = W @ Xb.T
+        act = h > 0
+        e = a @ (act * h) - y
+        ga = (act * h) @ e / len(y)
+        W -= lr * a[:, None] * ((act * e) @ Xb) / len(y)
+        a -= lr * ga
+    assert np.max(np.abs(traj["W"][-1] - W)) < 1e-3
+    assert np.max(np.abs(traj["a"][-1] - a)) < 1e-3

@@ -483,7 +483,7 @@ class KinkState:
 
     def update(self, y, involved=None):
         r"""Decide the side of every entry that crossed or left its sliding surface at
-        ``y`` (or of ``involved``), one at a time with the rest of the pattern as it is,
+        ``y`` (or of ``involved``), each with the rest of its neuron's pattern as it is,
         by the rule of the module docstring; then put the sliding and decided entries of
         each neuron exactly on their surfaces (orthogonal projection of :math:`w_k` onto
         :math:`\{x_i\cdot w = 0\}`, a move of the size of the rounding error of h).
@@ -496,16 +496,19 @@ class KinkState:
         self._refresh()
         _a, W0 = self.low.unpack(y)
         h0 = W0 @ self.X.T
-        for k, i in np.argwhere(involved):
-            hm, hp, em, ep, dead = (v[0, i] for v in self.velocities(y, [k]))
-            if dead or self.xx[i] == 0:
-                continue  # sigma'(0) = 0: a neuron with nothing else active stays put
-            if hm > em and hp > ep:
-                self.mask[k, i] = True
-            elif hm < -em:
-                self.mask[k, i] = bool(hp > ep and h0[k, i] > 0)  # repelling: keep its side
-            else:
-                self.slide[k, i] = True
+        # Neurons are decided independently (at h = 0 both branches give sigma(0), so the
+        # output does not depend on the choice); a neuron's own entries one per round.
+        todo = involved & (self.xx > 0)[None, :]  # x_i = 0: h_ki = 0 forever, stays off
+        while todo.any():
+            rows = np.flatnonzero(todo.any(axis=1))
+            cols = np.argmax(todo[rows], axis=1)
+            hm, hp, em, ep, dead = (v[np.arange(rows.size), cols]
+                                    for v in self.velocities(y, rows))
+            on = ~dead & (hm > em) & (hp > ep)
+            down = ~dead & ~on & (hm < -em)
+            self.mask[rows, cols] = on | (down & (hp > ep) & (h0[rows, cols] > 0))
+            self.slide[rows, cols] = ~dead & ~on & ~down
+            todo[rows, cols] = False
             self._refresh()
         a, W = self.low.unpack(y)
         W = W.copy()
