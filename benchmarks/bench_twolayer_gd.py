@@ -3,7 +3,7 @@ the same accuracy against a reference (issue 5).
 
 Setup: m = 64 neurons, n = 32 samples, d = 4 (3 Gaussian features plus the bias column;
 ``python benchmarks/bench_twolayer_gd.py M N`` for other sizes; at m = 256, n = 64 one
-exactdyn run took ~400 s on the shared machine, ~7000 kinks),
+exactdyn run reached t = 35 after ~390 s and ~7300 kinks on the shared machine),
 labels from a two-neuron ReLU teacher y = relu(x·u1) − ½ relu(x·u2), Gaussian init with
 β1 = β2 = 1e-3 (α = 1), seed 0, t in [0, 40]: the early-alignment phase (every neuron
 rotating through activation regions, many kinks per unit time) and the loss drop.
