@@ -260,13 +260,13 @@ class Spread(NamedTuple):
     r"""How the kernels sit in a k-dimensional eigenspace (see :func:`eigenspace_spread`)."""
 
     fraction: float | np.ndarray
-    """:math:`\|\theta_{W,U}\|^2/\|\theta_W\|^2`, the share of the squared kernel norm in
+    r""":math:`\|\theta_{W,U}\|^2/\|\theta_W\|^2`, the share of the squared kernel norm in
     the eigenspace (1 when every kernel lies in it)."""
     effective_dim: float | np.ndarray
-    """Participation ratio :math:`1/\sum_j\lambda_j^2 \in [1, k]` of the directions inside
+    r"""Participation ratio :math:`1/\sum_j\lambda_j^2 \in [1, k]` of the directions inside
     the eigenspace: 1 when all kernels lie on one line, k when isotropic."""
     eigenvalues: np.ndarray
-    """:math:`\lambda_1 \ge \ldots \ge \lambda_k` (sum 1) of the second-moment matrix of
+    r""":math:`\lambda_1 \ge \ldots \ge \lambda_k` (sum 1) of the second-moment matrix of
     the in-space directions; shape (k,) or (T, k)."""
 
 
