@@ -356,3 +356,24 @@ def test_bad_input():
         d_vector(relu, [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="directions"):
         extremal_vectors(relu, 0)
+
+
+def test_polar_plot(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from exactdyn.plotting import plot_polar_directions
+
+    net = ed.TwoLayer(6, *SIX, init="balanced", beta1=1e-3, beta2=1e-3, seed=0)
+    traj = ed.exact(net, np.linspace(0, 4, 9))
+    fig = plot_polar_directions(traj, net, times=[0, 2, 4])
+    ax = fig.axes[0]
+    stat, _dead = stationary_directions_2d(net)
+    # one marker set per (time, sign of a), one line per stationary direction and boundary
+    assert len(ax.collections) >= 3 + 1  # 3 times x 2 signs of scatter + the dead arc
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sum(lab.startswith(("extremal", "boundary")) for lab in labels) == len(stat)
+    assert [lab for lab in labels if lab.startswith("t = ")] == ["t = 0", "t = 2", "t = 4"]
+    fig.savefig(tmp_path / "p.png")
+    with pytest.raises(ValueError, match="2-D inputs"):
+        plot_polar_directions(ed.exact(ed.TwoLayer(2, np.zeros((3, 2)), np.ones(3)), [0, 1]))
