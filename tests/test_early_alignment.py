@@ -377,3 +377,17 @@ def test_polar_plot(tmp_path):
     fig.savefig(tmp_path / "p.png")
     with pytest.raises(ValueError, match="2-D inputs"):
         plot_polar_directions(ed.exact(ed.TwoLayer(2, np.zeros((3, 2)), np.ones(3)), [0, 1]))
+
+
+def test_max_crossings_truncates_honestly():
+    net = ed.TwoLayer(16, *SIX, init="gaussian", beta1=1e-3, beta2=1e-3, seed=5)
+    path = alignment_path(net, 6.0, max_crossings=1)
+    assert "truncated" in path.status
+    k = path.status.index("truncated")
+    with pytest.raises(ed.IntegrationError, match=f"neuron {k}"):
+        path.state([6.0])
+    t_last = min(segs[-1].t0 for segs, st in zip(path.segments, path.status)
+                 if st == "truncated")
+    full = alignment_path(net, 6.0)
+    np.testing.assert_allclose(path.state([0.5 * t_last])[1], full.state([0.5 * t_last])[1],
+                               rtol=1e-14)

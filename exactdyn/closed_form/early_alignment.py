@@ -75,9 +75,10 @@ import numpy as np
 import sympy as sp
 
 from .. import _validation as check
+from ..errors import IntegrationError
 
 #: Neuron end states (:attr:`AlignmentPath.status`).
-STATUSES = ("extremal", "boundary", "dead", "stationary", "moving", "vanishing")
+STATUSES = ("extremal", "boundary", "dead", "stationary", "moving", "vanishing", "truncated")
 
 
 def slopes(act) -> tuple:
@@ -206,7 +207,8 @@ class AlignmentPath:
         direction ±D̂, no later crossing), ``boundary`` (sliding, no later crossing),
         ``dead`` (no active point, frozen), ``stationary`` (D = 0 with active points),
         ``vanishing`` (a₀ + P₀ = 0: a and the D̂-part decay), ``moving`` (a later crossing
-        is due after ``t_end``).
+        is due after ``t_end``), ``truncated`` (``max_crossings`` reached; its path is
+        known only up to its last crossing, :attr:`next_crossing`).
     limit : ndarray, shape (m, d_in)
         Per neuron, the unit direction its current segment converges to as t → ∞
         (for ``moving`` neurons: where it would go if no region changed).
@@ -228,6 +230,9 @@ class AlignmentPath:
         a = np.empty((times.size, m))
         W = np.empty((times.size, m, d))
         for k, segs in enumerate(self.segments):
+            if self.status[k] == "truncated" and np.any(times > segs[-1].t0):
+                raise IntegrationError(f"neuron {k} reached max_crossings region changes; its "
+                                       "path is not known past them", t_reached=segs[-1].t0)
             starts = np.array([s.t0 for s in segs])
             idx = np.searchsorted(starts, times, side="right") - 1
             for j in np.unique(idx):
@@ -291,11 +296,13 @@ def _path_of_neuron(k, a0, w0, model, cp, cm, t_end, renormalize, max_crossings)
     while True:
         D, lam = _release(X, y, n, cp, cm, active, sliding, crossings, t0, k)
         nd = float(np.linalg.norm(D))
-        if nd == 0.0 or len(crossings) >= max_crossings:
+        if len(crossings) >= max_crossings:  # the path is known up to t0 only
+            segs.append(Segment(k, t0, t0, a, w, D, active.copy(), sliding.copy(), alpha))
+            return segs, crossings, "truncated", _safe_unit(w), t0
+        if nd == 0.0:
             seg = Segment(k, t0, np.inf, a, w, D, active.copy(), sliding.copy(), alpha)
             segs.append(seg)
-            status = ("dead" if not active.any() and not sliding.any() else "stationary") \
-                if nd == 0.0 else "moving"
+            status = "dead" if not active.any() and not sliding.any() else "stationary"
             return segs, crossings, status, _safe_unit(w), np.inf
         dh = D / nd
         p0 = float(w @ dh)
@@ -390,7 +397,8 @@ def alignment_path(model, t_end=np.inf, max_crossings: int = 10_000,
     t_end : float
         Last time of interest (``inf``: follow every neuron to its end state).
     max_crossings : int
-        Per neuron; a neuron that reaches it is left ``moving``.
+        Per neuron; a neuron that reaches it is left ``truncated`` (and
+        :meth:`AlignmentPath.state` refuses times past its last crossing).
     renormalize : bool
         Rescale (a, w) to unit norm at each crossing (the flow is linear in (a, w), so
         directions and crossing times are unchanged): for following directions to
