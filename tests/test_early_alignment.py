@@ -391,3 +391,10 @@ def test_max_crossings_truncates_honestly():
     full = alignment_path(net, 6.0)
     np.testing.assert_allclose(path.state([0.5 * t_last])[1], full.state([0.5 * t_last])[1],
                                rtol=1e-14)
+
+
+def test_symbolic_proofs():
+    from exactdyn.closed_form.early_alignment import proofs
+
+    res = proofs()
+    assert len(res) == 4 and all(v == 0 for v in res.values()), res

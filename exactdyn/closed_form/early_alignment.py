@@ -53,7 +53,13 @@ segment (λ depends only on the region), the same closed form applies with
 :math:`D_\mathrm{eff}` (:math:`\dot a = \langle D_\mathrm{eff}, w\rangle/\alpha` since
 :math:`w \perp x_i` there), and sliding on :math:`x_i` ends at a later crossing of another
 sample when λ leaves [0, 1] (λ > 1: active, λ < 0: inactive). This is the rule the full
-flow's integrator (:mod:`exactdyn.numeric.twolayer`) applies. In 2-D inputs a sliding
+flow's integrator (:mod:`exactdyn.numeric.twolayer`) applies (for ReLU exactly; for leaky
+ReLU the integrator combines :math:`c_- + \lambda c_+`, so its λ range differs, not the
+sliding velocity). A neuron that starts exactly on a boundary and is not sliding goes to
+the side the flow leaves to; where the flow leaves to both sides (a repelling boundary, a
+non-unique solution) it is put on the active side. In the full flow a sliding
+:math:`h_{ki}` stays within rounding of 0 and its sign flickers; the closed form keeps it
+at 0 (to rounding of the crossing state). In 2-D inputs a sliding
 neuron's direction is frozen on the boundary line: a stationary direction of the direction
 flow that is not an extremal vector in the strict sense (:func:`stationary_directions_2d`
 lists both).
@@ -141,6 +147,40 @@ def phi(model, u) -> float:
     return float(model.y @ np.where(h > 0, cp * h, cm * h) / model.n)
 
 
+def proofs() -> dict:
+    r"""The identities the closed form rests on, proven in sympy (each residual is 0).
+
+    - the segment solution solves :math:`\dot a = \|D\|P/\alpha`,
+      :math:`\dot P = \|D\|a/\alpha` (the region's linear flow along :math:`\hat D`);
+    - :math:`a^2 - P^2` is constant along it (with the frozen orthogonal part:
+      :math:`a^2 - \|w\|^2` is conserved);
+    - crossing quadratic: with :math:`e^s = 1+\epsilon`,
+      :math:`2(1+\epsilon)(A\cosh s + B\sinh s + C) = (A+B)\epsilon^2 + 2(A+B+C)\epsilon
+      + 2(A+C)`, and :math:`h(0) = A + C`, :math:`h'(0) = B`.
+
+    Returns
+    -------
+    dict of str -> sympy expression (all simplify to 0)
+    """
+    t, nd, al = sp.symbols("t D alpha", positive=True)
+    a0, p0, A, B, C, e = sp.symbols("a_0 P_0 A B C epsilon", real=True)
+    s = nd * t / al
+    a = a0 * sp.cosh(s) + p0 * sp.sinh(s)
+    P = p0 * sp.cosh(s) + a0 * sp.sinh(s)
+    S = sp.log(1 + e)
+    h = (A * sp.cosh(S) + B * sp.sinh(S) + C).rewrite(sp.exp)
+    quad = (A + B) * e**2 + 2 * (A + B + C) * e + 2 * (A + C)
+    def zero(expr):  # exponential form, then a rational function: cheap and decisive
+        return sp.cancel(sp.expand(expr.rewrite(sp.exp)))
+
+    return {
+        "a(t) solves adot = |D| P / alpha": zero(sp.diff(a, t) - nd * P / al),
+        "P(t) solves Pdot = |D| a / alpha": zero(sp.diff(P, t) - nd * a / al),
+        "a^2 - P^2 is constant": zero(a**2 - P**2 - (a0**2 - p0**2)),
+        "crossing quadratic in e^s - 1": zero(2 * (1 + e) * h - quad),
+    }
+
+
 # ---- one neuron, region by region ------------------------------------------------------
 
 @dataclass
@@ -189,7 +229,7 @@ class Crossing:
     kind: str
 
     def as_tuple(self):
-        return (self.t, self.neuron, self.sample, self.kind)
+        return (float(self.t), int(self.neuron), int(self.sample), self.kind)
 
 
 @dataclass
@@ -600,4 +640,4 @@ def extremal_vectors(model, directions: int = 200, seed: int = 0, tol: float = 1
 
 __all__ = ["AlignmentPath", "Crossing", "Segment", "Stationary", "activation_region",
            "alignment_path", "applies", "d_vector", "early_alignment", "extremal_vectors",
-           "phi", "slopes", "stationary_directions_2d"]
+           "phi", "proofs", "slopes", "stationary_directions_2d"]
