@@ -303,23 +303,20 @@ def _segment_d(X, y, n, cp, cm, active, sliding):
 
 def _first_root(h0, A, B):
     r"""Smallest ε > 0 with :math:`(A+B)\epsilon^2 + 2(h_0+B)\epsilon + 2h_0 = 0` at a sign
-    change, per entry (inf where none). Cancellation-free: q = −(b + sign(b)√Δ)/…"""
-    qa, qb, qc = A + B, h0 + B, h0  # a e^2 + 2 b e + 2 c ; roots (-b ± sqrt(b^2 - 2ac)) / a
-    out = np.full(h0.shape, np.inf)
+    change, per entry (inf where none). Cancellation-free pair of roots:
+    :math:`q = -(b + \operatorname{sign}(b)\sqrt{b^2 - 2ac})`, roots :math:`q/a` and
+    :math:`2c/q`; a double root (tangency, no sign change) is not a crossing."""
+    qa, qb, qc = A + B, h0 + B, h0
     disc = qb * qb - 2.0 * qa * qc
-    for j in range(h0.size):
-        a_, b_, c_ = qa[j], qb[j], qc[j]
-        roots = []
-        if a_ == 0.0:
-            if b_ != 0.0:
-                roots = [-c_ / b_]
-        elif disc[j] > 0.0:
-            q = -(b_ + np.copysign(np.sqrt(disc[j]), b_))
-            roots = [q / a_] + ([2.0 * c_ / q] if q != 0.0 else [])
-        pos = [r for r in roots if r > 0.0 and np.isfinite(r)]
-        if pos:
-            out[j] = min(pos)
-    return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lin = np.where((qa == 0) & (qb != 0), -qc / qb, np.inf)
+        q = -(qb + np.copysign(np.sqrt(np.maximum(disc, 0.0)), qb))
+        quad = (qa != 0) & (disc > 0)
+        r1 = np.where(quad, q / qa, np.inf)
+        r2 = np.where(quad & (q != 0), 2.0 * qc / q, np.inf)
+    roots = np.stack([lin, r1, r2])
+    roots = np.where((roots > 0) & np.isfinite(roots), roots, np.inf)
+    return roots.min(axis=0)
 
 
 def _path_of_neuron(k, a0, w0, model, cp, cm, t_end, renormalize, max_crossings):
