@@ -6,7 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import exactdyn as ed
-from exactdyn.regimes import PROTOCOL, RDSlope, classify, luo_label, noise_band, rd_slope, slope_label
+from exactdyn.regimes import (
+    PROTOCOL,
+    RDSlope,
+    classify,
+    luo_label,
+    noise_band,
+    rd_slope,
+    slope_label,
+)
 from exactdyn.regimes.two_layer import DEFAULT_TOL, _fit, default_widths, stop_rd
 
 #: (gamma, gamma_prime) -> Luo et al.'s label (MATH.md §4), the points of issue 4.
