@@ -5,6 +5,11 @@ training", NeurIPS 2022: the cosine-similarity matrix of the normalized input we
 (:math:`C_{kl} = \langle\hat w_k, \hat w_l\rangle`, near-zero rows dropped), ordered by
 the top eigenvector of C, shown as a heat map on [−1, 1]; the number of condensed
 directions is the number of clusters of directions.
+
+Luo, Xu, Ma, Zhang, "Phase diagram for two-layer ReLU neural networks at infinite-width
+limit", JMLR 22 (2021) 71 [LX]: for 1-D data plus a bias, each neuron drawn as a point
+(orientation of :math:`w_k`, amplitude :math:`|a_k|\,\|w_k\|`)
+(:func:`orientation_amplitude`, :func:`plot_orientation_amplitude`).
 """
 
 from __future__ import annotations

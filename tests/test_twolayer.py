@@ -473,3 +473,19 @@ def test_orientation_series_bad_input():
         orientation_amplitude_series(ed.solve(ed.Linear1D(width=3, seed=1), [0.0, 1.0]))
     with pytest.raises(ValueError, match="nonzero row"):
         principal_direction(np.zeros((2, 3)))
+
+
+def test_orientation_series_in_higher_dimension_uses_the_last_principal_direction():
+    # d_in = 3: weights that end on the line R e_2; every snapshot is measured against the
+    # principal direction of the last weights (e_2), so the last angles are 0 or pi and the
+    # first are the angles of the initial weights to e_2.
+    from exactdyn.condensation import orientation_amplitude_series
+
+    W0 = np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 1.0], [1.0, 0.0, 0.0]])
+    W1 = np.array([[0.0, 3.0, 0.0], [0.0, -2.0, 0.0], [0.0, 1.0, 0.0]])
+    traj = ed.Trajectory(np.array([0.0, 1.0]), {"a": np.ones((2, 3)), "W": np.stack([W0, W1])},
+                         {})
+    (_, th0, _), (_, th1, amp1) = orientation_amplitude_series(traj)
+    np.testing.assert_allclose(th1, [0.0, np.pi, 0.0], atol=1e-12)
+    np.testing.assert_allclose(th0, [np.pi / 4, 3 * np.pi / 4, np.pi / 2])
+    np.testing.assert_allclose(amp1, [3.0, 2.0, 1.0])
