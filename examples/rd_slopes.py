@@ -53,7 +53,7 @@ def main(out=None, quick=False):
               f"{time.perf_counter() - t0:>5.1f}")
         m = np.asarray(r.widths, float)
         line, = ax.loglog(m, r.rd_mean, "o-", label=f"({g:g}, {gp:g}): slope {r.slope:+.2f}"
-                          f" [{r.predicted}]")
+                          f" {r.label} (Luo: {r.predicted})")
         ax.loglog(m, r.rd, ".", color=line.get_color(), alpha=0.35)
     ax.set_xlabel("width m")
     ax.set_ylabel("RD at loss = 5% of start")
