@@ -360,6 +360,44 @@ def test_multiplicity_rule_x_tanh_lines_attract_the_full_flow():
         stationary_directions(ed.TwoLayer(4, "1d-cubic", activation="relu", n=5))
 
 
+@given(act=st.sampled_from(["tanh", "x_tanh", "x2_tanh"]),
+       target=st.sampled_from(["sin", "cos", "sin+0.3", "cubic"]),
+       n=st.integers(3, 12), exact_mirror=st.booleans())
+def test_multiplicity_rule_on_symmetric_data_matches_a_scan_of_the_circle(act, target, n,
+                                                                         exact_mirror):
+    # Symmetric data make leading coefficients of the stationarity polynomial cancel (to
+    # rounding, or exactly when x is mirrored bit for bit); the lines must still be found.
+    # Independent check: the tangential derivative of Phi(theta) = (1/n) sum y_i
+    # sigma~(cos(theta) x_i + sin(theta)), scanned on a fine grid, changes sign exactly at
+    # the returned lines (mod pi), and there are at most p of them.
+    from exactdyn.closed_form.twolayer import stationary_directions
+
+    x = np.linspace(-1.0, 1.0, n)
+    if exact_mirror:
+        x = np.concatenate([-x[::-1][: n // 2], x[n // 2:]])
+    y = {"sin": np.sin(np.pi * x), "cos": np.cos(np.pi * x),
+         "sin+0.3": np.sin(np.pi * x) + 0.3, "cubic": x ** 3}[target]
+    assume(np.max(np.abs(y)) > 1e-6)
+    model = ed.TwoLayer(4, x[:, None], y, activation=act, beta1=1e-3, beta2=1e-3)
+    p = model.act.multiplicity
+    lines = stationary_directions(model)
+    assert 1 <= len(lines) <= p
+    theta = np.linspace(0.0, np.pi, 200001)[:-1]
+    u = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    h = u @ model.X.T                                   # (angle, sample)
+    dphi = (p * h ** (p - 1) * (u[:, [1]] * model.X[:, 0] - u[:, [0]])) @ model.y / model.n
+    scale = np.max(np.abs(dphi))
+    line_angles = np.sort(np.mod([np.arctan2(v[1], v[0]) for v in lines], np.pi))
+    sign_changes = theta[np.nonzero(np.sign(dphi[:-1]) * np.sign(dphi[1:]) < 0)[0]]
+    for ang in line_angles:                             # each line is a zero of Phi'
+        v = np.array([np.cos(ang), np.sin(ang)])
+        g = (p * (model.X @ v) ** (p - 1) * (v[1] * model.X[:, 0] - v[0])) @ model.y / model.n
+        assert abs(g) <= 1e-9 * scale
+    for ang in sign_changes:                            # each sign change is a line
+        gap = np.min(np.abs(np.angle(np.exp(2j * (line_angles - ang))))) / 2
+        assert gap < 1e-4
+
+
 def test_solve_at_time_zero_only_and_after_a_failed_run():
     model = ed.TwoLayer(4, "1d-sine", activation="relu", n=5, beta1=0.3, beta2=0.3)
     traj = ed.solve(model, [0.0, 0.0])
