@@ -3,6 +3,7 @@
 from .closed_form import closed_form, exact
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
+from .models.cnn import TwoLayerCNN
 from .models.deep_linear import DeepLinear
 from .models.linear import LinearNet, SingleNeuron
 from .models.linear1d import Linear1D
@@ -23,3 +24,4 @@ __all__ += ["PhaseDiagram", "Regime", "classify", "phase_diagram"]
 __all__ += ["DeepLinear"]
 __all__ += ["LinearNet", "SingleNeuron"]
 __all__ += ["TwoLayer"]
+__all__ += ["TwoLayerCNN"]

@@ -1,0 +1,230 @@
+r"""Lowered gradient flow of :class:`~exactdyn.TwoLayerCNN`.
+
+The right-hand side and the observables are generated from the per-kernel, per-patch
+derivation of :mod:`exactdyn.symbolic.cnn` by the indexed lowerer of
+:mod:`exactdyn.numeric.indexed`, with the CNN's axes (sample, position, patch entry,
+channel) and one rule for reductions: a sum over several indices whose factors split
+into one factor and a product of the others that share no free axis becomes one
+``numpy.tensordot`` (a BLAS matrix product over the flattened summed axes). So
+
+- :math:`h_{ik\beta} = \sum_l X_{ikl}W_{l\beta}` is ``tensordot(X, W, 1)``, an
+  (nP × D)(D × M) product on the patch array extracted once with a strided view
+  (:func:`exactdyn.models.cnn.extract_patches`);
+- :math:`f_i = \sum_{k\beta}\sigma(h_{ik\beta})a_{k\beta}` contracts (position, channel);
+- :math:`\dot W_{l\beta} = -\frac1{\alpha n}\sum_{i,k}X_{ikl}\,e_i a_{k\beta}
+  \sigma'(h_{ik\beta})` contracts (sample, position) in one product, the sums over samples
+  and positions merged symbolically first (:func:`exactdyn.symbolic.cnn.merge_sums`).
+
+Equal subexpressions are generated once (h, σ(h), e). No Python loop over positions,
+kernels or samples remains.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..trajectory import Trajectory
+from .indexed import _Lowerer, lower_indexed
+
+_LETTER = {"sample": "i", "position": "k", "patch": "l", "channel": "b"}
+_SOURCES: dict = {}
+
+
+class CNNLowerer(_Lowerer):
+    """The indexed lowerer with the CNN's axis order and tensordot reductions."""
+
+    from ..symbolic.cnn import KIND_ORDER as order
+
+    def reduce(self, s):
+        import sympy as sp
+
+        summed = [self.kinds[lim[0]] for lim in s.limits]
+        if len(set(summed)) != len(summed):
+            raise NotImplementedError(f"two summation indices of one kind in {s}")
+        scalars, arrays = [], []
+        for f in sp.Mul.make_args(s.function):
+            code, labels = self.lower(f)
+            (arrays if labels else scalars).append((code, labels))
+        summed = self.canon(summed)
+        every = self.canon(sum((lab for _c, lab in arrays), ()))
+        if not set(summed) <= set(every):
+            raise NotImplementedError(f"summand of {s} does not depend on every index")
+        out = tuple(k for k in every if k not in summed)
+        code = self._tensordot(arrays, summed, out) if len(arrays) > 1 else None
+        if code is None and len(arrays) == 1:
+            (ca, la), = arrays
+            axes = tuple(la.index(k) for k in summed)
+            code = f"np.sum({ca}, axis={axes if len(axes) > 1 else axes[0]})"
+        elif code is None:
+            spec = ",".join("".join(_LETTER[k] for k in lab) for _c, lab in arrays)
+            spec += "->" + "".join(_LETTER[k] for k in out)
+            code = f"np.einsum({spec!r}, {', '.join(c for c, _l in arrays)}, optimize=True)"
+        name, labels = self.emit(code, out)
+        if scalars:
+            return self.emit("(" + " * ".join([c for c, _l in scalars] + [name]) + ")", labels)
+        return name, labels
+
+    def _tensordot(self, arrays, summed, out):
+        """``tensordot(A, B, axes)`` when one factor's free axes are disjoint from the
+        others' and every factor side carries all summed axes; None otherwise."""
+        for pick in range(len(arrays)):
+            rest = [arrays[q] for q in range(len(arrays)) if q != pick]
+            rest_labels = self.canon(sum((lab for _c, lab in rest), ()))
+            pc, pl = arrays[pick]
+            if not (set(summed) <= set(pl) and set(summed) <= set(rest_labels)):
+                continue
+            if set(pl) & set(rest_labels) != set(summed):
+                continue
+            if len(rest) > 1:
+                prod = self.emit("(" + " * ".join(self.align(c, lab, rest_labels)
+                                                  for c, lab in rest) + ")", rest_labels)
+            else:
+                prod = rest[0]
+            # Prefer the operand order whose result is already in canonical order.
+            options = []
+            for (c1, l1), (c2, l2) in (((pc, pl), prod), (prod, (pc, pl))):
+                got = tuple(k for k in l1 if k not in summed) + \
+                    tuple(k for k in l2 if k not in summed)
+                ax1 = tuple(l1.index(k) for k in summed)
+                ax2 = tuple(l2.index(k) for k in summed)
+                options.append((got != out, c1, c2, ax1, ax2, got))
+            options.sort(key=lambda o: o[0])
+            _bad, c1, c2, ax1, ax2, got = options[0]
+            code = f"np.tensordot({c1}, {c2}, axes=({list(ax1)}, {list(ax2)}))"
+            if got != out:
+                code = f"np.transpose({code}, {tuple(got.index(k) for k in out)})"
+            return code
+        return None
+
+
+def sources():
+    """Generated sources of the rhs and the observables (derived once per process)."""
+    if not _SOURCES:
+        from ..symbolic import cnn as sc
+
+        flow = sc.derive_cnn_flow()
+        arrays = (sc.A, sc.W, sc.XS, sc.YS)
+        funcs = {sc.SIGMA: "_sigma", sc.DSIGMA: "_dsigma"}
+        _SOURCES["rhs"] = lower_indexed([sc.merge_sums(flow.rhs[sc.A]),
+                                         sc.merge_sums(flow.rhs[sc.W])], arrays,
+                                        sc.INDEX_KINDS, funcs, "rhs", lowerer=CNNLowerer)
+        _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
+                                        arrays, sc.INDEX_KINDS, funcs, "observables",
+                                        lowerer=CNNLowerer)
+    return _SOURCES
+
+
+class LoweredCNN:
+    """Numeric callables for one :class:`~exactdyn.TwoLayerCNN` instance.
+
+    The flat state is ``concatenate([W.ravel(), a.ravel()])`` with W of shape
+    s × s × C × M (its D × M reshape is the lowered kernel matrix) and a of shape
+    H' × W' × M (its P × M reshape the lowered readout).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        src = sources()
+        self.sources = {k: v.source for k, v in src.items()}
+        sig, dsig = model.act.numeric()
+        ns = {"_sigma": sig, "_dsigma": dsig}
+        self._rhs = src["rhs"].function(ns)
+        self._obs = src["obs"].function(ns)
+        self.D, self.P, self.M = model.patch_dim, model.positions, model.channels
+        self.w_shape = model.W0.shape
+        self.a_shape = model.a0.shape
+        self.nw = self.D * self.M
+        self.size = self.nw + self.P * self.M
+        self.kinks = model.act.piecewise
+
+    def pack(self, state) -> np.ndarray:
+        """Flat vector from ``{"W": ..., "a": ...}``."""
+        return np.concatenate([np.ravel(state["W"]), np.ravel(state["a"])])
+
+    def unpack(self, y) -> dict:
+        """``{"W": (..., s, s, C, M), "a": (..., H', W', M)}`` from flat states."""
+        y = np.asarray(y)
+        lead = y.shape[:-1]
+        return {"W": y[..., :self.nw].reshape(lead + self.w_shape),
+                "a": y[..., self.nw:].reshape(lead + self.a_shape)}
+
+    def rhs(self, t, y):
+        r"""The lowered right-hand side :math:`(\dot W, \dot a)`, flat."""
+        m = self.model
+        W = y[:self.nw].reshape(self.D, self.M)
+        a = y[self.nw:].reshape(self.P, self.M)
+        ra, rw = self._rhs(a, W, m.patches, m.y, m.alpha, m.n)
+        out = np.empty(self.size)
+        out[:self.nw] = np.ravel(rw)
+        out[self.nw:] = np.ravel(ra)
+        return out
+
+    def observe(self, W, a):
+        """(output (n,), loss) at one state."""
+        m = self.model
+        out, loss = self._obs(np.reshape(a, (self.P, self.M)), np.reshape(W, (self.D, self.M)),
+                              m.patches, m.y, m.alpha, m.n)
+        return np.broadcast_to(out, (m.n,)).copy(), float(loss)
+
+    def observables(self, state) -> dict:
+        """Observables along states (time first): ``loss`` (T,), ``output`` (T × n),
+        ``balance`` (T × M) :math:`= \\sum_{uv}a_{uv\\beta}^2 - \\|W_{\\cdot\\beta}\\|^2`
+        (conserved for 1-homogeneous σ), ``kernel_norm`` (T × M)."""
+        W, a = np.asarray(state["W"]), np.asarray(state["a"])
+        outs, losses = [], []
+        for Wt, at in zip(W, a):
+            o, lo = self.observe(Wt, at)
+            outs.append(o)
+            losses.append(lo)
+        T = W.shape[0]
+        wn2 = np.sum(W.reshape(T, self.D, self.M) ** 2, axis=1)
+        an2 = np.sum(a.reshape(T, self.P, self.M) ** 2, axis=1)
+        return {"loss": np.array(losses), "output": np.array(outs), "balance": an2 - wn2,
+                "kernel_norm": np.sqrt(wn2)}
+
+
+def lowered_cnn(model) -> LoweredCNN:
+    cached = getattr(model, "_lowered", None)
+    if cached is None:
+        cached = LoweredCNN(model)
+        model._lowered = cached
+    return cached
+
+
+def trajectory_from_states(model, times, W, a, meta) -> Trajectory:
+    """A :class:`Trajectory` with state W, a and the observables of
+    :meth:`LoweredCNN.observables`."""
+    low = lowered_cnn(model)
+    state = {"W": np.asarray(W, float), "a": np.asarray(a, float)}
+    with np.errstate(over="ignore", invalid="ignore"):
+        obs = low.observables(state)
+    meta = {"model": model.name, "params": model.params, **meta}
+    return Trajectory(np.asarray(times, float).copy(), state, obs, meta)
+
+
+def solve_cnn(model, times, method=None, rtol=None, atol=None) -> Trajectory:
+    """``solve(model, t)`` for a two-layer CNN: the lowered rhs through ``solve_ivp``.
+
+    Activations with kinks (ReLU, leaky ReLU, ``abs``) are refused: their activation
+    pattern changes would have to be located, as :class:`~exactdyn.TwoLayer` does; an
+    adaptive step across a kink silently loses the error control.
+    """
+    from .. import _validation as check
+    from ..solve import FLOAT_METHODS, default_atol, integrate_float
+
+    if model.act.piecewise:
+        raise ValueError(f"activation must be smooth to solve a TwoLayerCNN (kinks are "
+                         f"located only for TwoLayer); got {model.act.name!r}, use e.g. "
+                         "tanh, gelu, silu or softplus")
+    method = "DOP853" if method is None else method
+    check.choice("method", method, FLOAT_METHODS)
+    rtol = 1e-10 if rtol is None else rtol
+    low = lowered_cnn(model)
+    y0 = low.pack(model.initial_state())
+    if atol is None:
+        atol = default_atol(model, y0, rtol)
+    ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol)
+    st = low.unpack(ys)
+    return trajectory_from_states(model, times, st["W"], st["a"],
+                                  {"method": method, "rtol": rtol, "atol": atol,
+                                   "precision": None, **stats})
