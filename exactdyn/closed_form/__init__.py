@@ -40,6 +40,12 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         if precision is not None:
             raise ValueError("precision is not available for the two-layer early-stage form")
         return exact_two_layer(model, times)
+    if name == "cnn":
+        from .cnn import exact_cnn
+
+        if precision is not None:
+            raise ValueError("precision is not available for the CNN's linearized form")
+        return exact_cnn(model, times)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 
@@ -61,4 +67,8 @@ def closed_form(model):
         from .twolayer import TwoLayerClosedForm
 
         return TwoLayerClosedForm()
+    if getattr(model, "name", None) == "cnn":
+        from .cnn import CNNClosedForm
+
+        return CNNClosedForm()
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
