@@ -5,9 +5,9 @@ derivation of :mod:`exactdyn.symbolic.cnn` by the indexed lowerer of
 :mod:`exactdyn.numeric.indexed`, with the CNN's axes (sample, position, patch entry,
 channel) and one rule for reductions: a sum over several indices whose factors split
 into one factor and a product of the others that share no free axis becomes one
-``numpy.tensordot`` (a BLAS matrix product over the flattened summed axes). So
+matrix product over the flattened summed axes (:func:`contract`, BLAS, no copies). So
 
-- :math:`h_{ik\beta} = \sum_l X_{ikl}W_{l\beta}` is ``tensordot(X, W, 1)``, an
+- :math:`h_{ik\beta} = \sum_l X_{ikl}W_{l\beta}` is one
   (nP × D)(D × M) product on the patch array extracted once with a strided view
   (:func:`exactdyn.models.cnn.extract_patches`);
 - :math:`f_i = \sum_{k\beta}\sigma(h_{ik\beta})a_{k\beta}` contracts (position, channel);
@@ -31,7 +31,7 @@ _SOURCES: dict = {}
 
 
 class CNNLowerer(_Lowerer):
-    """The indexed lowerer with the CNN's axis order and tensordot reductions."""
+    """The indexed lowerer with the CNN's axis order and matrix-product reductions."""
 
     from ..symbolic.cnn import KIND_ORDER as order
 
@@ -50,7 +50,7 @@ class CNNLowerer(_Lowerer):
         if not set(summed) <= set(every):
             raise NotImplementedError(f"summand of {s} does not depend on every index")
         out = tuple(k for k in every if k not in summed)
-        code = self._tensordot(arrays, summed, out) if len(arrays) > 1 else None
+        code = self._matmul(arrays, summed, out) if len(arrays) > 1 else None
         if code is None and len(arrays) == 1:
             (ca, la), = arrays
             axes = tuple(la.index(k) for k in summed)
@@ -64,8 +64,8 @@ class CNNLowerer(_Lowerer):
             return self.emit("(" + " * ".join([c for c, _l in scalars] + [name]) + ")", labels)
         return name, labels
 
-    def _tensordot(self, arrays, summed, out):
-        """``tensordot(A, B, axes)`` when one factor's free axes are disjoint from the
+    def _matmul(self, arrays, summed, out):
+        """``_contract(A, B, axes_a, axes_b)`` when one factor's free axes are disjoint from the
         others' and every factor side carries all summed axes; None otherwise."""
         for pick in range(len(arrays)):
             rest = [arrays[q] for q in range(len(arrays)) if q != pick]
@@ -90,11 +90,39 @@ class CNNLowerer(_Lowerer):
                 options.append((got != out, c1, c2, ax1, ax2, got))
             options.sort(key=lambda o: o[0])
             _bad, c1, c2, ax1, ax2, got = options[0]
-            code = f"np.tensordot({c1}, {c2}, axes=({list(ax1)}, {list(ax2)}))"
+            code = f"_contract({c1}, {c2}, {ax1}, {ax2})"
             if got != out:
                 code = f"np.transpose({code}, {tuple(got.index(k) for k in out)})"
             return code
         return None
+
+
+def contract(A, B, axes_a, axes_b):
+    r""":math:`\sum` over ``axes_a`` of A and ``axes_b`` of B, as one matrix product.
+
+    Like :func:`numpy.tensordot` (result axes: A's free axes, then B's), but a block of
+    summed axes at either end of an operand is flattened in place and transposed as a
+    view, so the patch array and the n × P × M intermediates are never copied (tensordot
+    copies an operand whose summed axes lead)."""
+    ka, kb = tuple(axes_a), tuple(axes_b)
+    fa = [i for i in range(A.ndim) if i not in ka]
+    fb = [i for i in range(B.ndim) if i not in kb]
+    size = 1
+    for i in ka:
+        size *= A.shape[i]
+    if ka == tuple(range(A.ndim - len(ka), A.ndim)):
+        A2 = A.reshape(-1, size)
+    elif ka == tuple(range(len(ka))):
+        A2 = A.reshape(size, -1).T
+    else:
+        A2 = A.transpose(fa + list(ka)).reshape(-1, size)
+    if kb == tuple(range(len(kb))):
+        B2 = B.reshape(size, -1)
+    elif kb == tuple(range(B.ndim - len(kb), B.ndim)):
+        B2 = B.reshape(-1, size).T
+    else:
+        B2 = B.transpose(list(kb) + fb).reshape(size, -1)
+    return (A2 @ B2).reshape(tuple(A.shape[i] for i in fa) + tuple(B.shape[i] for i in fb))
 
 
 def sources():
@@ -127,7 +155,7 @@ class LoweredCNN:
         src = sources()
         self.sources = {k: v.source for k, v in src.items()}
         sig, dsig = model.act.numeric()
-        ns = {"_sigma": sig, "_dsigma": dsig}
+        ns = {"_sigma": sig, "_dsigma": dsig, "_contract": contract}
         self._rhs = src["rhs"].function(ns)
         self._obs = src["obs"].function(ns)
         self.D, self.P, self.M = model.patch_dim, model.positions, model.channels
