@@ -189,6 +189,25 @@ def test_channel_balance_along_trajectories():
     assert np.max(np.abs(tr["balance"] - tr["balance"][0])) > 1e-3
 
 
+@pytest.mark.parametrize("act", ["relu", "leaky_relu"])
+def test_kinked_flow_conserves_balance_and_dissipates_exactly(act):
+    """Through located kinks and Filippov sliding (seed 1 slides): the channel balance
+    stays put, and L(0) - L(T) equals the integral of |dθ/dt|² taken from difference
+    quotients of the output states (independent of the rhs)."""
+    images, y = synthetic_images(6, 5, 5, 1, seed=1)
+    model = ed.TwoLayerCNN(2, 3, images, y, activation=act, scale=0.3, seed=1)
+    ts = np.linspace(0, 3, 3001)
+    tr = ed.solve(model, ts, rtol=1e-12)
+    assert tr.meta["kinks"] > 10 and tr.meta["sliding_at_end"] > 0
+    assert np.max(np.abs(tr["balance"] - tr["balance"][0])) < 1e-11
+    theta = np.concatenate([tr["W"].reshape(len(ts), -1), tr["a"].reshape(len(ts), -1)], 1)
+    speed2 = np.sum((np.diff(theta, axis=0) / np.diff(ts)[:, None]) ** 2, axis=1)
+    dissipated = np.sum(speed2 * np.diff(ts))
+    drop = tr["loss"][0] - tr["loss"][-1]
+    assert abs(drop - dissipated) < 1e-4 * drop
+    assert np.all(np.diff(tr["loss"]) <= 0)
+
+
 # ---- closed form -----------------------------------------------------------------------
 def test_z_matrix_is_label_weighted_mean_patch():
     images, y = _data(5, 5, 4, 2, 7)
@@ -330,8 +349,10 @@ def test_bad_explicit_init_and_unsupported_requests():
         ed.TwoLayerCNN.from_init(np.zeros((3, 2, 1, 2)), np.zeros((3, 3, 2)), IM, Y)
     ok = ed.TwoLayerCNN.from_init(np.ones((3, 3, 1, 2)) * 1e-2, np.ones((3, 3, 2)) * 1e-2, IM, Y)
     assert ok.channels == 2 and linearization(ok).init_scale == pytest.approx(1e-2)
-    with pytest.raises(ValueError, match="smooth"):
-        ed.solve(ed.TwoLayerCNN(2, 3, IM, Y, activation="relu"), [0.0, 1.0])
+    with pytest.raises(ValueError, match="kinks away from 0"):
+        ed.solve(ed.TwoLayerCNN(2, 3, IM, Y, activation="abs(x - 1)"), [0.0, 1.0])
+    with pytest.raises(ValueError, match="method"):
+        ed.solve(ed.TwoLayerCNN(2, 3, IM, Y, activation="relu"), [0.0, 1.0], method="Radau")
     for act in ("relu", "sigmoid", "x_tanh"):
         with pytest.raises(ValueError, match="sigma"):
             ed.exact(ed.TwoLayerCNN(2, 3, IM, Y, activation=act), [0.0, 1.0])
@@ -362,7 +383,7 @@ def test_cli_solve_and_exact_json(capsys, tmp_path):
     (["solve", "cnn", "--kernel-size", "9"], "kernel_size"),
     (["solve", "cnn", "--channels", "0"], "channels"),
     (["solve", "cnn", "--scale", "-1"], "scale"),
-    (["solve", "cnn", "--activation", "relu"], "smooth"),
+    (["solve", "cnn", "--activation", "abs(x-1)"], "kinks away from 0"),
     (["exact", "cnn", "--activation", "sigmoid"], "sigma"),
     (["solve", "cnn", "--data", "mnist"], "--data"),
     (["solve", "cnn", "--images", "missing.npy", "--labels", "y.npy"], "does not exist"),

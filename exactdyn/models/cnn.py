@@ -138,8 +138,8 @@ class TwoLayerCNN:
         Targets.
     activation : str
         A name of :data:`exactdyn.models.activations.NAMED` or a whitelisted expression in
-        ``x``. :func:`exactdyn.solve` integrates smooth activations; ReLU-type kinks are
-        located only for :class:`~exactdyn.TwoLayer`.
+        ``x``. For activations with a kink at 0 (relu, leaky_relu) :func:`exactdyn.solve`
+        locates the activation-pattern changes (:func:`exactdyn.numeric.cnn.solve_cnn`).
     scale : float
         Init standard deviation of every weight (> 0).
     seed : int

@@ -128,6 +128,8 @@ def contract(A, B, axes_a, axes_b):
 def sources():
     """Generated sources of the rhs and the observables (derived once per process)."""
     if not _SOURCES:
+        import sympy as sp
+
         from ..symbolic import cnn as sc
 
         flow = sc.derive_cnn_flow()
@@ -136,6 +138,13 @@ def sources():
         _SOURCES["rhs"] = lower_indexed([sc.merge_sums(flow.rhs[sc.A]),
                                          sc.merge_sums(flow.rhs[sc.W])], arrays,
                                         sc.INDEX_KINDS, funcs, "rhs", lowerer=CNNLowerer)
+        # Per-(sample, position, channel) coefficient G_ikb of the kernel's flow,
+        # dW_b/dt = sum_ik G_ikb X_ik (the derived summand divided by X[i, k, r]).
+        rw = sc.merge_sums(flow.rhs[sc.W])
+        (sw,) = [f for f in sp.Mul.make_args(rw) if isinstance(f, sp.Sum)]
+        coef = (rw / sw) * sw.function / sc.XS[sc.I, sc.K, sc.R]
+        _SOURCES["coef"] = lower_indexed([coef], arrays, sc.INDEX_KINDS, funcs, "coef",
+                                         lowerer=CNNLowerer)
         _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                         arrays, sc.INDEX_KINDS, funcs, "observables",
                                         lowerer=CNNLowerer)
@@ -164,6 +173,33 @@ class LoweredCNN:
         self.nw = self.D * self.M
         self.size = self.nw + self.P * self.M
         self.kinks = model.act.piecewise
+        self.mask = None
+        if self.kinks:
+            self._setup_kinks(model)
+
+    def _setup_kinks(self, model):
+        """Frozen-pattern right-hand side: σ = σ+ where ``self.mask`` (h > 0 at the last
+        restart), σ− elsewhere, with the analytic branches of the activation."""
+        import scipy.special
+        import sympy as sp
+
+        from ..models.activations import X
+        from .twolayer import _branches
+
+        plus, minus = _branches(model.act)
+        mods = [{"erf": scipy.special.erf}, "numpy"]
+        fp, fm, dp, dm = (sp.lambdify(X, e, modules=mods) for e in
+                          (plus, minus, sp.diff(plus, X), sp.diff(minus, X)))
+        frozen = {"_sigma": lambda h: np.where(self.mask, fp(h), fm(h)),
+                  "_dsigma": lambda h: np.where(self.mask, dp(h), dm(h)),
+                  "_contract": contract}
+        self._rhs_frozen = sources()["rhs"].function(frozen)
+        # The jump of the kernel's flow across the kink: G with sigma' -> sigma'_+ - sigma'_-.
+        sig, _dsig = model.act.numeric()
+        jump = {"_sigma": sig, "_dsigma": lambda h: np.asarray(dp(h) - dm(h), float)
+                * np.ones_like(h), "_contract": contract}
+        self._coef_jump = sources()["coef"].function(jump)
+        self.slide = None
 
     def pack(self, state) -> np.ndarray:
         """Flat vector from ``{"W": ..., "a": ...}``."""
@@ -186,6 +222,190 @@ class LoweredCNN:
         out[:self.nw] = np.ravel(rw)
         out[self.nw:] = np.ravel(ra)
         return out
+
+    def rhs_frozen(self, t, y):
+        """The rhs with the activation pattern frozen at ``self.mask``."""
+        m = self.model
+        W = y[:self.nw].reshape(self.D, self.M)
+        a = y[self.nw:].reshape(self.P, self.M)
+        ra, rw = self._rhs_frozen(a, W, m.patches, m.y, m.alpha, m.n)
+        rw = np.array(np.broadcast_to(rw, (self.D, self.M)))
+        if self.slide is not None and self.slide.any():
+            rw += self._sliding(a, W, rw)[0]
+        out = np.empty(self.size)
+        out[:self.nw] = rw.ravel()
+        out[self.nw:] = np.ravel(np.broadcast_to(ra, (self.P, self.M)))
+        return out
+
+    def preactivations(self, y):
+        """:math:`h_{ik\beta}`, n × P × M, at one flat state."""
+        return contract(self.model.patches, y[:self.nw].reshape(self.D, self.M), (2,), (0,))
+
+    def pattern(self, y):
+        return self.preactivations(y) > 0
+
+    def _sliding(self, a, W, rw):
+        r"""Filippov's convex combination on sliding entries :math:`h_{ik\beta} = 0`.
+
+        :math:`\dot W_\beta = \dot W_\beta^- + \sum_{(i,k)\in S_\beta}\lambda_{ik}
+        J_{ik\beta}X_{ik}`, :math:`J` the jump of the kernel's flow coefficient across the
+        kink (generated from the derivation), λ solving :math:`X_{jl}\cdot\dot W_\beta = 0`
+        on :math:`S_\beta`; λ ∈ [0, 1] while the sliding lasts. Returns (correction, λ).
+        """
+        m = self.model
+        J = np.broadcast_to(self._coef_jump(a, W, m.patches, m.y, m.alpha, m.n)[0],
+                            self.slide.shape)
+        corr = np.zeros_like(W)
+        lam = np.zeros(self.slide.shape)
+        for b in np.flatnonzero(self.slide.any(axis=(0, 1))):  # channels that slide
+            ii, kk = np.nonzero(self.slide[:, :, b])
+            Xs = m.patches[ii, kk]
+            G = (Xs @ Xs.T) * J[ii, kk, b][None, :]
+            sol = np.linalg.lstsq(G, -(Xs @ rw[:, b]), rcond=None)[0]
+            lam[ii, kk, b] = sol
+            corr[:, b] = (sol * J[ii, kk, b]) @ Xs
+        return corr, lam
+
+    def _split(self, y):
+        return (y[self.nw:].reshape(self.P, self.M), y[:self.nw].reshape(self.D, self.M))
+
+    def _frozen_w(self, a, W):
+        m = self.model
+        _ra, rw = self._rhs_frozen(a, W, m.patches, m.y, m.alpha, m.n)
+        return np.array(np.broadcast_to(rw, (self.D, self.M)))
+
+    def lambdas(self, y):
+        a, W = self._split(y)
+        return self._sliding(a, W, self._frozen_w(a, W))[1]
+
+    def _changed(self, y):
+        """Did a non-sliding entry change sign, or a sliding entry's λ leave [0, 1]?"""
+        if np.any((self.pattern(y) != self.mask) & ~self.slide):
+            return True
+        if self.slide.any():
+            lam = self.lambdas(y)[self.slide]
+            return bool(np.any((lam < 0) | (lam > 1)))
+        return False
+
+    def _locate(self, dense, t_old, t_new):
+        """First time in (t_old, t_new] where the pattern changes: Brent's method on the
+        signed margin of the entries changed at the step's end (and min(λ, 1 − λ) of
+        sliding entries), then bisection on :meth:`_changed` if something changed
+        earlier; bracket width <= 8 eps max(1, t)."""
+        from scipy.optimize import brentq
+
+        moved = (self.pattern(dense(t_new)) != self.mask) & ~self.slide
+        idx = np.nonzero(moved)
+        signs = np.where(self.mask[idx], 1.0, -1.0)
+        sliding = bool(self.slide.any())
+        tol = 8 * np.finfo(float).eps * max(1.0, abs(t_new))
+
+        def gap(t):
+            y = dense(t)
+            g = float(np.min(signs * self.preactivations(y)[idx])) if signs.size else np.inf
+            if sliding:
+                lam = self.lambdas(y)[self.slide]
+                g = min(g, float(np.min(np.minimum(lam, 1 - lam))))
+            return g
+
+        lo, hi = t_old, t_new
+        if gap(lo) > 0 and gap(hi) <= 0:
+            root = brentq(gap, lo, hi, xtol=tol)
+            lo, hi = max(lo, root - tol), min(hi, root + tol)
+            while not self._changed(dense(hi)) and hi < t_new:
+                lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
+            if self._changed(dense(lo)):
+                lo = t_old
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            if self._changed(dense(mid)):
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def _update_pattern(self, y):
+        """New mask and sliding set after a located change at state ``y``: an entry
+        whose h the flow pushes back to 0 from both sides starts sliding."""
+        a, W = self._split(y)
+        m = self.model
+        new = self.pattern(y)
+        if self.slide.any():
+            lam = self.lambdas(y)
+            leave = self.slide & ((lam < 0) | (lam > 1))
+            self.mask = np.where(leave, lam > 1, self.mask)
+            self.slide = self.slide & ~leave
+        moved = (new != self.mask) & ~self.slide
+        J = np.broadcast_to(self._coef_jump(a, W, m.patches, m.y, m.alpha, m.n)[0], new.shape)
+        for i, k, b in np.argwhere(moved):
+            # Velocities of h_ikb from the inactive (-) and the active (+) side.
+            self.mask[i, k, b] = False
+            rw = self._frozen_w(a, W)
+            if self.slide.any():
+                rw += self._sliding(a, W, rw)[0]
+            x = m.patches[i, k]
+            hm = float(x @ rw[:, b])
+            hp = hm + float(J[i, k, b]) * float(x @ x)
+            if hm > 0 > hp:
+                self.slide[i, k, b] = True
+            else:
+                self.mask[i, k, b] = bool(new[i, k, b])
+
+    def integrate_kinks(self, times, method, rtol, atol, max_kinks):
+        """Integrate through activation-pattern changes (frozen pattern per segment,
+        restart at each located change, Filippov sliding). Returns (states, stats)."""
+        from scipy.integrate import DOP853, RK23, RK45
+
+        from ..errors import IntegrationError
+
+        cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
+        y = self.pack(self.model.initial_state())
+        ys = np.empty((len(times), self.size))
+        T = float(times[-1])
+        done = int(np.searchsorted(times, 0.0, side="right"))
+        ys[:done] = y
+        t, stats = 0.0, {"nfev": 0, "kinks": 0}
+        self.mask = self.pattern(y)
+        self.slide = np.zeros_like(self.mask)
+        try:
+            while t < T:
+                solver = cls(self.rhs_frozen, t, y, T, rtol=rtol, atol=atol)
+                crossed = False
+                with np.errstate(over="ignore", invalid="ignore"):
+                    while solver.status == "running":
+                        t_old = solver.t
+                        solver.step()
+                        if solver.status == "failed":
+                            raise IntegrationError(f"{method} failed: step size collapsed",
+                                                   t_reached=float(t_old))
+                        if not np.all(np.isfinite(solver.y)):
+                            raise IntegrationError("the state stopped being finite",
+                                                   t_reached=float(t_old))
+                        dense = solver.dense_output()
+                        t_new = solver.t
+                        if self._changed(solver.y):
+                            t_new, crossed = self._locate(dense, t_old, t_new), True
+                        upto = int(np.searchsorted(times, t_new, side="right"))
+                        if upto > done:
+                            ys[done:upto] = dense(times[done:upto]).T
+                            done = upto
+                        if crossed:
+                            t, y = t_new, dense(t_new)
+                            break
+                stats["nfev"] += solver.nfev
+                if not crossed:
+                    break
+                stats["kinks"] += 1
+                if stats["kinks"] > max_kinks:
+                    raise IntegrationError(f"more than max_kinks={max_kinks} activation-"
+                                           "pattern changes", t_reached=t)
+                self._update_pattern(y)
+            stats["sliding_at_end"] = int(self.slide.sum())
+        finally:
+            self.mask = self.slide = None
+        if done < len(times):  # pragma: no cover  (solver stopped short of T)
+            ys[done:] = solver.y
+        return ys, stats
 
     def observe(self, W, a):
         """(output (n,), loss) at one state."""
@@ -230,28 +450,35 @@ def trajectory_from_states(model, times, W, a, meta) -> Trajectory:
     return Trajectory(np.asarray(times, float).copy(), state, obs, meta)
 
 
-def solve_cnn(model, times, method=None, rtol=None, atol=None) -> Trajectory:
+def solve_cnn(model, times, method=None, rtol=None, atol=None,
+              max_kinks=20_000) -> Trajectory:
     """``solve(model, t)`` for a two-layer CNN: the lowered rhs through ``solve_ivp``.
 
-    Activations with kinks (ReLU, leaky ReLU, ``abs``) are refused: their activation
-    pattern changes would have to be located, as :class:`~exactdyn.TwoLayer` does; an
-    adaptive step across a kink silently loses the error control.
+    Activations with a kink at 0 (ReLU, leaky ReLU, ``abs(x)``): within a segment the
+    activation pattern :math:`h_{ik\beta} > 0` is frozen (σ'(0) from the side the
+    pattern says), so the rhs is analytic; after each accepted step a pattern change is
+    located on the step's dense output (Brent's method on the margin, then bisection)
+    and the integrator restarts there (``meta["kinks"]`` counts restarts), as for
+    :class:`~exactdyn.TwoLayer`. A preactivation that both sides push back to 0 slides
+    along the kink (Filippov's convex combination, :meth:`LoweredCNN._sliding`); more
+    than ``max_kinks`` restarts raise :class:`~exactdyn.IntegrationError`.
     """
     from .. import _validation as check
     from ..solve import FLOAT_METHODS, default_atol, integrate_float
 
-    if model.act.piecewise:
-        raise ValueError(f"activation must be smooth to solve a TwoLayerCNN (kinks are "
-                         f"located only for TwoLayer); got {model.act.name!r}, use e.g. "
-                         "tanh, gelu, silu or softplus")
     method = "DOP853" if method is None else method
-    check.choice("method", method, FLOAT_METHODS)
+    check.choice("method", method, ("DOP853", "RK45", "RK23") if model.act.piecewise
+                 else FLOAT_METHODS)
     rtol = 1e-10 if rtol is None else rtol
     low = lowered_cnn(model)
     y0 = low.pack(model.initial_state())
     if atol is None:
         atol = default_atol(model, y0, rtol)
-    ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol)
+    if low.kinks:
+        ys, stats = low.integrate_kinks(times, method, rtol, atol, max_kinks)
+        stats["kink_scheme"] = "frozen pattern + Brent/bisection on dense output"
+    else:
+        ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol)
     st = low.unpack(ys)
     return trajectory_from_states(model, times, st["W"], st["a"],
                                   {"method": method, "rtol": rtol, "atol": atol,
