@@ -1,7 +1,7 @@
 """Cost of the two-layer CNN's lowered right-hand side against a hand-written numpy rhs.
 
 Sizes: N images of 8 × 8 (one channel), kernel 3 × 3, M kernels, ``valid`` and ``same``
-padding, activations tanh and gelu, at the issue's realistic size (N = 256, M = 32) and
+padding, activations tanh, gelu and relu, at the issue's realistic size (N = 256, M = 32) and
 a smaller and a larger one. The generated rhs (:mod:`exactdyn.numeric.cnn`, lowered from
 the per-kernel, per-patch derivation) and the hand-written one both work on the patch
 array extracted once (strided view) and contract with matrix products; the hand-written
@@ -36,6 +36,7 @@ import exactdyn as ed  # noqa: E402
 from exactdyn.datasets import synthetic_images  # noqa: E402
 
 HAND = {"tanh": (np.tanh, lambda h: 1 - np.tanh(h) ** 2),
+        "relu": (lambda h: np.maximum(h, 0), lambda h: (h > 0) * 1.0),
         "gelu": (lambda h: h * (1 + erf(h / np.sqrt(2))) / 2,
                  lambda h: (1 + erf(h / np.sqrt(2))) / 2
                  + h * np.exp(-h * h / 2) / np.sqrt(2 * np.pi))}
@@ -74,7 +75,7 @@ def interleaved(f, g, number, rounds=7):
 def main():
     rows = ["| activation | padding | N | M | state size | generated rhs (ms) | "
             "hand-written rhs (ms) | ratio |", "|---|---|---|---|---|---|---|---|"]
-    for act in ("tanh", "gelu"):
+    for act in ("tanh", "gelu", "relu"):
         for padding in ("valid", "same"):
             for n, M in ((64, 8), (256, 32), (1024, 32)):
                 images, y = synthetic_images(n, 8, 8, 1, seed=0)
@@ -101,6 +102,15 @@ def main():
     t0 = time.perf_counter()
     ed.exact(model, np.linspace(0, 10, 11))
     te = time.perf_counter() - t0
+    relu = ed.TwoLayerCNN(2, 3, *synthetic_images(6, 5, 5, 1, seed=1), activation="relu",
+                          scale=0.3, seed=1)
+    t0 = time.perf_counter()
+    tr = ed.solve(relu, np.linspace(0, 3, 4), rtol=1e-12)
+    tk = time.perf_counter() - t0
+    rows.append("")
+    rows.append(f"ReLU N = 6 5×5 images, s = 3, M = 2, scale 0.3, t in [0, 3]: "
+                f"{tr.meta['kinks']} kinks located ({tr.meta['sliding_at_end']} entries "
+                f"sliding at the end), {tr.meta['nfev']} rhs evaluations, {tk:.3g} s")
     rows.append("")
     rows.append(f"N = 256 8×8 images, s = 3, M = 32, tanh, scale 1e-3, t in [0, 10]: solve "
                 f"{ts:.3g} s ({traj.meta['nfev']} rhs evaluations, loss "
