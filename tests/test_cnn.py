@@ -282,6 +282,31 @@ def test_kernels_condense_onto_u1_in_the_closed_form():
     assert np.all(cos > 0.99)
 
 
+def test_tie_in_top_singular_values_spreads_kernels():
+    """Z = I/2 (two 1 × 2 two-channel images, 1 × 1 kernels): s1 = s2, every kernel grows
+    along its own initial mix of u1, u2 and the kernels stay spread in the plane; breaking
+    the tie (one pixel scaled by 1.5) condenses them onto ±u1, as MATH.md §5 predicts."""
+    x = np.zeros((2, 1, 2, 2))
+    x[0, 0, 0, 0] = x[0, 0, 1, 1] = 1.0
+    x[1] = -x[0]
+    y = np.array([1.0, -1.0])
+    T = 30.0
+    tie = ed.TwoLayerCNN(6, 1, x, y, scale=1e-6, seed=0)
+    lin = linearization(tie)
+    assert lin.gap == pytest.approx(0.0, abs=1e-15)
+    W = ed.exact(tie, [T])["W"][0].reshape(2, 6)
+    cos = np.abs(lin.u1.ravel() @ W) / np.linalg.norm(W, axis=0)
+    assert cos.min() < 0.9  # not condensed onto one direction
+    x2 = x.copy()
+    x2[:, 0, 0, 0] *= 1.5
+    gap = ed.TwoLayerCNN(6, 1, x2, y, scale=1e-6, seed=0)
+    lin2 = linearization(gap)
+    assert lin2.gap > 0.2
+    W2 = ed.exact(gap, [T])["W"][0].reshape(2, 6)
+    cos2 = np.abs(lin2.u1.ravel() @ W2) / np.linalg.norm(W2, axis=0)
+    assert cos2.min() > 0.99
+
+
 def test_stable_cosh_sinh_and_overflow():
     x = np.array([0.0, 1.0, 700.0, 750.0])
     p, q = np.array([1e-300, 2.0, 1e-300, 3e-310]), np.array([-1e-300, -1.0, 0.0, 0.0])
