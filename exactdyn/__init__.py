@@ -1,6 +1,7 @@
 """exactdyn: exact training dynamics of small neural networks."""
 
 from .closed_form import closed_form, exact
+from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
 from .models.cnn import TwoLayerCNN
@@ -25,3 +26,4 @@ __all__ += ["DeepLinear"]
 __all__ += ["LinearNet", "SingleNeuron"]
 __all__ += ["TwoLayer"]
 __all__ += ["TwoLayerCNN"]
+__all__ += ["alignment_path", "early_alignment", "extremal_vectors"]

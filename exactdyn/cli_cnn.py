@@ -34,8 +34,8 @@ def build_parser(command: str):
     p.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
     d = p.add_argument_group("data")
     d.add_argument("--data", default=None,
-                   help="synthetic: built-in two-class bar images (the default without "
-                   "--images)")
+                   help="synthetic: exactdyn.datasets.synthetic_images, horizontal (+1) "
+                   "against vertical (-1) stripes (the default without --images)")
     d.add_argument("--n", type=int, default=64, help="number of synthetic images (64)")
     d.add_argument("--image-size", type=int, default=8, help="side of synthetic images (8)")
     d.add_argument("--in-channels", type=int, default=1, help="channels of synthetic images")

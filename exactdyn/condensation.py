@@ -62,8 +62,10 @@ def direction_clusters(W, cos_threshold: float = 0.95, rel_tol: float = 1e-3,
     return len(reps)
 
 
-def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None):
-    """Heat map of :func:`cosine_similarity` (matplotlib, Agg), range [−1, 1]."""
+def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None,
+                      unit: str = "neuron"):
+    """Heat map of :func:`cosine_similarity` (matplotlib, Agg), range [−1, 1]; ``unit``
+    names the rows of W on the axes (``"kernel"`` for CNN kernels)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -74,8 +76,8 @@ def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None):
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
     im = ax.imshow(C, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
-    ax.set_xlabel("neuron (ordered)")
-    ax.set_ylabel("neuron (ordered)")
+    ax.set_xlabel(f"{unit} (ordered)")
+    ax.set_ylabel(f"{unit} (ordered)")
     ax.set_title(title or f"cosine similarity, {direction_clusters(W, rel_tol=rel_tol)} "
                  "direction clusters")
     (fig or ax.figure).colorbar(im, ax=ax)

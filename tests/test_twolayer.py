@@ -194,7 +194,8 @@ def test_early_stage_closed_form_error_is_order_scale_squared():
 
 
 def test_closed_form_refuses_other_activations():
-    for act in ("relu", "x_tanh", "sigmoid"):
+    # (ReLU and leaky ReLU go to the early-alignment form, tests/test_early_alignment.py)
+    for act in ("x_tanh", "sigmoid"):
         with pytest.raises(ValueError, match="multiplicity-1"):
             ed.exact(ed.TwoLayer(4, "1d-sine", activation=act, n=4), [0, 1])
 
@@ -268,7 +269,7 @@ def test_npz_data(tmp_path):
     ["solve", "two-layer", "--alpha", "-1"],
     ["solve", "two-layer", "--beta1", "1", "--gamma", "1", "--gamma-prime", "0"],
     ["solve", "two-layer", "--data", "nope"],
-    ["exact", "two-layer", "--activation", "relu"],
+    ["exact", "two-layer", "--activation", "sigmoid"],
     ["solve", "two-layer", "--width", "x"],
 ])
 def test_cli_errors_one_line_exit_2(argv, capsys):
