@@ -308,6 +308,30 @@ def test_tie_in_top_singular_values_spreads_kernels():
     assert cos2.min() > 0.99
 
 
+def test_full_flow_condenses_onto_u1_before_the_loss_moves():
+    """MATH.md §5 on the full (nonlinear) flow: stripe images with s1/s2 = 2.19, init
+    scale 1e-6: every kernel has |cos| > 0.99 with u1 while the loss has dropped < 10%."""
+    images, y = synthetic_images(64, 8, 8, 1, seed=0)
+    model = ed.TwoLayerCNN(8, 3, images, y, scale=1e-6, seed=0)
+    lin = linearization(model)
+    assert lin.ratio > 2
+    ts = np.linspace(0, 1.6 * lin.onset_time, 33)
+    tr = ed.solve(model, ts)
+    W = tr["W"].reshape(len(ts), -1, 8)
+    cos = np.abs(np.einsum("d,tdm->tm", lin.u1.ravel(), W)) / np.linalg.norm(W, axis=1)
+    condensed = np.flatnonzero(cos.min(axis=1) > 0.99)
+    assert condensed.size
+    assert tr["loss"][condensed[0]] > 0.9 * tr["loss"][0]
+    assert tr["loss"][-1] < 0.9 * tr["loss"][0]  # and the loss does move afterwards
+
+
+def test_tie_images_have_a_tie_in_the_cnn_linearization():
+    from exactdyn.datasets import tie_images
+
+    lin = linearization(ed.TwoLayerCNN(4, 3, *tie_images(20, 3), scale=1e-3))
+    assert lin.gap < 1e-12 * lin.svals[0] and lin.ratio == pytest.approx(1.0, abs=1e-12)
+
+
 def test_stable_cosh_sinh_and_overflow():
     x = np.array([0.0, 1.0, 700.0, 750.0])
     p, q = np.array([1e-300, 2.0, 1e-300, 3e-310]), np.array([-1e-300, -1.0, 0.0, 0.0])
