@@ -80,6 +80,13 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
             raise ValueError("precision and reduced are not available for two-layer networks "
                              "(float64 with kink location only)")
         return solve_two_layer(model, times, method, rtol, atol)
+    if getattr(model, "name", None) == "cnn":
+        from .numeric.cnn import solve_cnn
+
+        if precision is not None or reduced:
+            raise ValueError("precision and reduced are not available for TwoLayerCNN "
+                             "(float64 only)")
+        return solve_cnn(model, times, method, rtol, atol)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)

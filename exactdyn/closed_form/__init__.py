@@ -44,6 +44,12 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         if piecewise_linear(model)[0]:  # ReLU, leaky ReLU: region-by-region early alignment
             return early_alignment(model, times)
         return exact_two_layer(model, times)
+    if name == "cnn":
+        from .cnn import exact_cnn
+
+        if precision is not None:
+            raise ValueError("precision is not available for the CNN's linearized form")
+        return exact_cnn(model, times)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 
@@ -65,6 +71,10 @@ def closed_form(model):
         from .twolayer import TwoLayerClosedForm
 
         return TwoLayerClosedForm()
+    if getattr(model, "name", None) == "cnn":
+        from .cnn import CNNClosedForm
+
+        return CNNClosedForm()
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 
