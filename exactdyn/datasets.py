@@ -4,9 +4,9 @@ r"""Small data sets with known answers for the two-layer network (MATH.md §4).
 Flammarion, "Early alignment in two-layer networks training is a two-edged sword"
 (arXiv:2401.10791, 2024), their Assumption 3 family: three points near
 :math:`(-1, 1), (0, 1), (1, 1)` (input, bias) with labels :math:`\approx 1, \approx 0^+,
-\approx 1`. The paper itself could not be consulted here; the member implemented below
-was chosen from the description in MATH.md §4, and its two-neuron exact fit
-(:func:`v_shape_weights`) is derived in its docstring.
+\approx 1`; its two-neuron exact fit (:func:`v_shape_weights`) is derived in its
+docstring. :func:`boursier_flammarion_instance` is the paper's worked three-point instance
+(their Section 5 and the ``3 points`` data of their code, github.com/eboursier/early_alignment).
 
 Images for the two-layer CNN (MATH.md §5; Zhou, Zhou, Li, Xu, "Understanding the initial
 condensation of convolutional neural networks", arXiv:2305.09947): :func:`digits` (the
@@ -42,9 +42,13 @@ def boursier_flammarion_data(eta: float = 0.1, eps: float = 0.0):
     of y on :math:`[x, 1]` (for :math:`\varepsilon = 0`: :math:`f \equiv (2+\eta)/3`,
     loss :math:`(1-\eta)^2/9`), a spurious stationary point, while two ReLU neurons fit
     exactly (:func:`v_shape_weights`). Boursier & Flammarion (arXiv:2401.10791),
-    Assumption 3 (they take the middle label small, :math:`\eta < 1/6` in MATH.md's
-    summary); this member of the family (labels exactly 1 on the outer points, the
-    middle point moved by ε) is exactdyn's choice.
+    Assumption 3: for some η > 0, :math:`x_1 \in (-1, -1+\eta] \times [1, 1+\eta]`,
+    :math:`y_1 \in [1, 1+\eta]`; :math:`x_2 \in [-\eta, \eta] \times [1-\eta, 1+\eta]`,
+    :math:`y_2 \in (0, \eta]`; :math:`x_3 \in [1-\eta, 1) \times [1, 1+\eta]`,
+    :math:`y_3 \in [1, 1+\eta]` (their theorem takes η < 1/6). The points returned here
+    (bias exactly 1, outer labels exactly 1, outer inputs at ∓1, the middle point moved by
+    ε) lie on the closure of that family (the outer inputs are its open ends); this member
+    is exactdyn's choice, kept because its least-squares fit and V have closed forms.
 
     Parameters
     ----------
@@ -65,6 +69,30 @@ def boursier_flammarion_data(eta: float = 0.1, eps: float = 0.0):
     if not abs(eps) < 0.5:
         raise ValueError(f"eps must satisfy |eps| < 1/2, got {eps!r}")
     return np.array([[-1.0], [eps], [1.0]]), np.array([1.0, eta, 1.0])
+
+
+def boursier_flammarion_instance():
+    r"""The worked three-point instance of Boursier & Flammarion (arXiv:2401.10791, §5).
+
+    .. math::
+
+        x = (-0.75,\ -0.5,\ 0.125),\qquad y = (1.1,\ 0.1,\ 0.8),
+
+    to be used with ``bias=True``. All three inputs :math:`(x_i, 1)` are positively
+    correlated, the labels are positive and the middle point lies below the least-squares
+    line, so (as the paper shows numerically; it is not in their Assumption 3 family) a
+    small balanced init aligns every neuron on the all-active direction and gradient flow
+    ends on the least-squares fit with positive loss, while ReLU neurons with kinks
+    between the points fit exactly. Taken from the ``3 points`` data of the authors' code
+    (``no_convergence.py``, github.com/eboursier/early_alignment), which trains width
+    20000 from a balanced init of scale λ/√m, λ = 1e-3.
+
+    Returns
+    -------
+    X : ndarray, shape (3, 1)
+    y : ndarray, shape (3,)
+    """
+    return np.array([[-0.75], [-0.5], [0.125]]), np.array([1.1, 0.1, 0.8])
 
 
 def v_shape_weights(eta: float = 0.1, eps: float = 0.0):
@@ -342,5 +370,5 @@ def tie_images(n: int = 200, kernel_size: int = 3, height: int = 8, width: int =
     return images, np.tile([1.0, -1.0], m)
 
 
-__all__ = ["boursier_flammarion_data", "digits", "least_squares_loss", "synthetic_images",
-           "tie_images", "v_shape_weights"]
+__all__ = ["boursier_flammarion_data", "boursier_flammarion_instance", "digits",
+           "least_squares_loss", "synthetic_images", "tie_images", "v_shape_weights"]
