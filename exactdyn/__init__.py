@@ -1,8 +1,10 @@
 """exactdyn: exact training dynamics of small neural networks."""
 
 from .closed_form import closed_form, exact
+from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
+from .models.cnn import TwoLayerCNN
 from .models.deep_linear import DeepLinear
 from .models.linear import LinearNet, SingleNeuron
 from .models.linear1d import Linear1D
@@ -23,3 +25,5 @@ __all__ += ["PhaseDiagram", "Regime", "classify", "phase_diagram"]
 __all__ += ["DeepLinear"]
 __all__ += ["LinearNet", "SingleNeuron"]
 __all__ += ["TwoLayer"]
+__all__ += ["TwoLayerCNN"]
+__all__ += ["alignment_path", "early_alignment", "extremal_vectors"]

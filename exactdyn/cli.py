@@ -2,6 +2,7 @@
 
     exactdyn solve linear1d --width 64 --kappa 1 --t-span 0:10 --points 11
     exactdyn solve two-layer --width 100 --activation tanh --beta1 1e-3 --beta2 1e-3
+    exactdyn solve cnn --channels 8 --kernel-size 3 --scale 1e-3 --data synthetic
     exactdyn exact linear1d --u0 1,0 --w0 0.5,1 --t 0.5,1,2 --format json
     exactdyn verify linear1d --precision 50
     exactdyn report linear1d --width 8 --out reports/linear1d
@@ -366,6 +367,10 @@ def run(argv) -> int:
         from .cli_twolayer import run as run_two_layer
 
         return run_two_layer(argv[0], argv[2:])
+    if argv[:1] in (["solve"], ["exact"]) and argv[1:2] == ["cnn"]:
+        from .cli_cnn import run as run_cnn
+
+        return run_cnn(argv[0], argv[2:])
     args = build_parser().parse_args(argv)
     if args.command == "classify":
         return _classify(args)

@@ -5,11 +5,18 @@ training", NeurIPS 2022: the cosine-similarity matrix of the normalized input we
 (:math:`C_{kl} = \langle\hat w_k, \hat w_l\rangle`, near-zero rows dropped), ordered by
 the top eigenvector of C, shown as a heat map on [−1, 1]; the number of condensed
 directions is the number of clusters of directions.
+
+Luo, Xu, Ma, Zhang, "Phase diagram for two-layer ReLU neural networks at infinite-width
+limit", JMLR 22 (2021) 71 [LX]: for 1-D data plus a bias, each neuron drawn as a point
+(orientation of :math:`w_k`, amplitude :math:`|a_k|\,\|w_k\|`)
+(:func:`orientation_amplitude`, :func:`plot_orientation_amplitude`).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from . import _validation as check
 
 
 def _weights(W):
@@ -62,8 +69,10 @@ def direction_clusters(W, cos_threshold: float = 0.95, rel_tol: float = 1e-3,
     return len(reps)
 
 
-def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None):
-    """Heat map of :func:`cosine_similarity` (matplotlib, Agg), range [−1, 1]."""
+def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None,
+                      unit: str = "neuron"):
+    """Heat map of :func:`cosine_similarity` (matplotlib, Agg), range [−1, 1]; ``unit``
+    names the rows of W on the axes (``"kernel"`` for CNN kernels)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -74,11 +83,208 @@ def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None):
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.2, 3.6))
     im = ax.imshow(C, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
-    ax.set_xlabel("neuron (ordered)")
-    ax.set_ylabel("neuron (ordered)")
+    ax.set_xlabel(f"{unit} (ordered)")
+    ax.set_ylabel(f"{unit} (ordered)")
     ax.set_title(title or f"cosine similarity, {direction_clusters(W, rel_tol=rel_tol)} "
                  "direction clusters")
     (fig or ax.figure).colorbar(im, ax=ax)
+    if path is not None:
+        (fig or ax.figure).savefig(path, dpi=120, bbox_inches="tight")
+    if fig is not None and path is not None:
+        plt.close(fig)
+    return ax
+
+
+# ---- orientation / amplitude scatter --------------------------------------------------------
+
+AMPLITUDES = ("auto", "w", "aw")
+
+
+def principal_direction(W) -> np.ndarray:
+    r"""First principal direction of the input weights, as a unit vector.
+
+    The top eigenvector of the uncentred second-moment matrix :math:`\sum_k w_k w_k^\top`
+    (= the top right singular vector of W), so that :math:`\pm v` are the same line and a
+    condensed set of weights :math:`w_k \approx c_k v` gives back :math:`v`. The sign is
+    fixed by the largest weight: :math:`\langle v, w_{k^*}\rangle \ge 0` for
+    :math:`k^* = \arg\max_k\|w_k\|`.
+    """
+    W = _weights(W)
+    if not np.any(W):
+        raise ValueError("W must have a nonzero row to define a principal direction")
+    _u, _s, vt = np.linalg.svd(W, full_matrices=False)
+    v = vt[0]
+    k = int(np.argmax(np.linalg.norm(W, axis=1)))
+    return v if W[k] @ v >= 0 else -v
+
+
+def orientation_amplitude(W, a=None, reference=None, amplitude: str = "auto"):
+    r"""Orientation angle and amplitude of every neuron's input weight [LX, ZX].
+
+    Luo et al. (JMLR 2021, Fig. 5) and Zhou et al. (NeurIPS 2022) draw, for 1-D data plus
+    a bias (:math:`w_k = (w_{k,1}, b_k) \in \mathbb R^2`), each neuron as a point
+    (orientation :math:`\theta_k`, amplitude :math:`A_k`); a condensed network has its
+    large-amplitude points on a few vertical lines.
+
+    **Orientation.** With ``d_in = 2`` the full polar angle in :math:`(-\pi, \pi]`,
+
+    .. math:: \theta_k = \operatorname{atan2}(w_{k,2}, w_{k,1}) - \theta_{\mathrm{ref}},
+
+    wrapped to :math:`(-\pi, \pi]`, where :math:`\theta_{\mathrm{ref}} = 0` (the data axis;
+    the bias axis is :math:`\theta = \pi/2`) unless a ``reference`` is given. With
+    ``d_in > 2`` a plane angle no longer exists; we use the unsigned angle to a reference
+    direction :math:`v`,
+
+    .. math:: \theta_k = \arccos\langle \hat w_k, \hat v\rangle \in [0, \pi],
+
+    so :math:`\theta = 0` and :math:`\theta = \pi` are the two halves of the line
+    :math:`\mathbb R v`. The default :math:`v` is the first principal direction of the
+    weights (:func:`principal_direction`): it needs no data and, once the weights have
+    condensed onto one line, is that line. For a multiplicity-1 activation that line is
+    :math:`\mathbb R z`, :math:`z = \frac1n\sum_i y_i x_i` (MATH.md §4), so passing
+    ``reference=z`` measures the prediction directly; before condensation the principal
+    direction is a random direction and :math:`\hat z` is the better reference.
+
+    **Amplitude.** ``"w"``: :math:`A_k = \|w_k\|`; ``"aw"``: :math:`A_k = |a_k|\,\|w_k\|`
+    (the neuron's weight in the output, Luo et al.'s choice); ``"auto"``: ``"aw"`` when
+    ``a`` is given, else ``"w"``.
+
+    Parameters
+    ----------
+    W : array_like, shape (m, d_in)
+        Input weights (bias weight last, as in :class:`~exactdyn.TwoLayer`).
+    a : array_like, shape (m,), optional
+        Output weights.
+    reference : array_like, shape (d_in,), optional
+        Nonzero reference direction (see above).
+    amplitude : {"auto", "w", "aw"}
+
+    Returns
+    -------
+    theta, amp : ndarray, shape (m,)
+        Orientation (radians) and amplitude. A zero row has amplitude 0 and orientation
+        ``nan`` (it has no direction).
+    """
+    W = _weights(W)
+    m, d = W.shape
+    check.choice("amplitude", amplitude, AMPLITUDES)
+    if a is not None:
+        a = check.finite_vector("a", a)
+        if a.size != m:
+            raise ValueError(f"a must have one entry per row of W ({m}), got {a.size}")
+    if amplitude == "aw" and a is None:
+        raise ValueError("amplitude='aw' needs the output weights a")
+    if d < 2:
+        raise ValueError(f"W must have at least 2 columns (d_in >= 2) for an orientation, "
+                         f"got shape {W.shape}")
+    norms = np.linalg.norm(W, axis=1)
+    if reference is not None:
+        ref = check.finite_vector("reference", reference)
+        if ref.size != d or not np.any(ref):
+            raise ValueError(f"reference must be a nonzero vector of length d_in = {d}, "
+                             f"got {reference!r}")
+        ref = ref / np.linalg.norm(ref)
+    elif d > 2:
+        ref = principal_direction(W)
+    else:
+        ref = None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if d == 2:
+            theta = np.arctan2(W[:, 1], W[:, 0])
+            if ref is not None:
+                theta = theta - np.arctan2(ref[1], ref[0])
+            theta = np.pi - np.mod(np.pi - theta, 2 * np.pi)   # wrap to (-pi, pi]
+        else:
+            theta = np.arccos(np.clip((W @ ref) / norms, -1.0, 1.0))
+    theta[norms == 0] = np.nan
+    amp = norms * np.abs(a) if (amplitude == "aw" or (amplitude == "auto" and a is not None)) \
+        else norms
+    return theta, amp
+
+
+def _snapshot_indices(t, times):
+    """Indices of the trajectory samples nearest to ``times`` (default: first, middle,
+    last)."""
+    t = np.asarray(t, dtype=float)
+    if times is None:
+        return sorted({0, (t.size - 1) // 2, t.size - 1})
+    ts = check.times("times", times)
+    if ts.max() > t[-1] * (1 + 1e-12) + 1e-300:
+        raise ValueError(f"times must lie within the trajectory's [0, {t[-1]:g}], got "
+                         f"{ts.max():g}")
+    return [int(np.argmin(np.abs(t - s))) for s in ts]
+
+
+def orientation_amplitude_series(traj, times=None, reference=None, amplitude="auto"):
+    r""":func:`orientation_amplitude` at several times of a two-layer
+    :class:`~exactdyn.Trajectory` (states ``"W"`` and ``"a"``).
+
+    ``times`` are matched to the nearest output time (default: first, middle and last).
+    Returns a list of ``(t, theta, amp)``, one per selected time, all against one
+    ``reference``: for ``d_in > 2`` and no reference, the principal direction of the
+    trajectory's *last* weights (the most condensed), so early and late snapshots are
+    measured against the same line.
+    """
+    if "W" not in traj or "a" not in traj:
+        raise ValueError("traj must be a two-layer Trajectory with states 'W' and 'a'")
+    Ws, As = np.asarray(traj["W"], dtype=float), np.asarray(traj["a"], dtype=float)
+    if Ws.ndim != 3:
+        raise ValueError(f"traj['W'] must have shape (T, m, d_in), got {Ws.shape}")
+    if reference is None and Ws.shape[2] > 2:
+        reference = principal_direction(Ws[-1])
+    out = []
+    for i in _snapshot_indices(traj.t, times):
+        th, amp = orientation_amplitude(Ws[i], As[i], reference=reference, amplitude=amplitude)
+        out.append((float(traj.t[i]), th, amp))
+    return out
+
+
+def plot_orientation_amplitude(traj, times=None, reference=None, amplitude="auto", ax=None,
+                               path=None, marks=None, logy: bool = True, title=None):
+    r"""Scatter of orientation against amplitude at several times [LX, ZX].
+
+    One colour per time (:func:`orientation_amplitude_series`); ``marks`` are orientations
+    (radians) drawn as dashed vertical lines, e.g. the angles of :math:`\pm z` predicted
+    by the multiplicity-1 theory. ``traj`` may also be a single weight matrix W (then
+    ``times`` is ignored and no a is used). Returns the Axes (matplotlib, Agg); saves to
+    ``path`` when given.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if hasattr(traj, "state"):
+        series = orientation_amplitude_series(traj, times, reference, amplitude)
+    else:
+        th, amp = orientation_amplitude(traj, reference=reference, amplitude=amplitude)
+        series = [(None, th, amp)]
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.0, 3.6))
+    cmap = plt.get_cmap("viridis")
+    for j, (t, th, amp) in enumerate(series):
+        ok = np.isfinite(th) & (amp > 0 if logy else True)
+        ax.scatter(th[ok], amp[ok], s=10, color=cmap(j / max(1, len(series) - 1)),
+                   label=None if t is None else f"t = {t:.3g}", alpha=0.8)
+    for v in ([] if marks is None else np.atleast_1d(marks)):
+        ax.axvline(float(v), color="0.4", ls="--", lw=0.8)
+    d = np.asarray(traj["W"] if hasattr(traj, "state") else traj).shape[-1]
+    if d == 2:
+        ax.set_xlim(-np.pi, np.pi)
+        ax.set_xticks([-np.pi, -np.pi / 2, 0, np.pi / 2, np.pi],
+                      [r"$-\pi$", r"$-\pi/2$", "0", r"$\pi/2$", r"$\pi$"])
+    else:
+        ax.set_xlim(0, np.pi)
+    if logy:
+        ax.set_yscale("log")
+    kind = amplitude if amplitude != "auto" else ("aw" if hasattr(traj, "state") else "w")
+    ax.set_xlabel(r"orientation $\theta_k$" + (" (to reference)" if reference is not None
+                                                 or d > 2 else ""))
+    ax.set_ylabel(r"$|a_k|\,\|w_k\|$" if kind == "aw" else r"$\|w_k\|$")
+    if series[0][0] is not None:
+        ax.legend(fontsize=8, loc="best")
+    ax.set_title(title or "orientation / amplitude")
     if path is not None:
         (fig or ax.figure).savefig(path, dpi=120, bbox_inches="tight")
     if fig is not None and path is not None:

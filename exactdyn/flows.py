@@ -27,6 +27,8 @@ def gradient_flow(model) -> GradientFlow:
 
 def lower(model) -> LoweredFlow:
     """Numeric callables (numpy and mpmath) of ``model``'s gradient flow."""
+    if getattr(model, "name", None) == "cnn":  # per-kernel, per-patch lowering
+        return model.lowered()
     flow = gradient_flow(model)
     if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
         from .numeric.lowering_matrix import MatrixLoweredFlow as ChainLoweredFlow

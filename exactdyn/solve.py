@@ -94,6 +94,13 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
                              "(float64 with kink location only)")
         return solve_two_layer(model, times, method, rtol, atol,
                                100_000 if max_kinks is None else max_kinks)
+    if getattr(model, "name", None) == "cnn":
+        from .numeric.cnn import solve_cnn
+
+        if precision is not None or reduced:
+            raise ValueError("precision and reduced are not available for TwoLayerCNN "
+                             "(float64 only)")
+        return solve_cnn(model, times, method, rtol, atol)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)

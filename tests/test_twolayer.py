@@ -194,7 +194,8 @@ def test_early_stage_closed_form_error_is_order_scale_squared():
 
 
 def test_closed_form_refuses_other_activations():
-    for act in ("relu", "x_tanh", "sigmoid"):
+    # (ReLU and leaky ReLU go to the early-alignment form, tests/test_early_alignment.py)
+    for act in ("x_tanh", "sigmoid"):
         with pytest.raises(ValueError, match="multiplicity-1"):
             ed.exact(ed.TwoLayer(4, "1d-sine", activation=act, n=4), [0, 1])
 
@@ -268,7 +269,7 @@ def test_npz_data(tmp_path):
     ["solve", "two-layer", "--alpha", "-1"],
     ["solve", "two-layer", "--beta1", "1", "--gamma", "1", "--gamma-prime", "0"],
     ["solve", "two-layer", "--data", "nope"],
-    ["exact", "two-layer", "--activation", "relu"],
+    ["exact", "two-layer", "--activation", "sigmoid"],
     ["solve", "two-layer", "--width", "x"],
 ])
 def test_cli_errors_one_line_exit_2(argv, capsys):
@@ -359,6 +360,44 @@ def test_multiplicity_rule_x_tanh_lines_attract_the_full_flow():
         stationary_directions(ed.TwoLayer(4, "1d-cubic", activation="relu", n=5))
 
 
+@given(act=st.sampled_from(["tanh", "x_tanh", "x2_tanh"]),
+       target=st.sampled_from(["sin", "cos", "sin+0.3", "cubic"]),
+       n=st.integers(3, 12), exact_mirror=st.booleans())
+def test_multiplicity_rule_on_symmetric_data_matches_a_scan_of_the_circle(act, target, n,
+                                                                         exact_mirror):
+    # Symmetric data make leading coefficients of the stationarity polynomial cancel (to
+    # rounding, or exactly when x is mirrored bit for bit); the lines must still be found.
+    # Independent check: the tangential derivative of Phi(theta) = (1/n) sum y_i
+    # sigma~(cos(theta) x_i + sin(theta)), scanned on a fine grid, changes sign exactly at
+    # the returned lines (mod pi), and there are at most p of them.
+    from exactdyn.closed_form.twolayer import stationary_directions
+
+    x = np.linspace(-1.0, 1.0, n)
+    if exact_mirror:
+        x = np.concatenate([-x[::-1][: n // 2], x[n // 2:]])
+    y = {"sin": np.sin(np.pi * x), "cos": np.cos(np.pi * x),
+         "sin+0.3": np.sin(np.pi * x) + 0.3, "cubic": x ** 3}[target]
+    assume(np.max(np.abs(y)) > 1e-6)
+    model = ed.TwoLayer(4, x[:, None], y, activation=act, beta1=1e-3, beta2=1e-3)
+    p = model.act.multiplicity
+    lines = stationary_directions(model)
+    assert 1 <= len(lines) <= p
+    theta = np.linspace(0.0, np.pi, 200001)[:-1]
+    u = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    h = u @ model.X.T                                   # (angle, sample)
+    dphi = (p * h ** (p - 1) * (u[:, [1]] * model.X[:, 0] - u[:, [0]])) @ model.y / model.n
+    scale = np.max(np.abs(dphi))
+    line_angles = np.sort(np.mod([np.arctan2(v[1], v[0]) for v in lines], np.pi))
+    sign_changes = theta[np.nonzero(np.sign(dphi[:-1]) * np.sign(dphi[1:]) < 0)[0]]
+    for ang in line_angles:                             # each line is a zero of Phi'
+        v = np.array([np.cos(ang), np.sin(ang)])
+        g = (p * (model.X @ v) ** (p - 1) * (v[1] * model.X[:, 0] - v[0])) @ model.y / model.n
+        assert abs(g) <= 1e-9 * scale
+    for ang in sign_changes:                            # each sign change is a line
+        gap = np.min(np.abs(np.angle(np.exp(2j * (line_angles - ang))))) / 2
+        assert gap < 1e-4
+
+
 def test_solve_at_time_zero_only_and_after_a_failed_run():
     model = ed.TwoLayer(4, "1d-sine", activation="relu", n=5, beta1=0.3, beta2=0.3)
     traj = ed.solve(model, [0.0, 0.0])
@@ -367,3 +406,125 @@ def test_solve_at_time_zero_only_and_after_a_failed_run():
         lowered_two_layer(model).integrate(np.array([0.0, 50.0]), max_kinks=0)
     again = ed.solve(model, [0.0, 1.0])
     assert np.isfinite(again["loss"]).all()
+
+
+# ---- orientation / amplitude scatter (Luo et al. Fig. 5, Zhou et al.) ----------------------
+
+def _tanh_condensed_run():
+    # init scale 1e-6: by t = 35 the weights have grown ~1e4-fold (still small, |w| < 0.02)
+    model = ed.TwoLayer(40, "1d-cubic", activation="tanh", beta1=1e-6, beta2=1e-6, seed=2,
+                        n=20)
+    return model, ed.solve(model, [0.0, 20.0, 35.0])
+
+
+def test_orientations_collapse_onto_the_line_of_z_for_tanh():
+    # Multiplicity 1 (MATH.md §4): every neuron's input weight condenses onto the line R z,
+    # z = (1/n) sum_i y_i x_i; "1d-cubic" has a bias component in z, so the angle of z is
+    # not 0 and the two orientations are atan2(z_2, z_1) and that minus pi.
+    from exactdyn.condensation import orientation_amplitude, orientation_amplitude_series
+
+    model, traj = _tanh_condensed_run()
+    z = model.X.T @ model.y / model.n
+    phi = np.arctan2(z[1], z[0])
+    assert abs(np.sin(phi)) > 0.2
+    (t0, th0, amp0), (t1, th1, amp1) = orientation_amplitude_series(traj, [0.0, 35.0])
+    assert (t0, t1) == (0.0, 35.0)
+    big = amp1 > 0.05 * amp1.max()
+    gap = np.angle(np.exp(1j * (th1[big] - phi)))        # signed angle to z
+    to_line = np.minimum(np.abs(gap), np.pi - np.abs(gap))
+    assert np.max(to_line) < 2e-3
+    # the clusters of the scatter are the two directions ±z, as direction_clusters counts
+    n_orient = len({int(np.round(g / np.pi)) % 2 for g in gap})
+    assert n_orient == 2 == direction_clusters(traj["W"][-1][big], signed=True)
+    # at t = 0 the orientations are spread (Gaussian init)
+    assert np.ptp(th0) > np.pi
+    # amplitude |a_k| ||w_k|| by default with a; ||w_k|| without
+    th, amp = orientation_amplitude(traj["W"][-1], traj["a"][-1])
+    np.testing.assert_allclose(amp, np.abs(traj["a"][-1]) *
+                               np.linalg.norm(traj["W"][-1], axis=1))
+    np.testing.assert_allclose(orientation_amplitude(traj["W"][-1])[1],
+                               np.linalg.norm(traj["W"][-1], axis=1))
+    # with reference=z the condensed orientations are 0 or ±pi
+    thz, _ = orientation_amplitude(traj["W"][-1], reference=z)
+    assert np.max(np.minimum(np.abs(thz[big]), np.pi - np.abs(thz[big]))) < 2e-3
+
+
+def test_orientation_against_hand_computed_angles():
+    from exactdyn.condensation import orientation_amplitude, principal_direction
+
+    W = np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [-1.0, -1.0], [0.0, 0.0]])
+    th, amp = orientation_amplitude(W, a=[1.0, -0.5, 2.0, 1.0, 3.0])
+    np.testing.assert_allclose(th[:4], [0.0, np.pi / 2, np.pi, -3 * np.pi / 4])
+    assert np.isnan(th[4]) and amp[4] == 0
+    np.testing.assert_allclose(amp[:4], [1.0, 1.0, 2.0, np.sqrt(2)])
+    # a reference rotates the angles (wrapped to (-pi, pi])
+    th_r, _ = orientation_amplitude(W[:4], reference=[0.0, 1.0])
+    np.testing.assert_allclose(th_r, [-np.pi / 2, 0.0, np.pi / 2, 3 * np.pi / 4])
+    # d_in > 2: unsigned angle to the principal direction, here e_1 (weights along ±e_1)
+    W3 = np.array([[2.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.1, 0.0, 0.1]])
+    v = principal_direction(W3)
+    assert v[0] > 0.9
+    th3, _ = orientation_amplitude(W3)
+    np.testing.assert_allclose(th3, np.arccos(W3 @ v / np.linalg.norm(W3, axis=1)))
+    th3e, _ = orientation_amplitude(W3, reference=[1.0, 0.0, 0.0])
+    np.testing.assert_allclose(th3e, [0.0, np.pi, np.pi / 4, np.pi / 4])
+
+
+def test_orientation_amplitude_plot(tmp_path):
+    from exactdyn.condensation import plot_orientation_amplitude
+
+    model, traj = _tanh_condensed_run()
+    z = model.X.T @ model.y / model.n
+    phi = np.arctan2(z[1], z[0])
+    ax = plot_orientation_amplitude(traj, marks=[phi, phi - np.pi], path=tmp_path / "oa.png")
+    assert (tmp_path / "oa.png").stat().st_size > 0
+    assert len(ax.collections) == 3          # first, middle, last time
+    plot_orientation_amplitude(np.array([[1.0, 2.0, 0.5]]), path=tmp_path / "w.png")
+    assert (tmp_path / "w.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args,kwargs,match", [
+    ((np.ones(3),), {}, "W must be an"),
+    ((np.ones((3, 1)),), {}, "at least 2 columns"),
+    ((np.array([[1.0, np.nan]]),), {}, "finite"),
+    ((np.ones((3, 2)),), {"a": np.ones(2)}, "one entry per row"),
+    ((np.ones((3, 2)),), {"amplitude": "aw"}, "needs the output weights"),
+    ((np.ones((3, 2)),), {"amplitude": "norm"}, "amplitude must be one of"),
+    ((np.ones((3, 2)),), {"reference": [0.0, 0.0]}, "reference must be a nonzero"),
+    ((np.ones((3, 2)),), {"reference": [1.0, 0.0, 0.0]}, "reference must be a nonzero"),
+])
+def test_orientation_amplitude_bad_input(args, kwargs, match):
+    from exactdyn.condensation import orientation_amplitude
+
+    with pytest.raises(ValueError, match=match):
+        orientation_amplitude(*args, **kwargs)
+
+
+def test_orientation_series_bad_input():
+    from exactdyn.condensation import orientation_amplitude_series, principal_direction
+
+    _model, traj = _tanh_condensed_run()
+    with pytest.raises(ValueError, match="times must lie within"):
+        orientation_amplitude_series(traj, [100.0])
+    with pytest.raises(ValueError, match="times must be >= 0"):
+        orientation_amplitude_series(traj, [-1.0])
+    with pytest.raises(ValueError, match="states 'W' and 'a'"):
+        orientation_amplitude_series(ed.solve(ed.Linear1D(width=3, seed=1), [0.0, 1.0]))
+    with pytest.raises(ValueError, match="nonzero row"):
+        principal_direction(np.zeros((2, 3)))
+
+
+def test_orientation_series_in_higher_dimension_uses_the_last_principal_direction():
+    # d_in = 3: weights that end on the line R e_2; every snapshot is measured against the
+    # principal direction of the last weights (e_2), so the last angles are 0 or pi and the
+    # first are the angles of the initial weights to e_2.
+    from exactdyn.condensation import orientation_amplitude_series
+
+    W0 = np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 1.0], [1.0, 0.0, 0.0]])
+    W1 = np.array([[0.0, 3.0, 0.0], [0.0, -2.0, 0.0], [0.0, 1.0, 0.0]])
+    traj = ed.Trajectory(np.array([0.0, 1.0]), {"a": np.ones((2, 3)), "W": np.stack([W0, W1])},
+                         {})
+    (_, th0, _), (_, th1, amp1) = orientation_amplitude_series(traj)
+    np.testing.assert_allclose(th1, [0.0, np.pi, 0.0], atol=1e-12)
+    np.testing.assert_allclose(th0, [np.pi / 4, 3 * np.pi / 4, np.pi / 2])
+    np.testing.assert_allclose(amp1, [3.0, 2.0, 1.0])

@@ -35,11 +35,21 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
 
         return exact_linear(model, times, precision)
     if name == "twolayer":
+        from .early_alignment import applies as piecewise_linear
+        from .early_alignment import early_alignment
         from .twolayer import exact_two_layer
 
         if precision is not None:
             raise ValueError("precision is not available for the two-layer early-stage form")
+        if piecewise_linear(model)[0]:  # ReLU, leaky ReLU: region-by-region early alignment
+            return early_alignment(model, times)
         return exact_two_layer(model, times)
+    if name == "cnn":
+        from .cnn import exact_cnn
+
+        if precision is not None:
+            raise ValueError("precision is not available for the CNN's linearized form")
+        return exact_cnn(model, times)
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
 
 
@@ -61,4 +71,15 @@ def closed_form(model):
         from .twolayer import TwoLayerClosedForm
 
         return TwoLayerClosedForm()
+    if getattr(model, "name", None) == "cnn":
+        from .cnn import CNNClosedForm
+
+        return CNNClosedForm()
     raise ValueError(f"model must be one with a closed form (linear1d); got {type(model).__name__}")
+
+
+# ReLU early alignment (Boursier & Flammarion), re-exported
+from .early_alignment import alignment_path as alignment_path  # noqa: E402
+from .early_alignment import early_alignment as early_alignment  # noqa: E402
+from .early_alignment import extremal_vectors as extremal_vectors  # noqa: E402
+from .early_alignment import stationary_directions_2d as stationary_directions_2d  # noqa: E402

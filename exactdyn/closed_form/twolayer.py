@@ -109,18 +109,20 @@ def stationary_directions(model):
         raise ValueError(f"activation {act.name!r} has sigma(0) != 0 (multiplicity 0)")
     c = act.derivative_at_zero(p) / sp.factorial(p)
     u1, u2, t = sp.symbols("u1 u2 t", real=True)
-    xs = [sp.nsimplify(float(v)) for v in model.X[:, 0]]
-    ys = [sp.nsimplify(float(v)) for v in model.y]
+    # Exact rationals of the float data (not nsimplify, whose guesses leave rounding-level
+    # leading coefficients on symmetric data and make the root finder fail): a coefficient
+    # that cancels in the data cancels exactly here, and the real roots are isolated exactly.
+    xs = [sp.Rational(float(v)) for v in model.X[:, 0]]
+    ys = [sp.Rational(float(v)) for v in model.y]
     phi = c * sum(yi * (u1 * xi + u2) ** p for xi, yi in zip(xs, ys)) / len(ys)
     G = sp.expand(u2 * sp.diff(phi, u1) - u1 * sp.diff(phi, u2))
     poly = sp.Poly(G.subs({u1: t, u2: 1}), t)
     lines = []
     if poly.is_zero:
         raise ValueError("every direction is stationary (Phi is constant on the circle)")
-    for root in poly.nroots(n=30):
-        if abs(sp.im(root)) < 1e-20:
-            v = np.array([float(sp.re(root)), 1.0])
-            lines.append(v / np.linalg.norm(v))
+    for root in sp.Poly(poly.sqf_part(), t).real_roots():
+        v = np.array([float(sp.N(root, 30)), 1.0])
+        lines.append(v / np.linalg.norm(v))
     if poly.degree() < p:
         lines.append(np.array([1.0, 0.0]))
     return lines

@@ -22,11 +22,13 @@ KIND_ORDER = ("neuron", "sample", "feature")
 _LETTER = {"neuron": "k", "sample": "i", "feature": "l"}
 
 
-def _canon(labels) -> tuple:
-    return tuple(k for k in KIND_ORDER if k in set(labels))
+def _canon(labels, order=KIND_ORDER) -> tuple:
+    return tuple(k for k in order if k in set(labels))
 
 
 class _Lowerer:
+    order = KIND_ORDER
+
     def __init__(self, kinds: dict, functions: dict):
         self.kinds = kinds  # index Symbol -> kind
         self.functions = functions  # sympy Function class -> name in the namespace
@@ -39,6 +41,9 @@ class _Lowerer:
             self.memo[code] = name
             self.lines.append(f"    {name} = {code}")
         return self.memo[code], labels
+
+    def canon(self, labels) -> tuple:
+        return _canon(labels, self.order)
 
     @staticmethod
     def align(code: str, labels: tuple, target: tuple) -> str:
@@ -56,12 +61,12 @@ class _Lowerer:
             return e.name, ()
         if isinstance(e, sp.Indexed):
             labels = tuple(self.kinds[ix] for ix in e.indices)
-            if labels != _canon(labels):
+            if labels != self.canon(labels):
                 raise NotImplementedError(f"indices of {e} are not in canonical order")
             return e.base.name, labels
         if isinstance(e, (sp.Add, sp.Mul)):
             parts = [self.lower(a) for a in e.args]
-            target = _canon(sum((p[1] for p in parts), ()))
+            target = self.canon(sum((p[1] for p in parts), ()))
             op = " + " if isinstance(e, sp.Add) else " * "
             code = "(" + op.join(self.align(c, lab, target) for c, lab in parts) + ")"
             return self.emit(code, target)
@@ -139,14 +144,16 @@ class IndexedSource:
         return scope[self.func_name]
 
 
-def lower_indexed(exprs, arrays, kinds, functions, func_name) -> IndexedSource:
+def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None) -> IndexedSource:
     """Source of ``def func_name(*arrays, *params)`` returning one array per expression.
 
     ``arrays`` are the ``IndexedBase`` inputs; the scalar parameters are the remaining
     free symbols (sorted by name); ``functions`` maps sympy function classes to names that
-    the caller's namespace defines (the activation and its derivative).
+    the caller's namespace defines (the activation and its derivative). ``lowerer`` is a
+    subclass of the expression lowerer with its own axis order and reductions (the CNN's,
+    :mod:`exactdyn.numeric.cnn`); default: neuron, sample, feature.
     """
-    low = _Lowerer(kinds, functions)
+    low = (lowerer or _Lowerer)(kinds, functions)
     outs = [low.lower(e) for e in exprs]
     # Symbols that only bound reductions (m - 1, d - 1) are not parameters.
     params = sorted({str(s) for e in exprs for s in _outside_limits(e)} - {str(k) for k in kinds}

@@ -32,7 +32,7 @@ from .scaling import (
     two_layer_init,
 )
 from .single_neuron import kernel_movement, kunin_rho, single_neuron_ntk
-from .two_layer import RDSlope, rd_slope, slope_label
+from .two_layer import PROTOCOL, RDSlope, noise_band, rd_slope, slope_label
 
 __all__ = ["PARAMETRIZATIONS", "TWO_LAYER_INITS", "Parametrization", "Regime", "Taxonomy",
            "TwoLayerInit", "alignment_score", "alignment_score_exact", "chi_exponent",
@@ -43,4 +43,4 @@ __all__ = ["PARAMETRIZATIONS", "TWO_LAYER_INITS", "Parametrization", "Regime", "
            "two_layer_init"]
 __all__ += ["effective_gamma", "kernel_movement", "kunin_rho", "plateau_count",
             "single_neuron_ntk"]
-__all__ += ["RDSlope", "rd_slope", "slope_label"]
+__all__ += ["PROTOCOL", "RDSlope", "noise_band", "rd_slope", "slope_label"]
