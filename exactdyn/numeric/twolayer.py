@@ -22,7 +22,11 @@ Discontinuous Righthand Sides*, 1988, §2.4; Utkin's equivalent control):
 
 :math:`\dot w_k^-` the frozen rhs with the sliding entries on the − branch; for one
 sliding entry :math:`\lambda_{ki} = \dot h^-_{ki}/(\dot h^-_{ki} - \dot h^+_{ki})`, with
-:math:`\dot h^\mp_{ki} = x_i\cdot\dot w_k` computed with entry (k, i) on the ∓ branch.
+:math:`\dot h^\mp_{ki} = x_i\cdot\dot w_k` computed with entry (k, i) on the ∓ branch
+and the neuron's other sliding multipliers re-solved for that side (so the same formula
+gives the joint solution's :math:`\lambda_{ki}` when several entries of a neuron slide,
+and the entry and exit tests below agree; otherwise they disagreed and a neuron at
+m = 256 restarted at one time without end).
 :math:`\dot a_k` is unchanged (:math:`\sigma_\pm(0) = 0`), so on the sliding set
 :math:`\frac{d}{dt}(a_k^2 - \|w_k\|^2) = 0` still holds for 1-homogeneous σ (the sliding
 terms multiply :math:`h_{ki} = 0`), and since :math:`x_j\cdot\dot w_k = 0` at every
