@@ -58,30 +58,16 @@ def conserved_steps(model) -> list:
     r""":math:`Q_\beta = \sum_k a_{k\beta}^2 - \sum_l W_{l\beta}^2`, with the proof status
     of :meth:`~exactdyn.TwoLayerCNN.conservation_proven` (sympy, from the derived flow)."""
     from ..symbolic.cnn import L_, A, B, D, K, P, W
+    from .twolayer import balance_steps
 
-    q = sp.Symbol("Q_beta")
     expr = sp.Sum(A[K, B] ** 2, (K, 0, P - 1)) - sp.Sum(W[L_, B] ** 2, (L_, 0, D - 1))
-    t = sp.Symbol("t")
-    steps = [DerivationStep("Q_beta: definition", sp.Eq(q, expr, evaluate=False),
-                            "Per-channel balance of kernel beta and its readout map (Du, "
-                            "Hu, Lee 2018), with the weight sharing of the convolution.")]
-    if model.conservation_proven():
-        steps.append(DerivationStep(
-            "Q_beta: derivative along the flow",
-            sp.Eq(sp.Derivative(q, t), 0, evaluate=False),
-            "With the derived right-hand sides, the summand of dQ_beta/dt over samples and "
-            "positions vanishes because h sigma'(h) = sigma(h) for this activation; the "
-            "position sum of the kernel's flow pairs with the readouts of those positions.",
-            proven=True))
-    else:
-        steps.append(DerivationStep(
-            "Q_beta: not conserved for this activation",
-            sp.Eq(sp.Derivative(q, t),
-                  sp.Symbol("\\text{nonzero: } h\\sigma'(h) \\ne \\sigma(h)"), evaluate=False),
-            f"The summand of dQ_beta/dt simplifies to 0 only if h sigma'(h) = sigma(h); "
-            f"activation {model.act.name!r} is not positively 1-homogeneous, so no "
-            "conservation law is claimed (its drift is measured below).", proven=False))
-    return steps
+    return balance_steps(
+        "Q_beta", expr, bool(model.conservation_proven()), model.act.name,
+        "Per-channel balance of kernel beta and its readout map (Du, Hu, Lee 2018), with "
+        "the weight sharing of the convolution.", summand="summand over samples and positions",
+        proven_extra="; the position sum of the kernel's flow pairs with the readouts of "
+        "those positions", not_proven_extra=" (its drift is measured below)",
+        not_proven_status=False)
 
 
 def closed_form_definitions() -> list:
