@@ -31,7 +31,7 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic.flow import DerivationStep
-from .content import REGIME_DIGITS, bound
+from .content import FLOAT_FLOOR, REGIME_DIGITS, bound
 
 REFERENCES = ["Zhou, Zhou, Li, Xu, \"Understanding the initial condensation of "
               "convolutional neural networks\", arXiv:2305.09947 (2023).",
@@ -140,14 +140,36 @@ def closed_form_proofs() -> list:
     return proofs
 
 
+def error_bound(x) -> str:
+    """:func:`~.content.bound`, with an exact 0 printed as ``< 1e-11`` too: whether a
+    float64 difference vanishes exactly depends on the platform's rounding."""
+    x = float(x)
+    return bound(x) if not 0 <= x < FLOAT_FLOOR else f"< {FLOAT_FLOOR:.0e}"
+
+
+def closed_form_prefix(model, times) -> tuple:
+    """``(trajectory, k)``: the linearized closed form at the first ``k`` report times,
+    those before it leaves the float64 range (all of them unless it overflows; the
+    trajectory is ``None`` when k = 0)."""
+    from ..closed_form import exact
+    from ..errors import IntegrationError
+
+    try:
+        return exact(model, times), len(times)
+    except IntegrationError as exc:
+        k = int(np.sum(np.asarray(times) < exc.t_reached))
+        return (exact(model, times[:k]) if k else None), k
+
+
 def _drift(num) -> np.ndarray:
     """max over channels of |Q_β(t) - Q_β(0)| along a trajectory."""
     q = np.asarray(num["balance"], float)
     return np.max(np.abs(q - q[0]), axis=1)
 
 
-def numbers(model, times, lin, num, ref) -> tuple:
-    """``(spectrum rows, per-time rows)`` of the report's tables, as text."""
+def numbers(model, times, lin, num, ref, k_ref: int) -> tuple:
+    """``(spectrum rows, per-time rows)`` of the report's tables, as text; the closed
+    form ``ref`` covers the first ``k_ref`` times ("overflow" after them)."""
     from ..cnn_measures import u1_alignment, u1_ratio
 
     s = lin.svals
@@ -157,25 +179,27 @@ def numbers(model, times, lin, num, ref) -> tuple:
                 ["init scale", measured(lin.init_scale)],
                 ["onset time log(1/scale)/s_1", measured(lin.onset_time)]]
     proven = model.conservation_proven()
-    loss_err = np.abs(np.asarray(num["loss"], float) - np.asarray(ref["loss"], float))
-    Wn, Wr = np.asarray(num["W"], float), np.asarray(ref["W"], float)
-    T = len(times)
-    w_err = (np.max(np.abs(Wn - Wr).reshape(T, -1), axis=1)
-             / np.max(np.abs(Wn).reshape(T, -1), axis=1))
+    Wn = np.asarray(num["W"], float)
+    k = k_ref
+    if k:
+        loss_err = np.abs(np.asarray(num["loss"], float)[:k] - np.asarray(ref["loss"], float))
+        diff = np.abs(Wn[:k] - np.asarray(ref["W"], float)).reshape(k, -1)
+        w_err = np.max(diff, axis=1) / np.max(np.abs(Wn[:k]).reshape(k, -1), axis=1)
     ratio = np.atleast_1d(u1_ratio(Wn, lin.u1))
     _hi, lo = u1_alignment(Wn, lin.u1)
     drift = _drift(num)
     rows = []
-    for k, t in enumerate(times):
-        rows.append([f"{t:g}", bound(loss_err[k]), bound(w_err[k]), measured(ratio[k]),
-                     measured(np.atleast_1d(lo)[k]),
-                     bound(drift[k]) if proven else measured(drift[k], DRIFT_DIGITS)])
+    lo = np.atleast_1d(lo)
+    for j, t in enumerate(times):
+        cf = [error_bound(loss_err[j]), error_bound(w_err[j])] if j < k else \
+            ["overflow", "overflow"]
+        rows.append([f"{t:g}", *cf, measured(ratio[j]), measured(lo[j]),
+                     error_bound(drift[j]) if proven else measured(drift[j], DRIFT_DIGITS)])
     return spectrum, rows
 
 
 def gather_cnn(model, times, precision: int, regime: bool = True):
     """The :class:`~.content.ReportContent` of a two-layer CNN."""
-    from ..closed_form import exact
     from ..closed_form.cnn import applies, linearization
     from ..solve import solve
     from ..symbolic.cnn import derive_cnn_flow
@@ -194,8 +218,8 @@ def gather_cnn(model, times, precision: int, regime: bool = True):
     drift_text = "bound, float64" if proven else f"{DRIFT_DIGITS} significant digits"
     if ok:
         lin = linearization(model)
-        ref = exact(model, times)
-        spectrum, rows = numbers(model, times, lin, num, ref)
+        ref, k_ref = closed_form_prefix(model, times)
+        spectrum, rows = numbers(model, times, lin, num, ref, k_ref)
         content.tables = [
             {"title": "Spectrum of the linearization",
              "note": "Singular values of kappa Z (the growth rates of the linearized modes) "
@@ -216,14 +240,21 @@ def gather_cnn(model, times, precision: int, regime: bool = True):
                          "min abs cos(W_beta, u1)", "balance drift"], "rows": rows}]
         content.verification_text = (
             "The closed form solves the linearized system, not the full flow; its error "
-            "against the full flow at each report time is in the second table below. There is no "
-            "high-precision integrator or closed form for the CNN in this version of "
+            "against the full flow at each report time is in the second table below. There "
+            "is no high-precision integrator or closed form for the CNN in this version of "
             "exactdyn, so the report is float64 only.")
-        content.figures = [
+        if k_ref < len(times):
+            content.verification_text += (
+                f" The closed form leaves the float64 range after t = {times[k_ref - 1]:g} "
+                "(marked 'overflow'), so its trajectory and error figures are omitted."
+                if k_ref else " The closed form leaves the float64 range before the first "
+                "report time (marked 'overflow'), so its figures are omitted.")
+        generic = [] if k_ref < len(times) else [
             ("trajectory", "Linearized closed form (lines) and full flow (markers), "
                            "float64: the loss."),
             ("error", "Full flow minus linearized closed form against time (log scale); the "
-                      "high-precision panel is not available."),
+                      "high-precision panel is not available.")]
+        content.figures = generic + [
             ("kernel_cosine", "Cosine similarity of the kernels at the last report time "
                               "(full flow): condensed kernels form blocks of +-1."),
             ("u1_ratio", "Off/on-u_1 ratio of the kernels along the full flow and the "
@@ -240,7 +271,7 @@ def gather_cnn(model, times, precision: int, regime: bool = True):
             "note": "max_beta |Q_beta(t) - Q_beta(0)| along the float64 flow "
                     f"({drift_text}).",
             "columns": ["t", "balance drift"],
-            "rows": [[f"{t:g}", bound(d) if proven else measured(d, DRIFT_DIGITS)]
+            "rows": [[f"{t:g}", error_bound(d) if proven else measured(d, DRIFT_DIGITS)]
                      for t, d in zip(times, drift)]}]
         content.verification_text = f"Not available: {why}; the linearized closed form " \
                                     "needs a smooth activation with sigma(0) = 0 and " \
@@ -264,16 +295,17 @@ def _kernel_cosine(content, num):
 
 
 def _u1_ratio(content, num):
-    from ..closed_form import exact
     from ..cnn_plotting import plot_u1_ratio
 
     lin, W = _lin_and_flow(content, num)
     t = content.times
     fig = plot_u1_ratio(t, W, lin.u1, label="full flow")
-    ref = exact(content.model, t)
+    ref, k = closed_form_prefix(content.model, t)
     onset = lin.onset_time if math.isfinite(lin.onset_time) else None
-    return plot_u1_ratio(t, ref["W"], lin.u1, ax=fig.axes[0], label="linearized closed form",
-                         onset=onset)
+    if not k:
+        return fig
+    return plot_u1_ratio(t[:k], ref["W"], lin.u1, ax=fig.axes[0],
+                         label="linearized closed form", onset=onset)
 
 
 def _kernels(content, num):
