@@ -343,13 +343,17 @@ def _report_check(argv) -> int:
             from .cli_twolayer import report_build
 
             return report_build(report_argv[1:])
+        if report_argv[:1] == ["cnn"]:
+            from .cli_cnn import report_build as cnn_report_build
+
+            return cnn_report_build(report_argv[1:])
         args = build_parser().parse_args(["report", *report_argv, "--out", "-"])
         return _model(args), _times(args), args.precision
 
     from .report import REPORTABLE
 
-    differing, checked = check_derivations(root, build,
-                                           [m for m in (*MODELS, "two-layer") if m in REPORTABLE])
+    differing, checked = check_derivations(
+        root, build, [m for m in (*MODELS, "two-layer", "cnn") if m in REPORTABLE])
     if differing:
         print("exactdyn: derivations differ from a fresh build (regenerate them with the "
               "command in each README):", file=sys.stderr)
@@ -367,7 +371,7 @@ def run(argv) -> int:
         from .cli_twolayer import run as run_two_layer
 
         return run_two_layer(argv[0], argv[2:])
-    if argv[:1] in (["solve"], ["exact"]) and argv[1:2] == ["cnn"]:
+    if argv[:1] in (["solve"], ["exact"], ["report"]) and argv[1:2] == ["cnn"]:
         from .cli_cnn import run as run_cnn
 
         return run_cnn(argv[0], argv[2:])

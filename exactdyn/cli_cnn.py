@@ -1,8 +1,10 @@
-"""``exactdyn solve cnn`` and ``exactdyn exact cnn``.
+"""``exactdyn solve cnn``, ``exactdyn exact cnn`` and ``exactdyn report cnn``.
 
     exactdyn solve cnn --channels 8 --kernel-size 3 --scale 1e-3 --activation tanh \\
         --data synthetic --n 64 --t-span 0:10 --points 11
     exactdyn exact cnn --images x.npy --labels y.npy --kernel-size 3 --t 1,2,4
+    exactdyn report cnn --channels 4 --n 32 --scale 1e-3 --t-span 0:0.6 --points 7 \\
+        --out derivations/cnn
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ def build_parser(command: str):
                 description="Two-layer CNN f(x) = sum_{u,v,b} a_{uvb} sigma(W_b * x)_{uv} "
                 "(MATH.md §5, Zhou et al. arXiv:2305.09947): " +
                 ("integrate its gradient flow." if command == "solve" else
-                 "the linearized closed form (SVD of the label-weighted patch matrix Z)."))
+                 "the linearized closed form (SVD of the label-weighted patch matrix Z)."
+                 if command == "exact" else "its derivation report."))
     p.add_argument("--channels", type=int, default=8, help="number of kernels M (default 8)")
     p.add_argument("--kernel-size", type=int, default=3, help="kernel side s (default 3)")
     p.add_argument("--scale", type=float, default=1e-3, help="init std of every weight > 0")
@@ -48,6 +51,13 @@ def build_parser(command: str):
     t.add_argument("--t", help="output times, comma-separated")
     t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
     t.add_argument("--points", type=int, default=11, help="number of times in --t-span")
+    if command == "report":
+        p.set_defaults(points=41)
+        t.add_argument("--precision", type=int, default=50,
+                       help="digits of the high-precision part (not available: recorded)")
+        t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
+        t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
+        return p
     t.add_argument("--format", choices=("table", "json", "csv"), default="table")
     t.add_argument("--save", help="also write the whole trajectory (states W, a) to this .npz")
     if command == "solve":
@@ -85,13 +95,32 @@ def data_from_args(args):
                             args.data_seed)
 
 
+def data_args(args) -> list:
+    """The data options of ``args`` spelled out (recorded in a report's command)."""
+    if args.images is not None:
+        return ["--images", args.images, "--labels", args.labels,
+                *(["--channels-first"] if args.channels_first else [])]
+    return ["--data", "synthetic", "--n", str(args.n), "--image-size", str(args.image_size),
+            "--in-channels", str(args.in_channels), "--data-seed", str(args.data_seed)]
+
+
 def model_from_args(args):
     from .models.cnn import TwoLayerCNN
 
     images, y = data_from_args(args)
-    return TwoLayerCNN(args.channels, args.kernel_size, images, y, activation=args.activation,
-                       scale=args.scale, seed=args.seed, channels_first=args.channels_first,
-                       padding=args.padding, init=args.init, alpha=args.alpha)
+    model = TwoLayerCNN(args.channels, args.kernel_size, images, y, activation=args.activation,
+                        scale=args.scale, seed=args.seed, channels_first=args.channels_first,
+                        padding=args.padding, init=args.init, alpha=args.alpha)
+    model.data_args = data_args(args)
+    return model
+
+
+def report_build(argv) -> tuple:
+    """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
+    from .cli import _times
+
+    args = build_parser("report").parse_args([*argv, "--out", "-"])
+    return model_from_args(args), _times(args), args.precision
 
 
 def run(command: str, argv) -> int:
@@ -102,6 +131,13 @@ def run(command: str, argv) -> int:
     args = build_parser(command).parse_args(argv)
     model = model_from_args(args)
     times = _times(args)
+    if command == "report":
+        from .report import report
+
+        rep = report(model, args.out, times, precision=args.precision,
+                     figures=not args.no_figures)
+        print(f"wrote {rep.path}: " + ", ".join(rep.files))
+        return 0
     if command == "solve":
         traj = solve(model, times, method=args.method, rtol=args.rtol)
     else:

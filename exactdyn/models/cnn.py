@@ -155,6 +155,9 @@ class TwoLayerCNN:
     """
 
     name = "cnn"
+    #: CLI options that rebuild ``images`` and ``y`` (``exactdyn report cnn`` records them
+    #: in a report's command); ``None`` for arrays given from Python.
+    data_args = None
 
     def __init__(self, channels, kernel_size, images, y, activation="tanh", scale=1e-3,
                  seed=0, channels_first=False, padding="valid", init="gaussian", alpha=1.0):

@@ -112,6 +112,33 @@ def two_layer_args(model) -> list | None:
             *([] if model.bias else ["--no-bias"]), "--seed", str(model.seed)]
 
 
+def cnn_args(model) -> list | None:
+    """Options of ``exactdyn report cnn``: the model's, then its data's
+    (``model.data_args``, set by the CLI; else the default synthetic images when the
+    images are exactly :func:`~exactdyn.datasets.synthetic_images` with data seed 0)."""
+    if model.seed is None or model.scale is None:
+        return None  # explicit kernels and readout
+    data = getattr(model, "data_args", None)
+    if data is None:
+        from ..datasets import synthetic_images
+
+        n, H, Wd, C = model.images.shape
+        if H != Wd or n < 2:
+            return None
+        try:
+            x, y = synthetic_images(n, H, Wd, C, 0)
+        except ValueError:
+            return None
+        if not (np.array_equal(x, model.images) and np.array_equal(y, model.y)):
+            return None
+        data = ["--data", "synthetic", "--n", str(n), "--image-size", str(H),
+                "--in-channels", str(C), "--data-seed", "0"]
+    return ["cnn", "--channels", str(model.channels), "--kernel-size", str(model.kernel_size),
+            "--scale", _f(model.scale), "--activation", model.act.name, "--init", model.init,
+            "--padding", model.padding, "--alpha", _f(model.alpha), "--seed", str(model.seed),
+            *data]
+
+
 def model_args(model) -> list | None:
     """``[cli-name, options...]`` rebuilding ``model``, or ``None`` when the CLI cannot."""
     name = str(model.name)
@@ -125,4 +152,6 @@ def model_args(model) -> list | None:
         return deep_linear_args(model)
     if name == "twolayer":
         return two_layer_args(model)
+    if name == "cnn":
+        return cnn_args(model)
     return None

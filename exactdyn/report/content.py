@@ -105,6 +105,14 @@ class ReportContent:
     figures: list = field(default_factory=list)  # (stem, caption)
     final_values: dict = field(default_factory=dict)  # observable -> text at the last time
     verification_notes: dict = field(default_factory=dict)  # label -> why it is missing
+    #: Extra tables of a family's numbers, after the verification: dicts with "title",
+    #: "note", "columns" and "rows" (text cells, already rounded for stability).
+    tables: list = field(default_factory=list)
+    #: Replaces the default sentence of an empty verification section when set.
+    verification_text: str = ""
+    #: stem -> callable(content, float64 trajectory) -> matplotlib Figure, for figures
+    #: the generic drawer does not know (listed in ``figures`` like the others).
+    figure_hooks: dict = field(default_factory=dict)
 
     @property
     def model_name(self) -> str:
@@ -233,6 +241,10 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
         from .twolayer import gather_two_layer
 
         return gather_two_layer(model, times, precision, regime=regime)
+    if model.name == "cnn":
+        from .cnn import gather_cnn
+
+        return gather_cnn(model, times, precision, regime=regime)
     flow = gradient_flow(model)
     try:
         cf = closed_form(model)

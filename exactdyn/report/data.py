@@ -76,4 +76,7 @@ def to_json(content: ReportContent) -> str:
     }
     if content.verification_notes:
         data["verification_notes"] = content.verification_notes
+    if content.tables:
+        data["tables"] = {tab["title"]: {"columns": tab["columns"], "rows": tab["rows"]}
+                          for tab in content.tables}
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"

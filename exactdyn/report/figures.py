@@ -195,7 +195,13 @@ def draw(content: ReportContent, directory: str) -> list:
             _save(fig, directory, "regime")
             plt.close(fig)
             written.append("regime")
-    return written
+        for stem, hook in content.figure_hooks.items():
+            if stem in stems:
+                fig = hook(content, num)
+                _save(fig, directory, stem)
+                plt.close(fig)
+                written.append(stem)
+    return [s for s, _ in content.figures if s in written]
 
 
 def _logplot(ax, t, err, label):

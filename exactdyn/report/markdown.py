@@ -25,7 +25,20 @@ def _params_table(params: dict) -> str:
     return "\n".join(rows)
 
 
+def tables_markdown(content: ReportContent) -> list:
+    """The family's extra tables (:attr:`ReportContent.tables`) as Markdown parts."""
+    parts = []
+    for tab in content.tables:
+        cols = tab["columns"]
+        rows = ["| " + " | ".join(esc(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+        rows += ["| " + " | ".join(esc(str(c)) for c in row) + " |" for row in tab["rows"]]
+        parts += [f"### {esc(tab['title'])}\n", f"{esc(tab['note'])}\n", "\n".join(rows) + "\n"]
+    return parts
+
+
 def verification_markdown(content: ReportContent) -> str:
+    if not content.verification and content.verification_text:
+        return esc(content.verification_text) + "\n"
     if not content.verification:
         return "Not available: this model has no closed form in this version of exactdyn" + (
             "".join(f" ({esc(n)})" for n in content.verification_notes.values())) + ".\n"
@@ -89,6 +102,7 @@ def render(content: ReportContent) -> str:
     parts += ["## Verification\n", f"Closed form against the integrator at "
               f"{len(content.times)} times in [{content.times[0]:g}, {content.times[-1]:g}].\n",
               verification_markdown(content)]
+    parts += tables_markdown(content)
     if content.final_values:
         parts += ["Closed-form values at the last time "
                   f"(t = {content.times[-1]:g}, {content.precision}-digit evaluation):\n",

@@ -35,7 +35,22 @@ def _steps(steps, start: int) -> str:
             + "\n".join(items) + "\n\\end{enumerate}\n")
 
 
+def _tables(content: ReportContent) -> list:
+    """The family's extra tables (:attr:`ReportContent.tables`) as LaTeX parts."""
+    out = []
+    for tab in content.tables:
+        cols = tab["columns"]
+        out += [f"\\subsection*{{{esc(tab['title'])}}}\n", esc(tab["note"]) + "\n",
+                "\\begin{center}\\begin{tabular}{" + "l" * len(cols) + "}\\toprule",
+                " & ".join(esc(c) for c in cols) + "\\\\\\midrule",
+                *[" & ".join(esc(str(c)) for c in row) + "\\\\" for row in tab["rows"]],
+                "\\bottomrule\\end{tabular}\\end{center}\n"]
+    return out
+
+
 def _verification(content: ReportContent) -> str:
+    if not content.verification and content.verification_text:
+        return esc(content.verification_text) + "\n"
     if not content.verification:
         return "Not available: this model has no closed form in this version of exactdyn" + (
             "".join(f" ({esc(n)})" for n in content.verification_notes.values())) + ".\n"
@@ -87,7 +102,7 @@ def render(content: ReportContent) -> str:
                  _steps(content.proofs, k + 1)]
     body += ["\\section*{Verification}\n", f"Closed form against the integrator at "
              f"{len(content.times)} times in [{content.times[0]:g}, {content.times[-1]:g}].\n",
-             _verification(content)]
+             _verification(content), *_tables(content)]
     if content.final_values:
         body += [f"Closed-form values at $t = {content.times[-1]:g}$ "
                  f"({content.precision}-digit evaluation):\n\n\\begin{{tabular}}{{ll}}\\toprule",

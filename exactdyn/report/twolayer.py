@@ -21,31 +21,41 @@ LABEL = "linearized closed form vs full flow (agreement O(scale²))"
 AGREEMENT_FACTOR = 10.0
 
 
+def balance_steps(name: str, expr, proven: bool, activation: str, origin: str,
+                  summand: str = "per-sample summand", proven_extra: str = "",
+                  not_proven_extra: str = "", not_proven_status=None) -> list:
+    r"""Definition and derivative of a balance law ``name = expr`` of a homogeneous layer
+    pair (Du, Hu, Lee 2018): :math:`\dot Q = 0` when the derived flow proves it
+    (:math:`h\sigma'(h) = \sigma(h)`), else stated as not conserved for ``activation``.
+    Shared by the two-layer and CNN reports."""
+    q = sp.Symbol(name)
+    t = sp.Symbol("t")
+    steps = [DerivationStep(f"{name}: definition", sp.Eq(q, expr, evaluate=False), origin)]
+    if proven:
+        steps.append(DerivationStep(
+            f"{name}: derivative along the flow",
+            sp.Eq(sp.Derivative(q, t), 0, evaluate=False),
+            f"With the derived right-hand sides, the {summand} of d{name}/dt vanishes "
+            f"because h sigma'(h) = sigma(h) for this activation{proven_extra}.", proven=True))
+    else:
+        steps.append(DerivationStep(
+            f"{name}: not conserved for this activation",
+            sp.Eq(sp.Derivative(q, t),
+                  sp.Symbol("\\text{nonzero: } h\\sigma'(h) \\ne \\sigma(h)"), evaluate=False),
+            f"The {summand} of d{name}/dt simplifies to 0 only if h sigma'(h) = "
+            f"sigma(h); activation {activation!r} is not positively 1-homogeneous, so "
+            f"no conservation law is claimed{not_proven_extra}.", proven=not_proven_status))
+    return steps
+
+
 def conserved_steps(model) -> list:
     r""":math:`Q_j = a_j^2 - \sum_r W_{jr}^2`, proven conserved from the derived flow when
     :math:`h\sigma'(h) = \sigma(h)` (relu, linear), stated as not conserved otherwise."""
     from ..symbolic.twolayer import L_, A, D, J, W
 
-    q = sp.Symbol("Q_j")
     expr = A[J] ** 2 - sp.Sum(W[J, L_] ** 2, (L_, 0, D - 1))
-    proven = bool(model.conservation_proven())
-    t = sp.Symbol("t")
-    steps = [DerivationStep("Q_j: definition", sp.Eq(q, expr, evaluate=False),
-                            "Per-neuron balance of the two layers (Du, Hu, Lee 2018).")]
-    if proven:
-        steps.append(DerivationStep(
-            "Q_j: derivative along the flow", sp.Eq(sp.Derivative(q, t), 0, evaluate=False),
-            "With the derived right-hand sides, the per-sample summand of dQ_j/dt vanishes "
-            "because h sigma'(h) = sigma(h) for this activation.", proven=True))
-    else:
-        steps.append(DerivationStep(
-            "Q_j: not conserved for this activation",
-            sp.Eq(sp.Derivative(q, t),
-                  sp.Symbol("\\text{nonzero: } h\\sigma'(h) \\ne \\sigma(h)"), evaluate=False),
-            f"The per-sample summand of dQ_j/dt simplifies to 0 only if h sigma'(h) = "
-            f"sigma(h); activation {model.act.name!r} is not positively 1-homogeneous, so "
-            "no conservation law is claimed."))
-    return steps
+    return balance_steps("Q_j", expr, bool(model.conservation_proven()), model.act.name,
+                         "Per-neuron balance of the two layers (Du, Hu, Lee 2018).")
 
 
 def early_stage_verification(model, times):

@@ -120,7 +120,7 @@ def _swap_in(tmp: str, target: str) -> None:
 
 
 #: CLI names of the model families whose reports are built (the others raise ValueError).
-REPORTABLE = ("linear1d", "linear", "single-neuron", "deep-linear", "two-layer")
+REPORTABLE = ("linear1d", "linear", "single-neuron", "deep-linear", "two-layer", "cnn")
 
 
 def report(model, out, t=None, precision: int = 50, figures: bool = True,
