@@ -83,3 +83,29 @@ from .early_alignment import alignment_path as alignment_path  # noqa: E402
 from .early_alignment import early_alignment as early_alignment  # noqa: E402
 from .early_alignment import extremal_vectors as extremal_vectors  # noqa: E402
 from .early_alignment import stationary_directions_2d as stationary_directions_2d  # noqa: E402
+
+
+def closed_form_order(model) -> int | None:
+    r"""How ``exact(model, t)`` relates to the full gradient flow.
+
+    ``None``: the closed form solves the flow exactly (linear1d, linear, single neuron,
+    deep linear), and :func:`exactdyn.verify` compares it with the integrator to round-off.
+    An int p: the closed form is an early-stage approximation whose relative error at fixed
+    t is :math:`O(\mathrm{scale}^p)` in the init scale (two-layer: linearized
+    multiplicity-1 form or ReLU early alignment; CNN: linearized form), and
+    :func:`exactdyn.verify` fits that order over rescaled copies of the init. Each family's
+    closed-form module states its order (``asymptotic_order``)."""
+    name = getattr(model, "name", None)
+    if name == "twolayer":
+        from .early_alignment import applies as piecewise_linear
+
+        if piecewise_linear(model)[0]:
+            from .early_alignment import asymptotic_order
+        else:
+            from .twolayer import asymptotic_order
+        return asymptotic_order(model)
+    if name == "cnn":
+        from .cnn import asymptotic_order
+
+        return asymptotic_order(model)
+    return None

@@ -54,6 +54,18 @@ def applies(model) -> tuple:
     return True, "", float(c)
 
 
+def asymptotic_order(model) -> int:
+    r"""Order p in the init scale ε of the linearized form's error against the full flow:
+    relative error :math:`O(\varepsilon^p)` at fixed t (:func:`exactdyn.verify` fits it).
+
+    The neglected terms are :math:`f = O(\varepsilon^2)` in the residual and the Taylor
+    remainder of σ beyond :math:`ch`. With :math:`\sigma''(0) = 0` (tanh) the remainder is
+    cubic, a relative :math:`O(\varepsilon^2)`: p = 2. A quadratic term
+    :math:`\tfrac12\sigma''(0)h^2` (gelu, silu) changes :math:`\sigma'(h)` by a relative
+    :math:`O(\varepsilon)`: p = 1 (Zhou, Zhou, Li, Xu, arXiv:2305.09947)."""
+    return 2 if model.act.derivative_at_zero(2) == 0 else 1
+
+
 def _require(model) -> float:
     ok, why, c = applies(model)
     if not ok:

@@ -119,6 +119,15 @@ def applies(model) -> tuple:
     return True, ""
 
 
+def asymptotic_order(model) -> int:
+    r"""Order p = 2 in the init scale λ of the early-alignment form's error against the
+    full flow: σ is exactly linear in each region, so the only neglected term is the
+    output :math:`f = O(m\lambda^2)` in the residual, a relative :math:`O(\lambda^2)` at
+    fixed t, crossing times included (:func:`exactdyn.verify` fits it; Boursier &
+    Flammarion, arXiv:2401.10791)."""
+    return 2
+
+
 def _unit(name, u, d):
     u = check.finite_vector(name, u)
     if u.shape != (d,):

@@ -37,6 +37,18 @@ def applies(model) -> tuple:
     return True, ""
 
 
+def asymptotic_order(model) -> int:
+    r"""Order p in the init scale β of this closed form's error against the full flow:
+    relative error :math:`O(\beta^p)` at fixed t (:func:`exactdyn.verify` fits it).
+
+    The neglected terms are the output :math:`f = O(m\beta^2)` in the residual and the
+    Taylor remainder of σ beyond its linear part. With :math:`\sigma''(0) = 0` (tanh,
+    odd activations) the remainder is cubic and both are relative :math:`O(\beta^2)`:
+    p = 2. A quadratic term :math:`\tfrac12\sigma''(0)h^2` changes :math:`\sigma'(h)` by
+    a relative :math:`O(\beta)`: p = 1. (Zhou et al., NeurIPS 2022.)"""
+    return 2 if model.act.derivative_at_zero(2) == 0 else 1
+
+
 def z_vector(model) -> np.ndarray:
     r""":math:`z = \frac1n\sum_i y_i x_i` (bias column included)."""
     return model.X.T @ model.y / model.n
