@@ -5,6 +5,7 @@
     exactdyn solve cnn --channels 8 --kernel-size 3 --scale 1e-3 --data synthetic
     exactdyn exact linear1d --u0 1,0 --w0 0.5,1 --t 0.5,1,2 --format json
     exactdyn verify linear1d --precision 50
+    exactdyn verify two-layer --width 20 --activation tanh --beta1 1e-3 --beta2 1e-3 --t 0,1,2
     exactdyn report linear1d --width 8 --out reports/linear1d
     exactdyn report --check derivations/
     exactdyn classify linear1d --width 64 --kappa 0.01
@@ -367,11 +368,12 @@ def _report_check(argv) -> int:
 def run(argv) -> int:
     if argv[:1] == ["report"] and any(a == "--check" or a.startswith("--check=") for a in argv):
         return _report_check(argv[1:])
-    if argv[:1] in (["solve"], ["exact"], ["report"]) and argv[1:2] == ["two-layer"]:
+    if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"]) and \
+            argv[1:2] == ["two-layer"]:
         from .cli_twolayer import run as run_two_layer
 
         return run_two_layer(argv[0], argv[2:])
-    if argv[:1] in (["solve"], ["exact"], ["report"]) and argv[1:2] == ["cnn"]:
+    if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"]) and argv[1:2] == ["cnn"]:
         from .cli_cnn import run as run_cnn
 
         return run_cnn(argv[0], argv[2:])
@@ -418,6 +420,23 @@ def print_trajectory(traj, fmt: str) -> None:
         print(traj.to_csv(), end="")
     else:
         print(_table(traj))
+
+
+def print_order_report(report, fmt: str) -> None:
+    """A scale-convergence :class:`~exactdyn.verify.VerificationReport` (``kind
+    "asymptotic"``, two-layer and CNN) on stdout as ``json``, ``csv`` or a ``table``."""
+    if fmt == "json":
+        print(json.dumps(report.to_dict()))
+    elif fmt == "csv":
+        errs = ",".join(f"error_x{f:g}" for f in report.factors)
+        print(f"observable,{errs},order,order_bound,predicted_order,order_tol,passed")
+        for c in report.checks:
+            print(f"{c.name}," + ",".join(repr(e) for e in c.errors)
+                  + f",{'' if c.order is None else repr(c.order)},"
+                  f"{'' if c.order_bound is None else repr(c.order_bound)},{c.predicted},"
+                  f"{c.order_tol!r},{c.passed}")
+    else:
+        print(report.table())
 
 
 def main(argv=None) -> int:

@@ -1,8 +1,11 @@
-"""``exactdyn solve cnn``, ``exactdyn exact cnn`` and ``exactdyn report cnn``.
+"""``exactdyn solve cnn``, ``exactdyn exact cnn``, ``exactdyn verify cnn`` and
+``exactdyn report cnn``.
 
     exactdyn solve cnn --channels 8 --kernel-size 3 --scale 1e-3 --activation tanh \\
         --data synthetic --n 64 --t-span 0:10 --points 11
     exactdyn exact cnn --images x.npy --labels y.npy --kernel-size 3 --t 1,2,4
+    exactdyn verify cnn --channels 4 --n 16 --image-size 6 --scale 1e-3 --t-span 0:0.3 \\
+        --points 3
     exactdyn report cnn --channels 4 --n 32 --scale 1e-3 --t-span 0:0.6 --points 7 \\
         --out derivations/cnn
 """
@@ -24,7 +27,10 @@ def build_parser(command: str):
                 "(MATH.md §5, Zhou et al. arXiv:2305.09947): " +
                 ("integrate its gradient flow." if command == "solve" else
                  "the linearized closed form (SVD of the label-weighted patch matrix Z)."
-                 if command == "exact" else "its derivation report."))
+                 if command == "exact" else
+                 "scale convergence of the linearized closed form against the full flow "
+                 "(init x 1, 1/2, 1/4)." if command == "verify" else
+                 "its derivation report."))
     p.add_argument("--channels", type=int, default=8, help="number of kernels M (default 8)")
     p.add_argument("--kernel-size", type=int, default=3, help="kernel side s (default 3)")
     p.add_argument("--scale", type=float, default=1e-3, help="init std of every weight > 0")
@@ -59,6 +65,11 @@ def build_parser(command: str):
         t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
         return p
     t.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    if command == "verify":
+        from .cli_twolayer import add_verify_options
+
+        add_verify_options(p)
+        return p
     t.add_argument("--save", help="also write the whole trajectory (states W, a) to this .npz")
     if command == "solve":
         p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
@@ -138,6 +149,13 @@ def run(command: str, argv) -> int:
                      figures=not args.no_figures)
         print(f"wrote {rep.path}: " + ", ".join(rep.files))
         return 0
+    if command == "verify":
+        from .cli import print_order_report
+        from .verify import verify
+
+        rep = verify(model, times, rtol=args.rtol, order_tol=args.order_tol)
+        print_order_report(rep, args.format)
+        return 0 if rep.passed else 1
     if command == "solve":
         traj = solve(model, times, method=args.method, rtol=args.rtol)
     else:

@@ -379,4 +379,8 @@ def _verify_asymptotic(model, times, order, order_tol, rtol, method) -> Verifica
     for name, errs in errors.items():
         report.checks.append(_order_check(name, errs, SCALE_FACTORS, order, order_tol, floor,
                                           only_t0))
+    if not report.passed:
+        report.note += ("; a failure means the closed form is wrong at this order, or the "
+                        "init scale or the times lie outside the early phase (try a smaller "
+                        "scale or earlier times)")
     return report
