@@ -230,3 +230,16 @@ def test_cli_bad_order_tol_one_line_exit_2(capsys):
     code, out, err = run(capsys, "verify", "cnn", "--channels", "2", "--n", "4",
                          "--image-size", "4", "--t", "0,0.1", "--order-tol", "-1")
     assert code == 2 and out == "" and err.count("\n") == 1 and "order_tol" in err
+
+
+def test_report_tolerance_follows_the_predicted_order():
+    from exactdyn.report.twolayer import AGREEMENT_FACTOR, early_stage_verification
+
+    # sigma''(0) = 2: order 1, so the report's single-scale rule is 10 scale, not 10 scale².
+    model = ed.TwoLayer(6, X1, Y1, activation="tanh(x) + x**2", beta1=1e-3, beta2=1e-3)
+    assert closed_form_order(model) == 1
+    assert_order(ed.verify(model, [0.0, 0.5, 1.0]), 1, 0.8, 1.3)
+    rep = early_stage_verification(model, [0.0, 0.5, 1.0])
+    assert rep.passed and all(c.rel_tol == AGREEMENT_FACTOR * 1e-3 for c in rep.checks)
+    # The rd error is a relative O(scale) = 1e-4: above 10 scale² = 1e-5.
+    assert rep["rd"].max_rel_error > AGREEMENT_FACTOR * 1e-6

@@ -26,9 +26,11 @@ when :math:`s_1 > s_2` and spread in the top singular space when the top singula
 values tie; the growth becomes visible after :math:`t \approx \log(1/\varepsilon)/s_1`
 for init scale ε. Zhou, Zhou, Li, Xu, "Understanding the initial condensation of
 convolutional neural networks" (arXiv:2305.09947). This is the *linearized* solution:
-against the full flow its error is :math:`O(\varepsilon^2)` relative at fixed t (the
-neglected terms are :math:`f = O(\varepsilon^2)` in the residual and the quadratic and
-cubic terms of σ), growing as the weights leave the origin.
+against the full flow its error is :math:`O(\varepsilon^2)` relative at fixed t when
+σ''(0) = 0 (tanh) and :math:`O(\varepsilon)` otherwise (the neglected terms are
+:math:`f = O(\varepsilon^2)` in the residual and the quadratic and cubic terms of σ;
+:func:`asymptotic_order`, fitted by :func:`exactdyn.verify`), growing as the weights leave
+the origin.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ and the part of :math:`w_k` orthogonal to :math:`\hat z` is frozen: all input we
 condense onto the line :math:`\mathbb{R}z` [ZX, CX]. This is the **linearized
 early-stage solution**, not the full flow: its relative error is :math:`O(\beta^2)` in the
 init scale β at fixed t (the neglected terms are :math:`f = O(m\beta_1\beta_2)` in the
-residual and the cubic term of σ), and it grows with t as the weights leave the origin.
+residual and the cubic term of σ; a quadratic term, σ''(0) ≠ 0, makes it :math:`O(\beta)`:
+:func:`asymptotic_order`, fitted by :func:`exactdyn.verify`), and it grows with t as the
+weights leave the origin.
 Zhou et al., NeurIPS 2022; Chen et al., "Phase diagram of initial condensation for
 two-layer neural networks" (2023).
 """
