@@ -65,6 +65,9 @@ def test_tanh_two_layer_converges_at_order_two():
     assert_order(rep, 2, 1.8, 2.3)
     # The output is the observable the linearization is about: O(scale^2) as well.
     assert 1.8 <= rep["output"].order <= 2.3
+    md = rep._repr_markdown_()
+    assert md.startswith("| observable | err ×1 | err ×0.5 | err ×0.25 | order |")
+    assert md.count("\n") == len(rep.checks) + 1
 
 
 def test_relu_early_alignment_converges_at_order_two_through_region_crossings():
