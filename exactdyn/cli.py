@@ -36,6 +36,12 @@ from .verify import verify
 MODELS = ("linear1d", "deep-linear", "linear", "single-neuron")
 
 
+_MORE_MODELS = ("Two-layer networks (Luo et al.; Zhou et al.; Boursier & Flammarion) and "
+                "two-layer CNNs (Zhou et al.) take their own options: "
+                "exactdyn {solve,exact,verify,report} two-layer --help, and the same with cnn "
+                "(classify takes two-layer as well).")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error on one line and exits 2."""
 
@@ -106,7 +112,8 @@ def _model(args):
 def _add_model_options(p):
     p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin), linear "
                    "(W2 W1 x, Saxe et al.), single-neuron (Kunin et al.), deep-linear "
-                   "(W_L...W_1 x, Jacot et al.)")
+                   "(W_L...W_1 x, Jacot et al.); two-layer and cnn have their own options, "
+                   "see the end of this help")
     m = p.add_argument_group("matrix data (linear, single-neuron, deep-linear)")
     m.add_argument("--in-dim", type=int, default=None,
                    help="input dimension >= 1 (default: the teacher's)")
@@ -147,10 +154,12 @@ def _add_model_options(p):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="exactdyn", description="Exact gradient-flow dynamics of small "
-                     "neural networks: integrate, solve in closed form, verify.")
+                     "neural networks: integrate, solve in closed form, verify.",
+                     epilog=_MORE_MODELS, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"exactdyn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("solve", help="integrate the full gradient flow numerically",
+                       epilog=_MORE_MODELS,
                        description="Integrate the model's gradient flow (derived symbolically, "
                        "lowered to numpy or mpmath).")
     _add_model_options(p)
@@ -159,14 +168,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float, default=1e-12, help="relative tolerance (1e-12)")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance (scaled)")
     p.add_argument("--reduced", action="store_true", help="integrate the reduced equation")
-    p = sub.add_parser("exact", help="evaluate the closed-form solution",
+    p = sub.add_parser("exact", help="evaluate the closed-form solution", epilog=_MORE_MODELS,
                        description="Evaluate the closed form (stable Möbius form).")
     _add_model_options(p)
-    p = sub.add_parser("verify", help="closed form against the integrator",
+    p = sub.add_parser("verify", help="closed form against the integrator", epilog=_MORE_MODELS,
                        description="Compare closed form and integrator on every observable.")
     _add_model_options(p)
     p.add_argument("--rtol", type=float, default=None, help="integrator relative tolerance")
     p = sub.add_parser("report", help="write a derivation report (Markdown, LaTeX, figures)",
+                       epilog=_MORE_MODELS,
                        description="Write the derivation report of the model into --out "
                        "(atomically). `exactdyn report --check DIR` instead rebuilds the "
                        "reports committed in DIR and exits 1 listing the files that differ.")
@@ -228,9 +238,15 @@ def _classify(args) -> int:
         regime = classify(traj, **opts)
     else:
         regime = classify(model, **opts)
-    if args.format == "json":
+    print_regime(regime, args.format)
+    return 0
+
+
+def print_regime(regime, fmt: str) -> None:
+    """A :class:`~exactdyn.regimes.Regime` on stdout as ``json``, ``csv`` or a table."""
+    if fmt == "json":
         print(json.dumps(regime.to_dict()))
-    elif args.format == "csv":
+    elif fmt == "csv":
         print("name,value")
         print(f"label,{regime.label}\npredicted,{regime.predicted}")
         for k, v in regime.evidence.items():
@@ -240,7 +256,6 @@ def _classify(args) -> int:
               f"\ntaxonomy:  {regime.taxonomy}")
         for k, v in regime.evidence.items():
             print(f"  {k:<24} {v:.6g}" if isinstance(v, float) else f"  {k:<24} {v}")
-    return 0
 
 
 def _family_class(name: str):
@@ -368,7 +383,7 @@ def _report_check(argv) -> int:
 def run(argv) -> int:
     if argv[:1] == ["report"] and any(a == "--check" or a.startswith("--check=") for a in argv):
         return _report_check(argv[1:])
-    if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"]) and \
+    if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"], ["classify"]) and \
             argv[1:2] == ["two-layer"]:
         from .cli_twolayer import run as run_two_layer
 

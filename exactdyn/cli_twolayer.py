@@ -1,11 +1,13 @@
-"""``exactdyn solve two-layer``, ``exactdyn exact two-layer``, ``exactdyn verify two-layer``
-and ``exactdyn report two-layer``.
+"""``exactdyn solve two-layer``, ``exactdyn exact two-layer``, ``exactdyn verify two-layer``,
+``exactdyn report two-layer`` and ``exactdyn classify two-layer``.
 
     exactdyn solve two-layer --width 100 --activation tanh --beta1 1e-3 --beta2 1e-3 \\
         --data 1d-sine --t-span 0:20 --points 11
     exactdyn solve two-layer --width 1000 --gamma 2 --gamma-prime 0 --init mirrored
     exactdyn verify two-layer --width 20 --activation tanh --beta1 1e-3 --beta2 1e-3 \\
         --t-span 0:2 --points 5
+    exactdyn classify two-layer --width 256 --gamma 1.75 --gamma-prime 0 --init mirrored \\
+        --activation tanh --data 1d-linear --n 10 --widths 16,64,256 --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ def build_parser(command: str):
                                      if command == "exact" else
                                      "scale convergence of the early-stage closed form "
                                      "against the full flow (init x 1, 1/2, 1/4)."
-                                     if command == "verify" else "its derivation report."))
+                                     if command == "verify" else
+                                     "its regime (linear / critical / condensed, Luo et al.) "
+                                     "from the slope of log RD against log width."
+                                     if command == "classify" else "its derivation report."))
     p.add_argument("--width", type=int, default=100, help="number of neurons m (default 100)")
     p.add_argument("--activation", default="relu",
                    help="relu, leaky_relu, tanh, sigmoid, softplus, silu, gelu, x_tanh, "
@@ -57,7 +62,25 @@ def build_parser(command: str):
         p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
     if command == "verify":
         add_verify_options(p)
+    if command == "classify":
+        p.add_argument("--widths", default=None,
+                       help="widths of the RD fit, comma-separated (default m/4, m/2, m; "
+                       "16..m by factors of 4 for --init mirrored)")
+        p.add_argument("--seeds", default=None,
+                       help="seeds averaged per width, comma-separated (default --seed)")
+        p.add_argument("--loss-fraction", type=float, default=0.05,
+                       help="RD is read when the loss first reaches this fraction of its "
+                       "start, in (0, 1) (default 0.05)")
     return p
+
+
+def _int_list(name: str, text):
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
 
 
 def add_verify_options(p) -> None:
@@ -107,6 +130,15 @@ def run(command: str, argv) -> int:
         rep = verify(model, times, rtol=args.rtol, order_tol=args.order_tol)
         print_order_report(rep, args.format)
         return 0 if rep.passed else 1
+    if command == "classify":
+        from .cli import print_regime
+        from .regimes import classify
+
+        regime = classify(model, widths=_int_list("--widths", args.widths),
+                          seeds=_int_list("--seeds", args.seeds),
+                          loss_fraction=args.loss_fraction)
+        print_regime(regime, args.format)
+        return 0
     if command == "solve":
         traj = solve(model, times, method=args.method, rtol=args.rtol)
     else:

@@ -84,3 +84,26 @@ def test_phase_diagram_on_a_dask_scheduler(capsys, tmp_path):
     pd = ed.PhaseDiagram.from_json(tmp_path / "pd.json")
     ref = ed.phase_diagram(ed.Linear1D, x=("sigma_u", [0.1, 1]), y=("kappa", [0.1, 1]))
     np.testing.assert_array_equal(pd.labels, ref.labels)
+
+
+def test_classify_two_layer_measures_the_rd_slope(capsys):
+    # Luo et al.'s (1.75, 0) is condensed: RD grows with width (slope > 0). The CLI's
+    # slope must be the one rd_slope measures on the same runs.
+    argv = ["classify", "two-layer", "--width", "256", "--gamma", "1.75", "--gamma-prime", "0",
+            "--init", "mirrored", "--activation", "tanh", "--data", "1d-linear", "--n", "10",
+            "--widths", "16,64,256", "--seeds", "0,1", "--format", "json"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    data = json.loads(out)
+    assert data["predicted"] == "condensed" and data["evidence"]["rd_slope"] > 0
+    ref = ed.regimes.rd_slope(1.75, 0.0, widths=(16, 64, 256), activation="tanh",
+                              data="1d-linear", n=10, seeds=(0, 1), init="mirrored")
+    assert data["evidence"]["rd_slope"] == pytest.approx(ref.slope, rel=1e-9)
+
+
+@pytest.mark.parametrize("extra,word", [(["--widths", "a,b"], "--widths"),
+                                        (["--seeds", "1.5"], "--seeds"),
+                                        (["--loss-fraction", "2"], "loss_fraction")])
+def test_classify_two_layer_bad_input_exits_2(capsys, extra, word):
+    code, out, err = run(capsys, "classify", "two-layer", "--width", "8", *extra)
+    assert code == 2 and out == "" and word in err and len(err.strip().splitlines()) == 1
