@@ -17,6 +17,17 @@ matrix product over the flattened summed axes (:func:`contract`, BLAS, no copies
 
 Equal subexpressions are generated once (h, σ(h), e). No Python loop over positions,
 kernels or samples remains.
+
+**Kinks** (ReLU, leaky ReLU, ``abs``) are integrated by :mod:`exactdyn.numeric.kinks`,
+the scheme of the two-layer network (frozen pattern per segment, located changes,
+Filippov sliding held exactly at h = 0, on/off/sliding decided from the one-sided
+velocities and their uncertainty; :mod:`exactdyn.numeric.twolayer`): the kernel β is the
+unit with weights :math:`W_{\cdot\beta}`, the (sample, position) pairs (i, k) are the
+entries with inputs :math:`X_{ik}`, and this module supplies the frozen rhs, the jump
+coefficients :math:`G_{ik\beta}` with σ' replaced by σ+' − σ−', and the uncertainty of
+the residuals (:meth:`LoweredCNN.kink_functions`, :meth:`LoweredCNN.kink_uncertainty`).
+A CNN whose kernel covers the whole image (one position) is the two-layer network without
+bias on the flattened images, and gives its trajectory.
 """
 
 from __future__ import annotations
@@ -372,13 +383,18 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     pattern says), so the rhs is analytic; after each accepted step a pattern change is
     located on the step's dense output (Brent's method on the margin, then bisection)
     and the integrator restarts there (``meta["kinks"]`` counts restarts), as for
-    :class:`~exactdyn.TwoLayer`. A preactivation that both sides push back to 0 slides
-    along the kink (Filippov's convex combination, :meth:`LoweredCNN._sliding`); more
-    than ``max_kinks`` restarts raise :class:`~exactdyn.IntegrationError`.
+    :class:`~exactdyn.TwoLayer`, by the same code (:mod:`exactdyn.numeric.kinks`, kernels
+    as units, (sample, position) pairs as entries): each entry is on, off or sliding
+    (Filippov's convex combination, held exactly at :math:`h_{ik\beta} = 0`), decided from
+    the one-sided velocities and a bound of their uncertainty, as in
+    :mod:`exactdyn.numeric.twolayer`'s docstring. More than ``max_kinks`` restarts raise
+    :class:`~exactdyn.IntegrationError`. ``meta["sliding_entries"]``: (sample, position,
+    kernel) triples sliding at the end.
     """
     from .. import _validation as check
     from ..solve import FLOAT_METHODS, default_atol, integrate_float
 
+    max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     method = "DOP853" if method is None else method
     check.choice("method", method, ("DOP853", "RK45", "RK23") if model.act.piecewise
                  else FLOAT_METHODS)
@@ -393,6 +409,8 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
         ys, stats = integrate(low, y0, times, method, rtol, atol, max_kinks)
         stats["kink_scheme"] = "frozen pattern, Brent on dense output, Filippov sliding"
         stats["max_kinks"] = max_kinks
+        stats["sliding_entries"] = [[j // low.P, j % low.P, b]
+                                    for b, j in stats["sliding_entries"]]
     else:
         ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol)
     st = low.unpack(ys)
