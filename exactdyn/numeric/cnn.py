@@ -280,7 +280,15 @@ class LoweredCNN:
         m = self.model
         n, P, M, D, nw = m.n, self.P, self.M, self.D, self.nw
         src = sources()
-        pattern = lambda: state.mask.T.reshape(n, P, M)  # noqa: E731  (a view)
+        cache = {"version": None, "mask": None}
+
+        def pattern():
+            # the mask in the rhs's n × P × M layout, copied once per pattern change
+            if cache["version"] != state.version:
+                cache["mask"] = np.ascontiguousarray(state.mask.T).reshape(n, P, M)
+                cache["version"] = state.version
+            return cache["mask"]
+
         rhs = src["rhs"].function({"_sigma": self._branchwise(self._fs, pattern),
                                    "_dsigma": self._branchwise(self._fd, pattern),
                                    "_contract": contract})

@@ -97,6 +97,8 @@ class KinkState:
         self.g_h, self.g_f, self.g_s = low.kink_gammas
         self.mask = self.pattern(y0)
         self.slide = np.zeros_like(self.mask)
+        #: Incremented at every change of ``mask``/``slide`` (flows may cache layouts).
+        self.version = 0
         self._refresh()
         self._frozen, self._jump = low.kink_functions(self)
         _fp, _fm, dp, dm = low.branches
@@ -108,6 +110,7 @@ class KinkState:
 
     def _refresh(self):
         """Index the sliding set: units with one sliding entry (closed form) or more."""
+        self.version += 1
         self.sliding = bool(self.slide.any())
         counts = self.slide.sum(axis=1)
         ks = np.flatnonzero(counts == 1)
