@@ -63,6 +63,11 @@ loss converges, both one-sided velocities shrink with the residuals to the round
 a sign test on h alone (or on λ ∈ [0, 1]) then flips at every restart, and the earlier
 scheme restarted at the boundary until ``max_kinks``. Under the rule above an undecidable
 entry stays sliding, held exactly at h = 0, and the runs finish in tens of changes.
+
+The machinery (:class:`KinkState`, the restart loop) lives in :mod:`exactdyn.numeric.kinks`
+and is shared with the two-layer CNN; this module supplies the frozen rhs, the jump
+coefficients and the residual uncertainty (:meth:`LoweredTwoLayer.kink_functions`,
+:meth:`LoweredTwoLayer.kink_uncertainty`).
 """
 
 from __future__ import annotations
