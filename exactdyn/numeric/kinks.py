@@ -155,10 +155,10 @@ class KinkState:
         return corr, lam, G
 
     # ---- normal velocities and their rounding errors ---------------------------------
-    def velocities(self, y, rows):
+    def velocities(self, y, rows, cols=None):
         r"""Normal velocities of :math:`h_{kj}` from its − and + side and bounds of their
-        uncertainty, for the units ``rows``: ``(hm, hp, em, ep, dead)``, each
-        (len(rows), N).
+        uncertainty, for the units ``rows`` and the entries ``cols`` (default all):
+        ``(hm, hp, em, ep, dead)``, each (len(rows), len(cols)).
 
         :math:`\dot h^\mp_{kj} = x_j\cdot\dot w_k` with entry (k, j) put on the − / +
         branch and the rest of the pattern (sliding included) as it is. ``dead``: the
@@ -170,38 +170,44 @@ class KinkState:
         |c_{kj}||g_{kj}|\rho_j\|x_j\|^2`."""
         low = self.low
         X = self.X
+        cols = np.arange(X.shape[0]) if cols is None else np.asarray(cols, dtype=int)
+        Xc, xx, absXc = X[cols], self.xx[cols], self.absX[cols]
         out, rw_all = self._frozen(y)
         rows = np.asarray(rows, dtype=int)
         rw = np.array(rw_all[rows])  # sliding entries on the - side here
         G = self._jump(y)[rows]
         mask, slide = self.mask[rows], self.slide[rows]
-        hm = rw @ X.T - mask * G * self.xx[None, :]
-        hp = hm + G * self.xx[None, :]
+        Gc, maskc = G[:, cols], mask[:, cols]
+        hm = rw @ Xc.T - maskc * Gc * xx[None, :]
+        hp = hm + Gc * xx[None, :]
+        where = np.full(X.shape[0], -1)
+        where[cols] = np.arange(cols.size)
         for r in np.flatnonzero(slide.any(axis=1)):
             S = np.flatnonzero(slide[r])
             # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
             # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
             # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
             Pi = self._projector(S, G[r])
-            q = X @ (Pi @ rw[r])
-            rr = np.einsum("id,id->i", X @ Pi.T, X)
-            hm[r] = q - mask[r] * G[r] * rr
-            hp[r] = hm[r] + G[r] * rr
-            for j in S:
+            q = Xc @ (Pi @ rw[r])
+            rr = np.einsum("id,id->i", Xc @ Pi.T, Xc)
+            hm[r] = q - maskc[r] * Gc[r] * rr
+            hp[r] = hm[r] + Gc[r] * rr
+            for j in S[where[S] >= 0]:
+                p = where[j]
                 Pi = self._projector(S[S != j], G[r])
-                hm[r, j] = X[j] @ (Pi @ rw[r])
-                hp[r, j] = hm[r, j] + G[r, j] * (X[j] @ (Pi @ X[j]))
+                hm[r, p] = X[j] @ (Pi @ rw[r])
+                hp[r, p] = hm[r, p] + G[r, j] * (X[j] @ (Pi @ X[j]))
         rho, c = low.kink_uncertainty(y, self.rtol, self.atol)
         c = np.broadcast_to(c, self.mask.shape)[rows]
         dp_abs, dm_abs = self._dabs
         W = low.kink_weights(y)
         h = W[rows] @ X.T
         T = np.where(mask | slide, dp_abs(h), dm_abs(h))
-        em = ((c * T * rho[None, :]) @ self.absX) @ self.absX.T \
-            + self.g_h * (np.abs(rw) @ self.absX.T)
-        ep = em + c * np.abs(G) * (rho * self.xx)[None, :]
+        em = ((c * T * rho[None, :]) @ self.absX) @ absXc.T \
+            + self.g_h * (np.abs(rw) @ absXc.T)
+        ep = em + c[:, cols] * np.abs(Gc) * (rho[cols] * xx)[None, :]
         on = mask | slide
-        dead = (on.sum(axis=1)[:, None] - on == 0) & low.flat_minus
+        dead = ((on.sum(axis=1)[:, None] - on == 0) & low.flat_minus)[:, cols]
         return hm, hp, em, ep, dead
 
     def _projector(self, S, g):
@@ -236,8 +242,12 @@ class KinkState:
         g = np.full(self.slide.shape, np.inf)
         if self.sliding:
             rows = np.flatnonzero(self.slide.any(axis=1))
-            hm, hp, em, ep, _dead = self.velocities(y, rows)
-            g[rows] = np.where(self.slide[rows], self._stay(hm, hp, em, ep), np.inf)
+            cols = np.flatnonzero(self.slide[rows].any(axis=0))
+            hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
+            sub = g[rows]
+            sub[:, cols] = np.where(self.slide[np.ix_(rows, cols)],
+                                    self._stay(hm, hp, em, ep), np.inf)
+            g[rows] = sub
         return g
 
     def events(self, y):
@@ -257,10 +267,12 @@ class KinkState:
         rows = np.flatnonzero(shallow.any(axis=1) | self.slide.any(axis=1))
         if not rows.size:
             return cross
-        hm, hp, em, ep, _dead = self.velocities(y, rows)
-        back = shallow[rows] & np.where(self.mask[rows], hp > ep, hm < -em)
+        cols = np.flatnonzero(shallow[rows].any(axis=0) | self.slide[rows].any(axis=0))
+        hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
+        ix = np.ix_(rows, cols)
+        back = shallow[ix] & np.where(self.mask[ix], hp > ep, hm < -em)
         ev = cross.copy()
-        ev[rows] = (cross[rows] & ~back) | (self.slide[rows] & (self._stay(hm, hp, em, ep) < 0))
+        ev[ix] = (cross[ix] & ~back) | (self.slide[ix] & (self._stay(hm, hp, em, ep) < 0))
         return ev
 
     def changed(self, y) -> bool:
@@ -328,8 +340,9 @@ class KinkState:
         while todo.any():
             rows = np.flatnonzero(todo.any(axis=1))
             cols = np.argmax(todo[rows], axis=1)
-            hm, hp, em, ep, dead = (v[np.arange(rows.size), cols]
-                                    for v in self.velocities(y, rows))
+            uniq, pos = np.unique(cols, return_inverse=True)
+            hm, hp, em, ep, dead = (v[np.arange(rows.size), pos]
+                                    for v in self.velocities(y, rows, uniq))
             on = ~dead & (hm > em) & (hp > ep)
             down = ~dead & ~on & (hm < -em)
             self.mask[rows, cols] = on | (down & (hp > ep) & (h0[rows, cols] > 0))
