@@ -287,11 +287,13 @@ class KinkState:
 
         end = dense(t_new)
         cand = self.events(end)
+        # exit margins are +inf off the sliding set: needed only if a sliding entry left
+        exits = bool((cand & self.slide).any())
 
         def gap(t):
             y = dense(t)
             g = self.crossing_margin(y)
-            if self.sliding:
+            if exits:
                 g = np.minimum(g, self.exit_margin(y))
             return float(np.min(g[cand]))
 
