@@ -127,3 +127,19 @@ def test_max_kinks_for_the_cnn():
         ed.solve(model, [0.0, 3.0], max_kinks=0)
     with pytest.raises(ValueError, match="max_kinks"):
         ed.solve(model, [0.0, 1.0], max_kinks=-1)
+
+
+def test_pattern_state_is_per_integration():
+    """The lowered CNN keeps no pattern: two integrations of one model in threads give
+    the states each gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    images, y = synthetic_images(6, 5, 5, 1, seed=1)
+    model = ed.TwoLayerCNN(2, 3, images, y, activation="relu", scale=0.3, seed=1)
+    jobs = [np.linspace(0, 3, 7), np.linspace(0, 2, 5)]
+    alone = [ed.solve(model, t, rtol=1e-11) for t in jobs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda t: ed.solve(model, t, rtol=1e-11), jobs))
+    for a, b in zip(alone, together):
+        assert a.meta["kinks"] == b.meta["kinks"] > 0
+        np.testing.assert_array_equal(a["W"], b["W"])
