@@ -63,10 +63,11 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         Integrate the model's reduced equation (for :class:`~exactdyn.Linear1D`,
         :math:`\dot p = \omega (p^* - p)\sqrt{p^2 + k'^2}`) and reconstruct the state.
     max_kinks : int, optional
-        Two-layer networks (:class:`~exactdyn.TwoLayer`) only: the most
-        activation-pattern changes of a kinked activation (ReLU, leaky ReLU) — crossings,
-        starts and ends of Filippov sliding — before :class:`IntegrationError` (default
-        100 000; see :mod:`exactdyn.numeric.twolayer`); ignored for smooth activations.
+        Two-layer networks (:class:`~exactdyn.TwoLayer`, :class:`~exactdyn.TwoLayerCNN`)
+        only: the most activation-pattern changes of a kinked activation (ReLU, leaky
+        ReLU) — crossings, starts and ends of Filippov sliding — before
+        :class:`IntegrationError` (default 100 000, CNN 20 000; see
+        :mod:`exactdyn.numeric.kinks`); ignored for smooth activations.
         ``ValueError`` for any other model.
 
     Raises
@@ -82,8 +83,9 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     precision = check.precision("precision", precision)
     two_layer = getattr(model, "name", None) == "twolayer"
     if max_kinks is not None:
-        if not two_layer:
-            raise ValueError(f"max_kinks applies to two-layer networks (TwoLayer) only, "
+        if not two_layer and getattr(model, "name", None) != "cnn":
+            raise ValueError(f"max_kinks applies to two-layer networks (TwoLayer, "
+                             f"TwoLayerCNN) only, "
                              f"got a {getattr(model, 'name', type(model).__name__)!r} model")
         max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     if two_layer:
@@ -100,7 +102,8 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         if precision is not None or reduced:
             raise ValueError("precision and reduced are not available for TwoLayerCNN "
                              "(float64 only)")
-        return solve_cnn(model, times, method, rtol, atol)
+        return solve_cnn(model, times, method, rtol, atol,
+                         20_000 if max_kinks is None else max_kinks)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)

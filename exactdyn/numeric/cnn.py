@@ -17,6 +17,17 @@ matrix product over the flattened summed axes (:func:`contract`, BLAS, no copies
 
 Equal subexpressions are generated once (h, σ(h), e). No Python loop over positions,
 kernels or samples remains.
+
+**Kinks** (ReLU, leaky ReLU, ``abs``) are integrated by :mod:`exactdyn.numeric.kinks`,
+the scheme of the two-layer network (frozen pattern per segment, located changes,
+Filippov sliding held exactly at h = 0, on/off/sliding decided from the one-sided
+velocities and their uncertainty; :mod:`exactdyn.numeric.twolayer`): the kernel β is the
+unit with weights :math:`W_{\cdot\beta}`, the (sample, position) pairs (i, k) are the
+entries with inputs :math:`X_{ik}`, and this module supplies the frozen rhs, the jump
+coefficients :math:`G_{ik\beta}` with σ' replaced by σ+' − σ−', and the uncertainty of
+the residuals (:meth:`LoweredCNN.kink_functions`, :meth:`LoweredCNN.kink_uncertainty`).
+A CNN whose kernel covers the whole image (one position) is the two-layer network without
+bias on the flattened images, and gives its trajectory.
 """
 
 from __future__ import annotations
@@ -165,7 +176,6 @@ class LoweredCNN:
         self.sources = {k: v.source for k, v in src.items()}
         sig, dsig = model.act.numeric()
         self.kinks = model.act.piecewise
-        self.mask = None
         if self.kinks:  # σ from its analytic branches: where(h > 0, σ+, σ−), σ'(0) = σ'−
             sig, dsig = self._setup_kinks(model)
         ns = {"_sigma": sig, "_dsigma": dsig, "_contract": contract}
@@ -178,42 +188,36 @@ class LoweredCNN:
         self.size = self.nw + self.P * self.M
 
     def _setup_kinks(self, model):
-        """Frozen-pattern right-hand side: σ = σ+ where ``self.mask`` (h > 0 at the last
-        restart), σ− elsewhere, with the analytic branches of the activation. Returns the
-        unfrozen (σ, σ') built from the same branches."""
+        """Branch functions of a kinked activation. σ = σ− + pos·(σ+ − σ−), simplified in
+        sympy (ReLU: pos*x, σ': pos), so a frozen pattern enters as one multiplication
+        instead of numpy.where (6× slower here). Returns the unfrozen (σ, σ') (pos = h > 0)
+        built from the same branches."""
         import scipy.special
         import sympy as sp
 
         from ..models.activations import X
-        from .twolayer import _branches
+        from .twolayer import _branches, _elementwise
 
         plus, minus = _branches(model.act)
         mods = [{"erf": scipy.special.erf}, "numpy"]
-        # σ = σ− + 1{h > 0}(σ+ − σ−), simplified in sympy (ReLU: pos*x, σ': pos), so the
-        # pattern enters as one multiplication instead of numpy.where (6× slower here).
         pos = sp.Symbol("pos")
         dplus, dminus = sp.diff(plus, X), sp.diff(minus, X)
-        fs = sp.lambdify((X, pos), sp.simplify(minus + pos * (plus - minus)), modules=mods)
-        fd = sp.lambdify((X, pos), sp.simplify(dminus + pos * (dplus - dminus)), modules=mods)
-        dp, dm = (sp.lambdify(X, e, modules=mods) for e in (dplus, dminus))
+        self._fs = sp.lambdify((X, pos), sp.simplify(minus + pos * (plus - minus)), modules=mods)
+        self._fd = sp.lambdify((X, pos), sp.simplify(dminus + pos * (dplus - dminus)),
+                               modules=mods)
+        #: (σ+, σ−, σ+', σ−') as float64 callables.
+        self.branches = tuple(_elementwise(sp.lambdify(X, e, modules=mods)) for e in
+                              (plus, minus, dplus, dminus))
+        #: sigma'_- == 0 (ReLU): a kernel with no entry on the + side cannot move.
+        self.flat_minus = bool(dminus == 0)
+        return self._branchwise(self._fs, None), self._branchwise(self._fd, None)
 
-        def branchwise(f, which):
-            def g(h):
-                mask = (h > 0) if which is None else which()
-                return np.broadcast_to(np.asarray(f(h, mask), float), h.shape)
-            return g
-
-        frozen = {"_sigma": branchwise(fs, lambda: self.mask),
-                  "_dsigma": branchwise(fd, lambda: self.mask), "_contract": contract}
-        self._rhs_frozen = sources()["rhs"].function(frozen)
-        sig, dsig = branchwise(fs, None), branchwise(fd, None)
-
-        # The jump of the kernel's flow across the kink: G with sigma' -> sigma'_+ - sigma'_-.
-        jump = {"_sigma": sig, "_dsigma": lambda h: np.asarray(dp(h) - dm(h), float)
-                * np.ones_like(h), "_contract": contract}
-        self._coef_jump = sources()["coef"].function(jump)
-        self.slide = None
-        return sig, dsig
+    @staticmethod
+    def _branchwise(f, which):
+        def g(h):
+            mask = (h > 0) if which is None else which()
+            return np.broadcast_to(np.asarray(f(h, mask), float), h.shape)
+        return g
 
     def pack(self, state) -> np.ndarray:
         """Flat vector from ``{"W": ..., "a": ...}``."""
@@ -237,20 +241,6 @@ class LoweredCNN:
         out[self.nw:] = np.ravel(ra)
         return out
 
-    def rhs_frozen(self, t, y):
-        """The rhs with the activation pattern frozen at ``self.mask``."""
-        m = self.model
-        W = y[:self.nw].reshape(self.D, self.M)
-        a = y[self.nw:].reshape(self.P, self.M)
-        ra, rw = self._rhs_frozen(a, W, m.patches, m.y, m.alpha, m.n)
-        rw = np.array(np.broadcast_to(rw, (self.D, self.M)))
-        if self.slide is not None and self.slide.any():
-            rw += self._sliding(a, W, rw)[0]
-        out = np.empty(self.size)
-        out[:self.nw] = rw.ravel()
-        out[self.nw:] = np.ravel(np.broadcast_to(ra, (self.P, self.M)))
-        return out
-
     def preactivations(self, y):
         """:math:`h_{ik\beta}`, n × P × M, at one flat state."""
         return contract(self.model.patches, y[:self.nw].reshape(self.D, self.M), (2,), (0,))
@@ -258,168 +248,96 @@ class LoweredCNN:
     def pattern(self, y):
         return self.preactivations(y) > 0
 
-    def _sliding(self, a, W, rw):
-        r"""Filippov's convex combination on sliding entries :math:`h_{ik\beta} = 0`.
+    # ---- integration through kinks (exactdyn.numeric.kinks) ---------------------------
+    # Units are the kernels β (weights W[:, β]), entries the (sample, position) pairs
+    # (i, k), flattened as i P + k, with inputs the patches X_ik.
+    @property
+    def kink_inputs(self):
+        """Entry inputs of the kink machinery: the patches, (n P) × D."""
+        return self.model.patches.reshape(-1, self.D)
 
-        :math:`\dot W_\beta = \dot W_\beta^- + \sum_{(i,k)\in S_\beta}\lambda_{ik}
-        J_{ik\beta}X_{ik}`, :math:`J` the jump of the kernel's flow coefficient across the
-        kink (generated from the derivation), λ solving :math:`X_{jl}\cdot\dot W_\beta = 0`
-        on :math:`S_\beta`; λ ∈ [0, 1] while the sliding lasts. Returns (correction, λ).
-        """
+    @property
+    def kink_gammas(self):
+        from .kinks import gamma
+
+        n, P, M, D = self.model.n, self.P, self.M, self.D
+        return gamma(D), gamma(P * M + D), gamma(n * P + D)
+
+    def kink_weights(self, y):
+        """The kernels as rows, M × D (a view)."""
+        return y[..., :self.nw].reshape(y.shape[:-1] + (self.D, self.M)).swapaxes(-1, -2)
+
+    def kink_replace(self, y, W):
+        out = np.array(y, float)
+        out[:self.nw] = np.asarray(W).T.ravel()
+        return out
+
+    def kink_functions(self, state):
+        r"""``(frozen, jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`: the rhs
+        with σ = σ± where ``state.mask`` (M × nP) says ±, and the jump coefficients
+        :math:`g_{\beta,(i,k)}` (the kernel flow's coefficient :math:`G_{ik\beta}` with
+        σ' replaced by σ+' − σ−'), M × nP."""
         m = self.model
-        J = np.broadcast_to(self._coef_jump(a, W, m.patches, m.y, m.alpha, m.n)[0],
-                            self.slide.shape)
-        corr = np.zeros_like(W)
-        lam = np.zeros(self.slide.shape)
-        for b in np.flatnonzero(self.slide.any(axis=(0, 1))):  # channels that slide
-            ii, kk = np.nonzero(self.slide[:, :, b])
-            Xs = m.patches[ii, kk]
-            G = (Xs @ Xs.T) * J[ii, kk, b][None, :]
-            sol = np.linalg.lstsq(G, -(Xs @ rw[:, b]), rcond=None)[0]
-            lam[ii, kk, b] = sol
-            corr[:, b] = (sol * J[ii, kk, b]) @ Xs
-        return corr, lam
+        n, P, M, D, nw = m.n, self.P, self.M, self.D, self.nw
+        src = sources()
+        cache = {"version": None, "mask": None}
 
-    def _split(self, y):
-        return (y[self.nw:].reshape(self.P, self.M), y[:self.nw].reshape(self.D, self.M))
+        def pattern():
+            # the mask in the rhs's n × P × M layout, copied once per pattern change
+            if cache["version"] != state.version:
+                cache["mask"] = np.ascontiguousarray(state.mask.T).reshape(n, P, M)
+                cache["version"] = state.version
+            return cache["mask"]
 
-    def _frozen_w(self, a, W):
+        rhs = src["rhs"].function({"_sigma": self._branchwise(self._fs, pattern),
+                                   "_dsigma": self._branchwise(self._fd, pattern),
+                                   "_contract": contract})
+        _fp, _fm, dp, dm = self.branches
+        sig = self._branchwise(self._fs, pattern)
+        coef = src["coef"].function({"_sigma": sig, "_dsigma": lambda h: dp(h) - dm(h),
+                                     "_contract": contract})
+        args = (m.patches, m.y, m.alpha, m.n)
+
+        def frozen(y):
+            W = y[:nw].reshape(D, M)
+            a = y[nw:].reshape(P, M)
+            ra, rw = rhs(a, W, *args)
+            out = np.empty(self.size)
+            out[:nw].reshape(D, M)[...] = rw
+            out[nw:].reshape(P, M)[...] = ra
+            return out, out[:nw].reshape(D, M).T
+
+        def jump(y):
+            W = y[:nw].reshape(D, M)
+            a = y[nw:].reshape(P, M)
+            J = np.broadcast_to(coef(a, W, *args)[0], (n, P, M))
+            return J.reshape(n * P, M).T
+
+        return frozen, jump
+
+    def kink_uncertainty(self, y, rtol, atol):
+        r"""``(rho, c)`` per entry (i, k): ρ bounds the uncertainty of
+        :math:`e_i = f_i - y_i` (rounding :math:`\gamma_f S_i`,
+        :math:`S_i = |y_i| + \sum_{k\beta}|a_{k\beta}||W_\beta|\cdot|X_{ik}|/\alpha`, plus
+        the integrator's tolerance on the state carried through f, σ 1-Lipschitz) and
+        :math:`c_{\beta,(i,k)} = |a_{k\beta}|/(\alpha n)`."""
         m = self.model
-        _ra, rw = self._rhs_frozen(a, W, m.patches, m.y, m.alpha, m.n)
-        return np.array(np.broadcast_to(rw, (self.D, self.M)))
-
-    def lambdas(self, y):
-        a, W = self._split(y)
-        return self._sliding(a, W, self._frozen_w(a, W))[1]
-
-    def _changed(self, y):
-        """Did a non-sliding entry change sign, or a sliding entry's λ leave [0, 1]?"""
-        if np.any((self.pattern(y) != self.mask) & ~self.slide):
-            return True
-        if self.slide.any():
-            lam = self.lambdas(y)[self.slide]
-            return bool(np.any((lam < 0) | (lam > 1)))
-        return False
-
-    def _locate(self, dense, t_old, t_new):
-        """First time in (t_old, t_new] where the pattern changes: Brent's method on the
-        signed margin of the entries changed at the step's end (and min(λ, 1 − λ) of
-        sliding entries), then bisection on :meth:`_changed` if something changed
-        earlier; bracket width <= 8 eps max(1, t)."""
-        from scipy.optimize import brentq
-
-        moved = (self.pattern(dense(t_new)) != self.mask) & ~self.slide
-        idx = np.nonzero(moved)
-        signs = np.where(self.mask[idx], 1.0, -1.0)
-        sliding = bool(self.slide.any())
-        tol = 8 * np.finfo(float).eps * max(1.0, abs(t_new))
-
-        def gap(t):
-            y = dense(t)
-            g = float(np.min(signs * self.preactivations(y)[idx])) if signs.size else np.inf
-            if sliding:
-                lam = self.lambdas(y)[self.slide]
-                g = min(g, float(np.min(np.minimum(lam, 1 - lam))))
-            return g
-
-        lo, hi = t_old, t_new
-        if gap(lo) > 0 and gap(hi) <= 0:
-            root = brentq(gap, lo, hi, xtol=tol)
-            lo, hi = max(lo, root - tol), min(hi, root + tol)
-            while not self._changed(dense(hi)) and hi < t_new:
-                lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
-            if self._changed(dense(lo)):
-                lo = t_old
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            if self._changed(dense(mid)):
-                hi = mid
-            else:
-                lo = mid
-        return hi
-
-    def _update_pattern(self, y):
-        """New mask and sliding set after a located change at state ``y``: an entry
-        whose h the flow pushes back to 0 from both sides starts sliding."""
-        a, W = self._split(y)
-        m = self.model
-        new = self.pattern(y)
-        if self.slide.any():
-            lam = self.lambdas(y)
-            leave = self.slide & ((lam < 0) | (lam > 1))
-            self.mask = np.where(leave, lam > 1, self.mask)
-            self.slide = self.slide & ~leave
-        moved = (new != self.mask) & ~self.slide
-        J = np.broadcast_to(self._coef_jump(a, W, m.patches, m.y, m.alpha, m.n)[0], new.shape)
-        for i, k, b in np.argwhere(moved):
-            # Velocities of h_ikb from the inactive (-) and the active (+) side.
-            self.mask[i, k, b] = False
-            rw = self._frozen_w(a, W)
-            if self.slide.any():
-                rw += self._sliding(a, W, rw)[0]
-            x = m.patches[i, k]
-            hm = float(x @ rw[:, b])
-            hp = hm + float(J[i, k, b]) * float(x @ x)
-            if hm > 0 > hp:
-                self.slide[i, k, b] = True
-            else:
-                self.mask[i, k, b] = bool(new[i, k, b])
-
-    def integrate_kinks(self, times, method, rtol, atol, max_kinks):
-        """Integrate through activation-pattern changes (frozen pattern per segment,
-        restart at each located change, Filippov sliding). Returns (states, stats)."""
-        from scipy.integrate import DOP853, RK23, RK45
-
-        from ..errors import IntegrationError
-
-        cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
-        y = self.pack(self.model.initial_state())
-        ys = np.empty((len(times), self.size))
-        T = float(times[-1])
-        done = int(np.searchsorted(times, 0.0, side="right"))
-        ys[:done] = y
-        t, stats = 0.0, {"nfev": 0, "kinks": 0}
-        self.mask = self.pattern(y)
-        self.slide = np.zeros_like(self.mask)
-        try:
-            while t < T:
-                solver = cls(self.rhs_frozen, t, y, T, rtol=rtol, atol=atol)
-                crossed = False
-                with np.errstate(over="ignore", invalid="ignore"):
-                    while solver.status == "running":
-                        t_old = solver.t
-                        solver.step()
-                        if solver.status == "failed":
-                            raise IntegrationError(f"{method} failed: step size collapsed",
-                                                   t_reached=float(t_old))
-                        if not np.all(np.isfinite(solver.y)):
-                            raise IntegrationError("the state stopped being finite",
-                                                   t_reached=float(t_old))
-                        dense = solver.dense_output()
-                        t_new = solver.t
-                        if self._changed(solver.y):
-                            t_new, crossed = self._locate(dense, t_old, t_new), True
-                        upto = int(np.searchsorted(times, t_new, side="right"))
-                        if upto > done:
-                            ys[done:upto] = dense(times[done:upto]).T
-                            done = upto
-                        if crossed:
-                            t, y = t_new, dense(t_new)
-                            break
-                stats["nfev"] += solver.nfev
-                if not crossed:
-                    break
-                stats["kinks"] += 1
-                if stats["kinks"] > max_kinks:
-                    raise IntegrationError(f"more than max_kinks={max_kinks} activation-"
-                                           "pattern changes", t_reached=t)
-                self._update_pattern(y)
-            stats["sliding_at_end"] = int(self.slide.sum())
-        finally:
-            self.mask = self.slide = None
-        if done < len(times):  # pragma: no cover  (solver stopped short of T)
-            ys[done:] = solver.y
-        return ys, stats
+        n, P, M, D, nw = m.n, self.P, self.M, self.D, self.nw
+        W = y[:nw].reshape(D, M)
+        a = y[nw:].reshape(P, M)
+        out, _ = self.observe(W, a)
+        e = out - m.y
+        absX = np.abs(m.patches)  # n × P × D
+        absa = np.abs(a)
+        AW = contract(absX, np.abs(W), (2,), (0,))  # |X_ik| . |W_b|, n × P × M
+        aWX = np.einsum("ikb,kb->i", AW, absa)
+        S = np.abs(m.y) + aWX / m.alpha
+        tol = (atol * (AW.sum(axis=(1, 2)) + absX.sum(axis=2) @ absa.sum(axis=1))
+               + 2 * rtol * aWX) / m.alpha
+        _g_h, g_f, g_s = self.kink_gammas
+        rho = g_f * S + g_s * np.abs(e) + tol
+        c = np.tile(absa.T, (1, n)) / (m.alpha * m.n)
+        return np.repeat(rho, P), c
 
     def observe(self, W, a):
         """(output (n,), loss) at one state."""
@@ -473,13 +391,18 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     pattern says), so the rhs is analytic; after each accepted step a pattern change is
     located on the step's dense output (Brent's method on the margin, then bisection)
     and the integrator restarts there (``meta["kinks"]`` counts restarts), as for
-    :class:`~exactdyn.TwoLayer`. A preactivation that both sides push back to 0 slides
-    along the kink (Filippov's convex combination, :meth:`LoweredCNN._sliding`); more
-    than ``max_kinks`` restarts raise :class:`~exactdyn.IntegrationError`.
+    :class:`~exactdyn.TwoLayer`, by the same code (:mod:`exactdyn.numeric.kinks`, kernels
+    as units, (sample, position) pairs as entries): each entry is on, off or sliding
+    (Filippov's convex combination, held exactly at :math:`h_{ik\beta} = 0`), decided from
+    the one-sided velocities and a bound of their uncertainty, as in
+    :mod:`exactdyn.numeric.twolayer`'s docstring. More than ``max_kinks`` restarts raise
+    :class:`~exactdyn.IntegrationError`. ``meta["sliding_entries"]``: (sample, position,
+    kernel) triples sliding at the end.
     """
     from .. import _validation as check
     from ..solve import FLOAT_METHODS, default_atol, integrate_float
 
+    max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     method = "DOP853" if method is None else method
     check.choice("method", method, ("DOP853", "RK45", "RK23") if model.act.piecewise
                  else FLOAT_METHODS)
@@ -489,8 +412,13 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     if atol is None:
         atol = default_atol(model, y0, rtol)
     if low.kinks:
-        ys, stats = low.integrate_kinks(times, method, rtol, atol, max_kinks)
-        stats["kink_scheme"] = "frozen pattern + Brent/bisection on dense output"
+        from .kinks import integrate
+
+        ys, stats = integrate(low, y0, times, method, rtol, atol, max_kinks)
+        stats["kink_scheme"] = "frozen pattern, Brent on dense output, Filippov sliding"
+        stats["max_kinks"] = max_kinks
+        stats["sliding_entries"] = [[j // low.P, j % low.P, b]
+                                    for b, j in stats["sliding_entries"]]
     else:
         ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol)
     st = low.unpack(ys)

@@ -63,6 +63,11 @@ loss converges, both one-sided velocities shrink with the residuals to the round
 a sign test on h alone (or on λ ∈ [0, 1]) then flips at every restart, and the earlier
 scheme restarted at the boundary until ``max_kinks``. Under the rule above an undecidable
 entry stays sliding, held exactly at h = 0, and the runs finish in tens of changes.
+
+The machinery (:class:`KinkState`, the restart loop) lives in :mod:`exactdyn.numeric.kinks`
+and is shared with the two-layer CNN; this module supplies the frozen rhs, the jump
+coefficients and the residual uncertainty (:meth:`LoweredTwoLayer.kink_functions`,
+:meth:`LoweredTwoLayer.kink_uncertainty`).
 """
 
 from __future__ import annotations
@@ -70,8 +75,8 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..errors import IntegrationError
 from ..trajectory import Trajectory
+from . import kinks as kinks_mod
 from .indexed import lower_indexed
 
 _SOURCES: dict = {}
@@ -113,14 +118,7 @@ def _branches(act):
     return plus.subs(_XP, X), minus.subs(_XN, X)
 
 
-_EPS = np.finfo(float).eps
-
-
-def _gamma(k: int) -> float:
-    r"""Higham's :math:`\gamma_k = k u/(1 - k u)`: bound of the relative rounding error of a
-    sum or dot product of k terms (Higham, *Accuracy and Stability of Numerical
-    Algorithms*, 2nd ed., 2002, §3.1)."""
-    return k * _EPS / (1 - k * _EPS)
+_gamma = kinks_mod.gamma
 
 
 def _elementwise(f):
@@ -183,346 +181,81 @@ class LoweredTwoLayer:
         out, loss = self._obs(a, W, self.model.X, self.model.y, self.model.alpha, self.model.n)
         return np.broadcast_to(out, (self.model.n,)), float(loss)
 
-    # ---- integration --------------------------------------------------------------------
+    # ---- integration through kinks (exactdyn.numeric.kinks) ---------------------------
+    @property
+    def kink_inputs(self):
+        """Entry inputs of the kink machinery: the data points x_i (bias included)."""
+        return self.model.X
+
+    @property
+    def kink_gammas(self):
+        m, n, d = self.m, self.model.n, self.d
+        return _gamma(d), _gamma(m + d), _gamma(n + d)
+
+    def kink_weights(self, y):
+        return self.unpack(y)[1]
+
+    def kink_replace(self, y, W):
+        return self.pack(self.unpack(y)[0], W)
+
+    def kink_functions(self, state):
+        """``(frozen, jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`: the rhs with
+        σ = σ± where ``state.mask`` says ±, and :math:`g_{ki}` (the flow's coefficient
+        with σ' replaced by σ+' − σ−')."""
+        src = sources()
+        fp, fm, dp, dm = self.branches
+        sig = lambda h: np.where(state.mask, fp(h), fm(h))  # noqa: E731
+        dsig = lambda h: np.where(state.mask, dp(h), dm(h))  # noqa: E731
+        rhs = src["rhs"].function({"_sigma": sig, "_dsigma": dsig})
+        coef = src["coef"].function({"_sigma": sig, "_dsigma": lambda h: dp(h) - dm(h)})
+        model, m = self.model, self.m
+        args = (model.X, model.y, model.alpha, model.n)
+
+        def frozen(y):
+            a, W = self.unpack(y)
+            ra, rw = rhs(a, W, *args)
+            out = np.empty(self.size)
+            out[:m] = ra
+            out[m:].reshape(W.shape)[...] = rw
+            return out, out[m:].reshape(W.shape)
+
+        def jump(y):
+            a, W = self.unpack(y)
+            return np.broadcast_to(coef(a, W, *args)[0], state.mask.shape)
+
+        return frozen, jump
+
+    def kink_uncertainty(self, y, rtol, atol):
+        r"""``(rho, c)``: uncertainty of :math:`e_i = f(x_i) - y_i` (rounding,
+        :math:`\gamma_f S_i` with :math:`S_i = |y_i| + \sum_k |a_k||w_k|\cdot|x_i|/\alpha`,
+        plus the integrator's tolerance on the state carried through f) and
+        :math:`|a_k|/(\alpha n)`."""
+        model = self.model
+        a, W = self.unpack(y)
+        out, _ = self.observe(a, W)
+        e = out - model.y
+        absa, absW, absX = np.abs(a), np.abs(W), np.abs(model.X)
+        aWX = (absa @ absW) @ absX.T
+        S = np.abs(model.y) + aWX / model.alpha
+        tol = (atol * (absW.sum(axis=0) @ absX.T + absX.sum(axis=1) * absa.sum())
+               + 2 * rtol * aWX) / model.alpha
+        _g_h, g_f, g_s = self.kink_gammas
+        rho = g_f * S + g_s * np.abs(e) + tol
+        return rho, (absa / (model.alpha * model.n))[:, None]
+
     def integrate(self, times, method="DOP853", rtol=1e-10, atol=None, max_kinks=100_000):
         """States at ``times`` (rows) and statistics; see the module docstring."""
-        from scipy.integrate import DOP853, RK23, RK45
-
-        cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
         y0 = self.pack(self.model.a0, self.model.W0)
         if atol is None:
             scale = float(np.sqrt(np.mean(y0**2))) or 1.0
             atol = rtol * scale
-        ys = np.empty((len(times), self.size))
-        T = float(times[-1])
-        done = int(np.searchsorted(times, 0.0, side="right"))
-        ys[:done] = y0
-        t, y = 0.0, y0
-        kinks = KinkState(self, y0, rtol, atol) if self.kinks else None
-        if kinks is not None:
-            y = kinks.update(y, kinks.at_boundary(y))
-        fun = kinks.rhs if kinks is not None else self.rhs
-        stats = {"nfev": 0, "kinks": 0}
-        step = None  # after a kink, restart with the last accepted step size
-        while t < T:
-            first = None if step is None else min(step, T - t)
-            solver = cls(fun, t, y, T, rtol=rtol, atol=atol, first_step=first)
-            crossed = False
-            with np.errstate(over="ignore", invalid="ignore"):
-                while solver.status == "running":
-                    t_old = solver.t
-                    solver.step()
-                    if solver.status == "failed":
-                        raise IntegrationError(f"{method} failed: step size collapsed",
-                                               t_reached=float(t_old))
-                    if not np.all(np.isfinite(solver.y)):
-                        raise IntegrationError("the state stopped being finite",
-                                               t_reached=float(t_old))
-                    t_new = solver.t
-                    step = t_new - t_old
-                    dense = None
-                    if kinks is not None and kinks.changed(solver.y):
-                        dense = solver.dense_output()
-                        t_new, crossed = kinks.locate(dense, t_old, t_new), True
-                    upto = int(np.searchsorted(times, t_new, side="right"))
-                    if upto > done:
-                        dense = dense or solver.dense_output()
-                        ys[done:upto] = dense(times[done:upto]).T
-                        done = upto
-                    if crossed:
-                        t, y = t_new, dense(t_new)
-                        break
-            stats["nfev"] += solver.nfev
-            if not crossed:
-                break
-            stats["kinks"] += 1
-            if stats["kinks"] > max_kinks:
-                raise IntegrationError(f"more than max_kinks={max_kinks} activation-pattern "
-                                       "changes", t_reached=t)
-            y = kinks.update(y)
-        if done < len(times):  # pragma: no cover  (solver stopped short of T)
-            ys[done:] = solver.y
-        if kinks is not None:
-            stats["sliding_at_end"] = int(kinks.slide.sum())
-            stats["sliding_entries"] = np.argwhere(kinks.slide).tolist()
+        ys, stats = kinks_mod.integrate(self, y0, times, method, rtol, atol, max_kinks,
+                                        kinked=self.kinks)
         return ys, {**stats, "rtol": rtol, "atol": atol}
 
 
-class KinkState:
-    r"""Activation pattern and sliding set of one integration through kinks.
-
-    ``mask[k, i]``: entry on the + branch; ``slide[k, i]``: entry on its sliding surface
-    :math:`h_{ki} = 0` (then ``mask`` is False there). Created by
-    :meth:`LoweredTwoLayer.integrate` for each call; the equations are in the module
-    docstring.
-    """
-
-    def __init__(self, low: LoweredTwoLayer, y0, rtol: float = 0.0, atol: float = 0.0):
-        self.low = low
-        self.rtol, self.atol = float(rtol), float(atol)
-        model = low.model
-        fp, fm, dp, dm = low.branches
-        self.mask = low.pattern(y0)
-        self.slide = np.zeros_like(self.mask)
-        self._refresh()
-        src = sources()
-        sig = lambda h: np.where(self.mask, fp(h), fm(h))  # noqa: E731
-        dsig = lambda h: np.where(self.mask, dp(h), dm(h))  # noqa: E731
-        self._rhs = src["rhs"].function({"_sigma": sig, "_dsigma": dsig})
-        # g_ki of the jump: the coefficient with sigma' replaced by sigma'_+ - sigma'_-.
-        self._jump = src["coef"].function({"_sigma": sig, "_dsigma": lambda h: dp(h) - dm(h)})
-        self._dabs = (lambda h: np.abs(dp(h)), lambda h: np.abs(dm(h)))
-        self.args = (model.X, model.y, model.alpha, model.n)
-        X = model.X
-        self.X, self.XX = X, X @ X.T
-        self.absX = np.abs(X)
-        self.absXX = self.absX @ self.absX.T
-        self.x1 = self.absX.sum(axis=1)
-        self.xx = np.diag(self.XX).copy()
-        m, n, d = low.m, model.n, low.d
-        self.g_h, self.g_f, self.g_s = _gamma(d), _gamma(m + d), _gamma(n + d)
-
-    def _refresh(self):
-        """Index the sliding set: neurons with one sliding entry (closed form) or more."""
-        self.sliding = bool(self.slide.any())
-        counts = self.slide.sum(axis=1)
-        ks = np.flatnonzero(counts == 1)
-        self._single = (ks, np.argmax(self.slide[ks], axis=1))
-        self._multi = [(k, np.flatnonzero(self.slide[k])) for k in np.flatnonzero(counts > 1)]
-
-    # ---- the right-hand side ---------------------------------------------------------
-    def rhs(self, t, y):
-        r"""Frozen-pattern rhs plus Filippov's convex combination on the sliding set."""
-        low = self.low
-        a, W = low.unpack(y)
-        ra, rw = self._rhs(a, W, *self.args)
-        rw = np.broadcast_to(rw, W.shape)
-        if self.sliding:
-            rw = rw + self.filippov(a, W, rw)[0]
-        return np.concatenate([np.broadcast_to(ra, (low.m,)), rw.ravel()])
-
-    def filippov(self, a, W, rw):
-        r"""Correction :math:`\sum_{i\in S_k}\lambda_{ki}g_{ki}x_i`, the λ and the jump g.
-
-        :math:`\lambda` solves :math:`x_j\cdot\dot w_k = 0` for :math:`j \in S_k` (one
-        sliding entry: :math:`\lambda = -x_i\cdot\dot w_k^-/(g_{ki}\|x_i\|^2)`), so h
-        stays exactly 0. λ is not clipped: it leaves [0, 1] only while a one-sided
-        velocity is inside its uncertainty (:meth:`velocities`; beyond it the exit test
-        fires), and then the correction differs from the nearest Filippov vector by
-        less than that uncertainty."""
-        X = self.X
-        G = np.broadcast_to(self._jump(a, W, *self.args)[0], self.slide.shape)
-        corr = np.zeros(W.shape)
-        lam = np.zeros(self.slide.shape)
-        ks, ii = self._single
-        if ks.size:
-            den = G[ks, ii] * self.xx[ii]
-            num = -np.einsum("kd,kd->k", rw[ks], X[ii])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lk = np.where(den != 0, num / den, 0.0)
-            lam[ks, ii] = lk
-            corr[ks] = (lk * G[ks, ii])[:, None] * X[ii]
-        for k, idx in self._multi:
-            Gm = self.XX[np.ix_(idx, idx)] * G[k, idx][None, :]
-            lk = np.linalg.lstsq(Gm, -(X[idx] @ rw[k]), rcond=None)[0]
-            lam[k, idx] = lk
-            corr[k] = (lk * G[k, idx]) @ X[idx]
-        return corr, lam, G
-
-    # ---- normal velocities and their rounding errors ---------------------------------
-    def velocities(self, y, rows):
-        r"""Normal velocities of :math:`h_{ki}` from its − and + side and bounds of their
-        uncertainty, for the neurons ``rows``: ``(hm, hp, em, ep, dead)``, each
-        (len(rows), n).
-
-        :math:`\dot h^\mp_{ki} = x_i\cdot\dot w_k` with entry (k, i) put on the − / +
-        branch and the rest of the pattern (sliding included) as it is. ``dead``: the
-        neuron's − side velocity :math:`\dot w_k^-` is exactly zero (no other entry on
-        the + side under ReLU), so it cannot leave the − side by itself."""
-        low, model = self.low, self.low.model
-        a, W = low.unpack(y)
-        _ra, rw = self._rhs(a, W, *self.args)
-        rows = np.asarray(rows, dtype=int)
-        rw = np.broadcast_to(rw, W.shape)[rows]  # sliding entries on the - side here
-        G = np.broadcast_to(self._jump(a, W, *self.args)[0], self.slide.shape)[rows]
-        mask, slide = self.mask[rows], self.slide[rows]
-        X = self.X
-        hm = rw @ X.T - mask * G * self.xx[None, :]
-        hp = hm + G * self.xx[None, :]
-        for r in np.flatnonzero(slide.any(axis=1)):
-            S = np.flatnonzero(slide[r])
-            # The other sliding entries of the neuron keep x_j . w_k' = 0 on either side of
-            # entry i: w_k' = Pi (u + s g_ki x_i), Pi the projection that re-solves their
-            # lambdas, so that lambda_i = hm/(hm - hp) is the joint solution's.
-            Pi = self._projector(S, G[r])
-            q = X @ (Pi @ rw[r])
-            rr = np.einsum("id,id->i", X @ Pi.T, X)
-            hm[r] = q - mask[r] * G[r] * rr
-            hp[r] = hm[r] + G[r] * rr
-            for i in S:
-                Pi = self._projector(S[S != i], G[r])
-                hm[r, i] = X[i] @ (Pi @ rw[r])
-                hp[r, i] = hm[r, i] + G[r, i] * (X[i] @ (Pi @ X[i]))
-        # Uncertainty of e_j = f_j - y_j: rounding, g_f * S_j with
-        # S_j = |y_j| + sum_k |a_k| |w_k|.|x_j| / alpha, and the integrator's tolerance on
-        # the state (|da_k| <= atol + rtol |a_k|, the same for W) carried through f_j.
-        out, _ = low.observe(a, W)
-        e = out - model.y
-        absa, absW = np.abs(a), np.abs(W)
-        aWX = (absa @ absW) @ self.absX.T
-        S = np.abs(model.y) + aWX / model.alpha
-        tol = (self.atol * (absW.sum(axis=0) @ self.absX.T + self.x1 * absa.sum())
-               + 2 * self.rtol * aWX) / model.alpha
-        rho = self.g_f * S + self.g_s * np.abs(e) + tol
-        dp_abs, dm_abs = self._dabs
-        h = W[rows] @ self.X.T
-        T = np.where(mask | slide, dp_abs(h), dm_abs(h))
-        c = (absa[rows] / (model.alpha * model.n))[:, None]
-        em = c * ((T * rho[None, :]) @ self.absXX) + self.g_h * (np.abs(rw) @ self.absX.T)
-        ep = em + c * np.abs(G) * (rho * self.xx)[None, :]
-        on = mask | slide
-        dead = (on.sum(axis=1)[:, None] - on == 0) & low.flat_minus
-        return hm, hp, em, ep, dead
-
-    def _projector(self, S, g):
-        r""":math:`\Pi = I - X_S^\top\,\mathrm{diag}(g_S)\,A^+X_S`,
-        :math:`A_{jl} = g_l\,x_j\cdot x_l`: maps a velocity v of :math:`w_k` to the one
-        with the sliding entries S's :math:`\lambda` chosen so that :math:`x_j\cdot v = 0`
-        (:math:`j\in S`)."""
-        d = self.X.shape[1]
-        if not len(S):
-            return np.eye(d)
-        XS = self.X[S]
-        A = self.XX[np.ix_(S, S)] * g[S][None, :]
-        return np.eye(d) - XS.T @ (g[S][:, None] * np.linalg.pinv(A)) @ XS
-
-    def crossing_margin(self, y):
-        r"""(m, n): :math:`\pm h_{ki} + \delta_{ki}` (+ on the + branch), negative once
-        entry (k, i) crossed its kink; :math:`\delta_{ki} = \gamma_d\,|w_k|\cdot|x_i|`
-        bounds the rounding error of :math:`h_{ki}`, so rounding alone never counts as a
-        crossing. Sliding entries: +inf (their end is :meth:`exit_margin`'s business)."""
-        _a, W = self.low.unpack(y)
-        h = W @ self.X.T
-        g = np.where(self.mask, h, -h) + self.g_h * (np.abs(W) @ self.absX.T)
-        return np.where(self.slide, np.inf, g)
-
-    @staticmethod
-    def _stay(hm, hp, em, ep):
-        """Margin of the sliding region of the decision rule: >= 0 where sliding holds."""
-        return np.minimum(hm + em, np.maximum(em - hm, ep - hp))
-
-    def exit_margin(self, y):
-        """(m, n): negative where a sliding entry must leave its surface, +inf elsewhere."""
-        g = np.full(self.slide.shape, np.inf)
-        if self.sliding:
-            rows = np.flatnonzero(self.slide.any(axis=1))
-            hm, hp, em, ep, _dead = self.velocities(y, rows)
-            g[rows] = np.where(self.slide[rows], self._stay(hm, hp, em, ep), np.inf)
-        return g
-
-    def events(self, y):
-        """(m, n) bool: entries whose side must change at ``y``: crossings past the
-        rounding band whose velocity on the frozen side does not decidedly point back
-        (else the crossing is integration error of h, not a kink), and sliding entries
-        outside the sliding region of the decision rule."""
-        margin = self.crossing_margin(y)
-        cross = margin < 0
-        # Only a crossing by less than the integrator's tolerance on h can be integration
-        # error; deeper ones are kinks whatever the velocities say.
-        _a, W = self.low.unpack(y)
-        shallow = cross & (margin > -(self.atol * self.x1[None, :]
-                                      + self.rtol * (np.abs(W) @ self.absX.T)))
-        rows = np.flatnonzero(shallow.any(axis=1) | self.slide.any(axis=1))
-        if not rows.size:
-            return cross
-        hm, hp, em, ep, _dead = self.velocities(y, rows)
-        back = shallow[rows] & np.where(self.mask[rows], hp > ep, hm < -em)
-        ev = cross.copy()
-        ev[rows] = (cross[rows] & ~back) | (self.slide[rows] & (self._stay(hm, hp, em, ep) < 0))
-        return ev
-
-    def changed(self, y) -> bool:
-        return bool(self.events(y).any())
-
-    def locate(self, dense, t_old, t_new):
-        """First time in (t_old, t_new] where the pattern changes: Brent's method on the
-        smallest margin of the entries that changed by the step's end (so the root is as
-        accurate as the dense output), then bisection on :meth:`changed` if another entry
-        changed earlier (two changes inside one step)."""
-        from scipy.optimize import brentq
-
-        end = dense(t_new)
-        cand = self.events(end)
-
-        def gap(t):
-            y = dense(t)
-            g = self.crossing_margin(y)
-            if self.sliding:
-                g = np.minimum(g, self.exit_margin(y))
-            return float(np.min(g[cand]))
-
-        tol = 8 * _EPS * max(1.0, abs(t_new))
-        lo, hi = t_old, t_new
-        if gap(lo) > 0:
-            root = brentq(gap, lo, hi, xtol=tol)
-            lo, hi = max(lo, root - tol), min(hi, root + tol)
-            while gap(hi) >= 0 and hi < t_new:
-                lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
-            if self.changed(dense(lo)):
-                lo = t_old
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            if not self.changed(dense(mid)):
-                lo = mid
-            else:
-                hi = mid
-        return hi
-
-    # ---- decisions at a kink -----------------------------------------------------------
-    def at_boundary(self, y):
-        """Entries within rounding of their kink (used at t = 0)."""
-        _a, W = self.low.unpack(y)
-        h = W @ self.X.T
-        return np.abs(h) <= self.g_h * (np.abs(W) @ self.absX.T)
-
-    def update(self, y, involved=None):
-        r"""Decide the side of every entry that crossed or left its sliding surface at
-        ``y`` (or of ``involved``), each with the rest of its neuron's pattern as it is,
-        by the rule of the module docstring; then put the sliding and decided entries of
-        each neuron exactly on their surfaces (orthogonal projection of :math:`w_k` onto
-        :math:`\{x_i\cdot w = 0\}`, a move of the size of the rounding error of h).
-        Returns the projected state."""
-        if involved is None:
-            involved = self.events(y)
-        involved = np.asarray(involved, bool)
-        self.slide &= ~involved
-        self.mask &= ~involved
-        self._refresh()
-        _a, W0 = self.low.unpack(y)
-        h0 = W0 @ self.X.T
-        # Neurons are decided independently (at h = 0 both branches give sigma(0), so the
-        # output does not depend on the choice); a neuron's own entries one per round.
-        todo = involved & (self.xx > 0)[None, :]  # x_i = 0: h_ki = 0 forever, stays off
-        while todo.any():
-            rows = np.flatnonzero(todo.any(axis=1))
-            cols = np.argmax(todo[rows], axis=1)
-            hm, hp, em, ep, dead = (v[np.arange(rows.size), cols]
-                                    for v in self.velocities(y, rows))
-            on = ~dead & (hm > em) & (hp > ep)
-            down = ~dead & ~on & (hm < -em)
-            self.mask[rows, cols] = on | (down & (hp > ep) & (h0[rows, cols] > 0))
-            self.slide[rows, cols] = ~dead & ~on & ~down
-            todo[rows, cols] = False
-            self._refresh()
-        a, W = self.low.unpack(y)
-        W = W.copy()
-        pin = self.slide | involved
-        for k in np.flatnonzero(pin.any(axis=1)):
-            idx = np.flatnonzero(pin[k] & (self.xx > 0))
-            if idx.size:
-                Xi = self.X[idx]
-                W[k] -= Xi.T @ np.linalg.lstsq(Xi @ Xi.T, Xi @ W[k], rcond=None)[0]
-        return self.low.pack(a, W)
+#: Kept importable from here; the class lives in :mod:`exactdyn.numeric.kinks`.
+KinkState = kinks_mod.KinkState
 
 
 def lowered_two_layer(model) -> LoweredTwoLayer:

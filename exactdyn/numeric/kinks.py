@@ -1,0 +1,429 @@
+r"""Integration through ReLU-type kinks with Filippov sliding, shared by the two-layer
+network (:mod:`exactdyn.numeric.twolayer`) and the two-layer CNN
+(:mod:`exactdyn.numeric.cnn`).
+
+Both flows have the same kink structure. A *unit* k (a hidden neuron; a CNN kernel β)
+has a weight vector :math:`w_k \in \mathbb R^d` and meets *entries* j with inputs
+:math:`x_j` (the data points; the (sample, position) patches), preactivation
+:math:`h_{kj} = w_k\cdot x_j`, and the unit's flow is
+
+.. math::
+
+    \dot w_k = \sum_j c_{kj}\,\sigma'(h_{kj})\,x_j,
+
+linear in σ' (two-layer: :math:`c_{kj} = -a_k e_j/(\alpha n)`; CNN:
+:math:`c_{\beta,(i,u)} = -a_{u\beta} e_i/(\alpha n)`, MATH.md §5). The activation pattern
+(on/off/sliding per (k, j)), the Filippov multipliers, the decision rule from the one-sided
+velocities :math:`\dot h^\mp` and their uncertainty bounds, the location of pattern
+changes on the dense output and the restart loop are all written here once, in
+:class:`KinkState` and :func:`integrate`; the equations and the rule are in
+:mod:`exactdyn.numeric.twolayer`'s docstring (Filippov, *Differential Equations with
+Discontinuous Righthand Sides*, 1988, §2.4).
+
+A lowered flow supplies the model-specific parts (:class:`KinkFlow` protocol):
+
+- ``kink_inputs``: the entry inputs :math:`x_j` as an (N, d) array;
+- ``kink_weights(y)``: the (m, d) unit weights of a flat state, ``kink_replace(y, W)``;
+- ``kink_functions(state)``: ``(frozen, jump)``; ``frozen(y)`` returns the flat rhs with
+  the pattern ``state.mask`` (m, N) frozen (sliding entries on the − branch) and a
+  writable (m, d) view of its unit part; ``jump(y)`` the (m, N) coefficients
+  :math:`g_{kj} = c_{kj}(\sigma_+'(0) - \sigma_-'(0))` of the jump of the flow across
+  the kink;
+- ``kink_uncertainty(y, rtol, atol)``: ``(rho, c)``, rho (N,) a bound of the
+  uncertainty of the residual seen by entry j (rounding plus the integrator's tolerance
+  on the state) and c (m, N) or (m, 1) the magnitude of :math:`c_{kj}/e`, so that the
+  uncertainty of :math:`\dot h` is bounded as in :meth:`KinkState.velocities`;
+- ``kink_gammas``: Higham's :math:`(\gamma_h, \gamma_f, \gamma_s)` for the dot product h,
+  the output f and the sum over entries of the flow; ``branches`` (σ+, σ−, σ+', σ−') and
+  ``flat_minus`` (σ−' ≡ 0).
+
+Everything here runs on products with the (N, d) input array (never an N × N Gram
+matrix), so a CNN with many patches costs what its rhs costs.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ..errors import IntegrationError
+
+_EPS = np.finfo(float).eps
+
+
+def gamma(k: int) -> float:
+    r"""Higham's :math:`\gamma_k = k u/(1 - k u)`: bound of the relative rounding error of a
+    sum or dot product of k terms (Higham, *Accuracy and Stability of Numerical
+    Algorithms*, 2nd ed., 2002, §3.1)."""
+    return k * _EPS / (1 - k * _EPS)
+
+
+class KinkFlow(Protocol):
+    """What a lowered flow supplies to :class:`KinkState` (see the module docstring)."""
+
+    kink_inputs: np.ndarray
+    kink_gammas: tuple
+    branches: tuple
+    flat_minus: bool
+    size: int
+
+    def kink_weights(self, y) -> np.ndarray: ...
+
+    def kink_replace(self, y, W) -> np.ndarray: ...
+
+    def kink_functions(self, state): ...
+
+    def kink_uncertainty(self, y, rtol, atol): ...
+
+
+class KinkState:
+    r"""Activation pattern and sliding set of one integration through kinks.
+
+    ``mask[k, j]``: entry on the + branch; ``slide[k, j]``: entry on its sliding surface
+    :math:`h_{kj} = 0` (then ``mask`` is False there). Created by :func:`integrate` for
+    each call, so one lowered flow may serve several integrations at once; the equations
+    are in :mod:`exactdyn.numeric.twolayer`'s docstring.
+    """
+
+    def __init__(self, low: KinkFlow, y0, rtol: float = 0.0, atol: float = 0.0):
+        self.low = low
+        self.rtol, self.atol = float(rtol), float(atol)
+        X = np.asarray(low.kink_inputs, float)
+        self.X = X
+        self.absX = np.abs(X)
+        self.x1 = self.absX.sum(axis=1)
+        self.xx = np.einsum("jd,jd->j", X, X)
+        self.g_h, self.g_f, self.g_s = low.kink_gammas
+        self.mask = self.pattern(y0)
+        self.slide = np.zeros_like(self.mask)
+        #: Incremented at every change of ``mask``/``slide`` (flows may cache layouts).
+        self.version = 0
+        self._refresh()
+        self._frozen, self._jump = low.kink_functions(self)
+        _fp, _fm, dp, dm = low.branches
+        self._dabs = (lambda h: np.abs(dp(h)), lambda h: np.abs(dm(h)))
+
+    def pattern(self, y):
+        """(m, N) bool: h > 0."""
+        return self.low.kink_weights(y) @ self.X.T > 0
+
+    def _refresh(self):
+        """Index the sliding set: units with one sliding entry (closed form) or more."""
+        self.version += 1
+        self.sliding = bool(self.slide.any())
+        counts = self.slide.sum(axis=1)
+        ks = np.flatnonzero(counts == 1)
+        self._single = (ks, np.argmax(self.slide[ks], axis=1))
+        self._multi = [(k, np.flatnonzero(self.slide[k])) for k in np.flatnonzero(counts > 1)]
+
+    # ---- the right-hand side ---------------------------------------------------------
+    def rhs(self, t, y):
+        r"""Frozen-pattern rhs plus Filippov's convex combination on the sliding set."""
+        out, rw = self._frozen(y)
+        if self.sliding:
+            rw += self.filippov(y, rw)[0]
+        return out
+
+    def filippov(self, y, rw):
+        r"""Correction :math:`\sum_{j\in S_k}\lambda_{kj}g_{kj}x_j`, the λ and the jump g.
+
+        :math:`\lambda` solves :math:`x_l\cdot\dot w_k = 0` for :math:`l \in S_k` (one
+        sliding entry: :math:`\lambda = -x_j\cdot\dot w_k^-/(g_{kj}\|x_j\|^2)`), so h
+        stays exactly 0. λ is not clipped: it leaves [0, 1] only while a one-sided
+        velocity is inside its uncertainty (:meth:`velocities`; beyond it the exit test
+        fires), and then the correction differs from the nearest Filippov vector by
+        less than that uncertainty."""
+        X = self.X
+        G = self._jump(y)
+        corr = np.zeros(rw.shape)
+        lam = np.zeros(self.slide.shape)
+        ks, ii = self._single
+        if ks.size:
+            den = G[ks, ii] * self.xx[ii]
+            num = -np.einsum("kd,kd->k", rw[ks], X[ii])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lk = np.where(den != 0, num / den, 0.0)
+            lam[ks, ii] = lk
+            corr[ks] = (lk * G[ks, ii])[:, None] * X[ii]
+        for k, idx in self._multi:
+            Xs = X[idx]
+            Gm = (Xs @ Xs.T) * G[k, idx][None, :]
+            lk = np.linalg.lstsq(Gm, -(Xs @ rw[k]), rcond=None)[0]
+            lam[k, idx] = lk
+            corr[k] = (lk * G[k, idx]) @ Xs
+        return corr, lam, G
+
+    # ---- normal velocities and their rounding errors ---------------------------------
+    def velocities(self, y, rows, cols=None):
+        r"""Normal velocities of :math:`h_{kj}` from its − and + side and bounds of their
+        uncertainty, for the units ``rows`` and the entries ``cols`` (default all):
+        ``(hm, hp, em, ep, dead)``, each (len(rows), len(cols)).
+
+        :math:`\dot h^\mp_{kj} = x_j\cdot\dot w_k` with entry (k, j) put on the − / +
+        branch and the rest of the pattern (sliding included) as it is. ``dead``: the
+        unit's − side velocity :math:`\dot w_k^-` is exactly zero (no other entry on
+        the + side under ReLU), so it cannot leave the − side by itself. With ρ_j the
+        uncertainty of the residual at entry j and :math:`|c_{kj}|` the coefficient's
+        size, :math:`\epsilon^-_{kj} = \sum_l |c_{kl}||\sigma'(h_{kl})|\rho_l\,|x_l|\cdot
+        |x_j| + \gamma_h|\dot w_k|\cdot|x_j|` and :math:`\epsilon^+ = \epsilon^- +
+        |c_{kj}||g_{kj}|\rho_j\|x_j\|^2`."""
+        low = self.low
+        X = self.X
+        cols = np.arange(X.shape[0]) if cols is None else np.asarray(cols, dtype=int)
+        Xc, xx, absXc = X[cols], self.xx[cols], self.absX[cols]
+        out, rw_all = self._frozen(y)
+        rows = np.asarray(rows, dtype=int)
+        rw = np.array(rw_all[rows])  # sliding entries on the - side here
+        G = self._jump(y)[rows]
+        mask, slide = self.mask[rows], self.slide[rows]
+        Gc, maskc = G[:, cols], mask[:, cols]
+        hm = rw @ Xc.T - maskc * Gc * xx[None, :]
+        hp = hm + Gc * xx[None, :]
+        where = np.full(X.shape[0], -1)
+        where[cols] = np.arange(cols.size)
+        for r in np.flatnonzero(slide.any(axis=1)):
+            S = np.flatnonzero(slide[r])
+            # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
+            # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
+            # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
+            Pi = self._projector(S, G[r])
+            q = Xc @ (Pi @ rw[r])
+            rr = np.einsum("id,id->i", Xc @ Pi.T, Xc)
+            hm[r] = q - maskc[r] * Gc[r] * rr
+            hp[r] = hm[r] + Gc[r] * rr
+            for j in S[where[S] >= 0]:
+                p = where[j]
+                Pi = self._projector(S[S != j], G[r])
+                hm[r, p] = X[j] @ (Pi @ rw[r])
+                hp[r, p] = hm[r, p] + G[r, j] * (X[j] @ (Pi @ X[j]))
+        rho, c = low.kink_uncertainty(y, self.rtol, self.atol)
+        c = np.broadcast_to(c, self.mask.shape)[rows]
+        dp_abs, dm_abs = self._dabs
+        W = low.kink_weights(y)
+        h = W[rows] @ X.T
+        T = np.where(mask | slide, dp_abs(h), dm_abs(h))
+        em = ((c * T * rho[None, :]) @ self.absX) @ absXc.T \
+            + self.g_h * (np.abs(rw) @ absXc.T)
+        ep = em + c[:, cols] * np.abs(Gc) * (rho[cols] * xx)[None, :]
+        on = mask | slide
+        dead = ((on.sum(axis=1)[:, None] - on == 0) & low.flat_minus)[:, cols]
+        return hm, hp, em, ep, dead
+
+    def _projector(self, S, g):
+        r""":math:`\Pi = I - X_S^\top\,\mathrm{diag}(g_S)\,A^+X_S`,
+        :math:`A_{jl} = g_l\,x_j\cdot x_l`: maps a velocity v of :math:`w_k` to the one
+        with the sliding entries S's :math:`\lambda` chosen so that :math:`x_j\cdot v = 0`
+        (:math:`j\in S`)."""
+        d = self.X.shape[1]
+        if not len(S):
+            return np.eye(d)
+        XS = self.X[S]
+        A = (XS @ XS.T) * g[S][None, :]
+        return np.eye(d) - XS.T @ (g[S][:, None] * np.linalg.pinv(A)) @ XS
+
+    def crossing_margin(self, y):
+        r"""(m, N): :math:`\pm h_{kj} + \delta_{kj}` (+ on the + branch), negative once
+        entry (k, j) crossed its kink; :math:`\delta_{kj} = \gamma_h\,|w_k|\cdot|x_j|`
+        bounds the rounding error of :math:`h_{kj}`, so rounding alone never counts as a
+        crossing. Sliding entries: +inf (their end is :meth:`exit_margin`'s business)."""
+        W = self.low.kink_weights(y)
+        h = W @ self.X.T
+        g = np.where(self.mask, h, -h) + self.g_h * (np.abs(W) @ self.absX.T)
+        return np.where(self.slide, np.inf, g)
+
+    @staticmethod
+    def _stay(hm, hp, em, ep):
+        """Margin of the sliding region of the decision rule: >= 0 where sliding holds."""
+        return np.minimum(hm + em, np.maximum(em - hm, ep - hp))
+
+    def exit_margin(self, y):
+        """(m, N): negative where a sliding entry must leave its surface, +inf elsewhere."""
+        g = np.full(self.slide.shape, np.inf)
+        if self.sliding:
+            rows = np.flatnonzero(self.slide.any(axis=1))
+            cols = np.flatnonzero(self.slide[rows].any(axis=0))
+            hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
+            sub = g[rows]
+            sub[:, cols] = np.where(self.slide[np.ix_(rows, cols)],
+                                    self._stay(hm, hp, em, ep), np.inf)
+            g[rows] = sub
+        return g
+
+    def events(self, y):
+        """(m, N) bool: entries whose side must change at ``y``: crossings past the
+        rounding band whose velocity on the frozen side does not decidedly point back
+        (else the crossing is integration error of h, not a kink), and sliding entries
+        outside the sliding region of the decision rule."""
+        margin = self.crossing_margin(y)
+        cross = margin < 0
+        if not cross.any() and not self.sliding:
+            return cross
+        # Only a crossing by less than the integrator's tolerance on h can be integration
+        # error; deeper ones are kinks whatever the velocities say.
+        W = self.low.kink_weights(y)
+        shallow = cross & (margin > -(self.atol * self.x1[None, :]
+                                      + self.rtol * (np.abs(W) @ self.absX.T)))
+        rows = np.flatnonzero(shallow.any(axis=1) | self.slide.any(axis=1))
+        if not rows.size:
+            return cross
+        cols = np.flatnonzero(shallow[rows].any(axis=0) | self.slide[rows].any(axis=0))
+        hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
+        ix = np.ix_(rows, cols)
+        back = shallow[ix] & np.where(self.mask[ix], hp > ep, hm < -em)
+        ev = cross.copy()
+        ev[ix] = (cross[ix] & ~back) | (self.slide[ix] & (self._stay(hm, hp, em, ep) < 0))
+        return ev
+
+    def changed(self, y) -> bool:
+        return bool(self.events(y).any())
+
+    def locate(self, dense, t_old, t_new):
+        """First time in (t_old, t_new] where the pattern changes: Brent's method on the
+        smallest margin of the entries that changed by the step's end (so the root is as
+        accurate as the dense output), then bisection on :meth:`changed` if another entry
+        changed earlier (two changes inside one step)."""
+        from scipy.optimize import brentq
+
+        end = dense(t_new)
+        cand = self.events(end)
+        # exit margins are +inf off the sliding set: needed only if a sliding entry left
+        exits = bool((cand & self.slide).any())
+
+        def gap(t):
+            y = dense(t)
+            g = self.crossing_margin(y)
+            if exits:
+                g = np.minimum(g, self.exit_margin(y))
+            return float(np.min(g[cand]))
+
+        tol = 8 * _EPS * max(1.0, abs(t_new))
+        lo, hi = t_old, t_new
+        if gap(lo) > 0:
+            root = brentq(gap, lo, hi, xtol=tol)
+            lo, hi = max(lo, root - tol), min(hi, root + tol)
+            while gap(hi) >= 0 and hi < t_new:
+                lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
+            if self.changed(dense(lo)):
+                lo = t_old
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            if not self.changed(dense(mid)):
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
+    # ---- decisions at a kink -----------------------------------------------------------
+    def at_boundary(self, y):
+        """Entries within rounding of their kink (used at t = 0)."""
+        W = self.low.kink_weights(y)
+        h = W @ self.X.T
+        return np.abs(h) <= self.g_h * (np.abs(W) @ self.absX.T)
+
+    def update(self, y, involved=None):
+        r"""Decide the side of every entry that crossed or left its sliding surface at
+        ``y`` (or of ``involved``), each with the rest of its unit's pattern as it is,
+        by the rule of :mod:`exactdyn.numeric.twolayer`'s docstring; then put the sliding
+        and decided entries of each unit exactly on their surfaces (orthogonal projection
+        of :math:`w_k` onto :math:`\{x_j\cdot w = 0\}`, a move of the size of the
+        rounding error of h). Returns the projected state."""
+        if involved is None:
+            involved = self.events(y)
+        involved = np.asarray(involved, bool)
+        self.slide &= ~involved
+        self.mask &= ~involved
+        self._refresh()
+        W0 = self.low.kink_weights(y)
+        h0 = W0 @ self.X.T
+        # Units are decided independently (at h = 0 both branches give sigma(0), so the
+        # output does not depend on the choice); a unit's own entries one per round.
+        todo = involved & (self.xx > 0)[None, :]  # x_j = 0: h_kj = 0 forever, stays off
+        while todo.any():
+            rows = np.flatnonzero(todo.any(axis=1))
+            cols = np.argmax(todo[rows], axis=1)
+            uniq, pos = np.unique(cols, return_inverse=True)
+            hm, hp, em, ep, dead = (v[np.arange(rows.size), pos]
+                                    for v in self.velocities(y, rows, uniq))
+            on = ~dead & (hm > em) & (hp > ep)
+            down = ~dead & ~on & (hm < -em)
+            self.mask[rows, cols] = on | (down & (hp > ep) & (h0[rows, cols] > 0))
+            self.slide[rows, cols] = ~dead & ~on & ~down
+            todo[rows, cols] = False
+            self._refresh()
+        W = np.array(W0)
+        pin = self.slide | involved
+        for k in np.flatnonzero(pin.any(axis=1)):
+            idx = np.flatnonzero(pin[k] & (self.xx > 0))
+            if idx.size:
+                Xi = self.X[idx]
+                W[k] -= Xi.T @ np.linalg.lstsq(Xi @ Xi.T, Xi @ W[k], rcond=None)[0]
+        return self.low.kink_replace(y, W)
+
+
+def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
+              max_kinks=100_000, kinked=True):
+    """States at ``times`` (rows) and statistics of an integration through kinks: the
+    pattern frozen per segment, each change located on the step's dense output
+    (:meth:`KinkState.locate`) and decided by :meth:`KinkState.update`, the integrator
+    restarted there with the last accepted step size. More than ``max_kinks`` changes
+    raise :class:`~exactdyn.IntegrationError`. ``stats``: ``nfev``, ``kinks``,
+    ``sliding_at_end``, ``sliding_entries`` ((unit, entry) pairs). ``kinked=False``: a
+    smooth activation, the same stepping on ``low.rhs`` without pattern tests."""
+    from scipy.integrate import DOP853, RK23, RK45
+
+    cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
+    y0 = np.asarray(y0, float)
+    ys = np.empty((len(times), low.size))
+    T = float(times[-1])
+    done = int(np.searchsorted(times, 0.0, side="right"))
+    ys[:done] = y0
+    t, y = 0.0, y0
+    kinks = KinkState(low, y0, rtol, atol) if kinked else None
+    if kinks is not None:
+        y = kinks.update(y, kinks.at_boundary(y))
+    fun = kinks.rhs if kinks is not None else low.rhs
+    stats = {"nfev": 0, "kinks": 0}
+    step = None  # after a kink, restart with the last accepted step size
+    while t < T:
+        first = None if step is None else min(step, T - t)
+        solver = cls(fun, t, y, T, rtol=rtol, atol=atol, first_step=first)
+        crossed = False
+        with np.errstate(over="ignore", invalid="ignore"):
+            while solver.status == "running":
+                t_old = solver.t
+                solver.step()
+                if solver.status == "failed":
+                    raise IntegrationError(f"{method} failed: step size collapsed",
+                                           t_reached=float(t_old))
+                if not np.all(np.isfinite(solver.y)):
+                    raise IntegrationError("the state stopped being finite",
+                                           t_reached=float(t_old))
+                t_new = solver.t
+                step = t_new - t_old
+                dense = None
+                if kinks is not None and kinks.changed(solver.y):
+                    dense = solver.dense_output()
+                    t_new, crossed = kinks.locate(dense, t_old, t_new), True
+                upto = int(np.searchsorted(times, t_new, side="right"))
+                if upto > done:
+                    dense = dense or solver.dense_output()
+                    ys[done:upto] = dense(times[done:upto]).T
+                    done = upto
+                if crossed:
+                    t, y = t_new, dense(t_new)
+                    break
+        stats["nfev"] += solver.nfev
+        if not crossed:
+            break
+        stats["kinks"] += 1
+        if stats["kinks"] > max_kinks:
+            raise IntegrationError(f"more than max_kinks={max_kinks} activation-pattern "
+                                   "changes", t_reached=t)
+        y = kinks.update(y)
+    if done < len(times):  # pragma: no cover  (solver stopped short of T)
+        ys[done:] = solver.y
+    if kinks is not None:
+        stats["sliding_at_end"] = int(kinks.slide.sum())
+        stats["sliding_entries"] = np.argwhere(kinks.slide).tolist()
+    return ys, stats
