@@ -242,6 +242,47 @@ def _classify(args) -> int:
     return 0
 
 
+def family_report_build(build_parser, model_from_args, argv) -> tuple:
+    """``(model, times, precision)`` from a report's recorded ``argv`` (without the name),
+    for a family with its own parser (two-layer, cnn)."""
+    args = build_parser("report").parse_args([*argv, "--out", "-"])
+    return model_from_args(args), _times(args), args.precision
+
+
+def run_family(command: str, argv, build_parser, model_from_args, classify_options=None) -> int:
+    """``exactdyn {solve,exact,verify,report,classify} FAMILY ...`` for a family with its own
+    parser and model builder (two-layer, cnn). ``classify_options(args)`` gives the
+    keyword arguments of :func:`~exactdyn.regimes.classify` (families without a taxonomy
+    pass None)."""
+    args = build_parser(command).parse_args(argv)
+    model = model_from_args(args)
+    times = _times(args)
+    if command == "report":
+        from .report import report
+
+        rep = report(model, args.out, times, precision=args.precision,
+                     figures=not args.no_figures)
+        print(f"wrote {rep.path}: " + ", ".join(rep.files))
+        return 0
+    if command == "verify":
+        rep = verify(model, times, rtol=args.rtol, order_tol=args.order_tol)
+        print_order_report(rep, args.format)
+        return 0 if rep.passed else 1
+    if command == "classify":
+        from .regimes import classify
+
+        print_regime(classify(model, **classify_options(args)), args.format)
+        return 0
+    if command == "solve":
+        traj = solve(model, times, method=args.method, rtol=args.rtol)
+    else:
+        traj = exact(model, times)
+    if getattr(args, "save", None) is not None:
+        traj.to_npz(args.save)
+    print_trajectory(traj, args.format)
+    return 0
+
+
 def print_regime(regime, fmt: str) -> None:
     """A :class:`~exactdyn.regimes.Regime` on stdout as ``json``, ``csv`` or a table."""
     if fmt == "json":

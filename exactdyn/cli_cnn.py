@@ -128,39 +128,12 @@ def model_from_args(args):
 
 def report_build(argv) -> tuple:
     """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
-    from .cli import _times
+    from .cli import family_report_build
 
-    args = build_parser("report").parse_args([*argv, "--out", "-"])
-    return model_from_args(args), _times(args), args.precision
+    return family_report_build(build_parser, model_from_args, argv)
 
 
 def run(command: str, argv) -> int:
-    from .cli import _times, print_trajectory
-    from .closed_form import exact
-    from .solve import solve
+    from .cli import run_family
 
-    args = build_parser(command).parse_args(argv)
-    model = model_from_args(args)
-    times = _times(args)
-    if command == "report":
-        from .report import report
-
-        rep = report(model, args.out, times, precision=args.precision,
-                     figures=not args.no_figures)
-        print(f"wrote {rep.path}: " + ", ".join(rep.files))
-        return 0
-    if command == "verify":
-        from .cli import print_order_report
-        from .verify import verify
-
-        rep = verify(model, times, rtol=args.rtol, order_tol=args.order_tol)
-        print_order_report(rep, args.format)
-        return 0 if rep.passed else 1
-    if command == "solve":
-        traj = solve(model, times, method=args.method, rtol=args.rtol)
-    else:
-        traj = exact(model, times)
-    if args.save is not None:
-        traj.to_npz(args.save)
-    print_trajectory(traj, args.format)
-    return 0
+    return run_family(command, argv, build_parser, model_from_args)

@@ -102,46 +102,17 @@ def model_from_args(args):
 
 def report_build(argv) -> tuple:
     """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
-    from .cli import _times
+    from .cli import family_report_build
 
-    args = build_parser("report").parse_args([*argv, "--out", "-"])
-    return model_from_args(args), _times(args), args.precision
+    return family_report_build(build_parser, model_from_args, argv)
+
+
+def classify_options(args) -> dict:
+    return {"widths": _int_list("--widths", args.widths),
+            "seeds": _int_list("--seeds", args.seeds), "loss_fraction": args.loss_fraction}
 
 
 def run(command: str, argv) -> int:
-    from .cli import _times, print_trajectory
-    from .closed_form import exact
-    from .solve import solve
+    from .cli import run_family
 
-    args = build_parser(command).parse_args(argv)
-    model = model_from_args(args)
-    times = _times(args)
-    if command == "report":
-        from .report import report
-
-        rep = report(model, args.out, times, precision=args.precision,
-                     figures=not args.no_figures)
-        print(f"wrote {rep.path}: " + ", ".join(rep.files))
-        return 0
-    if command == "verify":
-        from .cli import print_order_report
-        from .verify import verify
-
-        rep = verify(model, times, rtol=args.rtol, order_tol=args.order_tol)
-        print_order_report(rep, args.format)
-        return 0 if rep.passed else 1
-    if command == "classify":
-        from .cli import print_regime
-        from .regimes import classify
-
-        regime = classify(model, widths=_int_list("--widths", args.widths),
-                          seeds=_int_list("--seeds", args.seeds),
-                          loss_fraction=args.loss_fraction)
-        print_regime(regime, args.format)
-        return 0
-    if command == "solve":
-        traj = solve(model, times, method=args.method, rtol=args.rtol)
-    else:
-        traj = exact(model, times)
-    print_trajectory(traj, args.format)
-    return 0
+    return run_family(command, argv, build_parser, model_from_args, classify_options)
