@@ -528,3 +528,25 @@ def test_orientation_series_in_higher_dimension_uses_the_last_principal_directio
     np.testing.assert_allclose(th1, [0.0, np.pi, 0.0], atol=1e-12)
     np.testing.assert_allclose(th0, [np.pi / 4, 3 * np.pi / 4, np.pi / 2])
     np.testing.assert_allclose(amp1, [3.0, 2.0, 1.0])
+
+
+@given(name=st.sampled_from(["relu", "leaky_relu", "abs(x)*exp(x)", "x + abs(x)", "x*Abs(x)"]),
+       h=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=20))
+def test_piecewise_activation_lowered_by_sign_equals_the_sympy_expression(name, h):
+    # Activation.numeric lowers a kink at 0 branch by branch (no numpy.select); away from
+    # 0 it must give exactly the values of the sympy expression and its derivative, and at
+    # 0 the one-sided convention sigma'(0) = sigma_-'(0) (0 for ReLU).
+    import sympy as sp
+
+    from exactdyn.models.activations import X
+
+    act = activation(name)
+    sig, dsig = act.numeric()
+    h = np.array(h + [0.0])
+    ref_s = np.array([float(act.expr.subs(X, sp.Float(v, 30))) for v in h])
+    nz = h != 0
+    np.testing.assert_allclose(sig(h), ref_s, rtol=1e-15, atol=0)
+    ref_d = np.array([float(act.derivative.subs(X, sp.Float(v, 30))) for v in h[nz]])
+    np.testing.assert_allclose(dsig(h)[nz], ref_d, rtol=1e-15, atol=0)
+    _plus, minus = act.branches()
+    assert dsig(np.array([0.0]))[0] == float(sp.diff(minus, X).subs(X, 0))

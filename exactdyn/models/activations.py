@@ -20,6 +20,7 @@ from sympy.parsing.sympy_parser import parse_expr, standard_transformations
 
 X = sp.Symbol("x", real=True)
 _XP = sp.Symbol("x_p", positive=True)
+_XN = sp.Symbol("x_n", negative=True)
 
 #: Functions an activation expression may call (name in the string -> sympy function).
 ALLOWED_FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh,
@@ -140,13 +141,65 @@ class Activation:
         identity = X * self.derivative - self.expr
         return bool(sp.simplify(sp.piecewise_fold(identity)) == 0)
 
+    def branches(self) -> tuple:
+        r"""Analytic branches :math:`(\sigma_+, \sigma_-)` of a piecewise activation whose
+        only kink is at 0 (:math:`\sigma = \sigma_+` for x > 0, :math:`\sigma_-` for x < 0).
+
+        Raises
+        ------
+        ValueError
+            If a branch still has a kink (a kink away from 0).
+        """
+        expr = self.expr.rewrite(sp.Piecewise)
+        plus = expr.subs(X, _XP)
+        minus = expr.subs(X, _XN)
+        for b in (plus, minus):
+            if b.has(sp.Piecewise) or b.has(sp.Abs) or b.has(sp.sign) or b.has(sp.Heaviside):
+                raise ValueError(f"activation {self.name!r} has kinks away from 0; only "
+                                 "kinks at 0 are located")
+        return plus.subs(_XP, X), minus.subs(_XN, X)
+
     def numeric(self):
-        """float64 callables ``(sigma, dsigma)`` lowered from the sympy expressions."""
+        r"""float64 callables ``(sigma, dsigma)`` lowered from the sympy expressions.
+
+        A piecewise activation with its kink at 0 is lowered branch by branch,
+        :math:`\sigma(h) = \mathrm{where}(h > 0, \sigma_+(h), \sigma_-(h))` (and the same
+        for σ', so σ'(0) is :math:`\sigma_-'(0)`, 0 for ReLU): the same values as
+        ``lambdify`` of the Piecewise, whose ``numpy.select`` is about ten times slower."""
         import scipy.special
 
         mods = [{"erf": scipy.special.erf}, "numpy"]
+        if self.piecewise:
+            try:
+                plus, minus = self.branches()
+            except ValueError:
+                pass
+            else:
+                return (_by_sign(plus, minus, mods),
+                        _by_sign(sp.diff(plus, X), sp.diff(minus, X), mods))
         return (_elementwise(sp.lambdify(X, self.expr, modules=mods)),
                 _elementwise(sp.lambdify(X, self.derivative, modules=mods)))
+
+
+def _by_sign(plus: sp.Expr, minus: sp.Expr, mods):
+    r"""``h ↦ plus(h) if h > 0 else minus(h)`` elementwise.
+
+    With polynomial branches (finite everywhere) as :math:`1\{h>0\}\,\sigma_+(h) +
+    1\{h\le 0\}\,\sigma_-(h)`, dropping a branch that is 0 (ReLU: one product): exact,
+    since one of the two terms is exactly 0, and several times faster than
+    ``numpy.where`` on an unsorted sign pattern. Otherwise ``numpy.where``."""
+    fp, fm = (sp.lambdify(X, b, modules=mods) for b in (plus, minus))
+    if not (plus.is_polynomial(X) and minus.is_polynomial(X)):
+        def g(h):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return np.where(h > 0, fp(h), fm(h)).astype(float, copy=False)
+        return g
+    if minus == 0:
+        return lambda h: (h > 0) * np.asarray(fp(h), dtype=float)
+    if plus == 0:
+        return lambda h: (h <= 0) * np.asarray(fm(h), dtype=float)
+    return lambda h: (h > 0) * np.asarray(fp(h), dtype=float) + (h <= 0) * np.asarray(
+        fm(h), dtype=float)
 
 
 def _elementwise(f):

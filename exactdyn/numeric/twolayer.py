@@ -106,16 +106,7 @@ def sources():
 
 def _branches(act):
     """Analytic branches (σ+, σ−) of a piecewise activation with its kink at 0."""
-    from ..models.activations import X
-
-    expr = act.expr.rewrite(sp.Piecewise)
-    plus = expr.subs(X, _XP)
-    minus = expr.subs(X, _XN)
-    for b in (plus, minus):
-        if b.has(sp.Piecewise) or b.has(sp.Abs) or b.has(sp.sign) or b.has(sp.Heaviside):
-            raise ValueError(f"activation {act.name!r} has kinks away from 0; only kinks at "
-                             "0 are located")
-    return plus.subs(_XP, X), minus.subs(_XN, X)
+    return act.branches()
 
 
 _gamma = kinks_mod.gamma
@@ -166,7 +157,7 @@ class LoweredTwoLayer:
         return y[..., :self.m], y[..., self.m:].reshape(y.shape[:-1] + (self.m, self.d))
 
     def rhs(self, t, y):
-        """The true right-hand side (σ'(0) from the activation's own convention)."""
+        """The true right-hand side (at a kink σ'(0) = σ₋'(0), 0 for ReLU)."""
         a, W = self.unpack(y)
         ra, rw = self._rhs(a, W, self.model.X, self.model.y, self.model.alpha, self.model.n)
         return np.concatenate([np.broadcast_to(ra, (self.m,)),
