@@ -289,7 +289,7 @@ def rescaled(model, factor: float):
     with its initial state multiplied by ``factor``: same data, activation, α and bias /
     padding, built with ``from_init``."""
     factor = check.positive("factor", factor)
-    if model.name == "twolayer":
+    if model.name == "two_layer":
         X = model.X[:, :-1] if model.bias else model.X
         return type(model).from_init(factor * model.a0, factor * model.W0, X, model.y,
                                      activation=model.act, alpha=model.alpha,

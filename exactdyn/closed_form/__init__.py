@@ -34,7 +34,7 @@ def exact(model, t, precision: int | None = None) -> Trajectory:
         from .linear import exact_linear
 
         return exact_linear(model, times, precision)
-    if name == "twolayer":
+    if name == "two_layer":
         from .early_alignment import applies as piecewise_linear
         from .early_alignment import early_alignment
         from .twolayer import exact_two_layer
@@ -67,7 +67,7 @@ def closed_form(model):
         from .linear_symbolic import LinearNetClosedForm
 
         return LinearNetClosedForm()
-    if getattr(model, "name", None) == "twolayer":
+    if getattr(model, "name", None) == "two_layer":
         from .twolayer import TwoLayerClosedForm
 
         return TwoLayerClosedForm()
@@ -96,7 +96,7 @@ def closed_form_order(model) -> int | None:
     :func:`exactdyn.verify` fits that order over rescaled copies of the init. Each family's
     closed-form module states its order (``asymptotic_order``)."""
     name = getattr(model, "name", None)
-    if name == "twolayer":
+    if name == "two_layer":
         from .early_alignment import applies as piecewise_linear
 
         if piecewise_linear(model)[0]:

@@ -176,7 +176,7 @@ class TwoLayer:
         Number of points of a built-in data set.
     """
 
-    name = "twolayer"
+    name = "two_layer"
 
     def __init__(self, width, X, y=None, activation="relu", alpha=1.0, beta1=None, beta2=None,
                  init="gaussian", bias=True, seed=0, gamma=None, gamma_prime=None, n=20):

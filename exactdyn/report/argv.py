@@ -150,7 +150,7 @@ def model_args(model) -> list | None:
         return single_neuron_args(model)
     if name.startswith("deep_linear"):
         return deep_linear_args(model)
-    if name == "twolayer":
+    if name == "two_layer":
         return two_layer_args(model)
     if name == "cnn":
         return cnn_args(model)

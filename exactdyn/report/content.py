@@ -229,7 +229,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
     from ..verify import verify
 
     if not (hasattr(model, "symbolic_network") or hasattr(model, "derive_flow")
-            or getattr(model, "name", None) == "twolayer") \
+            or getattr(model, "name", None) == "two_layer") \
             or not hasattr(model, "name"):
         raise TypeError(f"model must be an exactdyn model instance such as Linear1D(...); "
                         f"got {type(model).__name__}")
@@ -237,7 +237,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
     if precision is None:
         raise ValueError("precision must be an int of significant digits (e.g. 50); got None")
     times = np.linspace(*DEFAULT_T) if times is None else check.times("t", times)
-    if model.name == "twolayer":
+    if model.name == "two_layer":
         from .twolayer import gather_two_layer
 
         return gather_two_layer(model, times, precision, regime=regime)

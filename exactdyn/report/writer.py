@@ -162,8 +162,6 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
     the command that regenerates it.
     """
     name = getattr(model, "name", None)  # not a model at all: gather() says so
-    if isinstance(name, str) and name == "twolayer":
-        name = "two-layer"
     if isinstance(name, str) and not any(name.replace("_", "-").startswith(m)
                                          for m in REPORTABLE):
         raise ValueError(f"model must be one whose report is built ({', '.join(REPORTABLE)}); "
