@@ -242,6 +242,35 @@ def _classify(args) -> int:
     return 0
 
 
+def add_family_run_options(p, command: str, save: bool = False) -> None:
+    """Times, output and per-command options of ``exactdyn COMMAND two-layer|cnn`` (the
+    families with their own parser); ``save`` adds ``--save`` to solve and exact."""
+    t = p.add_argument_group("times and output")
+    t.add_argument("--t", help="output times, comma-separated")
+    t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
+    t.add_argument("--points", type=int, default=11, help="number of times in --t-span")
+    if command == "report":
+        p.set_defaults(points=41)
+        t.add_argument("--precision", type=int, default=50,
+                       help="digits of the high-precision part (not available: recorded)")
+        t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
+        t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
+        return
+    t.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    if command == "verify":
+        t.add_argument("--rtol", type=float, default=None,
+                       help="integrator relative tolerance (default 1e-13)")
+        t.add_argument("--order-tol", type=float, default=None,
+                       help="pass when the fitted order >= predicted - this (default 0.2)")
+        return
+    if save and command in ("solve", "exact"):
+        t.add_argument("--save",
+                       help="also write the whole trajectory (states W, a) to this .npz")
+    if command == "solve":
+        p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
+        p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
+
+
 def family_report_build(build_parser, model_from_args, argv) -> tuple:
     """``(model, times, precision)`` from a report's recorded ``argv`` (without the name),
     for a family with its own parser (two-layer, cnn)."""

@@ -53,27 +53,9 @@ def build_parser(command: str):
     d.add_argument("--labels", help="labels as .npy, length N (with --images)")
     d.add_argument("--channels-first", action="store_true",
                    help="--images is N x C x H x W")
-    t = p.add_argument_group("times and output")
-    t.add_argument("--t", help="output times, comma-separated")
-    t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
-    t.add_argument("--points", type=int, default=11, help="number of times in --t-span")
-    if command == "report":
-        p.set_defaults(points=41)
-        t.add_argument("--precision", type=int, default=50,
-                       help="digits of the high-precision part (not available: recorded)")
-        t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
-        t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
-        return p
-    t.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    if command == "verify":
-        from .cli_twolayer import add_verify_options
+    from .cli import add_family_run_options
 
-        add_verify_options(p)
-        return p
-    t.add_argument("--save", help="also write the whole trajectory (states W, a) to this .npz")
-    if command == "solve":
-        p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
-        p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
+    add_family_run_options(p, command, save=True)
     return p
 
 

@@ -47,21 +47,9 @@ def build_parser(command: str):
     p.add_argument("--n", type=int, default=20, help="points of a built-in data set")
     p.add_argument("--no-bias", action="store_true", help="do not append a column of ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
-    p.add_argument("--t", help="output times, comma-separated")
-    p.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
-    p.add_argument("--points", type=int, default=11, help="number of times in --t-span")
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    if command == "report":
-        p.set_defaults(points=41)
-        p.add_argument("--precision", type=int, default=50,
-                       help="digits of the high-precision part (not available: recorded)")
-        p.add_argument("--out", required=True, help="the report's directory (replaced whole)")
-        p.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
-    if command == "solve":
-        p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
-        p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
-    if command == "verify":
-        add_verify_options(p)
+    from .cli import add_family_run_options
+
+    add_family_run_options(p, command)
     if command == "classify":
         p.add_argument("--widths", default=None,
                        help="widths of the RD fit, comma-separated (default m/4, m/2, m; "
@@ -81,14 +69,6 @@ def _int_list(name: str, text):
         return tuple(int(v) for v in text.split(","))
     except ValueError:
         raise ValueError(f"{name} must be comma-separated integers, got {text!r}") from None
-
-
-def add_verify_options(p) -> None:
-    """``--rtol`` and ``--order-tol`` of ``exactdyn verify two-layer`` / ``verify cnn``."""
-    p.add_argument("--rtol", type=float, default=None,
-                   help="integrator relative tolerance (default 1e-13)")
-    p.add_argument("--order-tol", type=float, default=None,
-                   help="pass when the fitted order >= predicted - this (default 0.2)")
 
 
 def model_from_args(args):
