@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from .twolayer import DSIGMA, SIGMA, gradient_steps
+
 #: Index symbols: samples (i), positions (k summed, q free), patch entries (l summed,
 #: r free), output channels (gamma summed, beta free).
 I = sp.Symbol("i", integer=True)
@@ -47,8 +49,6 @@ A = sp.IndexedBase("a")
 W = sp.IndexedBase("W")
 XS = sp.IndexedBase("X")
 YS = sp.IndexedBase("y")
-SIGMA = sp.Function("sigma")
-DSIGMA = sp.Function("dsigma")
 INDEX_KINDS = {I: "sample", K: "position", Q: "position", L_: "patch", R: "patch",
                G: "channel", B: "channel"}
 #: Canonical axis order of every lowered array.
@@ -118,12 +118,6 @@ def merge_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), one)
 
 
-def _name_derivative(expr: sp.Expr) -> sp.Expr:
-    """``Subs(Derivative(sigma(_x), _x), _x, h)`` -> ``dsigma(h)``."""
-    return expr.replace(lambda e: isinstance(e, sp.Subs) and e.expr.has(SIGMA),
-                        lambda s: DSIGMA(s.point[0]))
-
-
 @dataclass
 class CNNFlow:
     """The derived flow: right-hand sides at free indices (a: q, beta; W: r, beta),
@@ -145,22 +139,14 @@ def derive_cnn_flow() -> CNNFlow:
     """Differentiate :func:`loss` (derived once per process)."""
     if _FLOW:
         return _FLOW[0]
-    from .flow import DerivationStep
-
     Ls = loss()
-    steps = [DerivationStep("Loss", sp.Eq(sp.Symbol("L"), Ls),
-                            "Mean squared error over the n images; f sums the readout "
-                            "a_{kβ} times σ of kernel β applied to the patch at position k.")]
-    rhs = {}
-    for base, at in ((A, A[Q, B]), (W, W[R, B])):
-        grad = sp.factor_terms(_name_derivative(collapse(sp.diff(Ls, at))))
-        rhs[base] = -grad
-        steps.append(DerivationStep(
-            f"Gradient flow of {base.name}",
-            sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}"), rhs[base], evaluate=False),
-            "−∂L/∂θ; the reductions over kernels, positions and patch entries give "
-            "Kronecker deltas that collapse; for the kernel the reduction over positions "
-            "stays (weight sharing)."))
+    rhs, steps = gradient_steps(
+        Ls, ((A, A[Q, B]), (W, W[R, B])), collapse,
+        "Mean squared error over the n images; f sums the readout a_{kβ} times σ of kernel "
+        "β applied to the patch at position k.",
+        "−∂L/∂θ; the reductions over kernels, positions and patch entries give Kronecker "
+        "deltas that collapse; for the kernel the reduction over positions stays (weight "
+        "sharing).")
     obs = {"output": output(I), "loss": Ls}
     flow = CNNFlow(rhs, obs, steps)
     _FLOW.append(flow)

@@ -71,10 +71,28 @@ def _collapse(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), one)
 
 
-def _name_derivative(expr: sp.Expr) -> sp.Expr:
+def name_derivative(expr: sp.Expr) -> sp.Expr:
     """``Subs(Derivative(sigma(_x), _x), _x, h)`` -> ``dsigma(h)``."""
     return expr.replace(lambda e: isinstance(e, sp.Subs) and e.expr.has(SIGMA),
                         lambda s: DSIGMA(s.point[0]))
+
+
+def gradient_steps(Ls: sp.Expr, params, collapse, loss_note: str, flow_note: str):
+    r"""``(rhs, steps)``: :math:`\dot\theta = -\partial L/\partial\theta` for each
+    ``(base, indexed element)`` of ``params``, with the Kronecker deltas of the reductions
+    collapsed by ``collapse`` and σ' named ``dsigma``; the steps are the loss and one
+    gradient-flow step per parameter (shared by the two-layer network and the CNN)."""
+    from .flow import DerivationStep
+
+    steps = [DerivationStep("Loss", sp.Eq(sp.Symbol("L"), Ls), loss_note)]
+    rhs = {}
+    for base, at in params:
+        rhs[base] = -sp.factor_terms(name_derivative(collapse(sp.diff(Ls, at))))
+        steps.append(DerivationStep(
+            f"Gradient flow of {base.name}",
+            sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}"), rhs[base], evaluate=False), flow_note))
+    return rhs, steps
+
 
 
 @dataclass
@@ -93,20 +111,12 @@ def derive_two_layer_flow() -> TwoLayerFlow:
     """Differentiate :func:`loss` (derived once per process)."""
     if _FLOW:
         return _FLOW[0]
-    from .flow import DerivationStep
-
     Ls = loss()
-    steps = [DerivationStep("Loss", sp.Eq(sp.Symbol("L"), Ls),
-                            "Mean squared error over the n samples, f = (1/α) Σ_k a_k σ(w_k·x).")]
-    rhs = {}
-    for base, at in ((A, A[J]), (W, W[J, R])):
-        grad = sp.factor_terms(_name_derivative(_collapse(sp.diff(Ls, at))))
-        rhs[base] = -grad
-        steps.append(DerivationStep(
-            f"Gradient flow of {base.name}",
-            sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}"), rhs[base], evaluate=False),
-            "−∂L/∂θ; the derivative of the neuron and feature reductions gives Kronecker "
-            "deltas, Σ_k δ_jk g_k = g_j; the sample reduction stays explicit."))
+    rhs, steps = gradient_steps(
+        Ls, ((A, A[J]), (W, W[J, R])), _collapse,
+        "Mean squared error over the n samples, f = (1/α) Σ_k a_k σ(w_k·x).",
+        "−∂L/∂θ; the derivative of the neuron and feature reductions gives Kronecker "
+        "deltas, Σ_k δ_jk g_k = g_j; the sample reduction stays explicit.")
     obs = {"output": output(I), "loss": Ls}
     flow = TwoLayerFlow(rhs, obs, steps)
     _FLOW.append(flow)
