@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import mpmath
@@ -31,8 +32,13 @@ def _default_tol(precision):
 
 @dataclass
 class ObservableCheck:
-    """One observable's agreement. ``max_rel_error`` is taken over the points where the
-    reference is nonzero; zeros are judged by ``max_abs_error``."""
+    r"""One observable's agreement.
+
+    ``max_rel_error`` is taken over the points where the relative test is the looser one,
+    :math:`\mathrm{rel\_tol}\,|\mathrm{ref}| \ge \mathrm{abs\_tol}`; nearer 0 (a loss at
+    convergence, a coordinate crossing zero) a relative error says nothing and the point is
+    judged by ``max_abs_error``. ``nan`` when no point is that far from 0.
+    """
 
     name: str
     max_abs_error: float
@@ -266,7 +272,7 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
                       zip(diff, scale, finite) if f]
                 dabs = max((float(d) for d, f in zip(diff, finite) if f), default=0.0)
                 drel = max((float(d / s) for d, s, f in zip(diff, scale, finite)
-                            if f and s != 0), default=0.0)
+                            if f and rel_tol * s >= abs_tol), default=math.nan)
         else:
             a, b = np.asarray(a, float), np.asarray(b, float)
             finite = np.isfinite(a)
@@ -278,8 +284,8 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
                 scale = np.abs(a)[finite]
                 ok = list((diff <= abs_tol) | (diff <= rel_tol * scale))
                 dabs = float(diff.max(initial=0.0))
-                # Relative error where the reference is nonzero (zeros: see the abs error).
-                drel = float((diff[scale > 0] / scale[scale > 0]).max(initial=0.0))
+                far = rel_tol * scale >= abs_tol  # elsewhere the absolute test decides
+                drel = float((diff[far] / scale[far]).max()) if far.any() else math.nan
         report.checks.append(ObservableCheck(name, dabs, drel, rel_tol, abs_tol, all(ok)))
     return report
 

@@ -301,15 +301,29 @@ def _event_oracle(model, T, max_events=50):
         ev.terminal = True
         return ev
 
+    def pattern(s):
+        return (s[m:].reshape(m, d) @ X.T).ravel() > 0  # entry k * n + i, as evs
+
     evs = [event(k, i) for k in range(m) for i in range(len(y))]
     t, s, n = 0.0, np.r_[model.a0, model.W0.ravel()], 0
-    while t < T and n < max_events:
+    for _ in range(2 * max_events):  # bounded: every pass stops at an event or at T
+        if t >= T or n >= max_events:
+            break
         sol = solve_ivp(f, (t, T), s, method="DOP853", rtol=1e-12, atol=1e-14, events=evs)
+        before = pattern(s)
         t, s = sol.t[-1], sol.y[:, -1]
         if sol.status == 1:
-            n += 1
-            s = s + 1e-12 * f(t, s)
-            t += 1e-12
+            fired = [j for j, te in enumerate(sol.t_events) if len(te)]
+            # Step off the switching surface until the fired entry has changed sides: a
+            # fixed nudge can leave it on the surface (rounding), and the restart would
+            # fire the same event again, over and over. An entry that touches zero and
+            # turns back (no side change within 1e-6) is no kink.
+            for h in 1e-12 * 2.0 ** np.arange(21):
+                trial = s + h * f(t, s)
+                if any(pattern(trial)[j] != before[j] for j in fired):
+                    break
+            s, t = trial, t + h
+            n += any(pattern(s)[j] != before[j] for j in fired)
     return s, n
 
 

@@ -42,24 +42,38 @@ DEFAULT_T = (0.0, 10.0, 41)
 FLOAT_FLOOR = 1e-11
 
 
-def bound(x: float, tol: float | None = None) -> str:
-    r"""A float64 error as a bound that is the same on every machine.
+def precision_floor(precision: int | None) -> float:
+    r"""The smallest error a report prints as such at this precision.
 
-    float64 errors depend on the platform's libm and summation order in their last bits,
-    so they are never printed as such: below :data:`FLOAT_FLOOR` the text is
-    ``"< 1e-11"``; above it, the next power of ten (``"< 1e-07"``); above ``tol`` the
-    text says so (for a relative error where the reference is near 0, whose point
+    float64: :data:`FLOAT_FLOOR`. At ``precision`` significant digits the errors sit at
+    round-off, :math:`10^{-p}` times the values, and their last digits move with the
+    versions of mpmath and gmpy2 (summation order, guard bits), so everything below
+    :math:`10^{-(p-5)}` is printed as that bound (``"< 1e-45"`` at 50 digits).
+    """
+    return FLOAT_FLOOR if precision is None else 10.0 ** -(int(precision) - 5)
+
+
+def bound(x: float, tol: float | None = None, floor: float = FLOAT_FLOOR) -> str:
+    r"""An error as a bound that is the same on every machine and library version.
+
+    Errors depend on the platform's libm, the summation order and (in high precision)
+    the versions of mpmath and gmpy2 in their last bits, so they are never printed as
+    such: below ``floor`` (:func:`precision_floor`; :data:`FLOAT_FLOOR` for float64) the
+    text is ``"< 1e-11"``; above it, the next power of ten (``"< 1e-07"``); above ``tol``
+    the text says so (for a relative error where the reference is near 0, whose point
     passes on the absolute tolerance).
     """
-    x = float(x)
+    x = float(x)  # mpmath errors too: only their decade is printed
     if x == 0:
         return "0"
+    if math.isnan(x):  # a relative error with no reference far from 0
+        return "n/a"
     if not math.isfinite(x):
-        return "inf" if x > 0 else "nan"
+        return "inf"
     if tol is not None and x > tol:
         return "> tol"
-    if x < FLOAT_FLOOR:
-        return f"< {FLOAT_FLOOR:.0e}"
+    if x < floor:
+        return f"< {floor:.0e}"
     e = math.floor(math.log10(x)) + 1
     if float(f"1e{e - 1}") > x:  # log10 rounded up across a power of ten
         e -= 1

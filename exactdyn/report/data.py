@@ -1,7 +1,7 @@
 """``data.json`` of a report: hyperparameters, version, verification numbers, regime.
 
-Deterministic across machines: float64 errors are written as decade bounds, mpmath errors
-with two significant digits, values with :data:`~.content.VALUE_DIGITS`; no timestamps, no
+Deterministic across machines and library versions: errors are written as decade bounds
+with a round-off floor per precision (:func:`~.content.precision_floor`), values with :data:`~.content.VALUE_DIGITS`; no timestamps, no
 absolute paths.
 """
 
@@ -12,18 +12,18 @@ import math
 
 import numpy as np
 
-from .content import VALUE_DIGITS, ReportContent, bound, regime_summary, sig
+from .content import VALUE_DIGITS, ReportContent, bound, precision_floor, regime_summary
 
 
 def verification_rows(content: ReportContent) -> dict:
     """label -> {"method", "rtol", "passed", "observables": {name: {...}}} as text."""
     out = {}
     for label, rep in content.verification.items():
-        fmt = bound if rep.precision is None else (lambda x, tol=None: sig(x))
+        floor = precision_floor(rep.precision)
         out[label] = {
             "method": rep.method, "integrator_rtol": f"{rep.rtol:.0e}", "passed": rep.passed,
-            "observables": {c.name: {"max_abs_error": fmt(c.max_abs_error, c.abs_tol),
-                                     "max_rel_error": fmt(c.max_rel_error, c.rel_tol),
+            "observables": {c.name: {"max_abs_error": bound(c.max_abs_error, c.abs_tol, floor),
+                                     "max_rel_error": bound(c.max_rel_error, c.rel_tol, floor),
                                      "rel_tol": f"{c.rel_tol:.0e}", "abs_tol": f"{c.abs_tol:.0e}",
                                      "passed": c.passed} for c in rep.checks}}
     return out

@@ -9,12 +9,13 @@ from .data import verification_rows
 
 #: How the verification numbers are printed (the same on every machine).
 FLOAT_NOTE = (
-    "float64 errors depend on the platform in their last bits, so they are printed as "
-    "bounds: below 1e-11 as '< 1e-11', otherwise as the next power of ten above them. "
-    "High-precision errors (mpmath: exact software arithmetic, the same everywhere) are "
-    "printed with two significant digits. '> tol' marks a relative error above the "
-    "relative tolerance where the reference is near 0 (the loss at convergence); such "
-    "points pass on the absolute tolerance.")
+    "Errors depend on the platform and the library versions in their last bits, so they "
+    "are printed as bounds: float64 errors below 1e-11 as '< 1e-11', high-precision errors "
+    "at p digits below 1e-(p-5) (round-off) as that bound, any other as the next power of "
+    "ten above it. Relative errors are taken where the reference is at least abs tol / rel "
+    "tol away from 0; nearer 0 (the loss at convergence) the absolute error decides, and "
+    "'n/a' marks an observable that never leaves that band. '> tol' marks an error above "
+    "its own tolerance where every point passes on the other one.")
 
 
 def _params_table(params: dict) -> str:
