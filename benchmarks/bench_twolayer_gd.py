@@ -98,7 +98,7 @@ def main(argv):
     for steps in GD_STEPS:
         dt, (a, W) = best_of(lambda s=steps: gradient_descent(net.a0, net.W0, net.X, net.y,
                                                               T / s, s), repeat=1)
-        out, loss = net.lowered().observe(a, W)
+        out, loss = ed.lower(net).observe(a, W)
         gd_rows.append((steps, dt, rel_err(np.r_[a, W.ravel()], ref), abs(loss - loss_ref)))
     # Outside the ladder GD's error is extrapolated at Euler's order, error ~ C / N,
     # anchored at the nearest ladder point (the measured local orders are printed).

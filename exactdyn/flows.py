@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from .numeric import cnn as _cnn  # noqa: F401  (registers TwoLayerCNN's numerics)
+from .numeric import twolayer as _twolayer  # noqa: F401  (registers TwoLayer's numerics)
 from .numeric.lowering import LoweredFlow
 from .numeric.matrix_lowering import MatrixLoweredFlow
 from .symbolic.flow import GradientFlow, derive_gradient_flow
+from .numeric.registry import numeric_family
 from .symbolic.matrix_flow import MatrixGradientFlow, MatrixNetwork, derive_matrix_flow
 
 _FLOWS: dict = {}
@@ -12,7 +15,8 @@ _FLOWS: dict = {}
 
 def gradient_flow(model) -> GradientFlow:
     """The symbolic gradient flow of ``model``'s family (derived once per process)."""
-    key = model.name
+    # A user-defined network keys its flow by itself (two networks may share a name).
+    key = getattr(model, "flow_key", model.name)
     if key not in _FLOWS:
         if hasattr(model, "derive_flow"):  # deep_linear: one derivation per depth
             _FLOWS[key] = model.derive_flow()
@@ -27,8 +31,9 @@ def gradient_flow(model) -> GradientFlow:
 
 def lower(model) -> LoweredFlow:
     """Numeric callables (numpy and mpmath) of ``model``'s gradient flow."""
-    if getattr(model, "name", None) == "cnn":  # per-kernel, per-patch lowering
-        return model.lowered()
+    family = numeric_family(model)
+    if family is not None:  # kinked families: their own lowering (registered)
+        return family.lower(model)
     flow = gradient_flow(model)
     if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
         from .numeric.lowering_matrix import MatrixLoweredFlow as ChainLoweredFlow

@@ -9,6 +9,7 @@ from scipy.integrate import solve_ivp
 from . import _validation as check
 from .errors import IntegrationError
 from .flows import lower
+from .numeric.registry import numeric_family
 from .trajectory import Trajectory
 
 FLOAT_METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
@@ -81,29 +82,18 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     if atol is not None:
         atol = check.positive("atol", atol)
     precision = check.precision("precision", precision)
-    two_layer = getattr(model, "name", None) == "two_layer"
+    family = numeric_family(model)
     if max_kinks is not None:
-        if not two_layer and getattr(model, "name", None) != "cnn":
-            raise ValueError(f"max_kinks applies to two-layer networks (TwoLayer, "
-                             f"TwoLayerCNN) only, "
-                             f"got a {getattr(model, 'name', type(model).__name__)!r} model")
+        if family is None:
+            raise ValueError(f"max_kinks applies to models with kinked activations (TwoLayer, "
+                             f"TwoLayerCNN) only, got a {type(model).__name__}")
         max_kinks = check.nonnegative_int("max_kinks", max_kinks)
-    if two_layer:
-        from .numeric.twolayer import solve_two_layer
-
+    if family is not None:
         if precision is not None or reduced:
-            raise ValueError("precision and reduced are not available for two-layer networks "
+            raise ValueError(f"precision and reduced are not available for {family.label} "
                              "(float64 with kink location only)")
-        return solve_two_layer(model, times, method, rtol, atol,
-                               100_000 if max_kinks is None else max_kinks)
-    if getattr(model, "name", None) == "cnn":
-        from .numeric.cnn import solve_cnn
-
-        if precision is not None or reduced:
-            raise ValueError("precision and reduced are not available for TwoLayerCNN "
-                             "(float64 only)")
-        return solve_cnn(model, times, method, rtol, atol,
-                         20_000 if max_kinks is None else max_kinks)
+        return family.solve(model, times, method, rtol, atol,
+                            family.max_kinks if max_kinks is None else max_kinks)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)

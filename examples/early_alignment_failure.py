@@ -31,7 +31,7 @@ print(f"1. balanced init, m=10, t={T[-1]:g}:  loss {tb['loss'][-1]:.12g}   "
 
 a, W = v_shape_weights(ETA)
 v = ed.TwoLayer.from_init(a, W, X, y)
-print(f"2. two-neuron V:                      loss {v.lowered().observe(a, W)[1]:.3e}   "
+print(f"2. two-neuron V:                      loss {ed.lower(v).observe(a, W)[1]:.3e}   "
       f"a = {np.round(a, 4)}, W = {np.round(W, 4).tolist()}")
 
 gau = ed.TwoLayer(10, X, y, init="gaussian", beta1=1e-3, beta2=0.3, seed=2)

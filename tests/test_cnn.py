@@ -24,11 +24,11 @@ def _data(n, H, W, C, seed):
 
 
 def _flat_loss(model):
-    low = model.lowered()
+    low = ed.lower(model)
 
     def L(v):
         s = low.unpack(v)
-        return model.loss(s["W"], s["a"])
+        return ed.lower(model).observe(s["W"], s["a"])[1]
 
     return L
 
@@ -114,7 +114,7 @@ def test_rhs_matches_loop_oracle(shape, padding, act, alpha, seed):
     np.testing.assert_allclose(got["a"], adot, rtol=1e-10, atol=1e-13)
     h, _ = _oracle_forward(images, y, model.W0, model.a0, None, padding)
     f = np.einsum("iuvb,uvb->i", sig(h), model.a0) / alpha
-    np.testing.assert_allclose(model.output(model.W0, model.a0), f, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(ed.lower(model).observe(model.W0, model.a0)[0], f, rtol=1e-10, atol=1e-14)
 
 
 def test_channels_first_and_single_channel_layouts_agree():
@@ -137,7 +137,7 @@ def test_init_schemes_and_seed():
     np.testing.assert_array_equal(g1.a0, g2.a0)
     assert abs(np.std(np.concatenate([g1.W0.ravel(), g1.a0.ravel()])) - 1e-2) < 3e-3
     mir = ed.TwoLayerCNN(4, 3, images, y, scale=0.5, init="mirrored")
-    np.testing.assert_allclose(mir.output(mir.W0, mir.a0), 0.0, atol=1e-15)
+    np.testing.assert_allclose(ed.lower(mir).observe(mir.W0, mir.a0)[0], 0.0, atol=1e-15)
     bal = ed.TwoLayerCNN(4, 3, images, y, scale=0.5, init="balanced")
     tr = ed.solve(bal, [0.0])
     np.testing.assert_allclose(tr["balance"][0], 0.0, atol=1e-14)

@@ -295,3 +295,14 @@ class CNNClosedForm:
         ra = (a.diff(t) - _mm(Z.T, W)).applyfunc(sp.cancel)
         r0 = sp.Matrix.vstack(W.subs(t, 0) - W0, a.subs(t, 0) - a0).applyfunc(sp.cancel)
         return rw, ra, r0
+
+
+def _register():
+    from ..models.cnn import TwoLayerCNN
+    from . import register_closed_form
+
+    register_closed_form(TwoLayerCNN, lambda model, times, precision: exact_cnn(model, times),
+                         lambda model: CNNClosedForm(), asymptotic_order, precision=False)
+
+
+_register()

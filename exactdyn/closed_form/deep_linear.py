@@ -525,3 +525,14 @@ def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:
             "rtol": None, "atol": None, "precision": precision,
             "mode_s": fr.s.tolist(), "mode_u0": fr.u0.tolist(), "modes": modes}
     return Trajectory(t_out, state, obs, meta)
+
+
+def _register():
+    from ..models.deep_linear import DeepLinear
+    from . import register_closed_form
+
+    register_closed_form(DeepLinear, exact_deep_linear,
+                         lambda model: ChainClosedForm(model.depth))
+
+
+_register()

@@ -406,3 +406,15 @@ def implicit_bias(model, sign=None):
     elif sign not in (1, -1):
         raise ValueError(f"sign must be +1 or -1, got {sign!r}")
     return b_ols + sign * np.sqrt(a2) * w_perp
+
+
+def _register():
+    from ..models.linear import LinearNet, SingleNeuron
+    from . import register_closed_form
+    from .linear_symbolic import LinearNetClosedForm
+
+    for model_type in (LinearNet, SingleNeuron):
+        register_closed_form(model_type, exact_linear, lambda model: LinearNetClosedForm())
+
+
+_register()

@@ -87,3 +87,14 @@ def _observables(model, C, p, rho, u, w, precision):
         align = p / (norm_u * norm_w)
     return {"end_to_end": kappa * p, "loss": sxx * (kappa * p - c) ** 2 / 2,
             "ntk": C.omega * rho, "norm_u": norm_u, "norm_w": norm_w, "alignment": align}
+
+
+def _register():
+    from ..models.linear1d import Linear1D
+    from . import register_closed_form
+    from .linear1d_symbolic import Linear1DClosedForm
+
+    register_closed_form(Linear1D, exact_linear1d, lambda model: Linear1DClosedForm())
+
+
+_register()

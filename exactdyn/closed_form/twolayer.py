@@ -185,3 +185,23 @@ class TwoLayerClosedForm:
         }
         return [DerivationStep(k, sp.Eq(sp.Symbol("residual"), v), proven=v == 0)
                 for k, v in res.items()]
+
+
+def _register():
+    from ..models.twolayer import TwoLayer
+    from . import early_alignment as relu
+    from . import register_closed_form
+
+    def exact(model, times, precision):
+        # ReLU, leaky ReLU: region-by-region early alignment; smooth σ: linearized form.
+        return relu.early_alignment(model, times) if relu.applies(model)[0] \
+            else exact_two_layer(model, times)
+
+    def order(model):
+        return (relu.asymptotic_order if relu.applies(model)[0] else asymptotic_order)(model)
+
+    register_closed_form(TwoLayer, exact, lambda model: TwoLayerClosedForm(), order,
+                         precision=False)
+
+
+_register()

@@ -270,6 +270,14 @@ class TwoLayerCNN:
                 f"activation={self.act.name!r}, padding={self.padding!r}, "
                 f"scale={self.scale!r}, init={self.init!r})")
 
+    def with_init_scaled(self, factor: float) -> TwoLayerCNN:
+        """The same network (images, activation, padding, α) with its initial state times
+        ``factor``, built with :meth:`from_init`."""
+        factor = check.real("factor", factor)
+        return type(self).from_init(factor * self.W0, factor * self.a0, self.images, self.y,
+                                    activation=self.act, padding=self.padding,
+                                    alpha=self.alpha)
+
     def initial_state(self) -> dict:
         return {"W": self.W0.copy(), "a": self.a0.copy()}
 
@@ -293,18 +301,6 @@ class TwoLayerCNN:
 
         return derive_cnn_flow()
 
-    def lowered(self):
-        from ..numeric.cnn import lowered_cnn
-
-        return lowered_cnn(self)
-
-    def output(self, W, a) -> np.ndarray:
-        """f(x_i) for one state (float64, from the lowered observables)."""
-        return self.lowered().observe(W, a)[0]
-
-    def loss(self, W, a) -> float:
-        """L at one state (float64, from the lowered observables)."""
-        return self.lowered().observe(W, a)[1]
 
 
 _PROOFS: dict = {}

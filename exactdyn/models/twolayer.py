@@ -21,6 +21,7 @@ import numpy as np
 import sympy as sp
 
 from .. import _validation as check
+from ..symbolic.twolayer import derive_two_layer_flow
 from .activations import X as XSYM
 from .activations import activation as make_activation
 
@@ -254,33 +255,28 @@ class TwoLayer:
                 f"activation={self.act.name!r}, alpha={self.alpha!r}, beta1={self.beta1!r}, "
                 f"beta2={self.beta2!r}, init={self.init!r})")
 
+    def with_init_scaled(self, factor: float) -> TwoLayer:
+        """The same network (data, activation, α, bias) with its initial state times
+        ``factor``, built with :meth:`from_init`."""
+        factor = check.real("factor", factor)
+        X = self.X[:, :-1] if self.bias else self.X
+        return type(self).from_init(factor * self.a0, factor * self.W0, X, self.y,
+                                    activation=self.act, alpha=self.alpha, bias=self.bias)
+
     def initial_state(self) -> dict:
         return {"a": self.a0.copy(), "W": self.W0.copy()}
 
     def target_scale(self) -> float:
         return float(np.sqrt(np.mean(self.y**2)))
 
-    def luo_exponents(self):
-        """:math:`(\\gamma, \\gamma')` at this width (:func:`exactdyn.regimes.luo_exponents`)."""
-        from ..regimes.scaling import luo_exponents
-
-        if self.beta1 is None or self.width < 2:
-            raise ValueError("luo_exponents needs width >= 2 and Gaussian scales beta1, beta2")
-        return luo_exponents(self.alpha, self.beta1, self.beta2, self.width)
+    def derive_flow(self):
+        """The symbolic flow, one derivation for every activation
+        (:func:`exactdyn.symbolic.twolayer.derive_two_layer_flow`)."""
+        return derive_two_layer_flow()
 
     def conservation_proven(self) -> bool:
         """:math:`a_k^2 - \\|w_k\\|^2` conserved, proven from the derived flow (sympy)."""
         return _proof(self.act.expr)
-
-    # ---- numerics -----------------------------------------------------------------------
-    def lowered(self):
-        from ..numeric.twolayer import lowered_two_layer
-
-        return lowered_two_layer(self)
-
-    def output(self, a, W) -> np.ndarray:
-        """f(x_i) for one state (float64, from the lowered observables)."""
-        return self.lowered().observe(a, W)[0]
 
 
 _PROOFS: dict = {}

@@ -425,3 +425,13 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     return trajectory_from_states(model, times, st["W"], st["a"],
                                   {"method": method, "rtol": rtol, "atol": atol,
                                    "precision": None, **stats})
+
+
+def _register():
+    from ..models.cnn import TwoLayerCNN
+    from .registry import register_numeric
+
+    register_numeric(TwoLayerCNN, lowered_cnn, solve_cnn, 20_000, "TwoLayerCNN")
+
+
+_register()

@@ -295,3 +295,14 @@ def solve_two_layer(model, times, method=None, rtol=None, atol=None,
     meta = {"method": method, "precision": None, "kink_scheme": scheme,
             "max_kinks": max_kinks if low.kinks else None, **stats}
     return trajectory_from_states(model, times, a, W, meta)
+
+
+def _register():
+    from ..models.twolayer import TwoLayer
+    from .registry import register_numeric
+
+    register_numeric(TwoLayer, lowered_two_layer, solve_two_layer, 100_000,
+                     "two-layer networks (TwoLayer)")
+
+
+_register()

@@ -70,7 +70,7 @@ import numpy as np
 
 from .. import _validation as check
 from .base import Regime, Taxonomy, register_taxonomy
-from .scaling import luo_label
+from .scaling import luo_exponents, luo_label
 
 LABELS = ("linear", "critical", "condensed")
 SCORES = ("rd_slope",)
@@ -367,7 +367,7 @@ def classify_two_layer(obj, widths=None, seeds=None, loss_fraction=0.05, tol=Non
         raise ValueError("classify needs a TwoLayer built with scales (beta1, beta2 or gamma, "
                          "gamma_prime) and width >= 2; from_init models have no (gamma, "
                          "gamma_prime)")
-    g, gp = obj.luo_exponents()
+    g, gp = luo_exponents(obj.alpha, obj.beta1, obj.beta2, obj.width)
     p = math.log(obj.alpha) / math.log(obj.width)
     X = obj.X[:, :-1] if obj.bias else obj.X
     if obj.init == "mirrored" or widths is not None:

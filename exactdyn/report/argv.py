@@ -141,17 +141,14 @@ def cnn_args(model) -> list | None:
 
 def model_args(model) -> list | None:
     """``[cli-name, options...]`` rebuilding ``model``, or ``None`` when the CLI cannot."""
-    name = str(model.name)
-    if name == "linear1d":
-        return linear1d_args(model)
-    if name == "linear":
-        return linear_args(model)
-    if name == "single_neuron":
-        return single_neuron_args(model)
-    if name.startswith("deep_linear"):
-        return deep_linear_args(model)
-    if name == "two_layer":
-        return two_layer_args(model)
-    if name == "cnn":
-        return cnn_args(model)
-    return None
+    from ..models.cnn import TwoLayerCNN
+    from ..models.deep_linear import DeepLinear
+    from ..models.linear import LinearNet, SingleNeuron
+    from ..models.linear1d import Linear1D
+    from ..models.twolayer import TwoLayer
+
+    builders = {Linear1D: linear1d_args, LinearNet: linear_args,
+                SingleNeuron: single_neuron_args, DeepLinear: deep_linear_args,
+                TwoLayer: two_layer_args, TwoLayerCNN: cnn_args}
+    builder = next((builders[c] for c in type(model).__mro__ if c in builders), None)
+    return None if builder is None else builder(model)

@@ -313,3 +313,13 @@ def _kernels(content, num):
 
     lin, W = _lin_and_flow(content, num)
     return plot_kernels(W[-1], lin.u1, channel="all" if W.shape[3] > 1 else 0)
+
+
+def _register():
+    from ..models.cnn import TwoLayerCNN
+    from .content import register_gatherer
+
+    register_gatherer(TwoLayerCNN, gather_cnn)
+
+
+_register()

@@ -235,6 +235,17 @@ def regime_of(model):
         return None, f"not available ({msg})"
 
 
+#: Families whose report is gathered by their own function (model type -> callable(model,
+#: times, precision, regime=) -> ReportContent), registered by their report module.
+_GATHERERS: dict = {}
+
+
+def register_gatherer(model_type: type, gather_fn) -> None:
+    """Let ``model_type``'s report be gathered by ``gather_fn`` instead of :func:`gather`'s
+    generic path (closed form, exact verification to round-off)."""
+    _GATHERERS[model_type] = gather_fn
+
+
 def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
            regime: bool = True) -> ReportContent:
     """Collect the report's content for ``model`` at ``times`` (see module docstring)."""
@@ -242,23 +253,17 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
     from ..flows import gradient_flow
     from ..verify import verify
 
-    if not (hasattr(model, "symbolic_network") or hasattr(model, "derive_flow")
-            or getattr(model, "name", None) == "two_layer") \
-            or not hasattr(model, "name"):
+    own = next((_GATHERERS[c] for c in type(model).__mro__ if c in _GATHERERS), None)
+    if own is None and not (hasattr(model, "symbolic_network")
+                            or hasattr(model, "derive_flow")) or not hasattr(model, "name"):
         raise TypeError(f"model must be an exactdyn model instance such as Linear1D(...); "
                         f"got {type(model).__name__}")
     precision = check.precision("precision", precision)
     if precision is None:
         raise ValueError("precision must be an int of significant digits (e.g. 50); got None")
     times = np.linspace(*DEFAULT_T) if times is None else check.times("t", times)
-    if model.name == "two_layer":
-        from .twolayer import gather_two_layer
-
-        return gather_two_layer(model, times, precision, regime=regime)
-    if model.name == "cnn":
-        from .cnn import gather_cnn
-
-        return gather_cnn(model, times, precision, regime=regime)
+    if own is not None:
+        return own(model, times, precision, regime=regime)
     flow = gradient_flow(model)
     try:
         cf = closed_form(model)

@@ -143,3 +143,13 @@ def gather_two_layer(model, times, precision: int, regime: bool = True):
                                   "(log scale); the high-precision panel is not available.")]
                        if ok else [])
     return content
+
+
+def _register():
+    from ..models.twolayer import TwoLayer
+    from .content import register_gatherer
+
+    register_gatherer(TwoLayer, gather_two_layer)
+
+
+_register()

@@ -131,6 +131,17 @@ class CNNFlow:
     def state(self) -> tuple:
         return ("W", "a")
 
+    @property
+    def conserved(self) -> list:
+        """Conserved quantities hold for some activations only; each model proves its own
+        (``conservation_proven``)."""
+        return []
+
+    def equations(self) -> list:
+        """The flow as equations :math:`\\dot\\theta = \\ldots` at the free indices."""
+        return [sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}"), rhs, evaluate=False)
+                for base, rhs in self.rhs.items()]
+
 
 _FLOW: list = []
 

@@ -1,0 +1,54 @@
+"""Families whose numerics are not the generic lowering: found by model type.
+
+The generic path (:class:`~exactdyn.numeric.lowering.LoweredFlow` and its matrix siblings,
+then :func:`exactdyn.solve`'s table of methods) serves every model whose derived flow is
+smooth. A family whose flow needs more — the kinked activations of the two-layer network
+and the CNN, integrated segment by segment through :mod:`exactdyn.numeric.kinks` —
+registers its lowering and its integrator here for its model type, from its own numeric
+module; :func:`exactdyn.lower` and :func:`exactdyn.solve` look them up. Nothing compares
+model names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NumericFamily:
+    """A family's own numerics.
+
+    Attributes
+    ----------
+    lower : callable(model) -> lowered flow
+        The family's lowered flow (``pack``, ``unpack``, ``rhs``, ``observe``).
+    solve : callable(model, times, method, rtol, atol, max_kinks) -> Trajectory
+        Its float64 integrator.
+    max_kinks : int
+        Default budget of activation-pattern changes (see :mod:`exactdyn.numeric.kinks`).
+    label : str
+        How messages name the family.
+    """
+
+    lower: Callable
+    solve: Callable
+    max_kinks: int
+    label: str
+
+
+_REGISTRY: dict = {}
+
+
+def register_numeric(model_type: type, lower: Callable, solve: Callable, max_kinks: int,
+                     label: str) -> None:
+    """Register the lowering and the integrator of ``model_type`` (and its subclasses)."""
+    _REGISTRY[model_type] = NumericFamily(lower, solve, max_kinks, label)
+
+
+def numeric_family(model) -> NumericFamily | None:
+    """The registered numerics of ``model``'s type, or ``None`` for the generic path."""
+    for cls in type(model).__mro__:
+        if cls in _REGISTRY:
+            return _REGISTRY[cls]
+    return None
