@@ -8,6 +8,7 @@ from .models.cnn import TwoLayerCNN
 from .models.deep_linear import DeepLinear
 from .models.linear import LinearNet, SingleNeuron
 from .models.linear1d import Linear1D
+from .models.network import ClosedForm, Network
 from .models.twolayer import TwoLayer
 from .regimes import Regime, classify
 from .report import report
@@ -27,3 +28,4 @@ __all__ += ["LinearNet", "SingleNeuron"]
 __all__ += ["TwoLayer"]
 __all__ += ["TwoLayerCNN"]
 __all__ += ["alignment_path", "early_alignment", "extremal_vectors"]
+__all__ += ["ClosedForm", "Network"]

@@ -9,7 +9,7 @@ import mpmath
 import numpy as np
 
 from . import _validation as check
-from .closed_form import closed_form_order, exact
+from .closed_form import closed_form_order, exact, family_of
 from .solve import solve
 
 #: Default pass thresholds: (relative, absolute), per precision.
@@ -259,8 +259,11 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
     num = solve(model, times, **kwargs)
     report = VerificationReport(model.name, model.params, precision, num.meta["method"],
                                 num.meta["rtol"] if precision is None else 10.0**-precision)
-    for name in ref.observables:
-        a, b = ref.observables[name], num.observables[name]
+    # A user network's closed form gives the state; compare it too (built-in families'
+    # observables already cover their state's invariants, as the reports show).
+    names = list(ref.observables) + (list(ref.state) if family_of(model).compare_state else [])
+    for name in names:
+        a, b = ref[name], num[name]
         if precision is not None:
             # Matrix-valued observables (end-to-end map, singular values) entry by entry.
             a, b = np.ravel(a), np.ravel(b)
@@ -291,21 +294,13 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
 
 
 def rescaled(model, factor: float):
-    """A copy of ``model`` (:class:`~exactdyn.TwoLayer` or :class:`~exactdyn.TwoLayerCNN`)
-    with its initial state multiplied by ``factor``: same data, activation, α and bias /
-    padding, built with ``from_init``."""
+    """A copy of ``model`` with its initial state multiplied by ``factor`` (the model
+    protocol's ``with_init_scaled``: same data, activation, α and bias / padding)."""
     factor = check.positive("factor", factor)
-    if model.name == "two_layer":
-        X = model.X[:, :-1] if model.bias else model.X
-        return type(model).from_init(factor * model.a0, factor * model.W0, X, model.y,
-                                     activation=model.act, alpha=model.alpha,
-                                     bias=model.bias)
-    if model.name == "cnn":
-        return type(model).from_init(factor * model.W0, factor * model.a0, model.images,
-                                     model.y, activation=model.act, padding=model.padding,
-                                     alpha=model.alpha)
-    raise ValueError(f"model must be a TwoLayer or TwoLayerCNN to rescale its init; got "
-                     f"{type(model).__name__}")
+    if not hasattr(model, "with_init_scaled"):
+        raise ValueError(f"{type(model).__name__} cannot rescale its init "
+                         "(no with_init_scaled)")
+    return model.with_init_scaled(factor)
 
 
 def _rel_error(ref, num) -> float:

@@ -116,6 +116,8 @@ def _lower(exprs, bases, params, func_name, batched, jacobian=False) -> Compiled
         replace[sp.KroneckerDelta(NEURON_INDEX, SECOND_INDEX)] = sp.Symbol("_eye")
     lines = [f"def {func_name}({', '.join(b.name for b in bases)}, "
              f"{', '.join(str(p) for p in params)}):"]
+    if any(WIDTH in e.free_symbols for e in exprs):  # the width as a number
+        lines.append(f"    {WIDTH} = {bases[0].name}.shape[-1]")
     if jacobian:
         for b in bases:
             lines.append(f"    {b.name}_j = {b.name}[..., :, None]")
@@ -162,10 +164,12 @@ def _parameters(exprs) -> tuple:
 _COMPILED: dict = {}
 
 
-def _compiled(flow_key, flow):
-    if flow_key not in _COMPILED:
-        _COMPILED[flow_key] = _compile(flow)
-    return _COMPILED[flow_key]
+def _compiled(flow):
+    # Keyed by the flow object (held in the value, so its id is never reused): flows are
+    # derived once per network, and two user networks may share a name.
+    if id(flow) not in _COMPILED:
+        _COMPILED[id(flow)] = (flow, _compile(flow))
+    return _COMPILED[id(flow)][1]
 
 
 def _compile(flow):
@@ -218,7 +222,7 @@ class LoweredFlow:
         self.size = int(offsets[-1])
         values = model.symbol_values()
         (params, rhs_src, jac_src, self.observable_names, obs_params,
-         (obs_src, obs_each)) = _compiled(flow.network.name, flow)
+         (obs_src, obs_each)) = _compiled(flow)
         self.param_symbols = params
         self.param_values = tuple(values[p] for p in params)
         self._obs_values = tuple(values[p] for p in obs_params)

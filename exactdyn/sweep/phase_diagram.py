@@ -188,6 +188,12 @@ def _family(model, fixed=None):
     from ..models.linear1d import Linear1D
     from ..regimes.linear1d import GRID_PARAMS
 
+    if hasattr(model, "sweep_parameters") and not isinstance(model, type):
+        # A user network's model: its hyperparameters (and a random init's width, scale
+        # and seed); cells are built with with_values and labelled by the user's cell.
+        allowed = tuple(model.sweep_parameters)
+        defaults = {k: v for k, v in model.params.items() if k in allowed}
+        return type(model), model, None, allowed, defaults
     if model is Linear1D or isinstance(model, Linear1D):
         base = model if isinstance(model, Linear1D) else Linear1D()
         defaults = {k: getattr(base, k) for k in GRID_PARAMS}
@@ -244,6 +250,8 @@ def model_cell(model, t=None, options=None) -> dict:
 
 
 def _make(cls, base, params: dict):
+    if hasattr(base, "with_values"):
+        return base.with_values(**params)
     if base is not None and base.explicit_init:
         init = base.initial_state()
         kw = {k: v for k, v in params.items() if k not in ("width", "seed", "sigma_u",
@@ -348,7 +356,10 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     cls, base, tax_name, allowed, defaults = _family(model, fixed)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    tax = get_taxonomy(tax_name)
+    if tax_name is None and cell is None:
+        raise ValueError(f"{model!r} has no regime taxonomy: give cell=, a function "
+                         "model -> Regime or dict with 'label' (your classifier)")
+    tax = None if tax_name is None else get_taxonomy(tax_name)
     for name, axis in (("x", x), ("y", y)):
         if not (isinstance(axis, (tuple, list)) and len(axis) == 2
                 and isinstance(axis[0], str)):
@@ -369,14 +380,16 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     for name, vals in ((x_name, xs), (y_name, ys)):
         for v in vals:
             _make(cls, base, {**params, name: v})
-    if quantity is None and "chi" not in tax.scores and tax.scores:
-        quantity = tax.scores[0]
-    if quantity is not None and quantity not in tax.scores:
-        raise ValueError(f"quantity must be one of {', '.join(tax.scores)}; got {quantity!r}")
+    scores_known = () if tax is None else tax.scores
+    if quantity is None and "chi" not in scores_known and scores_known:
+        quantity = scores_known[0]
+    if quantity is not None and tax is not None and quantity not in scores_known:
+        raise ValueError(f"quantity must be one of {', '.join(scores_known)}; got {quantity!r}")
     general = executor is not None or cache is not None or cell is not None or t is not None
+    grid = None if tax is None else tax.grid
     if method == "auto":
-        method = "trajectory" if general or tax.grid is None else "closed-form"
-    if method == "closed-form" and tax.grid is None:
+        method = "trajectory" if general or grid is None else "closed-form"
+    if method == "closed-form" and grid is None:
         raise ValueError(f"taxonomy {tax_name!r} has no vectorized grid; use "
                          "method='trajectory'")
     if method == "closed-form" and (cell is not None or t is not None or cache is not None):
@@ -384,8 +397,9 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     fixed_out = {k: (v.item() if isinstance(v, np.generic) else
                      v.tolist() if isinstance(v, np.ndarray) else v)
                  for k, v in params.items() if k not in (x_name, y_name)}
-    common = dict(model=cls.name if hasattr(cls, "name") else cls.__name__,
-                  taxonomy=tax_name, x_name=x_name, x=xs, y_name=y_name, y=ys,
+    model_name = getattr(base, "name", None) or getattr(cls, "name", cls.__name__)
+    common = dict(model=model_name if isinstance(model_name, str) else cls.__name__,
+                  taxonomy=tax_name or "user", x_name=x_name, x=xs, y_name=y_name, y=ys,
                   fixed=fixed_out, quantity=quantity or "chi")
     if method == "closed-form":
         X, Y = np.meshgrid(xs, ys)
@@ -402,8 +416,7 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     fn_name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
     init_key = None
     if base is not None and base.explicit_init:
-        init = base.initial_state()
-        init_key = [init["u"].tolist(), init["w"].tolist()]
+        init_key = [v.tolist() for v in base.initial_state().values()]
     for i in range(ny):
         for j in range(nx):
             p = {**params, x_name: float(xs[j]), y_name: float(ys[i])}

@@ -1,0 +1,504 @@
+r"""User-defined networks: a loss written in plain sympy, run through the whole pipeline.
+
+A researcher writes the loss of their network with ``sympy.IndexedBase`` parameters over
+one neuron index and explicit reductions ``Sum(..., (i, 0, d - 1))``; :class:`Network`
+checks it and turns it into the package's :class:`~exactdyn.symbolic.flow.SymbolicNetwork`,
+so the gradient flow
+
+.. math:: \dot\theta_{b,j} = -\eta_b\,\frac{\partial L}{\partial \theta_{b,j}}
+
+is derived width-generically (steps recorded), the conserved quantities of declared
+symmetries are proven by Noether's argument, and the flow is lowered, integrated in
+float64 or at ``precision=N``, verified against a user-supplied closed form, reported and
+swept into phase diagrams — like the built-in families.
+
+Example (a diagonal linear network, :math:`\beta = \sum_i (u_i^2 - v_i^2)`)::
+
+    i, d = sympy.symbols("i d", integer=True)
+    u, v = sympy.IndexedBase("u"), sympy.IndexedBase("v")
+    b = sympy.Symbol("beta_star")
+    net = exactdyn.Network("diag_linear", params=[u, v], index=i, width=d,
+                           loss=(sympy.Sum(u[i]**2 - v[i]**2, (i, 0, d - 1)) - b)**2 / 2,
+                           hyper=[b])
+    model = net.from_init({"u": u0, "v": v0}, beta_star=0.5)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from .. import _validation as check
+from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
+from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, WIDTH, neuron_sum, normalize
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+#: The time symbol of user-supplied closed forms.
+T = sp.Symbol("t", nonnegative=True)
+
+
+def _expr(name: str, value) -> sp.Expr:
+    """A sympy expression (never a string: user text is not parsed here)."""
+    if isinstance(value, str) or not isinstance(value, sp.Basic):
+        raise ValueError(f"{name} must be a sympy expression, got {type(value).__name__} "
+                         f"{value!r}")
+    if not isinstance(value, sp.Expr):
+        raise ValueError(f"{name} must be a sympy expression (sympy.Expr), got "
+                         f"{type(value).__name__} {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    r"""A user-supplied closed form of a :class:`Network`'s flow.
+
+    Parameters
+    ----------
+    solution : dict
+        Each parameter base -> its value at time ``t`` (:data:`T`, or the symbol given)
+        and neuron ``index``: a sympy expression in ``t``, the hyperparameters, and the
+        initial state written with the bases of ``initial``.
+    initial : dict
+        Each parameter base -> the ``IndexedBase`` that stands for its initial value in
+        ``solution`` (e.g. ``{u: IndexedBase("u0")}``).
+    t : sympy.Symbol
+        The time symbol used in ``solution`` (default ``Symbol("t", nonnegative=True)``).
+    """
+
+    solution: dict
+    initial: dict
+    t: sp.Symbol = T
+
+
+class Network:
+    r"""A network written by the user in plain sympy; see the module docstring.
+
+    Parameters
+    ----------
+    name : str
+        Name of the network (letters, digits, ``_`` and ``-``; starts with a letter).
+    params : sequence of sympy.IndexedBase
+        The parameter vectors, one entry per neuron, in state order.
+    index : sympy.Symbol
+        The neuron index used in the loss, observables and symmetries.
+    width : sympy.Symbol
+        The width symbol :math:`d`: reductions run over ``(index, 0, width - 1)``.
+    loss : sympy.Expr
+        The loss :math:`L(\theta)`: a scalar built from reductions over the neurons.
+    hyper : sequence of sympy.Symbol
+        Hyperparameters (given values by :meth:`from_init` / :meth:`random_init`).
+    rates : dict, optional
+        Parameter base -> learning rate :math:`\eta_b` (a positive number or a symbol of
+        ``hyper``); default 1 for every parameter.
+    symmetries : dict, optional
+        Name -> the infinitesimal action of a continuous symmetry, a dict base -> its
+        first-order change at neuron ``index`` (e.g. ``{u: v[i], v: u[i]}`` for
+        :math:`(u, v) \mapsto (u + s v, v + s u)`), or a pair ``(action, conserved)`` with
+        the conserved quantity given. Without one, Noether's argument for the flow
+        :math:`\dot\theta = -H\nabla L` gives
+        :math:`Q = \tfrac12\sum_b \eta_b^{-1}\sum_i \theta_{b,i}\,(A\theta)_{b,i}`. Both the
+        invariance of the loss and :math:`\dot Q = 0` are proven symbolically; a symmetry
+        that fails either is reported as not proven.
+    data : sequence of sympy.Symbol, optional
+        Data symbols (moments of the data set, a target): given values like ``hyper``,
+        listed apart in reports. Per-sample data arrays (a sample index) are not supported
+        by user-defined networks yet: write the loss through the data's moments.
+    observables : dict, optional
+        Name -> scalar expression (reductions over the neurons), computed along every
+        trajectory besides ``loss``.
+    closed_form : ClosedForm, optional
+        A solution of the flow, checked symbolically (:meth:`residual`) and numerically by
+        :func:`exactdyn.verify`.
+    citation : str
+        Where the network comes from (printed in reports).
+
+    Raises
+    ------
+    ValueError
+        For a loss or observable that is not a sympy expression, a parameter missing from
+        the loss, a free symbol that is neither a parameter, a hyperparameter nor data, an
+        indexed entry outside a reduction, a rate that is not positive.
+    """
+
+    def __init__(self, name: str, params, index, width, loss, hyper=(), rates=None,
+                 symmetries=None, data=(), observables=None, closed_form=None,
+                 citation: str = ""):
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(f"name must be letters, digits, '_' or '-' starting with a "
+                             f"letter, got {name!r}")
+        self.name = name
+        self.params = self._bases(params)
+        if not isinstance(index, sp.Symbol):
+            raise ValueError(f"index must be a sympy Symbol (the neuron index), got {index!r}")
+        if not isinstance(width, sp.Symbol):
+            raise ValueError(f"width must be a sympy Symbol (the width d), got {width!r}")
+        if index == width:
+            raise ValueError("index and width must be different symbols")
+        self.index, self.width_symbol = index, width
+        self.hyper = self._symbols("hyper", hyper)
+        self.data = self._symbols("data", data)
+        clash = set(self.hyper) & set(self.data)
+        if clash:
+            raise ValueError(f"{sorted(map(str, clash))} listed both in hyper and in data")
+        names = [b.name for b in self.params] + [str(s) for s in self.hyper + self.data]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"names must be distinct across params, hyper and data; "
+                             f"repeated: {dup}")
+        if "width" in names or "loss" in names:
+            raise ValueError("'width' and 'loss' are reserved names")
+        self.loss = self._scalar("loss", loss)
+        for b in self.params:
+            if not self.loss.has(b):
+                raise ValueError(f"parameter {b.name!r} does not appear in the loss; every "
+                                 "parameter must (remove it, or fix the loss)")
+        self.rates = self._rates(rates)
+        self.observables = {}
+        for key, expr in (observables or {}).items():
+            if not isinstance(key, str) or not key.isidentifier() or key == "loss":
+                raise ValueError(f"observable names must be identifiers other than 'loss', "
+                                 f"got {key!r}")
+            self.observables[key] = self._scalar(f"observable {key!r}", expr)
+        self.symmetries = self._symmetries(symmetries or {})
+        self.closed_form = self._closed_form(closed_form)
+        self.citation = str(citation)
+        self._symbolic = None
+
+    # ---- checks ------------------------------------------------------------------------
+    @staticmethod
+    def _bases(params) -> tuple:
+        if isinstance(params, sp.IndexedBase):
+            params = [params]
+        try:
+            params = tuple(params)
+        except TypeError:
+            raise ValueError(f"params must be a list of sympy IndexedBase, got {params!r}") \
+                from None
+        if not params:
+            raise ValueError("params must name at least one parameter (a sympy IndexedBase)")
+        for b in params:
+            if not isinstance(b, sp.IndexedBase):
+                raise ValueError(f"params must be sympy IndexedBase objects, got "
+                                 f"{type(b).__name__} {b!r}")
+        return params
+
+    @staticmethod
+    def _symbols(what: str, symbols) -> tuple:
+        if isinstance(symbols, sp.Symbol):
+            symbols = [symbols]
+        out = []
+        for s in symbols:
+            if isinstance(s, sp.IndexedBase):
+                raise ValueError(f"{what}: {s} is an array; user-defined networks take data "
+                                 "and hyperparameters as scalar symbols (write the loss "
+                                 "through the data's moments)")
+            if not isinstance(s, sp.Symbol):
+                raise ValueError(f"{what} must be sympy Symbols, got {type(s).__name__} {s!r}")
+            out.append(s)
+        return tuple(out)
+
+    def _scalar(self, what: str, expr) -> sp.Expr:
+        """Check a scalar expression of the network and write it in the package's symbols
+        (width :data:`~exactdyn.symbolic.sums.WIDTH`, canonical reductions)."""
+        expr = _expr(what, expr)
+        for s in expr.atoms(sp.Sum):
+            for idx, lo, hi in s.limits:
+                if lo != 0 or sp.simplify(hi - (self.width_symbol - 1)) != 0:
+                    raise ValueError(f"{what}: the reduction {s} must run over "
+                                     f"({idx}, 0, {self.width_symbol} - 1)")
+        bound = {lim[0] for s in expr.atoms(sp.Sum) for lim in s.limits}
+        for atom in expr.atoms(sp.Indexed):
+            if atom.base not in self.params:
+                raise ValueError(f"{what}: {atom.base} is not one of the params "
+                                 f"({', '.join(b.name for b in self.params)})")
+            if len(atom.indices) != 1 or atom.indices[0] not in bound \
+                    or atom.indices[0] in expr.free_symbols:
+                raise ValueError(f"{what}: {atom} stands outside a reduction over the "
+                                 f"neurons; {what} must be a scalar (use Sum over "
+                                 f"{self.index})")
+        self._known_symbols(what, expr, bound)
+        return normalize(expr.xreplace({self.width_symbol: WIDTH}))
+
+    def _known_symbols(self, what, expr, allowed_extra=()) -> None:
+        known = set(self.hyper) | set(self.data) | {self.width_symbol} | set(allowed_extra)
+        labels = {b.label for b in self.params}
+        for s in expr.free_symbols:
+            if s in known or s in labels or isinstance(s, sp.Indexed):
+                continue  # indexed entries are checked by the caller
+            raise ValueError(f"{what}: the free symbol {s} is neither a parameter, a "
+                             f"hyperparameter nor data; declare it in hyper= or data=")
+
+    def _rates(self, rates) -> dict:
+        rates = dict(rates or {})
+        out = {}
+        for key in rates:
+            if key not in self.params:
+                raise ValueError(f"rates: {key!r} is not one of the params")
+        for b in self.params:
+            r = rates.get(b, sp.Integer(1))
+            if isinstance(r, sp.Symbol):
+                if r not in self.hyper:
+                    raise ValueError(f"rates: the rate of {b.name}, {r}, must be a number or a "
+                                     "symbol of hyper")
+            else:
+                r = sp.nsimplify(check.positive(f"rates[{b.name}]", r), rational=True)
+            out[b] = r
+        return out
+
+    def _at_free_index(self, what: str, expr) -> sp.Expr:
+        """An expression at the free neuron index (symmetry actions, closed forms)."""
+        expr = _expr(what, expr)
+        return expr.xreplace({self.index: NEURON_INDEX, self.width_symbol: WIDTH})
+
+    def _symmetries(self, symmetries) -> tuple:
+        if not isinstance(symmetries, dict):
+            raise ValueError("symmetries must be a dict name -> action (a dict base -> "
+                             "expression at the neuron index) or (action, conserved)")
+        out = []
+        for name, spec in symmetries.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"symmetry names must be non-empty strings, got {name!r}")
+            action, conserved = (spec if isinstance(spec, tuple) else (spec, None))
+            if not isinstance(action, dict) or not action:
+                raise ValueError(f"symmetry {name!r}: the action must be a non-empty dict "
+                                 "base -> expression at the neuron index")
+            act = {}
+            for b, e in action.items():
+                if b not in self.params:
+                    raise ValueError(f"symmetry {name!r}: {b!r} is not one of the params")
+                act[b] = self._at_free_index(f"symmetry {name!r}", e)
+                self._known_symbols(f"symmetry {name!r}", e, {self.index})
+            if conserved is None:
+                # Noether for dθ/dt = -H ∇L: Q = θᵀ H⁻¹ A θ / 2.
+                conserved = sum((neuron_sum(b[SUM_INDEX] * act[b].xreplace(
+                    {NEURON_INDEX: SUM_INDEX})) / self.rates[b] for b in act), sp.S.Zero) / 2
+                how = "Q = θᵀH⁻¹Aθ/2 (Noether's argument for gradient flow)."
+            else:
+                conserved = self._scalar(f"symmetry {name!r}: conserved", conserved)
+                how = "Conserved quantity given by the user."
+            out.append(Symmetry(name, f"User-declared symmetry {name}: " + ", ".join(
+                f"δ{b.name} = {act[b]}" for b in act) + ". " + how, act, normalize(conserved)))
+        return tuple(out)
+
+    def _closed_form(self, cf):
+        if cf is None:
+            return None
+        if not isinstance(cf, ClosedForm):
+            raise ValueError(f"closed_form must be an exactdyn.ClosedForm, got {cf!r}")
+        if set(cf.solution) != set(self.params) or set(cf.initial) != set(self.params):
+            raise ValueError("closed_form: solution and initial must give every parameter "
+                             f"({', '.join(b.name for b in self.params)})")
+        for b, b0 in cf.initial.items():
+            if not isinstance(b0, sp.IndexedBase) or b0 in self.params:
+                raise ValueError(f"closed_form: the initial value of {b.name} must be a new "
+                                 f"IndexedBase (e.g. IndexedBase('{b.name}0')), got {b0!r}")
+        allowed = {cf.t, self.index} | {b0.label for b0 in cf.initial.values()}
+        sol = {}
+        for b, e in cf.solution.items():
+            e = _expr(f"closed_form[{b.name}]", e)
+            self._known_symbols(f"closed_form[{b.name}]", e, allowed)
+            sol[b] = e.xreplace({self.index: NEURON_INDEX, self.width_symbol: WIDTH,
+                                 cf.t: T})
+            sol[b] = sol[b].replace(lambda x: isinstance(x, sp.Sum), lambda s: normalize(s))
+        return ClosedForm(sol, dict(cf.initial), T)
+
+    # ---- the pipeline's view -----------------------------------------------------------
+    @property
+    def value_names(self) -> tuple:
+        """Names that :meth:`from_init` takes values for: hyperparameters, then data."""
+        return tuple(str(s) for s in self.hyper + self.data)
+
+    def symbolic_network(self) -> SymbolicNetwork:
+        """The package's symbolic network (built once)."""
+        if self._symbolic is None:
+            steps = (DerivationStep(
+                "Loss", sp.Eq(sp.Symbol("L"), self.loss, evaluate=False),
+                f"User-defined network {self.name}: the loss as written, reductions over "
+                f"the d neurons (rates: " + ", ".join(
+                    f"eta_{b.name} = {self.rates[b]}" for b in self.params) + ")."),)
+            obs = {"loss": self.loss, **self.observables}
+            self._symbolic = SymbolicNetwork(
+                name=self.name, params=self.params, rates=dict(self.rates),
+                hyper={str(s): s for s in self.hyper + self.data}, forward=self.loss,
+                loss=self.loss, loss_steps=steps, symmetries=self.symmetries,
+                observables=obs, citation=self.citation)
+        return self._symbolic
+
+    def __repr__(self) -> str:
+        return (f"Network({self.name!r}, params=[{', '.join(b.name for b in self.params)}], "
+                f"hyper=[{', '.join(self.value_names)}])")
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_symbolic"] = None  # rebuilt on demand (cheap), keeps pickles small
+        return state
+
+    # ---- models ------------------------------------------------------------------------
+    def _values(self, values: dict) -> tuple:
+        missing = [n for n in self.value_names if n not in values]
+        if missing:
+            raise ValueError(f"{self.name}: give a value for {', '.join(missing)} "
+                             f"(hyperparameters and data: {', '.join(self.value_names)})")
+        unknown = [k for k in values if k not in self.value_names]
+        if unknown:
+            raise ValueError(f"{self.name}: unknown value {unknown[0]!r}; the network's "
+                             f"hyperparameters and data are {', '.join(self.value_names) or 'none'}")
+        out = []
+        for n in self.value_names:
+            v = check.real(n, values[n])
+            rate_of = [b.name for b, r in self.rates.items() if str(r) == n]
+            if rate_of and v <= 0:
+                raise ValueError(f"{n} is the learning rate of {rate_of[0]} and must be > 0, "
+                                 f"got {v!r}")
+            out.append((n, v))
+        return tuple(out)
+
+    def from_init(self, init: dict, **values) -> NetworkModel:
+        """A model of this network with the explicit initial state ``init``.
+
+        Parameters
+        ----------
+        init : dict
+            Parameter name -> 1-D array; all of one length, the width.
+        **values
+            A value for every hyperparameter and data symbol.
+        """
+        if not isinstance(init, dict):
+            raise ValueError(f"init must be a dict parameter name -> array, got {init!r}")
+        names = [b.name for b in self.params]
+        extra = [k for k in init if k not in names]
+        if extra:
+            raise ValueError(f"init: {extra[0]!r} is not a parameter of {self.name} "
+                             f"({', '.join(names)})")
+        missing = [n for n in names if n not in init]
+        if missing:
+            raise ValueError(f"init: give an initial value for {', '.join(missing)}")
+        arrays = []
+        for n in names:
+            a = check.finite_vector(f"init[{n!r}]", init[n]).copy()
+            if arrays and a.size != arrays[0].size:
+                raise ValueError(f"init[{n!r}] has length {a.size} but init[{names[0]!r}] has "
+                                 f"{arrays[0].size}; every parameter has one entry per neuron")
+            a.setflags(write=False)
+            arrays.append(a)
+        return NetworkModel(self, tuple(arrays), self._values(values))
+
+    def random_init(self, width: int, scale: float = 1.0, seed: int | None = 0,
+                    **values) -> NetworkModel:
+        r"""A model with i.i.d. Gaussian init, :math:`\theta_{b,i} \sim N(0, \mathrm{scale}^2)`,
+        drawn in parameter order from ``numpy.random.default_rng(seed)``."""
+        width = check.positive_int("width", width)
+        scale = check.nonnegative("scale", scale)
+        seed = check.seed("seed", seed)
+        rng = np.random.default_rng(seed)
+        init = {b.name: scale * rng.standard_normal(width) for b in self.params}
+        model = self.from_init(init, **values)
+        return NetworkModel(self, model._init, model._values, (width, scale, seed))
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkModel:
+    """A :class:`Network` with numbers: its initial state and the values of its symbols.
+
+    Follows the model protocol of :mod:`exactdyn.models.base`; built by
+    :meth:`Network.from_init` or :meth:`Network.random_init`.
+    """
+
+    network: Network
+    _init: tuple = field(repr=False)
+    _values: tuple = ()
+    #: (width, scale, seed) of a random init, None for an explicit one.
+    _random: tuple | None = None
+
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+    @property
+    def width(self) -> int:
+        return int(self._init[0].size)
+
+    @property
+    def state_names(self) -> tuple:
+        return tuple(b.name for b in self.network.params)
+
+    @property
+    def explicit_init(self) -> bool:
+        return self._random is None
+
+    def initial_state(self) -> dict:
+        """Parameter name -> initial array (fresh copies)."""
+        return {n: a.copy() for n, a in zip(self.state_names, self._init)}
+
+    @property
+    def params(self) -> dict:
+        """Width, hyperparameters and data, and the init (JSON-ready)."""
+        out = {"width": self.width, **dict(self._values)}
+        if self._random is None:
+            out.update({f"{n}0": a.tolist() for n, a in zip(self.state_names, self._init)})
+        else:
+            out.update(scale=self._random[1], seed=self._random[2])
+        return out
+
+    def values(self) -> dict:
+        """Numbers for the network's symbols, and the width."""
+        return {**dict(self._values), "width": self.width}
+
+    def symbol_values(self) -> dict:
+        """sympy Symbol -> value, for the lowering."""
+        syms = {str(s): s for s in self.network.hyper + self.network.data}
+        return {syms[k]: v for k, v in self._values}
+
+    def symbolic_network(self) -> SymbolicNetwork:
+        return self.network.symbolic_network()
+
+    def with_init_scaled(self, factor: float) -> NetworkModel:
+        """The same model with every initial entry multiplied by ``factor``."""
+        factor = check.real("factor", factor)
+        return self.network.from_init({n: factor * a for n, a in
+                                       zip(self.state_names, self._init)}, **dict(self._values))
+
+    def with_values(self, **changes) -> NetworkModel:
+        """A copy with other hyperparameter values (and, for a random init, ``width``,
+        ``scale`` or ``seed``)."""
+        vals = dict(self._values)
+        rnd = dict(zip(("width", "scale", "seed"), self._random or ()))
+        for k, v in changes.items():
+            if k in vals:
+                vals[k] = v
+            elif self._random is not None and k in rnd:
+                rnd[k] = v
+            else:
+                allowed = list(vals) + (list(rnd) if self._random is not None else [])
+                raise ValueError(f"unknown parameter {k!r} of {self.name}; allowed: "
+                                 f"{', '.join(allowed)}")
+        if self._random is None:
+            return self.network.from_init(self.initial_state(), **vals)
+        width = rnd["width"]
+        if isinstance(width, numbers.Real) and not isinstance(width, bool) \
+                and float(width).is_integer():
+            width = int(width)
+        seed = rnd["seed"]
+        if isinstance(seed, float) and math.isfinite(seed) and seed.is_integer():
+            seed = int(seed)
+        return self.network.random_init(width, rnd["scale"], seed, **vals)
+
+    @property
+    def flow_key(self):
+        """Key of the derived flow in the pipeline's caches: the network itself."""
+        return self.network
+
+    @property
+    def sweep_parameters(self) -> tuple:
+        """What a phase diagram may put on an axis or fix."""
+        extra = ("width", "scale", "seed") if self._random is not None else ()
+        return tuple(k for k, _ in self._values) + extra
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v!r}" for k, v in self._values)
+        return f"{self.network.name}(width={self.width}{', ' if vals else ''}{vals})"
