@@ -17,7 +17,7 @@ from .sweep import PhaseDiagram, phase_diagram
 from .trajectory import Trajectory
 from .verify import VerificationReport, verify
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]

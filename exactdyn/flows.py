@@ -6,8 +6,8 @@ from .numeric import cnn as _cnn  # noqa: F401  (registers TwoLayerCNN's numeric
 from .numeric import twolayer as _twolayer  # noqa: F401  (registers TwoLayer's numerics)
 from .numeric.lowering import LoweredFlow
 from .numeric.matrix_lowering import MatrixLoweredFlow
-from .symbolic.flow import GradientFlow, derive_gradient_flow
 from .numeric.registry import numeric_family
+from .symbolic.flow import GradientFlow, derive_gradient_flow
 from .symbolic.matrix_flow import MatrixGradientFlow, MatrixNetwork, derive_matrix_flow
 
 _FLOWS: dict = {}

@@ -16,7 +16,7 @@ import sympy as sp
 from .closed_form import linear1d_numeric as num
 from .closed_form.linear1d import _observables
 from .flows import gradient_flow
-from .solve import integrate_float
+from .numeric.integrate import integrate_float
 from .trajectory import Trajectory
 
 

@@ -4,36 +4,20 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from . import _validation as check
-from .errors import IntegrationError
 from .flows import lower
+from .numeric.integrate import (
+    DEFAULT_RTOL,
+    FLOAT_METHODS,
+    PRECISION_METHODS,
+    default_atol,
+    integrate_float,
+)
 from .numeric.registry import numeric_family
 from .trajectory import Trajectory
 
-FLOAT_METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
-PRECISION_METHODS = ("taylor", "heyoka")
-
-
-def default_atol(model, y0: np.ndarray, rtol: float) -> float:
-    """Absolute tolerance scaled to the smallest nonzero typical entry of the state.
-
-    A fixed absolute tolerance would swamp a small initialization (entries of 1e-4);
-    the typical size of the state's nonzero parts sets the scale instead.
-    """
-    scales = []
-    lowered = lower(model)
-    for part in lowered.unpack(y0).values():
-        rms = float(np.sqrt(np.mean(np.square(part, dtype=float))))
-        if rms > 0:
-            scales.append(rms)
-    target = getattr(model, "target_scale", None)
-    if target is not None:
-        ts = target()
-        if ts > 0:
-            scales.append(ts)
-    return rtol * (min(scales) if scales else 1.0)
+__all__ = ["FLOAT_METHODS", "PRECISION_METHODS", "default_atol", "integrate_float", "solve"]
 
 
 def solve(model, t, method: str | None = None, rtol: float | None = None,
@@ -103,7 +87,7 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     if reduced:
         from .reduced import solve_reduced
 
-        return solve_reduced(model, times, method, 1e-12 if rtol is None else rtol, atol,
+        return solve_reduced(model, times, method, DEFAULT_RTOL if rtol is None else rtol, atol,
                              precision)
     lowered = lower(model)
     y0 = lowered.pack(model.initial_state())
@@ -117,36 +101,11 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         return _trajectory(model, lowered, times, ys, method,
                            rtol if rtol is not None else 10.0**-precision, None, precision, stats)
     if rtol is None:
-        rtol = 1e-12
+        rtol = DEFAULT_RTOL
     if atol is None:
-        atol = default_atol(model, y0, rtol)
+        atol = default_atol(model, lowered, y0, rtol)
     ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol)
     return _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
-
-
-def integrate_float(rhs, jac, y0, times, method, rtol, atol):
-    """``solve_ivp`` from t = 0 to the output ``times``; returns states (time first), stats."""
-    t_end = float(times[-1])
-    if t_end == 0.0:
-        return np.repeat(y0[None, :], len(times), axis=0), {"nfev": 0, "njev": 0, "nlu": 0}
-    kwargs = {}
-    if method in ("Radau", "BDF", "LSODA"):
-        kwargs["jac"] = jac
-    # solve_ivp wants strictly increasing output times; repeated times share one value.
-    unique_times, where = np.unique(times, return_inverse=True)
-    # An overflow inside a trial stage that the step controller then rejects is harmless,
-    # so floating-point warnings are silenced here and the accepted result checked below.
-    with np.errstate(over="ignore", invalid="ignore"):
-        sol = solve_ivp(rhs, (0.0, t_end), y0, method=method, t_eval=unique_times,
-                        rtol=rtol, atol=atol, **kwargs)
-    if sol.status != 0:
-        reached = float(sol.t[-1]) if sol.t.size else 0.0
-        raise IntegrationError(f"{method} failed: {sol.message}", t_reached=reached)
-    ys = sol.y.T[where]
-    if not np.all(np.isfinite(ys)):
-        bad = int(np.argmax(~np.all(np.isfinite(ys), axis=1)))
-        raise IntegrationError("the state stopped being finite", t_reached=float(times[bad]))
-    return ys, {"nfev": int(sol.nfev), "njev": int(sol.njev), "nlu": int(sol.nlu)}
 
 
 def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):

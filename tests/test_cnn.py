@@ -114,7 +114,8 @@ def test_rhs_matches_loop_oracle(shape, padding, act, alpha, seed):
     np.testing.assert_allclose(got["a"], adot, rtol=1e-10, atol=1e-13)
     h, _ = _oracle_forward(images, y, model.W0, model.a0, None, padding)
     f = np.einsum("iuvb,uvb->i", sig(h), model.a0) / alpha
-    np.testing.assert_allclose(ed.lower(model).observe(model.W0, model.a0)[0], f, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(ed.lower(model).observe(model.W0, model.a0)[0], f, rtol=1e-10,
+                               atol=1e-14)
 
 
 def test_channels_first_and_single_channel_layouts_agree():

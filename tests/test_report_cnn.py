@@ -82,19 +82,20 @@ def test_printed_flow_is_the_derivation_and_is_minus_the_gradient(built):
     model = ed.TwoLayerCNN.from_init(W, a, images, y, activation="tanh")
     Wf, af = W.reshape(4, 2), a.reshape(4, 2)
     h = 1e-6
+    observe = ed.lower(model).observe
     for (r, b) in [(0, 0), (3, 1)]:
         rhs = flow.rhs[sc.W].subs({sc.R: r, sc.B: b})
         Wp, Wm = Wf.copy(), Wf.copy()
         Wp[r, b] += h
         Wm[r, b] -= h
-        fd = (ed.lower(model).observe(Wp.reshape(W.shape), a)[1] - ed.lower(model).observe(Wm.reshape(W.shape), a)[1]) / (2 * h)
+        fd = (observe(Wp.reshape(W.shape), a)[1] - observe(Wm.reshape(W.shape), a)[1]) / (2 * h)
         assert _numeric(rhs, model, Wf, af) == pytest.approx(-fd, rel=1e-6, abs=1e-9)
     for (q, b) in [(1, 0), (2, 1)]:
         rhs = flow.rhs[sc.A].subs({sc.Q: q, sc.B: b})
         ap, am = af.copy(), af.copy()
         ap[q, b] += h
         am[q, b] -= h
-        fd = (ed.lower(model).observe(W, ap.reshape(a.shape))[1] - ed.lower(model).observe(W, am.reshape(a.shape))[1]) / (2 * h)
+        fd = (observe(W, ap.reshape(a.shape))[1] - observe(W, am.reshape(a.shape))[1]) / (2 * h)
         assert _numeric(rhs, model, Wf, af) == pytest.approx(-fd, rel=1e-6, abs=1e-9)
 
 

@@ -68,14 +68,6 @@ def family_of(model) -> ClosedFormFamily:
                      f"{type(model).__name__}")
 
 
-def has_closed_form(model) -> bool:
-    try:
-        family_of(model)
-    except ValueError:
-        return False
-    return getattr(getattr(model, "network", None), "closed_form", True) is not None
-
-
 def exact(model, t, precision: int | None = None) -> Trajectory:
     """The closed-form trajectory of ``model`` at times ``t``.
 

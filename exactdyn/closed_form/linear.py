@@ -84,16 +84,17 @@ def balance_lambda(model, rtol=1e-12):
     return None
 
 
-def exact_linear(model, times: np.ndarray, precision: int | None = None) -> Trajectory:
+def exact_linear(model, times: np.ndarray, precision: int | None = None,
+                 kunin_nu: bool = False) -> Trajectory:
     """The closed-form trajectory of a :class:`~exactdyn.LinearNet` or
-    :class:`~exactdyn.SingleNeuron` at ``times``."""
+    :class:`~exactdyn.SingleNeuron` (``kunin_nu``: with Kunin's ν) at ``times``."""
     kind = closed_form_kind(model)
     if kind == "decoupled":
         state, method = _decoupled(model, times, precision), "closed_form:decoupled"
     else:
         state, method = _riccati(model, times, precision), "closed_form:riccati"
     obs = _observables(model, state, precision)
-    if model.name == "single_neuron":
+    if kunin_nu:
         # Kunin's closed form for nu (an independent formula, not read off the state).
         obs["nu"] = nu_closed_form(model, times, precision)
     state = {k: state[k] for k in ("W1", "W2")} if "W1" in state else {}
@@ -413,8 +414,11 @@ def _register():
     from . import register_closed_form
     from .linear_symbolic import LinearNetClosedForm
 
-    for model_type in (LinearNet, SingleNeuron):
-        register_closed_form(model_type, exact_linear, lambda model: LinearNetClosedForm())
+    def exact_single_neuron(model, times, precision):
+        return exact_linear(model, times, precision, kunin_nu=True)
+
+    register_closed_form(LinearNet, exact_linear, lambda model: LinearNetClosedForm())
+    register_closed_form(SingleNeuron, exact_single_neuron, lambda model: LinearNetClosedForm())
 
 
 _register()

@@ -19,18 +19,17 @@ import numpy as np
 import sympy as sp
 
 from ..flows import lower
-from ..models.network import T, NetworkModel
+from ..models.network import NetworkModel, T
 from ..numeric.lowering import MPMATH_NAMESPACE, NUMPY_NAMESPACE, _bdot, _bsum, _lower, _parameters
 from ..symbolic.flow import DerivationStep, derive_gradient_flow
 from ..symbolic.sums import NEURON_INDEX, normalize
 from ..trajectory import Trajectory
 
-
 _REDUCTIONS = {"_bdot": _bdot, "_bsum": _bsum}
 
 
 def _require(model):
-    cf = model.network.closed_form
+    cf = model.definition.closed_form
     if cf is None:
         raise ValueError(f"the network {model.name!r} has no closed form: pass "
                          "closed_form=exactdyn.ClosedForm(...) to exactdyn.Network")
@@ -111,7 +110,7 @@ class NetworkClosedForm:
 
 def closed_form_network(model) -> NetworkClosedForm:
     _require(model)
-    return NetworkClosedForm(model.network)
+    return NetworkClosedForm(model.definition)
 
 
 def _compiled(network):
@@ -130,7 +129,7 @@ def _compiled(network):
 def exact_network(model: NetworkModel, times: np.ndarray, precision: int | None = None):
     """The user's closed form of ``model`` at ``times``, as a :class:`Trajectory`."""
     _require(model)
-    src, params = _compiled(model.network)
+    src, params = _compiled(model.definition)
     values = model.symbol_values()
     missing = [p for p in params if p not in values]
     if missing:

@@ -21,6 +21,7 @@ import sympy as sp
 from .. import _validation as check
 from .activations import X as XSYM
 from .activations import activation as make_activation
+from .base import ModelMixin
 
 INITS = ("gaussian", "balanced", "mirrored")
 PADDINGS = ("valid", "same")
@@ -120,7 +121,7 @@ def initial_weights(scheme, kernel_size, in_channels, channels, out_hw, scale, s
     return W, a
 
 
-class TwoLayerCNN:
+class TwoLayerCNN(ModelMixin):
     r"""A two-layer CNN :math:`f(x) = \frac1\alpha\sum_{u,v,\beta}a_{uv\beta}
     \sigma(\sum_{p,q,c}W_{pqc\beta}x_{u+p,v+q,c})` on images, trained by gradient flow on
     :math:`L = \frac1{2n}\sum_i(f(x_i)-y_i)^2` (MATH.md §5; Zhou, Zhou, Li, Xu,
@@ -269,6 +270,11 @@ class TwoLayerCNN:
                 f"images={self.n}×{H}×{Wd}×{self.in_channels}, "
                 f"activation={self.act.name!r}, padding={self.padding!r}, "
                 f"scale={self.scale!r}, init={self.init!r})")
+
+    def values(self) -> dict:
+        """The output scale and the axis sizes (kernels, kernel size, images)."""
+        return {"alpha": self.alpha, "channels": self.channels,
+                "kernel_size": self.kernel_size, "n": int(self.images.shape[0])}
 
     def with_init_scaled(self, factor: float) -> TwoLayerCNN:
         """The same network (images, activation, padding, α) with its initial state times

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _validation as check
 from ..symbolic.deep_linear import CITATION, derive_deep_linear
+from .base import ModelMixin
 
 __all__ = ["DeepLinear", "teacher_matrix", "CITATION"]
 
@@ -60,7 +61,7 @@ def teacher_matrix(svals, out_dim: int, in_dim: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class DeepLinear:
+class DeepLinear(ModelMixin):
     r"""Hyperparameters and initial state of a deep linear network (MATH.md §3).
 
     Parameters
@@ -205,6 +206,13 @@ class DeepLinear:
         if self.sigma is not None:
             return float(self.sigma)
         return float(self.width ** (-self.gamma / 2))
+
+    def with_init_scaled(self, factor: float) -> DeepLinear:
+        """The same data with every initial weight matrix times ``factor`` (an explicit init,
+        built with :meth:`from_init`)."""
+        factor = check.real("factor", factor)
+        return DeepLinear.from_init([factor * w for w in self.initial_state().values()],
+                                    self.sigma_yx, self.sigma_xx)
 
     def layer_shapes(self) -> list:
         dims = [self.in_dim] + [self.width] * (self.depth - 1) + [self.out_dim]

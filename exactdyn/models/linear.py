@@ -42,6 +42,7 @@ import sympy as sp
 from .. import _validation as check
 from ..symbolic.flow import DerivationStep
 from ..symbolic.matrix_flow import MatrixNetwork, is_zero_matrix, matrix_gradient
+from .base import ModelMixin
 
 CITATION = ("A. M. Saxe, J. L. McClelland, S. Ganguli, Exact solutions to the nonlinear "
             "dynamics of learning in deep linear neural networks, arXiv:1312.6120; "
@@ -71,7 +72,7 @@ def _rng_init(rng, shape, scale):
     return rng.normal(0.0, 1.0, shape) * scale
 
 
-class _InputMoments:
+class _InputMoments(ModelMixin):
     """``sxx`` and ``whitened`` of a model with input dimension ``in_dim`` and
     ``sigma_xx`` (``None`` meaning whitened inputs)."""
 
@@ -313,6 +314,14 @@ class LinearNet(_InputMoments):
     def explicit_init(self) -> bool:
         return self._init is not None
 
+    def with_init_scaled(self, factor: float) -> LinearNet:
+        """The same data and rates with the initial weights times ``factor`` (an explicit
+        init, built with :meth:`from_init`)."""
+        factor = check.real("factor", factor)
+        init = self.initial_state()
+        return LinearNet.from_init(factor * init["W1"], factor * init["W2"], self.sigma_yx,
+                                   self.sigma_xx, self.eta1, self.eta2)
+
     @property
     def shapes(self) -> dict:
         return {"W1": (self.hidden, self.in_dim), "W2": (self.out_dim, self.hidden)}
@@ -538,6 +547,14 @@ class SingleNeuron(_InputMoments):
         d /= np.linalg.norm(d)
         a0 = _balanced_a0(self.delta, self.product, self.eta_a, self.eta_w)
         return a0, d * (self.product / a0)
+
+    def with_init_scaled(self, factor: float) -> SingleNeuron:
+        """The same data and rates with :math:`a_0, w_0` times ``factor`` (an explicit init,
+        built with :meth:`from_init`; :math:`\\delta` scales by ``factor``²)."""
+        factor = check.real("factor", factor)
+        a0, w0 = self.init_aw()
+        return SingleNeuron.from_init(factor * a0, factor * w0, self.beta, self.sigma_xx,
+                                      self.eta_a, self.eta_w)
 
     @property
     def shapes(self) -> dict:

@@ -23,13 +23,14 @@ from .. import _validation as check
 from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
 from ..symbolic.linear1d import reduce_linear1d
 from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, neuron_sum, normalize
+from .base import ModelMixin
 
 CITATION = ("Y. Xu and L. Ziyin, When does feature learning happen? Perspective from an "
             "analytically solvable model, arXiv:2401.07085 (ICLR 2025).")
 
 
 @dataclass(frozen=True)
-class Linear1D:
+class Linear1D(ModelMixin):
     r"""Hyperparameters and initial state of the 1-D linear network (MATH.md §1).
 
     Parameters
@@ -102,6 +103,15 @@ class Linear1D:
         return cls(width=u0.size, kappa=kappa, eta_u=eta_u, eta_w=eta_w, sigma_u=0.0,
                    sigma_w=0.0, teacher=teacher, x_var=x_var, seed=None,
                    _init=(np.array(u0), np.array(w0)))
+
+    def with_init_scaled(self, factor: float) -> Linear1D:
+        """The same hyperparameters with the initial state times ``factor`` (an explicit
+        init, built with :meth:`from_init`)."""
+        factor = check.real("factor", factor)
+        init = self.initial_state()
+        return Linear1D.from_init(factor * init["u"], factor * init["w"], kappa=self.kappa,
+                                  eta_u=self.eta_u, eta_w=self.eta_w, teacher=self.teacher,
+                                  x_var=self.x_var)
 
     @property
     def explicit_init(self) -> bool:

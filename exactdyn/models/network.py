@@ -346,8 +346,9 @@ class Network:
                              f"(hyperparameters and data: {', '.join(self.value_names)})")
         unknown = [k for k in values if k not in self.value_names]
         if unknown:
+            known = ", ".join(self.value_names) or "none"
             raise ValueError(f"{self.name}: unknown value {unknown[0]!r}; the network's "
-                             f"hyperparameters and data are {', '.join(self.value_names) or 'none'}")
+                             f"hyperparameters and data are {known}")
         out = []
         for n in self.value_names:
             v = check.real(n, values[n])
@@ -409,7 +410,9 @@ class NetworkModel:
     :meth:`Network.from_init` or :meth:`Network.random_init`.
     """
 
-    network: Network
+    #: The user's :class:`Network` (``network()`` gives its symbolic network, as for every
+    #: model of the protocol).
+    definition: Network
     _init: tuple = field(repr=False)
     _values: tuple = ()
     #: (width, scale, seed) of a random init, None for an explicit one.
@@ -417,7 +420,7 @@ class NetworkModel:
 
     @property
     def name(self) -> str:
-        return self.network.name
+        return self.definition.name
 
     @property
     def width(self) -> int:
@@ -425,7 +428,7 @@ class NetworkModel:
 
     @property
     def state_names(self) -> tuple:
-        return tuple(b.name for b in self.network.params)
+        return tuple(b.name for b in self.definition.params)
 
     @property
     def explicit_init(self) -> bool:
@@ -451,16 +454,20 @@ class NetworkModel:
 
     def symbol_values(self) -> dict:
         """sympy Symbol -> value, for the lowering."""
-        syms = {str(s): s for s in self.network.hyper + self.network.data}
+        syms = {str(s): s for s in self.definition.hyper + self.definition.data}
         return {syms[k]: v for k, v in self._values}
 
     def symbolic_network(self) -> SymbolicNetwork:
-        return self.network.symbolic_network()
+        return self.definition.symbolic_network()
+
+    def network(self) -> SymbolicNetwork:
+        """The symbolic network (the model protocol's name for it)."""
+        return self.definition.symbolic_network()
 
     def with_init_scaled(self, factor: float) -> NetworkModel:
         """The same model with every initial entry multiplied by ``factor``."""
         factor = check.real("factor", factor)
-        return self.network.from_init({n: factor * a for n, a in
+        return self.definition.from_init({n: factor * a for n, a in
                                        zip(self.state_names, self._init)}, **dict(self._values))
 
     def with_values(self, **changes) -> NetworkModel:
@@ -478,7 +485,7 @@ class NetworkModel:
                 raise ValueError(f"unknown parameter {k!r} of {self.name}; allowed: "
                                  f"{', '.join(allowed)}")
         if self._random is None:
-            return self.network.from_init(self.initial_state(), **vals)
+            return self.definition.from_init(self.initial_state(), **vals)
         width = rnd["width"]
         if isinstance(width, numbers.Real) and not isinstance(width, bool) \
                 and float(width).is_integer():
@@ -486,12 +493,12 @@ class NetworkModel:
         seed = rnd["seed"]
         if isinstance(seed, float) and math.isfinite(seed) and seed.is_integer():
             seed = int(seed)
-        return self.network.random_init(width, rnd["scale"], seed, **vals)
+        return self.definition.random_init(width, rnd["scale"], seed, **vals)
 
     @property
     def flow_key(self):
         """Key of the derived flow in the pipeline's caches: the network itself."""
-        return self.network
+        return self.definition
 
     @property
     def sweep_parameters(self) -> tuple:
@@ -501,4 +508,4 @@ class NetworkModel:
 
     def __repr__(self) -> str:
         vals = ", ".join(f"{k}={v!r}" for k, v in self._values)
-        return f"{self.network.name}(width={self.width}{', ' if vals else ''}{vals})"
+        return f"{self.definition.name}(width={self.width}{', ' if vals else ''}{vals})"

@@ -24,6 +24,7 @@ from .. import _validation as check
 from ..symbolic.twolayer import derive_two_layer_flow
 from .activations import X as XSYM
 from .activations import activation as make_activation
+from .base import ModelMixin
 
 INITS = ("gaussian", "balanced", "dominated", "mirrored")
 
@@ -141,7 +142,7 @@ def initial_weights(scheme, width, d_in, beta1, beta2, seed):
     return signs * (norms + np.abs(rng.normal(0.0, beta1, width))), W
 
 
-class TwoLayer:
+class TwoLayer(ModelMixin):
     r"""A two-layer network :math:`f(x) = \frac1\alpha\sum_k a_k\sigma(w_k\cdot x)` on data
     ``(X, y)``, trained by gradient flow on :math:`L = \frac1{2n}\sum_i (f(x_i)-y_i)^2`.
 
@@ -254,6 +255,10 @@ class TwoLayer:
         return (f"TwoLayer(width={self.width}, n={self.n}, d_in={self.d_in}, "
                 f"activation={self.act.name!r}, alpha={self.alpha!r}, beta1={self.beta1!r}, "
                 f"beta2={self.beta2!r}, init={self.init!r})")
+
+    def values(self) -> dict:
+        """The output scale and the axis sizes (neurons, samples, input features)."""
+        return {"alpha": self.alpha, "width": self.width, "n": self.n, "d_in": self.d_in}
 
     def with_init_scaled(self, factor: float) -> TwoLayer:
         """The same network (data, activation, α, bias) with its initial state times

@@ -400,17 +400,17 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     kernel) triples sliding at the end.
     """
     from .. import _validation as check
-    from ..solve import FLOAT_METHODS, default_atol, integrate_float
+    from .integrate import FLOAT_METHODS, KINKED_RTOL, default_atol, integrate_float
 
     max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     method = "DOP853" if method is None else method
     check.choice("method", method, ("DOP853", "RK45", "RK23") if model.act.piecewise
                  else FLOAT_METHODS)
-    rtol = 1e-10 if rtol is None else rtol
+    rtol = KINKED_RTOL if rtol is None else rtol
     low = lowered_cnn(model)
     y0 = low.pack(model.initial_state())
     if atol is None:
-        atol = default_atol(model, y0, rtol)
+        atol = default_atol(model, low, y0, rtol)
     if low.kinks:
         from .kinks import integrate
 

@@ -78,6 +78,7 @@ import sympy as sp
 from ..trajectory import Trajectory
 from . import kinks as kinks_mod
 from .indexed import lower_indexed
+from .integrate import KINKED_RTOL
 
 _SOURCES: dict = {}
 _XN = sp.Symbol("x_n", negative=True)
@@ -150,8 +151,12 @@ class LoweredTwoLayer:
         self.m, self.d = model.width, model.d_in
         self.size = self.m * (1 + self.d)
 
-    def pack(self, a, W):
-        return np.concatenate([a, W.ravel()])
+    def pack(self, a, W=None):
+        """The flat state from ``a`` and ``W``, or from a state dict ``{"a", "W"}`` (the
+        form every lowered flow takes)."""
+        if isinstance(a, dict):
+            a, W = a["a"], a["W"]
+        return np.concatenate([a, np.asarray(W).ravel()])
 
     def unpack(self, y):
         return y[..., :self.m], y[..., self.m:].reshape(y.shape[:-1] + (self.m, self.d))
@@ -285,7 +290,7 @@ def solve_two_layer(model, times, method=None, rtol=None, atol=None,
 
     method = "DOP853" if method is None else method
     check.choice("method", method, ("DOP853", "RK45", "RK23"))
-    rtol = 1e-10 if rtol is None else rtol
+    rtol = KINKED_RTOL if rtol is None else rtol
     max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     low = lowered_two_layer(model)
     ys, stats = low.integrate(times, method, rtol, atol, max_kinks)

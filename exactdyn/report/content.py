@@ -220,12 +220,9 @@ def regime_summary(regime) -> dict:
 
 
 def regime_of(model):
-    """``(result, note)``: ``exactdyn.classify(model)`` when the package has it."""
-    import exactdyn
+    """``(result, note)``: :func:`exactdyn.classify` of the model, or why not."""
+    from ..regimes import classify
 
-    classify = getattr(exactdyn, "classify", None)
-    if classify is None:
-        return None, "not available (this version of exactdyn has no exactdyn.classify)"
     try:
         return classify(model), ""
     except (ValueError, TypeError, NotImplementedError) as exc:

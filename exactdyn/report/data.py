@@ -1,8 +1,8 @@
 """``data.json`` of a report: hyperparameters, version, verification numbers, regime.
 
 Deterministic across machines and library versions: errors are written as decade bounds
-with a round-off floor per precision (:func:`~.content.precision_floor`), values with :data:`~.content.VALUE_DIGITS`; no timestamps, no
-absolute paths.
+with a round-off floor per precision (:func:`~.content.precision_floor`), values with
+:data:`~.content.VALUE_DIGITS`; no timestamps, no absolute paths.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def regime_data(content: ReportContent):
 
 
 def to_json(content: ReportContent) -> str:
-    from .. import __version__
+    from .._version import __version__
 
     data = {
         "model": content.model_name,

@@ -1,0 +1,70 @@
+r"""The model protocol: what every family — and every user network — provides.
+
+Everything downstream works from these few members alone: :func:`exactdyn.gradient_flow`
+derives from ``network()``, :func:`exactdyn.lower` prints code for it and takes numbers
+from ``values()``, :func:`exactdyn.solve` integrates from ``initial_state()``,
+:func:`exactdyn.verify` rescales with ``with_init_scaled``, and closed forms, regime
+taxonomies and report extras are found in registries keyed by the model's type
+(:func:`exactdyn.closed_form.register_closed_form`,
+:func:`exactdyn.regimes.register_taxonomy`, :func:`exactdyn.numeric.registry.register_numeric`,
+:func:`exactdyn.report.content.register_gatherer`). No code path compares ``name``.
+
+A new family is one model module (a frozen dataclass following :class:`Model`, usually
+with :class:`ModelMixin`), optionally a closed-form module in ``closed_form/`` and a
+taxonomy in ``regimes/`` that register themselves, and one line in ``exactdyn/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Model(Protocol):
+    """The members every model provides (checked by ``isinstance(model, Model)``).
+
+    Attributes
+    ----------
+    name : str
+        The family's name (reports, metadata, the CLI's command: ``_`` becomes ``-``).
+    params : dict
+        Hyperparameters and, for an explicit init, the init: JSON-ready.
+    """
+
+    name: str
+
+    @property
+    def params(self) -> dict: ...
+
+    def initial_state(self) -> dict:
+        """State name -> initial array (fresh copies)."""
+
+    def network(self):
+        """The symbolic network (indexed parameters and reductions, or matrices), or the
+        family's derived flow where the family derives it itself."""
+
+    def values(self) -> dict:
+        """Numbers for the network's hyperparameter and data symbols, by name, and the axis
+        sizes (``width``, ...)."""
+
+    def with_init_scaled(self, factor: float) -> Model:
+        """The same model with its initial state multiplied by ``factor``."""
+
+
+class ModelMixin:
+    """Defaults of the protocol for families built on the symbolic pipeline."""
+
+    def network(self):
+        if hasattr(self, "symbolic_network"):
+            return self.symbolic_network()
+        return self.derive_flow()
+
+    def values(self) -> dict:
+        out = {}
+        if hasattr(self, "symbol_values"):
+            for sym, value in self.symbol_values().items():
+                out[str(sym)] = value
+        for size in ("width", "in_dim", "out_dim", "hidden", "depth"):
+            if hasattr(self, size):
+                out[size] = getattr(self, size)
+        return out
