@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .numeric import cnn as _cnn  # noqa: F401  (registers TwoLayerCNN's numerics)
 from .numeric import twolayer as _twolayer  # noqa: F401  (registers TwoLayer's numerics)
+from .numeric.chain_lowering import ChainLoweredFlow
 from .numeric.lowering import LoweredFlow
 from .numeric.matrix_lowering import MatrixLoweredFlow
 from .numeric.registry import numeric_family
@@ -36,8 +37,6 @@ def lower(model) -> LoweredFlow:
         return family.lower(model)
     flow = gradient_flow(model)
     if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
-        from .numeric.lowering_matrix import MatrixLoweredFlow as ChainLoweredFlow
-
         return ChainLoweredFlow(flow, model)
     if isinstance(flow, MatrixGradientFlow):
         return MatrixLoweredFlow(flow, model)

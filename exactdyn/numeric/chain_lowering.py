@@ -1,6 +1,7 @@
 r"""Lowering of gradient flows kept in matrix form (deep linear networks).
 
-A sibling of :mod:`exactdyn.numeric.lowering` for states made of matrices of different
+A sibling of :mod:`exactdyn.numeric.lowering` (and of :mod:`.matrix_lowering`, which prints
+the two-layer matrix flows) for states made of matrices of different
 shapes. Each right-hand side is a product of matrix symbols, transposes and sums
 (:class:`~exactdyn.symbolic.deep_linear.MatrixFlow`); the generated code evaluates every
 chain of products in the cheapest association order (a matrix-chain dynamic program with
@@ -144,7 +145,7 @@ def _compiled(flow):
     return _COMPILED[flow.name]
 
 
-class MatrixLoweredFlow:
+class ChainLoweredFlow:
     r"""Numeric callables of a :class:`~exactdyn.symbolic.deep_linear.MatrixFlow`.
 
     Same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow` where it matters to
