@@ -1,9 +1,8 @@
 """Regimes: metrics, classifiers and theory predictions, one taxonomy per model family."""
 
-from . import deep_linear as _deep_linear  # noqa: F401  (registers "deep_linear")
-from . import linear1d as _linear1d  # noqa: F401  (registers the "linear1d" taxonomy)
-from . import single_neuron as _single_neuron  # noqa: F401  (registers "single_neuron")
-from . import two_layer as _two_layer  # noqa: F401  (registers "two_layer")
+import importlib as _importlib
+import pkgutil as _pkgutil
+
 from .base import Regime, Taxonomy, classify, get_taxonomy, register_taxonomy, taxonomies
 from .deep_linear import effective_gamma, plateau_count
 from .metrics import (
@@ -44,3 +43,8 @@ __all__ = ["PARAMETRIZATIONS", "TWO_LAYER_INITS", "Parametrization", "Regime", "
 __all__ += ["effective_gamma", "kernel_movement", "kunin_rho", "plateau_count",
             "single_neuron_ntk"]
 __all__ += ["PROTOCOL", "RDSlope", "noise_band", "rd_slope", "slope_label"]
+
+# Every module of this package registers its taxonomy on import (a new family's taxonomy
+# is one new file here).
+for _info in _pkgutil.iter_modules(__path__):
+    _importlib.import_module(f"{__name__}.{_info.name}")
