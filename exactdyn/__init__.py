@@ -1,5 +1,6 @@
 """exactdyn: exact training dynamics of small neural networks."""
 
+from .cite import cite
 from .closed_form import closed_form, exact
 from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
 from .errors import IntegrationError
@@ -27,3 +28,4 @@ __all__ += ["LinearNet", "SingleNeuron"]
 __all__ += ["TwoLayer"]
 __all__ += ["TwoLayerCNN"]
 __all__ += ["alignment_path", "early_alignment", "extremal_vectors"]
+__all__ += ["cite"]
