@@ -103,6 +103,27 @@ class PhaseDiagram:
         labels, n = np.unique(self.labels, return_counts=True)
         return {str(k): int(v) for k, v in zip(labels, n)}
 
+    def _repr_markdown_(self) -> str:
+        """Notebook display: the grid, the label counts and the agreement with theory
+        (``pd.plot()`` draws the figure)."""
+        ny, nx = self.shape
+        lines = [f"**Phase diagram of {self.model}** ({self.taxonomy} taxonomy, "
+                 f"{self.method}): {ny} × {nx} cells, x = {self.x_name} in "
+                 f"[{self.x[0]:.3g}, {self.x[-1]:.3g}], y = {self.y_name} in "
+                 f"[{self.y[0]:.3g}, {self.y[-1]:.3g}]"]
+        if self.fixed:
+            lines += ["", "fixed: " + ", ".join(f"{k} = {v}" for k, v in self.fixed.items()
+                                                   if np.ndim(v) == 0)]
+        lines += ["", "| label | cells |", "|---|---|"]
+        lines += [f"| {k or '(failed)'} | {v} |" for k, v in self.counts().items()]
+        if self.predicted is not None:
+            a = self.agreement()
+            lines += ["", f"measured = predicted on {100 * a['fraction']:.1f}% of the "
+                          f"{a['compared']} cells away from a theory boundary"]
+        if self.failures:
+            lines += ["", f"{len(self.failures)} failed cells (see `.failures`)"]
+        return "\n".join(lines)
+
     def plot(self, path=None, quantity: str | None = None, **kwargs):
         """Regions by label, a score as a colour map, theory boundaries, named points.
 
