@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "gallery" / "figures"
 
 # How each example takes its output location: "{dir}" is the figures folder of the example,
-# "{dir}/x.png" a file in it. The command shown on the page is the same with OUTDIR.
+# "{dir}/x.png" a file in it. The command shown on the page has OUTDIR for the folder and
+# the bare file name for a file.
 ARGS = {
     "cnn_condensation_digits": ["{dir}"],
     "condensation_heatmaps": ["{dir}"],
@@ -48,7 +49,7 @@ def run(name):
         if old.suffix in {".png", ".svg", ".json", ".npz"}:
             old.unlink()
     args = [a.format(dir=out.relative_to(ROOT)) for a in ARGS.get(name, [])]
-    shown = [a.format(dir="OUTDIR") for a in ARGS.get(name, [])]
+    shown = ["OUTDIR" if a == "{dir}" else a.replace("{dir}/", "") for a in ARGS.get(name, [])]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(script.relative_to(ROOT)), *args], cwd=ROOT,
                           capture_output=True, text=True, env=None)
@@ -56,8 +57,9 @@ def run(name):
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"run_gallery: {name} failed (exit {proc.returncode})")
-    for extra in out.glob("*.svg"):   # the pages show the PNGs; keep the folder small
-        extra.unlink()
+    for extra in out.iterdir():   # the pages show the PNGs; keep the folder small
+        if extra.is_file() and extra.suffix != ".png":
+            extra.unlink()
     lines = proc.stdout.rstrip().splitlines()
     if len(lines) > MAX_STDOUT_LINES:
         lines = lines[:MAX_STDOUT_LINES] + [f"... ({len(lines) - MAX_STDOUT_LINES} more lines)"]
