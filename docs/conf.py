@@ -13,6 +13,7 @@ build; ``python docs/run_gallery.py`` runs them and commits figures and run time
 pages show.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -64,10 +65,15 @@ napoleon_use_rtype = False
 napoleon_use_ivar = True
 napoleon_custom_sections = [("Equations", "notes_style"), ("References", "notes_style")]
 
+# MathJax comes from a CDN; to read the pages offline, point this at a local copy, e.g.
+# EXACTDYN_MATHJAX_PATH="file:///usr/share/javascript/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
+# (Debian's libjs-mathjax).
+if os.environ.get("EXACTDYN_MATHJAX_PATH"):
+    mathjax_path = os.environ["EXACTDYN_MATHJAX_PATH"]
+
 html_theme = "furo" if __import__("importlib").util.find_spec("furo") else "alabaster"
 html_title = f"exactdyn {release}"
 html_static_path = ["_static"]
-pygments_style = "sphinx"
 
 # Names of exactdyn.__all__, grouped for the API page. A public name missing here is listed
 # under "Other" (so a new export is documented at once); one listed here but no longer
@@ -86,6 +92,24 @@ API_GROUPS = [
     ("Conventions and errors", "", ["cite", "IntegrationError"]),
 ]
 API_SKIP = {"__version__"}
+
+
+# Docstrings cite the equations as "MATH.md §N" (the project's notes, now the page
+# math.md): in the built pages that becomes a link to the section.
+MATH_REF = __import__("re").compile(r"(?:\(MATH\.md\)|MATH\.md(?:'s)? §(\d))")
+
+
+def link_math(text):
+    return MATH_REF.sub(lambda m: f":ref:`Mathematics §{m.group(1)} <math-s{m.group(1)}>`"
+                        if m.group(1) else ":doc:`/math`", text)
+
+
+def _link_math_in_docstring(app, what, name, obj, options, lines):
+    lines[:] = [link_math(line) for line in lines]
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _link_math_in_docstring)
 
 
 def write_api_page():
@@ -123,4 +147,4 @@ def write_api_page():
 
 
 write_api_page()
-gallery.write_pages(ROOT / "examples", DOCS / "gallery")
+gallery.write_pages(ROOT / "examples", DOCS / "gallery", transform=link_math)

@@ -51,12 +51,13 @@ def record_of(figures_dir):
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def page_text(script, gallery_dir):
+def page_text(script, gallery_dir, transform=None):
     stem = script.stem
     figs = Path(gallery_dir) / "figures" / stem
     record = record_of(figs)
     command = record["command"] if record else f"python examples/{script.name}"
-    lines = [f"# {stem}", "", "```{eval-rst}", rst_safe(docstring(script)), "```", "",
+    doc = (transform or str)(rst_safe(docstring(script)))
+    lines = [f"# {stem}", "", "```{eval-rst}", doc, "```", "",
              "## Run it", "", "```bash", command, "```", ""]
     if record:
         lines += [f"Recorded by `python docs/run_gallery.py {stem}`: "
@@ -78,7 +79,7 @@ def page_text(script, gallery_dir):
     return "\n".join(lines)
 
 
-def write_pages(examples, gallery_dir):
+def write_pages(examples, gallery_dir, transform=None):
     out = Path(gallery_dir) / "examples"
     out.mkdir(parents=True, exist_ok=True)
     scripts = example_scripts(examples)
@@ -87,7 +88,7 @@ def write_pages(examples, gallery_dir):
         if old.name not in wanted:
             old.unlink()
     for script in scripts:
-        text = page_text(script, gallery_dir)
+        text = page_text(script, gallery_dir, transform)
         path = out / f"{script.stem}.md"
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
