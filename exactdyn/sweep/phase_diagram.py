@@ -324,7 +324,7 @@ def _call_cell(cell, cls, base, params, t, options):
 
 def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None = None,
                   executor=None, cache=None, method: str = "auto", jobs: int | None = None,
-                  progress: bool = True, t=None, cell=None, **options) -> PhaseDiagram:
+                  progress: bool | None = None, t=None, cell=None, **options) -> PhaseDiagram:
     r"""Labels and scores of ``model`` over a grid of two hyperparameters.
 
     Parameters
@@ -347,6 +347,13 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     method : {"auto", "closed-form", "trajectory"}
         ``auto`` takes the vectorized closed form unless an executor, a cache, a cell
         function or times are given.
+    jobs : int, optional
+        Worker processes of the default process pool (trajectory path).
+    progress : bool, optional
+        A progress bar on stderr for the trajectory path (tqdm). Default ``None``: shown
+        when stderr is a terminal, not in logs or pipes. ``True`` forces it (outside a
+        terminal: one plain line per tenth of the cells), ``False`` silences it (CLI:
+        ``--no-progress``).
     t : array_like, optional
         Output times of each trajectory cell (default scaled to the cell's :math:`K_\infty`).
     cell : callable(model) -> Regime or dict, optional
