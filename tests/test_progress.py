@@ -5,6 +5,7 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
 import exactdyn as ed
 from exactdyn.sweep.run import Progress, progress_enabled
 
