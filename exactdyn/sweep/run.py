@@ -122,9 +122,7 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
             todo.append(i)
     bar = Progress(len(tasks), progress)
     bar.update(n=len(tasks) - len(todo)) if len(todo) < len(tasks) else None
-    own = executor is None and len(todo) > 0
-    if own:
-        executor = ProcessPoolExecutor(max_workers=jobs)
+    own = executor is None
     window = max(4, 4 * (jobs or os.cpu_count() or 1))
     pending: dict = {}
 
@@ -143,16 +141,20 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
                     cache.put(keys[i], out["result"])  # atomic: a kill leaves whole cells
             bar.update(failed="error" in out)
 
+    if not todo:  # every cell came from the cache
+        bar.close()
+        return results, errors, 0
+    pool: Executor = executor if executor is not None else ProcessPoolExecutor(max_workers=jobs)
     try:
         queue = iter(todo)
         exhausted = False
         while not exhausted or pending:
             while not exhausted and len(pending) < window:
-                i = next(queue, None)
-                if i is None:
+                nxt = next(queue, None)
+                if nxt is None:
                     exhausted = True
                     break
-                pending[executor.submit(safe_call, fn, i, *tasks[i])] = i
+                pending[pool.submit(safe_call, fn, nxt, *tasks[nxt])] = nxt
                 harvest([f for f in list(pending) if f.done()])
             if pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -162,5 +164,5 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
         for fut in pending:
             fut.cancel()
         if own:
-            executor.shutdown(cancel_futures=True)
+            pool.shutdown(cancel_futures=True)
     return results, errors, len(todo)
