@@ -1,5 +1,7 @@
 """exactdyn: exact training dynamics of small neural networks."""
 
+from ._version import __version__
+from .cite import cite
 from .closed_form import closed_form, exact
 from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
 from .errors import IntegrationError
@@ -17,7 +19,6 @@ from .sweep import PhaseDiagram, phase_diagram
 from .trajectory import Trajectory
 from .verify import VerificationReport, verify
 
-from ._version import __version__
 
 __all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]
@@ -29,3 +30,4 @@ __all__ += ["TwoLayer"]
 __all__ += ["TwoLayerCNN"]
 __all__ += ["alignment_path", "early_alignment", "extremal_vectors"]
 __all__ += ["ClosedForm", "Network"]
+__all__ += ["cite"]

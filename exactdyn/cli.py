@@ -220,7 +220,8 @@ def _add_regime_parsers(sub):
     p.add_argument("--data", default=None, help="data file, .json or .npz")
     p.add_argument("--kernel-tol", type=float, default=None,
                    help="kernel if sup |K/K0 - 1| < this (default 0.1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (by default one is shown on a terminal only)")
 
 
 def _classify(args) -> int:
@@ -377,7 +378,7 @@ def _phase_diagram(args) -> int:
         pd = phase_diagram(_family_class(args.model), x=x, y=y,
                            fixed=_with_teacher(args, fixed), quantity=args.quantity,
                            executor=executor, cache=args.cache, method=args.method,
-                           jobs=args.jobs, progress=not args.no_progress, **opts)
+                           jobs=args.jobs, progress=False if args.no_progress else None, **opts)
     finally:
         if client is not None:
             client.close()

@@ -192,7 +192,7 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
     **Approximate closed forms** (:func:`~exactdyn.closed_form.closed_form_order` not
     ``None``: :class:`~exactdyn.TwoLayer`, :class:`~exactdyn.TwoLayerCNN`): the closed form
     is an early-stage approximation whose relative error at fixed t is
-    :math:`e(arepsilon) = Carepsilon^p + O(arepsilon^{p+2})` in the init scale ε
+    :math:`e(\varepsilon) = C\varepsilon^p + O(\varepsilon^{p+2})` in the init scale ε
     (p = 2 for tanh and ReLU; 1 when σ''(0) ≠ 0), so agreement to round-off is the wrong
     test. Instead a *scale-convergence* check runs (``kind="asymptotic"``): copies of the
     model with the initial state multiplied by the factors :data:`SCALE_FACTORS` (1, 1/2,
@@ -202,21 +202,21 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
 
     .. math::
 
-        e_j = rac{\max_t \|x_\mathrm{exact}(t) - x_\mathrm{flow}(t)\|}
+        e_j = \frac{\max_t \|x_\mathrm{exact}(t) - x_\mathrm{flow}(t)\|}
                    {\max_t \|x_\mathrm{flow}(t)\|}
 
-    (norms over all entries) is fitted to :math:`e \propto arepsilon^p` by the
-    least-squares slope of :math:`\log e` against :math:`\logarepsilon`. A row passes
+    (norms over all entries) is fitted to :math:`e \propto \varepsilon^p` by the
+    least-squares slope of :math:`\log e` against :math:`\log\varepsilon`. A row passes
     when the errors decrease with the scale and the fitted order is at least the predicted
     one minus ``order_tol`` (default :data:`ORDER_TOL` = 0.2). Why 0.2: the next term of
-    the expansion is relative :math:`O(arepsilon^2)` to the leading one, so at a scale
+    the expansion is relative :math:`O(\varepsilon^2)` to the leading one, so at a scale
     inside the early phase it shifts the slope by a few hundredths (tests measure 1.9-2.1
     for p = 2), while the integrator's error, kept below the fitted errors by the noise
     floor, moves it by less than 1e-3; a closed form that is wrong at order 1 (slope 1) or
     O(1) (slope 0) falls far outside. The criterion is one-sided: an observable may
     converge faster than the state (the loss's error is relative
-    :math:`O(arepsilon^4)`, its first-order change in f being already
-    :math:`O(arepsilon^2)`). Errors below the noise floor
+    :math:`O(\varepsilon^4)`, its first-order change in f being already
+    :math:`O(\varepsilon^2)`). Errors below the noise floor
     :data:`NOISE_FLOOR_FACTOR` × rtol (1e-10) are round-off of the integrator, not
     linearization error, and are not fitted: when at most one scale is above it the row
     passes with a note (t = 0 alone gives zero error), the slope from the largest scale

@@ -242,7 +242,7 @@ class DeepLinear(ModelMixin):
         return np.linalg.svd(np.asarray(self.sigma_yx), compute_uv=False)
 
     def target_scale(self) -> float:
-        """Typical entry size of a weight at the target, (|T|_F)^(1/L)/sqrt(width)."""
+        r"""Typical entry size of a weight at the target, :math:`\|T\|_F^{1/L}/\sqrt{w}`."""
         t = float(np.linalg.norm(self.teacher_map()))
         return t ** (1.0 / self.depth) / np.sqrt(self.width) if t > 0 else 0.0
 

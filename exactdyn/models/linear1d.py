@@ -140,7 +140,8 @@ class Linear1D(ModelMixin):
         return out
 
     def target_scale(self) -> float:
-        """Typical entry size at the target, sqrt(|p*|/d) with p* = c/kappa."""
+        r"""Typical entry size at the target, :math:`\sqrt{|p^*|/d}` with
+        :math:`p^* = c/\kappa`."""
         return float(np.sqrt(abs(self.teacher / self.kappa) / self.width))
 
     def symbol_values(self) -> dict:

@@ -50,6 +50,30 @@ class Regime:
         return {"label": self.label, "taxonomy": self.taxonomy, "predicted": self.predicted,
                 "evidence": ev}
 
+    def _repr_markdown_(self) -> str:
+        """Notebook display: the label, the prediction and the evidence as a table."""
+        agree = {None: "", True: " (agrees)", False: " (disagrees)"}[self.agrees]
+        pred = "none" if self.predicted is None else f"**{self.predicted}**"
+        head = (f"**{self.label}** ({self.taxonomy} taxonomy); predicted from the "
+                f"hyperparameters: {pred}{agree}")
+        rows = [f"| {k} | {_cell(v)} |" for k, v in self.evidence.items()]
+        return head + ("\n\n| evidence | value |\n|---|---|\n" + "\n".join(rows) if rows
+                       else "")
+
+
+def _cell(v) -> str:
+    """One evidence value for a Markdown table cell."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        a = np.asarray(v)
+        if a.size > 8:
+            return f"array of shape {a.shape}"
+        return ", ".join(_cell(x) for x in a.ravel().tolist()) or "(empty)"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
 
 @dataclass(frozen=True)
 class Taxonomy:

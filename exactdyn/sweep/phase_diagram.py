@@ -103,6 +103,27 @@ class PhaseDiagram:
         labels, n = np.unique(self.labels, return_counts=True)
         return {str(k): int(v) for k, v in zip(labels, n)}
 
+    def _repr_markdown_(self) -> str:
+        """Notebook display: the grid, the label counts and the agreement with theory
+        (``pd.plot()`` draws the figure)."""
+        ny, nx = self.shape
+        lines = [f"**Phase diagram of {self.model}** ({self.taxonomy} taxonomy, "
+                 f"{self.method}): {ny} × {nx} cells, x = {self.x_name} in "
+                 f"[{self.x[0]:.3g}, {self.x[-1]:.3g}], y = {self.y_name} in "
+                 f"[{self.y[0]:.3g}, {self.y[-1]:.3g}]"]
+        if self.fixed:
+            lines += ["", "fixed: " + ", ".join(f"{k} = {v}" for k, v in self.fixed.items()
+                                                   if np.ndim(v) == 0)]
+        lines += ["", "| label | cells |", "|---|---|"]
+        lines += [f"| {k or '(failed)'} | {v} |" for k, v in self.counts().items()]
+        if self.predicted is not None:
+            a = self.agreement()
+            lines += ["", f"measured = predicted on {100 * a['fraction']:.1f}% of the "
+                          f"{a['compared']} cells away from a theory boundary"]
+        if self.failures:
+            lines += ["", f"{len(self.failures)} failed cells (see `.failures`)"]
+        return "\n".join(lines)
+
     def plot(self, path=None, quantity: str | None = None, **kwargs):
         """Regions by label, a score as a colour map, theory boundaries, named points.
 
@@ -311,7 +332,7 @@ def _call_cell(cell, cls, base, params, t, options):
 
 def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None = None,
                   executor=None, cache=None, method: str = "auto", jobs: int | None = None,
-                  progress: bool = True, t=None, cell=None, **options) -> PhaseDiagram:
+                  progress: bool | None = None, t=None, cell=None, **options) -> PhaseDiagram:
     r"""Labels and scores of ``model`` over a grid of two hyperparameters.
 
     Parameters
@@ -334,6 +355,13 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     method : {"auto", "closed-form", "trajectory"}
         ``auto`` takes the vectorized closed form unless an executor, a cache, a cell
         function or times are given.
+    jobs : int, optional
+        Worker processes of the default process pool (trajectory path).
+    progress : bool, optional
+        A progress bar on stderr for the trajectory path (tqdm). Default ``None``: shown
+        when stderr is a terminal, not in logs or pipes. ``True`` forces it (outside a
+        terminal: one plain line per tenth of the cells), ``False`` silences it (CLI:
+        ``--no-progress``).
     t : array_like, optional
         Output times of each trajectory cell (default scaled to the cell's :math:`K_\infty`).
     cell : callable(model) -> Regime or dict, optional

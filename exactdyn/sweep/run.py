@@ -20,22 +20,51 @@ def safe_call(fn, index, *args):
         return index, {"error": tb}
 
 
-class Progress:
-    """Plain-text progress on stderr (tqdm when installed), at most ~5 updates a second."""
+def progress_enabled(progress: bool | None, stream=None) -> bool:
+    """Whether to show progress: ``None`` (the default everywhere) means "when ``stream``
+    (stderr) is a terminal", so logs and pipes get no progress lines; ``True`` / ``False``
+    force it on or off."""
+    if progress is None:
+        stream = sys.stderr if stream is None else stream
+        isatty = getattr(stream, "isatty", None)
+        try:
+            return bool(isatty and isatty())
+        except ValueError:  # a closed stream
+            return False
+    return bool(progress)
 
-    def __init__(self, total: int, enabled: bool = True, desc: str = "phase diagram"):
+
+class Progress:
+    """Progress of ``total`` steps on stderr.
+
+    On a terminal: a tqdm bar (a carriage-return line if tqdm is missing), at most ~5
+    updates a second. Elsewhere (a log file, a pipe), only when asked for with
+    ``enabled=True``: one plain line per tenth of the work, never a carriage return.
+    ``enabled=None`` shows it on a terminal only; ``False`` never.
+    """
+
+    def __init__(self, total: int, enabled: bool | None = None, desc: str = "phase diagram",
+                 unit: str = "cells", stream=None):
+        self.stream = sys.stderr if stream is None else stream
         self.total, self.done, self.failed = total, 0, 0
-        self.enabled = enabled and total > 0
+        self.enabled = progress_enabled(enabled, self.stream) and total > 0
+        self.tty = self.enabled and progress_enabled(None, self.stream)
+        self.desc, self.unit = desc, unit
         self._bar = None
         self._last = 0.0
-        self.desc = desc
-        if self.enabled:
+        self._tenth = 0
+        if self.tty:
             try:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc=desc, file=sys.stderr)
+                self._bar = tqdm(total=total, desc=desc, unit=unit.rstrip("s") or "it",
+                                 file=self.stream)
             except ImportError:
                 pass
+
+    def _line(self) -> str:
+        return (f"{self.desc}: {self.done}/{self.total} {self.unit}"
+                + (f" ({self.failed} failed)" if self.failed else ""))
 
     def update(self, failed: bool = False, n: int = 1) -> None:
         self.done += n
@@ -44,24 +73,33 @@ class Progress:
             return
         if self._bar is not None:
             self._bar.update(n)
+            if failed:
+                self._bar.set_postfix(failed=self.failed)
             return
-        now = time.monotonic()
-        if now - self._last > 0.2 or self.done == self.total:
-            self._last = now
-            sys.stderr.write(f"\r{self.desc}: {self.done}/{self.total} cells"
-                             f" ({self.failed} failed)")
-            if self.done == self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.tty:
+            now = time.monotonic()
+            if now - self._last > 0.2 or self.done == self.total:
+                self._last = now
+                self.stream.write("\r" + self._line())
+                if self.done == self.total:
+                    self.stream.write("\n")
+                self.stream.flush()
+            return
+        tenth = (10 * self.done) // self.total
+        if tenth > self._tenth or self.done == self.total:
+            self._tenth = tenth
+            self.stream.write(self._line() + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
 
 
 def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
               cache: CellCache | None = None, jobs: int | None = None,
-              progress: bool = True) -> tuple:
+              progress: bool | None = None) -> tuple:
     """Evaluate ``fn(*task)`` for every task not already in ``cache``.
 
     Returns
@@ -84,9 +122,7 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
             todo.append(i)
     bar = Progress(len(tasks), progress)
     bar.update(n=len(tasks) - len(todo)) if len(todo) < len(tasks) else None
-    own = executor is None and len(todo) > 0
-    if own:
-        executor = ProcessPoolExecutor(max_workers=jobs)
+    own = executor is None
     window = max(4, 4 * (jobs or os.cpu_count() or 1))
     pending: dict = {}
 
@@ -105,16 +141,20 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
                     cache.put(keys[i], out["result"])  # atomic: a kill leaves whole cells
             bar.update(failed="error" in out)
 
+    if not todo:  # every cell came from the cache
+        bar.close()
+        return results, errors, 0
+    pool: Executor = executor if executor is not None else ProcessPoolExecutor(max_workers=jobs)
     try:
         queue = iter(todo)
         exhausted = False
         while not exhausted or pending:
             while not exhausted and len(pending) < window:
-                i = next(queue, None)
-                if i is None:
+                nxt = next(queue, None)
+                if nxt is None:
                     exhausted = True
                     break
-                pending[executor.submit(safe_call, fn, i, *tasks[i])] = i
+                pending[pool.submit(safe_call, fn, nxt, *tasks[nxt])] = nxt
                 harvest([f for f in list(pending) if f.done()])
             if pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -124,5 +164,5 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
         for fut in pending:
             fut.cancel()
         if own:
-            executor.shutdown(cancel_futures=True)
+            pool.shutdown(cancel_futures=True)
     return results, errors, len(todo)

@@ -1,0 +1,94 @@
+"""The gallery: one page per script in ``examples/``, written by ``docs/conf.py``.
+
+Each page has the example's docstring, the command that runs it, its figures and run time
+when ``python docs/run_gallery.py`` has recorded them (``docs/gallery/figures/<name>/``,
+committed), and its source. The build never runs an example.
+"""
+
+import ast
+import json
+import re
+from pathlib import Path
+
+
+def example_scripts(examples):
+    return sorted(p for p in Path(examples).glob("*.py") if not p.name.startswith("_"))
+
+
+def docstring(path):
+    return ast.get_docstring(ast.parse(Path(path).read_text(encoding="utf-8"))) or ""
+
+
+def rst_safe(text):
+    """The docstring of an example (plain text with ``literals``, lists and ``::`` blocks)
+    made safe for reStructuredText: ``|`` and ``*`` outside literals are escaped, so
+    ``|cos(W, u1)|`` or ``p*`` are not read as substitutions or emphasis."""
+    out, literal_block, block_indent = [], False, 0
+    for line in text.split("\n"):
+        indent = len(line) - len(line.lstrip())
+        if literal_block and line.strip() and indent <= block_indent:
+            literal_block = False
+        if literal_block:
+            out.append(line)
+            continue
+        parts = re.split(r"(``.*?``)", line)
+        out.append("".join(p if p.startswith("``") else
+                           p.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+                           for p in parts))
+        if line.rstrip().endswith("::"):
+            literal_block, block_indent = True, indent
+    return "\n".join(out)
+
+
+def title_of(path):
+    doc = docstring(path).strip()
+    first = doc.split("\n\n")[0].replace("\n", " ").strip() if doc else path.stem
+    return first
+
+
+def record_of(figures_dir):
+    path = Path(figures_dir) / "run.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def page_text(script, gallery_dir, transform=None):
+    stem = script.stem
+    figs = Path(gallery_dir) / "figures" / stem
+    record = record_of(figs)
+    command = record["command"] if record else f"python examples/{script.name}"
+    doc = (transform or str)(rst_safe(docstring(script)))
+    lines = [f"# {stem}", "", "```{eval-rst}", doc, "```", "",
+             "## Run it", "", "```bash", command, "```", ""]
+    if record:
+        lines += [f"Recorded by `python docs/run_gallery.py {stem}`: "
+                  f"{record['seconds']:.1f} s on {record['machine']} ({record['date']}, "
+                  f"exactdyn {record['version']}).", ""]
+        if record.get("stdout"):
+            lines += ["Its output:", "", "```text", record["stdout"].rstrip(), "```", ""]
+        pngs = sorted(figs.glob("*.png"))
+        if pngs:
+            lines += ["## Figures", ""]
+            for png in pngs:
+                lines += [f"```{{image}} ../figures/{stem}/{png.name}",
+                          f":alt: {png.stem}", ":width: 100%", "```", ""]
+    else:
+        lines += ["Not recorded yet: `python docs/run_gallery.py " + stem + "` runs it and "
+                  "stores its figures and run time for this page.", ""]
+    lines += ["## Source", "", f"```{{literalinclude}} ../../../examples/{script.name}",
+              ":language: python", "```", ""]
+    return "\n".join(lines)
+
+
+def write_pages(examples, gallery_dir, transform=None):
+    out = Path(gallery_dir) / "examples"
+    out.mkdir(parents=True, exist_ok=True)
+    scripts = example_scripts(examples)
+    wanted = {f"{s.stem}.md" for s in scripts}
+    for old in out.glob("*.md"):
+        if old.name not in wanted:
+            old.unlink()
+    for script in scripts:
+        text = page_text(script, gallery_dir, transform)
+        path = out / f"{script.stem}.md"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")

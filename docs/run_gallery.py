@@ -1,0 +1,92 @@
+"""Run the examples and record what the gallery pages show.
+
+    python docs/run_gallery.py                  # every example (a few minutes)
+    python docs/run_gallery.py saxe_sigmoid     # one or more by name
+
+Each example runs in a fresh interpreter from the repository root, with its output
+directory (or file) under ``docs/gallery/figures/<name>/``; the PNGs it writes, its
+printed output and its run time go there (``run.json``), to be committed. The docs build
+(``sphinx-build``) only reads them; it never runs an example.
+"""
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "docs" / "gallery" / "figures"
+
+# How each example takes its output location: "{dir}" is the figures folder of the example,
+# "{dir}/x.png" a file in it. The command shown on the page has OUTDIR for the folder and
+# the bare file name for a file.
+ARGS = {
+    "cnn_condensation_digits": ["{dir}"],
+    "condensation_heatmaps": ["{dir}"],
+    "dask_phase_diagram": [],
+    "early_alignment_failure": ["{dir}/early_alignment_failure.png"],
+    "early_alignment_polar": ["{dir}"],
+    "kunin_lazy_rich": ["{dir}/kunin_lazy_rich.png"],
+    "luo_phase_diagram": ["{dir}"],
+    "phase_diagram_linear1d": ["{dir}"],
+    "rd_slopes": ["{dir}"],
+    "saddle_to_saddle": ["--out", "{dir}/saddle_to_saddle.png"],
+    "saxe_sigmoid": ["{dir}/saxe_sigmoid.png"],
+}
+MAX_STDOUT_LINES = 60
+
+
+def run(name):
+    script = ROOT / "examples" / f"{name}.py"
+    if not script.exists():
+        raise SystemExit(f"run_gallery: no example {script}")
+    out = FIGURES / name
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if old.suffix in {".png", ".svg", ".json", ".npz"}:
+            old.unlink()
+    args = [a.format(dir=out.relative_to(ROOT)) for a in ARGS.get(name, [])]
+    shown = ["OUTDIR" if a == "{dir}" else a.replace("{dir}/", "") for a in ARGS.get(name, [])]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(script.relative_to(ROOT)), *args], cwd=ROOT,
+                          capture_output=True, text=True, env=None)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"run_gallery: {name} failed (exit {proc.returncode})")
+    for extra in out.iterdir():   # the pages show the PNGs; keep the folder small
+        if extra.is_file() and extra.suffix != ".png":
+            extra.unlink()
+    lines = proc.stdout.rstrip().splitlines()
+    if len(lines) > MAX_STDOUT_LINES:
+        lines = lines[:MAX_STDOUT_LINES] + [f"... ({len(lines) - MAX_STDOUT_LINES} more lines)"]
+    stdout = "\n".join(lines).replace(str(ROOT) + "/", "")
+    import exactdyn
+
+    record = {"command": " ".join(["python", f"examples/{name}.py", *shown]),
+              "seconds": round(seconds, 1), "date": date.today().isoformat(),
+              "machine": f"{platform.machine()}, {_cores()} cores, Python "
+                         f"{platform.python_version()}",
+              "version": exactdyn.__version__, "stdout": stdout,
+              "figures": sorted(p.name for p in out.glob("*.png"))}
+    (out / "run.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"{name}: {seconds:.1f} s, figures {record['figures']}")
+
+
+def _cores():
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def main(names):
+    names = names or sorted(p.stem for p in (ROOT / "examples").glob("*.py")
+                            if not p.name.startswith("_"))
+    for name in names:
+        run(name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
