@@ -5,8 +5,10 @@ take the scalars of the closed form: :math:`p_0 = u_0\cdot w_0`, the target
 :math:`p^* = c/\kappa`, :math:`k'` and :math:`Q_2 = \lVert u\rVert^2\lVert w\rVert^2 - p^2`
 (conserved). Sampled metrics take arrays along a trajectory (time on the last axis).
 
-The criteria built from these metrics are the project's operational definitions (the
-paper's exact criteria could not be read); see :mod:`exactdyn.regimes.linear1d`.
+The labels built from these metrics follow Xu & Ziyin as far as the paper could be read
+(the NTK staying unchanged; the path of :math:`\zeta`); see
+:mod:`exactdyn.regimes.linear1d` and ``docs/papers/xu_ziyin.md``. The disalignment fraction
+and the alignment score :math:`\alpha` are the project's earlier criteria, kept as scores.
 """
 
 from __future__ import annotations
