@@ -292,10 +292,12 @@ def classify_linear1d(obj, **options) -> Regime:
             ev["source"] = "closed-form trajectory"
         else:  # no time scale (stuck at the saddle): the exact ends are the measurement
             label, ev = predicted, dict(exact_ev, source="exact")
+            ev["zeta_end"] = ev.pop("zeta_inf")
     else:
         label, ev = _sampled(obj, model, s, th, ntk)
         ev["source"] = "trajectory"
     ev.update(chi=exact_ev["chi"], p0_over_k=exact_ev["p0_over_k"],
+              zeta_inf=exact_ev["zeta_inf"],
               exact_ntk_change=exact_ev["ntk_change"],
               ntk_dip_exact=float(mt.ntk_dip_ratio(s["p0"], s["pstar"], s["k_prime"])),
               sign_flip=bool(mt.sign_flip(s["p0"], s["pstar"])),
