@@ -288,3 +288,15 @@ def test_regime_json_safe():
     d = classify(Linear1D(width=64)).to_dict()
     json.loads(json.dumps(d, allow_nan=False))
     assert exactdyn.Regime is Regime
+
+
+def test_fixed_points_zero_init_and_stuck_saddle():
+    """u0 = w0 = 0 is a fixed point (the NTK stays 0): kernel, no zeta parts. A balanced
+    d = 1 init on the wrong side (k' = 0) is stuck at the saddle: zeta = -1 throughout
+    while |u||w| shrinks to 0."""
+    r = classify(Linear1D(sigma_u=0.0, sigma_w=0.0))
+    assert (r.label, r.predicted) == ("kernel", "kernel") and r.evidence["stuck_at_saddle"]
+    assert r.evidence["zeta_rise"] == r.evidence["zeta_fall"] == 0.0
+    r = classify(Linear1D.from_init([1.0], [-1.0]))
+    assert (r.label, r.predicted) == ("rescaling", "rescaling") and r.evidence["stuck_at_saddle"]
+    assert r.evidence["norm_ratio"] == 0.0

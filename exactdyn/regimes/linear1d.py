@@ -225,6 +225,11 @@ def convergence_times(model: Linear1D, n: int = 400) -> np.ndarray:
     return times[np.isfinite(times) & (times >= 0)]
 
 
+def _ratio(a, b) -> float:
+    """a/b, NaN where b = 0 (undefined: a zero readout or input weight at t = 0)."""
+    return float(a / b) if b != 0 else float("nan")
+
+
 def _sampled(traj, model, s, th, ntk):
     """Measured label and scores from the samples of a trajectory."""
     traj = traj.as_float() if traj.precision is not None else traj
@@ -247,7 +252,7 @@ def _sampled(traj, model, s, th, ntk):
           "ntk_dip": float(np.min(weighted) / weighted[0]),
           "zeta0": float(zeta[0]), "zeta_end": float(zeta[-1]),
           "zeta_fall": fall, "zeta_rise": rise,
-          "norm_ratio": float(nu[-1] * nw[-1] / (nu[0] * nw[0])),
+          "norm_ratio": _ratio(nu[-1] * nw[-1], nu[0] * nw[0]),
           "alignment_score": float(mt.alignment_score(p, zeta)),
           "t_end": float(traj.t[-1]),
           "path_done": float((p[-1] - p[0]) / (s["pstar"] - s["p0"]))
@@ -301,6 +306,8 @@ def classify_linear1d(obj, **options) -> Regime:
               exact_ntk_change=exact_ev["ntk_change"],
               ntk_dip_exact=float(mt.ntk_dip_ratio(s["p0"], s["pstar"], s["k_prime"])),
               sign_flip=bool(mt.sign_flip(s["p0"], s["pstar"])),
+              stuck_at_saddle=bool(s["k_prime"] == 0 and (s["p0"] == 0 or
+                                                        s["p0"] * s["pstar"] < 0)),
               overshoot=bool(mt.overshoot(s["p0"], s["pstar"])),
               p0=s["p0"], pstar=s["pstar"], k_prime=s["k_prime"], q1=s["q1"], q2=s["q2"],
               mechanisms=mechanisms(label, ev["zeta_fall"], ev["zeta_rise"], th["zeta_tol"]),

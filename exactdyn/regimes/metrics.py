@@ -65,7 +65,9 @@ def exact_ntk_change(p0, pstar, k_prime):
     dip = ntk_dip_ratio(p0, pstar, k_prime)
     stuck = sign_flip(p0, pstar) & (_arr(k_prime) == 0)
     out = np.maximum(np.abs(ratio - 1), 1 - dip)
-    return np.where(stuck, 1.0, out)
+    out = np.where(stuck, 1.0, out)
+    # u0 = w0 = 0 (p0 = 0, k' = 0): the origin is a fixed point, the NTK stays 0.
+    return np.where((_arr(p0) == 0) & (_arr(k_prime) == 0), 0.0, out)
 
 
 def order_parameter(pstar, k_prime):
@@ -178,7 +180,8 @@ def zeta_path(p0, pstar, q2, k_prime=None):
       :math:`0 \le sp_0 < |p^*|`; else 0.
 
     At :math:`k' = 0` with a sign flip, :math:`p` is stuck at the saddle (MATH.md §1) and
-    :math:`\zeta = \pm1` throughout (:math:`Q_2 = 0`): both parts are 0.
+    :math:`\zeta = \pm1` throughout (:math:`Q_2 = 0`): both parts are 0; likewise at
+    :math:`u_0 = w_0 = 0` (:math:`p_0 = 0`, :math:`k' = 0`), a fixed point.
 
     Returns
     -------
@@ -195,7 +198,7 @@ def zeta_path(p0, pstar, q2, k_prime=None):
     fall = np.where(flip, np.abs(z0), np.where(over, z0 - zinf, 0.0))
     rise = np.where(flip, np.maximum(zinf, 0.0), np.where(over, 0.0, zinf - z0))
     if k_prime is not None:
-        stuck = flip & (_arr(k_prime) == 0)
+        stuck = (flip | (p0 == 0)) & (_arr(k_prime) == 0)
         zinf = np.where(stuck, z0, zinf)
         fall = np.where(stuck, 0.0, fall)
         rise = np.where(stuck, 0.0, rise)
@@ -246,7 +249,8 @@ def plain_ntk_change(p0, pstar, k_prime, q1, eta_u, eta_w):
     flip = sign_flip(p0, pstar)
     out = np.where(flip, np.maximum(end, dip), end)
     stuck = flip & (kp == 0)
-    return np.where(stuck, dip, out)
+    out = np.where(stuck, dip, out)
+    return np.where((p0 == 0) & (kp == 0), 0.0, out)  # u0 = w0 = 0: the NTK stays 0
 
 
 def sampled_zeta_parts(zeta, sign):
