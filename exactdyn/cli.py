@@ -197,6 +197,7 @@ def _add_regime_parsers(sub):
     p.add_argument("--kernel-tol", type=float, default=None,
                    help="kernel / lazy / ntk if the NTK's sup relative change < this "
                    "(default 0.1)")
+    _add_linear1d_regime_options(p)
     p = sub.add_parser("phase-diagram", help="regimes over a grid of two hyperparameters",
                        description="Phase diagram: measured and predicted labels and scores "
                        "over two hyperparameters (vectorized closed form by default).")
@@ -220,15 +221,39 @@ def _add_regime_parsers(sub):
     p.add_argument("--data", default=None, help="data file, .json or .npz")
     p.add_argument("--kernel-tol", type=float, default=None,
                    help="kernel if sup |K/K0 - 1| < this (default 0.1)")
+    _add_linear1d_regime_options(p)
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar on stderr (by default one is shown on a terminal only)")
+
+
+def _add_linear1d_regime_options(p):
+    p.add_argument("--ntk", choices=("plain", "weighted"), default=None,
+                   help="linear1d: the NTK of the kernel test, plain grad f . grad f (Xu & "
+                   "Ziyin, default) or rate-weighted (ours)")
+    p.add_argument("--zeta-tol", type=float, default=None,
+                   help="linear1d: a change of the cosine zeta that counts as (dis)alignment "
+                   "(default 0.1)")
+
+
+def _regime_options(args) -> dict:
+    """Taxonomy options from --kernel-tol, --ntk, --zeta-tol (the last two: linear1d)."""
+    opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
+    for name in ("ntk", "zeta_tol"):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if args.model != "linear1d":
+            raise ValueError(f"--{name.replace('_', '-')} applies to linear1d only, "
+                             f"got model {args.model!r}")
+        opts[name] = value
+    return opts
 
 
 def _classify(args) -> int:
     from .regimes import classify
 
     model = _model(args)
-    opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
+    opts = _regime_options(args)
     if args.t is not None or args.t_span is not None:
         try:
             traj = exact(model, _times(args), precision=args.precision)
@@ -373,7 +398,7 @@ def _phase_diagram(args) -> int:
         except (OSError, TimeoutError) as exc:
             raise ValueError(f"--scheduler {args.scheduler!r}: cannot connect ({exc})") from None
         executor = client.get_executor()
-    opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
+    opts = _regime_options(args)
     try:
         pd = phase_diagram(_family_class(args.model), x=x, y=y,
                            fixed=_with_teacher(args, fixed), quantity=args.quantity,

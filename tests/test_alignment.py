@@ -65,3 +65,44 @@ def test_undefined_and_bad_input():
         first_layer_alignment(np.ones((2, 3)), S, k=4)
     with pytest.raises(ValueError, match="input columns"):
         first_layer_alignment(np.ones((2, 4)), S)
+
+
+# ---- Xu & Ziyin's zeta for TwoLayer with 1-D input (issue 17, Fig. 1) ----------------------
+
+def test_two_layer_zeta_linear_no_bias_equals_linear1d_zeta():
+    """Linear activation, no bias: f = (1/alpha) sum a_k w_k x is Linear1D with u = a,
+    kappa = 1/alpha, c = E[xy]/E[x^2]; its zeta is the Linear1D 'alignment' observable."""
+    from exactdyn.analysis import two_layer_zeta
+
+    X = np.linspace(-1.0, 1.0, 7)
+    y = 0.8 * X
+    rng = np.random.default_rng(3)
+    a0, w0 = 0.3 * rng.normal(size=5), 0.3 * rng.normal(size=5)
+    alpha = 2.0
+    net = ed.TwoLayer.from_init(a0, w0[:, None], X, y, activation="linear", bias=False,
+                                alpha=alpha)
+    t = np.linspace(0.0, 30.0, 31)
+    zeta = two_layer_zeta(ed.solve(net, t, rtol=1e-11, atol=1e-13))
+    sxx = float(np.mean(X * X))
+    ref = ed.Linear1D.from_init(a0, w0, kappa=1 / alpha, teacher=float(np.mean(X * y)) / sxx,
+                                x_var=sxx)
+    np.testing.assert_allclose(zeta, ed.exact(ref, t)["alignment"], rtol=1e-7, atol=1e-9)
+    assert zeta[-1] > zeta[0] + 0.3  # small init, positive teacher: alignment
+
+
+def test_two_layer_zeta_relu_bias_uses_the_weight_column_and_rejects_wide_input():
+    from exactdyn.analysis import layer_cosine, two_layer_zeta
+
+    X = np.linspace(-1.0, 1.0, 6)
+    net = ed.TwoLayer(8, X, np.abs(X), activation="relu", beta1=0.05, beta2=0.05, seed=1)
+    traj = ed.solve(net, np.linspace(0.0, 2.0, 5))
+    zeta = two_layer_zeta(traj)
+    W = traj.state["W"]
+    assert W.shape[-1] == 2  # weight and bias columns
+    np.testing.assert_allclose(zeta, layer_cosine(traj.state["a"], W[..., 0]))
+    assert np.all(np.abs(zeta) <= 1 + 1e-12)
+    wide = ed.TwoLayer(4, np.random.default_rng(0).normal(size=(6, 2)), np.ones(6), seed=0)
+    with pytest.raises(ValueError, match="one-dimensional input"):
+        two_layer_zeta(ed.solve(wide, [0.0, 0.1]))
+    with pytest.raises(ValueError, match="same shape"):
+        layer_cosine(np.ones(3), np.ones(4))

@@ -26,8 +26,20 @@ def test_classify_json_matches_api(capsys):
 
 
 def test_classify_table_and_trajectory(capsys):
-    code, out, _ = run(capsys, "classify", "linear1d", "--u0", "3", "--w0", "3")
+    code, out, _ = run(capsys, "classify", "linear1d", "--u0", "3,0", "--w0", "1.8,2.4")
     assert code == 0 and "label:     disalignment" in out
+    # d = 1: zeta = 1 throughout while |p| shrinks 9x: rescaling by the zeta path.
+    code, out, _ = run(capsys, "classify", "linear1d", "--u0", "3", "--w0", "3")
+    assert code == 0 and "label:     rescaling" in out
+    # Unequal rates: the NTK of the kernel test is chosen on the command line.
+    argv = ("classify", "linear1d", "--width", "64", "--eta-u", "0.01", "--sigma-u", "0.125",
+            "--sigma-w", "1e-3", "--format", "json")
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and json.loads(out)["label"] != "kernel"
+    code, out, _ = run(capsys, *argv, "--ntk", "weighted")
+    data = json.loads(out)
+    assert code == 0 and data["label"] == "kernel"
+    assert data["evidence"]["kernel_ntk"] == "weighted"
     code, out, _ = run(capsys, "classify", "linear1d", "--width", "64", "--t-span", "0:50",
                        "--points", "200", "--format", "csv")
     assert code == 0 and "source,'trajectory'" in out

@@ -56,3 +56,57 @@ def trajectory_alignment(traj, model, k: int | None = None) -> np.ndarray:
     sxx = getattr(model, "sigma_xx", None)
     teacher = syx if sxx is None else np.linalg.solve(np.asarray(sxx, float).T, syx.T).T
     return first_layer_alignment(np.asarray(traj.state["W1"], dtype=float), teacher, k)
+
+
+# ---- Xu & Ziyin's zeta for two-layer networks with 1-D input ------------------------------
+
+def layer_cosine(a, w) -> np.ndarray:
+    r"""The cosine :math:`\zeta = a\cdot w/(\lVert a\rVert\lVert w\rVert)` along the last
+    axis (neurons); NaN where either vector is 0 (undefined)."""
+    a, w = np.asarray(a, dtype=float), np.asarray(w, dtype=float)
+    if a.shape != w.shape:
+        raise ValueError(f"a and w must have the same shape, got {a.shape} and {w.shape}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(a * w, axis=-1) / np.sqrt(np.sum(a * a, axis=-1) * np.sum(w * w, axis=-1))
+
+
+def two_layer_zeta(traj, column: int = 0) -> np.ndarray:
+    r""":math:`\zeta(t)` of a two-layer network with one-dimensional input, after Xu & Ziyin's
+    Fig. 1 ("The evolution of ζ of two-layer networks with different settings. Specifically,
+    we test linear, ReLU, sigmoid, swish, and leaky ReLU activations for both alignment
+    (upper) and disalignment (lower) cases", arXiv:2401.07085 v3).
+
+    For :math:`f(x) = \frac1\alpha\sum_k a_k\sigma(w_k x + b_k)`, :math:`\zeta` is the cosine
+    between the readout vector :math:`a` and the input-weight vector :math:`w = (w_k)_k`
+    (:func:`layer_cosine`). With a bias, the bias column (the last input weight) is left
+    out: :math:`w` is the weight column. With the linear activation and no bias this is
+    exactly the :math:`\zeta` of :class:`~exactdyn.Linear1D` (``"alignment"`` observable,
+    with :math:`u = a`, :math:`\kappa = 1/\alpha`). Which weight column the paper used for
+    its bias networks could not be read; the choice here is ours.
+
+    Parameters
+    ----------
+    traj : Trajectory
+        A trajectory of a :class:`~exactdyn.TwoLayer` (state ``a`` (T, m), ``W`` (T, m,
+        d_in)) with one input feature (d_in = 1, or 2 with the bias column).
+    column : int
+        The input column of ``W`` (default 0, the one feature).
+
+    Returns
+    -------
+    ndarray, shape (T,)
+    """
+    state = getattr(traj, "state", None)
+    if state is None or "a" not in state or "W" not in state:
+        raise ValueError("traj must be a trajectory of a TwoLayer (state a and W); got "
+                         f"{type(traj).__name__}")
+    W = np.asarray(state["W"], dtype=float)
+    params = (getattr(traj, "meta", None) or {}).get("params", {})
+    bias = bool(params.get("bias", False))
+    features = W.shape[-1] - (1 if bias else 0)
+    if features != 1:
+        raise ValueError("two_layer_zeta needs one-dimensional input (d_in = 1, plus the "
+                         f"bias column); got {features} input features")
+    if column != 0:
+        raise ValueError(f"column must be 0 (the one input feature), got {column!r}")
+    return layer_cosine(np.asarray(state["a"], dtype=float), W[..., column])

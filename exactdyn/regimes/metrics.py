@@ -5,8 +5,10 @@ take the scalars of the closed form: :math:`p_0 = u_0\cdot w_0`, the target
 :math:`p^* = c/\kappa`, :math:`k'` and :math:`Q_2 = \lVert u\rVert^2\lVert w\rVert^2 - p^2`
 (conserved). Sampled metrics take arrays along a trajectory (time on the last axis).
 
-The criteria built from these metrics are the project's operational definitions (the
-paper's exact criteria could not be read); see :mod:`exactdyn.regimes.linear1d`.
+The labels built from these metrics follow Xu & Ziyin as far as the paper could be read
+(the NTK staying unchanged; the path of :math:`\zeta`); see
+:mod:`exactdyn.regimes.linear1d` and ``docs/papers/xu_ziyin.md``. The disalignment fraction
+and the alignment score :math:`\alpha` are the project's earlier criteria, kept as scores.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ def exact_ntk_change(p0, pstar, k_prime):
     dip = ntk_dip_ratio(p0, pstar, k_prime)
     stuck = sign_flip(p0, pstar) & (_arr(k_prime) == 0)
     out = np.maximum(np.abs(ratio - 1), 1 - dip)
-    return np.where(stuck, 1.0, out)
+    out = np.where(stuck, 1.0, out)
+    # u0 = w0 = 0 (p0 = 0, k' = 0): the origin is a fixed point, the NTK stays 0.
+    return np.where((_arr(p0) == 0) & (_arr(k_prime) == 0), 0.0, out)
 
 
 def order_parameter(pstar, k_prime):
@@ -135,3 +139,130 @@ def sampled_disalignment_fraction(p):
     total = np.sum(np.abs(steps), axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, down / total, 0.0)
+
+
+# ---- the zeta path and the plain NTK (Xu & Ziyin's reading; MATH.md §1) ------------------
+
+def teacher_sign(p0, pstar):
+    r"""The sign that orients :math:`\zeta`: :math:`\operatorname{sign}(p^*)`, or
+    :math:`\operatorname{sign}(p_0)` where :math:`p^* = 0` (then :math:`|\zeta|` only falls),
+    or +1 where both vanish."""
+    p0, pstar = _arr(p0), _arr(pstar)
+    s = np.sign(pstar)
+    s = np.where(s == 0, np.sign(p0), s)
+    return np.where(s == 0, 1.0, s)
+
+
+def _cosine(q, q2):
+    """:math:`q/\\sqrt{q^2 + Q_2}` with the :math:`Q_2 = 0` limit sign(q)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = q / np.sqrt(q * q + q2)
+    return np.where(q2 == 0, np.sign(q), z)
+
+
+def zeta_path(p0, pstar, q2, k_prime=None):
+    r"""Exact ends and parts of the path of :math:`\zeta = p/(\lVert u\rVert\lVert w\rVert)`,
+    signed by the teacher.
+
+    With :math:`s = \operatorname{sign}(p^*)` (:func:`teacher_sign`) and the exact identity
+    :math:`\zeta^2 = p^2/(p^2 + Q_2)` (:math:`Q_2` conserved), :math:`s\zeta` is an
+    increasing function of :math:`sp`, and :math:`p` moves monotonically from :math:`p_0` to
+    :math:`p^*`. So the signed path :math:`s\zeta(t)` is monotone from
+    :math:`s\zeta_0 = sp_0/\sqrt{p_0^2+Q_2}` to :math:`s\zeta_\infty = |p^*|/\sqrt{p^{*2}+Q_2}`,
+    and it splits into at most two parts:
+
+    * ``fall``: the decrease of :math:`|\zeta|` (disalignment). :math:`|\zeta_0|` when the sign
+      of :math:`p` flips (:math:`|\zeta|` falls to 0 at :math:`p = 0`);
+      :math:`s\zeta_0 - s\zeta_\infty` when the init lies beyond the target
+      (:math:`|p_0| > |p^*|`, same side); else 0.
+    * ``rise``: the increase of :math:`s\zeta` while :math:`s\zeta \ge 0` (alignment).
+      :math:`\zeta_\infty` after a sign flip; :math:`s(\zeta_\infty - \zeta_0)` when
+      :math:`0 \le sp_0 < |p^*|`; else 0.
+
+    At :math:`k' = 0` with a sign flip, :math:`p` is stuck at the saddle (MATH.md §1) and
+    :math:`\zeta = \pm1` throughout (:math:`Q_2 = 0`): both parts are 0; likewise at
+    :math:`u_0 = w_0 = 0` (:math:`p_0 = 0`, :math:`k' = 0`), a fixed point.
+
+    Returns
+    -------
+    dict of ndarray
+        ``zeta0``, ``zeta_inf`` (unsigned values of :math:`\zeta`), ``fall``, ``rise``,
+        ``sign`` (the orientation :math:`s`).
+    """
+    p0, pstar, q2 = np.broadcast_arrays(_arr(p0), _arr(pstar), _arr(q2))
+    s = teacher_sign(p0, pstar)
+    q0, qs = s * p0, s * pstar
+    z0, zinf = _cosine(q0, q2), _cosine(qs, q2)
+    flip = q0 < 0
+    over = q0 > qs
+    fall = np.where(flip, np.abs(z0), np.where(over, z0 - zinf, 0.0))
+    rise = np.where(flip, np.maximum(zinf, 0.0), np.where(over, 0.0, zinf - z0))
+    if k_prime is not None:
+        stuck = (flip | (p0 == 0)) & (_arr(k_prime) == 0)
+        zinf = np.where(stuck, z0, zinf)
+        fall = np.where(stuck, 0.0, fall)
+        rise = np.where(stuck, 0.0, rise)
+    return {"zeta0": s * z0, "zeta_inf": s * zinf, "fall": np.maximum(fall, 0.0),
+            "rise": np.maximum(rise, 0.0), "sign": s}
+
+
+def norm_product_ratio(p0, pstar, q2, k_prime=None):
+    r"""Exact :math:`\lVert u_\infty\rVert\lVert w_\infty\rVert / \lVert u_0\rVert\lVert
+    w_0\rVert = \sqrt{(p^{*2} + Q_2)/(p_0^2 + Q_2)}` (0 when stuck at the saddle)."""
+    p0, pstar, q2 = _arr(p0), _arr(pstar), _arr(q2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.sqrt((pstar * pstar + q2) / (p0 * p0 + q2))
+    if k_prime is not None:
+        r = np.where(sign_flip(p0, pstar) & (_arr(k_prime) == 0), np.sqrt(q2) / np.sqrt(
+            p0 * p0 + q2), r)
+    return r
+
+
+def plain_ntk_change(p0, pstar, k_prime, q1, eta_u, eta_w):
+    r"""Exact :math:`\sup_t |K_{\rm plain}(t)/K_{\rm plain}(0) - 1|` of the unweighted NTK
+    :math:`K_{\rm plain} = \nabla_\theta f\cdot\nabla_\theta f
+    = \kappa^2\Sigma_{xx}(\lVert u\rVert^2 + \lVert w\rVert^2)` (Xu & Ziyin v1, Eq. 1).
+
+    From the conserved :math:`Q_1 = \lVert u\rVert^2/\eta_u - \lVert w\rVert^2/\eta_w` and
+    :math:`\eta_w\lVert u\rVert^2 + \eta_u\lVert w\rVert^2 = 2\sqrt{\eta_u\eta_w}
+    \sqrt{p^2 + k'^2}`, with :math:`a = \sqrt{\eta_u/\eta_w}`:
+
+    .. math:: \lVert u\rVert^2 + \lVert w\rVert^2 = (a + a^{-1})\sqrt{p^2 + k'^2}
+              + \tfrac12 Q_1(\eta_u - \eta_w),
+
+    a function of :math:`|p|` increasing with it, so (:math:`p` monotone) the sup is at the
+    ends of the path or at :math:`p = 0` when the sign flips. With equal rates it equals
+    :func:`exact_ntk_change` (the plain NTK is then the rate-weighted one over :math:`\eta`).
+    """
+    p0, pstar, kp, q1 = _arr(p0), _arr(pstar), _arr(k_prime), _arr(q1)
+    eu, ew = _arr(eta_u), _arr(eta_w)
+    a = np.sqrt(eu / ew)
+    b = 0.5 * q1 * (eu - ew)
+
+    def g(p):
+        return (a + 1 / a) * np.hypot(p, kp) + b
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g0 = g(p0)
+        end = np.abs(g(pstar) / g0 - 1)
+        dip = 1 - g(0.0) / g0
+    flip = sign_flip(p0, pstar)
+    out = np.where(flip, np.maximum(end, dip), end)
+    stuck = flip & (kp == 0)
+    out = np.where(stuck, dip, out)
+    return np.where((p0 == 0) & (kp == 0), 0.0, out)  # u0 = w0 = 0: the NTK stays 0
+
+
+def sampled_zeta_parts(zeta, sign):
+    r"""Sampled ``fall`` and ``rise`` of :math:`\zeta` along the last axis (see
+    :func:`zeta_path`): with :math:`s\zeta` the teacher-signed samples, ``fall`` sums the
+    decreases of :math:`|\zeta|` and ``rise`` the increases of :math:`|\zeta|` on steps where
+    :math:`s\zeta` rises on the teacher's side; a step that crosses 0 counts
+    :math:`|\zeta|` down to 0, then up. Non-finite samples (a zero vector) count as 0."""
+    z = np.nan_to_num(_arr(zeta) * _arr(sign)[..., None], nan=0.0)
+    a, b = z[..., :-1], z[..., 1:]
+    cross = a * b < 0
+    down = np.where(cross, np.abs(a), np.maximum(np.abs(a) - np.abs(b), 0.0))
+    up = np.where(cross, np.where(b > 0, np.abs(b), 0.0),
+                  np.where((b > a) & (b >= 0), np.maximum(np.abs(b) - np.abs(a), 0.0), 0.0))
+    return np.sum(down, axis=-1), np.sum(up, axis=-1)

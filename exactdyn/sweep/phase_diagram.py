@@ -291,11 +291,18 @@ def _make(cls, base, params: dict):
 
 
 def _times_for(model, t):
-    """Output times of a trajectory cell: ``t`` if given, else 0 and 200 geometric times
-    from 1e-3/K∞ to 50/K∞ (a relaxation to e^-50 of the Möbius decay)."""
+    """Output times of a trajectory cell: ``t`` if given, else the times that sample the
+    path to convergence (:func:`~exactdyn.regimes.linear1d.convergence_times`: 200
+    geometric times up to |R(t)| <= e^-45, and the time p crosses 0 on a sign flip), or,
+    where the path has no such time scale, 0 and 200 geometric times from 1e-3/K∞ to
+    50/K∞."""
     if t is not None:
         return np.asarray(t, dtype=float)
-    from ..regimes.linear1d import scalars
+    from ..regimes.linear1d import convergence_times, scalars
+
+    times = convergence_times(model, 200)
+    if times.size:
+        return times
 
     s = scalars(model)
     k_inf = s["omega"] * np.hypot(s["pstar"], s["k_prime"])
