@@ -487,10 +487,10 @@ def run(argv) -> int:
         if args.format == "json":
             print(json.dumps(report.to_dict()))
         elif args.format == "csv":
-            print("observable,max_abs_error,max_rel_error,rel_tol,abs_tol,passed")
+            print("observable,max_abs_error,max_rel_error,rel_tol,abs_tol,passed,passed_on")
             for c in report.checks:
                 print(f"{c.name},{c.max_abs_error!r},{c.max_rel_error!r},{c.rel_tol!r},"
-                      f"{c.abs_tol!r},{c.passed}")
+                      f"{c.abs_tol!r},{c.passed},{c.passed_on}")
         else:
             print(report.table())
         return 0 if report.passed else 1
