@@ -16,13 +16,13 @@ from .regimes import Regime, classify
 from .report import report
 from .solve import solve
 from .sweep import PhaseDiagram, phase_diagram
-from .trajectory import Trajectory
+from .trajectory import Trajectory, load
 from .verify import VerificationReport, verify
 
 
 __all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]
-__all__ += ["report"]
+__all__ += ["load", "report"]
 __all__ += ["PhaseDiagram", "Regime", "classify", "phase_diagram"]
 __all__ += ["DeepLinear"]
 __all__ += ["LinearNet", "SingleNeuron"]

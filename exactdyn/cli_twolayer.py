@@ -53,7 +53,7 @@ def build_parser(command: str):
     if command == "classify":
         p.add_argument("--widths", default=None,
                        help="widths of the RD fit, comma-separated (default m/4, m/2, m; "
-                       "16..m by factors of 4 for --init mirrored)")
+                       "rounded to even widths of at least 4 for --init mirrored)")
         p.add_argument("--seeds", default=None,
                        help="seeds averaged per width, comma-separated (default --seed)")
         p.add_argument("--loss-fraction", type=float, default=0.05,
@@ -87,9 +87,16 @@ def report_build(argv) -> tuple:
     return family_report_build(build_parser, model_from_args, argv)
 
 
+def _progress(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+
+
 def classify_options(args) -> dict:
     return {"widths": _int_list("--widths", args.widths),
-            "seeds": _int_list("--seeds", args.seeds), "loss_fraction": args.loss_fraction}
+            "seeds": _int_list("--seeds", args.seeds), "loss_fraction": args.loss_fraction,
+            "progress": _progress}
 
 
 def run(command: str, argv) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -43,7 +44,9 @@ def test_solve_from_matrix_files_agrees_with_api(capsys, tmp_path):
                        str(tmp_path / "sxx.txt"), "--gamma", "0.5", "--seed", "4",
                        "--t-span", "0:2", "--points", "3", "--format", "csv")
     assert code == 0
-    loss = np.array([float(r.split(",")[1]) for r in out.strip().splitlines()[1:]])
+    rows = list(csv.reader(out.strip().splitlines()))
+    col = rows[0].index("loss")
+    loss = np.array([float(r[col]) for r in rows[1:]])
     model = ed.DeepLinear(depth=2, width=3, in_dim=3, out_dim=2, gamma=0.5, sigma_yx=syx,
                           sigma_xx=np.loadtxt(tmp_path / "sxx.txt"), seed=4)
     np.testing.assert_allclose(loss, ed.solve(model, [0, 1, 2])["loss"], rtol=1e-9)

@@ -3,6 +3,7 @@ and one-line errors with exit status 2."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -45,10 +46,10 @@ def test_single_neuron_csv(capsys):
     code, out, _ = run(capsys, "exact", "single-neuron", "--delta", "-1", "--beta", "1,0.5",
                        "--t", "0,1", "--format", "csv")
     assert code == 0
-    head = out.splitlines()[0].split(",")
-    assert head[:2] == ["t", "loss"] and "nu" in head
+    head = next(csv.reader(out.splitlines()[:1]))  # quoted names: "end_to_end[0,1]"
+    assert head[0] == "t" and "loss" in head and "nu" in head and "end_to_end[0,1]" in head
     ref = ed.exact(ed.SingleNeuron(2, delta=-1.0, beta=[1, 0.5]), [0, 1])
-    assert float(out.splitlines()[2].split(",")[head.index("nu")]) == pytest.approx(
+    assert float(next(csv.reader(out.splitlines()[2:3]))[head.index("nu")]) == pytest.approx(
         ref["nu"][1], rel=1e-15)
 
 

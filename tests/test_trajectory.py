@@ -70,14 +70,14 @@ def test_json_keys_and_parse():
 def test_high_precision_json_keeps_45_digits(hp_traj):
     m, tr = hp_traj
     text = tr.to_json()
+    d = ed.Trajectory.from_json(text)
     with mpmath.workdps(60):
-        d = json.loads(text, parse_float=mpmath.mpf)
         # Independent reference: the closed form at 80 digits.
         ref = ed.exact(m, [0.0, 0.25, 1.0, 3.0], precision=80)
         # loss is left out: at 50 digits it is formed from p already rounded to 50 digits,
         # so near the target (kappa p - c ~ 1e-8) it keeps only ~42 digits (see report).
         for name in ("end_to_end", "ntk"):
-            got = d["observables"][name]
+            got = d.observables[name]
             for a, b in zip(got, ref[name]):
                 assert isinstance(a, mpmath.mpf)
                 assert abs(a - b) <= mpmath.mpf(10) ** -45 * abs(b), (name, a, b)

@@ -282,7 +282,9 @@ def test_cli_solve_two_layer(capsys):
     assert main(["solve", "two-layer", "--width", "6", "--activation", "tanh", "--gamma", "2",
                  "--gamma-prime", "0", "--n", "5", "--t", "0,1", "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "t,loss,rd" and len(out) == 3
+    # every observable: the network's output at the 5 data points in named columns
+    assert out[0] == "t,loss," + ",".join(f"output[{i}]" for i in range(5)) + ",rd"
+    assert len(out) == 3
 
 
 def _event_oracle(model, T, max_events=50):

@@ -183,14 +183,17 @@ def test_exact_families_keep_the_round_off_check():
     assert lines[0] == "verify linear1d (float64, integrator DOP853, rtol 1e-13)"
     assert lines[1].split() == ["observable", "max", "abs", "err", "max", "rel", "err", "rel",
                                 "tol", "abs", "tol", "passed"]
-    assert lines[-1] == "overall: PASSED" and len(lines) == len(rep.checks) + 3
+    # head, one row per observable, the legend of the passed column, overall
+    assert lines[-1] == "overall: PASSED" and len(lines) == len(rep.checks) + 4
+    assert lines[-2].startswith("passed on: relative")
     for c in rep.checks:
         assert c.max_abs_error <= 1e-12 or c.max_rel_error <= 1e-9
     d = rep.to_dict()
     assert set(d) == {"model", "params", "precision", "method", "rtol", "passed",
-                      "observables"}
+                      "observables", "note"}
     assert set(next(iter(d["observables"].values()))) == {"max_abs_error", "max_rel_error",
-                                                          "rel_tol", "abs_tol", "passed"}
+                                                          "rel_tol", "abs_tol", "passed",
+                                                          "passed_on"}
 
 
 @pytest.mark.parametrize("kwargs, needle", [

@@ -23,6 +23,11 @@ crossing time :math:`t^*`, and RD is interpolated linearly there (the loss linea
 :math:`\log L`). The default ``loss_fraction = 0.05`` is "end of training" but below the
 plateau at the best linear fit that small-init networks pass through after condensing
 (for ``1d-sine``, about half the initial loss), so the stop is never on a plateau.
+Where the loss stays on a plateau above ``loss_fraction`` (tanh with a small init on
+``1d-cubic`` sits at 29 % of its start, creeping down by 0.03 % a decade of time), the
+*plateau rule* of :func:`stop_rd` stops after two flat decades and the label is
+``undetermined``, with the plateau's level and a ``loss_fraction`` that would measure it
+in the evidence's ``reason``.
 
 **Label** (ours): the least-squares slope :math:`s` of :math:`\log\overline{\mathrm{RD}}`
 (geometric mean over seeds) against :math:`\log m`; ``linear`` if :math:`s < -b`,
@@ -72,7 +77,9 @@ from .. import _validation as check
 from .base import Regime, Taxonomy, register_taxonomy
 from .scaling import luo_exponents, luo_label
 
-LABELS = ("linear", "critical", "condensed")
+#: ``undetermined``: some width never reached the stopping loss (a plateau above it, or
+#: ``max_time``); the reason is in the evidence.
+LABELS = ("linear", "critical", "condensed", "undetermined")
 SCORES = ("rd_slope",)
 DEFAULT_WIDTHS = (16, 32, 64, 128, 256)
 #: Per-seed standard deviation of the fitted slope assumed at least (measured; see above).
@@ -113,6 +120,9 @@ class RDSlope:
         activation, data, n, seeds, loss_fraction, alpha_exponent, init.
     seed_slopes : ndarray, shape (len(seeds),)
         The slope fitted to each seed's RD alone.
+    reason : str
+        Why the label is ``undetermined`` (empty otherwise): which width and seed never
+        reached the stopping loss, and why (:class:`NoStop`).
     """
 
     gamma: float
@@ -129,6 +139,7 @@ class RDSlope:
     tol: float
     options: dict = field(default_factory=dict)
     seed_slopes: np.ndarray = field(default_factory=lambda: np.array([]))
+    reason: str = ""
 
     @property
     def seed_sd(self) -> float:
@@ -145,12 +156,19 @@ class RDSlope:
         """This result as a :class:`Regime` of the ``two_layer`` taxonomy."""
         ev = {"gamma": self.gamma, "gamma_prime": self.gamma_prime, "rd_slope": self.slope,
               "rd_slope_stderr": self.slope_stderr, "rd_fit_r2": self.r2,
-              "widths": list(self.widths), "rd": [float(v) for v in self.rd_mean],
-              "stop_time": [float(v) for v in np.mean(self.stop_time, axis=1)],
-              "tol": self.tol, "seed_slopes": [float(v) for v in self.seed_slopes],
+              "widths": list(self.widths), "rd": _floats(self.rd_mean),
+              "stop_time": _floats(np.mean(self.stop_time, axis=1)),
+              "tol": self.tol, "seed_slopes": _floats(self.seed_slopes),
               **{k: v for k, v in self.options.items()
                                   if k in ("activation", "loss_fraction", "alpha_exponent")}}
+        if self.reason:
+            ev["reason"] = self.reason
         return Regime(self.label, "two_layer", ev, self.predicted)
+
+
+def _floats(values) -> list:
+    """Plain floats, ``None`` where not measured (JSON has no NaN)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, float)]
 
 
 def slope_label(slope: float, tol: float = DEFAULT_TOL) -> str:
@@ -193,17 +211,47 @@ def _crossing(times, loss, rd, target):
             float(rd[i - 1] + f * (rd[i] - rd[i - 1])))
 
 
-def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=1e-9):
+class NoStop(ValueError):
+    """The loss never reached ``loss_fraction`` of its start: it plateaued, or ``max_time``
+    came first. ``reason`` says which (with the loss ratio and the time), ``time`` is the
+    last time integrated, ``loss_ratio`` the loss there over its start."""
+
+    def __init__(self, reason: str, time: float, loss_ratio: float):
+        super().__init__(reason)
+        self.reason, self.time, self.loss_ratio = reason, float(time), float(loss_ratio)
+
+
+#: Plateau rule of :func:`stop_rd`: the loss changed by less than this (relative) over
+#: each of the last :data:`PLATEAU_DECADES` decades of time ...
+PLATEAU_RTOL = 0.01
+PLATEAU_DECADES = 2
+#: ... after falling below this fraction of its start (so the initial saddle of a small
+#: init, where the loss also sits still before the escape, is not a plateau).
+PLATEAU_BELOW = 0.9
+
+
+def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=1e-9,
+            plateau_rtol=PLATEAU_RTOL, plateau_decades=PLATEAU_DECADES):
     r"""RD of ``model`` (a :class:`~exactdyn.TwoLayer`) when its loss first reaches
     ``loss_fraction`` times its initial value; returns ``(t*, RD(t*))``.
 
     The stopping rule of the module docstring: geometric grids to
     :math:`T = 1, 10, \dots`, ``max_time``, then ``refine`` uniform times on the bracket.
-    ValueError if the loss never gets there by ``max_time``.
+
+    **Plateau rule.** Once the loss is below :data:`PLATEAU_BELOW` (0.9) of its start, if
+    it changed by less than ``plateau_rtol`` (relative; default 1 %) over each of the
+    last ``plateau_decades`` decades of time (default 2; e.g. t = 10 → 100 → 1000), the
+    run is on a plateau above ``loss_fraction`` (tanh fitting ``1d-cubic`` sits at 29 %
+    of its start, creeping down by 0.03 % a decade) and :class:`NoStop` is raised at once
+    instead of integrating on to ``max_time`` (each decade of time costs about ten times
+    the last: the step size is bounded by the flow's stiffness). ``plateau_rtol=0``
+    turns the rule off. :class:`NoStop` (a ``ValueError``) also when the loss never gets
+    to ``loss_fraction`` by ``max_time``.
     """
     from ..solve import solve
 
     T = 1.0
+    history = []  # (T, loss(T) / loss(0)) at the end of each decade
     while True:
         t = np.concatenate([[0.0], np.geomspace(1e-4 * T, T, points)])
         tr = solve(model, t, rtol=rtol)
@@ -212,10 +260,22 @@ def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=
         below = np.flatnonzero(loss <= target)
         if below.size:
             break
+        ratio = float(loss[-1] / loss[0])
+        history.append((T, ratio))
+        if plateau_rtol > 0 and len(history) > plateau_decades:
+            last = [r for _, r in history[-plateau_decades - 1:]]
+            steps = [abs(a - b) / a for a, b in zip(last, last[1:])]
+            if last[0] < PLATEAU_BELOW and max(steps) < plateau_rtol:
+                raise NoStop(
+                    f"loss plateau at {ratio:.3g} of its start (changed by < {plateau_rtol:g} "
+                    f"a decade over t = {history[-plateau_decades - 1][0]:g}..{T:g}), above "
+                    f"loss_fraction={loss_fraction:g}; pass loss_fraction (--loss-fraction) > "
+                    f"{ratio:.3g} (e.g. {min(0.95, 1.1 * ratio):.2g}) to measure RD on the "
+                    "way to the plateau",
+                    T, ratio)
         if T >= max_time:
-            raise ValueError(f"loss_fraction={loss_fraction} not reached by max_time="
-                             f"{max_time:g} (loss ratio {loss[-1] / loss[0]:.3g}) for "
-                             f"{model!r}")
+            raise NoStop(f"loss_fraction={loss_fraction:g} not reached by max_time="
+                         f"{max_time:g} (loss ratio {ratio:.3g})", T, ratio)
         T = min(10 * T, max_time)
     i = int(below[0])
     if i <= 1 or refine < 2:
@@ -242,7 +302,8 @@ def _fit(widths, rd_mean):
 
 def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data="1d-linear",
              n=10, y=None, seeds=(0,), loss_fraction=0.05, alpha_exponent=0.0,
-             init="mirrored", bias=True, tol=None, max_time=1e6, rtol=1e-9) -> RDSlope:
+             init="mirrored", bias=True, tol=None, max_time=1e6, rtol=1e-9,
+             progress=None) -> RDSlope:
     r"""Measure Luo et al.'s regime at :math:`(\gamma, \gamma')` from the width scaling of RD.
 
     For each width m (and seed), builds ``TwoLayer(m, data, gamma=gamma,
@@ -281,10 +342,15 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
         Dead band of the label (``linear`` < −tol, ``condensed`` > tol); default
         :func:`noise_band` of the per-seed slopes (0.2 with one seed, 0.089 with five).
         :data:`PROTOCOL` holds the settings whose signs are checked at the issue's points.
+    progress : callable(str), optional
+        Called with a one-line message before each width and seed (the CLI prints them
+        to stderr).
 
     Returns
     -------
     RDSlope
+        Labelled ``undetermined`` (with the reason) as soon as one width never reaches
+        the stopping loss: a loss plateau above it or ``max_time`` (:func:`stop_rd`).
     """
     from ..models.twolayer import TwoLayer
 
@@ -309,17 +375,29 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
     p = check.real("alpha_exponent", alpha_exponent)
     if tol is not None:
         tol = check.nonnegative("tol", tol)
-    rd = np.empty((len(ws), len(sd)))
-    ts = np.empty_like(rd)
+    rd = np.full((len(ws), len(sd)), np.nan)
+    ts = np.full_like(rd, np.nan)
+    opts = {"activation": activation, "data": data if isinstance(data, str) else "array",
+            "n": n, "seeds": sd, "loss_fraction": lf, "alpha_exponent": p, "init": init}
     for i, m in enumerate(ws):
         for j, s in enumerate(sd):
+            if progress is not None:
+                progress(f"rd_slope: width {m} ({i + 1}/{len(ws)}), seed {s}")
             if isinstance(data, str):
                 net = TwoLayer(m, data, activation=activation, alpha=float(m) ** p, gamma=g,
                                gamma_prime=gp, init=init, seed=s, n=n, bias=bias)
             else:
                 net = TwoLayer(m, data, y, activation=activation, alpha=float(m) ** p,
                                gamma=g, gamma_prime=gp, init=init, seed=s, bias=bias)
-            ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
+            try:
+                ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
+            except NoStop as exc:
+                # One width without a stopping time leaves no slope: stop here.
+                nan = float("nan")
+                return RDSlope(g, gp, ws, rd, ts, nan, nan, nan, nan, "undetermined",
+                               luo_label(g, gp), nan if tol is None else tol, opts,
+                               np.full(len(sd), np.nan),
+                               f"width {m}, seed {s}: {exc.reason}")
     if not np.all(rd > 0):
         raise ValueError("RD is 0 at the stopping time for some width (the loss started "
                          "below loss_fraction?)")
@@ -328,8 +406,6 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
     seed_slopes = np.array([_fit(ws, rd[:, j])[0] for j in range(len(sd))])
     if tol is None:
         tol = noise_band(seed_slopes)
-    opts = {"activation": activation, "data": data if isinstance(data, str) else "array",
-            "n": n, "seeds": sd, "loss_fraction": lf, "alpha_exponent": p, "init": init}
     return RDSlope(g, gp, ws, rd, ts, slope, intercept, stderr, r2, slope_label(slope, tol),
                    luo_label(g, gp), tol, opts, seed_slopes)
 
@@ -360,7 +436,7 @@ def classify_two_layer(obj, widths=None, seeds=None, loss_fraction=0.05, tol=Non
     """
     if isinstance(obj, RDSlope):
         res = obj
-        if tol is not None and tol != res.tol:
+        if tol is not None and tol != res.tol and res.label != "undetermined":
             res = RDSlope(**{**res.__dict__, "label": slope_label(res.slope, tol), "tol": tol})
         return res.regime()
     if obj.beta1 is None or obj.width < 2:
@@ -384,5 +460,5 @@ TWO_LAYER = register_taxonomy(Taxonomy(
     name="two_layer", labels=LABELS, accepts=_accepts, classify=classify_two_layer,
     scores=SCORES), replace=True)
 
-__all__ = ["PROTOCOL", "RDSlope", "classify_two_layer", "noise_band", "rd_slope", "slope_label",
+__all__ = ["PROTOCOL", "NoStop", "RDSlope", "classify_two_layer", "noise_band", "rd_slope", "slope_label",
            "stop_rd"]

@@ -52,7 +52,9 @@ def check_derivations(root, build_model, known_models=()) -> tuple:
             checked.append(folder)
             continue
         model, times, precision = build_model(argv)
-        content = gather(model, times, precision)
+        content = gather(model, times, precision, regime="--no-regime" not in argv)
+        if "--no-regime" in argv:
+            content.argv = [*content.argv, "--no-regime"]
         content.command = command_line(content.argv, f"{label}/{folder}")
         with tempfile.TemporaryDirectory() as tmp:
             write_files(content, tmp, draw_figures=False)

@@ -277,7 +277,7 @@ def gather_cnn(model, times, precision: int, regime: bool = True):
                                     "needs a smooth activation with sigma(0) = 0 and " \
                                     "sigma'(0) != 0."
     content.regime, content.regime_note = regime_of(model) if regime else \
-        (None, "not computed (report(..., regime=False))")
+        (None, "not computed (report(..., regime=False); --no-regime)")
     return content
 
 

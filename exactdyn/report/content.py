@@ -297,7 +297,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
                 name: sig(v[-1], VALUE_DIGITS) for name, v in ref.observables.items()
                 if np.ndim(v) == 1}
     content.regime, content.regime_note = regime_of(model) if regime else \
-        (None, "not computed (report(..., regime=False))")
+        (None, "not computed (report(..., regime=False); --no-regime)")
     content.figures = figure_list(model, applies)
     return content
 

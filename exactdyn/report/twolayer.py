@@ -136,7 +136,7 @@ def gather_two_layer(model, times, precision: int, regime: bool = True):
         "not available: there is no high-precision integrator or closed form for the "
         "two-layer family in this version of exactdyn.")
     content.regime, content.regime_note = regime_of(model) if regime else \
-        (None, "not computed (report(..., regime=False))")
+        (None, "not computed (report(..., regime=False); --no-regime)")
     content.figures = ([("trajectory", "Linearized closed form (lines) and full-flow "
                                        "integrator (markers), float64: loss and rd."),
                         ("error", "Full flow minus linearized closed form against time "

@@ -165,6 +165,9 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
     """
     target = _prepare_parent(out)
     content = gather(model, t, precision, regime=regime)
+    if not regime and content.argv is not None:
+        # recorded, so that `exactdyn report --check` rebuilds it the same way
+        content.argv = [*content.argv, "--no-regime"]
     content.command = command_line(content.argv, command_out or _display_out(os.fspath(out)))
     try:
         tmp = tempfile.mkdtemp(dir=os.path.dirname(target),
