@@ -27,3 +27,7 @@ __all__ += ["LinearNet", "SingleNeuron"]
 __all__ += ["TwoLayer"]
 __all__ += ["TwoLayerCNN"]
 __all__ += ["alignment_path", "early_alignment", "extremal_vectors"]
+from .backward_error import GDVerification, verify_gd  # noqa: E402
+from .descent import gd  # noqa: E402
+
+__all__ += ["GDVerification", "gd", "verify_gd"]
