@@ -91,7 +91,8 @@ def _lr(lr) -> float:
 def gd(model, lr, t, precision: int | None = None) -> Trajectory:
     r"""Gradient descent with step ``lr`` on ``model``'s loss, on the flow's time axis.
 
-    .. math:: \theta_{k+1} = \theta_k - \mathrm{lr}\,H\nabla L(\theta_k),\qquad t_k = k\,\mathrm{lr},
+    .. math:: \theta_{k+1} = \theta_k - \mathrm{lr}\,H\nabla L(\theta_k),
+              \qquad t_k = k\,\mathrm{lr},
 
     with :math:`H` the diagonal of layer rates (so ``lr`` multiplies each layer's rate, as
     the flow's time does). Each step is one call of the lowered right-hand side of the

@@ -3,7 +3,8 @@ r"""Gradient descent on a lowered flow: the discrete iterates at a finite learni
 With the lowered right-hand side :math:`f(\theta) = -H\nabla L(\theta)` (``H`` the diagonal
 of layer rates), one step of (layer-wise) gradient descent is
 
-.. math:: \theta_{k+1} = \theta_k + \mathrm{lr}\, f(\theta_k) = \theta_k - \mathrm{lr}\,H\nabla L(\theta_k),
+.. math:: \theta_{k+1} = \theta_k + \mathrm{lr}\, f(\theta_k)
+          = \theta_k - \mathrm{lr}\,H\nabla L(\theta_k),
 
 and iterate :math:`k` sits at time :math:`t_k = k\,\mathrm{lr}` of the flow, so GD and the
 gradient flow are compared at equal times. The step is vectorized (one call of the

@@ -90,7 +90,7 @@ _CACHE: dict = {}
 
 def derive_modified_flow(flow) -> ModifiedFlow:
     """The modified flow of a derived gradient flow (indexed or matrix form), cached."""
-    key = getattr(getattr(flow, "network", None), "name", None) or getattr(flow, "name")
+    key = getattr(getattr(flow, "network", None), "name", None) or flow.name
     if key not in _CACHE:
         if isinstance(flow, GradientFlow):
             _CACHE[key] = _indexed(flow)
