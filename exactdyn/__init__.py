@@ -31,3 +31,6 @@ from .backward_error import GDVerification, verify_gd  # noqa: E402
 from .descent import gd  # noqa: E402
 
 __all__ += ["GDVerification", "gd", "verify_gd"]
+from .analysis.sharpness import plot_sharpness, sharpness  # noqa: E402
+
+__all__ += ["plot_sharpness", "sharpness"]
