@@ -34,3 +34,6 @@ __all__ += ["GDVerification", "gd", "verify_gd"]
 from .analysis.sharpness import plot_sharpness, sharpness  # noqa: E402
 
 __all__ += ["plot_sharpness", "sharpness"]
+from . import probe  # noqa: E402
+
+__all__ += ["probe"]
