@@ -8,6 +8,8 @@ predicted by backward error analysis (1 against the flow, 2 against the modified
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import exactdyn as ed
 from exactdyn.descent import modified_rhs
@@ -218,3 +220,16 @@ def test_verify_gd_names_bad_steps():
         ed.verify_gd(linear1d(), [0.01], 1.0)
     with pytest.raises(ValueError, match="t must hold multiples"):
         ed.verify_gd(linear1d(), [0.3, 0.2], 1.0)
+
+
+@given(st.lists(st.floats(-1, 1), min_size=4, max_size=4),
+       st.floats(0.2, 2.0), st.floats(0.2, 2.0), st.floats(-2, 2),
+       st.sampled_from([0.005, 0.01, 0.02]))
+def test_linear1d_gd_matches_the_numpy_loop_for_any_init_rates_and_step(uw, eu, ew, c, lr):
+    u0, w0 = uw[:2], uw[2:]
+    m = ed.Linear1D.from_init(u0, w0, kappa=1.0, eta_u=eu, eta_w=ew, teacher=c, x_var=1.0)
+    traj = ed.gd(m, lr, [10 * lr])
+    u, w = numpy_gd_linear1d(u0, w0, lr, 10, 1.0, eu, ew, c, 1.0)
+    ref = np.concatenate([u, w])
+    got = np.concatenate([traj["u"][-1], traj["w"][-1]])
+    assert np.linalg.norm(got - ref) <= 1e-13 * max(np.linalg.norm(ref), 1e-300)

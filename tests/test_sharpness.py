@@ -87,3 +87,21 @@ def test_plot_sharpness_draws_the_stability_line(tmp_path):
                            path=tmp_path / "s.png")
     assert (tmp_path / "s.png").exists()
     assert any(np.allclose(line.get_ydata(), 20.0) for line in ax.get_lines())
+
+
+def test_deep_linear_sharpness_matches_a_finite_difference_hessian():
+    # no derived Jacobian in the chain lowering: complex-step Jacobian-vector products
+    syx = np.array([[2.0, 0.3], [0.0, 1.0]])
+    m = ed.DeepLinear(depth=3, width=3, in_dim=2, out_dim=2, sigma_yx=syx, seed=2)
+    shapes = [(3, 2), (3, 3), (2, 3)]
+
+    def L(v):
+        mats, k = [], 0
+        for s in shapes:
+            mats.append(v[k:k + s[0] * s[1]].reshape(s))
+            k += s[0] * s[1]
+        return 0.5 * np.sum((mats[2] @ mats[1] @ mats[0] - syx) ** 2)
+
+    v0 = np.concatenate([np.ravel(x) for x in m.initial_state().values()])
+    ref = np.linalg.eigvalsh(_fd_hessian(L, v0))[-1]
+    assert ed.sharpness(m)[0] == pytest.approx(ref, rel=1e-6)
