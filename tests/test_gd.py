@@ -233,3 +233,11 @@ def test_linear1d_gd_matches_the_numpy_loop_for_any_init_rates_and_step(uw, eu, 
     ref = np.concatenate([u, w])
     got = np.concatenate([traj["u"][-1], traj["w"][-1]])
     assert np.linalg.norm(got - ref) <= 1e-13 * max(np.linalg.norm(ref), 1e-300)
+
+
+def test_modified_flow_derivation_renders_its_steps():
+    from exactdyn.symbolic.modified import derive_modified_flow
+
+    md = derive_modified_flow(ed.gradient_flow(ed.LinearNet.decoupled(np.diag([2.0, 1.0])))) \
+        .markdown()
+    assert "Modified loss" in md and "Modified flow of W1" in md and "Modified flow of W2" in md

@@ -105,3 +105,21 @@ def test_deep_linear_sharpness_matches_a_finite_difference_hessian():
     v0 = np.concatenate([np.ravel(x) for x in m.initial_state().values()])
     ref = np.linalg.eigvalsh(_fd_hessian(L, v0))[-1]
     assert ed.sharpness(m)[0] == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("factor, stable", [(0.9, True), (1.1, False)])
+def test_gd_near_a_minimum_is_stable_exactly_below_two_over_the_sharpness(factor, stable):
+    # At a global minimum the GD map's Jacobian is 1 - lr H Hess(L); its eigenvalues are
+    # 1 - lr * lambda, so a perturbation decays iff lr * lambda_max < 2.
+    eu, ew, c = 1.0, 0.5, 2.0
+    u, w = np.sqrt(2.0), np.sqrt(2.0)  # u w = c: a global minimum, width 1
+    sharp = ed.sharpness(ed.Linear1D.from_init([u], [w], eta_u=eu, eta_w=ew, teacher=c))[0]
+    assert sharp == pytest.approx(eu * w * w + ew * u * u, rel=1e-13)  # the NTK there
+    lr = factor * 2.0 / sharp
+    m = ed.Linear1D.from_init([u + 1e-4], [w], eta_u=eu, eta_w=ew, teacher=c)
+    traj = ed.gd(m, lr, np.arange(0, 201) * lr)
+    p = traj["u"][:, 0] * traj["w"][:, 0]
+    if stable:
+        assert abs(p[-1] - c) < 1e-3 * abs(p[0] - c)
+    else:
+        assert abs(p[100] - c) > 10 * abs(p[0] - c)

@@ -61,6 +61,21 @@ class ModifiedFlow:
     proven: bool = False
     lr: sp.Symbol = LR
 
+    def markdown(self) -> str:
+        """The derivation, step by step (Markdown with LaTeX), for reports and notebooks."""
+        from .latex import steps_markdown
+
+        status = "proven" if self.proven else "NOT proven"
+        return ("**Modified flow of gradient descent** (backward error analysis, step h; "
+                f"{status}).\n\n" + steps_markdown(self.steps))
+
+    _repr_markdown_ = markdown
+
+    def _repr_latex_(self) -> str:
+        from .latex import steps_mathjax
+
+        return steps_mathjax(self.steps)
+
 
 def modified_loss(network: SymbolicNetwork, lr: sp.Symbol = LR) -> sp.Expr:
     r""":math:`\tilde L = L + \tfrac h4\sum_b\eta_b\sum_i(\partial L/\partial b_i)^2`,
