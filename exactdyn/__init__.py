@@ -1,9 +1,13 @@
 """exactdyn: exact training dynamics of small neural networks."""
 
+from . import probe
 from ._version import __version__
+from .analysis.sharpness import plot_sharpness, sharpness
+from .backward_error import GDVerification, verify_gd
 from .cite import cite
 from .closed_form import closed_form, exact
 from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
+from .descent import gd
 from .errors import IntegrationError
 from .flows import gradient_flow, lower
 from .models.cnn import TwoLayerCNN
@@ -19,7 +23,6 @@ from .sweep import PhaseDiagram, phase_diagram
 from .trajectory import Trajectory, load
 from .verify import VerificationReport, verify
 
-
 __all__ = ["IntegrationError", "Linear1D", "Trajectory", "VerificationReport", "closed_form",
            "exact", "gradient_flow", "lower", "solve", "verify", "__version__"]
 __all__ += ["load", "report"]
@@ -31,3 +34,6 @@ __all__ += ["TwoLayerCNN"]
 __all__ += ["alignment_path", "early_alignment", "extremal_vectors"]
 __all__ += ["ClosedForm", "Network"]
 __all__ += ["cite"]
+__all__ += ["GDVerification", "gd", "verify_gd"]
+__all__ += ["plot_sharpness", "sharpness"]
+__all__ += ["probe"]

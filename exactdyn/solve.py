@@ -23,7 +23,7 @@ __all__ = ["FLOAT_METHODS", "PRECISION_METHODS", "default_atol", "integrate_floa
 def solve(model, t, method: str | None = None, rtol: float | None = None,
           atol: float | None = None,
           precision: int | None = None, reduced: bool = False,
-          max_kinks: int | None = None) -> Trajectory:
+          max_kinks: int | None = None, lr: float | None = None) -> Trajectory:
     r"""Integrate the gradient flow of ``model`` and return a :class:`Trajectory`.
 
     Parameters
@@ -54,6 +54,11 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         :class:`IntegrationError` (default 100 000, CNN 20 000; see
         :mod:`exactdyn.numeric.kinks`); ignored for smooth activations.
         ``ValueError`` for any other model.
+    lr : float, optional
+        Integrate instead the modified flow that gradient descent with this step follows
+        to second order, :math:`\dot\theta = -H\nabla\tilde L`,
+        :math:`\tilde L = L + \tfrac{lr}{4}\nabla L^\top H\nabla L` (float64; see
+        :mod:`exactdyn.descent` and :mod:`exactdyn.symbolic.modified`).
 
     Raises
     ------
@@ -61,6 +66,13 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         If the step size collapses or the state stops being finite.
     """
     times = check.times("t", t)
+    if lr is not None:
+        if precision is not None or reduced or max_kinks is not None:
+            raise ValueError("lr (the modified flow) is float64 only: precision, reduced and "
+                             "max_kinks do not apply with it")
+        from .descent import solve_modified
+
+        return solve_modified(model, times, lr, method, rtol, atol)
     if rtol is not None:
         rtol = check.positive("rtol", rtol)
     if atol is not None:

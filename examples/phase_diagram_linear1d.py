@@ -3,7 +3,8 @@
 200 x 200 grid over the readout init scale sigma_u and the output scale kappa at width 64,
 from the closed forms (vectorized: well under a second). Regimes (kernel where the NTK
 stays; alignment where the teacher-signed zeta rises; disalignment where |zeta| falls, e.g.
-a seed whose p0 has the teacher's opposite sign) with the label boundaries dashed, the order parameter chi = |p*|/k' as a colour map, and the named
+a seed whose p0 has the teacher's opposite sign) with the label boundaries dashed, the order
+parameter chi = |p*|/k' as a colour map, and the named
 parametrizations (NTK, mean-field, standard) marked at width 64.
 
 Run: ``python examples/phase_diagram_linear1d.py [OUTDIR]`` -> linear1d_phase_diagram.{png,svg,json}

@@ -460,5 +460,5 @@ TWO_LAYER = register_taxonomy(Taxonomy(
     name="two_layer", labels=LABELS, accepts=_accepts, classify=classify_two_layer,
     scores=SCORES), replace=True)
 
-__all__ = ["PROTOCOL", "NoStop", "RDSlope", "classify_two_layer", "noise_band", "rd_slope", "slope_label",
-           "stop_rd"]
+__all__ = ["PROTOCOL", "NoStop", "RDSlope", "classify_two_layer", "noise_band", "rd_slope",
+           "slope_label", "stop_rd"]

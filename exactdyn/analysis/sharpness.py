@@ -1,0 +1,128 @@
+r"""Sharpness along a trajectory: where a finite learning rate leaves the flow.
+
+The sharpness is the largest eigenvalue of the rate-weighted Hessian
+
+.. math:: S(\theta) = \lambda_{\max}\big(H^{1/2}\,\nabla^2 L(\theta)\,H^{1/2}\big),
+
+read off the Jacobian of the lowered flow: :math:`f' = -H\nabla^2L` is similar to
+:math:`-H^{1/2}\nabla^2LH^{1/2}` (conjugate by :math:`H^{1/2}`), so
+:math:`H^{1/2}\nabla^2LH^{1/2} = -H^{-1/2}f'H^{1/2}`, symmetrized against rounding. Gradient
+descent with step ``lr`` is linearly stable near a minimum only where :math:`S < 2/\mathrm{lr}`
+(the "edge of stability" line of Cohen et al., ICLR 2021).
+
+The Jacobian is the derived one where the lowering has it, else exact Jacobian-vector
+products (complex step) of the lowered right-hand side (:func:`exactdyn.descent.jacobian`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..trajectory import Trajectory
+
+
+def _rates(low) -> np.ndarray:
+    """The diagonal of H, one entry per packed coordinate (ones where the flow has no rates)."""
+    flow = getattr(low, "flow", None)
+    network = getattr(flow, "network", None)
+    rates = getattr(network, "rates", None)
+    slices = getattr(low, "slices", None)
+    if not rates or slices is None:
+        return np.ones(low.size)
+    values = low.model.symbol_values()
+    out = np.ones(low.size)
+    for base in network.params:
+        out[slices[base.name]] = float(values.get(rates[base], rates[base]))
+    return out
+
+
+def _packed(low, traj: Trajectory) -> np.ndarray:
+    from ..descent import _is_two_layer
+
+    state = traj.state
+    if _is_two_layer(low):
+        a, W = np.asarray(state["a"], float), np.asarray(state["W"], float)
+        return np.concatenate([a, W.reshape(len(a), -1)], axis=1)
+    rows = []
+    for i in range(len(traj.t)):
+        rows.append(np.asarray(low.pack({k: np.asarray(v[i], float) for k, v in state.items()}),
+                               dtype=float))
+    return np.array(rows)
+
+
+def rate_weighted_hessian(model, y) -> np.ndarray:
+    r""":math:`H^{1/2}\nabla^2L\,H^{1/2}` at the packed state ``y`` (symmetric)."""
+    from ..descent import jacobian, lowered
+
+    low = lowered(model)
+    r = np.sqrt(_rates(low))
+    J = jacobian(low, np.asarray(y, dtype=float))
+    S = -(J * r[None, :]) / r[:, None]
+    return (S + S.T) / 2
+
+
+def sharpness(model_or_trajectory, model=None, t=None) -> np.ndarray:
+    r"""The sharpness :math:`\lambda_{\max}(H^{1/2}\nabla^2LH^{1/2})` at each time.
+
+    Parameters
+    ----------
+    model_or_trajectory
+        A :class:`~exactdyn.Trajectory` (then give ``model``, the model it was computed
+        for: the flow's Jacobian comes from the model's lowering), or a model: then the
+        sharpness along ``solve(model, t)`` (``t`` given) or at the initialization.
+    model
+        The model of a trajectory.
+    t : array_like, optional
+        Times of the gradient flow when a model is given.
+
+    Returns
+    -------
+    ndarray, shape (T,)
+    """
+    from ..descent import initial_vector, lowered
+
+    if isinstance(model_or_trajectory, Trajectory):
+        if model is None:
+            raise ValueError("model is required with a Trajectory: the sharpness comes from "
+                             "the model's lowered flow")
+        traj = model_or_trajectory
+    else:
+        if model is not None:
+            raise ValueError("model is given twice: pass a Trajectory and its model, or a model")
+        model = model_or_trajectory
+        if t is None:
+            low = lowered(model)
+            return np.array([np.linalg.eigvalsh(
+                rate_weighted_hessian(model, initial_vector(model, low)))[-1]])
+        from ..solve import solve
+
+        traj = solve(model, t)
+    low = lowered(model)
+    entries = sum(int(np.prod(np.shape(v)[1:])) for v in traj.state.values())
+    if entries != low.size:
+        raise ValueError(f"model_or_trajectory has {entries} state entries per time, the "
+                         f"model {low.size}: not a trajectory of this model")
+    ys = _packed(low, traj.as_float() if traj.precision is not None else traj)
+    return np.array([np.linalg.eigvalsh(rate_weighted_hessian(model, y))[-1] for y in ys])
+
+
+def plot_sharpness(t, sharp, lr=None, ax=None, path=None, label="sharpness"):
+    """Plot the sharpness against ``t`` with the stability line ``2/lr`` (when given)."""
+    import matplotlib
+
+    if ax is None:
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+    else:
+        fig = ax.figure
+    ax.plot(np.asarray(t, float), np.asarray(sharp, float), label=label)
+    if lr is not None:
+        ax.axhline(2.0 / float(lr), color="k", ls="--", lw=1, label=f"2/lr (lr = {lr:g})")
+    ax.set_xlabel("t")
+    ax.set_ylabel(r"$\lambda_{\max}(H^{1/2}\nabla^2 L H^{1/2})$")
+    ax.legend()
+    if path is not None:
+        fig.savefig(path, bbox_inches="tight")
+    return ax

@@ -1,0 +1,300 @@
+r"""Beyond gradient flow: gradient descent at a finite step and the flow it follows.
+
+- :func:`gd` runs the discrete iterates :math:`\theta_{k+1} = \theta_k - \mathrm{lr}\,H\nabla L`
+  on the lowered right-hand side (:mod:`exactdyn.numeric.gd`) and returns a
+  :class:`~exactdyn.Trajectory` on the time axis :math:`t = k\,\mathrm{lr}`.
+- :func:`solve_modified` (``solve(model, t, lr=h)``) integrates the modified flow
+  :math:`\dot\theta = -H\nabla\tilde L`, :math:`\tilde L = L + \tfrac h4\nabla L^\top H\nabla L`
+  (:mod:`exactdyn.symbolic.modified`), which GD follows to second order in ``h``.
+- :func:`jvp` gives the Jacobian-vector product :math:`f'(\theta)v` of the lowered flow
+  (exact: the derived Jacobian where the lowering has one, else the complex step
+  :math:`\operatorname{Im} f(\theta + i\delta v)/\delta`, exact to rounding for a real-analytic
+  right-hand side), used by the modified flow of the two-layer network and by
+  :func:`exactdyn.sharpness`.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+
+from . import _validation as check
+from .flows import gradient_flow, lower
+from .numeric import gd as gd_numeric
+from .trajectory import Trajectory
+
+
+def lowered(model):
+    """The lowered flow of any model (two-layer networks and CNNs lower themselves)."""
+    own = getattr(model, "lowered", None)
+    return own() if callable(own) else lower(model)
+
+
+def _is_two_layer(low) -> bool:
+    from .numeric.twolayer import LoweredTwoLayer
+
+    return isinstance(low, LoweredTwoLayer)
+
+
+def _is_cnn(low) -> bool:
+    from .numeric.cnn import LoweredCNN
+
+    return isinstance(low, LoweredCNN)
+
+
+def initial_vector(model, low) -> np.ndarray:
+    state = model.initial_state()
+    if _is_two_layer(low):
+        return low.pack(np.asarray(state["a"], float), np.asarray(state["W"], float))
+    return np.asarray(low.pack(state), dtype=float)
+
+
+def trajectory(model, low, times, ys, meta, precision=None) -> Trajectory:
+    """A :class:`Trajectory` from packed states ``ys`` (time first) of ``model``."""
+    meta = dict(meta)
+    if _is_two_layer(low):
+        from .numeric.twolayer import trajectory_from_states
+
+        a, W = low.unpack(np.asarray(ys, dtype=float))
+        return trajectory_from_states(model, times, a, W, meta)
+    if _is_cnn(low):
+        from .numeric.cnn import trajectory_from_states
+
+        st = low.unpack(np.asarray(ys, dtype=float))
+        return trajectory_from_states(model, times, st["W"], st["a"], meta)
+    if precision is not None:
+        with mpmath.workdps(precision):
+            t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
+            state = {k: np.array(v) for k, v in low.unpack(ys).items()}
+            obs = low.observables(state)
+    else:
+        t_out = np.asarray(times, float).copy()
+        state = {k: np.array(v) for k, v in low.unpack(np.asarray(ys, float)).items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            obs = low.observables(state)
+    meta = {"model": model.name, "params": model.params, **meta}
+    return Trajectory(t_out, state, obs, meta)
+
+
+def _lr(lr) -> float:
+    if isinstance(lr, bool):
+        raise TypeError(f"lr must be a positive finite number, got {lr!r}")
+    try:
+        value = float(lr)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}") from exc
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    return value
+
+
+def gd(model, lr, t, precision: int | None = None) -> Trajectory:
+    r"""Gradient descent with step ``lr`` on ``model``'s loss, on the flow's time axis.
+
+    .. math:: \theta_{k+1} = \theta_k - \mathrm{lr}\,H\nabla L(\theta_k),
+              \qquad t_k = k\,\mathrm{lr},
+
+    with :math:`H` the diagonal of layer rates (so ``lr`` multiplies each layer's rate, as
+    the flow's time does). Each step is one call of the lowered right-hand side of the
+    derived flow (vectorized over neurons and samples).
+
+    Parameters
+    ----------
+    model
+        Any model (:class:`~exactdyn.Linear1D`, :class:`~exactdyn.LinearNet`,
+        :class:`~exactdyn.DeepLinear`, :class:`~exactdyn.TwoLayer`, ...).
+    lr : float
+        The step, > 0 and finite.
+    t : float or array_like
+        Output times, each a multiple of ``lr`` within rounding (``ValueError`` naming
+        ``t`` otherwise: GD has no state between its iterates).
+    precision : int, optional
+        Significant digits: iterate on ``mpmath.mpf`` numbers inside a local
+        ``mpmath.workdps`` (models whose lowering has an mpmath right-hand side:
+        :class:`~exactdyn.Linear1D`, :class:`~exactdyn.LinearNet`,
+        :class:`~exactdyn.SingleNeuron`).
+
+    Notes
+    -----
+    Kinked activations (ReLU): the step uses the lowered right-hand side at the iterate,
+    with :math:`\sigma'(0)` the left derivative (0 for ReLU), i.e. one subgradient;
+    iterates cross kinks without event location (none is needed for a discrete map).
+
+    Returns
+    -------
+    Trajectory
+        ``meta["method"] == "gd"``, ``meta["lr"]``, ``meta["steps"]`` (iterates run).
+    """
+    lr = _lr(lr)
+    times = check.times("t", t)
+    precision = check.precision("precision", precision)
+    ks = gd_numeric.step_counts("t", times, lr)
+    low = lowered(model)
+    y0 = initial_vector(model, low)
+    if precision is None:
+        ys = gd_numeric.iterate(lambda y: low.rhs(0.0, y), y0, lr, ks)
+    else:
+        rhs_mp = getattr(low, "rhs_mp", None)
+        if rhs_mp is None:
+            raise ValueError(f"precision is not available for gradient descent on "
+                             f"{type(model).__name__} (its lowering has no mpmath "
+                             "right-hand side); use precision=None")
+        with mpmath.workdps(precision):
+            # Hyperparameters as mpf, so that products of them are not rounded in float64.
+            values = tuple(np.vectorize(mpmath.mpf, otypes=[object])(v)
+                           if isinstance(v, np.ndarray) else mpmath.mpf(v)
+                           for v in getattr(low, "param_values", ()))
+            ys = gd_numeric.iterate(lambda y: rhs_mp(0.0, y, values), y0, lr, ks, precision)
+    meta = {"method": "gd", "lr": lr, "steps": int(ks[-1]), "precision": precision,
+            "rtol": None, "atol": None}
+    return trajectory(model, low, times, ys, meta, precision)
+
+
+# ---- Jacobian-vector products ------------------------------------------------------------
+
+def jvp(low, y, v) -> np.ndarray:
+    r""":math:`f'(y)\,v` for the lowered flow ``low`` (float64).
+
+    The derived Jacobian where the lowering has one (:class:`~exactdyn.Linear1D`,
+    :class:`~exactdyn.LinearNet`, :class:`~exactdyn.SingleNeuron`); otherwise the complex
+    step :math:`\operatorname{Im} f(y + i\delta v)/\delta` with :math:`\delta = 10^{-30}`
+    relative to :math:`\lVert y\rVert/\lVert v\rVert`, which has no subtraction and is exact to
+    rounding when the lowered right-hand side is real-analytic (polynomial flows, tanh, ...).
+    """
+    jac = getattr(low, "jac", None)
+    if callable(jac):
+        return jac(0.0, y) @ v
+    nv = float(np.linalg.norm(v))
+    if nv == 0.0:
+        return np.zeros_like(y)
+    delta = 1e-30 * max(float(np.linalg.norm(y)), 1e-300) / nv
+    out = _complex_rhs(low, y + 1j * delta * v)
+    return np.imag(out) / delta
+
+
+def _complex_rhs(low, z):
+    if _is_two_layer(low):
+        a, W = low.unpack(z)
+        ra, rw = _complex_two_layer(low)(a, W, low.model.X, low.model.y, low.model.alpha,
+                                         low.model.n)
+        return np.concatenate([np.broadcast_to(ra, a.shape), np.broadcast_to(rw, W.shape).ravel()])
+    out = low.rhs(0.0, z)
+    if not np.iscomplexobj(out):
+        raise ValueError(f"no Jacobian-vector product for {type(low).__name__}: its "
+                         "lowered right-hand side is not complex-analytic")
+    return out
+
+
+_COMPLEX: dict = {}
+
+
+def _complex_two_layer(low):
+    """The two-layer network's generated right-hand side with σ and σ' evaluated on
+    complex arguments (the activation's sympy expression through numpy)."""
+    import sympy as sp
+
+    from .models.activations import X
+    from .numeric.twolayer import sources
+
+    key = id(low)
+    if key not in _COMPLEX or _COMPLEX[key][0] is not low:
+        act = low.model.act
+        sig = sp.lambdify(X, act.expr, "numpy")
+        dsig = sp.lambdify(X, sp.diff(act.expr, X), "numpy")
+        f = sources()["rhs"].function({"_sigma": lambda h: sig(h) + 0 * h,
+                                       "_dsigma": lambda h: dsig(h) + 0 * h})
+        _COMPLEX[key] = (low, f)
+    return _COMPLEX[key][1]
+
+
+def jacobian(low, y) -> np.ndarray:
+    """The Jacobian :math:`f'(y)` (dense), from :func:`jvp` on the unit basis."""
+    jac = getattr(low, "jac", None)
+    if callable(jac):
+        return np.asarray(jac(0.0, y), dtype=float)
+    eye = np.eye(y.size)
+    return np.stack([jvp(low, y, e) for e in eye], axis=1)
+
+
+# ---- the modified flow --------------------------------------------------------------------
+
+class _WithLR:
+    """A model whose symbol values also give the learning rate ``h`` (for lowering the
+    modified flow of an indexed network)."""
+
+    def __init__(self, model, symbol, lr):
+        self._model, self._symbol, self._lr = model, symbol, lr
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def symbol_values(self):
+        return {**self._model.symbol_values(), self._symbol: self._lr}
+
+
+def modified_rhs(model, lr):
+    r"""``(low, rhs)``: the lowered flow and the modified right-hand side
+    :math:`-H\nabla\tilde L` at step ``lr`` (float64 callable ``rhs(t, y)``)."""
+    from .numeric.lowering import LoweredFlow
+
+    lr = _lr(lr)
+    low = lowered(model)
+    if _is_two_layer(low) or _is_cnn(low):
+        if getattr(low, "kinks", False):
+            raise ValueError("the modified flow needs a twice-differentiable loss; "
+                             f"activation {model.activation!r} has a kink")
+        if _is_cnn(low):
+            raise ValueError("the modified flow is not available for TwoLayerCNN yet")
+
+        def rhs(t, y):
+            f = low.rhs(t, y)
+            return f - lr / 2 * jvp(low, y, f)
+
+        return low, rhs
+    from .symbolic.modified import derive_modified_flow
+
+    flow = gradient_flow(model)
+    mod = derive_modified_flow(flow)
+    if isinstance(low, LoweredFlow):
+        mlow = LoweredFlow(mod.flow, _WithLR(model, mod.lr, lr))
+        return low, mlow.rhs
+    if getattr(flow, "matrix_form", False):  # deep linear: lowered correction f'f
+        from .numeric.lowering_matrix import lower_matrix_exprs
+
+        hyper = [flow.hyper[k] for k in ("Sigma_yx", "Sigma_xx", "T")]
+        src = lower_matrix_exprs([mod.correction[w] for w in flow.params],
+                                 list(flow.params) + hyper, "correction")
+        corr = src.function({"np": np, "_rat": lambda p, q: p / q})
+
+        def rhs(t, y):
+            mats = [y[s].reshape(low.shapes[n]) for n, s in low.slices.items()]
+            parts = corr(*mats, *low.hyper_values)
+            c = np.concatenate([np.asarray(p, float).ravel() for p in parts])
+            return low.rhs(t, y) - lr / 2 * c
+
+        return low, rhs
+
+    def rhs(t, y):  # matrix networks: the derived Jacobian-vector products
+        f = low.rhs(t, y)
+        return f - lr / 2 * jvp(low, y, f)
+
+    return low, rhs
+
+
+def solve_modified(model, t, lr, method=None, rtol=None, atol=None) -> Trajectory:
+    r"""Integrate the modified flow :math:`\dot\theta = -H\nabla\tilde L` at step ``lr``
+    (``solve(model, t, lr=lr)``): float64, ``solve_ivp`` (default DOP853, ``rtol`` 1e-12)."""
+    from .solve import FLOAT_METHODS, integrate_float
+
+    times = check.times("t", t)
+    method = "DOP853" if method is None else method
+    check.choice("method", method, FLOAT_METHODS)
+    rtol = 1e-12 if rtol is None else check.positive("rtol", rtol)
+    low, rhs = modified_rhs(model, lr)
+    y0 = initial_vector(model, low)
+    if atol is None:
+        atol = rtol * max(float(np.sqrt(np.mean(y0**2))), 1e-300)
+    ys, stats = integrate_float(rhs, None, y0, times, method, rtol, atol)
+    meta = {"method": method, "modified_lr": _lr(lr), "rtol": rtol, "atol": atol,
+            "precision": None, **stats}
+    return trajectory(model, low, times, ys, meta)

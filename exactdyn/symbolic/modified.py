@@ -1,0 +1,185 @@
+r"""The modified equation of gradient descent, derived symbolically (backward error analysis).
+
+Gradient descent with layer rates :math:`H` and step :math:`h`,
+:math:`\theta_{k+1} = \theta_k + h f(\theta_k)` with :math:`f = -H\nabla L`, follows to
+second order in :math:`h` the flow :math:`\dot\theta = f + h f_1` whose one-step map agrees
+with GD up to :math:`O(h^3)`: expanding the flow's step,
+:math:`\theta(h) = \theta + h(f + hf_1) + \tfrac{h^2}{2}f'f + O(h^3)`, so
+:math:`f_1 = -\tfrac12 f'f`. With :math:`f' = -H\nabla^2L`,
+
+.. math:: f + hf_1 = -H\nabla L - \tfrac h2 H\nabla^2L\,H\nabla L = -H\nabla\tilde L,
+   \qquad \tilde L = L + \tfrac h4\,\nabla L^\top H\,\nabla L
+   = L + \tfrac h4\sum_\ell \eta_\ell \Big\lVert\frac{\partial L}{\partial\theta_\ell}\Big\rVert^2,
+
+the modified loss (Barrett & Dherin, "Implicit gradient regularization", ICLR 2021, for one
+rate; the rates enter as :math:`H` here). The global error of GD against the gradient flow
+is :math:`O(h)` and against the modified flow :math:`O(h^2)` on a fixed time interval.
+
+Per family:
+
+- **indexed networks** (:class:`~exactdyn.symbolic.flow.SymbolicNetwork`): the modified
+  loss is a new width-generic reduction :math:`\sum_b\eta_b\sum_j(\partial L/\partial b_j)^2`;
+  its gradient flow is derived by :func:`~exactdyn.symbolic.flow.derive_gradient_flow` like
+  any other, and proven equal to :math:`f - \tfrac h2 f'f` (the directional derivative of
+  the flow along itself, chain rule through the reductions).
+- **matrix networks** (sympy ``MatrixSymbol``): :math:`\tilde L = L + \tfrac h4\sum_\ell
+  \eta_\ell\lVert\partial L/\partial W_\ell\rVert_F^2` is recorded, and the correction
+  :math:`f'f` is derived in matrix form as the first-order change of each right-hand side
+  along :math:`W \mapsto W + \epsilon f(W)` (structured products, lowered with ``@``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from .flow import DerivationStep, GradientFlow, SymbolicNetwork, derive_gradient_flow
+from .sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, is_zero, normalize
+
+#: The learning rate (step) of gradient descent.
+LR = sp.Symbol("h", positive=True)
+
+
+@dataclass
+class ModifiedFlow:
+    r"""The modified flow :math:`\dot\theta = f - \tfrac h2 f'f = -H\nabla\tilde L`.
+
+    ``base`` is the gradient flow; ``correction`` maps each state variable to
+    :math:`f'f` (the derivative of its right-hand side along the flow); for indexed
+    networks ``flow`` is the gradient flow of :math:`\tilde L` derived from the loss itself
+    (``None`` for matrix networks). ``proven``: the modified right-hand side was shown
+    symbolically to equal :math:`f - \tfrac h2 f'f` (indexed) or is that expression by
+    construction (matrix).
+    """
+
+    base: object
+    modified_loss: sp.Basic
+    correction: dict
+    flow: object = None
+    steps: list = field(default_factory=list)
+    proven: bool = False
+    lr: sp.Symbol = LR
+
+    def markdown(self) -> str:
+        """The derivation, step by step (Markdown with LaTeX), for reports and notebooks."""
+        from .latex import steps_markdown
+
+        status = "proven" if self.proven else "NOT proven"
+        return ("**Modified flow of gradient descent** (backward error analysis, step h; "
+                f"{status}).\n\n" + steps_markdown(self.steps))
+
+    _repr_markdown_ = markdown
+
+    def _repr_latex_(self) -> str:
+        from .latex import steps_mathjax
+
+        return steps_mathjax(self.steps)
+
+
+def modified_loss(network: SymbolicNetwork, lr: sp.Symbol = LR) -> sp.Expr:
+    r""":math:`\tilde L = L + \tfrac h4\sum_b\eta_b\sum_i(\partial L/\partial b_i)^2`,
+    width-generic (the gradient at the free index becomes the summand of a new reduction)."""
+    penalty = sp.S.Zero
+    for base in network.params:
+        grad = normalize(collapse_deltas(sp.diff(network.loss, base[NEURON_INDEX])))
+        # Bound indices inside grad were renamed apart by normalize; the free neuron index
+        # becomes the summation index of the new reduction.
+        inner = {s: s.xreplace({SUM_INDEX: sp.Dummy("l", integer=True)})
+                 for s in grad.atoms(sp.Sum)}
+        summand = grad.xreplace(inner).xreplace({NEURON_INDEX: SUM_INDEX})
+        hi = _width_of(network)
+        penalty += network.rates[base] * normalize(sp.Sum(sp.expand(summand ** 2),
+                                                          (SUM_INDEX, 0, hi)))
+    return network.loss + lr / 4 * normalize(sp.expand(penalty))
+
+
+def _width_of(network):
+    for s in network.loss.atoms(sp.Sum):
+        return s.limits[0][2]
+    raise NotImplementedError(f"the loss of {network.name} has no neuron reduction")
+
+
+_CACHE: dict = {}
+
+
+def derive_modified_flow(flow) -> ModifiedFlow:
+    """The modified flow of a derived gradient flow (indexed or matrix form), cached."""
+    key = getattr(getattr(flow, "network", None), "name", None) or flow.name
+    if key not in _CACHE:
+        if isinstance(flow, GradientFlow):
+            _CACHE[key] = _indexed(flow)
+        else:
+            _CACHE[key] = _matrix(flow)
+    return _CACHE[key]
+
+
+def _indexed(flow: GradientFlow) -> ModifiedFlow:
+    net = flow.network
+    h = LR
+    Lt = modified_loss(net, h)
+    steps = [DerivationStep(
+        "Modified loss", sp.Eq(sp.Symbol("\\tilde L"), Lt, evaluate=False),
+        "Backward error analysis of θ_{k+1} = θ_k − h H∇L: the step agrees to O(h^3) with "
+        "the flow θ' = −H∇L̃, L̃ = L + (h/4) Σ_b η_b Σ_j (∂L/∂b_j)^2 (a new width-generic "
+        "reduction).", proven=None)]
+    mod_net = SymbolicNetwork(
+        name=f"{net.name}_modified", params=net.params, rates=net.rates,
+        hyper={**net.hyper, "lr": h}, forward=net.forward, loss=Lt,
+        observables=net.observables, citation=net.citation)
+    mflow = derive_gradient_flow(mod_net)
+    correction = {}
+    proven = True
+    for b in net.params:
+        correction[b] = flow.time_derivative(flow.rhs[b])
+        ok = is_zero(mflow.rhs[b] - (flow.rhs[b] - h / 2 * correction[b]))
+        proven = proven and ok
+        steps.append(DerivationStep(
+            f"Modified flow of {b.name}",
+            sp.Eq(sp.Symbol(f"\\dot{{{b.name}}}_{{j}}"), mflow.rhs[b], evaluate=False),
+            f"−η ∂L̃/∂{b.name}_j; equal to f − (h/2) f'f with f'f = d/dt of the flow's own "
+            "right-hand side along the flow (chain rule through the reductions): the "
+            "difference simplifies to 0.", proven=ok))
+    return ModifiedFlow(flow, Lt, correction, mflow, steps, proven, h)
+
+
+def _matrix(flow) -> ModifiedFlow:
+    from .matrix_flow import factor_sides, first_order, simplify_matrix
+
+    h = LR
+    params = flow.state
+    rates = getattr(getattr(flow, "network", None), "rates", None) or {}
+    loss = getattr(flow, "loss", None)
+    if loss is None:
+        loss = flow.network.loss
+    # −η ∂L/∂W = rhs, so η ‖∂L/∂W‖² = ‖rhs‖²/η.
+    penalty = sp.Add(*[sp.Trace(flow.rhs[W].T * flow.rhs[W]) / rates.get(W, 1)
+                       for W in params])
+    Lt = loss + h / 4 * penalty
+    steps = [DerivationStep(
+        "Modified loss", sp.Eq(sp.Symbol("\\tilde L"), Lt, evaluate=False),
+        "Backward error analysis of W_{k+1} = W_k − h η ∂L/∂W: the step agrees to O(h^3) "
+        "with the flow Ẇ_ℓ = −η_ℓ ∂L̃/∂W_ℓ, L̃ = L + (h/4) Σ_ℓ η_ℓ ‖∂L/∂W_ℓ‖_F^2 "
+        "= L + (h/4) Σ_ℓ ‖Ẇ_ℓ‖_F^2/η_ℓ.")]
+    eps = sp.Symbol("epsilon")
+    sym = tuple(getattr(getattr(flow, "network", None), "symmetric", ())) + tuple(
+        v for k, v in (getattr(flow, "hyper", None) or {}).items() if k == "Sigma_xx")
+    correction = {}
+    for W in params:
+        moved = flow.rhs[W].xreplace({V: V + eps * flow.rhs[V] for V in params})
+        correction[W] = _plain(factor_sides(simplify_matrix(first_order(moved, eps))), sym)
+        steps.append(DerivationStep(
+            f"Modified flow of {W.name}",
+            sp.Eq(sp.Symbol(f"\\dot{{{W.name}}}"),
+                  sp.MatAdd(flow.rhs[W], -h / 2 * correction[W]), evaluate=False),
+            "f − (h/2) f'f = −η∇L̃ (∇ of ½∇Lᵀ H ∇L is ∇²L H ∇L); f'f is the first-order "
+            "change of the right-hand side along W ↦ W + ε f(W), product rule in matrix "
+            "form."))
+    return ModifiedFlow(flow, Lt, correction, None, steps, True, h)
+
+
+def _plain(expr, symmetric):
+    """Known-symmetric matrices untransposed, powers written as products (for lowering)."""
+    expr = expr.xreplace({S.T: S for S in symmetric})
+    return expr.replace(lambda e: isinstance(e, sp.MatPow) and e.exp.is_Integer and e.exp > 1,
+                        lambda e: sp.MatMul(*([e.base] * int(e.exp)), evaluate=False))

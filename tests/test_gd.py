@@ -1,0 +1,243 @@
+"""Gradient descent on the pipeline, the modified flow, and the fitted orders (issue 12).
+
+Oracles: plain-numpy (and plain-mpmath) GD loops written here from the loss by hand, a
+hand-written gradient of the modified loss checked by finite differences, and the orders
+predicted by backward error analysis (1 against the flow, 2 against the modified flow).
+"""
+
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import exactdyn as ed
+from exactdyn.descent import modified_rhs
+
+X3 = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]])
+Y3 = np.array([0.5, -0.2, 0.9])
+
+
+def linear1d():
+    return ed.Linear1D.from_init([0.3, -0.2, 0.5], [0.1, 0.4, -0.3], kappa=1.5, eta_u=1.0,
+                                 eta_w=0.5, teacher=2.0, x_var=0.8)
+
+
+def numpy_gd_linear1d(u, w, lr, steps, kappa, eta_u, eta_w, c, sxx):
+    """Independent oracle: dL/du = r w, dL/dw = r u, r = kappa Sxx (kappa u.w - c)."""
+    u, w = np.array(u, float), np.array(w, float)
+    for _ in range(steps):
+        r = kappa * sxx * (kappa * (u @ w) - c)
+        u, w = u - lr * eta_u * r * w, w - lr * eta_w * r * u
+    return u, w
+
+
+def test_linear1d_gd_matches_a_plain_numpy_loop():
+    m = linear1d()
+    lr = 0.01
+    traj = ed.gd(m, lr, [0.0, 0.5, 1.0, 2.0])
+    assert traj.meta["method"] == "gd" and traj.meta["lr"] == lr
+    for t, u, w in zip(traj.t, traj["u"], traj["w"]):
+        k = int(round(t / lr))
+        uo, wo = numpy_gd_linear1d([0.3, -0.2, 0.5], [0.1, 0.4, -0.3], lr, k, 1.5, 1.0, 0.5,
+                                   2.0, 0.8)
+        ref = np.concatenate([uo, wo])
+        got = np.concatenate([u, w])
+        assert np.linalg.norm(got - ref) <= 1e-13 * np.linalg.norm(ref)
+    # observables from the same iterates: loss = 1/2 Sxx (kappa p - c)^2
+    p = np.sum(traj["u"] * traj["w"], axis=1)
+    assert np.allclose(traj["loss"], 0.5 * 0.8 * (1.5 * p - 2.0) ** 2, rtol=1e-13, atol=0)
+
+
+def test_linear1d_gd_at_40_digits_matches_a_plain_mpmath_loop():
+    m = linear1d()
+    lr = 0.125  # exact in binary, so the mpmath oracle starts from the same numbers
+    traj = ed.gd(m, lr, [1.0, 2.5], precision=40)
+    assert traj.precision == 40 and traj["u"].dtype == object
+    with mpmath.workdps(40):
+        u = [mpmath.mpf(v) for v in (0.3, -0.2, 0.5)]
+        w = [mpmath.mpf(v) for v in (0.1, 0.4, -0.3)]
+        kappa, c, sxx, eu, ew = (mpmath.mpf(1.5), mpmath.mpf(2), mpmath.mpf(0.8),
+                                 mpmath.mpf(1), mpmath.mpf(0.5))
+        h = mpmath.mpf(lr)
+        for _ in range(20):
+            r = kappa * sxx * (kappa * mpmath.fsum(a * b for a, b in zip(u, w)) - c)
+            u, w = [a - h * eu * r * b for a, b in zip(u, w)], \
+                   [b - h * ew * r * a for a, b in zip(u, w)]
+        err = max(abs(a - b) for a, b in zip(list(traj["u"][-1]) + list(traj["w"][-1]), u + w))
+        assert err < mpmath.mpf(10) ** -36
+    assert mpmath.mp.dps == 15  # no global mpmath state change
+
+
+def test_two_layer_relu_gd_matches_a_plain_numpy_loop_with_the_zero_subgradient():
+    m = ed.TwoLayer(6, X3, Y3, activation="relu", beta1=0.5, beta2=0.5, seed=3)
+    lr = 0.05
+    traj = ed.gd(m, lr, [1.0])
+    a, W = m.a0.copy(), m.W0.copy()
+    X, y, n = m.X, m.y, m.n
+    for _ in range(20):
+        h = W @ X.T
+        e = (a @ np.maximum(h, 0)) / m.alpha - y
+        ga = np.maximum(h, 0) @ e / (m.alpha * n)
+        gW = (a[:, None] * ((h > 0) * e[None, :])) @ X / (m.alpha * n)
+        a, W = a - lr * ga, W - lr * gW
+    assert np.allclose(traj["a"][-1], a, rtol=1e-12, atol=1e-15)
+    assert np.allclose(traj["W"][-1], W, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf")])
+def test_bad_learning_rate_is_named(lr):
+    with pytest.raises(ValueError, match="lr"):
+        ed.gd(linear1d(), lr, [1.0])
+    with pytest.raises(ValueError, match="lr"):
+        ed.solve(linear1d(), [1.0], lr=lr)
+
+
+def test_times_off_the_iterates_are_named():
+    with pytest.raises(ValueError, match="t must hold multiples of lr"):
+        ed.gd(linear1d(), 0.3, [1.0])
+
+
+def test_divergent_step_raises_integration_error():
+    m = ed.Linear1D.from_init([1.0], [1.0], teacher=2.0)
+    with pytest.raises(ed.IntegrationError, match="diverged"):
+        ed.gd(m, 5.0, [5000.0])
+
+
+# ---- the modified flow ---------------------------------------------------------------
+
+def test_linear1d_modified_flow_is_proven_from_the_modified_loss():
+    from exactdyn.symbolic.modified import derive_modified_flow
+
+    mod = derive_modified_flow(ed.gradient_flow(linear1d()))
+    assert mod.proven
+    assert [s.title for s in mod.steps][0] == "Modified loss"
+
+
+def _fd_gradient(f, x, eps=1e-6):
+    g = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e[i] = eps
+        g[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return g
+
+
+def test_linear1d_modified_rhs_is_minus_H_grad_of_the_modified_loss_by_finite_differences():
+    m = linear1d()
+    h, kappa, c, sxx, eu, ew = 0.1, 1.5, 2.0, 0.8, 1.0, 0.5
+    d = 3
+
+    def Lt(y):
+        u, w = y[:d], y[d:]
+        r = kappa * sxx * (kappa * (u @ w) - c)
+        L = 0.5 * sxx * (kappa * (u @ w) - c) ** 2
+        return L + h / 4 * (eu * np.sum((r * w) ** 2) + ew * np.sum((r * u) ** 2))
+
+    low, rhs = modified_rhs(m, h)
+    y = np.array([0.3, -0.2, 0.5, 0.1, 0.4, -0.3])
+    rates = np.array([eu] * d + [ew] * d)
+    assert np.allclose(rhs(0.0, y), -rates * _fd_gradient(Lt, y), rtol=1e-8, atol=1e-9)
+
+
+def test_linearnet_modified_rhs_is_minus_H_grad_of_the_modified_loss_by_finite_differences():
+    syx = np.array([[2.0, 0.3], [0.1, 1.0]])
+    rng = np.random.default_rng(0)
+    W1, W2 = rng.normal(size=(3, 2)) * 0.5, rng.normal(size=(2, 3)) * 0.5
+    m = ed.LinearNet.from_init(W1, W2, syx, eta1=1.0, eta2=0.7)
+    h = 0.2
+
+    def grads(W1, W2):  # whitened: L = 1/2 |W2 W1 - Syx|^2
+        R = W2 @ W1 - syx
+        return W2.T @ R, R @ W1.T
+
+    def Lt(y):
+        A, B = y[:6].reshape(3, 2), y[6:].reshape(2, 3)
+        g1, g2 = grads(A, B)
+        return 0.5 * np.sum((B @ A - syx) ** 2) + h / 4 * (np.sum(g1**2) + 0.7 * np.sum(g2**2))
+
+    low, rhs = modified_rhs(m, h)
+    y = np.concatenate([W1.ravel(), W2.ravel()])
+    rates = np.array([1.0] * 6 + [0.7] * 6)
+    assert np.allclose(rhs(0.0, y), -rates * _fd_gradient(Lt, y), rtol=1e-7, atol=1e-8)
+
+
+def deep_linear():
+    return ed.DeepLinear(depth=3, width=3, in_dim=2, out_dim=2,
+                         sigma_yx=np.array([[2.0, 0.2], [0.0, 1.0]]), seed=0)
+
+
+def test_deep_linear_modified_rhs_is_minus_grad_of_the_modified_loss_by_finite_differences():
+    m = deep_linear()
+    h = 0.1
+    syx = np.array([[2.0, 0.2], [0.0, 1.0]])
+    shapes = [(3, 2), (3, 3), (2, 3)]
+
+    def split(y):
+        out, k = [], 0
+        for s in shapes:
+            out.append(y[k:k + s[0] * s[1]].reshape(s))
+            k += s[0] * s[1]
+        return out
+
+    def Lt(y):
+        W1, W2, W3 = split(y)
+        R = W3 @ W2 @ W1 - syx
+        g = [(W3 @ W2).T @ R, W3.T @ R @ W1.T, R @ (W2 @ W1).T]
+        return 0.5 * np.sum(R**2) + h / 4 * sum(np.sum(x**2) for x in g)
+
+    low, rhs = modified_rhs(m, h)
+    y = np.concatenate([np.ravel(v) for v in m.initial_state().values()])
+    assert np.allclose(rhs(0.0, y), -_fd_gradient(Lt, y), rtol=1e-7, atol=1e-8)
+
+
+def two_layer_tanh():
+    return ed.TwoLayer(5, X3, Y3, activation="tanh", beta1=0.5, beta2=0.5, seed=0)
+
+
+def test_modified_flow_refuses_a_kinked_activation():
+    m = ed.TwoLayer(4, X3, Y3, activation="relu", beta1=0.5, beta2=0.5, seed=0)
+    with pytest.raises(ValueError, match="kink"):
+        ed.solve(m, [1.0], lr=0.01)
+
+
+LRS = [0.02, 0.01, 0.005, 0.0025]
+
+
+@pytest.mark.parametrize("make", [linear1d, lambda: ed.LinearNet.decoupled(np.diag([2.0, 1.0])),
+                                  deep_linear, two_layer_tanh],
+                         ids=["Linear1D", "LinearNet", "DeepLinear", "TwoLayer-tanh"])
+def test_gd_meets_the_flow_at_order_1_and_the_modified_flow_at_order_2(make):
+    res = ed.verify_gd(make(), LRS, 1.0)
+    assert abs(res.order_flow - 1) <= 0.05, res.table()
+    assert abs(res.order_modified - 2) <= 0.1, res.table()
+    assert res.passed
+    assert np.all(res.error_modified < res.error_flow)
+
+
+def test_verify_gd_names_bad_steps():
+    with pytest.raises(ValueError, match="lrs"):
+        ed.verify_gd(linear1d(), [0.01], 1.0)
+    with pytest.raises(ValueError, match="t must hold multiples"):
+        ed.verify_gd(linear1d(), [0.3, 0.2], 1.0)
+
+
+@given(st.lists(st.floats(-1, 1), min_size=4, max_size=4),
+       st.floats(0.2, 2.0), st.floats(0.2, 2.0), st.floats(-2, 2),
+       st.sampled_from([0.005, 0.01, 0.02]))
+def test_linear1d_gd_matches_the_numpy_loop_for_any_init_rates_and_step(uw, eu, ew, c, lr):
+    u0, w0 = uw[:2], uw[2:]
+    m = ed.Linear1D.from_init(u0, w0, kappa=1.0, eta_u=eu, eta_w=ew, teacher=c, x_var=1.0)
+    traj = ed.gd(m, lr, [10 * lr])
+    u, w = numpy_gd_linear1d(u0, w0, lr, 10, 1.0, eu, ew, c, 1.0)
+    ref = np.concatenate([u, w])
+    got = np.concatenate([traj["u"][-1], traj["w"][-1]])
+    assert np.linalg.norm(got - ref) <= 1e-13 * max(np.linalg.norm(ref), 1e-300)
+
+
+def test_modified_flow_derivation_renders_its_steps():
+    from exactdyn.symbolic.modified import derive_modified_flow
+
+    md = derive_modified_flow(ed.gradient_flow(ed.LinearNet.decoupled(np.diag([2.0, 1.0])))) \
+        .markdown()
+    assert "Modified loss" in md and "Modified flow of W1" in md and "Modified flow of W2" in md
