@@ -104,7 +104,7 @@ def model_from_args(args):
     model = TwoLayerCNN(args.channels, args.kernel_size, images, y, activation=args.activation,
                         scale=args.scale, seed=args.seed, channels_first=args.channels_first,
                         padding=args.padding, init=args.init, alpha=args.alpha)
-    model.data_args = data_args(args)
+    model = model.with_data_args(data_args(args))
     return model
 
 

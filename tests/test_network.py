@@ -308,3 +308,12 @@ def test_example_script_runs(tmp_path):
     finally:
         sys.argv = argv
     assert (tmp_path / "report" / "README.md").exists()
+
+
+def test_gradient_descent_on_a_user_network_meets_the_flow_and_the_modified_flow():
+    """Issue 12 for a user-defined network: GD against the flow at order 1 and against the
+    modified flow (derived from the user's loss) at order 2, over four step sizes."""
+    model = diag_net().from_init({"u": U0, "v": V0}, beta_star=0.5)
+    res = ed.verify_gd(model, [0.02, 0.01, 0.005, 0.0025], t=1.0)
+    assert res.order_flow == pytest.approx(1.0, abs=0.05)
+    assert res.order_modified == pytest.approx(2.0, abs=0.1)

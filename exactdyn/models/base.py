@@ -16,6 +16,7 @@ taxonomy in ``regimes/`` that register themselves, and one line in ``exactdyn/__
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol, runtime_checkable
 
 
@@ -68,3 +69,36 @@ class ModelMixin:
             if hasattr(self, size):
                 out[size] = getattr(self, size)
         return out
+
+
+class FrozenAfterInit:
+    """Instances refuse attribute assignment once built, as frozen dataclasses do.
+
+    For families whose constructor does real work (loading a data set, extracting patches,
+    drawing the init); call :meth:`_freeze` at the end of every constructor. Their arrays
+    are made read-only too. Instances pickle by their ``__dict__`` (no cached numerics live
+    on the model: the lowering keeps its own cache, keyed by the model).
+    """
+
+    _frozen = False
+
+    def _freeze(self) -> None:
+        import numpy as np
+
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        object.__setattr__(self, "_frozen", True)
+
+    def __setattr__(self, name, value):
+        if self._frozen:
+            raise dataclasses.FrozenInstanceError(
+                f"cannot assign to {name!r}: a {type(self).__name__} is frozen; build a new "
+                "one (from_init, with_init_scaled)")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        if self._frozen:
+            raise dataclasses.FrozenInstanceError(f"cannot delete {name!r}: a "
+                                                  f"{type(self).__name__} is frozen")
+        object.__delattr__(self, name)

@@ -21,7 +21,7 @@ import sympy as sp
 from .. import _validation as check
 from .activations import X as XSYM
 from .activations import activation as make_activation
-from .base import ModelMixin
+from .base import FrozenAfterInit, ModelMixin
 
 INITS = ("gaussian", "balanced", "mirrored")
 PADDINGS = ("valid", "same")
@@ -121,7 +121,7 @@ def initial_weights(scheme, kernel_size, in_channels, channels, out_hw, scale, s
     return W, a
 
 
-class TwoLayerCNN(ModelMixin):
+class TwoLayerCNN(FrozenAfterInit, ModelMixin):
     r"""A two-layer CNN :math:`f(x) = \frac1\alpha\sum_{u,v,\beta}a_{uv\beta}
     \sigma(\sum_{p,q,c}W_{pqc\beta}x_{u+p,v+q,c})` on images, trained by gradient flow on
     :math:`L = \frac1{2n}\sum_i(f(x_i)-y_i)^2` (MATH.md §5; Zhou, Zhou, Li, Xu,
@@ -160,6 +160,15 @@ class TwoLayerCNN(ModelMixin):
     #: in a report's command); ``None`` for arrays given from Python.
     data_args = None
 
+    def with_data_args(self, data_args) -> TwoLayerCNN:
+        """A copy that records the command-line options that built its data (for a report's
+        regeneration command); the model is otherwise the same object's state."""
+        import copy
+
+        twin = copy.copy(self)
+        object.__setattr__(twin, "data_args", list(data_args))
+        return twin
+
     def __init__(self, channels, kernel_size, images, y, activation="tanh", scale=1e-3,
                  seed=0, channels_first=False, padding="valid", init="gaussian", alpha=1.0):
         self._setup(kernel_size, images, y, activation, channels_first, padding, alpha)
@@ -169,6 +178,7 @@ class TwoLayerCNN(ModelMixin):
         self.seed = check.seed("seed", seed)
         self.W0, self.a0 = initial_weights(init, self.kernel_size, self.in_channels,
                                            self.channels, self.out_shape, self.scale, self.seed)
+        self._freeze()
 
     @classmethod
     def from_init(cls, W, a, images, y, activation="tanh", channels_first=False,
@@ -202,6 +212,7 @@ class TwoLayerCNN(ModelMixin):
         self.channels = W.shape[3]
         self.scale, self.init, self.seed = None, "explicit", None
         self.W0, self.a0 = W, a
+        self._freeze()
         return self
 
     def _setup(self, kernel_size, images, y, activation, channels_first, padding, alpha):

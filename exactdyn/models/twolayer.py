@@ -24,7 +24,7 @@ from .. import _validation as check
 from ..symbolic.twolayer import derive_two_layer_flow
 from .activations import X as XSYM
 from .activations import activation as make_activation
-from .base import ModelMixin
+from .base import FrozenAfterInit, ModelMixin
 
 INITS = ("gaussian", "balanced", "dominated", "mirrored")
 
@@ -142,7 +142,7 @@ def initial_weights(scheme, width, d_in, beta1, beta2, seed):
     return signs * (norms + np.abs(rng.normal(0.0, beta1, width))), W
 
 
-class TwoLayer(ModelMixin):
+class TwoLayer(FrozenAfterInit, ModelMixin):
     r"""A two-layer network :math:`f(x) = \frac1\alpha\sum_k a_k\sigma(w_k\cdot x)` on data
     ``(X, y)``, trained by gradient flow on :math:`L = \frac1{2n}\sum_i (f(x_i)-y_i)^2`.
 
@@ -201,6 +201,7 @@ class TwoLayer(ModelMixin):
         self.seed = check.seed("seed", seed)
         self.a0, self.W0 = initial_weights(init, self.width, self.X.shape[1], self.beta1,
                                            self.beta2, self.seed)
+        self._freeze()
 
     @classmethod
     def from_init(cls, a, W, X, y, activation="relu", alpha=1.0, bias=True) -> TwoLayer:
@@ -225,6 +226,7 @@ class TwoLayer(ModelMixin):
             raise ValueError("W must be finite")
         self.width = a.size
         self.a0, self.W0 = a.copy(), W.copy()
+        self._freeze()
         return self
 
     # ---- description -------------------------------------------------------------------

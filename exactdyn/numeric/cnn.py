@@ -32,6 +32,8 @@ bias on the flattened images, and gives its trajectory.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from ..trajectory import Trajectory
@@ -40,6 +42,11 @@ from .indexed import _Lowerer, lower_indexed
 _LETTER = {"sample": "i", "position": "k", "patch": "l", "channel": "b"}
 _SOURCES: dict = {}
 
+
+#: id(model) -> (model, its lowered flow), the most recently used first out last: the
+#: model is held so its id stays its own; bounded, so a sweep's models are let go.
+_LOWERED: OrderedDict = OrderedDict()
+_LOWERED_MAX = 32
 
 class CNNLowerer(_Lowerer):
     """The indexed lowerer with the CNN's axis order and matrix-product reductions."""
@@ -364,11 +371,17 @@ class LoweredCNN:
 
 
 def lowered_cnn(model) -> LoweredCNN:
-    cached = getattr(model, "_lowered", None)
-    if cached is None:
-        cached = LoweredCNN(model)
-        model._lowered = cached
-    return cached
+    """The lowered flow of ``model``, built once per model (cached beside it, not on it:
+    models are frozen and pickle without their numerics)."""
+    key = id(model)
+    if key in _LOWERED:
+        _LOWERED.move_to_end(key)
+        return _LOWERED[key][1]
+    lowered = LoweredCNN(model)
+    _LOWERED[key] = (model, lowered)
+    if len(_LOWERED) > _LOWERED_MAX:
+        _LOWERED.popitem(last=False)
+    return lowered
 
 
 def trajectory_from_states(model, times, W, a, meta) -> Trajectory:
