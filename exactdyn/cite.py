@@ -206,7 +206,7 @@ def cite(model_or_name=None) -> BibTeX:
     @article{xu2024feature,
     ...
     """
-    from . import __version__
+    from ._version import __version__
 
     if model_or_name is None:
         keys = list(PAPERS)

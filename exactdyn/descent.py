@@ -21,6 +21,7 @@ import numpy as np
 from . import _validation as check
 from .flows import gradient_flow, lower
 from .numeric import gd as gd_numeric
+from .numeric.integrate import DEFAULT_RTOL, FLOAT_METHODS, integrate_float
 from .trajectory import Trajectory
 
 
@@ -284,12 +285,10 @@ def modified_rhs(model, lr):
 def solve_modified(model, t, lr, method=None, rtol=None, atol=None) -> Trajectory:
     r"""Integrate the modified flow :math:`\dot\theta = -H\nabla\tilde L` at step ``lr``
     (``solve(model, t, lr=lr)``): float64, ``solve_ivp`` (default DOP853, ``rtol`` 1e-12)."""
-    from .solve import FLOAT_METHODS, integrate_float
-
     times = check.times("t", t)
     method = "DOP853" if method is None else method
     check.choice("method", method, FLOAT_METHODS)
-    rtol = 1e-12 if rtol is None else check.positive("rtol", rtol)
+    rtol = DEFAULT_RTOL if rtol is None else check.positive("rtol", rtol)
     low, rhs = modified_rhs(model, lr)
     y0 = initial_vector(model, low)
     if atol is None:
