@@ -550,7 +550,7 @@ class SingleNeuron(_InputMoments):
 
     def with_init_scaled(self, factor: float) -> SingleNeuron:
         """The same data and rates with :math:`a_0, w_0` times ``factor`` (an explicit init,
-        built with :meth:`from_init`; :math:`\\delta` scales by ``factor``²)."""
+        built with :meth:`from_init`; :math:`\\delta` scales by the square of ``factor``)."""
         factor = check.real("factor", factor)
         a0, w0 = self.init_aw()
         return SingleNeuron.from_init(factor * a0, factor * w0, self.beta, self.sigma_xx,
