@@ -13,7 +13,7 @@ import sympy as sp
 
 import exactdyn as ed
 from exactdyn.cli import main
-from exactdyn.cli_cnn import report_build
+from exactdyn.cli.cnn import report_build
 from exactdyn.datasets import synthetic_images
 from exactdyn.report import check_derivations
 from exactdyn.symbolic import cnn as sc

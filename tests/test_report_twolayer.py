@@ -65,7 +65,7 @@ def test_verification_and_command_rebuild(built):
     assert data["verification"][LABEL]["passed"]
     assert "not available" in data["verification_notes"]["20 digits"]
     assert data["argv"][0] == "two-layer"
-    from exactdyn.cli_twolayer import report_build
+    from exactdyn.cli.twolayer import report_build
 
     model, times, precision = report_build(data["argv"][1:])
     assert json.dumps(model.params) == json.dumps(built.content.model.params)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cli_deep_linear import load_matrix
+from .deep_linear import load_matrix
 
 INITS = ("random", "decoupled", "zero-balanced", "lambda-balanced")
 
@@ -43,7 +43,7 @@ def add_options(p) -> None:
 
 def linear_model(args, floats):
     """The LinearNet or SingleNeuron described by ``args`` (ValueError on bad input)."""
-    from .models.linear import LinearNet, SingleNeuron
+    from ..models.linear import LinearNet, SingleNeuron
 
     if args.model == "single-neuron":
         beta = None if args.beta is None else floats("--beta", args.beta)

@@ -24,14 +24,21 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
-from . import __version__
-from .closed_form import exact
-from .errors import IntegrationError
-from .models.linear1d import Linear1D
-from .solve import FLOAT_METHODS, PRECISION_METHODS, solve
-from .verify import verify
+from .._version import __version__
+from ..closed_form import exact
+from ..errors import IntegrationError
+from ..models.linear1d import Linear1D
+from ..solve import FLOAT_METHODS, PRECISION_METHODS, solve
+from ..verify import verify
+from .common import (
+    _NO_REGIME,
+    _floats,
+    _Parser,
+    _times,
+    _UsageError,
+    print_regime,
+    print_trajectory,
+)
 
 MODELS = ("linear1d", "deep-linear", "linear", "single-neuron")
 
@@ -42,56 +49,13 @@ _MORE_MODELS = ("Two-layer networks (Luo et al.; Zhou et al.; Boursier & Flammar
                 "(classify takes two-layer as well).")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error on one line and exits 2."""
-
-    def error(self, message):
-        raise _UsageError(message)
-
-
-class _UsageError(Exception):
-    pass
-
-
-def _floats(name: str, text: str) -> list:
-    try:
-        values = [float(x) for x in text.split(",") if x.strip() != ""]
-    except ValueError:
-        raise ValueError(
-            f"{name} must be comma-separated numbers like 0.5,1,2; got {text!r}") from None
-    if not values:
-        raise ValueError(f"{name} must list at least one number; got {text!r}")
-    return values
-
-
-def _times(args) -> np.ndarray:
-    if args.t is not None and args.t_span is not None:
-        raise ValueError("give either --t or --t-span, not both")
-    if args.t is not None:
-        return np.array(_floats("--t", args.t))
-    span = args.t_span or "0:10"
-    parts = span.split(":")
-    if len(parts) != 2:
-        raise ValueError(f"--t-span must be START:END like 0:10; got {span!r}")
-    try:
-        start, end = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ValueError(
-            f"--t-span must be START:END with numbers, like 0:10; got {span!r}") from None
-    if not (np.isfinite(start) and np.isfinite(end)) or end < start:
-        raise ValueError(f"--t-span needs finite START <= END; got {span!r}")
-    if args.points < 1:
-        raise ValueError(f"--points must be >= 1; got {args.points}")
-    return np.linspace(start, end, args.points)
-
-
 def _model(args):
     if args.model == "deep-linear":
-        from .cli_deep_linear import model_from_args
+        from .deep_linear import model_from_args
 
         return model_from_args(args)
     if args.model in ("linear", "single-neuron"):
-        from .cli_linear import linear_model
+        from .linear import linear_model
 
         return linear_model(args, _floats)
     if args.model != "linear1d":  # argparse's choices already guard this
@@ -124,7 +88,7 @@ def _add_model_options(p):
     m.add_argument("--sigma-yx", default=None, help="file with Sigma_yx (out x in; .npy or text)")
     m.add_argument("--sigma-xx", default=None,
                    help="file with Sigma_xx (in x in, positive definite; default identity)")
-    from .cli_deep_linear import add_options as add_deep_linear_options
+    from .deep_linear import add_options as add_deep_linear_options
 
     add_deep_linear_options(p)
     g = p.add_argument_group("linear1d hyperparameters (MATH.md §1)")
@@ -139,7 +103,7 @@ def _add_model_options(p):
     g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
     g.add_argument("--u0", help="explicit init of u, comma-separated (with --w0)")
     g.add_argument("--w0", help="explicit init of w, comma-separated (with --u0)")
-    from .cli_linear import add_options
+    from .linear import add_options
 
     add_options(p)
     t = p.add_argument_group("times and output")
@@ -251,7 +215,7 @@ def _regime_options(args) -> dict:
 
 
 def _classify(args) -> int:
-    from .regimes import classify
+    from ..regimes import classify
 
     model = _model(args)
     opts = _regime_options(args)
@@ -269,100 +233,9 @@ def _classify(args) -> int:
     return 0
 
 
-_NO_REGIME = ("skip the regime section (classify can cost several training runs, e.g. "
-              "the two-layer RD slope over widths)")
-
-
-def add_family_run_options(p, command: str, save: bool = False) -> None:
-    """Times, output and per-command options of ``exactdyn COMMAND two-layer|cnn`` (the
-    families with their own parser); ``save`` adds ``--save`` to solve and exact."""
-    t = p.add_argument_group("times and output")
-    t.add_argument("--t", help="output times, comma-separated")
-    t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
-    t.add_argument("--points", type=int, default=11, help="number of times in --t-span")
-    if command == "report":
-        p.set_defaults(points=41)
-        t.add_argument("--precision", type=int, default=50,
-                       help="digits of the high-precision part (not available: recorded)")
-        t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
-        t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
-        t.add_argument("--no-regime", action="store_true", help=_NO_REGIME)
-        return
-    t.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    if command == "verify":
-        t.add_argument("--rtol", type=float, default=None,
-                       help="integrator relative tolerance (default 1e-13)")
-        t.add_argument("--order-tol", type=float, default=None,
-                       help="pass when the fitted order >= predicted - this (default 0.2)")
-        return
-    if save and command in ("solve", "exact"):
-        t.add_argument("--save",
-                       help="also write the whole trajectory (states W, a) to this .npz")
-    if command == "solve":
-        p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
-        p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
-
-
-def family_report_build(build_parser, model_from_args, argv) -> tuple:
-    """``(model, times, precision)`` from a report's recorded ``argv`` (without the name),
-    for a family with its own parser (two-layer, cnn)."""
-    args = build_parser("report").parse_args([*argv, "--out", "-"])
-    return model_from_args(args), _times(args), args.precision
-
-
-def run_family(command: str, argv, build_parser, model_from_args, classify_options=None) -> int:
-    """``exactdyn {solve,exact,verify,report,classify} FAMILY ...`` for a family with its own
-    parser and model builder (two-layer, cnn). ``classify_options(args)`` gives the
-    keyword arguments of :func:`~exactdyn.regimes.classify` (families without a taxonomy
-    pass None)."""
-    args = build_parser(command).parse_args(argv)
-    model = model_from_args(args)
-    times = _times(args)
-    if command == "report":
-        from .report import report
-
-        rep = report(model, args.out, times, precision=args.precision,
-                     figures=not args.no_figures, regime=not args.no_regime)
-        print(f"wrote {rep.path}: " + ", ".join(rep.files))
-        return 0
-    if command == "verify":
-        rep = verify(model, times, rtol=args.rtol, order_tol=args.order_tol)
-        print_order_report(rep, args.format)
-        return 0 if rep.passed else 1
-    if command == "classify":
-        from .regimes import classify
-
-        print_regime(classify(model, **classify_options(args)), args.format)
-        return 0
-    if command == "solve":
-        traj = solve(model, times, method=args.method, rtol=args.rtol)
-    else:
-        traj = exact(model, times)
-    if getattr(args, "save", None) is not None:
-        traj.to_npz(args.save)
-    print_trajectory(traj, args.format)
-    return 0
-
-
-def print_regime(regime, fmt: str) -> None:
-    """A :class:`~exactdyn.regimes.Regime` on stdout as ``json``, ``csv`` or a table."""
-    if fmt == "json":
-        print(json.dumps(regime.to_dict()))
-    elif fmt == "csv":
-        print("name,value")
-        print(f"label,{regime.label}\npredicted,{regime.predicted}")
-        for k, v in regime.evidence.items():
-            print(f"{k},{v!r}")
-    else:
-        print(f"label:     {regime.label}\npredicted: {regime.predicted}"
-              f"\ntaxonomy:  {regime.taxonomy}")
-        for k, v in regime.evidence.items():
-            print(f"  {k:<24} {v:.6g}" if isinstance(v, float) else f"  {k:<24} {v}")
-
-
 def _family_class(name: str):
-    from .models.deep_linear import DeepLinear
-    from .models.linear import LinearNet, SingleNeuron
+    from ..models.deep_linear import DeepLinear
+    from ..models.linear import LinearNet, SingleNeuron
 
     return {"linear1d": Linear1D, "linear": LinearNet, "single-neuron": SingleNeuron,
             "deep-linear": DeepLinear}[name]
@@ -371,7 +244,7 @@ def _family_class(name: str):
 def _with_teacher(args, fixed: dict) -> dict:
     if args.teacher_svals is None:
         return fixed
-    from .models.deep_linear import teacher_matrix
+    from ..models.deep_linear import teacher_matrix
 
     svals = _floats("--teacher-svals", args.teacher_svals)
     n_in = int(fixed.get("in_dim", len(svals)))
@@ -381,7 +254,7 @@ def _with_teacher(args, fixed: dict) -> dict:
 
 
 def _phase_diagram(args) -> int:
-    from .sweep import parse_axis, parse_fixed, phase_diagram
+    from ..sweep import parse_axis, parse_fixed, phase_diagram
 
     for path in args.out:
         if not path.lower().endswith((".png", ".svg")):
@@ -429,28 +302,8 @@ def _phase_diagram(args) -> int:
     return 0
 
 
-def _table(traj) -> str:
-    names = [k for k, v in traj.observables.items() if np.ndim(v) == 1]
-    digits = traj.precision or 10
-    width = max(12, digits + 8)
-    head = f"{'t':>{width}} " + " ".join(f"{n:>{width}}" for n in names)
-    rows = [head]
-    for i in range(len(traj.t)):
-        cells = [_fmt(traj.t[i], digits)] + [_fmt(traj.observables[n][i], digits) for n in names]
-        rows.append(" ".join(f"{c:>{width}}" for c in cells))
-    return "\n".join(rows)
-
-
-def _fmt(x, digits) -> str:
-    import mpmath
-
-    if isinstance(x, mpmath.mpf):
-        return mpmath.nstr(x, digits)
-    return f"{float(x):.{digits}g}"
-
-
 def _report_check(argv) -> int:
-    from .report import check_derivations
+    from ..report import check_derivations
 
     p = _Parser(prog="exactdyn report --check")
     p.add_argument("--check", required=True, metavar="DIR")
@@ -458,17 +311,17 @@ def _report_check(argv) -> int:
 
     def build(report_argv):
         if report_argv[:1] == ["two-layer"]:
-            from .cli_twolayer import report_build
+            from .twolayer import report_build
 
             return report_build(report_argv[1:])
         if report_argv[:1] == ["cnn"]:
-            from .cli_cnn import report_build as cnn_report_build
+            from .cnn import report_build as cnn_report_build
 
             return cnn_report_build(report_argv[1:])
         args = build_parser().parse_args(["report", *report_argv, "--out", "-"])
         return _model(args), _times(args), args.precision
 
-    from .report import REPORTABLE
+    from ..report import REPORTABLE
 
     differing, checked = check_derivations(
         root, build, [m for m in (*MODELS, "two-layer", "cnn") if m in REPORTABLE])
@@ -487,11 +340,11 @@ def run(argv) -> int:
         return _report_check(argv[1:])
     if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"], ["classify"]) and \
             argv[1:2] == ["two-layer"]:
-        from .cli_twolayer import run as run_two_layer
+        from .twolayer import run as run_two_layer
 
         return run_two_layer(argv[0], argv[2:])
     if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"]) and argv[1:2] == ["cnn"]:
-        from .cli_cnn import run as run_cnn
+        from .cnn import run as run_cnn
 
         return run_cnn(argv[0], argv[2:])
     args = build_parser().parse_args(argv)
@@ -502,7 +355,7 @@ def run(argv) -> int:
     model = _model(args)
     times = _times(args)
     if args.command == "report":
-        from .report import report
+        from ..report import report
 
         rep = report(model, args.out, times, precision=args.precision,
                      figures=not args.no_figures, regime=not args.no_regime)
@@ -527,33 +380,6 @@ def run(argv) -> int:
         traj = exact(model, times, precision=args.precision)
     print_trajectory(traj, args.format)
     return 0
-
-
-def print_trajectory(traj, fmt: str) -> None:
-    """A trajectory on stdout as ``json``, ``csv`` or a ``table``."""
-    if fmt == "json":
-        print(traj.to_json())
-    elif fmt == "csv":
-        print(traj.to_csv(), end="")
-    else:
-        print(_table(traj))
-
-
-def print_order_report(report, fmt: str) -> None:
-    """A scale-convergence :class:`~exactdyn.verify.VerificationReport` (``kind
-    "asymptotic"``, two-layer and CNN) on stdout as ``json``, ``csv`` or a ``table``."""
-    if fmt == "json":
-        print(json.dumps(report.to_dict()))
-    elif fmt == "csv":
-        errs = ",".join(f"error_x{f:g}" for f in report.factors)
-        print(f"observable,{errs},order,order_bound,predicted_order,order_tol,passed")
-        for c in report.checks:
-            print(f"{c.name}," + ",".join(repr(e) for e in c.errors)
-                  + f",{'' if c.order is None else repr(c.order)},"
-                  f"{'' if c.order_bound is None else repr(c.order_bound)},{c.predicted},"
-                  f"{c.order_tol!r},{c.passed}")
-    else:
-        print(report.table())
 
 
 def main(argv=None) -> int:

@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from .cli import _floats
-from .models.deep_linear import DeepLinear, teacher_matrix
+from ..models.deep_linear import DeepLinear, teacher_matrix
+from .common import _floats
 
 
 def add_options(p) -> None:

@@ -16,11 +16,11 @@ import os
 
 import numpy as np
 
-from .models.cnn import INITS, PADDINGS
+from ..models.cnn import INITS, PADDINGS
 
 
 def build_parser(command: str):
-    from .cli import _Parser
+    from .common import _Parser
 
     p = _Parser(prog=f"exactdyn {command} cnn",
                 description="Two-layer CNN f(x) = sum_{u,v,b} a_{uvb} sigma(W_b * x)_{uv} "
@@ -53,7 +53,7 @@ def build_parser(command: str):
     d.add_argument("--labels", help="labels as .npy, length N (with --images)")
     d.add_argument("--channels-first", action="store_true",
                    help="--images is N x C x H x W")
-    from .cli import add_family_run_options
+    from .common import add_family_run_options
 
     add_family_run_options(p, command, save=True)
     return p
@@ -82,7 +82,7 @@ def data_from_args(args):
     data = "synthetic" if args.data is None else args.data
     if data != "synthetic":
         raise ValueError(f"--data must be 'synthetic' (or use --images/--labels); got {data!r}")
-    from .datasets import synthetic_images
+    from ..datasets import synthetic_images
 
     return synthetic_images(args.n, args.image_size, args.image_size, args.in_channels,
                             args.data_seed)
@@ -98,7 +98,7 @@ def data_args(args) -> list:
 
 
 def model_from_args(args):
-    from .models.cnn import TwoLayerCNN
+    from ..models.cnn import TwoLayerCNN
 
     images, y = data_from_args(args)
     model = TwoLayerCNN(args.channels, args.kernel_size, images, y, activation=args.activation,
@@ -110,12 +110,12 @@ def model_from_args(args):
 
 def report_build(argv) -> tuple:
     """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
-    from .cli import family_report_build
+    from .common import family_report_build
 
     return family_report_build(build_parser, model_from_args, argv)
 
 
 def run(command: str, argv) -> int:
-    from .cli import run_family
+    from .common import run_family
 
     return run_family(command, argv, build_parser, model_from_args)

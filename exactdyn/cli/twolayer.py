@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-from .models.twolayer import DATASETS, INITS
+from ..models.twolayer import DATASETS, INITS
 
 
 def build_parser(command: str):
-    from .cli import _Parser
+    from .common import _Parser
 
     p = _Parser(prog=f"exactdyn {command} two-layer",
                 description="Two-layer network f(x) = (1/alpha) sum_k a_k sigma(w_k . x) "
@@ -47,7 +47,7 @@ def build_parser(command: str):
     p.add_argument("--n", type=int, default=20, help="points of a built-in data set")
     p.add_argument("--no-bias", action="store_true", help="do not append a column of ones")
     p.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
-    from .cli import add_family_run_options
+    from .common import add_family_run_options
 
     add_family_run_options(p, command)
     if command == "classify":
@@ -72,7 +72,7 @@ def _int_list(name: str, text):
 
 
 def model_from_args(args):
-    from .models.twolayer import TwoLayer
+    from ..models.twolayer import TwoLayer
 
     return TwoLayer(args.width, args.data, activation=args.activation, alpha=args.alpha,
                     beta1=args.beta1, beta2=args.beta2, gamma=args.gamma,
@@ -82,7 +82,7 @@ def model_from_args(args):
 
 def report_build(argv) -> tuple:
     """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
-    from .cli import family_report_build
+    from .common import family_report_build
 
     return family_report_build(build_parser, model_from_args, argv)
 
@@ -100,6 +100,6 @@ def classify_options(args) -> dict:
 
 
 def run(command: str, argv) -> int:
-    from .cli import run_family
+    from .common import run_family
 
     return run_family(command, argv, build_parser, model_from_args, classify_options)
