@@ -260,7 +260,7 @@ def modified_rhs(model, lr):
         mlow = LoweredFlow(mod.flow, _WithLR(model, mod.lr, lr))
         return low, mlow.rhs
     if getattr(flow, "matrix_form", False):  # deep linear: lowered correction f'f
-        from .numeric.lowering_matrix import lower_matrix_exprs
+        from .numeric.chain_lowering import lower_matrix_exprs
 
         hyper = [flow.hyper[k] for k in ("Sigma_yx", "Sigma_xx", "T")]
         src = lower_matrix_exprs([mod.correction[w] for w in flow.params],

@@ -81,8 +81,8 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     family = numeric_family(model)
     if max_kinks is not None:
         if family is None:
-            raise ValueError(f"max_kinks applies to models with kinked activations (TwoLayer, "
-                             f"TwoLayerCNN) only, got a {type(model).__name__}")
+            raise ValueError(f"max_kinks applies to two-layer networks with kinked activations "
+                             f"(TwoLayer, TwoLayerCNN) only, got a {type(model).__name__}")
         max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     if family is not None:
         if precision is not None or reduced:

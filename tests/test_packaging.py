@@ -20,7 +20,13 @@ def pyproject():
 
 
 def test_versions_agree():
-    version = pyproject()["project"]["version"]
+    # pyproject reads the version from the package (one place): exactdyn/_version.py.
+    meta = pyproject()
+    assert "version" in meta["project"]["dynamic"]
+    assert meta["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "exactdyn._version.__version__"}
+    text = (ROOT / "exactdyn" / "_version.py").read_text(encoding="utf-8")
+    (version,) = re.findall(r'^__version__ = "([^"]+)"$', text, flags=re.M)
     assert ed.__version__ == version
     cff = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
     assert re.search(rf"^version: {re.escape(version)}$", cff, flags=re.M)

@@ -620,16 +620,12 @@ def extremal_vectors(model, directions: int = 200, seed: int = 0, tol: float = 1
     list of Stationary
         Deduplicated (cosine ≥ 1 − ``tol``), sorted by Φ decreasing.
     """
-    import copy
-
     directions = check.positive_int("directions", directions)
     rng = np.random.default_rng(check.seed("seed", seed))
     U = rng.normal(size=(directions, model.d_in))
     U /= np.linalg.norm(U, axis=1, keepdims=True)
     a = np.concatenate([np.ones(directions), -np.ones(directions)])
-    probe = copy.copy(model)  # same data and activation, balanced unit-norm neurons
-    probe.__dict__.pop("_lowered", None)
-    probe.a0, probe.W0, probe.width = a, np.vstack([U, U]), 2 * directions
+    probe = model.with_init(a, np.vstack([U, U]))  # same data, balanced unit-norm neurons
     path = alignment_path(probe, np.inf, renormalize=True)
     found = []
     for k, st in enumerate(path.status):

@@ -266,9 +266,14 @@ class TwoLayer(FrozenAfterInit, ModelMixin):
         """The same network (data, activation, α, bias) with its initial state times
         ``factor``, built with :meth:`from_init`."""
         factor = check.real("factor", factor)
+        return self.with_init(factor * self.a0, factor * self.W0)
+
+    def with_init(self, a, W) -> TwoLayer:
+        """The same network (data, activation, α, bias) from the initial weights ``a`` (m,)
+        and ``W`` (m, d_in), any width m, built with :meth:`from_init`."""
         X = self.X[:, :-1] if self.bias else self.X
-        return type(self).from_init(factor * self.a0, factor * self.W0, X, self.y,
-                                    activation=self.act, alpha=self.alpha, bias=self.bias)
+        return type(self).from_init(a, W, X, self.y, activation=self.act, alpha=self.alpha,
+                                    bias=self.bias)
 
     def initial_state(self) -> dict:
         return {"a": self.a0.copy(), "W": self.W0.copy()}
