@@ -46,6 +46,7 @@ try:  # a copy button on code blocks, if installed (it is in the docs extra)
 except ImportError:
     pass
 
+templates_path = ["_templates"]  # autosummary/class.rst: the class and its documented members
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
@@ -55,9 +56,11 @@ myst_heading_anchors = 3
 
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True, "show-inheritance": False,
+                           "exclude-members": "__init__"}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"
 autodoc_inherit_docstrings = False
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
