@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validation as check
+from .._progress import Progress
 from .base import Regime, Taxonomy, register_taxonomy
 from .scaling import luo_label
 
@@ -242,7 +243,8 @@ def _fit(widths, rd_mean):
 
 def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data="1d-linear",
              n=10, y=None, seeds=(0,), loss_fraction=0.05, alpha_exponent=0.0,
-             init="mirrored", bias=True, tol=None, max_time=1e6, rtol=1e-9) -> RDSlope:
+             init="mirrored", bias=True, tol=None, max_time=1e6, rtol=1e-9,
+             progress: bool | None = None) -> RDSlope:
     r"""Measure Luo et al.'s regime at :math:`(\gamma, \gamma')` from the width scaling of RD.
 
     For each width m (and seed), builds ``TwoLayer(m, data, gamma=gamma,
@@ -281,6 +283,9 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
         Dead band of the label (``linear`` < −tol, ``condensed`` > tol); default
         :func:`noise_band` of the per-seed slopes (0.2 with one seed, 0.089 with five).
         :data:`PROTOCOL` holds the settings whose signs are checked at the issue's points.
+    progress : bool, optional
+        A progress bar over the runs (widths × seeds) on stderr. Default ``None``: shown
+        when stderr is a terminal only; ``False`` silences it (CLI: ``--no-progress``).
 
     Returns
     -------
@@ -311,6 +316,8 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
         tol = check.nonnegative("tol", tol)
     rd = np.empty((len(ws), len(sd)))
     ts = np.empty_like(rd)
+    bar = Progress(len(ws) * len(sd), progress, desc=f"RD slope at ({g:g}, {gp:g})",
+                   unit="runs")
     for i, m in enumerate(ws):
         for j, s in enumerate(sd):
             if isinstance(data, str):
@@ -320,6 +327,8 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
                 net = TwoLayer(m, data, y, activation=activation, alpha=float(m) ** p,
                                gamma=g, gamma_prime=gp, init=init, seed=s, bias=bias)
             ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
+            bar.update()
+    bar.close()
     if not np.all(rd > 0):
         raise ValueError("RD is 0 at the stopping time for some width (the loss started "
                          "below loss_fraction?)")
