@@ -8,7 +8,8 @@ Build (warnings are errors, as in CI)::
 Two pages are generated here at build time, from the package and the examples, so that
 they cannot go stale: ``api.rst`` (every name of ``exactdyn.__all__``, grouped; a name no
 group lists lands under "Other") and ``gallery/examples/*.md`` (one page per script in
-``examples/``). Neither is committed (see .gitignore). The examples are *not* run by the
+``examples/``), and ``_tutorial_cells.md`` (the tutorial notebook's cells, without
+outputs, for its page). None is committed (see .gitignore). The examples are *not* run by the
 build; ``python docs/run_gallery.py`` runs them and commits figures and run times that the
 pages show.
 """
@@ -49,7 +50,8 @@ except ImportError:
 templates_path = ["_templates"]  # autosummary/class.rst: the class and its documented members
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
+                    "_tutorial_cells.md"]  # included by tutorial.md
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -151,3 +153,5 @@ def write_api_page():
 
 write_api_page()
 gallery.write_pages(ROOT / "examples", DOCS / "gallery", transform=link_math)
+gallery.write_if_changed(DOCS / "_tutorial_cells.md",
+                         gallery.notebook_markdown(DOCS / "tutorial.ipynb"))

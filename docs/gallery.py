@@ -79,6 +79,26 @@ def page_text(script, gallery_dir, transform=None):
     return "\n".join(lines)
 
 
+def notebook_markdown(notebook):
+    """The cells of a notebook as Markdown (headings one level down, code as Python
+    blocks, no outputs): the tutorial's text on its docs page. Uses only ``json``."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    out = []
+    for cell in cells:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "markdown":
+            out.append(re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", src, flags=re.M))
+        elif cell["cell_type"] == "code":
+            out.append("```python\n" + src.rstrip() + "\n```")
+    return "\n\n".join(out) + "\n"
+
+
+def write_if_changed(path, text):
+    path = Path(path)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
 def write_pages(examples, gallery_dir, transform=None):
     out = Path(gallery_dir) / "examples"
     out.mkdir(parents=True, exist_ok=True)
