@@ -51,7 +51,8 @@ templates_path = ["_templates"]  # autosummary/class.rst: the class and its docu
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
-                    "_tutorial_cells.md"]  # included by tutorial.md
+                    "_tutorial_cells.md",   # included by tutorial.md
+                    "gallery/_overview.md"]  # included by gallery/index.md
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
@@ -79,6 +80,7 @@ if os.environ.get("EXACTDYN_MATHJAX_PATH"):
 html_theme = "furo" if __import__("importlib").util.find_spec("furo") else "alabaster"
 html_title = f"exactdyn {release}"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # Names of exactdyn.__all__, grouped for the API page. A public name missing here is listed
 # under "Other" (so a new export is documented at once); one listed here but no longer

@@ -99,6 +99,23 @@ def write_if_changed(path, text):
         path.write_text(text, encoding="utf-8")
 
 
+def overview_table(scripts, gallery_dir):
+    """A Markdown table of the examples: name (linked), what it reproduces, run time, and
+    the first recorded figure as a thumbnail."""
+    rows = ["| example | what it reproduces | run time | figure |", "|---|---|---:|---|"]
+    for script in scripts:
+        stem = script.stem
+        figs = Path(gallery_dir) / "figures" / stem
+        record = record_of(figs)
+        secs = f"{record['seconds']:.0f} s" if record else "not recorded"
+        pngs = sorted(figs.glob("*.png")) if record else []
+        thumb = (f"![{stem}](figures/{stem}/{pngs[0].name})" if pngs else "")
+        what = title_of(script).replace("|", "\\|").replace("*", "\\*")
+        what = re.sub(r"MATH\.md §(\d)", r"{ref}`Mathematics §\1 <math-s\1>`", what)
+        rows.append(f"| {{doc}}`{stem} <examples/{stem}>` | {what} | {secs} | {thumb} |")
+    return "\n".join(rows) + "\n"
+
+
 def write_pages(examples, gallery_dir, transform=None):
     out = Path(gallery_dir) / "examples"
     out.mkdir(parents=True, exist_ok=True)
@@ -107,6 +124,7 @@ def write_pages(examples, gallery_dir, transform=None):
     for old in out.glob("*.md"):
         if old.name not in wanted:
             old.unlink()
+    write_if_changed(Path(gallery_dir) / "_overview.md", overview_table(scripts, gallery_dir))
     for script in scripts:
         text = page_text(script, gallery_dir, transform)
         path = out / f"{script.stem}.md"
