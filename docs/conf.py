@@ -8,7 +8,8 @@ Build (warnings are errors, as in CI)::
 Two pages are generated here at build time, from the package and the examples, so that
 they cannot go stale: ``api.rst`` (every name of ``exactdyn.__all__``, grouped; a name no
 group lists lands under "Other") and ``gallery/examples/*.md`` (one page per script in
-``examples/``). Neither is committed (see .gitignore). The examples are *not* run by the
+``examples/``), and ``_tutorial_cells.md`` (the tutorial notebook's cells, without
+outputs, for its page). None is committed (see .gitignore). The examples are *not* run by the
 build; ``python docs/run_gallery.py`` runs them and commits figures and run times that the
 pages show.
 """
@@ -46,18 +47,23 @@ try:  # a copy button on code blocks, if installed (it is in the docs extra)
 except ImportError:
     pass
 
+templates_path = ["_templates"]  # autosummary/class.rst: the class and its documented members
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
+                    "_tutorial_cells.md",   # included by tutorial.md
+                    "gallery/_overview.md"]  # included by gallery/index.md
 
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True, "show-inheritance": False,
+                           "exclude-members": "__init__"}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented"
 autodoc_inherit_docstrings = False
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
@@ -74,6 +80,7 @@ if os.environ.get("EXACTDYN_MATHJAX_PATH"):
 html_theme = "furo" if __import__("importlib").util.find_spec("furo") else "alabaster"
 html_title = f"exactdyn {release}"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 # Names of exactdyn.__all__, grouped for the API page. A public name missing here is listed
 # under "Other" (so a new export is documented at once); one listed here but no longer
@@ -148,3 +155,5 @@ def write_api_page():
 
 write_api_page()
 gallery.write_pages(ROOT / "examples", DOCS / "gallery", transform=link_math)
+gallery.write_if_changed(DOCS / "_tutorial_cells.md",
+                         gallery.notebook_markdown(DOCS / "tutorial.ipynb"))

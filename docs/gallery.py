@@ -79,6 +79,43 @@ def page_text(script, gallery_dir, transform=None):
     return "\n".join(lines)
 
 
+def notebook_markdown(notebook):
+    """The cells of a notebook as Markdown (headings one level down, code as Python
+    blocks, no outputs): the tutorial's text on its docs page. Uses only ``json``."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    out = []
+    for cell in cells:
+        src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "markdown":
+            out.append(re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", src, flags=re.M))
+        elif cell["cell_type"] == "code":
+            out.append("```python\n" + src.rstrip() + "\n```")
+    return "\n\n".join(out) + "\n"
+
+
+def write_if_changed(path, text):
+    path = Path(path)
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def overview_table(scripts, gallery_dir):
+    """A Markdown table of the examples: name (linked), what it reproduces, run time, and
+    the first recorded figure as a thumbnail."""
+    rows = ["| example | what it reproduces | run time | figure |", "|---|---|---:|---|"]
+    for script in scripts:
+        stem = script.stem
+        figs = Path(gallery_dir) / "figures" / stem
+        record = record_of(figs)
+        secs = f"{record['seconds']:.0f} s" if record else "not recorded"
+        pngs = sorted(figs.glob("*.png")) if record else []
+        thumb = (f"![{stem}](figures/{stem}/{pngs[0].name})" if pngs else "")
+        what = title_of(script).replace("|", "\\|").replace("*", "\\*")
+        what = re.sub(r"MATH\.md §(\d)", r"{ref}`Mathematics §\1 <math-s\1>`", what)
+        rows.append(f"| {{doc}}`{stem} <examples/{stem}>` | {what} | {secs} | {thumb} |")
+    return "\n".join(rows) + "\n"
+
+
 def write_pages(examples, gallery_dir, transform=None):
     out = Path(gallery_dir) / "examples"
     out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +124,7 @@ def write_pages(examples, gallery_dir, transform=None):
     for old in out.glob("*.md"):
         if old.name not in wanted:
             old.unlink()
+    write_if_changed(Path(gallery_dir) / "_overview.md", overview_table(scripts, gallery_dir))
     for script in scripts:
         text = page_text(script, gallery_dir, transform)
         path = out / f"{script.stem}.md"

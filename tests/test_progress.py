@@ -80,3 +80,25 @@ def test_phase_diagram_progress_forced(capsys):
     ed.phase_diagram(ed.Linear1D, progress=True, **cells_grid())
     err = capsys.readouterr().err
     assert "phase diagram: 6/6 cells" in err and "\r" not in err
+
+
+def test_rd_slope_is_quiet_in_a_log_and_reports_runs_when_asked(capsys):
+    from exactdyn.regimes import rd_slope
+
+    quiet = rd_slope(1.75, 0.0, widths=(16, 64), activation="tanh")
+    assert capsys.readouterr().err == ""
+    loud = rd_slope(1.75, 0.0, widths=(16, 64), activation="tanh", progress=True)
+    err = capsys.readouterr().err
+    assert "RD slope at (1.75, 0): 2/2 runs" in err and "\r" not in err
+    assert loud.slope == quiet.slope
+
+
+def test_cli_classify_two_layer_takes_no_progress(capsys):
+    from exactdyn.cli import main
+
+    code = main(["classify", "two-layer", "--width", "64", "--gamma", "1.75",
+                 "--gamma-prime", "0", "--init", "mirrored", "--activation", "tanh",
+                 "--data", "1d-linear", "--n", "10", "--widths", "16,64", "--no-progress",
+                 "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "" and '"condensed"' in out

@@ -59,6 +59,9 @@ def build_parser(command: str):
         p.add_argument("--loss-fraction", type=float, default=0.05,
                        help="RD is read when the loss first reaches this fraction of its "
                        "start, in (0, 1) (default 0.05)")
+        p.add_argument("--no-progress", action="store_true",
+                       help="no progress bar on stderr (by default one is shown on a "
+                       "terminal only)")
     return p
 
 
@@ -96,7 +99,7 @@ def _progress(message: str) -> None:
 def classify_options(args) -> dict:
     return {"widths": _int_list("--widths", args.widths),
             "seeds": _int_list("--seeds", args.seeds), "loss_fraction": args.loss_fraction,
-            "progress": _progress}
+            "progress": False if args.no_progress else _progress}
 
 
 def run(command: str, argv) -> int:

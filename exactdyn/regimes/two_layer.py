@@ -74,6 +74,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validation as check
+from .._progress import Progress
 from .base import Regime, Taxonomy, register_taxonomy
 from .scaling import luo_exponents, luo_label
 
@@ -342,9 +343,11 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
         Dead band of the label (``linear`` < −tol, ``condensed`` > tol); default
         :func:`noise_band` of the per-seed slopes (0.2 with one seed, 0.089 with five).
         :data:`PROTOCOL` holds the settings whose signs are checked at the issue's points.
-    progress : callable(str), optional
-        Called with a one-line message before each width and seed (the CLI prints them
-        to stderr).
+    progress : bool or callable(str), optional
+        A progress bar over the runs (widths × seeds) on stderr. Default ``None``: shown
+        when stderr is a terminal only; ``False`` silences it (CLI: ``--no-progress``). A
+        callable is called instead with a one-line message before each run (the CLI's
+        log lines).
 
     Returns
     -------
@@ -379,10 +382,13 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
     ts = np.full_like(rd, np.nan)
     opts = {"activation": activation, "data": data if isinstance(data, str) else "array",
             "n": n, "seeds": sd, "loss_fraction": lf, "alpha_exponent": p, "init": init}
+    say = progress if callable(progress) else None
+    bar = Progress(len(ws) * len(sd), False if say is not None else progress,
+                   desc=f"RD slope at ({g:g}, {gp:g})", unit="runs")
     for i, m in enumerate(ws):
         for j, s in enumerate(sd):
-            if progress is not None:
-                progress(f"rd_slope: width {m} ({i + 1}/{len(ws)}), seed {s}")
+            if say is not None:
+                say(f"rd_slope: width {m} ({i + 1}/{len(ws)}), seed {s}")
             if isinstance(data, str):
                 net = TwoLayer(m, data, activation=activation, alpha=float(m) ** p, gamma=g,
                                gamma_prime=gp, init=init, seed=s, n=n, bias=bias)
@@ -393,11 +399,14 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
                 ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
             except NoStop as exc:
                 # One width without a stopping time leaves no slope: stop here.
+                bar.close()
                 nan = float("nan")
                 return RDSlope(g, gp, ws, rd, ts, nan, nan, nan, nan, "undetermined",
                                luo_label(g, gp), nan if tol is None else tol, opts,
                                np.full(len(sd), np.nan),
                                f"width {m}, seed {s}: {exc.reason}")
+            bar.update()
+    bar.close()
     if not np.all(rd > 0):
         raise ValueError("RD is 0 at the stopping time for some width (the loss started "
                          "below loss_fraction?)")
