@@ -76,6 +76,11 @@ def numerical_rank(svals, tol: float) -> np.ndarray:
 def _teacher_svals(traj):
     params = traj.meta.get("params", {})
     syx = params.get("sigma_yx")
+    if syx is None and params.get("beta") is not None:
+        # single neuron: y = beta . x, so Sigma_yx = beta^T Sigma_xx (one row)
+        beta = np.atleast_2d(np.asarray(params["beta"], dtype=float))
+        sxx = params.get("sigma_xx")
+        syx = beta if sxx is None else beta @ np.asarray(sxx, dtype=float)
     if syx is None:
         raise ValueError("teacher_svals must be given: the trajectory's meta has no sigma_yx")
     if params.get("sigma_xx") is not None:
