@@ -60,8 +60,8 @@ def test_report_no_regime_is_recorded_and_checked_fresh(tmp_path, capsys, monkey
     assert data["regime"] is None and "--no-regime" in data["regime_note"]
     assert data["argv"][-1] == "--no-regime"
     capsys.readouterr()
-    from exactdyn.report import check_derivations
     from exactdyn.cli_twolayer import report_build
+    from exactdyn.report import check_derivations
 
     differing, checked = check_derivations("derivations",
                                            lambda argv: report_build(argv[1:]))
