@@ -37,7 +37,8 @@ def _as_array(name: str, value) -> np.ndarray:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an array of real numbers, got {value!r}") from exc
+        raise ValueError(f"{name} must be an array of real numbers, "
+                         f"got {check.show(value)}") from exc
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -156,7 +157,7 @@ def _basis(U, dim: int) -> np.ndarray:
 def _rel_tol(rel_tol) -> float:
     rel_tol = check.real("rel_tol", rel_tol)
     if not 0 <= rel_tol < 1:
-        raise ValueError(f"rel_tol must be in [0, 1), got {rel_tol!r}")
+        raise ValueError(f"rel_tol must be in [0, 1), got {check.show(rel_tol)}")
     return rel_tol
 
 

@@ -141,7 +141,8 @@ def plot_kernels(W, u1=None, channel=0, max_kernels: int = 16, align: bool = Tru
     if channel != "all":
         if (isinstance(channel, bool) or not isinstance(channel, (int, np.integer))
                 or not 0 <= channel < C):
-            raise ValueError(f"channel must be an int in 0..{C - 1} or 'all', got {channel!r}")
+            raise ValueError(f"channel must be an int in 0..{C - 1} or 'all', "
+                             f"got {check.show(channel)}")
     max_kernels = check.positive_int("max_kernels", max_kernels)
     V = kernel_vectors(W)
     u = None if u1 is None else _direction(u1, V.shape[1])

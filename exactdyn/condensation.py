@@ -37,7 +37,7 @@ def cosine_similarity(W, rel_tol: float = 1e-3):
     """
     W = _weights(W)
     if not (0 <= rel_tol < 1):
-        raise ValueError(f"rel_tol must be in [0, 1), got {rel_tol!r}")
+        raise ValueError(f"rel_tol must be in [0, 1), got {check.show(rel_tol)}")
     norms = np.linalg.norm(W, axis=1)
     keep = np.flatnonzero(norms > rel_tol * norms.max()) if norms.max() > 0 else np.array([], int)
     U = W[keep] / norms[keep, None]
@@ -59,7 +59,7 @@ def direction_clusters(W, cos_threshold: float = 0.95, rel_tol: float = 1e-3,
     :math:`\pm u` count as one line), else starts a new cluster.
     """
     if not (0 < cos_threshold <= 1):
-        raise ValueError(f"cos_threshold must be in (0, 1], got {cos_threshold!r}")
+        raise ValueError(f"cos_threshold must be in (0, 1], got {check.show(cos_threshold)}")
     C, _kept = cosine_similarity(W, rel_tol)
     reps = []
     for k in range(C.shape[0]):
@@ -182,7 +182,7 @@ def orientation_amplitude(W, a=None, reference=None, amplitude: str = "auto"):
         ref = check.finite_vector("reference", reference)
         if ref.size != d or not np.any(ref):
             raise ValueError(f"reference must be a nonzero vector of length d_in = {d}, "
-                             f"got {reference!r}")
+                             f"got {check.show(reference)}")
         ref = ref / np.linalg.norm(ref)
     elif d > 2:
         ref = principal_direction(W)

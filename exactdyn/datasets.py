@@ -64,10 +64,10 @@ def boursier_flammarion_data(eta: float = 0.1, eps: float = 0.0):
     """
     eta = check.real("eta", eta)
     if not 0.0 < eta < 1.0:
-        raise ValueError(f"eta must be in (0, 1), got {eta!r}")
+        raise ValueError(f"eta must be in (0, 1), got {check.show(eta)}")
     eps = check.real("eps", eps)
     if not abs(eps) < 0.5:
-        raise ValueError(f"eps must satisfy |eps| < 1/2, got {eps!r}")
+        raise ValueError(f"eps must satisfy |eps| < 1/2, got {check.show(eps)}")
     return np.array([[-1.0], [eps], [1.0]]), np.array([1.0, eta, 1.0])
 
 
@@ -143,7 +143,7 @@ def _n_images(n, even: bool = False) -> int:
     n = check.positive_int("n", n)
     if n < 2 or (even and n % 2):
         raise ValueError(f"n must be an {'even ' if even else ''}integer >= 2 (both labels "
-                         f"present{', in pairs' if even else ''}), got {n!r}")
+                         f"present{', in pairs' if even else ''}), got {check.show(n)}")
     return n
 
 
@@ -214,7 +214,7 @@ def digits(classes=(0, 1), n=None, seed=0, normalize: bool = True):
         pair = ()
     if (len(pair) != 2 or any(isinstance(c, bool) or not isinstance(c, (int, np.integer))
                               or not 0 <= c <= 9 for c in pair) or pair[0] == pair[1]):
-        raise ValueError(f"classes must be two distinct digits in 0..9, got {classes!r}")
+        raise ValueError(f"classes must be two distinct digits in 0..9, got {check.show(classes)}")
     seed = check.seed("seed", seed)
     data = load_digits()
     target = np.asarray(data.target)
@@ -224,7 +224,7 @@ def digits(classes=(0, 1), n=None, seed=0, normalize: bool = True):
         total = idx[0].size + idx[1].size
         if n > total:
             raise ValueError(f"n must be at most {total} (the images of digits {pair[0]} and "
-                             f"{pair[1]}), got {n!r}")
+                             f"{pair[1]}), got {check.show(n)}")
         rng = np.random.default_rng(seed)
         want = [(n + 1) // 2, n // 2]
         if want[0] > idx[0].size:
@@ -249,7 +249,7 @@ def _image_shape(height, width, channels, kernel_size=None):
         kernel_size = check.positive_int("kernel_size", kernel_size)
         if kernel_size > min(height, width):
             raise ValueError(f"kernel_size must be at most min(height, width) = "
-                             f"{min(height, width)}, got {kernel_size!r}")
+                             f"{min(height, width)}, got {check.show(kernel_size)}")
     return height, width, channels, kernel_size
 
 
@@ -297,7 +297,7 @@ def synthetic_images(n: int = 200, height: int = 8, width: int = 8, channels: in
     noise = check.nonnegative("noise", noise)
     contrast = check.real("contrast", contrast)
     if not 0.0 <= contrast <= 1.0:
-        raise ValueError(f"contrast must be in [0, 1], got {contrast!r}")
+        raise ValueError(f"contrast must be in [0, 1], got {check.show(contrast)}")
     rng = np.random.default_rng(seed)
     y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
     rows = np.broadcast_to((-1.0) ** np.arange(height)[:, None], (height, width))
@@ -358,7 +358,7 @@ def tie_images(n: int = 200, kernel_size: int = 3, height: int = 8, width: int =
     band = (height - s + 1) // 2
     if band < 1:
         raise ValueError(f"kernel_size must be at most height - 1 = {height - 1} for the "
-                         f"tie construction (two bands s - 1 rows apart), got {s!r}")
+                         f"tie construction (two bands s - 1 rows apart), got {check.show(s)}")
     rng = np.random.default_rng(seed)
     m = n // 2
     base = np.zeros((m, height, width, 2))

@@ -60,11 +60,24 @@ def plot_singular_values(traj, analysis=None, ax=None, logx: bool = True, teache
     if logx:
         ax.set_xscale("log")
     ax.set_xlabel("t")
-    ax.set_ylabel("singular values of A = W_L ... W_1")
+    ax.set_ylabel(f"singular values of A = {_product_name(traj)}")
     if title:
         ax.set_title(title, pad=14)
     ax.legend(loc="center right", fontsize=8)
     return fig
+
+
+def _product_name(traj) -> str:
+    """The end-to-end map's factors for the trajectory's model: ``W2 W1`` (two-layer linear
+    and single neuron), ``W3 W2 W1`` (depth 3), ``W_L ... W_1`` (unknown depth)."""
+    model = str(traj.meta.get("model", ""))
+    depth = traj.meta.get("params", {}).get("depth")
+    if model in ("linear", "single_neuron"):
+        depth = 2
+    if isinstance(depth, int) and depth >= 1:
+        return " ".join(f"W{k}" for k in range(depth, 0, -1)) if depth <= 4 else \
+            f"W{depth} ... W1"
+    return "W_L ... W_1"
 
 
 def plot_polar_directions(traj, model=None, times=None, ax=None, stationary: bool = True,
@@ -115,9 +128,12 @@ def plot_polar_directions(traj, model=None, times=None, ax=None, stationary: boo
         if times.size == 0 or not np.all(np.isfinite(times)):
             raise ValueError(f"times must be finite times of traj, got {times!r}")
         idx = np.unique(np.abs(t[None, :] - times[:, None]).argmin(axis=1))
-    if ax is None:
-        fig = plt.figure(figsize=(5.2, 5.2))
-        ax = fig.add_subplot(projection="polar")
+    own = ax is None
+    if own:
+        # The polar axes on the left, the legend in the figure's own right-hand part, so a
+        # plain fig.savefig(path) keeps it whole (no bbox_inches="tight" needed).
+        fig = plt.figure(figsize=(8.4, 5.2))
+        ax = fig.add_axes((0.06, 0.08, 0.5, 0.8), projection="polar")
     else:
         fig = ax.figure
     theta = np.arctan2(W[..., 1], W[..., 0])
@@ -156,6 +172,10 @@ def plot_polar_directions(traj, model=None, times=None, ax=None, stationary: boo
         ax.scatter(theta[j, plus], r[j, plus], marker="o", s=22, color=c, zorder=3,
                    label=f"t = {t[j]:.3g}")
         ax.scatter(theta[j, ~plus], r[j, ~plus], marker="x", s=22, color=c, zorder=3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.05, 1.0), fontsize=7, frameon=False)
+    if own:
+        fig.legend(*ax.get_legend_handles_labels(), loc="center left",
+                   bbox_to_anchor=(0.62, 0.5), fontsize=7, frameon=False)
+    else:
+        ax.legend(loc="best", fontsize=7, framealpha=0.8)
     ax.set_title(title or "neuron directions (radius |w_k|, log)", fontsize=9)
     return fig

@@ -171,7 +171,7 @@ class VerificationReport:
                 "note": self.note}
 
     def _name_width(self) -> int:
-        return max([len("observable"), *(len(c.name) for c in self.checks)])
+        return max([12, *(len(c.name) for c in self.checks)])
 
     def table(self) -> str:
         if self.kind == "asymptotic":

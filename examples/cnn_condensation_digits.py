@@ -10,18 +10,25 @@ Li, Xu, arXiv:2305.09947; MATH.md §5).
    eigenspace span(u1, u2) but stay spread in it (effective dimension near 2).
 
 Needs scikit-learn (``pip install exactdyn[cnn]``).
-Run: python examples/cnn_condensation_digits.py [out_dir]   (writes three PNGs there)
+Run: ``python examples/cnn_condensation_digits.py [--out DIR]`` -> digits_kernel_cosine.png,
+digits_u1_ratio.png, digits_kernels.png (default DIR: a new temporary directory);
+run time: about 15 minutes (the full flow of
+stage 1 at scale 1e-6 is long); it prints each stage as it starts.
 """
 
 import os
 import sys
 
 import numpy as np
+from _out import out_dir, parser
 
 import exactdyn as ed
 from exactdyn.closed_form.cnn import linearization
 from exactdyn.cnn_measures import eigenspace_spread, u1_alignment, u1_ratio
+from exactdyn.cnn_plotting import plot_kernel_cosine, plot_kernels, plot_u1_ratio
 from exactdyn.datasets import digits, tie_images
+
+args = parser(__doc__, "cnn_condensation_digits").parse_args(sys.argv[1:])
 
 # ---- 1. digits 2 vs 7 -------------------------------------------------------------------
 x, y = digits((2, 7))
@@ -30,6 +37,7 @@ lin = linearization(cnn)
 print(f"digits 2 vs 7: n = {cnn.n}, s1 = {lin.svals[0]:.4f}, s2 = {lin.svals[1]:.4f}, "
       f"s1/s2 = {lin.ratio:.3f}, predicted onset log(1/scale)/s1 = {lin.onset_time:.3f}")
 t = np.linspace(0.0, 2.5 * lin.onset_time, 101)
+print(f"  solving the full flow to t = {t[-1]:.2f} (the long part) ...", flush=True)
 traj = ed.solve(cnn, t)
 u1 = lin.U[:, 0]
 mins = np.array([u1_alignment(W, u1)[1] for W in traj["W"]])
@@ -54,6 +62,7 @@ lt = linearization(tie)
 print(f"tie images: s1 = {lt.svals[0]:.6f}, s2 = {lt.svals[1]:.6f} "
       f"(|s1 - s2|/s1 = {abs(lt.svals[0] - lt.svals[1]) / lt.svals[0]:.1e})")
 tt = np.linspace(0.0, lt.onset_time, 41)
+print(f"  solving the full flow to t = {tt[-1]:.2f} ...", flush=True)
 ttraj = ed.solve(tie, tt)
 tl = ttraj["loss"] / ttraj["loss"][0]
 j = np.flatnonzero(tl > 0.9)[-1]  # the last time before the loss drops by 10%
@@ -62,15 +71,12 @@ print(f"  at t = {tt[j]:.3f} (L/L(0) = {tl[j]:.4f}): share in span(u1, u2) = "
       f"{spread.fraction:.6f}, effective dimension = {spread.effective_dim:.3f}, "
       f"min |cos(W_b, u1)| = {u1_alignment(ttraj['W'][j], lt.U[:, 0])[1]:.3f}")
 
-if len(sys.argv) > 1:
-    from exactdyn.cnn_plotting import plot_kernel_cosine, plot_kernels, plot_u1_ratio
-
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    k = hit[0] if hit.size else len(t) - 1
-    plot_kernel_cosine(traj["W"][k], path=os.path.join(out, "digits_kernel_cosine.png"),
-                       title=f"digits 2 vs 7, t = {t[k]:.2f}")
-    plot_u1_ratio(t, traj["W"], u1, onset=lin.onset_time,
-                  path=os.path.join(out, "digits_u1_ratio.png"))
-    plot_kernels(traj["W"][k], u1, path=os.path.join(out, "digits_kernels.png"))
-    print(f"wrote {out}/digits_kernel_cosine.png, digits_u1_ratio.png, digits_kernels.png")
+# ---- figures ---------------------------------------------------------------------------
+out = str(out_dir(args.out, "cnn_condensation_digits"))
+k = hit[0] if hit.size else len(t) - 1
+plot_kernel_cosine(traj["W"][k], path=os.path.join(out, "digits_kernel_cosine.png"),
+                   title=f"digits 2 vs 7, t = {t[k]:.2f}")
+plot_u1_ratio(t, traj["W"], u1, onset=lin.onset_time,
+              path=os.path.join(out, "digits_u1_ratio.png"))
+plot_kernels(traj["W"][k], u1, path=os.path.join(out, "digits_kernels.png"))
+print(f"wrote {out}/digits_kernel_cosine.png, digits_u1_ratio.png, digits_kernels.png")

@@ -25,21 +25,20 @@ few neurons grow first, while the directions of the others are still turning tow
 lines (median |cos| about 0.97-0.99 rather than 1): the heat map shows the grown block
 and a fringe of neurons that have not grown.
 
-Run: ``python examples/condensation_heatmaps.py [OUTDIR]`` (default: a new temporary
-directory) -> condensation_<activation>.png (about 15 s).
+Run: ``python examples/condensation_heatmaps.py [--out DIR]`` (default: a new temporary
+directory) -> condensation_<activation>.png; run time: about 15 s (measured).
 """
 
 from __future__ import annotations
 
 import sys
-import tempfile
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from _out import out_dir, parser  # noqa: E402
 
 import exactdyn as ed  # noqa: E402
 from exactdyn.closed_form.twolayer import stationary_directions  # noqa: E402
@@ -72,8 +71,7 @@ def snapshot(model, t_max, drop=0.2, points=301):
 
 
 def main(out=None):
-    out = Path(out) if out else Path(tempfile.mkdtemp(prefix="condensation_"))
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir(out, "condensation_heatmaps")
     x = np.linspace(-1.0, 1.0, 20)
     y = np.sin(np.pi * x) + 0.3
     print(f"{'activation':>10} {'p':>2} {'lines':>5} {'clusters':>8} {'grown':>5} "
@@ -106,4 +104,4 @@ def main(out=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    main(parser(__doc__, "condensation_heatmaps").parse_args(sys.argv[1:]).out)

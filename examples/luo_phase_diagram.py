@@ -3,19 +3,20 @@ at infinite width, from theory (MATH.md §4), with the NTK, mean-field, Xavier, 
 He, 1/m) inits marked. gamma = lim -log(beta1 beta2/alpha)/log m,
 gamma' = lim -log(beta1/beta2)/log m.
 
-Run: ``python examples/luo_phase_diagram.py [OUTDIR]`` -> luo_phase_diagram.{png,svg}
+Run: ``python examples/luo_phase_diagram.py [--out DIR]`` -> luo_phase_diagram.{png,svg}
+(default DIR: a new temporary directory); run time: about 6 s (measured).
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
+from _out import out_dir, parser
 
 from exactdyn.regimes import TWO_LAYER_INITS, luo_exponents
 from exactdyn.regimes.plots import plot_luo_diagram
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "examples/output")
-out.mkdir(parents=True, exist_ok=True)
+out = out_dir(parser(__doc__, "luo_phase_diagram").parse_args(sys.argv[1:]).out,
+              "luo_phase_diagram")
 for ext in ("png", "svg"):
     plot_luo_diagram(out / f"luo_phase_diagram.{ext}",
                      inits=("ntk", "mean-field", "xavier", "lecun", "he", "std-1/m"))

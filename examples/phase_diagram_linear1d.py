@@ -7,18 +7,20 @@ a seed whose p0 has the teacher's opposite sign) with the label boundaries dashe
 parameter chi = |p*|/k' as a colour map, and the named
 parametrizations (NTK, mean-field, standard) marked at width 64.
 
-Run: ``python examples/phase_diagram_linear1d.py [OUTDIR]`` -> linear1d_phase_diagram.{png,svg,json}
+Run: ``python examples/phase_diagram_linear1d.py [--out DIR]`` ->
+linear1d_phase_diagram.{png,svg,json} (default DIR: a new temporary directory); run time:
+about 35 s (measured; the grid itself is vectorized, the figures take the rest).
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
+from _out import out_dir, parser
 
 import exactdyn as ed
 
-out = Path(sys.argv[1] if len(sys.argv) > 1 else "examples/output")
-out.mkdir(parents=True, exist_ok=True)
+out = out_dir(parser(__doc__, "phase_diagram_linear1d").parse_args(sys.argv[1:]).out,
+              "phase_diagram_linear1d")
 pd = ed.phase_diagram(ed.Linear1D, x=("sigma_u", np.geomspace(1e-3, 1e1, 200)),
                       y=("kappa", np.geomspace(1e-4, 1e2, 200)),
                       fixed={"width": 64, "seed": 0}, quantity="chi")

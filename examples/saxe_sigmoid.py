@@ -7,7 +7,8 @@ at t ~ ln(s/u0)/(2s). The closed form (per mode: the 1-D model of MATH.md §1) i
 with the integrator's trajectory of the full 3 x 4 x 3 network on top, and Saxe's
 formula as a check.
 
-Run: ``python examples/saxe_sigmoid.py [out.png]``
+Run: ``python examples/saxe_sigmoid.py [--out DIR]`` -> saxe_sigmoid.png (default DIR: a new
+temporary directory); run time: about 7 s (measured).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import sys
 
 import matplotlib
+from _out import out_dir, parser
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -23,7 +25,8 @@ import numpy as np  # noqa: E402
 import exactdyn as ed  # noqa: E402
 
 
-def main(path="saxe_sigmoid.png"):
+def main(out=None):
+    path = out_dir(out, "saxe_sigmoid") / "saxe_sigmoid.png"
     s = np.array([3.0, 2.0, 1.0])
     rng = np.random.default_rng(0)
     U, _ = np.linalg.qr(rng.normal(size=(3, 3)))
@@ -57,4 +60,4 @@ def main(path="saxe_sigmoid.png"):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(parser(__doc__, "saxe_sigmoid").parse_args(sys.argv[1:]).out)

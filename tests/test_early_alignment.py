@@ -374,7 +374,7 @@ def test_polar_plot(tmp_path):
     stat, _dead = stationary_directions_2d(net)
     # one marker set per (time, sign of a), one line per stationary direction and boundary
     assert len(ax.collections) >= 3 + 1  # 3 times x 2 signs of scatter + the dead arc
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # a figure legend
     assert sum(lab.startswith(("extremal", "boundary")) for lab in labels) == len(stat)
     assert [lab for lab in labels if lab.startswith("t = ")] == ["t = 0", "t = 2", "t = 4"]
     fig.savefig(tmp_path / "p.png")

@@ -59,7 +59,7 @@ def test_report_no_regime_is_recorded_and_checked_fresh(tmp_path, capsys, monkey
     data = json.loads((out / "data.json").read_text())
     assert data["regime"] is None and "--no-regime" in data["regime_note"]
     assert data["argv"][-1] == "--no-regime"
-    capsys.readouterr()
+    assert "regime section" not in capsys.readouterr().err  # nothing long announced
     from exactdyn.cli.twolayer import report_build
     from exactdyn.report import check_derivations
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._validation import show
+
 
 @dataclass(frozen=True)
 class Plateau:
@@ -76,6 +78,11 @@ def numerical_rank(svals, tol: float) -> np.ndarray:
 def _teacher_svals(traj):
     params = traj.meta.get("params", {})
     syx = params.get("sigma_yx")
+    if syx is None and params.get("beta") is not None:
+        # single neuron: y = beta . x, so Sigma_yx = beta^T Sigma_xx (one row)
+        beta = np.atleast_2d(np.asarray(params["beta"], dtype=float))
+        sxx = params.get("sigma_xx")
+        syx = beta if sxx is None else beta @ np.asarray(sxx, dtype=float)
     if syx is None:
         raise ValueError("teacher_svals must be given: the trajectory's meta has no sigma_yx")
     if params.get("sigma_xx") is not None:
@@ -107,9 +114,9 @@ def analyze_saddles(traj, teacher_svals=None, rank_tol: float | None = None,
     s = np.sort(np.asarray(_teacher_svals(traj) if teacher_svals is None else teacher_svals,
                            dtype=float))[::-1]
     if s.ndim != 1 or np.any(~np.isfinite(s)) or np.any(s < 0):
-        raise ValueError(f"teacher_svals must be non-negative numbers, got {teacher_svals!r}")
+        raise ValueError(f"teacher_svals must be non-negative numbers, got {show(teacher_svals)}")
     if not band > 0:
-        raise ValueError(f"band must be > 0, got {band!r}")
+        raise ValueError(f"band must be > 0, got {show(band)}")
     t = np.asarray(traj.t, dtype=float)
     sv = np.asarray(traj["singular_values"], dtype=float)
     loss = np.asarray(traj["loss"], dtype=float)
@@ -119,7 +126,7 @@ def analyze_saddles(traj, teacher_svals=None, rank_tol: float | None = None,
             raise ValueError("rank_tol must be given when the teacher is zero")
         rank_tol = 0.5 * float(pos.min())
     elif not rank_tol > 0:
-        raise ValueError(f"rank_tol must be > 0, got {rank_tol!r}")
+        raise ValueError(f"rank_tol must be > 0, got {show(rank_tol)}")
     rank = numerical_rank(sv, rank_tol)
     out = SaddleAnalysis(t, sv, rank, float(rank_tol), s)
     # Escape times: the first crossing of sigma_k over the threshold, interpolated in log.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import numpy as np
 
@@ -108,6 +109,9 @@ def run_family(command: str, argv, build_parser, model_from_args, classify_optio
     if command == "report":
         from ..report import report
 
+        if classify_options is not None and not args.no_regime:
+            print("report: the regime section classifies the model (training runs over "
+                  "several widths; --no-regime skips it) ...", file=sys.stderr, flush=True)
         rep = report(model, args.out, times, precision=args.precision,
                      figures=not args.no_figures, regime=not args.no_regime)
         print(f"wrote {rep.path}: " + ", ".join(rep.files))

@@ -382,12 +382,24 @@ def run(argv) -> int:
     return 0
 
 
+#: Python API names in error messages and the command line's flags for the same thing,
+#: so an error printed by the CLI names what its user can type.
+_CLI_NAMES = (
+    ("decoupled (LinearNet.decoupled), zero- or lambda-balanced "
+     "(sqrt(eta1 eta2) (W2^T W2/eta2 - W1 W1^T/eta1) = lambda I), or have hidden width 1",
+     "decoupled (--init decoupled), zero- or lambda-balanced (--init zero-balanced, --init "
+     "lambda-balanced --lam L), or have hidden width 1 (--hidden 1)"),
+)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         return run(argv)
     except (_UsageError, ValueError, TypeError, IntegrationError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        for python_name, flag in _CLI_NAMES:
+            msg = msg.replace(python_name, flag)
         print(f"exactdyn: error: {msg}", file=sys.stderr)
         return 2
 

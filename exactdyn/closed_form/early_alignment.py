@@ -96,7 +96,7 @@ def slopes(act) -> tuple:
 
     if not act.piecewise:
         raise ValueError(f"activation must be piecewise linear with its kink at 0 (relu, "
-                         f"leaky_relu) for early alignment; got {act.name!r}")
+                         f"leaky_relu) for early alignment; got {check.show(act.name)}")
     xp, xn = sp.Symbol("x_p", positive=True), sp.Symbol("x_n", negative=True)
     expr = act.expr.rewrite(sp.Piecewise)
     out = []
@@ -460,7 +460,7 @@ def alignment_path(model, t_end=np.inf, max_crossings: int = 10_000,
         raise ValueError(f"model must have a piecewise-linear activation; {why}")
     t_end = float(t_end)
     if not t_end >= 0:
-        raise ValueError(f"t_end must be >= 0, got {t_end!r}")
+        raise ValueError(f"t_end must be >= 0, got {check.show(t_end)}")
     max_crossings = check.positive_int("max_crossings", max_crossings)
     cp, cm = slopes(model.act)
     segments, crossings, status, limits, nxt = [], [], [], [], []

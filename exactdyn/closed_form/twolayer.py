@@ -1,10 +1,11 @@
 r"""Early-stage closed form of a two-layer network with a multiplicity-1 activation.
 
 While :math:`f \approx 0` (small init, early times) the residual is :math:`e_i \approx
--y_i`, and with :math:`\sigma(h) \approx h` (:math:`\sigma(0) = 0`, :math:`\sigma'(0) = 1`)
-the flow of MATH.md §4 linearizes to :math:`\dot a_k = \langle z, w_k\rangle/\alpha`,
-:math:`\dot w_k = a_k z/\alpha` with :math:`z = \frac1n\sum_i y_i x_i` (bias included).
-With :math:`s = \|z\|t/\alpha` and :math:`P_k = \langle\hat z, w_k\rangle`:
+-y_i`, and with :math:`\sigma(h) \approx ch` (:math:`\sigma(0) = 0`, :math:`c = \sigma'(0)
+\ne 0`: 1 for tanh, ½ for silu and gelu) the flow of MATH.md §4 linearizes to
+:math:`\dot a_k = c\langle z, w_k\rangle/\alpha`, :math:`\dot w_k = c\,a_k z/\alpha` with
+:math:`z = \frac1n\sum_i y_i x_i` (bias included).
+With :math:`s = c\|z\|t/\alpha` and :math:`P_k = \langle\hat z, w_k\rangle`:
 
 .. math::
 
@@ -29,14 +30,20 @@ import sympy as sp
 
 
 def applies(model) -> tuple:
-    """``(ok, reason)``: the closed form needs σ(0) = 0, σ'(0) = 1 and a smooth σ."""
+    """``(ok, reason)``: the closed form needs σ(0) = 0, σ'(0) ≠ 0 and a smooth σ
+    (multiplicity 1: tanh, silu, gelu, x + x², linear, ...)."""
     act = model.act
     if act.piecewise:
         return False, f"activation {act.name!r} is not smooth at 0"
-    if act.derivative_at_zero(0) != 0 or act.derivative_at_zero(1) != 1:
+    if act.derivative_at_zero(0) != 0 or act.derivative_at_zero(1) == 0:
         return False, (f"activation {act.name!r} does not have sigma(0) = 0 and "
-                       "sigma'(0) = 1 (multiplicity 1, unit slope)")
+                       "sigma'(0) != 0 (multiplicity 1)")
     return True, ""
+
+
+def slope_at_zero(model) -> float:
+    """c = σ'(0): the linearized flow runs at rate c‖z‖/α."""
+    return float(model.act.derivative_at_zero(1))
 
 
 def asymptotic_order(model) -> int:
@@ -59,8 +66,8 @@ def z_vector(model) -> np.ndarray:
 def exact_two_layer(model, times):
     ok, why = applies(model)
     if not ok:
-        raise ValueError(f"model must have a multiplicity-1 activation with sigma'(0) = 1 "
-                         f"for the early-stage closed form; {why}")
+        raise ValueError(f"model must have a multiplicity-1 activation (sigma(0) = 0, "
+                         f"sigma'(0) != 0) for the early-stage closed form; {why}")
     from ..numeric.twolayer import trajectory_from_states
 
     z = z_vector(model)
@@ -69,7 +76,7 @@ def exact_two_layer(model, times):
         zhat = np.zeros_like(z)
     else:
         zhat = z / nz
-    s = nz * np.asarray(times, float) / model.alpha
+    s = slope_at_zero(model) * nz * np.asarray(times, float) / model.alpha
     a0, W0 = model.a0, model.W0
     P0 = W0 @ zhat
     ch, sh = np.cosh(s)[:, None], np.sinh(s)[:, None]

@@ -30,7 +30,7 @@ PADDINGS = ("valid", "same")
 def _images(images, channels_first: bool) -> np.ndarray:
     """Images as a finite float64 array N × H × W × C (channels last)."""
     if not isinstance(channels_first, bool):
-        raise ValueError(f"channels_first must be True or False, got {channels_first!r}")
+        raise ValueError(f"channels_first must be True or False, got {check.show(channels_first)}")
     try:
         arr = np.array(images, dtype=float)
     except (TypeError, ValueError):
@@ -54,7 +54,7 @@ def _labels(y, n: int) -> np.ndarray:
     try:
         ya = np.array(y, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"y must be a 1-D array of real targets, got {y!r}") from None
+        raise ValueError(f"y must be a 1-D array of real targets, got {check.show(y)}") from None
     if ya.ndim != 1:
         raise ValueError(f"y must be a 1-D array of targets, got shape {ya.shape}")
     if ya.shape[0] != n:

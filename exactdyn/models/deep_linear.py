@@ -51,7 +51,8 @@ def teacher_matrix(svals, out_dim: int, in_dim: int) -> np.ndarray:
     in_dim = check.positive_int("in_dim", in_dim)
     s = np.atleast_1d(np.asarray(svals, dtype=float))
     if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)) or np.any(s < 0):
-        raise ValueError(f"teacher_svals must be finite non-negative numbers, got {svals!r}")
+        raise ValueError(f"teacher_svals must be finite non-negative numbers, "
+                         f"got {check.show(svals)}")
     if s.size > min(out_dim, in_dim):
         raise ValueError(f"teacher_svals: at most min(out_dim, in_dim) = {min(out_dim, in_dim)}"
                          f" values, got {s.size}")
@@ -110,7 +111,7 @@ class DeepLinear(ModelMixin):
         depth = check.positive_int("depth", self.depth)
         if depth < 2:
             raise ValueError(f"depth must be an integer >= 2 (number of weight matrices), "
-                             f"got {self.depth!r}")
+                             f"got {check.show(self.depth)}")
         set_(self, "depth", depth)
         set_(self, "width", check.positive_int("width", self.width))
         set_(self, "in_dim", check.positive_int("in_dim", self.in_dim))
@@ -181,7 +182,7 @@ class DeepLinear(ModelMixin):
             if np.ndim(mode_init) == 0 else np.asarray(mode_init, dtype=float)
         if a.shape != (r,) or not np.all(np.isfinite(a)) or np.any(a < 0):
             raise ValueError(f"mode_init must be one non-negative number or {r} of them "
-                             f"(min(out_dim, in_dim, width)), got {mode_init!r}")
+                             f"(min(out_dim, in_dim, width)), got {check.show(mode_init)}")
         U, _, Vt = np.linalg.svd(syx)
         R = np.eye(width)[:, :r]
         D = np.diag(a)

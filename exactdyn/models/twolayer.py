@@ -57,14 +57,14 @@ def load_data(spec, n: int = 20):
                                  f"it holds {', '.join(f.files)}")
             return np.array(f["X"]), np.array(f["y"])
     raise ValueError(f"data must be one of {', '.join(DATASETS)} or a path to an .npz file "
-                     f"with arrays X and y; got {spec!r}")
+                     f"with arrays X and y; got {check.show(spec)}")
 
 
 def _data(X, y, bias):
     try:
         Xa = np.asarray(X, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"X must be an array of real numbers, got {X!r}") from None
+        raise ValueError(f"X must be an array of real numbers, got {check.show(X)}") from None
     if Xa.ndim == 1:
         Xa = Xa[:, None]
     if Xa.ndim != 2 or Xa.shape[0] == 0 or Xa.shape[1] == 0:
@@ -74,7 +74,7 @@ def _data(X, y, bias):
     try:
         ya = np.asarray(y, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"y must be an array of real numbers, got {y!r}") from None
+        raise ValueError(f"y must be an array of real numbers, got {check.show(y)}") from None
     if ya.ndim != 1:
         raise ValueError(f"y must be a 1-D array of targets, got shape {ya.shape}")
     if not np.all(np.isfinite(ya)):
@@ -83,7 +83,7 @@ def _data(X, y, bias):
         raise ValueError(f"X and y must have the same number of samples; got X with "
                          f"{Xa.shape[0]} rows and y with {ya.shape[0]} entries")
     if not isinstance(bias, bool):
-        raise ValueError(f"bias must be True or False, got {bias!r}")
+        raise ValueError(f"bias must be True or False, got {check.show(bias)}")
     if bias:
         Xa = np.hstack([Xa, np.ones((Xa.shape[0], 1))])
     return np.ascontiguousarray(Xa), ya
@@ -218,7 +218,8 @@ class TwoLayer(FrozenAfterInit, ModelMixin):
         try:
             W = np.asarray(W, dtype=float)
         except (TypeError, ValueError):
-            raise ValueError(f"W must be an (m, d_in) array of real numbers, got {W!r}") from None
+            raise ValueError(f"W must be an (m, d_in) array of real numbers, "
+                             f"got {check.show(W)}") from None
         if W.shape != (a.size, self.X.shape[1]):
             raise ValueError(f"W must have shape (m, d_in) = ({a.size}, {self.X.shape[1]}) "
                              f"(d_in counts the bias column when bias=True); got {W.shape}")

@@ -25,8 +25,15 @@ def _pyplot():
 
 
 def _is_log(v) -> bool:
+    """A log axis for positive values spread over more than a factor 20, or whose linear
+    cell edges would reach 0 or below (two values 1e-3, 1e-1: edges -0.05, 0.05, 0.15)."""
     v = np.asarray(v, float)
-    return v.size > 2 and np.all(v > 0) and v.max() / v.min() > 20
+    if v.size < 2 or not np.all(v > 0):
+        return False
+    if v.max() / v.min() > 20:
+        return True
+    s = np.sort(v)
+    return bool(s[0] - (s[1] - s[0]) / 2 <= 0)
 
 
 def _edges(v):

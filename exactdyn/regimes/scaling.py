@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validation import show
+
 #: Two exponents closer than this are equal (a boundary) in the labels below.
 EXPONENT_TOL = 1e-9
 
@@ -36,9 +38,9 @@ def _finite(name, value) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
+        raise ValueError(f"{name} must be a finite number, got {show(value)}") from None
     if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise ValueError(f"{name} must be finite, got {show(value)}")
     return v
 
 
@@ -92,7 +94,7 @@ class Parametrization:
     def hyperparameters(self, width: int, sigma_u=1.0, sigma_w=1.0, kappa=1.0) -> dict:
         """The hyperparameters at ``width`` (prefactors ``sigma_u``, ``sigma_w``, ``kappa``)."""
         if isinstance(width, bool) or int(width) != width or width < 1:
-            raise ValueError(f"width must be an integer >= 1, got {width!r}")
+            raise ValueError(f"width must be an integer >= 1, got {show(width)}")
         d = float(width)
         return {"width": int(width), "sigma_u": sigma_u * d ** (-self.a / 2),
                 "sigma_w": sigma_w * d ** (-self.b / 2), "kappa": kappa * d ** (-self.e),
@@ -115,7 +117,7 @@ def parametrization(name: str) -> Parametrization:
     """A named parametrization: ``ntk``, ``mean-field``, ``standard``, ``mup``."""
     if name not in PARAMETRIZATIONS:
         raise ValueError(f"parametrization must be one of {', '.join(PARAMETRIZATIONS)}; "
-                         f"got {name!r}")
+                         f"got {show(name)}")
     return PARAMETRIZATIONS[name]
 
 
@@ -135,9 +137,9 @@ def luo_exponents(alpha, beta1, beta2, m):
                                                    (alpha, beta1, beta2, m)))
     for name, x in (("alpha", alpha), ("beta1", beta1), ("beta2", beta2)):
         if not np.all(np.isfinite(x)) or np.any(x <= 0):
-            raise ValueError(f"{name} must be finite and > 0, got {x!r}")
+            raise ValueError(f"{name} must be finite and > 0, got {show(x)}")
     if not np.all(np.isfinite(m)) or np.any(m <= 1):
-        raise ValueError(f"m must be finite and > 1, got {m!r}")
+        raise ValueError(f"m must be finite and > 1, got {show(m)}")
     y1 = -np.log(beta1 * beta2 / alpha)
     y2 = -np.log(beta1 / beta2)
     lm = np.log(m)
@@ -213,5 +215,5 @@ def two_layer_init(name: str) -> TwoLayerInit:
     """A named two-layer init: ``ntk``, ``mean-field``, ``xavier``, ``lecun``, ``he``,
     ``std-1/m``."""
     if name not in TWO_LAYER_INITS:
-        raise ValueError(f"init must be one of {', '.join(TWO_LAYER_INITS)}; got {name!r}")
+        raise ValueError(f"init must be one of {', '.join(TWO_LAYER_INITS)}; got {show(name)}")
     return TWO_LAYER_INITS[name]

@@ -362,19 +362,21 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
     try:
         ws = tuple(int(w) for w in widths)
     except (TypeError, ValueError):
-        raise ValueError(f"widths must be a sequence of integers >= 2, got {widths!r}") from None
+        raise ValueError(f"widths must be a sequence of integers >= 2, "
+                         f"got {check.show(widths)}") from None
     if len(set(ws)) < 2 or min(ws) < 2 or any(w != v for w, v in zip(ws, widths)):
-        raise ValueError(f"widths must hold at least two distinct integers >= 2, got {widths!r}")
+        raise ValueError(f"widths must hold at least two distinct integers >= 2, "
+                         f"got {check.show(widths)}")
     try:
         sd = tuple(seeds)
     except TypeError:
-        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}") \
-            from None
+        raise ValueError(f"seeds must be a non-empty sequence of integers, "
+                         f"got {check.show(seeds)}") from None
     if not sd:
         raise ValueError("seeds must be a non-empty sequence of integers")
     lf = check.positive("loss_fraction", loss_fraction)
     if lf >= 1:
-        raise ValueError(f"loss_fraction must be in (0, 1), got {loss_fraction!r}")
+        raise ValueError(f"loss_fraction must be in (0, 1), got {check.show(loss_fraction)}")
     p = check.real("alpha_exponent", alpha_exponent)
     if tol is not None:
         tol = check.nonnegative("tol", tol)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import show
+
 
 def axis_values(name: str, values, allowed) -> np.ndarray:
     """Check one axis: a known parameter name and a non-empty, finite 1-D array."""
@@ -12,7 +14,7 @@ def axis_values(name: str, values, allowed) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"values of {name} must be numbers, got {values!r}") from None
+        raise ValueError(f"values of {name} must be numbers, got {show(values)}") from None
     arr = np.atleast_1d(arr)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"values of {name} must be a non-empty 1-D sequence, got shape "
@@ -29,25 +31,25 @@ def parse_axis(text: str) -> tuple:
     values explicitly.
     """
     if "=" not in text:
-        raise ValueError(f"axis must be NAME=START:END:SCALE:N or NAME=v1,v2,..., got {text!r}")
+        raise ValueError(f"axis must be NAME=START:END:SCALE:N or NAME=v1,v2,..., got {show(text)}")
     name, spec = (s.strip() for s in text.split("=", 1))
     if ":" not in spec:
         try:
             vals = [float(v) for v in spec.split(",") if v.strip()]
         except ValueError:
-            raise ValueError(f"axis {name} values must be numbers, got {spec!r}") from None
+            raise ValueError(f"axis {name} values must be numbers, got {show(spec)}") from None
         if not vals:
             raise ValueError(f"axis {name} has an empty range {spec!r}")
         return name, np.array(vals)
     parts = spec.split(":")
     if len(parts) != 4:
         raise ValueError(f"axis {name} must be START:END:SCALE:N like 1e-3:1e1:log:100, "
-                         f"got {spec!r}")
+                         f"got {show(spec)}")
     try:
         start, end, n = float(parts[0]), float(parts[1]), int(parts[3])
     except ValueError:
         raise ValueError(f"axis {name} needs numbers START, END and an integer N, "
-                         f"got {spec!r}") from None
+                         f"got {show(spec)}") from None
     return name, make_range(name, start, end, parts[2], n)
 
 
@@ -63,7 +65,7 @@ def make_range(name, start, end, scale, n) -> np.ndarray:
         return np.geomspace(start, end, n)
     if scale == "lin":
         return np.linspace(start, end, n)
-    raise ValueError(f"axis {name} scale must be 'log' or 'lin', got {scale!r}")
+    raise ValueError(f"axis {name} scale must be 'log' or 'lin', got {show(scale)}")
 
 
 def parse_fixed(items) -> dict:
@@ -75,10 +77,10 @@ def parse_fixed(items) -> dict:
             if not part:
                 continue
             if "=" not in part:
-                raise ValueError(f"--fixed must be NAME=VALUE, got {part!r}")
+                raise ValueError(f"--fixed must be NAME=VALUE, got {show(part)}")
             k, v = (s.strip() for s in part.split("=", 1))
             try:
                 out[k] = float(v)
             except ValueError:
-                raise ValueError(f"--fixed {k} must be a number, got {v!r}") from None
+                raise ValueError(f"--fixed {k} must be a number, got {show(v)}") from None
     return out
