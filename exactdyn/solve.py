@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
-from scipy.integrate import solve_ivp
 
 from . import _validation as check
-from .errors import IntegrationError
+from .errors import IntegrationError  # noqa: F401  (re-exported for callers)
 from .flows import lower
 from .trajectory import Trajectory
 
@@ -38,7 +37,7 @@ def default_atol(model, y0: np.ndarray, rtol: float) -> float:
 def solve(model, t, method: str | None = None, rtol: float | None = None,
           atol: float | None = None,
           precision: int | None = None, reduced: bool = False,
-          max_kinks: int | None = None) -> Trajectory:
+          max_kinks: int | None = None, max_steps: int | None = None) -> Trajectory:
     r"""Integrate the gradient flow of ``model`` and return a :class:`Trajectory`.
 
     Parameters
@@ -69,11 +68,16 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         :class:`IntegrationError` (default 100 000, CNN 20 000; see
         :mod:`exactdyn.numeric.kinks`); ignored for smooth activations.
         ``ValueError`` for any other model.
+    max_steps : int, optional
+        float64 only: the most integrator steps before :class:`IntegrationError` (default
+        200 000; a flow at rest integrated to a very long horizon would otherwise step at
+        its stability limit without end).
 
     Raises
     ------
     IntegrationError
-        If the step size collapses or the state stops being finite.
+        If the step size collapses, the right-hand side or the state stops being finite,
+        or ``max_steps`` is exceeded.
     """
     times = check.times("t", t)
     if rtol is not None:
@@ -88,6 +92,11 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
                              f"TwoLayerCNN) only, "
                              f"got a {getattr(model, 'name', type(model).__name__)!r} model")
         max_kinks = check.nonnegative_int("max_kinks", max_kinks)
+    if max_steps is not None:
+        if precision is not None:
+            raise ValueError("max_steps applies to float64 integration only (without "
+                             "precision)")
+        max_steps = check.positive_int("max_steps", max_steps)
     if two_layer:
         from .numeric.twolayer import solve_two_layer
 
@@ -95,7 +104,7 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
             raise ValueError("precision and reduced are not available for two-layer networks "
                              "(float64 with kink location only)")
         return solve_two_layer(model, times, method, rtol, atol,
-                               100_000 if max_kinks is None else max_kinks)
+                               100_000 if max_kinks is None else max_kinks, max_steps=max_steps)
     if getattr(model, "name", None) == "cnn":
         from .numeric.cnn import solve_cnn
 
@@ -103,7 +112,7 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
             raise ValueError("precision and reduced are not available for TwoLayerCNN "
                              "(float64 only)")
         return solve_cnn(model, times, method, rtol, atol,
-                         20_000 if max_kinks is None else max_kinks)
+                         20_000 if max_kinks is None else max_kinks, max_steps=max_steps)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)
@@ -130,33 +139,19 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         rtol = 1e-12
     if atol is None:
         atol = default_atol(model, y0, rtol)
-    ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol)
+    ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol,
+                                max_steps)
     return _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
 
 
-def integrate_float(rhs, jac, y0, times, method, rtol, atol):
-    """``solve_ivp`` from t = 0 to the output ``times``; returns states (time first), stats."""
-    t_end = float(times[-1])
-    if t_end == 0.0:
-        return np.repeat(y0[None, :], len(times), axis=0), {"nfev": 0, "njev": 0, "nlu": 0}
-    kwargs = {}
-    if method in ("Radau", "BDF", "LSODA"):
-        kwargs["jac"] = jac
-    # solve_ivp wants strictly increasing output times; repeated times share one value.
-    unique_times, where = np.unique(times, return_inverse=True)
-    # An overflow inside a trial stage that the step controller then rejects is harmless,
-    # so floating-point warnings are silenced here and the accepted result checked below.
-    with np.errstate(over="ignore", invalid="ignore"):
-        sol = solve_ivp(rhs, (0.0, t_end), y0, method=method, t_eval=unique_times,
-                        rtol=rtol, atol=atol, **kwargs)
-    if sol.status != 0:
-        reached = float(sol.t[-1]) if sol.t.size else 0.0
-        raise IntegrationError(f"{method} failed: {sol.message}", t_reached=reached)
-    ys = sol.y.T[where]
-    if not np.all(np.isfinite(ys)):
-        bad = int(np.argmax(~np.all(np.isfinite(ys), axis=1)))
-        raise IntegrationError("the state stopped being finite", t_reached=float(times[bad]))
-    return ys, {"nfev": int(sol.nfev), "njev": int(sol.njev), "nlu": int(sol.nlu)}
+def integrate_float(rhs, jac, y0, times, method, rtol, atol, max_steps=None):
+    """States at the output ``times`` (rows) and stats, from t = 0: ``solve_ivp``'s loop
+    with a step budget and finiteness checks (:func:`exactdyn.numeric.stepping.integrate`)."""
+    from .numeric import stepping
+
+    return stepping.integrate(rhs, y0, times, method, rtol, atol, jac=jac,
+                              max_steps=stepping.DEFAULT_MAX_STEPS if max_steps is None
+                              else max_steps)
 
 
 def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):

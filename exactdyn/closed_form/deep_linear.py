@@ -481,7 +481,9 @@ def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) ->
     meta = {"model": model.name, "params": model.params, "method": "closed_form",
             "rtol": None, "atol": None, "precision": precision,
             "mode_s": fr.s.tolist(), "mode_u0": fr.u0.tolist()}
-    return Trajectory(np.asarray(times, dtype=float).copy(), state, obs, meta)
+    from .linear import require_finite
+
+    return require_finite(Trajectory(np.asarray(times, dtype=float).copy(), state, obs, meta))
 
 
 def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:

@@ -26,7 +26,7 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
         if not representable or (C.kp2 < _UNDERFLOW and C.m_plus > 0 and C.m_minus > 0):
             traj = exact_linear1d(model, times, precision=30).as_float()
             traj.meta["precision"] = None
-            return traj
+            return _require_finite(traj)
         with np.errstate(over="ignore", under="ignore"):
             p, rho, phi = num.evaluate_p(C, np.asarray(times, dtype=float), num.FloatOps)
             p = np.broadcast_to(p, times.shape).astype(float)
@@ -66,7 +66,14 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             "rtol": None, "atol": None, "precision": precision,
             "k_prime": float(C.kp2) ** 0.5, "p_star": float(C.pstar),
             "K_inf": float(C.omega * (C.pstar**2 + C.kp2) ** 0.5)}
-    return Trajectory(t_out, {"u": u, "w": w}, obs, meta)
+    traj = Trajectory(t_out, {"u": u, "w": w}, obs, meta)
+    return _require_finite(traj) if precision is None else traj
+
+
+def _require_finite(traj):
+    from .linear import require_finite
+
+    return require_finite(traj)
 
 
 def _observables(model, C, p, rho, u, w, precision):
