@@ -54,8 +54,12 @@ class _UsageError(Exception):
 
 
 def _floats(name: str, text: str) -> list:
+    items = text.split(",")
+    if len(items) > 1 and any(x.strip() == "" for x in items):
+        raise ValueError(f"{name} has an empty item (two commas in a row, or a comma at an "
+                         f"end); got {text!r}")
     try:
-        values = [float(x) for x in text.split(",") if x.strip() != ""]
+        values = [float(x) for x in items if x.strip() != ""]
     except ValueError:
         raise ValueError(
             f"{name} must be comma-separated numbers like 0.5,1,2; got {text!r}") from None
@@ -527,11 +531,19 @@ def print_order_report(report, fmt: str) -> None:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        return run(argv)
-    except (_UsageError, ValueError, TypeError, IntegrationError) as exc:
+        result = run(argv)
+    except (_UsageError, ValueError, TypeError, IntegrationError, OverflowError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"exactdyn: error: {msg}", file=sys.stderr)
-        return 2
+    except OSError as exc:  # a path that cannot be read or written (--out, --data, --cache)
+        where = f" {exc.filename}" if exc.filename else ""
+        msg = f"cannot use{where}: {exc.strerror or exc}"
+    except MemoryError as exc:  # e.g. --width 1000000000000
+        detail = str(exc).splitlines()[0] if str(exc) else "the request is too large"
+        msg = f"not enough memory ({detail}); use a smaller width or fewer points"
+    else:
+        return 0 if result is None else result
+    print(f"exactdyn: error: {msg}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
