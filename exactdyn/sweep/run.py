@@ -59,6 +59,21 @@ class Progress:
             self._bar.close()
 
 
+def watch_parent(parent: int, interval: float = 0.5) -> None:
+    """Pool-worker initializer: end this worker when ``parent`` is gone (a killed sweep
+    would otherwise leave its workers waiting on the task queue for ever)."""
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exactdyn-parent-watch", daemon=True).start()
+
+
 def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
               cache: CellCache | None = None, jobs: int | None = None,
               progress: bool = True) -> tuple:
@@ -86,7 +101,8 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
     bar.update(n=len(tasks) - len(todo)) if len(todo) < len(tasks) else None
     own = executor is None and len(todo) > 0
     if own:
-        executor = ProcessPoolExecutor(max_workers=jobs)
+        executor = ProcessPoolExecutor(max_workers=jobs, initializer=watch_parent,
+                                       initargs=(os.getpid(),))
     window = max(4, 4 * (jobs or os.cpu_count() or 1))
     pending: dict = {}
 
