@@ -5,6 +5,7 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from . import _mp
 from . import _validation as check
 from .errors import IntegrationError  # noqa: F401  (re-exported for callers)
 from .flows import lower
@@ -156,7 +157,7 @@ def integrate_float(rhs, jac, y0, times, method, rtol, atol, max_steps=None):
 
 def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):
     if precision is not None:
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
             state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}
             obs = lowered.observables(state)

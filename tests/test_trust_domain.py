@@ -296,3 +296,49 @@ def test_killed_sweep_leaves_no_pool_workers(tmp_path):
     if alive:
         os.kill(worker, signal.SIGKILL)
     assert not alive, "the pool worker outlived its killed parent"
+
+
+# ---- 5. high precision without global state ------------------------------------------------
+def test_precision_calls_leave_mpmath_dps_unchanged():
+    import mpmath
+
+    before = mpmath.mp.dps
+    m = ed.Linear1D(width=3)
+    ed.exact(m, [0.0, 0.01], precision=30)
+    ed.solve(m, [0.0, 0.01], precision=30)
+    ed.exact(ed.SingleNeuron(2), [0.0, 0.1], precision=25)
+    assert mpmath.mp.dps == before
+
+
+def test_precision_from_twenty_threads_each_get_full_precision():
+    # Was: one call in twenty came back with float64 accuracy (another thread's workdps
+    # block had reset the shared mpmath precision). The reference is the same call made
+    # alone; every threaded result must equal it to all 30 digits, while other threads
+    # compute at other precisions at the same time.
+    import threading
+
+    import mpmath
+
+    m = ed.Linear1D(width=3, seed=5)
+    t = [0.0, 0.02, 0.05]
+    ref = ed.exact(m, t, precision=30)["end_to_end"]
+    out, errors = {}, []
+
+    def work(i):
+        try:
+            if i % 2:
+                ed.exact(m, t, precision=16 + i)  # a different precision meanwhile
+            out[i] = ed.exact(m, t, precision=30)["end_to_end"]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors and len(out) == 20
+    with mpmath.workdps(40):
+        for v in out.values():
+            assert all(abs(a - b) <= abs(b) * mpmath.mpf(10) ** -29 for a, b in zip(v, ref))
+    assert mpmath.mp.dps == 15

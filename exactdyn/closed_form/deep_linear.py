@@ -40,6 +40,7 @@ import numpy as np
 import sympy as sp
 from scipy.special import digamma, expit, poch
 
+from .. import _mp
 from ..trajectory import Trajectory
 
 _N_TERMS = 60
@@ -207,7 +208,7 @@ def chain_time(u, u0, s, depth: int, precision: int | None = None):
         q = 1 - 2 / depth
         return float(s ** (2 / depth - 2) / depth * (_phi_float(np.array([z]), q)[0]
                                                       - _phi_float(np.array([z0]), q)[0]))
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         s, u0, u = mpmath.mpf(s), mpmath.mpf(u0), mpmath.mpf(u)
         z0 = mpmath.log(u0) - mpmath.log(s - u0)
         z = mpmath.log(u) - mpmath.log(s - u)
@@ -229,7 +230,7 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
         raise ValueError(f"s must be >= 0 (a singular value), got {s!r}")
     _check_mode(s, u0, depth)
     if precision is not None:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             return np.array([_solution_mp(mpmath.mpf(float(tv)), mpmath.mpf(u0),
                                           mpmath.mpf(s), depth) for tv in np.atleast_1d(t)],
                             dtype=object)
@@ -238,7 +239,7 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
     if u0 == 0 or u0 == s:
         return np.full(t.shape, float(u0))
     if L >= 3 and u0 < 0 and s > 0:  # rare branch: evaluated in mpmath, rounded
-        with mpmath.workdps(30):
+        with _mp.workdps(30):
             return np.array([float(_negative_mode_mp(mpmath.mpf(float(tv)), mpmath.mpf(u0),
                                                      mpmath.mpf(s), L)) for tv in t])
     if s == 0:
@@ -436,7 +437,7 @@ def decoupled_modes(model, tol: float = 1e-9) -> ModeFrame:
 def _modes_mp(model, fr, precision):
     """The initial modes diag(U^T A0 V) with A0 multiplied out exactly in mpmath from the
     float64 weights (exact when U, V are signed permutations, as for diagonal teachers)."""
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         W = [mpmath.matrix(model.initial_state()[n].tolist()) for n in model.state_names]
         A0 = W[-1]
         for w in reversed(W[:-1]):
@@ -492,7 +493,7 @@ def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:
     when they are signed permutations (diagonal teachers, :meth:`DeepLinear.decoupled`)."""
     L = model.depth
     n_t = len(times)
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         mpf = np.frompyfunc(mpmath.mpf, 1, 1)
         U, V = mpf(fr.U), mpf(fr.V)
         s = mpf(fr.s)
@@ -517,7 +518,7 @@ def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:
             P = mpf(frames[l])
             w0P = mpf(model.initial_state()[name]) @ P
             state[name] = np.array([(w0P * factor[i]) @ P.T for i in range(n_t)], dtype=object)
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         rnd = np.frompyfunc(lambda x: +x, 1, 1)
         obs = {"end_to_end": rnd(A), "loss": rnd(loss), "singular_values": rnd(sv)}
         state = {k: rnd(v) for k, v in state.items()}

@@ -45,6 +45,7 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from .. import _mp
 from ..trajectory import Trajectory
 
 #: Largest step of the semigroup evaluation, in units of 1/max|eig F|.
@@ -109,7 +110,7 @@ def exact_linear(model, times: np.ndarray, precision: int | None = None) -> Traj
         obs["nu"] = nu_closed_form(model, times, precision)
     state = {k: state[k] for k in ("W1", "W2")} if "W1" in state else {}
     if precision is not None:
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             rnd = np.frompyfunc(lambda x: +x, 1, 1)
             state = {k: rnd(v) for k, v in state.items()}
             obs = {k: rnd(v) for k, v in obs.items()}
@@ -170,7 +171,7 @@ def _observables(model, state, precision):
     W = state["end_to_end"]
     Ws = np.asarray(model.w_star())
     if precision is not None:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             Ws = np.vectorize(mpmath.mpf, otypes=[object])(Ws)
             D = W - Ws
             loss = np.array([sum(x * x for x in d.ravel()) / 2 for d in D], dtype=object)
@@ -183,7 +184,7 @@ def _observables(model, state, precision):
     extra = getattr(model, "extra_observables", None)
     if extra is not None and "W1" in state:
         if precision is not None:
-            with mpmath.workdps(precision + 10):
+            with _mp.workdps(precision + 10):
                 obs.update(extra(state, obs))
         else:
             obs.update(extra(state, obs))
@@ -206,7 +207,7 @@ def _decoupled(model, times, precision):
     A = np.stack(cols_a, axis=1)  # (T, r)
     B = np.stack(cols_b, axis=1)
     if precision is not None:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             mp = np.vectorize(mpmath.mpf, otypes=[object])
             U, Vt, R = mp(U), mp(Vt), mp(R)
             W1 = np.array([R @ (Bt[:, None] * Vt) for Bt in B])
@@ -340,7 +341,7 @@ def _riccati(model, times, precision):
         return res
     # Rounding in the eigenbasis costs the digits of the init's imbalance (riccati_digits).
     extra = max(0, (riccati_digits(model, 0.0) or 16) - 16)
-    with mpmath.workdps(precision + 10 + extra):
+    with _mp.workdps(precision + 10 + extra):
         mp = np.vectorize(mpmath.mpf, otypes=[object])
         # Hyperparameters and the init exactly as the integrator takes them: float64 values.
         st = model.initial_state()
@@ -458,7 +459,7 @@ def nu_closed_form(model, times, precision=None):
         nu0 = r * float(w0 @ model.beta) / a0
         dB = (ew * a0**2 - ea * float(w0 @ w0)) / np.sqrt(ea * ew)
         return kunin_nu(dB, s, nu0, np.asarray(times) * np.sqrt(ea * ew)) / r
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         mp = mpmath.mpf
         beta = [mp(float(x)) for x in model.beta]
         w = [mp(float(x)) for x in w0]
@@ -469,7 +470,7 @@ def nu_closed_form(model, times, precision=None):
         dB = (ew * a**2 - ea * mpmath.fdot(w, w)) / mpmath.sqrt(mp(ea) * ew)
         rate = mpmath.sqrt(mp(ea) * ew)
         nu = kunin_nu(dB, s, nu0, [mp(float(t)) * rate for t in times], ops=mpmath) / r
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         return np.array([+x for x in nu], dtype=object)
 
 

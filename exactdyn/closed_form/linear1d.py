@@ -9,6 +9,7 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from .. import _mp
 from ..trajectory import Trajectory
 from . import linear1d_numeric as num
 
@@ -38,7 +39,7 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             u, w = num.state_at(C, p, phi, num.FloatOps)
         t_out = np.asarray(times, dtype=float).copy()
     else:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             C = num.constants(model, num.MpOps)
             ps, rhos, phis = [], [], []
             for tv in times:
@@ -55,7 +56,7 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             u, w = num.state_at(C, p, phi, num.MpOps)
             # Observables from the guarded values (the loss of p near p* keeps its digits).
             obs = _observables(model, C, p, rho, u, w, precision + 10)
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             rnd = np.frompyfunc(lambda x: +x, 1, 1)
             u, w = rnd(u), rnd(w)
             obs = {k: rnd(v) for k, v in obs.items()}
@@ -79,7 +80,7 @@ def _require_finite(traj):
 def _observables(model, C, p, rho, u, w, precision):
     kappa, sxx, c = model.kappa, model.x_var, model.teacher
     if precision is not None:
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             kappa, sxx, c = mpmath.mpf(kappa), mpmath.mpf(sxx), mpmath.mpf(c)
             norm_u = np.array([mpmath.sqrt(mpmath.fdot(r, r)) for r in u], dtype=object)
             norm_w = np.array([mpmath.sqrt(mpmath.fdot(r, r)) for r in w], dtype=object)

@@ -37,6 +37,7 @@ import gmpy2
 import mpmath
 import numpy as np
 
+from .. import _mp
 from ..errors import IntegrationError
 from .taylor import FixedPointEngine, TaylorEngine, compile_flow, is_polynomial
 
@@ -175,7 +176,7 @@ def _to_mpf(x: gmpy2.mpfr) -> mpmath.mpf:
 
 
 def _outputs_to_mpf(rows, precision):
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         return np.array([[_to_mpf(v) for v in row] for row in rows], dtype=object)
 
 
@@ -488,9 +489,9 @@ def _integrate_heyoka(lowered, y0, times, precision, log_tol):
     else:
         out = [ta.state]
     rows = {float(x): [str(v) for v in row] for x, row in zip(grid, out, strict=True)}
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         table = {k: [mpmath.mpf(s) for s in v] for k, v in rows.items()}
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         ys = np.array([[+v for v in table[float(x)]] for x in times], dtype=object)
     if not all(mpmath.isfinite(v) for v in ys.ravel()):
         raise IntegrationError("the state stopped being finite", t_reached=float(ta.time))
