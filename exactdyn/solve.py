@@ -86,6 +86,7 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     if atol is not None:
         atol = check.positive("atol", atol)
     precision = check.precision("precision", precision)
+    reduced = check.boolean("reduced", reduced)
     two_layer = getattr(model, "name", None) == "two_layer"
     if max_kinks is not None:
         if not two_layer and getattr(model, "name", None) != "cnn":

@@ -342,3 +342,36 @@ def test_precision_from_twenty_threads_each_get_full_precision():
         for v in out.values():
             assert all(abs(a - b) <= abs(b) * mpmath.mpf(10) ** -29 for a, b in zip(v, ref))
     assert mpmath.mp.dps == 15
+
+
+# ---- 6. validation that states what it does ------------------------------------------------
+def test_rtol_below_what_float64_honours_raises_instead_of_being_clipped():
+    with pytest.raises(ValueError, match="rtol=1e-30"):
+        ed.solve(ed.Linear1D(width=3), [0.0, 0.1], rtol=1e-30)
+    # With precision the Taylor integrator honours it, and meta says what was used.
+    tr = ed.solve(ed.Linear1D(width=3), [0.0, 1e-3], rtol=1e-30, precision=35)
+    assert tr.meta["rtol"] == 1e-30
+
+
+@pytest.mark.parametrize("call", [
+    lambda: ed.solve(ed.Linear1D(width=3), [0.0, 0.1], reduced="no"),
+    lambda: ed.TwoLayer(4, "1d-sine", bias="False"),
+    lambda: ed.TwoLayer(4, "1d-sine", bias=0),
+])
+def test_boolean_options_must_be_booleans_not_truthy_strings(call):
+    with pytest.raises(TypeError, match="must be True or False"):
+        call()
+
+
+def test_deep_linear_decoupled_depth_1_is_rejected_not_built_as_depth_2():
+    with pytest.raises(ValueError, match="depth must be an integer >= 2"):
+        ed.DeepLinear.decoupled(depth=1, width=3, sigma_yx=np.eye(2))
+
+
+def test_gamma_underflowing_the_init_to_zero_is_rejected():
+    with pytest.raises(ValueError, match="gamma=1000000.0"):
+        ed.DeepLinear(depth=3, width=16, gamma=1e6, sigma_yx=np.eye(3))
+    with pytest.raises(ValueError, match="gamma=-1000000.0"):
+        ed.DeepLinear(depth=3, width=16, gamma=-1e6, sigma_yx=np.eye(3))
+    with pytest.raises(ValueError, match="beta1=0.0"):
+        ed.TwoLayer(4, "1d-sine", gamma=1e6, gamma_prime=0.0)
