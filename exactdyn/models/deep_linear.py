@@ -16,7 +16,6 @@ References: A. Jacot et al., arXiv:2106.15933 (saddle-to-saddle dynamics, the
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 
 import numpy as np
