@@ -375,3 +375,66 @@ def test_gamma_underflowing_the_init_to_zero_is_rejected():
         ed.DeepLinear(depth=3, width=16, gamma=-1e6, sigma_yx=np.eye(3))
     with pytest.raises(ValueError, match="beta1=0.0"):
         ed.TwoLayer(4, "1d-sine", gamma=1e6, gamma_prime=0.0)
+
+
+# ---- 7. Markdown escapes user text ---------------------------------------------------------
+def test_report_markdown_escapes_an_activation_name_with_a_script_tag(tmp_path):
+    import re
+
+    from exactdyn.models.activations import X, Activation
+
+    name = "<script>alert(1)</script>```"
+    m = ed.TwoLayer(3, "1d-sine", activation=Activation(name, X**3 + X))
+    ed.report(m, tmp_path / "rep", t=np.linspace(0, 0.1, 3), figures=False, regime=False)
+    text = (tmp_path / "rep" / "README.md").read_text()
+    # Outside fenced code, no raw tag survives; inside, the fence outlasts the name's backticks.
+    outside = re.sub(r"(`{3,})[^\n]*\n.*?\n\1\n", "", text, flags=re.S)
+    assert "<script>" not in outside
+    assert "\\<script\\>" in outside
+
+
+# ---- 8. closed-form digits -----------------------------------------------------------------
+def test_linear1d_exact_at_t0_returns_the_init_to_rounding():
+    # The case of issue 16: off the init by 1.6e-5 relative (p0 small against k').
+    m = ed.Linear1D(width=115, sigma_u=2.1268135304518544e-08, sigma_w=21.01349160596131,
+                    seed=739, kappa=0.031614451780858775, eta_u=194.3835654363226,
+                    eta_w=251.93190440717888, x_var=49.06643473876122,
+                    teacher=494.4041622565958)
+    import mpmath
+
+    st = m.initial_state()
+    with mpmath.workdps(50):  # kappa * u0.w0 exactly, from the float64 init
+        p0 = float(mpmath.mpf(m.kappa) * mpmath.fsum(mpmath.mpf(a) * mpmath.mpf(b)
+                                                     for a, b in zip(st["u"], st["w"])))
+    tr = ed.exact(m, [0.0, 1e-9])
+    assert tr["end_to_end"][0] == pytest.approx(p0, rel=1e-14)
+    np.testing.assert_array_equal(tr["u"][0], st["u"])
+
+
+def test_single_neuron_nu_keeps_its_digits_at_delta_60_and_small_product():
+    # nu = w.beta*/a, read off the 30-digit integrator's state (independent of Kunin's form).
+    m = ed.SingleNeuron(2, delta=60.0, product=1e-4, seed=1)
+    t = [0.0, 0.01, 0.1, 1.0]
+    ex = ed.exact(m, t)
+    num = ed.solve(m, t, precision=30)
+    beta = np.asarray(m.beta, dtype=float)
+    w = num["W1"].astype(float)[:, 0, :]
+    a = num["W2"].astype(float)[:, 0, 0]
+    nu_ref = (w @ beta) / a
+    np.testing.assert_allclose(ex["nu"], nu_ref, rtol=1e-12)
+
+
+def test_deep_linear_small_mode_is_not_zeroed_and_escapes_near_1e5():
+    # Depth 4, mode_init 1e-3: initial mode u0 = 1e-12 of the teacher's s = 4 (was zeroed:
+    # sigma_1 = 0 for ever). For u << s the chain u' = 4 u^{3/2}(s - u) gives
+    # u^{-1/2} = u0^{-1/2} - 2 s t, so u(1e5) = (1e6 - 8e5)^{-2} = 2.5e-11 and the escape
+    # (blow-up of that leading order) at t = 1.25e5.
+    from exactdyn.models.deep_linear import teacher_matrix
+
+    m = ed.DeepLinear.decoupled(depth=4, width=6, sigma_yx=teacher_matrix([4, 2, 1], 3, 3),
+                                mode_init=1e-3)
+    tr = ed.exact(m, [0.0, 1e5, 2e5])
+    sv = tr["singular_values"][:, 0]
+    assert sv[0] == pytest.approx(1e-12, rel=1e-12)
+    assert sv[1] == pytest.approx(2.5e-11, rel=1e-4)
+    assert sv[2] == pytest.approx(4.0, rel=1e-9)

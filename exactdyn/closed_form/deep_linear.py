@@ -430,7 +430,11 @@ def decoupled_modes(model, tol: float = 1e-9) -> ModeFrame:
         cols = np.where(norms > 0, img / np.where(norms > 0, norms, 1), 0.0)
         hidden.append(cols)
         prev = cols
-    diag[np.abs(diag) <= tol * ref * 1e-3] = 0.0
+    # Only rounding noise of U^T A0 V (relative to A0's own size, never to the teacher's) is
+    # a zero mode: a small init is the saddle-to-saddle regime itself, and a mode of 1e-12
+    # (depth 4, mode_init 1e-3) escapes near t = 1e5 (it was zeroed below 4e-12 s before).
+    noise = 16 * np.finfo(float).eps * max(model.in_dim, model.out_dim) * np.abs(M).max()
+    diag[np.abs(diag) <= noise] = 0.0
     return ModeFrame(s, diag, U[:, :r], V, hidden)
 
 
