@@ -250,6 +250,8 @@ def test_killed_run_temporary_report_dirs_are_removed_on_the_next_run(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
 
 
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"),
+                    reason="reads process states from /proc")
 def test_killed_sweep_leaves_no_pool_workers(tmp_path):
     import os
     import signal
@@ -381,7 +383,7 @@ def test_gamma_underflowing_the_init_to_zero_is_rejected():
 def test_report_markdown_escapes_an_activation_name_with_a_script_tag(tmp_path):
     import re
 
-    from exactdyn.models.activations import X, Activation
+    from exactdyn.models.activations import Activation, X
 
     name = "<script>alert(1)</script>```"
     m = ed.TwoLayer(3, "1d-sine", activation=Activation(name, X**3 + X))
@@ -438,3 +440,12 @@ def test_deep_linear_small_mode_is_not_zeroed_and_escapes_near_1e5():
     assert sv[0] == pytest.approx(1e-12, rel=1e-12)
     assert sv[1] == pytest.approx(2.5e-11, rel=1e-4)
     assert sv[2] == pytest.approx(4.0, rel=1e-9)
+
+
+def test_taylor_step_budget_says_so_instead_of_step_size_collapsed(monkeypatch):
+    from exactdyn.numeric import highprec
+
+    monkeypatch.setattr(highprec, "MAX_STEPS", 50)
+    with pytest.raises(IntegrationError, match="MAX_STEPS=50") as exc:
+        ed.solve(ed.Linear1D(width=4), [0.0, 1e300], precision=20)
+    assert 0.0 < exc.value.t_reached < 1e300

@@ -267,7 +267,12 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
         num, den = sigma.as_integer_ratio()  # exact: den is a power of two
         sig_fx = (num << F) // den
         h = gmpy2.mul_2exp(gmpy2.mpfr(sig_fx), tau_exp - F)
-        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
+        if steps >= MAX_STEPS:
+            raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
+                                   f"t = {float(t_end)!r} (a flow at rest integrated to a very "
+                                   f"long horizon); give a shorter horizon",
+                                   t_reached=float(t))
+        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
             raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
                                    f"{steps} steps)", t_reached=float(t))
         last = t + h >= t_end
@@ -327,7 +332,12 @@ def _taylor_loop_mpfr(program, y0, times, order, bits, engine=None):
             last = True
         else:
             last = False
-        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
+        if steps >= MAX_STEPS:
+            raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
+                                   f"t = {float(t_end)!r} (a flow at rest integrated to a very "
+                                   f"long horizon); give a shorter horizon",
+                                   t_reached=float(t))
+        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
             raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
                                    f"{steps} steps)", t_reached=float(t))
         t_next = t + h
