@@ -160,3 +160,11 @@ def nonnegative_int(name: str, value) -> int:
     if value < 0:
         raise ValueError(f"{name} must be an integer >= 0, got {show(value)}")
     return value
+
+
+def boolean(name: str, value) -> bool:
+    """``True`` or ``False`` (numpy's ``bool_`` too); anything else, a string ``"False"``
+    or the number 0 included, is a TypeError rather than read by its truth value."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")

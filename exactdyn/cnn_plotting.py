@@ -27,7 +27,9 @@ def _pyplot():
 
 def _save(fig, path):
     if path is not None:
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        from ._atomic import save_figure
+
+        save_figure(fig, path, dpi=120, bbox_inches="tight")
     return fig
 
 

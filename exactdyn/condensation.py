@@ -89,7 +89,9 @@ def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None,
                  "direction clusters")
     (fig or ax.figure).colorbar(im, ax=ax)
     if path is not None:
-        (fig or ax.figure).savefig(path, dpi=120, bbox_inches="tight")
+        from ._atomic import save_figure
+
+        save_figure(fig or ax.figure, path, dpi=120, bbox_inches="tight")
     if fig is not None and path is not None:
         plt.close(fig)
     return ax
@@ -286,7 +288,9 @@ def plot_orientation_amplitude(traj, times=None, reference=None, amplitude="auto
         ax.legend(fontsize=8, loc="best")
     ax.set_title(title or "orientation / amplitude")
     if path is not None:
-        (fig or ax.figure).savefig(path, dpi=120, bbox_inches="tight")
+        from ._atomic import save_figure
+
+        save_figure(fig or ax.figure, path, dpi=120, bbox_inches="tight")
     if fig is not None and path is not None:
         plt.close(fig)
     return ax

@@ -13,6 +13,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from . import _mp
 from .closed_form import linear1d_numeric as num
 from .closed_form.linear1d import _observables
 from .flows import gradient_flow
@@ -43,7 +44,7 @@ def solve_reduced(model, times, method, rtol, atol, precision) -> Trajectory:
                   sp.Symbol("k'", nonnegative=True))
     mp_ = precision is not None
     ops = num.MpOps if mp_ else num.FloatOps
-    ctx = mpmath.workdps(precision + 10) if mp_ else _Null()
+    ctx = _mp.workdps(precision + 10) if mp_ else _Null()
     with ctx:
         C = num.constants(model, ops)
         values = {ps: C.pstar, om: C.omega, kp: ops.sqrt(C.kp2)}
@@ -69,7 +70,7 @@ def solve_reduced(model, times, method, rtol, atol, precision) -> Trajectory:
         u, w = num.state_at(C, p, phi, ops)
         rho = np.array([ops.sqrt(x * x + C.kp2) for x in p], dtype=object if mp_ else float)
     if mp_:
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             rnd = np.frompyfunc(lambda x: +x, 1, 1)
             p, rho, u, w = rnd(p), rnd(rho), rnd(u), rnd(w)
             t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)

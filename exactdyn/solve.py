@@ -5,7 +5,9 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from . import _mp
 from . import _validation as check
+from .errors import IntegrationError  # noqa: F401  (re-exported for callers)
 from .flows import lower
 from .numeric.integrate import (
     DEFAULT_RTOL,
@@ -23,7 +25,8 @@ __all__ = ["FLOAT_METHODS", "PRECISION_METHODS", "default_atol", "integrate_floa
 def solve(model, t, method: str | None = None, rtol: float | None = None,
           atol: float | None = None,
           precision: int | None = None, reduced: bool = False,
-          max_kinks: int | None = None, lr: float | None = None) -> Trajectory:
+          max_kinks: int | None = None, max_steps: int | None = None,
+          lr: float | None = None) -> Trajectory:
     r"""Integrate the gradient flow of ``model`` and return a :class:`Trajectory`.
 
     Parameters
@@ -54,6 +57,10 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         :class:`IntegrationError` (default 100 000, CNN 20 000; see
         :mod:`exactdyn.numeric.kinks`); ignored for smooth activations.
         ``ValueError`` for any other model.
+    max_steps : int, optional
+        float64 only: the most integrator steps before :class:`IntegrationError` (default
+        200 000; a flow at rest integrated to a very long horizon would otherwise step at
+        its stability limit without end).
     lr : float, optional
         Integrate instead the modified flow that gradient descent with this step follows
         to second order, :math:`\dot\theta = -H\nabla\tilde L`,
@@ -63,7 +70,8 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     Raises
     ------
     IntegrationError
-        If the step size collapses or the state stops being finite.
+        If the step size collapses, the right-hand side or the state stops being finite,
+        or ``max_steps`` is exceeded.
     """
     times = check.times("t", t)
     if lr is not None:
@@ -78,18 +86,25 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     if atol is not None:
         atol = check.positive("atol", atol)
     precision = check.precision("precision", precision)
+    reduced = check.boolean("reduced", reduced)
     family = numeric_family(model)
     if max_kinks is not None:
         if family is None:
             raise ValueError(f"max_kinks applies to two-layer networks with kinked activations "
                              f"(TwoLayer, TwoLayerCNN) only, got a {type(model).__name__}")
         max_kinks = check.nonnegative_int("max_kinks", max_kinks)
+    if max_steps is not None:
+        if precision is not None:
+            raise ValueError("max_steps applies to float64 integration only (without "
+                             "precision)")
+        max_steps = check.positive_int("max_steps", max_steps)
     if family is not None:
         if precision is not None or reduced:
             raise ValueError(f"precision and reduced are not available for {family.label} "
                              "(float64 with kink location only)")
         return family.solve(model, times, method, rtol, atol,
-                            family.max_kinks if max_kinks is None else max_kinks)
+                            family.max_kinks if max_kinks is None else max_kinks,
+                            max_steps=max_steps)
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)
@@ -116,13 +131,14 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         rtol = DEFAULT_RTOL
     if atol is None:
         atol = default_atol(model, lowered, y0, rtol)
-    ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol)
+    ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol,
+                                max_steps)
     return _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
 
 
 def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):
     if precision is not None:
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
             state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}
             obs = lowered.observables(state)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import mpmath
 import numpy as np
 
+from . import _mp
 from . import _validation as check
 from .closed_form import closed_form_order, exact, family_of
 from .solve import solve
@@ -324,7 +325,7 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
         if precision is not None:
             # Matrix-valued observables (end-to-end map, singular values) entry by entry.
             a, b = np.ravel(a), np.ravel(b)
-            with mpmath.workdps(precision + 5):
+            with _mp.workdps(precision + 5):
                 diff = np.array([abs(x - y) for x, y in zip(a, b)], dtype=object)
                 scale = np.array([abs(x) for x in a], dtype=object)
                 finite = np.array([mpmath.isfinite(x) for x in a], dtype=bool)

@@ -4,10 +4,10 @@ of a TwoLayer with gelu as the README's scale-convergence section says."""
 
 import numpy as np
 import pytest
-from exactdyn.cli.twolayer import build_parser
 
 import exactdyn as ed
 from exactdyn.cli import main
+from exactdyn.cli.twolayer import build_parser
 from exactdyn.regimes.two_layer import default_widths
 
 

@@ -26,8 +26,12 @@ class _UsageError(Exception):
 
 
 def _floats(name: str, text: str) -> list:
+    items = text.split(",")
+    if len(items) > 1 and any(x.strip() == "" for x in items):
+        raise ValueError(f"{name} has an empty item (two commas in a row, or a comma at an "
+                         f"end); got {text!r}")
     try:
-        values = [float(x) for x in text.split(",") if x.strip() != ""]
+        values = [float(x) for x in items if x.strip() != ""]
     except ValueError:
         raise ValueError(
             f"{name} must be comma-separated numbers like 0.5,1,2; got {text!r}") from None

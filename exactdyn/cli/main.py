@@ -395,13 +395,21 @@ _CLI_NAMES = (
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        return run(argv)
-    except (_UsageError, ValueError, TypeError, IntegrationError) as exc:
+        result = run(argv)
+    except (_UsageError, ValueError, TypeError, IntegrationError, OverflowError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         for python_name, flag in _CLI_NAMES:
             msg = msg.replace(python_name, flag)
-        print(f"exactdyn: error: {msg}", file=sys.stderr)
-        return 2
+    except OSError as exc:  # a path that cannot be read or written (--out, --data, --cache)
+        where = f" {exc.filename}" if exc.filename else ""
+        msg = f"cannot use{where}: {exc.strerror or exc}"
+    except MemoryError as exc:  # e.g. --width 1000000000000
+        detail = str(exc).splitlines()[0] if str(exc) else "the request is too large"
+        msg = f"not enough memory ({detail}); use a smaller width or fewer points"
+    else:
+        return 0 if result is None else result
+    print(f"exactdyn: error: {msg}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import numpy as np
 import sympy as sp
 from scipy.special import digamma, expit, poch
 
+from .. import _mp
 from ..trajectory import Trajectory
 
 _N_TERMS = 60
@@ -207,7 +208,7 @@ def chain_time(u, u0, s, depth: int, precision: int | None = None):
         q = 1 - 2 / depth
         return float(s ** (2 / depth - 2) / depth * (_phi_float(np.array([z]), q)[0]
                                                       - _phi_float(np.array([z0]), q)[0]))
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         s, u0, u = mpmath.mpf(s), mpmath.mpf(u0), mpmath.mpf(u)
         z0 = mpmath.log(u0) - mpmath.log(s - u0)
         z = mpmath.log(u) - mpmath.log(s - u)
@@ -229,7 +230,7 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
         raise ValueError(f"s must be >= 0 (a singular value), got {s!r}")
     _check_mode(s, u0, depth)
     if precision is not None:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             return np.array([_solution_mp(mpmath.mpf(float(tv)), mpmath.mpf(u0),
                                           mpmath.mpf(s), depth) for tv in np.atleast_1d(t)],
                             dtype=object)
@@ -238,7 +239,7 @@ def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = N
     if u0 == 0 or u0 == s:
         return np.full(t.shape, float(u0))
     if L >= 3 and u0 < 0 and s > 0:  # rare branch: evaluated in mpmath, rounded
-        with mpmath.workdps(30):
+        with _mp.workdps(30):
             return np.array([float(_negative_mode_mp(mpmath.mpf(float(tv)), mpmath.mpf(u0),
                                                      mpmath.mpf(s), L)) for tv in t])
     if s == 0:
@@ -429,14 +430,18 @@ def decoupled_modes(model, tol: float = 1e-9) -> ModeFrame:
         cols = np.where(norms > 0, img / np.where(norms > 0, norms, 1), 0.0)
         hidden.append(cols)
         prev = cols
-    diag[np.abs(diag) <= tol * ref * 1e-3] = 0.0
+    # Only rounding noise of U^T A0 V (relative to A0's own size, never to the teacher's) is
+    # a zero mode: a small init is the saddle-to-saddle regime itself, and a mode of 1e-12
+    # (depth 4, mode_init 1e-3) escapes near t = 1e5 (it was zeroed below 4e-12 s before).
+    noise = 16 * np.finfo(float).eps * max(model.in_dim, model.out_dim) * np.abs(M).max()
+    diag[np.abs(diag) <= noise] = 0.0
     return ModeFrame(s, diag, U[:, :r], V, hidden)
 
 
 def _modes_mp(model, fr, precision):
     """The initial modes diag(U^T A0 V) with A0 multiplied out exactly in mpmath from the
     float64 weights (exact when U, V are signed permutations, as for diagonal teachers)."""
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         W = [mpmath.matrix(model.initial_state()[n].tolist()) for n in model.state_names]
         A0 = W[-1]
         for w in reversed(W[:-1]):
@@ -481,7 +486,9 @@ def exact_deep_linear(model, times: np.ndarray, precision: int | None = None) ->
     meta = {"model": model.name, "params": model.params, "method": "closed_form",
             "rtol": None, "atol": None, "precision": precision,
             "mode_s": fr.s.tolist(), "mode_u0": fr.u0.tolist()}
-    return Trajectory(np.asarray(times, dtype=float).copy(), state, obs, meta)
+    from .checks import require_finite
+
+    return require_finite(Trajectory(np.asarray(times, dtype=float).copy(), state, obs, meta))
 
 
 def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:
@@ -490,7 +497,7 @@ def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:
     when they are signed permutations (diagonal teachers, :meth:`DeepLinear.decoupled`)."""
     L = model.depth
     n_t = len(times)
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         mpf = np.frompyfunc(mpmath.mpf, 1, 1)
         U, V = mpf(fr.U), mpf(fr.V)
         s = mpf(fr.s)
@@ -515,7 +522,7 @@ def _trajectory_mp(model, fr, times, us, u0s, precision) -> Trajectory:
             P = mpf(frames[l])
             w0P = mpf(model.initial_state()[name]) @ P
             state[name] = np.array([(w0P * factor[i]) @ P.T for i in range(n_t)], dtype=object)
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         rnd = np.frompyfunc(lambda x: +x, 1, 1)
         obs = {"end_to_end": rnd(A), "loss": rnd(loss), "singular_values": rnd(sv)}
         state = {k: rnd(v) for k, v in state.items()}

@@ -45,10 +45,16 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from .. import _mp
 from ..trajectory import Trajectory
+from .checks import require_finite
 
 #: Largest step of the semigroup evaluation, in units of 1/max|eig F|.
 STEP = 4.0
+#: Most semigroup steps over the whole time span at hidden width 1: beyond it the steps grow
+#: (float64 in the scaled form of :meth:`_F64.step`), so the cost does not grow with
+#: max|eig F|·t (a single neuron with δ = 1e300). Wider hidden layers keep STEP.
+MAX_STEPS = 2000
 
 
 # ---- dispatch -------------------------------------------------------------------------------
@@ -89,6 +95,13 @@ def exact_linear(model, times: np.ndarray, precision: int | None = None,
     """The closed-form trajectory of a :class:`~exactdyn.LinearNet` or
     :class:`~exactdyn.SingleNeuron` (``kunin_nu``: with Kunin's ν) at ``times``."""
     kind = closed_form_kind(model)
+    if precision is None and kind == "riccati":
+        digits = riccati_digits(model)
+        if digits is not None:  # float64 would lose digits: evaluate in mpmath and round
+            traj = exact_linear(model, times, digits)
+            out = traj.as_float()
+            out.meta.update(precision=None, evaluated_digits=digits)
+            return require_finite(out)
     if kind == "decoupled":
         state, method = _decoupled(model, times, precision), "closed_form:decoupled"
     else:
@@ -99,7 +112,7 @@ def exact_linear(model, times: np.ndarray, precision: int | None = None,
         obs["nu"] = nu_closed_form(model, times, precision)
     state = {k: state[k] for k in ("W1", "W2")} if "W1" in state else {}
     if precision is not None:
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             rnd = np.frompyfunc(lambda x: +x, 1, 1)
             state = {k: rnd(v) for k, v in state.items()}
             obs = {k: rnd(v) for k, v in obs.items()}
@@ -108,7 +121,35 @@ def exact_linear(model, times: np.ndarray, precision: int | None = None,
         t_out = np.asarray(times, dtype=float).copy()
     meta = {"model": model.name, "params": model.params, "method": method, "rtol": None,
             "atol": None, "precision": precision}
-    return Trajectory(t_out, state, obs, meta)
+    traj = Trajectory(t_out, state, obs, meta)
+    return require_finite(traj) if precision is None else traj
+
+
+def riccati_digits(model, threshold=1e3):
+    r"""Digits the Riccati form needs, or ``None`` when float64 is enough.
+
+    The semigroup works on :math:`Q = [B_1^\top; B_2]`, so rounding moves the end-to-end
+    map :math:`B_2B_1` by about :math:`\epsilon\,(\lVert Q_0\rVert^2 + h|\lambda|)`
+    (a strongly imbalanced init: a single neuron with large :math:`|\delta|`), while the
+    map itself is of size :math:`\max(\lVert W_0\rVert, \lVert\Sigma_{yx}\rVert)`
+    over the trajectory. When their ratio exceeds ``threshold`` the form is evaluated in
+    mpmath with the digits it costs plus 16, then rounded (and the mpmath path adds the
+    digits it costs to its guard digits).
+    """
+    st = model.initial_state()
+    e1, e2 = model.eta1, model.eta2
+    B1 = (e2 / e1) ** 0.25 * np.asarray(st["W1"], dtype=float)
+    B2 = (e1 / e2) ** 0.25 * np.asarray(st["W2"], dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        big = (np.linalg.norm(B1) ** 2 + np.linalg.norm(B2) ** 2
+               + B1.shape[0] * abs(float(np.trace(B2.T @ B2 - B1 @ B1.T)) / B1.shape[0]))
+        scale = max(float(np.linalg.norm(np.asarray(st["W2"]) @ np.asarray(st["W1"]))),
+                    float(np.linalg.norm(np.asarray(model.sigma_yx, dtype=float))))
+    if not np.isfinite(big):
+        return 16 + 620
+    if scale == 0 or big <= threshold * scale:
+        return None
+    return 16 + int(np.ceil(np.log10(big / scale)))
 
 
 def _observables(model, state, precision):
@@ -117,7 +158,7 @@ def _observables(model, state, precision):
     W = state["end_to_end"]
     Ws = np.asarray(model.w_star())
     if precision is not None:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             Ws = np.vectorize(mpmath.mpf, otypes=[object])(Ws)
             D = W - Ws
             loss = np.array([sum(x * x for x in d.ravel()) / 2 for d in D], dtype=object)
@@ -130,7 +171,7 @@ def _observables(model, state, precision):
     extra = getattr(model, "extra_observables", None)
     if extra is not None and "W1" in state:
         if precision is not None:
-            with mpmath.workdps(precision + 10):
+            with _mp.workdps(precision + 10):
                 obs.update(extra(state, obs))
         else:
             obs.update(extra(state, obs))
@@ -153,7 +194,7 @@ def _decoupled(model, times, precision):
     A = np.stack(cols_a, axis=1)  # (T, r)
     B = np.stack(cols_b, axis=1)
     if precision is not None:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             mp = np.vectorize(mpmath.mpf, otypes=[object])
             U, Vt, R = mp(U), mp(Vt), mp(R)
             W1 = np.array([R @ (Bt[:, None] * Vt) for Bt in B])
@@ -175,6 +216,8 @@ class _F64:
     @staticmethod
     def step(Z, f, dt):
         """One semigroup step in the eigenbasis: Z <- e^{f dt} Z L^{-T}."""
+        if float(np.abs(f).max()) * dt > 2 * STEP:
+            return _F64.scaled_step(Z, f, dt)
         e = np.exp(f * dt)
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.where(f != 0, np.expm1(2 * f * dt) / (2 * np.where(f != 0, f, 1)), dt)
@@ -182,6 +225,45 @@ class _F64:
         L = np.linalg.cholesky(K)
         # (e Z) L^{-T}: solve L X^T = (e Z)^T (L is small: at most in + out).
         return np.linalg.solve(L, (e[:, None] * Z).T).T
+
+
+    @staticmethod
+    def scaled_step(Z, f, dt):
+        r"""The step for any ``dt``, with every exponential scaled by :math:`e^{-c}`.
+
+        :math:`e^{f\,dt}Z L^{-\top}` is unchanged when :math:`e^{f\,dt}` and :math:`L` are
+        both divided by :math:`e^{c}`: :math:`\tilde L\tilde L^\top = e^{-2c}I +
+        Z^\top\tilde g Z` with :math:`\tilde g_i = e^{-2c}(e^{2f_i dt} - 1)/(2f_i)`,
+        written as :math:`e^{2(f_i dt - c)}(1 - e^{-2f_i dt})/(2f_i)` for :math:`f_i > 0`
+        and :math:`e^{-2c}\,\mathrm{expm1}(2f_i dt)/(2f_i)` otherwise, so no exponential
+        of a positive number is formed. :math:`c` is the largest log-size of a term of
+        :math:`\tilde L^2` (a log-sum-exp shift), so the largest term is of order 1 and
+        nothing that matters underflows.
+        """
+        fd = f * dt
+        with np.errstate(divide="ignore"):
+            logz = np.log(np.sum(Z * Z, axis=1))
+        pos = f > 0
+        safe = np.where(f != 0, np.abs(f), 1.0)
+        # log of g_i z_i^2 before scaling (f > 0: 2 f dt + log((1 - e^{-2 f dt})/(2 f));
+        # f <= 0: log(-expm1(2 f dt)/(2|f|)), or log(dt) at f = 0).
+        with np.errstate(divide="ignore"):
+            log_g = np.where(pos, 2 * fd + np.log(-np.expm1(-2 * np.where(pos, fd, 0))
+                                                  / (2 * safe) + (~pos)),
+                             np.log(np.where(f < 0, -np.expm1(2 * np.minimum(fd, 0))
+                                             / (2 * safe), dt)))
+        c = max(0.0, float(np.max(log_g + logz)) / 2)
+        with np.errstate(under="ignore"):
+            g = np.where(pos, np.exp(2 * (fd - c)) * (-np.expm1(-2 * np.where(pos, fd, 0)))
+                         / (2 * safe),
+                         np.exp(-2 * c) * np.where(f < 0, -np.expm1(2 * np.minimum(fd, 0))
+                                                   / (2 * safe), dt))
+            K = np.exp(-2 * c) * np.eye(Z.shape[1]) + Z.T @ (g[:, None] * Z)
+            # e^{f dt - c} Z entry by entry in log space (a tiny z_i times a huge e_i).
+            with np.errstate(divide="ignore"):
+                eZ = np.sign(Z) * np.exp(fd[:, None] - c + np.log(np.abs(Z)))
+        L = np.linalg.cholesky(K)
+        return np.linalg.solve(L, eZ.T).T
 
 
 class _Mp:
@@ -244,7 +326,9 @@ def _riccati(model, times, precision):
             res["W1"] = (e1 / e2) ** 0.25 * np.swapaxes(Qa[:, :n_in, :], 1, 2)
             res["W2"] = (e2 / e1) ** 0.25 * Qa[:, n_in:, :]
         return res
-    with mpmath.workdps(precision + 10):
+    # Rounding in the eigenbasis costs the digits of the init's imbalance (riccati_digits).
+    extra = max(0, (riccati_digits(model, 0.0) or 16) - 16)
+    with _mp.workdps(precision + 10 + extra):
         mp = np.vectorize(mpmath.mpf, otypes=[object])
         # Hyperparameters and the init exactly as the integrator takes them: float64 values.
         st = model.initial_state()
@@ -293,8 +377,12 @@ def _thin_factor(Q0):
 
 
 def _march(ops, Z, f, taus, fmax, num):
-    """Z at each of the non-decreasing ``taus`` by semigroup steps of at most STEP/fmax."""
+    """Z at each of the non-decreasing ``taus`` by semigroup steps of at most STEP/fmax, or,
+    for hidden width 1 (a single column: the scaled step's shift is exact there), of the
+    whole span over :data:`MAX_STEPS` when that is longer."""
     hmax = STEP / fmax
+    if Z.shape[1] == 1 and len(taus):
+        hmax = max(hmax, float(taus[-1]) / MAX_STEPS)
     out = []
     t = num(0)
     for tau in taus:
@@ -317,6 +405,9 @@ def kunin_nu(delta, s, nu0, tau, ops=np):
     :math:`|c_0| < D` and the coth form for :math:`|c_0| > D` (the addition theorem of tanh
     and coth is the same Möbius map). :math:`T/D \to \tau/2` as :math:`D\to 0`.
     (:math:`\nu` has a pole where :math:`a` crosses zero, possible for :math:`\delta < 0`.)
+    Evaluated as :math:`\nu = \bigl(\nu_0 + (T/D)(2s^2 - \delta\nu_0)\bigr)/(1 + c_0T/D)`
+    (the same map with :math:`-\delta` cancelled by hand: with :math:`\delta \gg \nu`
+    the form above loses :math:`\log_{10}(\delta/\nu)` digits).
     """
     if ops is np:
         tau = np.asarray(tau, dtype=float)
@@ -325,7 +416,7 @@ def kunin_nu(delta, s, nu0, tau, ops=np):
         TD = T / D if D > 0 else tau / 2
         c0 = delta + 2 * nu0
         with np.errstate(divide="ignore", invalid="ignore"):
-            return 0.5 * (-delta + (D * T + c0) / (1 + c0 * TD))
+            return (nu0 + TD * (2 * s * s - delta * nu0)) / (1 + c0 * TD)
     D = mpmath.sqrt(delta**2 + 4 * s**2)
     out = []
     for tv in tau:
@@ -333,7 +424,7 @@ def kunin_nu(delta, s, nu0, tau, ops=np):
         TD = T / D if D != 0 else tv / 2
         c0 = delta + 2 * nu0
         den = 1 + c0 * TD
-        out.append((-delta + (D * T + c0) / den) / 2 if den != 0 else mpmath.nan)
+        out.append((nu0 + TD * (2 * s * s - delta * nu0)) / den if den != 0 else mpmath.nan)
     return np.array(out, dtype=object)
 
 
@@ -355,7 +446,7 @@ def nu_closed_form(model, times, precision=None):
         nu0 = r * float(w0 @ model.beta) / a0
         dB = (ew * a0**2 - ea * float(w0 @ w0)) / np.sqrt(ea * ew)
         return kunin_nu(dB, s, nu0, np.asarray(times) * np.sqrt(ea * ew)) / r
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         mp = mpmath.mpf
         beta = [mp(float(x)) for x in model.beta]
         w = [mp(float(x)) for x in w0]
@@ -366,7 +457,7 @@ def nu_closed_form(model, times, precision=None):
         dB = (ew * a**2 - ea * mpmath.fdot(w, w)) / mpmath.sqrt(mp(ea) * ew)
         rate = mpmath.sqrt(mp(ea) * ew)
         nu = kunin_nu(dB, s, nu0, [mp(float(t)) * rate for t in times], ops=mpmath) / r
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         return np.array([+x for x in nu], dtype=object)
 
 

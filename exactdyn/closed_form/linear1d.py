@@ -9,8 +9,10 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 
+from .. import _mp
 from ..trajectory import Trajectory
 from . import linear1d_numeric as num
+from .checks import require_finite
 
 #: Below this k'^2 (or when M^2 overflows) float64 cannot represent the products the
 #: stable formulas need, so the float64 path evaluates in mpmath and rounds.
@@ -26,7 +28,7 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
         if not representable or (C.kp2 < _UNDERFLOW and C.m_plus > 0 and C.m_minus > 0):
             traj = exact_linear1d(model, times, precision=30).as_float()
             traj.meta["precision"] = None
-            return traj
+            return require_finite(traj)
         with np.errstate(over="ignore", under="ignore"):
             p, rho, phi = num.evaluate_p(C, np.asarray(times, dtype=float), num.FloatOps)
             p = np.broadcast_to(p, times.shape).astype(float)
@@ -38,7 +40,7 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             u, w = num.state_at(C, p, phi, num.FloatOps)
         t_out = np.asarray(times, dtype=float).copy()
     else:
-        with mpmath.workdps(precision + 10):
+        with _mp.workdps(precision + 10):
             C = num.constants(model, num.MpOps)
             ps, rhos, phis = [], [], []
             for tv in times:
@@ -55,7 +57,7 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             u, w = num.state_at(C, p, phi, num.MpOps)
             # Observables from the guarded values (the loss of p near p* keeps its digits).
             obs = _observables(model, C, p, rho, u, w, precision + 10)
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             rnd = np.frompyfunc(lambda x: +x, 1, 1)
             u, w = rnd(u), rnd(w)
             obs = {k: rnd(v) for k, v in obs.items()}
@@ -66,13 +68,14 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             "rtol": None, "atol": None, "precision": precision,
             "k_prime": float(C.kp2) ** 0.5, "p_star": float(C.pstar),
             "K_inf": float(C.omega * (C.pstar**2 + C.kp2) ** 0.5)}
-    return Trajectory(t_out, {"u": u, "w": w}, obs, meta)
+    traj = Trajectory(t_out, {"u": u, "w": w}, obs, meta)
+    return require_finite(traj) if precision is None else traj
 
 
 def _observables(model, C, p, rho, u, w, precision):
     kappa, sxx, c = model.kappa, model.x_var, model.teacher
     if precision is not None:
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             kappa, sxx, c = mpmath.mpf(kappa), mpmath.mpf(sxx), mpmath.mpf(c)
             norm_u = np.array([mpmath.sqrt(mpmath.fdot(r, r)) for r in u], dtype=object)
             norm_w = np.array([mpmath.sqrt(mpmath.fdot(r, r)) for r in w], dtype=object)

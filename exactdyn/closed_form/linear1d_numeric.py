@@ -149,6 +149,14 @@ def evaluate_p(C: Constants, t, ops=FloatOps):
     # where q is tiny but Z_q and W_q are not both ~k').
     delta = 2 * h * h * R / (one_minus_R * denom)
     q = _pick(qs + delta, (z_q - w_q) / 2, _amax(qs, delta), _amax(z_q, w_q))
+    # A third, accurate near the init (t = 0 gives q0 exactly): q0 + (q - q0), with
+    # delta(R) - delta(R0) = 2h^2 (R - R0)(Z_+ + R R0 |Z_-|) / ((1-R)(1-R0) D(R) D(R0)),
+    # D(R) = Z_+ + R |Z_-| and R - R0 = R0 expm1(-K t) (no cancellation anywhere).
+    denom0 = h_plus + R0 * h_minus
+    moved = (2 * h * h * R0 * ops.expm1(-omega * h * t) * (h_plus + R * R0 * h_minus)
+             / (one_minus_R * one_minus_R0 * denom * denom0))
+    scale_q = _amin(_amax(qs, delta), _amax(z_q, w_q))
+    q = _pick(q0 + moved, q, _amax(q0, moved), scale_q)
     # s phi = log(e^{2 s phi})/2 with e^{2 s phi} = (M + q0)/Z_q, through
     # M + q0 - Z_q(t) = -2 h R0 expm1(-K t) / ((1 - R0)(1 - R)), so small phi keeps its digits.
     gap = -2 * h * R0 * ops.expm1(-omega * h * t) / (one_minus_R0 * one_minus_R)
@@ -160,6 +168,12 @@ def _amax(a, b):
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.maximum(np.abs(a), np.abs(b))
     return max(abs(a), abs(b))
+
+
+def _amin(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.minimum(a, b)
+    return min(a, b)
 
 
 def _pick(a, b, scale_a, scale_b):

@@ -12,6 +12,8 @@ condensation of neural networks at initial training", NeurIPS 2022.
 from __future__ import annotations
 
 import ast
+import math
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +29,10 @@ ALLOWED_FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.t
                      "sinh": sp.sinh, "cosh": sp.cosh, "sin": sp.sin, "cos": sp.cos,
                      "atan": sp.atan, "erf": sp.erf, "abs": sp.Abs, "Abs": sp.Abs}
 ALLOWED_CONSTANTS = {"pi": sp.pi, "E": sp.E}
+#: Largest |exponent| of a power with a constant exponent, and largest |integer literal|:
+#: ``x*9**9**9`` would otherwise be computed exactly by sympy (a number with 3.7e8 digits).
+MAX_EXPONENT = 64
+MAX_LITERAL = 1e300
 _ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load,
                   ast.Constant, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub,
                   ast.UAdd)
@@ -66,6 +72,11 @@ def _validate_expression(text: str) -> None:
                                                or not isinstance(node.value, (int, float))):
             raise ValueError(f"activation expression {text!r}: constant {node.value!r} is "
                              "not a real number")
+        if isinstance(node, ast.Constant) and not (abs(node.value) <= MAX_LITERAL):
+            raise ValueError(f"activation expression {text!r}: constant {node.value!r} is not "
+                             f"a finite number of magnitude at most {MAX_LITERAL:g}")
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            _check_exponent(text, node.right)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in ALLOWED_FUNCTIONS:
                 name = getattr(node.func, "id", ast.dump(node.func))
@@ -82,15 +93,84 @@ def _validate_expression(text: str) -> None:
                                  f"the functions {', '.join(ALLOWED_FUNCTIONS)}")
 
 
+def _constant_value(node):
+    """The float value of a constant exponent made of numbers, pi, E and + - * /; ``None``
+    when it calls a function (harmless: no nested power is computed exactly)."""
+    if isinstance(node, ast.Constant):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return {"pi": math.pi, "E": math.e}.get(node.id)
+    if isinstance(node, ast.UnaryOp):
+        v = _constant_value(node.operand)
+        return None if v is None else (-v if isinstance(node.op, ast.USub) else v)
+    if isinstance(node, ast.BinOp) and not isinstance(node.op, ast.Pow):
+        a, b = _constant_value(node.left), _constant_value(node.right)
+        if a is None or b is None:
+            return None
+        try:
+            return {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b,
+                    ast.Div: lambda: a / b}[type(node.op)]()
+        except (ZeroDivisionError, OverflowError, KeyError):
+            return math.inf
+    return None
+
+
+def _check_exponent(text, node) -> None:
+    """A power's exponent: an expression in x, or a constant of magnitude <= MAX_EXPONENT
+    without a power of its own (``9**9**9`` is 9**(9**9))."""
+    if any(isinstance(n, ast.Name) and n.id == "x" for n in ast.walk(node)):
+        return
+    nested = any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) for n in ast.walk(node))
+    value = None if nested else _constant_value(node)
+    if not nested and (value is None or abs(value) <= MAX_EXPONENT):
+        return
+    raise ValueError(f"activation expression {text!r}: a power's exponent must be an "
+                     f"expression in x or a constant of magnitude at most {MAX_EXPONENT} "
+                     f"(no tower of powers), got {ast.unparse(node)!r}")
+
+
+def _check_real(text: str, expr: sp.Expr) -> None:
+    """Reject complex, infinite or undefined constants, and an expression that is not real
+    at any of a few sample points (``sqrt(-1 - x**2)``)."""
+    if expr.has(sp.I) or expr.has(sp.zoo) or expr.has(sp.nan) or expr.has(sp.oo) \
+            or expr.has(-sp.oo):
+        raise ValueError(f"activation expression {text!r} is not a real function of x "
+                         f"(it reads as {expr}); complex, infinite and undefined constants "
+                         f"(sqrt(-1), x/0) are not allowed")
+    real_somewhere = False
+    for v in (-2, -1, -0.5, 0.5, 1, 2):
+        try:
+            val = complex(expr.subs(X, v).evalf(20))
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            continue
+        if val.imag == 0 and math.isfinite(val.real):
+            real_somewhere = True
+            break
+    if not real_somewhere:
+        raise ValueError(f"activation expression {text!r} is not real at any of x = -2, -1, "
+                         f"-0.5, 0.5, 1, 2")
+
+
 def parse_activation(text: str) -> sp.Expr:
     """A whitelisted expression in ``x`` as a sympy expression (never ``eval`` of names).
 
     The string is checked on its Python AST first (numbers, ``x``, ``+ - * / **``, the
     functions in :data:`ALLOWED_FUNCTIONS` and the constants ``pi``, ``E``); only then is it
-    handed to ``parse_expr`` with a namespace holding nothing else.
+    handed to ``parse_expr`` with a namespace holding nothing else. The text is NFKC-normalised
+    first and must then be ASCII (so the whitelist check and the parser read the same
+    characters: Python normalises identifiers, sympy's tokenizer does not). Constants must be
+    finite and at most :data:`MAX_LITERAL`, powers with a constant exponent at most
+    :data:`MAX_EXPONENT`, and the result a real function of x (no ``sqrt(-1)``, ``x/0``).
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"activation must be a name or an expression in x, got {text!r}")
+    original = text
+    text = unicodedata.normalize("NFKC", text)
+    bad = sorted({c for c in text if ord(c) > 127})
+    if bad:
+        raise ValueError(f"activation expression {original!r}: characters "
+                         f"{', '.join(repr(c) for c in bad)} are not allowed (ASCII only: "
+                         f"x, numbers, + - * / **, whitelisted functions)")
     _validate_expression(text)
     local = {"x": X, **ALLOWED_FUNCTIONS, **ALLOWED_CONSTANTS}
     glob = {"Integer": sp.Integer, "Float": sp.Float, "Rational": sp.Rational,
@@ -101,6 +181,7 @@ def parse_activation(text: str) -> sp.Expr:
         raise ValueError(f"activation expression {text!r} must be an expression in x only")
     if not expr.has(X):
         raise ValueError(f"activation expression {text!r} must depend on x")
+    _check_real(text, expr)
     return expr
 
 

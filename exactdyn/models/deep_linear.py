@@ -15,6 +15,7 @@ References: A. Jacot et al., arXiv:2106.15933 (saddle-to-saddle dynamics, the
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,6 +120,16 @@ class DeepLinear(ModelMixin):
         set_(self, "gamma", check.real("gamma", self.gamma))
         if self.sigma is not None:
             set_(self, "sigma", check.nonnegative("sigma", self.sigma))
+        elif self._init is None:
+            try:
+                std = self.init_std
+            except OverflowError:
+                std = math.inf
+            if not (std > 0 and math.isfinite(std)):
+                raise ValueError(f"gamma={self.gamma!r} at width {self.width} gives the init "
+                                 f"standard deviation width**(-gamma/2) = {std!r}, not a "
+                                 f"positive float64 number (the init would be 0 or inf); use a "
+                                 f"gamma of smaller magnitude or give sigma")
         if self.sigma_yx is None:
             raise ValueError("sigma_yx is required: the (out_dim x in_dim) matrix E[y x^T] "
                              "(see teacher_matrix for one from singular values)")
@@ -175,6 +186,9 @@ class DeepLinear(ModelMixin):
         """
         syx = _matrix("sigma_yx", sigma_yx)
         depth = check.positive_int("depth", depth)
+        if depth < 2:  # depth 1 built a depth-2 chain (W1 and WL) before
+            raise ValueError(f"depth must be an integer >= 2 (number of weight matrices), "
+                             f"got {depth!r}")
         width = check.positive_int("width", width)
         out_dim, in_dim = syx.shape
         r = min(out_dim, in_dim, width)

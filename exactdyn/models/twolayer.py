@@ -107,7 +107,16 @@ def _width_scales(width, alpha, beta1, beta2, gamma, gamma_prime):
         gp = check.real("gamma_prime", gamma_prime)
         m = float(width)
         root = math.sqrt(alpha)
-        return alpha, root * m ** (-(g + gp) / 2), root * m ** (-(g - gp) / 2)
+        try:
+            b1, b2 = root * m ** (-(g + gp) / 2), root * m ** (-(g - gp) / 2)
+        except OverflowError:
+            b1 = b2 = math.inf
+        if not all(0 < b < math.inf for b in (b1, b2)):
+            raise ValueError(f"gamma={gamma!r}, gamma_prime={gamma_prime!r} at width {width} "
+                             f"give init scales beta1={b1!r}, beta2={b2!r}; both must be "
+                             f"positive float64 numbers (the init would underflow to 0 or "
+                             f"overflow)")
+        return alpha, b1, b2
     beta1 = check.positive("beta1", 1.0 if beta1 is None else beta1)
     beta2 = check.positive("beta2", 1.0 if beta2 is None else beta2)
     return alpha, beta1, beta2
@@ -193,6 +202,7 @@ class TwoLayer(FrozenAfterInit, ModelMixin):
             if y is None:
                 raise ValueError("y must be given with an array X")
         self.act = make_activation(activation)
+        bias = check.boolean("bias", bias)
         self.X, self.y = _data(X, y, bias)
         self.bias = bias
         self.alpha, self.beta1, self.beta2 = _width_scales(self.width, alpha, beta1, beta2,
@@ -209,6 +219,7 @@ class TwoLayer(FrozenAfterInit, ModelMixin):
         d_in = d + 1 with ``bias``."""
         self = cls.__new__(cls)
         self.act = make_activation(activation)
+        bias = check.boolean("bias", bias)
         self.X, self.y = _data(X, y, bias)
         self.bias = bias
         self.alpha = check.positive("alpha", alpha)

@@ -396,7 +396,7 @@ def trajectory_from_states(model, times, W, a, meta) -> Trajectory:
 
 
 def solve_cnn(model, times, method=None, rtol=None, atol=None,
-              max_kinks=20_000) -> Trajectory:
+              max_kinks=20_000, max_steps=None) -> Trajectory:
     """``solve(model, t)`` for a two-layer CNN: the lowered rhs through ``solve_ivp``.
 
     Activations with a kink at 0 (ReLU, leaky ReLU, ``abs(x)``): within a segment the
@@ -409,17 +409,20 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     (Filippov's convex combination, held exactly at :math:`h_{ik\beta} = 0`), decided from
     the one-sided velocities and a bound of their uncertainty, as in
     :mod:`exactdyn.numeric.twolayer`'s docstring. More than ``max_kinks`` restarts raise
-    :class:`~exactdyn.IntegrationError`. ``meta["sliding_entries"]``: (sample, position,
-    kernel) triples sliding at the end.
+    :class:`~exactdyn.IntegrationError`, as do more than ``max_steps`` integrator steps
+    (default :data:`exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`).
+    ``meta["sliding_entries"]``: (sample, position, kernel) triples sliding at the end.
     """
     from .. import _validation as check
     from .integrate import FLOAT_METHODS, KINKED_RTOL, default_atol, integrate_float
+    from .stepping import DEFAULT_MAX_STEPS
 
     max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     method = "DOP853" if method is None else method
     check.choice("method", method, ("DOP853", "RK45", "RK23") if model.act.piecewise
                  else FLOAT_METHODS)
     rtol = KINKED_RTOL if rtol is None else rtol
+    max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
     low = lowered_cnn(model)
     y0 = low.pack(model.initial_state())
     if atol is None:
@@ -427,13 +430,14 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     if low.kinks:
         from .kinks import integrate
 
-        ys, stats = integrate(low, y0, times, method, rtol, atol, max_kinks)
+        ys, stats = integrate(low, y0, times, method, rtol, atol, max_kinks,
+                              max_steps=max_steps)
         stats["kink_scheme"] = "frozen pattern, Brent on dense output, Filippov sliding"
         stats["max_kinks"] = max_kinks
         stats["sliding_entries"] = [[j // low.P, j % low.P, b]
                                     for b, j in stats["sliding_entries"]]
     else:
-        ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol)
+        ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol, max_steps)
     st = low.unpack(ys)
     return trajectory_from_states(model, times, st["W"], st["a"],
                                   {"method": method, "rtol": rtol, "atol": atol,

@@ -37,6 +37,7 @@ import gmpy2
 import mpmath
 import numpy as np
 
+from .. import _mp
 from ..errors import IntegrationError
 from .taylor import FixedPointEngine, TaylorEngine, compile_flow, is_polynomial
 
@@ -175,7 +176,7 @@ def _to_mpf(x: gmpy2.mpfr) -> mpmath.mpf:
 
 
 def _outputs_to_mpf(rows, precision):
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         return np.array([[_to_mpf(v) for v in row] for row in rows], dtype=object)
 
 
@@ -266,7 +267,12 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
         num, den = sigma.as_integer_ratio()  # exact: den is a power of two
         sig_fx = (num << F) // den
         h = gmpy2.mul_2exp(gmpy2.mpfr(sig_fx), tau_exp - F)
-        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
+        if steps >= MAX_STEPS:
+            raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
+                                   f"t = {float(t_end)!r} (a flow at rest integrated to a very "
+                                   f"long horizon); give a shorter horizon",
+                                   t_reached=float(t))
+        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
             raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
                                    f"{steps} steps)", t_reached=float(t))
         last = t + h >= t_end
@@ -326,7 +332,12 @@ def _taylor_loop_mpfr(program, y0, times, order, bits, engine=None):
             last = True
         else:
             last = False
-        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8) or steps >= MAX_STEPS:
+        if steps >= MAX_STEPS:
+            raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
+                                   f"t = {float(t_end)!r} (a flow at rest integrated to a very "
+                                   f"long horizon); give a shorter horizon",
+                                   t_reached=float(t))
+        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
             raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
                                    f"{steps} steps)", t_reached=float(t))
         t_next = t + h
@@ -488,9 +499,9 @@ def _integrate_heyoka(lowered, y0, times, precision, log_tol):
     else:
         out = [ta.state]
     rows = {float(x): [str(v) for v in row] for x, row in zip(grid, out, strict=True)}
-    with mpmath.workdps(precision + 10):
+    with _mp.workdps(precision + 10):
         table = {k: [mpmath.mpf(s) for s in v] for k, v in rows.items()}
-    with mpmath.workdps(precision):
+    with _mp.workdps(precision):
         ys = np.array([[+v for v in table[float(x)]] for x in times], dtype=object)
     if not all(mpmath.isfinite(v) for v in ys.ravel()):
         raise IntegrationError("the state stopped being finite", t_reached=float(ta.time))

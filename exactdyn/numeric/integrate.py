@@ -11,9 +11,8 @@ CNN (inside :mod:`exactdyn.numeric.kinks`' segments too) — calls.
 from __future__ import annotations
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
-from ..errors import IntegrationError
+from . import stepping
 
 #: ``solve_ivp``'s methods; DOP853 (the default) suits these smooth, non-stiff flows.
 FLOAT_METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
@@ -46,26 +45,12 @@ def default_atol(model, lowered, y0: np.ndarray, rtol: float) -> float:
 
 
 
-def integrate_float(rhs, jac, y0, times, method, rtol, atol):
-    """``solve_ivp`` from t = 0 to the output ``times``; returns states (time first), stats."""
-    t_end = float(times[-1])
-    if t_end == 0.0:
-        return np.repeat(y0[None, :], len(times), axis=0), {"nfev": 0, "njev": 0, "nlu": 0}
-    kwargs = {}
-    if method in ("Radau", "BDF", "LSODA"):
-        kwargs["jac"] = jac
-    # solve_ivp wants strictly increasing output times; repeated times share one value.
-    unique_times, where = np.unique(times, return_inverse=True)
-    # An overflow inside a trial stage that the step controller then rejects is harmless,
-    # so floating-point warnings are silenced here and the accepted result checked below.
-    with np.errstate(over="ignore", invalid="ignore"):
-        sol = solve_ivp(rhs, (0.0, t_end), y0, method=method, t_eval=unique_times,
-                        rtol=rtol, atol=atol, **kwargs)
-    if sol.status != 0:
-        reached = float(sol.t[-1]) if sol.t.size else 0.0
-        raise IntegrationError(f"{method} failed: {sol.message}", t_reached=reached)
-    ys = sol.y.T[where]
-    if not np.all(np.isfinite(ys)):
-        bad = int(np.argmax(~np.all(np.isfinite(ys), axis=1)))
-        raise IntegrationError("the state stopped being finite", t_reached=float(times[bad]))
-    return ys, {"nfev": int(sol.nfev), "njev": int(sol.njev), "nlu": int(sol.nlu)}
+def integrate_float(rhs, jac, y0, times, method, rtol, atol, max_steps=None):
+    """States at the output ``times`` (rows) and stats, from t = 0: ``solve_ivp``'s loop
+    with a step budget and finiteness checks (:func:`exactdyn.numeric.stepping.integrate`):
+    :class:`~exactdyn.IntegrationError` with the time reached when the rhs or the state
+    stops being finite, the step size collapses, or ``max_steps`` (default
+    :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`) is exceeded."""
+    return stepping.integrate(rhs, y0, times, method, rtol, atol, jac=jac,
+                              max_steps=stepping.DEFAULT_MAX_STEPS if max_steps is None
+                              else max_steps)

@@ -362,17 +362,25 @@ class KinkState:
 
 
 def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
-              max_kinks=100_000, kinked=True):
+              max_kinks=100_000, kinked=True, max_steps=None):
     """States at ``times`` (rows) and statistics of an integration through kinks: the
     pattern frozen per segment, each change located on the step's dense output
     (:meth:`KinkState.locate`) and decided by :meth:`KinkState.update`, the integrator
     restarted there with the last accepted step size. More than ``max_kinks`` changes
     raise :class:`~exactdyn.IntegrationError`. ``stats``: ``nfev``, ``kinks``,
     ``sliding_at_end``, ``sliding_entries`` ((unit, entry) pairs). ``kinked=False``: a
-    smooth activation, the same stepping on ``low.rhs`` without pattern tests."""
+    smooth activation, the same stepping on ``low.rhs`` without pattern tests. A rhs that is
+    not finite where a segment starts, or more than ``max_steps`` accepted steps in all
+    (default :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`), raise
+    :class:`~exactdyn.IntegrationError` too (:mod:`exactdyn.numeric.stepping`)."""
     from scipy.integrate import DOP853, RK23, RK45
 
+    from . import stepping
+
     cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
+    stepping.check_rtol(rtol, method)
+    max_steps = stepping.check_max_steps(stepping.DEFAULT_MAX_STEPS if max_steps is None
+                                         else max_steps)
     y0 = np.asarray(y0, float)
     ys = np.empty((len(times), low.size))
     T = float(times[-1])
@@ -382,17 +390,31 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     kinks = KinkState(low, y0, rtol, atol) if kinked else None
     if kinks is not None:
         y = kinks.update(y, kinks.at_boundary(y))
-    fun = kinks.rhs if kinks is not None else low.rhs
+    fun = stepping.Guarded(kinks.rhs if kinks is not None else low.rhs,
+                           stepping.EVALS_PER_STEP * max_steps)
     stats = {"nfev": 0, "kinks": 0}
     step = None  # after a kink, restart with the last accepted step size
+    nsteps = 0
     while t < T:
         first = None if step is None else min(step, T - t)
-        solver = cls(fun, t, y, T, rtol=rtol, atol=atol, first_step=first)
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                solver = cls(fun, t, y, T, rtol=rtol, atol=atol, first_step=first)
+            except stepping._Exhausted:
+                raise stepping.budget_error(max_steps, t, T) from None
+        if not np.all(np.isfinite(solver.f)):
+            raise stepping.nonfinite_initial(t)
         crossed = False
         with np.errstate(over="ignore", invalid="ignore"):
             while solver.status == "running":
                 t_old = solver.t
-                solver.step()
+                if nsteps >= max_steps:
+                    raise stepping.budget_error(max_steps, float(t_old), T)
+                nsteps += 1
+                try:
+                    solver.step()
+                except stepping._Exhausted:
+                    raise stepping.budget_error(max_steps, float(t_old), T) from None
                 if solver.status == "failed":
                     raise IntegrationError(f"{method} failed: step size collapsed",
                                            t_reached=float(t_old))

@@ -27,6 +27,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from .. import _mp
 from .. import _validation as check
 from ..symbolic.flow import DerivationStep
 
@@ -292,7 +293,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
                 f"evaluated at {precision} digits for the values below; only the float64 "
                 "comparison above checks it against the integrator.")
         ref = exact(model, times[-1:], precision=precision)
-        with mpmath.workdps(precision):
+        with _mp.workdps(precision):
             content.final_values = {
                 name: sig(v[-1], VALUE_DIGITS) for name, v in ref.observables.items()
                 if np.ndim(v) == 1}

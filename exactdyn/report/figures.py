@@ -17,6 +17,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from .. import _mp
 from .content import ReportContent
 
 _LINES = {"linewidth": 1.4}
@@ -148,7 +149,7 @@ def draw(content: ReportContent, directory: str) -> list:
                 _logplot(axes[0], t, err, name)
                 if not high:
                     continue
-                with mpmath.workdps(content.precision + 5):
+                with _mp.workdps(content.precision + 5):
                     mp_err = [abs(a - b) if mpmath.isfinite(a) and mpmath.isfinite(b)
                               else mpmath.nan
                               for a, b in zip(_series(mp_num, name), _series(mp_ref, name))]

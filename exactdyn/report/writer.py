@@ -169,9 +169,13 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
         # recorded, so that `exactdyn report --check` rebuilds it the same way
         content.argv = [*content.argv, "--no-regime"]
     content.command = command_line(content.argv, command_out or _display_out(os.fspath(out)))
+    from .._atomic import dir_mode, remove_stale, tmp_prefix
+
+    stem = f".{os.path.basename(target)}"
+    remove_stale(os.path.dirname(target), stem)  # a killed run's temporary report
     try:
-        tmp = tempfile.mkdtemp(dir=os.path.dirname(target),
-                               prefix=f".{os.path.basename(target)}.tmp-")
+        tmp = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=tmp_prefix(stem))
+        os.chmod(tmp, dir_mode())  # mkdtemp makes 0700; a report follows the umask
     except OSError as exc:
         raise ValueError(f"out={os.fspath(out)!r} is not writable "
                          f"({exc.strerror or exc})") from None

@@ -6,6 +6,10 @@ import numpy as np
 
 from .._validation import show
 
+#: Most points on one axis: a phase diagram computes every cell, so an axis of 10^8 points
+#: (a typo for 10^2) would run for days; more than this is refused with a clear message.
+MAX_AXIS_POINTS = 10_000
+
 
 def axis_values(name: str, values, allowed) -> np.ndarray:
     """Check one axis: a known parameter name and a non-empty, finite 1-D array."""
@@ -21,6 +25,9 @@ def axis_values(name: str, values, allowed) -> np.ndarray:
                          f"{arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"values of {name} must be finite, got {arr[~np.isfinite(arr)][0]!r}")
+    if arr.size > MAX_AXIS_POINTS:
+        raise ValueError(f"axis {name} has {arr.size} values; at most {MAX_AXIS_POINTS} per "
+                         f"axis")
     return arr
 
 
@@ -34,8 +41,12 @@ def parse_axis(text: str) -> tuple:
         raise ValueError(f"axis must be NAME=START:END:SCALE:N or NAME=v1,v2,..., got {show(text)}")
     name, spec = (s.strip() for s in text.split("=", 1))
     if ":" not in spec:
+        items = spec.split(",")
+        if len(items) > 1 and any(not v.strip() for v in items):
+            raise ValueError(f"axis {name} has an empty item (two commas in a row, or a comma "
+                             f"at an end): {spec!r}")
         try:
-            vals = [float(v) for v in spec.split(",") if v.strip()]
+            vals = [float(v) for v in items if v.strip()]
         except ValueError:
             raise ValueError(f"axis {name} values must be numbers, got {show(spec)}") from None
         if not vals:
@@ -59,6 +70,8 @@ def make_range(name, start, end, scale, n) -> np.ndarray:
         raise ValueError(f"axis {name} range must be finite, got {start}:{end}")
     if n < 1:
         raise ValueError(f"axis {name} needs N >= 1 points, got {n}")
+    if n > MAX_AXIS_POINTS:
+        raise ValueError(f"axis {name} asks for {n} points; at most {MAX_AXIS_POINTS} per axis")
     if scale == "log":
         if start <= 0 or end <= 0:
             raise ValueError(f"axis {name}: a log range needs both ends > 0, got {start}:{end}")

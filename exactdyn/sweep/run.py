@@ -19,6 +19,21 @@ def safe_call(fn, index, *args):
         return index, {"error": tb}
 
 
+def watch_parent(parent: int, interval: float = 0.5) -> None:
+    """Pool-worker initializer: end this worker when ``parent`` is gone (a killed sweep
+    would otherwise leave its workers waiting on the task queue for ever)."""
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exactdyn-parent-watch", daemon=True).start()
+
+
 def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
               cache: CellCache | None = None, jobs: int | None = None,
               progress: bool | None = None) -> tuple:
@@ -66,7 +81,8 @@ def run_cells(fn, tasks: list, keys: list, executor: Executor | None = None,
     if not todo:  # every cell came from the cache
         bar.close()
         return results, errors, 0
-    pool: Executor = executor if executor is not None else ProcessPoolExecutor(max_workers=jobs)
+    pool: Executor = executor if executor is not None else ProcessPoolExecutor(
+        max_workers=jobs, initializer=watch_parent, initargs=(os.getpid(),))
     try:
         queue = iter(todo)
         exhausted = False

@@ -1,0 +1,20 @@
+"""Checks shared by the closed forms' float64 evaluators."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def require_finite(traj):
+    """``traj`` if its state and observables are finite float64 numbers (an undefined
+    alignment may be NaN), else ``ValueError``: the closed form's values overflow float64."""
+    for group in (traj.state, traj.observables):
+        for k, v in group.items():
+            if k in ("alignment", "nu"):
+                continue
+            a = np.asarray(v, dtype=float)
+            if not np.all(np.isfinite(a)):
+                raise ValueError(f"the closed form's {k} is beyond float64's range at some of "
+                                 f"the times for {traj.model!r}; evaluate it with "
+                                 f"precision=N (mpmath)")
+    return traj
