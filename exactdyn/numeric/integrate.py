@@ -33,7 +33,10 @@ def default_atol(model, lowered, y0: np.ndarray, rtol: float) -> float:
     """
     scales = []
     for part in lowered.unpack(y0).values():
-        rms = float(np.sqrt(np.mean(np.square(part, dtype=float))))
+        part = np.asarray(part, dtype=float)
+        top = float(np.max(np.abs(part), initial=0.0))
+        # The RMS scaled by the largest entry, so an init of 1e200 does not overflow.
+        rms = top * float(np.sqrt(np.mean(np.square(part / top)))) if top > 0 else 0.0
         if rms > 0:
             scales.append(rms)
     target = getattr(model, "target_scale", None)
