@@ -187,9 +187,8 @@ def test_a_wrong_closed_form_fails_its_residual_and_verify():
     assert not ed.verify(model, TIMES).passed
 
 
-def test_closed_form_and_precision_agree_on_the_diagonal_network():
-    """The Riccati closed form given by the user, evaluated by the package at 30 digits,
-    against the hand solution (a numeric check: its symbolic proof is the slow test)."""
+def riccati_closed_form() -> ed.ClosedForm:
+    """The diagonal network's closed form (module docstring) as the user would write it."""
     u0b, v0b = sp.IndexedBase("u0"), sp.IndexedBase("v0")
     A = sp.Sum(u0b[i] ** 2, (i, 0, d - 1))
     B = sp.Sum(v0b[i] ** 2, (i, 0, d - 1))
@@ -197,8 +196,13 @@ def test_closed_form_and_precision_agree_on_the_diagonal_network():
     zp, zm = (-b + lam) / (2 * B), (-b - lam) / (2 * B)
     E = (1 - zp) / (1 - zm) * sp.exp(-4 * lam * t)
     z = (zp - zm * E) / (1 - E)
-    net = diag_net(closed_form=ed.ClosedForm({u: u0b[i] / sp.sqrt(z), v: v0b[i] * sp.sqrt(z)},
-                                             {u: u0b, v: v0b}, t=t))
+    return ed.ClosedForm({u: u0b[i] / sp.sqrt(z), v: v0b[i] * sp.sqrt(z)}, {u: u0b, v: v0b}, t=t)
+
+
+def test_closed_form_and_precision_agree_on_the_diagonal_network():
+    """The Riccati closed form given by the user, evaluated by the package at 30 digits,
+    against the hand solution (a numeric check: its symbolic proof is the slow test)."""
+    net = diag_net(closed_form=riccati_closed_form())
     model = net.from_init({"u": U0, "v": V0}, beta_star=0.5)
     ex = ed.exact(model, TIMES, precision=30)
     ru, _ = riccati_reference(U0, V0, 0.5, TIMES)
@@ -284,15 +288,7 @@ def test_a_network_without_closed_form_says_so():
 
 @pytest.mark.slow
 def test_riccati_closed_form_of_the_diagonal_network_is_proven():
-    u0b, v0b = sp.IndexedBase("u0"), sp.IndexedBase("v0")
-    A = sp.Sum(u0b[i] ** 2, (i, 0, d - 1))
-    B = sp.Sum(v0b[i] ** 2, (i, 0, d - 1))
-    lam = sp.sqrt(b**2 + 4 * A * B)
-    zp, zm = (-b + lam) / (2 * B), (-b - lam) / (2 * B)
-    E = (1 - zp) / (1 - zm) * sp.exp(-4 * lam * t)
-    z = (zp - zm * E) / (1 - E)
-    net = diag_net(closed_form=ed.ClosedForm({u: u0b[i] / sp.sqrt(z), v: v0b[i] * sp.sqrt(z)},
-                                             {u: u0b, v: v0b}, t=t))
+    net = diag_net(closed_form=riccati_closed_form())
     assert ed.closed_form(net.from_init({"u": U0, "v": V0}, beta_star=0.5)).proven
 
 

@@ -1,4 +1,4 @@
-"""Checks shared by the closed forms' float64 evaluators."""
+"""What the closed forms share: the float64 finiteness check, and residual proofs."""
 
 from __future__ import annotations
 
@@ -18,3 +18,17 @@ def require_finite(traj):
                                  f"the times for {traj.model!r}; evaluate it with "
                                  f"precision=N (mpmath)")
     return traj
+
+
+class ProvenSteps:
+    """A symbolic closed form whose ``proofs`` are derivation steps ``Eq(residual, 0)``."""
+
+    proofs: list
+
+    def residual(self) -> dict:
+        """Every residual, simplified; all are 0 when the closed form is proven."""
+        return {s.title: s.expr.rhs for s in self.proofs}
+
+    @property
+    def proven(self) -> bool:
+        return all(s.proven for s in self.proofs)

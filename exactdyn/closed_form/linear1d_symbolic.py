@@ -26,10 +26,11 @@ import sympy as sp
 from ..models.linear1d import symbolic_network
 from ..symbolic.flow import DerivationStep
 from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, neuron_sum, normalize
+from .checks import ProvenSteps
 
 
 @dataclass
-class Linear1DClosedForm:
+class Linear1DClosedForm(ProvenSteps):
     """Closed form as sympy expressions, with proofs that it solves the gradient flow."""
 
     t: sp.Symbol = field(default_factory=lambda: sp.Symbol("t", nonnegative=True))
@@ -173,11 +174,3 @@ class Linear1DClosedForm:
                 "Substitute u(t), w(t) into the derived per-neuron flow, with "
                 "dz/dt = ω z (p* − p) and ω = 2κ²Σxx √(η_u η_w).", proven=res == 0))
         return steps
-
-    def residual(self) -> dict:
-        """Every residual, simplified; all are 0 when the closed form is proven."""
-        return {s.title: s.expr.rhs for s in self.proofs}
-
-    @property
-    def proven(self) -> bool:
-        return all(s.proven for s in self.proofs)

@@ -39,6 +39,7 @@ import sympy as sp
 from ..models.linear import symbolic_network
 from ..symbolic.flow import DerivationStep
 from ..symbolic.matrix_flow import derive_matrix_flow, is_zero_matrix
+from .checks import ProvenSteps
 
 
 def _nc(names):
@@ -90,7 +91,7 @@ def _coeff_simplify(expr):
 
 
 @dataclass
-class LinearNetClosedForm:
+class LinearNetClosedForm(ProvenSteps):
     """The closed forms of :class:`~exactdyn.LinearNet` / :class:`~exactdyn.SingleNeuron`,
     with proofs; ``residual()`` maps each proof to its simplified residual."""
 
@@ -275,10 +276,3 @@ class LinearNetClosedForm:
             sp.Eq(d("\\dot B"), rules[B], evaluate=False),
             sp.Eq(sp.Function("nu")(tau), nu, evaluate=False),
         ]
-
-    def residual(self) -> dict:
-        return {s.title: s.expr.rhs for s in self.proofs}
-
-    @property
-    def proven(self) -> bool:
-        return all(s.proven for s in self.proofs)

@@ -24,6 +24,7 @@ from ..numeric.lowering import MPMATH_NAMESPACE, NUMPY_NAMESPACE, _bdot, _bsum, 
 from ..symbolic.flow import DerivationStep, derive_gradient_flow
 from ..symbolic.sums import NEURON_INDEX, normalize
 from ..trajectory import Trajectory
+from .checks import ProvenSteps
 
 _REDUCTIONS = {"_bdot": _bdot, "_bsum": _bsum}
 
@@ -36,7 +37,7 @@ def _require(model):
     return cf
 
 
-class NetworkClosedForm:
+class NetworkClosedForm(ProvenSteps):
     """The user's closed form with its proofs against the derived flow."""
 
     def __init__(self, network):
@@ -99,13 +100,6 @@ class NetworkClosedForm:
         self._proofs = steps
         return steps
 
-    def residual(self) -> dict:
-        """Every residual, simplified; all are 0 when the closed form is proven."""
-        return {s.title: s.expr.rhs for s in self.proofs}
-
-    @property
-    def proven(self) -> bool:
-        return all(s.proven for s in self.proofs)
 
 
 def closed_form_network(model) -> NetworkClosedForm:

@@ -32,21 +32,16 @@ bias on the flattened images, and gives its trajectory.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 from ..trajectory import Trajectory
 from .indexed import _Lowerer, lower_indexed
+from .registry import cached_lowering
 
 _LETTER = {"sample": "i", "position": "k", "patch": "l", "channel": "b"}
 _SOURCES: dict = {}
 
 
-#: id(model) -> (model, its lowered flow), the most recently used first out last: the
-#: model is held so its id stays its own; bounded, so a sweep's models are let go.
-_LOWERED: OrderedDict = OrderedDict()
-_LOWERED_MAX = 32
 
 class CNNLowerer(_Lowerer):
     """The indexed lowerer with the CNN's axis order and matrix-product reductions."""
@@ -371,17 +366,8 @@ class LoweredCNN:
 
 
 def lowered_cnn(model) -> LoweredCNN:
-    """The lowered flow of ``model``, built once per model (cached beside it, not on it:
-    models are frozen and pickle without their numerics)."""
-    key = id(model)
-    if key in _LOWERED:
-        _LOWERED.move_to_end(key)
-        return _LOWERED[key][1]
-    lowered = LoweredCNN(model)
-    _LOWERED[key] = (model, lowered)
-    if len(_LOWERED) > _LOWERED_MAX:
-        _LOWERED.popitem(last=False)
-    return lowered
+    """The lowered flow of ``model``, built once per model (:func:`.registry.cached_lowering`)."""
+    return cached_lowering(model, LoweredCNN)
 
 
 def trajectory_from_states(model, times, W, a, meta) -> Trajectory:

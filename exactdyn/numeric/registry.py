@@ -11,6 +11,7 @@ model names.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,3 +53,23 @@ def numeric_family(model) -> NumericFamily | None:
         if cls in _REGISTRY:
             return _REGISTRY[cls]
     return None
+
+
+#: id(model) -> (model, its lowered flow), least recently used first. The model is held so
+#: its id stays its own; bounded, so the models of a sweep are let go.
+_LOWERED: OrderedDict = OrderedDict()
+LOWERED_CACHE_SIZE = 32
+
+
+def cached_lowering(model, build: Callable):
+    """``build(model)``, once per model: kept beside the model, not on it (models are
+    frozen and pickle without their numerics)."""
+    key = id(model)
+    if key in _LOWERED:
+        _LOWERED.move_to_end(key)
+        return _LOWERED[key][1]
+    lowered = build(model)
+    _LOWERED[key] = (model, lowered)
+    if len(_LOWERED) > LOWERED_CACHE_SIZE:
+        _LOWERED.popitem(last=False)
+    return lowered

@@ -72,8 +72,6 @@ coefficients and the residual uncertainty (:meth:`LoweredTwoLayer.kink_functions
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import sympy as sp
 
@@ -81,16 +79,13 @@ from ..trajectory import Trajectory
 from . import kinks as kinks_mod
 from .indexed import lower_indexed
 from .integrate import KINKED_RTOL
+from .registry import cached_lowering
 
 _SOURCES: dict = {}
 _XN = sp.Symbol("x_n", negative=True)
 _XP = sp.Symbol("x_p", positive=True)
 
 
-#: id(model) -> (model, its lowered flow), the most recently used first out last: the
-#: model is held so its id stays its own; bounded, so a sweep's models are let go.
-_LOWERED: OrderedDict = OrderedDict()
-_LOWERED_MAX = 32
 
 def sources():
     """Generated sources of the rhs and the observables (derived once per process)."""
@@ -263,17 +258,8 @@ KinkState = kinks_mod.KinkState
 
 
 def lowered_two_layer(model) -> LoweredTwoLayer:
-    """The lowered flow of ``model``, built once per model (cached beside it, not on it:
-    models are frozen and pickle without their numerics)."""
-    key = id(model)
-    if key in _LOWERED:
-        _LOWERED.move_to_end(key)
-        return _LOWERED[key][1]
-    lowered = LoweredTwoLayer(model)
-    _LOWERED[key] = (model, lowered)
-    if len(_LOWERED) > _LOWERED_MAX:
-        _LOWERED.popitem(last=False)
-    return lowered
+    """The lowered flow of ``model``, built once per model (:func:`.registry.cached_lowering`)."""
+    return cached_lowering(model, LoweredTwoLayer)
 
 
 def trajectory_from_states(model, times, a, W, meta) -> Trajectory:

@@ -31,11 +31,11 @@ neural networks" (arXiv:2305.09947).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 
-from .twolayer import DSIGMA, SIGMA, gradient_steps
+from .twolayer import DSIGMA, SIGMA, TwoLayerFlow, gradient_steps
 
 #: Index symbols: samples (i), positions (k summed, q free), patch entries (l summed,
 #: r free), output channels (gamma summed, beta free).
@@ -119,28 +119,13 @@ def merge_sums(expr: sp.Expr) -> sp.Expr:
 
 
 @dataclass
-class CNNFlow:
+class CNNFlow(TwoLayerFlow):
     """The derived flow: right-hand sides at free indices (a: q, beta; W: r, beta),
     observables, and the derivation steps."""
-
-    rhs: dict
-    observables: dict
-    steps: list = field(default_factory=list)
 
     @property
     def state(self) -> tuple:
         return ("W", "a")
-
-    @property
-    def conserved(self) -> list:
-        """Conserved quantities hold for some activations only; each model proves its own
-        (``conservation_proven``)."""
-        return []
-
-    def equations(self) -> list:
-        """The flow as equations :math:`\\dot\\theta = \\ldots` at the free indices."""
-        return [sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}"), rhs, evaluate=False)
-                for base, rhs in self.rhs.items()]
 
 
 _FLOW: list = []
