@@ -9,21 +9,22 @@
    directions (Zhou et al.), alignment between the layers (Xu & Ziyin), and the kernel
    distance between the initial and final empirical NTKs.
 
-Needs scikit-learn (``pip install exactdyn[cnn]``); about a minute of CPU time.
-Run: python examples/gd_and_probes.py [out_dir]   (writes sharpness.png there)
+Needs scikit-learn (``pip install exactdyn[cnn]``). Run time: about 60 s of CPU.
+
+    python examples/gd_and_probes.py [--out DIR]   (writes sharpness.png there)
 """
 
 import os
-import sys
 
 import numpy as np
+from _out import out_dir as make_out_dir
+from _out import parser
 
 import exactdyn as ed
 from exactdyn import probe
 from exactdyn.datasets import digits
 
-out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
-os.makedirs(out_dir, exist_ok=True)
+out_dir = str(make_out_dir(parser(__doc__, "gd_and_probes").parse_args().out, "gd_and_probes"))
 
 # ---- 1. GD against the flow ---------------------------------------------------------------
 m = ed.Linear1D.from_init([0.3, -0.2, 0.5], [0.1, 0.4, -0.3], kappa=1.5, eta_u=1.0,
@@ -86,3 +87,4 @@ for name, sw, sa, alpha in (("small", 1e-4, 1e-4, 1.0), ("standard", 1 / np.sqrt
 print("small init: RD >> 1, input weights condense onto few directions, the layers align "
       "and the NTK moves (feature learning); standard init: RD < 1, no condensation, the "
       "NTK barely moves (kernel regime).")
+print("written to", out_dir)

@@ -12,19 +12,16 @@ diagram over (β*, init scale) with a user-supplied classifier.
 Run time: about 20 s with ``--quick`` (the closed form's symbolic proof is skipped), about
 1–2 minutes without (sympy simplifies the Riccati residual).
 
-Usage::
-
-    python examples/user_network.py --out DIR [--quick]
+    python examples/user_network.py [--out DIR] [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import tempfile
 
 import numpy as np
 import sympy as sp
+from _out import out_dir, parser
 
 import exactdyn as ed
 
@@ -62,14 +59,11 @@ def converged_or_not(model):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None,
-                        help="output directory (default: a new temporary directory)")
-    parser.add_argument("--quick", action="store_true",
-                        help="skip the symbolic proof of the closed form (report and proof)")
-    args = parser.parse_args(argv)
-    out = args.out or tempfile.mkdtemp(prefix="exactdyn-user-network-")
-    os.makedirs(out, exist_ok=True)
+    p = parser(__doc__, "user_network")
+    p.add_argument("--quick", action="store_true",
+                   help="skip the symbolic proof of the closed form (report and proof)")
+    args = p.parse_args(argv)
+    out = str(out_dir(args.out, "user_network"))
 
     net = build_network()
     model = net.from_init({"u": [0.3, 0.1, -0.2], "v": [0.05, 0.2, 0.1]}, beta_star=0.5)

@@ -15,16 +15,15 @@ from the closed form (lines) and the integrator (points):
 
 Right: a sigma_u x kappa diagram (width 2, seed 2, zeta0 = 0.87) where all four labels of
 the linear1d taxonomy appear. Key numbers (tested in tests/test_gallery_xu_ziyin.py):
-``key_numbers()``.
+``key_numbers()``. Run time: about 60 s (the width-10000 integrations and the diagram).
 
-    python examples/xu_ziyin_mechanisms.py [--out xu_ziyin_mechanisms.png]
+    python examples/xu_ziyin_mechanisms.py [--out DIR]   (writes xu_ziyin_mechanisms.png)
 """
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
+from _out import out_dir, parser
 
 import exactdyn as ed
 
@@ -70,9 +69,8 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="xu_ziyin_mechanisms.png")
-    args = parser.parse_args(argv)
+    args = parser(__doc__, "xu_ziyin_mechanisms").parse_args(argv)
+    out = out_dir(args.out, "xu_ziyin_mechanisms")
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     from exactdyn.regimes.linear1d import convergence_times
 
@@ -98,7 +96,8 @@ def main(argv=None):
     for i, lab in enumerate(labels):
         ax2.plot([], [], "s", color=cmap(i / 9), label=lab)
     ax2.legend(fontsize=8, loc="lower left")
-    fig.savefig(args.out, dpi=120)
+    fig.savefig(out / "xu_ziyin_mechanisms.png", dpi=120)
+    print("written to", out)
     for name, row in key_numbers().items():
         print(f"{name}: {row}")
 

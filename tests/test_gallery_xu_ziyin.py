@@ -1,6 +1,7 @@
 """Gallery: examples/xu_ziyin_mechanisms.py (Xu & Ziyin, after Fig. 1) and its key numbers."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,13 @@ SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "xu_ziyin_mechanisms
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("xu_ziyin_mechanisms", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.path.insert(0, str(SCRIPT.parent))  # the examples' shared _out.py
+    try:
+        spec = importlib.util.spec_from_file_location("xu_ziyin_mechanisms", SCRIPT)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
     return mod
 
 

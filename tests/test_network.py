@@ -292,11 +292,12 @@ def test_riccati_closed_form_of_the_diagonal_network_is_proven():
     assert ed.closed_form(net.from_init({"u": U0, "v": V0}, beta_star=0.5)).proven
 
 
-def test_example_script_runs(tmp_path):
+def test_example_script_runs(tmp_path, monkeypatch):
     import runpy
     import sys
 
     path = os.path.join(os.path.dirname(__file__), "..", "examples", "user_network.py")
+    monkeypatch.syspath_prepend(os.path.dirname(path))  # the examples' shared _out.py
     argv = sys.argv
     sys.argv = [path, "--out", str(tmp_path), "--quick"]
     try:
