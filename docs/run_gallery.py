@@ -20,22 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "gallery" / "figures"
 
-# How each example takes its output location: "{dir}" is the figures folder of the example,
-# "{dir}/x.png" a file in it. The command shown on the page has OUTDIR for the folder and
-# the bare file name for a file.
-ARGS = {
-    "cnn_condensation_digits": ["{dir}"],
-    "condensation_heatmaps": ["{dir}"],
-    "dask_phase_diagram": [],
-    "early_alignment_failure": ["{dir}/early_alignment_failure.png"],
-    "early_alignment_polar": ["{dir}"],
-    "kunin_lazy_rich": ["{dir}/kunin_lazy_rich.png"],
-    "luo_phase_diagram": ["{dir}"],
-    "phase_diagram_linear1d": ["{dir}"],
-    "rd_slopes": ["{dir}"],
-    "saddle_to_saddle": ["--out", "{dir}/saddle_to_saddle.png"],
-    "saxe_sigmoid": ["{dir}/saxe_sigmoid.png"],
-}
+# Every example takes ``--out DIR`` (examples/_out.py); an example with other needs can
+# be given its own arguments here ("{dir}" is its figures folder).
+ARGS: dict = {}
+DEFAULT_ARGS = ["--out", "{dir}"]
 MAX_STDOUT_LINES = 60
 
 
@@ -48,8 +36,9 @@ def run(name):
     for old in out.iterdir():
         if old.suffix in {".png", ".svg", ".json", ".npz"}:
             old.unlink()
-    args = [a.format(dir=out.relative_to(ROOT)) for a in ARGS.get(name, [])]
-    shown = ["OUTDIR" if a == "{dir}" else a.replace("{dir}/", "") for a in ARGS.get(name, [])]
+    spec = ARGS.get(name, DEFAULT_ARGS)
+    args = [a.format(dir=out.relative_to(ROOT)) for a in spec]
+    shown = ["OUTDIR" if a == "{dir}" else a.replace("{dir}/", "") for a in spec]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(script.relative_to(ROOT)), *args], cwd=ROOT,
                           capture_output=True, text=True, env=None)
@@ -84,8 +73,15 @@ def _cores():
 def main(names):
     names = names or sorted(p.stem for p in (ROOT / "examples").glob("*.py")
                             if not p.name.startswith("_"))
+    failed = []
     for name in names:
-        run(name)
+        try:
+            run(name)
+        except SystemExit as exc:  # record the others, then fail
+            print(exc, file=sys.stderr)
+            failed.append(name)
+    if failed:
+        raise SystemExit(f"run_gallery: failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
