@@ -11,6 +11,7 @@ printed output and its run time go there (``run.json``), to be committed. The do
 
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +23,8 @@ FIGURES = ROOT / "docs" / "gallery" / "figures"
 
 # Every example takes ``--out DIR`` (examples/_out.py); an example with other needs can
 # be given its own arguments here ("{dir}" is its figures folder).
-ARGS: dict = {}
+ARGS: dict = {"gd_and_probes": ["{dir}"],
+              "xu_ziyin_mechanisms": ["--out", "{dir}/xu_ziyin_mechanisms.png"]}
 DEFAULT_ARGS = ["--out", "{dir}"]
 MAX_STDOUT_LINES = 60
 
@@ -46,8 +48,12 @@ def run(name):
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"run_gallery: {name} failed (exit {proc.returncode})")
+    for png in list(out.glob("*/**/*.png")):   # figures in subfolders (a report's) move up
+        png.rename(out / "_".join(png.relative_to(out).parts))
     for extra in out.iterdir():   # the pages show the PNGs; keep the folder small
-        if extra.is_file() and extra.suffix != ".png":
+        if extra.is_dir():
+            shutil.rmtree(extra)   # e.g. a sweep's cell cache
+        elif extra.suffix != ".png":
             extra.unlink()
     lines = proc.stdout.rstrip().splitlines()
     if len(lines) > MAX_STDOUT_LINES:
