@@ -76,6 +76,7 @@ napoleon_custom_sections = [("Equations", "notes_style"), ("References", "notes_
 # (Debian's libjs-mathjax).
 if os.environ.get("EXACTDYN_MATHJAX_PATH"):
     mathjax_path = os.environ["EXACTDYN_MATHJAX_PATH"]
+    myst_update_mathjax = False  # MyST's processing classes are MathJax 3+ options
 
 html_theme = "furo" if __import__("importlib").util.find_spec("furo") else "alabaster"
 html_title = f"exactdyn {release}"
