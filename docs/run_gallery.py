@@ -23,8 +23,7 @@ FIGURES = ROOT / "docs" / "gallery" / "figures"
 
 # Every example takes ``--out DIR`` (examples/_out.py); an example with other needs can
 # be given its own arguments here ("{dir}" is its figures folder).
-ARGS: dict = {"gd_and_probes": ["{dir}"],
-              "xu_ziyin_mechanisms": ["--out", "{dir}/xu_ziyin_mechanisms.png"]}
+ARGS: dict = {}
 DEFAULT_ARGS = ["--out", "{dir}"]
 MAX_STDOUT_LINES = 60
 

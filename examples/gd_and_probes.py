@@ -9,21 +9,21 @@
    directions (Zhou et al.), alignment between the layers (Xu & Ziyin), and the kernel
    distance between the initial and final empirical NTKs.
 
-Needs scikit-learn (``pip install exactdyn[cnn]``); about a minute of CPU time.
-Run: python examples/gd_and_probes.py [out_dir]   (writes sharpness.png there)
+Needs scikit-learn (``pip install exactdyn[cnn]``).
+Run: ``python examples/gd_and_probes.py [--out DIR]`` -> sharpness.png (default DIR: a new
+temporary directory); run time: about 80 s (measured).
 """
 
-import os
 import sys
 
 import numpy as np
+from _out import out_dir, parser
 
 import exactdyn as ed
 from exactdyn import probe
 from exactdyn.datasets import digits
 
-out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
-os.makedirs(out_dir, exist_ok=True)
+out = out_dir(parser(__doc__, "gd_and_probes").parse_args(sys.argv[1:]).out, "gd_and_probes")
 
 # ---- 1. GD against the flow ---------------------------------------------------------------
 m = ed.Linear1D.from_init([0.3, -0.2, 0.5], [0.1, 0.4, -0.3], kappa=1.5, eta_u=1.0,
@@ -36,7 +36,7 @@ traj = ed.gd(m, lr, np.arange(0, 41) * lr)
 sharp = ed.sharpness(traj, model=m)
 print(f"\nsharpness along GD at lr = {lr}: start {sharp[0]:.3f}, end {sharp[-1]:.3f} "
       f"(stable while < 2/lr = {2 / lr:g})")
-ed.plot_sharpness(traj.t, sharp, lr=lr, path=os.path.join(out_dir, "sharpness.png"))
+ed.plot_sharpness(traj.t, sharp, lr=lr, path=out / "sharpness.png")
 
 # ---- 2. probes on a two-layer tanh network trained with numpy GD --------------------------
 x, y = digits((2, 7))
@@ -86,3 +86,4 @@ for name, sw, sa, alpha in (("small", 1e-4, 1e-4, 1.0), ("standard", 1 / np.sqrt
 print("small init: RD >> 1, input weights condense onto few directions, the layers align "
       "and the NTK moves (feature learning); standard init: RD < 1, no condensation, the "
       "NTK barely moves (kernel regime).")
+print(f"figures in {out}")

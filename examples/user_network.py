@@ -14,14 +14,15 @@ Run time: about 20 s with ``--quick`` (the closed form's symbolic proof is skipp
 
 Usage::
 
-    python examples/user_network.py --out DIR [--quick]
+    python examples/user_network.py [--out DIR] [--quick]
+
+(default DIR: a new temporary directory).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import tempfile
+import sys
 
 import numpy as np
 import sympy as sp
@@ -62,14 +63,14 @@ def converged_or_not(model):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None,
-                        help="output directory (default: a new temporary directory)")
-    parser.add_argument("--quick", action="store_true",
-                        help="skip the symbolic proof of the closed form (report and proof)")
-    args = parser.parse_args(argv)
-    out = args.out or tempfile.mkdtemp(prefix="exactdyn-user-network-")
-    os.makedirs(out, exist_ok=True)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # examples/_out.py
+    from _out import out_dir, parser
+
+    p = parser(__doc__, "user_network")
+    p.add_argument("--quick", action="store_true",
+                   help="skip the symbolic proof of the closed form (report and proof)")
+    args = p.parse_args(argv)
+    out = str(out_dir(args.out, "user_network"))
 
     net = build_network()
     model = net.from_init({"u": [0.3, 0.1, -0.2], "v": [0.05, 0.2, 0.1]}, beta_star=0.5)

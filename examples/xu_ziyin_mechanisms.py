@@ -17,12 +17,16 @@ Right: a sigma_u x kappa diagram (width 2, seed 2, zeta0 = 0.87) where all four 
 the linear1d taxonomy appear. Key numbers (tested in tests/test_gallery_xu_ziyin.py):
 ``key_numbers()``.
 
-    python examples/xu_ziyin_mechanisms.py [--out xu_ziyin_mechanisms.png]
+    python examples/xu_ziyin_mechanisms.py [--out DIR]
+
+writes xu_ziyin_mechanisms.png into DIR (default: a new temporary directory); run time:
+about 10 s (measured).
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -70,9 +74,11 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="xu_ziyin_mechanisms.png")
-    args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_out.py
+    from _out import out_dir, parser
+
+    args = parser(__doc__, "xu_ziyin_mechanisms").parse_args(argv)
+    path = out_dir(args.out, "xu_ziyin_mechanisms") / "xu_ziyin_mechanisms.png"
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     from exactdyn.regimes.linear1d import convergence_times
 
@@ -98,7 +104,8 @@ def main(argv=None):
     for i, lab in enumerate(labels):
         ax2.plot([], [], "s", color=cmap(i / 9), label=lab)
     ax2.legend(fontsize=8, loc="lower left")
-    fig.savefig(args.out, dpi=120)
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
     for name, row in key_numbers().items():
         print(f"{name}: {row}")
 
