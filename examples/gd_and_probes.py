@@ -11,7 +11,8 @@
 
 Needs scikit-learn (``pip install exactdyn[cnn]``).
 Run: ``python examples/gd_and_probes.py [--out DIR]`` -> sharpness.png (default DIR: a new
-temporary directory); run time: about 80 s (measured).
+temporary directory); run time: about 60 s (measured: 48-80 s on a shared 2-core
+machine).
 """
 
 import sys
