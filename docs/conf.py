@@ -76,6 +76,7 @@ napoleon_custom_sections = [("Equations", "notes_style"), ("References", "notes_
 # (Debian's libjs-mathjax).
 if os.environ.get("EXACTDYN_MATHJAX_PATH"):
     mathjax_path = os.environ["EXACTDYN_MATHJAX_PATH"]
+    myst_update_mathjax = False  # MyST's processing classes are MathJax 3+ options
 
 html_theme = "furo" if __import__("importlib").util.find_spec("furo") else "alabaster"
 html_title = f"exactdyn {release}"
@@ -86,16 +87,22 @@ html_css_files = ["custom.css"]
 # under "Other" (so a new export is documented at once); one listed here but no longer
 # exported is dropped.
 API_GROUPS = [
-    ("Models", "A model is a frozen dataclass of hyperparameters plus an initial state.",
+    ("Models", "A model is a frozen dataclass of hyperparameters plus an initial state; "
+     "``Network`` makes one from a sympy loss (with an optional ``ClosedForm``).",
      ["Linear1D", "LinearNet", "SingleNeuron", "DeepLinear", "TwoLayer", "TwoLayerCNN",
-      "Network"]),
-    ("Pipeline", "Derive, lower, integrate, solve in closed form.",
-     ["gradient_flow", "lower", "solve", "exact", "closed_form", "Trajectory"]),
+      "Network", "ClosedForm"]),
+    ("Pipeline", "Derive, lower, integrate, solve in closed form; save and load.",
+     ["gradient_flow", "lower", "solve", "exact", "closed_form", "Trajectory", "load"]),
     ("Checks and analyses", "Closed form against numerics; regimes; phase diagrams; reports.",
      ["verify", "VerificationReport", "classify", "Regime", "phase_diagram", "PhaseDiagram",
       "report"]),
+    ("Gradient descent", "Exact GD iterates on the lowered flow, their orders against the "
+     "flow and the modified flow, and the sharpness.",
+     ["gd", "verify_gd", "GDVerification", "sharpness", "plot_sharpness"]),
     ("ReLU early alignment", "Boursier & Flammarion's early phase, region by region.",
      ["early_alignment", "alignment_path", "extremal_vectors"]),
+    ("Probes", "The papers' measures on weight snapshots of any network (numpy, torch).",
+     ["probe"]),
     ("Conventions and errors", "", ["cite", "IntegrationError"]),
 ]
 API_SKIP = {"__version__"}

@@ -20,23 +20,29 @@ def docstring(path):
 
 
 def rst_safe(text):
-    """The docstring of an example (plain text with ``literals``, lists and ``::`` blocks)
-    made safe for reStructuredText: ``|`` and ``*`` outside literals are escaped, so
-    ``|cos(W, u1)|`` or ``p*`` are not read as substitutions or emphasis."""
-    out, literal_block, block_indent = [], False, 0
+    """The docstring of an example (plain text with ``literals``, lists, ``::`` blocks and
+    the odd reST directive or role) made safe for reStructuredText: ``|``, ``*`` and ``\\``
+    outside literals, roles (``:math:`...```) and directives (``.. math::`` and their
+    indented bodies) are escaped, so ``|cos(W, u1)|`` or ``p*`` are not read as
+    substitutions or emphasis."""
+    out, verbatim, block_indent = [], False, 0
     for line in text.split("\n"):
         indent = len(line) - len(line.lstrip())
-        if literal_block and line.strip() and indent <= block_indent:
-            literal_block = False
-        if literal_block:
+        if verbatim and line.strip() and indent <= block_indent:
+            verbatim = False
+        if verbatim:
             out.append(line)
             continue
-        parts = re.split(r"(``.*?``)", line)
-        out.append("".join(p if p.startswith("``") else
+        if line.lstrip().startswith(".. "):  # a directive: its line and body as written
+            out.append(line)
+            verbatim, block_indent = True, indent
+            continue
+        parts = re.split(r"(``.*?``|:\w+:`[^`]*`)", line)
+        out.append("".join(p if p.startswith(("``", ":")) and p.endswith("`") else
                            p.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
                            for p in parts))
         if line.rstrip().endswith("::"):
-            literal_block, block_indent = True, indent
+            verbatim, block_indent = True, indent
     return "\n".join(out)
 
 

@@ -11,6 +11,7 @@ printed output and its run time go there (``run.json``), to be committed. The do
 
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -20,22 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "docs" / "gallery" / "figures"
 
-# How each example takes its output location: "{dir}" is the figures folder of the example,
-# "{dir}/x.png" a file in it. The command shown on the page has OUTDIR for the folder and
-# the bare file name for a file.
-ARGS = {
-    "cnn_condensation_digits": ["{dir}"],
-    "condensation_heatmaps": ["{dir}"],
-    "dask_phase_diagram": [],
-    "early_alignment_failure": ["{dir}/early_alignment_failure.png"],
-    "early_alignment_polar": ["{dir}"],
-    "kunin_lazy_rich": ["{dir}/kunin_lazy_rich.png"],
-    "luo_phase_diagram": ["{dir}"],
-    "phase_diagram_linear1d": ["{dir}"],
-    "rd_slopes": ["{dir}"],
-    "saddle_to_saddle": ["--out", "{dir}/saddle_to_saddle.png"],
-    "saxe_sigmoid": ["{dir}/saxe_sigmoid.png"],
-}
+# Every example takes ``--out DIR`` (examples/_out.py); an example with other needs can
+# be given its own arguments here ("{dir}" is its figures folder).
+ARGS: dict = {}
+DEFAULT_ARGS = ["--out", "{dir}"]
 MAX_STDOUT_LINES = 60
 
 
@@ -48,8 +37,9 @@ def run(name):
     for old in out.iterdir():
         if old.suffix in {".png", ".svg", ".json", ".npz"}:
             old.unlink()
-    args = [a.format(dir=out.relative_to(ROOT)) for a in ARGS.get(name, [])]
-    shown = ["OUTDIR" if a == "{dir}" else a.replace("{dir}/", "") for a in ARGS.get(name, [])]
+    spec = ARGS.get(name, DEFAULT_ARGS)
+    args = [a.format(dir=out.relative_to(ROOT)) for a in spec]
+    shown = ["OUTDIR" if a == "{dir}" else a.replace("{dir}/", "") for a in spec]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, str(script.relative_to(ROOT)), *args], cwd=ROOT,
                           capture_output=True, text=True, env=None)
@@ -57,8 +47,12 @@ def run(name):
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"run_gallery: {name} failed (exit {proc.returncode})")
+    for png in list(out.glob("*/**/*.png")):   # figures in subfolders (a report's) move up
+        png.rename(out / "_".join(png.relative_to(out).parts))
     for extra in out.iterdir():   # the pages show the PNGs; keep the folder small
-        if extra.is_file() and extra.suffix != ".png":
+        if extra.is_dir():
+            shutil.rmtree(extra)   # e.g. a sweep's cell cache
+        elif extra.suffix != ".png":
             extra.unlink()
     lines = proc.stdout.rstrip().splitlines()
     if len(lines) > MAX_STDOUT_LINES:
@@ -84,8 +78,15 @@ def _cores():
 def main(names):
     names = names or sorted(p.stem for p in (ROOT / "examples").glob("*.py")
                             if not p.name.startswith("_"))
+    failed = []
     for name in names:
-        run(name)
+        try:
+            run(name)
+        except SystemExit as exc:  # record the others, then fail
+            print(exc, file=sys.stderr)
+            failed.append(name)
+    if failed:
+        raise SystemExit(f"run_gallery: failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

@@ -12,16 +12,20 @@ diagram over (β*, init scale) with a user-supplied classifier.
 Run time: about 20 s with ``--quick`` (the closed form's symbolic proof is skipped), about
 1–2 minutes without (sympy simplifies the Riccati residual).
 
+Usage::
+
     python examples/user_network.py [--out DIR] [--quick]
+
+(default DIR: a new temporary directory).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import sympy as sp
-from _out import out_dir, parser
 
 import exactdyn as ed
 
@@ -59,6 +63,9 @@ def converged_or_not(model):
 
 
 def main(argv=None):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # examples/_out.py
+    from _out import out_dir, parser
+
     p = parser(__doc__, "user_network")
     p.add_argument("--quick", action="store_true",
                    help="skip the symbolic proof of the closed form (report and proof)")
