@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import exactdyn as ed
@@ -234,6 +234,9 @@ def _close(a, b, tol):
     return abs(d) <= tol
 
 
+# The assumptions reject data hypothesis 6.80 (the oldest allowed) generates often enough to
+# trip its filter_too_much health check; the examples that pass them are what is tested.
+@settings(suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.lists(st.tuples(st.floats(-2, 2), st.floats(-1, 1)), min_size=1, max_size=6))
 def test_2d_enumeration_matches_a_brute_force_scan(data):
     x = np.array([p[0] for p in data])
