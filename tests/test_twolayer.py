@@ -159,7 +159,7 @@ def test_trajectory_shapes_and_observables():
 
 def test_inits():
     m = ed.TwoLayer(8, "1d-sine", init="mirrored", beta1=0.3, beta2=0.2, n=5)
-    np.testing.assert_allclose(m.output(m.a0, m.W0), 0.0, atol=1e-15)
+    np.testing.assert_allclose(ed.lower(m).observe(m.a0, m.W0)[0], 0.0, atol=1e-15)
     b = ed.TwoLayer(8, "1d-sine", init="balanced", n=5)
     np.testing.assert_allclose(np.abs(b.a0), np.linalg.norm(b.W0, axis=1), rtol=1e-15)
     d = ed.TwoLayer(8, "1d-sine", init="dominated", n=5)
