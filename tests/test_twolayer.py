@@ -565,6 +565,6 @@ def test_piecewise_activation_lowered_by_sign_equals_the_sympy_expression(name, 
     # random profile found leaky_relu(-2.2e-309) one subnormal step off the 30-digit value)
     np.testing.assert_allclose(sig(h), ref_s, rtol=1e-15, atol=1e-320)
     ref_d = np.array([float(act.derivative.subs(X, sp.Float(v, 30))) for v in h[nz]])
-    np.testing.assert_allclose(dsig(h)[nz], ref_d, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(dsig(h)[nz], ref_d, rtol=1e-15, atol=1e-320)  # as above
     _plus, minus = act.branches()
     assert dsig(np.array([0.0]))[0] == float(sp.diff(minus, X).subs(X, 0))
