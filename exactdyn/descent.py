@@ -21,7 +21,7 @@ import numpy as np
 from . import _validation as check
 from .flows import gradient_flow, lower
 from .numeric import gd as gd_numeric
-from .numeric.integrate import DEFAULT_RTOL, FLOAT_METHODS, integrate_float
+from .numeric.integrate import DEFAULT_RTOL, FLOAT_METHODS, integrate_float, lowered_trajectory
 from .trajectory import Trajectory
 
 
@@ -63,18 +63,7 @@ def trajectory(model, low, times, ys, meta, precision=None) -> Trajectory:
 
         st = low.unpack(np.asarray(ys, dtype=float))
         return trajectory_from_states(model, times, st["W"], st["a"], meta)
-    if precision is not None:
-        with mpmath.workdps(precision):
-            t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
-            state = {k: np.array(v) for k, v in low.unpack(ys).items()}
-            obs = low.observables(state)
-    else:
-        t_out = np.asarray(times, float).copy()
-        state = {k: np.array(v) for k, v in low.unpack(np.asarray(ys, float)).items()}
-        with np.errstate(invalid="ignore", divide="ignore"):
-            obs = low.observables(state)
-    meta = {"model": model.name, "params": model.params, **meta}
-    return Trajectory(t_out, state, obs, meta)
+    return lowered_trajectory(model, low, times, ys, precision, meta)
 
 
 def _lr(lr) -> float:

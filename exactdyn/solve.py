@@ -2,10 +2,6 @@ r"""Numerical integration of a model's gradient flow: ``solve(model, t)``."""
 
 from __future__ import annotations
 
-import mpmath
-import numpy as np
-
-from . import _mp
 from . import _validation as check
 from .errors import IntegrationError  # noqa: F401  (re-exported for callers)
 from .flows import lower
@@ -15,6 +11,7 @@ from .numeric.integrate import (
     PRECISION_METHODS,
     default_atol,
     integrate_float,
+    lowered_trajectory,
 )
 from .numeric.registry import numeric_family
 from .trajectory import Trajectory
@@ -137,16 +134,6 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
 
 
 def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):
-    if precision is not None:
-        with _mp.workdps(precision):
-            t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
-            state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}
-            obs = lowered.observables(state)
-    else:
-        t_out = times.copy()
-        state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}
-        with np.errstate(invalid="ignore", divide="ignore"):
-            obs = lowered.observables(state)
-    meta = {"model": model.name, "params": model.params, "method": method, "rtol": rtol,
-            "atol": atol, "precision": precision, **stats}
-    return Trajectory(t_out, state, obs, meta)
+    return lowered_trajectory(model, lowered, times, ys, precision,
+                              {"method": method, "rtol": rtol, "atol": atol,
+                               "precision": precision, **stats})

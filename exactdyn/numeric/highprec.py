@@ -184,6 +184,18 @@ def _outputs_to_mpf(rows, precision):
 DYNAMIC_RANGE_BITS = 128
 
 
+def _check_step(steps, h, t, t_end, bits) -> None:
+    """Both Taylor engines: ``IntegrationError`` past :data:`MAX_STEPS` steps or when the
+    step ``h`` falls below the working precision's resolution of ``t``."""
+    if steps >= MAX_STEPS:
+        raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
+                               f"t = {float(t_end)!r} (a flow at rest integrated to a very "
+                               f"long horizon); give a shorter horizon", t_reached=float(t))
+    if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
+        raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
+                               f"{steps} steps)", t_reached=float(t))
+
+
 def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "auto"):
     """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``."""
     bits = working_bits(precision)
@@ -267,14 +279,7 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
         num, den = sigma.as_integer_ratio()  # exact: den is a power of two
         sig_fx = (num << F) // den
         h = gmpy2.mul_2exp(gmpy2.mpfr(sig_fx), tau_exp - F)
-        if steps >= MAX_STEPS:
-            raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
-                                   f"t = {float(t_end)!r} (a flow at rest integrated to a very "
-                                   f"long horizon); give a shorter horizon",
-                                   t_reached=float(t))
-        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
-            raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
-                                   f"{steps} steps)", t_reached=float(t))
+        _check_step(steps, h, t, t_end, bits)
         last = t + h >= t_end
         t_next = t_end if last else t + h
         while n_out < len(times) and t_out[n_out] <= t_next:
@@ -332,14 +337,7 @@ def _taylor_loop_mpfr(program, y0, times, order, bits, engine=None):
             last = True
         else:
             last = False
-        if steps >= MAX_STEPS:
-            raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
-                                   f"t = {float(t_end)!r} (a flow at rest integrated to a very "
-                                   f"long horizon); give a shorter horizon",
-                                   t_reached=float(t))
-        if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
-            raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
-                                   f"{steps} steps)", t_reached=float(t))
+        _check_step(steps, h, t, t_end, bits)
         t_next = t + h
         while n_out < len(times) and t_out[n_out] <= t_next:
             rows[n_out] = _horner(coeffs, t_out[n_out] - t)

@@ -10,8 +10,11 @@ CNN (inside :mod:`exactdyn.numeric.kinks`' segments too) — calls.
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 
+from .. import _mp
+from ..trajectory import Trajectory
 from . import stepping
 
 #: ``solve_ivp``'s methods; DOP853 (the default) suits these smooth, non-stiff flows.
@@ -57,3 +60,21 @@ def integrate_float(rhs, jac, y0, times, method, rtol, atol, max_steps=None):
     return stepping.integrate(rhs, y0, times, method, rtol, atol, jac=jac,
                               max_steps=stepping.DEFAULT_MAX_STEPS if max_steps is None
                               else max_steps)
+
+
+def lowered_trajectory(model, lowered, times, ys, precision, meta) -> Trajectory:
+    """The :class:`~exactdyn.Trajectory` of a generic lowered flow from its packed states
+    ``ys`` (time first): named state arrays, the lowered observables, and ``meta`` after
+    the model's name and hyperparameters. ``precision``: states are mpmath numbers,
+    evaluated at that many digits (thread-safe, :func:`exactdyn._mp.workdps`)."""
+    if precision is not None:
+        with _mp.workdps(precision):
+            t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
+            state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}
+            obs = lowered.observables(state)
+    else:
+        t_out = np.asarray(times, float).copy()
+        state = {k: np.array(v) for k, v in lowered.unpack(np.asarray(ys, float)).items()}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            obs = lowered.observables(state)
+    return Trajectory(t_out, state, obs, {"model": model.name, "params": model.params, **meta})
