@@ -105,7 +105,7 @@ def test_bad_input_one_line_exit_2(capsys, argv, needle):
 
 
 def test_console_script_help_is_complete():
-    out = subprocess.run([sys.executable, "-m", "exactdyn", "solve", "--help"],
+    out = subprocess.run([sys.executable, "-m", "exactdyn", "solve", "linear1d", "--help"],
                          capture_output=True, text=True, check=True).stdout
     for option in ("--width", "--kappa", "--eta-u", "--eta-w", "--sigma-u", "--sigma-w",
                    "--teacher", "--x-var", "--seed", "--u0", "--w0", "--t", "--t-span",

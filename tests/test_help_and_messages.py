@@ -7,7 +7,7 @@ import pytest
 
 import exactdyn as ed
 from exactdyn.cli import main
-from exactdyn.cli.twolayer import build_parser
+from exactdyn.cli import family_parser
 from exactdyn.regimes.two_layer import default_widths
 
 
@@ -33,7 +33,7 @@ def test_exact_linear_error_names_the_cli_flags(capsys):
 
 
 def test_widths_help_says_what_the_default_is():
-    text = build_parser("classify").format_help()
+    text = family_parser("classify", "two-layer").format_help()
     assert "16..m by factors of 4" not in text
     assert "m/4, m/2, m" in " ".join(text.split())
     # mirrored: even widths of at least 4, e.g. the width 64 -> [16, 32, 64]

@@ -13,7 +13,7 @@ import sympy as sp
 
 import exactdyn as ed
 from exactdyn.cli import main
-from exactdyn.cli.cnn import report_build
+from exactdyn.cli import report_build
 from exactdyn.datasets import synthetic_images
 from exactdyn.report import check_derivations
 from exactdyn.symbolic import cnn as sc
@@ -156,7 +156,7 @@ def test_relu_report_has_no_closed_form(tmp_path):
 def test_argv_rebuilds_the_model(built, tmp_path):
     data = json.loads(read(os.path.join(built.path, "data.json")))
     assert data["argv"][0] == "cnn"
-    model, times, precision = report_build(data["argv"][1:])
+    model, times, precision = report_build(data["argv"])
     np.testing.assert_array_equal(model.images, built.content.model.images)
     np.testing.assert_array_equal(model.W0, built.content.model.W0)
     np.testing.assert_array_equal(times, TIMES)
@@ -181,7 +181,7 @@ def test_closed_form_overflow_is_reported_not_raised(tmp_path):
 
 def _build(argv):
     assert argv[0] == "cnn"
-    return report_build(argv[1:])
+    return report_build(argv)
 
 
 def test_check_round_trip_detects_a_modified_file(tmp_path):

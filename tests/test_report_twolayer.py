@@ -65,9 +65,9 @@ def test_verification_and_command_rebuild(built):
     assert data["verification"][LABEL]["passed"]
     assert "not available" in data["verification_notes"]["20 digits"]
     assert data["argv"][0] == "two-layer"
-    from exactdyn.cli.twolayer import report_build
+    from exactdyn.cli import report_build
 
-    model, times, precision = report_build(data["argv"][1:])
+    model, times, precision = report_build(data["argv"])
     assert json.dumps(model.params) == json.dumps(built.content.model.params)
     np.testing.assert_array_equal(model.a0, built.content.model.a0)
     np.testing.assert_array_equal(times, TIMES)

@@ -60,9 +60,9 @@ def test_report_no_regime_is_recorded_and_checked_fresh(tmp_path, capsys, monkey
     assert data["regime"] is None and "--no-regime" in data["regime_note"]
     assert data["argv"][-1] == "--no-regime"
     assert "regime section" not in capsys.readouterr().err  # nothing long announced
-    from exactdyn.cli.twolayer import report_build
+    from exactdyn.cli import report_build
     from exactdyn.report import check_derivations
 
     differing, checked = check_derivations("derivations",
-                                           lambda argv: report_build(argv[1:]))
+                                           lambda argv: report_build(argv))
     assert checked == ["two-layer"] and differing == []

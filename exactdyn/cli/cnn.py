@@ -19,28 +19,19 @@ import numpy as np
 from ..models.cnn import INITS, PADDINGS
 
 
-def build_parser(command: str):
-    from .common import _Parser
-
-    p = _Parser(prog=f"exactdyn {command} cnn",
-                description="Two-layer CNN f(x) = sum_{u,v,b} a_{uvb} sigma(W_b * x)_{uv} "
-                "(MATH.md §5, Zhou et al. arXiv:2305.09947): " +
-                ("integrate its gradient flow." if command == "solve" else
-                 "the linearized closed form (SVD of the label-weighted patch matrix Z)."
-                 if command == "exact" else
-                 "scale convergence of the linearized closed form against the full flow "
-                 "(init x 1, 1/2, 1/4)." if command == "verify" else
-                 "its derivation report."))
-    p.add_argument("--channels", type=int, default=8, help="number of kernels M (default 8)")
-    p.add_argument("--kernel-size", type=int, default=3, help="kernel side s (default 3)")
-    p.add_argument("--scale", type=float, default=1e-3, help="init std of every weight > 0")
-    p.add_argument("--activation", default="tanh",
+def add_options(p) -> None:
+    """The CNN's options (hyperparameters, init, data)."""
+    g = p.add_argument_group("cnn hyperparameters (Zhou et al. arXiv:2305.09947)")
+    g.add_argument("--channels", type=int, default=8, help="number of kernels M (default 8)")
+    g.add_argument("--kernel-size", type=int, default=3, help="kernel side s (default 3)")
+    g.add_argument("--scale", type=float, default=1e-3, help="init std of every weight > 0")
+    g.add_argument("--activation", default="tanh",
                    help="tanh (default), gelu, silu, softplus, linear, ... or an expression "
                    "in x such as 'tanh(x) + x**3/10'")
-    p.add_argument("--init", default="gaussian", help="one of " + ", ".join(INITS))
-    p.add_argument("--padding", default="valid", help="one of " + ", ".join(PADDINGS))
-    p.add_argument("--alpha", type=float, default=1.0, help="output scale alpha > 0 (1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
+    g.add_argument("--init", default="gaussian", help="one of " + ", ".join(INITS))
+    g.add_argument("--padding", default="valid", help="one of " + ", ".join(PADDINGS))
+    g.add_argument("--alpha", type=float, default=1.0, help="output scale alpha > 0 (1)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
     d = p.add_argument_group("data")
     d.add_argument("--data", default=None,
                    help="synthetic: exactdyn.datasets.synthetic_images, horizontal (+1) "
@@ -53,10 +44,6 @@ def build_parser(command: str):
     d.add_argument("--labels", help="labels as .npy, length N (with --images)")
     d.add_argument("--channels-first", action="store_true",
                    help="--images is N x C x H x W")
-    from .common import add_family_run_options
-
-    add_family_run_options(p, command, save=True)
-    return p
 
 
 def _load_npy(option: str, path: str) -> np.ndarray:
@@ -106,16 +93,3 @@ def model_from_args(args):
                         padding=args.padding, init=args.init, alpha=args.alpha)
     model = model.with_data_args(data_args(args))
     return model
-
-
-def report_build(argv) -> tuple:
-    """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
-    from .common import family_report_build
-
-    return family_report_build(build_parser, model_from_args, argv)
-
-
-def run(command: str, argv) -> int:
-    from .common import run_family
-
-    return run_family(command, argv, build_parser, model_from_args)

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
-from ..closed_form import exact
-from ..solve import solve
-from ..verify import verify
+from ..models.fields import option_fields
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,78 +62,66 @@ _NO_REGIME = ("skip the regime section (classify can cost several training runs,
               "the two-layer RD slope over widths)")
 
 
-def add_family_run_options(p, command: str, save: bool = False) -> None:
-    """Times, output and per-command options of ``exactdyn COMMAND two-layer|cnn`` (the
-    families with their own parser); ``save`` adds ``--save`` to solve and exact."""
-    t = p.add_argument_group("times and output")
-    t.add_argument("--t", help="output times, comma-separated")
-    t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
-    t.add_argument("--points", type=int, default=11, help="number of times in --t-span")
-    if command == "report":
-        p.set_defaults(points=41)
-        t.add_argument("--precision", type=int, default=50,
-                       help="digits of the high-precision part (not available: recorded)")
-        t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
-        t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
-        t.add_argument("--no-regime", action="store_true", help=_NO_REGIME)
-        return
-    t.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    if command == "verify":
-        t.add_argument("--rtol", type=float, default=None,
-                       help="integrator relative tolerance (default 1e-13)")
-        t.add_argument("--order-tol", type=float, default=None,
-                       help="pass when the fitted order >= predicted - this (default 0.2)")
-        return
-    if save and command in ("solve", "exact"):
-        t.add_argument("--save",
-                       help="also write the whole trajectory (states W, a) to this .npz")
-    if command == "solve":
-        p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
-        p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
+# ---------------------------------------------------------------- options from model fields
 
 
-def family_report_build(build_parser, model_from_args, argv) -> tuple:
-    """``(model, times, precision)`` from a report's recorded ``argv`` (without the name),
-    for a family with its own parser (two-layer, cnn)."""
-    args = build_parser("report").parse_args([*argv, "--out", "-"])
-    return model_from_args(args), _times(args), args.precision
+def add_field_options(parser, cls, title: str | None = None, skip=()) -> None:
+    """One option per constructor field of ``cls`` the command line can type (see
+    :mod:`exactdyn.models.fields`); an option not given leaves the constructor's
+    default (the parsed value is ``None``)."""
+    group = parser.add_argument_group(title or f"{cls.__name__} hyperparameters")
+    for f in option_fields(cls):
+        if f.name in skip:
+            continue
+        default = "" if f.required else f" (default {_default_text(f.default)})"
+        help_text = (f.help or f.kind) + default
+        if f.kind == "bool":
+            group.add_argument(f.flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=help_text)
+        else:
+            group.add_argument(f.flag, dest=f.name, type=_parser_of(f), default=None,
+                               required=f.required, help=help_text,
+                               metavar=f.name.upper() if f.kind != "floats" else "X,Y,...")
 
 
-def run_family(command: str, argv, build_parser, model_from_args, classify_options=None) -> int:
-    """``exactdyn {solve,exact,verify,report,classify} FAMILY ...`` for a family with its own
-    parser and model builder (two-layer, cnn). ``classify_options(args)`` gives the
-    keyword arguments of :func:`~exactdyn.regimes.classify` (families without a taxonomy
-    pass None)."""
-    args = build_parser(command).parse_args(argv)
-    model = model_from_args(args)
-    times = _times(args)
-    if command == "report":
-        from ..report import report
+def _default_text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return "none" if value is None else str(value)
 
-        if classify_options is not None and not args.no_regime:
-            print("report: the regime section classifies the model (training runs over "
-                  "several widths; --no-regime skips it) ...", file=sys.stderr, flush=True)
-        rep = report(model, args.out, times, precision=args.precision,
-                     figures=not args.no_figures, regime=not args.no_regime)
-        print(f"wrote {rep.path}: " + ", ".join(rep.files))
-        return 0
-    if command == "verify":
-        rep = verify(model, times, rtol=args.rtol, order_tol=args.order_tol)
-        print_order_report(rep, args.format)
-        return 0 if rep.passed else 1
-    if command == "classify":
-        from ..regimes import classify
 
-        print_regime(classify(model, **classify_options(args)), args.format)
-        return 0
-    if command == "solve":
-        traj = solve(model, times, method=args.method, rtol=args.rtol)
-    else:
-        traj = exact(model, times)
-    if getattr(args, "save", None) is not None:
-        traj.to_npz(args.save)
-    print_trajectory(traj, args.format)
-    return 0
+class _ExplicitNone:
+    """``none`` typed for an optional field (``None`` itself means "not given")."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+EXPLICIT_NONE = _ExplicitNone()
+
+
+def _parser_of(f):
+    def parse(text):
+        try:
+            value = f.parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return EXPLICIT_NONE if value is None else value
+
+    parse.__name__ = f.kind  # argparse names the type in its message
+    return parse
+
+
+def given_fields(args, cls, skip=()) -> dict:
+    """The constructor fields of ``cls`` given on the command line, by name (``none``
+    typed for an optional field gives ``None``)."""
+    out = {}
+    for f in option_fields(cls):
+        value = getattr(args, f.name, None)
+        if f.name in skip or value is None:
+            continue
+        out[f.name] = None if value is EXPLICIT_NONE else value
+    return out
 
 
 def print_regime(regime, fmt: str) -> None:

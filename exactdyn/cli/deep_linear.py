@@ -15,17 +15,13 @@ import os
 import numpy as np
 
 from ..models.deep_linear import DeepLinear, teacher_matrix
-from .common import _floats
+from .common import _floats, given_fields
 
 
-def add_options(p) -> None:
-    g = p.add_argument_group("deep-linear hyperparameters (MATH.md §3; also --width, --seed "
-                             "and the matrix-data options)")
-    g.add_argument("--depth", type=int, default=3, help="number of weight matrices L >= 2")
-    g.add_argument("--gamma", type=float, default=1.0,
-                   help="init variance width^-gamma (default 1)")
-    g.add_argument("--sigma", type=float, default=None, help="init std directly (overrides "
-                   "--gamma)")
+def add_init_options(p) -> None:
+    """The explicit and decoupled inits of ``deep-linear`` (the hyperparameters are
+    generated from DeepLinear's fields, see :mod:`.families`)."""
+    g = p.add_argument_group("init (default random, from --gamma or --sigma and --seed)")
     g.add_argument("--weights", default=None, help="explicit init: .npz with W1, ..., WL")
     g.add_argument("--decoupled", default=None, help="decoupled balanced init with per-layer "
                    "mode scale(s) a, e.g. 0.01 or 0.01,0.02,0.03 (has a closed form)")
@@ -45,9 +41,6 @@ def load_matrix(option: str, path: str) -> np.ndarray:
 
 
 def model_from_args(args) -> DeepLinear:
-    if args.u0 is not None or args.w0 is not None:
-        raise ValueError("--u0/--w0 belong to linear1d; deep-linear takes --weights or "
-                         "--decoupled")
     if (args.teacher_svals is None) == (args.sigma_yx is None):
         raise ValueError("deep-linear needs exactly one of --teacher-svals 3,2,1 or "
                          "--sigma-yx FILE")
@@ -78,10 +71,13 @@ def model_from_args(args) -> DeepLinear:
         if not names:
             raise ValueError(f"--weights: {args.weights!r} holds no arrays named W1, W2, ...")
         return DeepLinear.from_init([data[k] for k in names], syx, sxx)
-    width = 16 if args.width is None else args.width
+    kwargs = given_fields(args, DeepLinear, skip=("in_dim", "out_dim"))
     if args.decoupled is not None:
+        for random_only in ("gamma", "sigma", "seed"):
+            if random_only in kwargs:
+                raise ValueError(f"--{random_only} draws the random init; --decoupled gives "
+                                 "the init")
         a = _floats("--decoupled", args.decoupled)
-        return DeepLinear.decoupled(args.depth, width, syx, a[0] if len(a) == 1 else a, sxx)
-    return DeepLinear(depth=args.depth, width=width, in_dim=in_dim, out_dim=out_dim,
-                      gamma=args.gamma, sigma=args.sigma, sigma_yx=syx, sigma_xx=sxx,
-                      seed=args.seed)
+        return DeepLinear.decoupled(kwargs.get("depth", 3), kwargs.get("width", 16), syx,
+                                    a[0] if len(a) == 1 else a, sxx)
+    return DeepLinear(in_dim=in_dim, out_dim=out_dim, sigma_yx=syx, sigma_xx=sxx, **kwargs)

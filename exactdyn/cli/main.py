@@ -27,7 +27,6 @@ import sys
 from .._version import __version__
 from ..closed_form import exact
 from ..errors import IntegrationError
-from ..models.linear1d import Linear1D
 from ..solve import FLOAT_METHODS, PRECISION_METHODS, solve
 from ..verify import verify
 from .common import (
@@ -36,138 +35,138 @@ from .common import (
     _Parser,
     _times,
     _UsageError,
+    print_order_report,
     print_regime,
     print_trajectory,
 )
+from .families import known_families
 
-MODELS = ("linear1d", "deep-linear", "linear", "single-neuron")
-
-
-_MORE_MODELS = ("Two-layer networks (Luo et al.; Zhou et al.; Boursier & Flammarion) and "
-                "two-layer CNNs (Zhou et al.) take their own options: "
-                "exactdyn {solve,exact,verify,report} two-layer --help, and the same with cnn "
-                "(classify takes two-layer as well).")
+_COMMANDS = (
+    ("solve", "integrate the full gradient flow numerically",
+     "Integrate the model's gradient flow (derived symbolically, lowered to numpy or "
+     "mpmath; kinked activations with their kinks located)."),
+    ("exact", "evaluate the closed-form solution",
+     "Evaluate the model's closed form (exact, or the early-stage linearization of the "
+     "two-layer networks)."),
+    ("verify", "closed form against the integrator",
+     "Compare closed form and integrator on every observable (exact closed forms), or the "
+     "scale convergence of an early-stage closed form (init x 1, 1/2, 1/4)."),
+    ("report", "write a derivation report (Markdown, LaTeX, figures)",
+     "Write the derivation report of the model into --out (atomically). `exactdyn report "
+     "--check DIR` instead rebuilds the reports committed in DIR and exits 1 listing the "
+     "files that differ."),
+    ("classify", "which regime a model shows (and theory predicts)",
+     "Classify a model by its family's taxonomy (docs: papers as read); with --t / --t-span "
+     "the closed-form (or integrated) trajectory at those times."),
+)
 
 
 def _model(args):
-    if args.model == "deep-linear":
-        from .deep_linear import model_from_args
-
-        return model_from_args(args)
-    if args.model in ("linear", "single-neuron"):
-        from .linear import linear_model
-
-        return linear_model(args, _floats)
-    if args.model != "linear1d":  # argparse's choices already guard this
-        raise ValueError(f"unknown model {args.model!r}; known: {', '.join(MODELS)}")
-    if (args.u0 is None) != (args.w0 is None):
-        raise ValueError("--u0 and --w0 go together (an explicit init needs both)")
-    if args.u0 is not None:
-        u0, w0 = _floats("--u0", args.u0), _floats("--w0", args.w0)
-        if args.width is not None and args.width != len(u0):
-            raise ValueError(f"--width {args.width} disagrees with --u0 of length {len(u0)}")
-        return Linear1D.from_init(u0, w0, kappa=args.kappa, eta_u=args.eta_u, eta_w=args.eta_w,
-                                  teacher=args.teacher, x_var=args.x_var)
-    return Linear1D(width=64 if args.width is None else args.width, kappa=args.kappa,
-                    eta_u=args.eta_u, eta_w=args.eta_w, sigma_u=args.sigma_u,
-                    sigma_w=args.sigma_w, teacher=args.teacher, x_var=args.x_var, seed=args.seed)
-
-
-def _add_model_options(p):
-    p.add_argument("model", choices=MODELS, help="the model: linear1d (Xu & Ziyin), linear "
-                   "(W2 W1 x, Saxe et al.), single-neuron (Kunin et al.), deep-linear "
-                   "(W_L...W_1 x, Jacot et al.); two-layer and cnn have their own options, "
-                   "see the end of this help")
-    m = p.add_argument_group("matrix data (linear, single-neuron, deep-linear)")
-    m.add_argument("--in-dim", type=int, default=None,
-                   help="input dimension >= 1 (default: the teacher's)")
-    m.add_argument("--out-dim", type=int, default=None,
-                   help="output dimension >= 1 (default: the teacher's)")
-    m.add_argument("--teacher-svals", default=None,
-                   help="teacher singular values (Sigma_yx = diag(s), out x in), e.g. 3,2,1")
-    m.add_argument("--sigma-yx", default=None, help="file with Sigma_yx (out x in; .npy or text)")
-    m.add_argument("--sigma-xx", default=None,
-                   help="file with Sigma_xx (in x in, positive definite; default identity)")
-    from .deep_linear import add_options as add_deep_linear_options
-
-    add_deep_linear_options(p)
-    g = p.add_argument_group("linear1d hyperparameters (MATH.md §1)")
-    g.add_argument("--width", type=int, default=None, help="hidden width d >= 1 (default 64)")
-    g.add_argument("--kappa", type=float, default=1.0, help="output scale, nonzero (default 1)")
-    g.add_argument("--eta-u", type=float, default=1.0, help="readout learning rate > 0")
-    g.add_argument("--eta-w", type=float, default=1.0, help="input-layer learning rate > 0")
-    g.add_argument("--sigma-u", type=float, default=1.0, help="init std of u >= 0 (default 1)")
-    g.add_argument("--sigma-w", type=float, default=1.0, help="init std of w >= 0 (default 1)")
-    g.add_argument("--teacher", type=float, default=1.0, help="teacher slope c (default 1)")
-    g.add_argument("--x-var", type=float, default=1.0, help="input second moment > 0")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random init (default 0)")
-    g.add_argument("--u0", help="explicit init of u, comma-separated (with --w0)")
-    g.add_argument("--w0", help="explicit init of w, comma-separated (with --u0)")
-    from .linear import add_options
-
-    add_options(p)
-    t = p.add_argument_group("times and output")
-    t.add_argument("--t", help="output times, comma-separated, e.g. 0.5,1,2")
-    t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
-    t.add_argument("--points", type=int, default=11, help="number of times in --t-span")
-    t.add_argument("--precision", type=int, default=None,
-                   help="significant digits (mpmath); default float64")
-    t.add_argument("--format", choices=("table", "json", "csv"), default="table",
-                   help="output format (default table)")
+    """The model the parsed ``args`` describe (``args.model`` names its family)."""
+    return known_families()[args.model].build(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: ``exactdyn COMMAND MODEL [options]``, one option table per
+    family (``exactdyn solve linear1d --help``)."""
+    fams = known_families()
     parser = _Parser(prog="exactdyn", description="Exact gradient-flow dynamics of small "
                      "neural networks: integrate, solve in closed form, verify.",
-                     epilog=_MORE_MODELS, formatter_class=argparse.RawDescriptionHelpFormatter)
+                     epilog="Each command takes a model and that model's own options: "
+                     "exactdyn solve --help lists the models, exactdyn solve linear1d --help "
+                     "its options.")
     parser.add_argument("--version", action="version", version=f"exactdyn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("solve", help="integrate the full gradient flow numerically",
-                       epilog=_MORE_MODELS,
-                       description="Integrate the model's gradient flow (derived symbolically, "
-                       "lowered to numpy or mpmath).")
-    _add_model_options(p)
-    p.add_argument("--method", default=None, help="float64: " + ", ".join(FLOAT_METHODS)
-                   + " (default DOP853); with --precision: " + ", ".join(PRECISION_METHODS))
-    p.add_argument("--rtol", type=float, default=1e-12, help="relative tolerance (1e-12)")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (scaled)")
-    p.add_argument("--reduced", action="store_true", help="integrate the reduced equation")
-    p = sub.add_parser("exact", help="evaluate the closed-form solution", epilog=_MORE_MODELS,
-                       description="Evaluate the closed form (stable Möbius form).")
-    _add_model_options(p)
-    p = sub.add_parser("verify", help="closed form against the integrator", epilog=_MORE_MODELS,
-                       description="Compare closed form and integrator on every observable.")
-    _add_model_options(p)
-    p.add_argument("--rtol", type=float, default=None, help="integrator relative tolerance")
-    p = sub.add_parser("report", help="write a derivation report (Markdown, LaTeX, figures)",
-                       epilog=_MORE_MODELS,
-                       description="Write the derivation report of the model into --out "
-                       "(atomically). `exactdyn report --check DIR` instead rebuilds the "
-                       "reports committed in DIR and exits 1 listing the files that differ.")
-    _add_model_options(p)
-    p.set_defaults(points=41, precision=50)
-    p.add_argument("--out", required=True, help="the report's directory (replaced whole)")
-    p.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
-    p.add_argument("--no-regime", action="store_true", help=_NO_REGIME)
-    _add_regime_parsers(sub)
+    for command, short, description in _COMMANDS:
+        p = sub.add_parser(command, help=short, description=description,
+                           epilog=f"exactdyn {command} MODEL --help lists that model's options.")
+        models = p.add_subparsers(dest="model", required=True, metavar="MODEL",
+                                  title="models", parser_class=_Parser)
+        for fam in fams.values():
+            if not fam.offers(command):
+                continue
+            fp = models.add_parser(fam.name, help=fam.summary,
+                                   description=f"{description} Model: {fam.summary}.")
+            fam.add_options(fp)
+            _add_command_options(fp, command, fam)
+    _add_phase_diagram_parser(sub, fams)
     return parser
 
 
-def _add_regime_parsers(sub):
-    p = sub.add_parser("classify", help="which regime a model shows (and theory predicts)",
-                       description="Classify a model from its exact solution, or its "
-                       "closed-form trajectory at --t / --t-span when given (MATH.md §1-3; "
-                       "the thresholds are the project's operational definitions).")
-    _add_model_options(p)
-    p.add_argument("--kernel-tol", type=float, default=None,
-                   help="kernel / lazy / ntk if the NTK's sup relative change < this "
-                   "(default 0.1)")
-    _add_linear1d_regime_options(p)
+def family_parser(command: str, model: str) -> argparse.ArgumentParser:
+    """The parser of ``exactdyn COMMAND MODEL`` (its help is that family's option table)."""
+    def subparsers(p):
+        return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+
+    commands = subparsers(build_parser()).choices
+    if command not in commands:
+        raise ValueError(f"command must be one of {', '.join(commands)}; got {command!r}")
+    models = subparsers(commands[command]).choices
+    if model not in models:
+        raise ValueError(f"exactdyn {command} takes {', '.join(models)}; got {model!r}")
+    return models[model]
+
+
+def _add_command_options(p, command: str, fam) -> None:
+    """Times, output and the command's own options, the same for every family."""
+    t = p.add_argument_group("times and output")
+    if command != "classify" or fam.classify_times:
+        t.add_argument("--t", help="output times, comma-separated, e.g. 0.5,1,2")
+        t.add_argument("--t-span", help="START:END of evenly spaced times (default 0:10)")
+        t.add_argument("--points", type=int, default=41 if command == "report" else 11,
+                       help="number of times in --t-span (default "
+                       f"{41 if command == 'report' else 11})")
+    if command in ("solve", "exact", "verify", "report"):
+        t.add_argument("--precision", type=int, default=50 if command == "report" else None,
+                       help="significant digits (mpmath); default "
+                       + ("50" if command == "report" else "float64"))
+    if command != "report":
+        t.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                       help="output format (default table)")
+    if command in ("solve", "exact"):
+        t.add_argument("--save", help="also write the whole trajectory (states and "
+                       "observables) to this .npz (ed.load reads it back)")
+    if command == "solve":
+        s = p.add_argument_group("integrator")
+        s.add_argument("--method", default=None, help="float64: " + ", ".join(FLOAT_METHODS)
+                       + " (default DOP853); with --precision: " + ", ".join(PRECISION_METHODS))
+        s.add_argument("--rtol", type=float, default=None,
+                       help="relative tolerance (default 1e-12; 1e-10 with a kinked "
+                       "activation)")
+        s.add_argument("--atol", type=float, default=None,
+                       help="absolute tolerance (default scaled to the state)")
+        s.add_argument("--max-steps", type=int, default=None,
+                       help="float64: most integrator steps before an error (default 200000)")
+        s.add_argument("--reduced", action="store_true",
+                       help="integrate the reduced equation (a family that has one)")
+    if command == "verify":
+        v = p.add_argument_group("verification")
+        v.add_argument("--rtol", type=float, default=None, help="integrator relative tolerance")
+        v.add_argument("--order-tol", type=float, default=None,
+                       help="early-stage closed forms: pass when the fitted order >= "
+                       "predicted - this (default 0.2)")
+    if command == "report":
+        t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
+        t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
+        t.add_argument("--no-regime", action="store_true", help=_NO_REGIME)
+    if command == "classify":
+        c = p.add_argument_group("taxonomy")
+        if fam.kernel_tol:
+            c.add_argument("--kernel-tol", type=float, default=None,
+                           help="kernel / lazy / ntk if the NTK's sup relative change < this "
+                           "(default 0.1)")
+        if fam.add_classify_options is not None:
+            fam.add_classify_options(c)
+
+
+def _add_phase_diagram_parser(sub, fams) -> None:
+    names = [f.name for f in fams.values() if f.phase_diagram]
     p = sub.add_parser("phase-diagram", help="regimes over a grid of two hyperparameters",
                        description="Phase diagram: measured and predicted labels and scores "
-                       "over two hyperparameters (vectorized closed form by default).")
-    p.add_argument("model", choices=MODELS, help="the model family: linear1d (vectorized "
-                   "closed form), single-neuron, deep-linear (one classification per cell)")
+                       "over two hyperparameters (vectorized closed form where the family "
+                       "has one, else one classification per cell).")
+    p.add_argument("model", choices=names, metavar="MODEL",
+                   help="the model family: " + ", ".join(names))
     p.add_argument("--teacher-svals", default=None,
                    help="deep-linear: teacher singular values (Sigma_yx = diag(s), out x in "
                    "from --fixed in_dim=,out_dim= or len(s))")
@@ -186,22 +185,19 @@ def _add_regime_parsers(sub):
     p.add_argument("--data", default=None, help="data file, .json or .npz")
     p.add_argument("--kernel-tol", type=float, default=None,
                    help="kernel if sup |K/K0 - 1| < this (default 0.1)")
-    _add_linear1d_regime_options(p)
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar on stderr (by default one is shown on a terminal only)")
-
-
-def _add_linear1d_regime_options(p):
     p.add_argument("--ntk", choices=("plain", "weighted"), default=None,
                    help="linear1d: the NTK of the kernel test, plain grad f . grad f (Xu & "
                    "Ziyin, default) or rate-weighted (ours)")
     p.add_argument("--zeta-tol", type=float, default=None,
                    help="linear1d: a change of the cosine zeta that counts as (dis)alignment "
                    "(default 0.1)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (by default one is shown on a terminal only)")
 
 
 def _regime_options(args) -> dict:
-    """Taxonomy options from --kernel-tol, --ntk, --zeta-tol (the last two: linear1d)."""
+    """Phase diagram: taxonomy options from --kernel-tol, --ntk, --zeta-tol (the last two:
+    linear1d)."""
     opts = {} if args.kernel_tol is None else {"kernel_tol": args.kernel_tol}
     for name in ("ntk", "zeta_tol"):
         value = getattr(args, name, None)
@@ -214,18 +210,22 @@ def _regime_options(args) -> dict:
     return opts
 
 
-def _classify(args) -> int:
+def _classify(args, fam, model) -> int:
+    from ..closed_form import has_closed_form
     from ..regimes import classify
 
-    model = _model(args)
-    opts = _regime_options(args)
-    if args.t is not None or args.t_span is not None:
+    opts = {} if getattr(args, "kernel_tol", None) is None else {"kernel_tol": args.kernel_tol}
+    if fam.classify_options is not None:
+        opts.update(fam.classify_options(args))
+    if fam.classify_times and (args.t is not None or args.t_span is not None):
+        times = _times(args)
         try:
-            traj = exact(model, _times(args), precision=args.precision)
+            closed = has_closed_form(type(model))
+            traj = exact(model, times) if closed else solve(model, times)
         except ValueError:
-            if args.model != "deep-linear":  # a random deep-linear init has no closed form
+            if not closed:
                 raise
-            traj = solve(model, _times(args))
+            traj = solve(model, times)  # an init the closed form does not cover
         regime = classify(traj, **opts)
     else:
         regime = classify(model, **opts)
@@ -234,11 +234,7 @@ def _classify(args) -> int:
 
 
 def _family_class(name: str):
-    from ..models.deep_linear import DeepLinear
-    from ..models.linear import LinearNet, SingleNeuron
-
-    return {"linear1d": Linear1D, "linear": LinearNet, "single-neuron": SingleNeuron,
-            "deep-linear": DeepLinear}[name]
+    return known_families()[name].model_type
 
 
 def _with_teacher(args, fixed: dict) -> dict:
@@ -302,29 +298,21 @@ def _phase_diagram(args) -> int:
     return 0
 
 
+def report_build(argv) -> tuple:
+    """``(model, times, precision)`` from a report's recorded ``argv`` (the family's name
+    and its options, as ``exactdyn report`` took them)."""
+    args = build_parser().parse_args(["report", *argv, "--out", "-"])
+    return _model(args), _times(args), args.precision
+
+
 def _report_check(argv) -> int:
     from ..report import check_derivations
 
     p = _Parser(prog="exactdyn report --check")
     p.add_argument("--check", required=True, metavar="DIR")
     root = p.parse_args(argv).check
-
-    def build(report_argv):
-        if report_argv[:1] == ["two-layer"]:
-            from .twolayer import report_build
-
-            return report_build(report_argv[1:])
-        if report_argv[:1] == ["cnn"]:
-            from .cnn import report_build as cnn_report_build
-
-            return cnn_report_build(report_argv[1:])
-        args = build_parser().parse_args(["report", *report_argv, "--out", "-"])
-        return _model(args), _times(args), args.precision
-
-    from ..report import REPORTABLE
-
-    differing, checked = check_derivations(
-        root, build, [m for m in (*MODELS, "two-layer", "cnn") if m in REPORTABLE])
+    built_in = [f.name for f in known_families().values() if not f.generated]
+    differing, checked = check_derivations(root, report_build, built_in)
     if differing:
         print("exactdyn: derivations differ from a fresh build (regenerate them with the "
               "command in each README):", file=sys.stderr)
@@ -338,32 +326,30 @@ def _report_check(argv) -> int:
 def run(argv) -> int:
     if argv[:1] == ["report"] and any(a == "--check" or a.startswith("--check=") for a in argv):
         return _report_check(argv[1:])
-    if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"], ["classify"]) and \
-            argv[1:2] == ["two-layer"]:
-        from .twolayer import run as run_two_layer
-
-        return run_two_layer(argv[0], argv[2:])
-    if argv[:1] in (["solve"], ["exact"], ["report"], ["verify"]) and argv[1:2] == ["cnn"]:
-        from .cnn import run as run_cnn
-
-        return run_cnn(argv[0], argv[2:])
     args = build_parser().parse_args(argv)
-    if args.command == "classify":
-        return _classify(args)
     if args.command == "phase-diagram":
         return _phase_diagram(args)
-    model = _model(args)
+    fam = known_families()[args.model]
+    model = fam.build(args)
+    if args.command == "classify":
+        return _classify(args, fam, model)
     times = _times(args)
     if args.command == "report":
         from ..report import report
 
+        if fam.slow_regime and not args.no_regime:
+            print("report: the regime section classifies the model (training runs over "
+                  "several widths; --no-regime skips it) ...", file=sys.stderr, flush=True)
         rep = report(model, args.out, times, precision=args.precision,
                      figures=not args.no_figures, regime=not args.no_regime)
         print(f"wrote {rep.path}: " + ", ".join(rep.files))
         return 0
     if args.command == "verify":
-        report = verify(model, times, precision=args.precision, rtol=args.rtol)
-        if args.format == "json":
+        report = verify(model, times, precision=args.precision, rtol=args.rtol,
+                        order_tol=args.order_tol)
+        if report.kind == "asymptotic":
+            print_order_report(report, args.format)
+        elif args.format == "json":
             print(json.dumps(report.to_dict()))
         elif args.format == "csv":
             print("observable,max_abs_error,max_rel_error,rel_tol,abs_tol,passed,passed_on")
@@ -375,9 +361,11 @@ def run(argv) -> int:
         return 0 if report.passed else 1
     if args.command == "solve":
         traj = solve(model, times, method=args.method, rtol=args.rtol, atol=args.atol,
-                     precision=args.precision, reduced=args.reduced)
+                     precision=args.precision, reduced=args.reduced, max_steps=args.max_steps)
     else:
         traj = exact(model, times, precision=args.precision)
+    if args.save is not None:
+        traj.to_npz(args.save)
     print_trajectory(traj, args.format)
     return 0
 

@@ -15,54 +15,42 @@ from __future__ import annotations
 from ..models.twolayer import DATASETS, INITS
 
 
-def build_parser(command: str):
-    from .common import _Parser
-
-    p = _Parser(prog=f"exactdyn {command} two-layer",
-                description="Two-layer network f(x) = (1/alpha) sum_k a_k sigma(w_k . x) "
-                "(MATH.md §4): " + ("integrate its gradient flow, ReLU kinks located."
-                                     if command == "solve" else
-                                     "the linearized early-stage closed form."
-                                     if command == "exact" else
-                                     "scale convergence of the early-stage closed form "
-                                     "against the full flow (init x 1, 1/2, 1/4)."
-                                     if command == "verify" else
-                                     "its regime (linear / critical / condensed, Luo et al.) "
-                                     "from the slope of log RD against log width."
-                                     if command == "classify" else "its derivation report."))
-    p.add_argument("--width", type=int, default=100, help="number of neurons m (default 100)")
-    p.add_argument("--activation", default="relu",
+def add_options(p) -> None:
+    """The two-layer network's options (hyperparameters, init, data)."""
+    g = p.add_argument_group("two-layer hyperparameters (Luo et al.; Zhou et al.; Boursier & "
+                             "Flammarion)")
+    g.add_argument("--width", type=int, default=100, help="number of neurons m (default 100)")
+    g.add_argument("--activation", default="relu",
                    help="relu, leaky_relu, tanh, sigmoid, softplus, silu, gelu, x_tanh, "
                    "x2_tanh, linear, or an expression in x such as 'x*tanh(x)'")
-    p.add_argument("--alpha", type=float, default=1.0, help="output scale alpha > 0")
-    p.add_argument("--beta1", type=float, default=None, help="init std of a (default 1)")
-    p.add_argument("--beta2", type=float, default=None, help="init std of w (default 1)")
-    p.add_argument("--gamma", type=float, default=None,
+    g.add_argument("--alpha", type=float, default=1.0, help="output scale alpha > 0")
+    g.add_argument("--beta1", type=float, default=None, help="init std of a (default 1)")
+    g.add_argument("--beta2", type=float, default=None, help="init std of w (default 1)")
+    g.add_argument("--gamma", type=float, default=None,
                    help="Luo et al.'s gamma: beta1*beta2/alpha = m^-gamma (with --gamma-prime)")
-    p.add_argument("--gamma-prime", type=float, default=None,
+    g.add_argument("--gamma-prime", type=float, default=None,
                    help="Luo et al.'s gamma': beta1/beta2 = m^-gamma'")
-    p.add_argument("--init", default="gaussian", help="one of " + ", ".join(INITS))
-    p.add_argument("--data", default="1d-sine",
+    g.add_argument("--init", default="gaussian", help="one of " + ", ".join(INITS))
+    g.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
+    d = p.add_argument_group("data")
+    d.add_argument("--data", default="1d-sine",
                    help=f"built-in data set ({', '.join(DATASETS)}) or an .npz with X and y")
-    p.add_argument("--n", type=int, default=20, help="points of a built-in data set")
-    p.add_argument("--no-bias", action="store_true", help="do not append a column of ones")
-    p.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
-    from .common import add_family_run_options
+    d.add_argument("--n", type=int, default=20, help="points of a built-in data set")
+    d.add_argument("--no-bias", action="store_true", help="do not append a column of ones")
 
-    add_family_run_options(p, command)
-    if command == "classify":
-        p.add_argument("--widths", default=None,
-                       help="widths of the RD fit, comma-separated (default m/4, m/2, m; "
-                       "rounded to even widths of at least 4 for --init mirrored)")
-        p.add_argument("--seeds", default=None,
-                       help="seeds averaged per width, comma-separated (default --seed)")
-        p.add_argument("--loss-fraction", type=float, default=0.05,
-                       help="RD is read when the loss first reaches this fraction of its "
-                       "start, in (0, 1) (default 0.05)")
-        p.add_argument("--no-progress", action="store_true",
-                       help="no progress bar on stderr (by default one is shown on a "
-                       "terminal only)")
-    return p
+
+def add_classify_options(p) -> None:
+    """``classify two-layer``: the RD slope over widths (Luo et al.)."""
+    p.add_argument("--widths", default=None,
+                   help="widths of the RD fit, comma-separated (default m/4, m/2, m; "
+                   "rounded to even widths of at least 4 for --init mirrored)")
+    p.add_argument("--seeds", default=None,
+                   help="seeds averaged per width, comma-separated (default --seed)")
+    p.add_argument("--loss-fraction", type=float, default=0.05,
+                   help="RD is read when the loss first reaches this fraction of its "
+                   "start, in (0, 1) (default 0.05)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar on stderr (by default one is shown on a terminal only)")
 
 
 def _int_list(name: str, text):
@@ -83,13 +71,6 @@ def model_from_args(args):
                     seed=args.seed, n=args.n)
 
 
-def report_build(argv) -> tuple:
-    """``(model, times, precision)`` from a report's recorded ``argv`` (without the name)."""
-    from .common import family_report_build
-
-    return family_report_build(build_parser, model_from_args, argv)
-
-
 def _progress(message: str) -> None:
     import sys
 
@@ -100,9 +81,3 @@ def classify_options(args) -> dict:
     return {"widths": _int_list("--widths", args.widths),
             "seeds": _int_list("--seeds", args.seeds), "loss_fraction": args.loss_fraction,
             "progress": False if args.no_progress else _progress}
-
-
-def run(command: str, argv) -> int:
-    from .common import run_family
-
-    return run_family(command, argv, build_parser, model_from_args, classify_options)

@@ -58,6 +58,11 @@ def register_closed_form(model_type: type, exact: Callable, symbolic: Callable,
                                              precision, compare_state)
 
 
+def has_closed_form(model_type: type) -> bool:
+    """Whether a closed form is registered for ``model_type`` (or a base class of it)."""
+    return any(cls in _REGISTRY for cls in getattr(model_type, "__mro__", ()))
+
+
 def family_of(model) -> ClosedFormFamily:
     """The registered closed form of ``model``'s type; ``ValueError`` when it has none."""
     for cls in type(model).__mro__:

@@ -2,12 +2,16 @@
 
 A report records the command that regenerates it, so each family maps its instance back
 to ``exactdyn`` options; an instance the command line cannot build (explicit matrices,
-non-whitened inputs, a random frame) gets ``None`` and its report says so.
+non-whitened inputs, a random frame) gets ``None`` and its report says so. A family with
+no builder here — every new one — has its options generated from its class's fields
+(:func:`generated_args`), as the command line generates them.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..models.fields import field_args
 
 
 def _f(x) -> str:
@@ -139,6 +143,17 @@ def cnn_args(model) -> list | None:
             *data]
 
 
+def generated_args(model) -> list | None:
+    """``[cli-name, options...]`` of a family whose command-line options are generated
+    from its class's fields (:mod:`exactdyn.models.fields`): every field as typed, or
+    ``None`` when the fields do not rebuild this instance (an explicit init)."""
+    name = getattr(type(model), "name", None)
+    if not isinstance(name, str) or not name:
+        return None
+    options = field_args(model)
+    return None if options is None else [name.replace("_", "-"), *options]
+
+
 def model_args(model) -> list | None:
     """``[cli-name, options...]`` rebuilding ``model``, or ``None`` when the CLI cannot."""
     from ..models.cnn import TwoLayerCNN
@@ -151,4 +166,4 @@ def model_args(model) -> list | None:
                 SingleNeuron: single_neuron_args, DeepLinear: deep_linear_args,
                 TwoLayer: two_layer_args, TwoLayerCNN: cnn_args}
     builder = next((builders[c] for c in type(model).__mro__ if c in builders), None)
-    return None if builder is None else builder(model)
+    return generated_args(model) if builder is None else builder(model)
