@@ -141,7 +141,7 @@ def closed_form_proofs() -> list:
 
 
 def error_bound(x) -> str:
-    """:func:`~.content.bound`, with an exact 0 printed as ``< 1e-11`` too: whether a
+    """:func:`~.content.bound`, with an exact 0 printed as ``< 1e-10`` (:data:`~.content.FLOAT_FLOOR`) too: whether a
     float64 difference vanishes exactly depends on the platform's rounding."""
     x = float(x)
     return bound(x) if not 0 <= x < FLOAT_FLOOR else f"< {FLOAT_FLOOR:.0e}"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_markdown as esc
 from ..symbolic.latex import latex, steps_markdown
-from .content import ReportContent, param_text, regime_summary
+from .content import FLOAT_FLOOR, ReportContent, param_text, regime_summary
 from .data import verification_rows
 
 #: How the verification numbers are printed (the same on every machine).
 FLOAT_NOTE = (
     "Errors depend on the platform and the library versions in their last bits, so they "
-    "are printed as bounds: float64 errors below 1e-11 as '< 1e-11', high-precision errors "
+    f"are printed as bounds: float64 errors below {FLOAT_FLOOR:.0e} as '< {FLOAT_FLOOR:.0e}', "
+    "high-precision errors "
     "at p digits below 1e-(p-5) (round-off) as that bound, any other as the next power of "
     "ten above it. Relative errors are taken where the reference is at least abs tol / rel "
     "tol away from 0; nearer 0 (the loss at convergence) the absolute error decides, and "

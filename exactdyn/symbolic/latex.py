@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 #: Symbol names sympy understands itself (letters, digits, underscores, primes).
@@ -19,6 +20,19 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_']*$")
 
 class DerivationLatexPrinter(LatexPrinter):
     """:class:`sympy.printing.latex.LatexPrinter` that keeps LaTeX-fragment names verbatim."""
+
+    def _print_hyper(self, expr, exp=None):
+        # sympy 1.12 and later build the same 2F1 from an integral with its upper
+        # parameters in different orders; print them sorted, so a report is the same text
+        # on every supported version (the function is symmetric in them).
+        def key(a):
+            return (0, float(a), "") if a.is_number and a.is_real else \
+                (1, 0.0, str(sp.default_sort_key(a)))
+
+        ap, bq = sorted(expr.ap, key=key), sorted(expr.bq, key=key)
+        if list(ap) == list(expr.ap) and list(bq) == list(expr.bq):
+            return super()._print_hyper(expr, exp)
+        return super()._print_hyper(sp.hyper(ap, bq, expr.argument), exp)
 
     def _print_Symbol(self, expr, style="plain"):
         if _PLAIN_NAME.match(expr.name):
