@@ -12,8 +12,14 @@ lines elsewhere), ``False`` (never), or a callable given each plain line instead
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
 import time
+
+#: Set inside :func:`quiet`: automatic progress is off (explicit ``True`` still shows).
+_QUIET: contextvars.ContextVar[bool] = contextvars.ContextVar("exactdyn_quiet_progress",
+                                                              default=False)
 
 #: Seconds before an automatic (``progress=None``) bar of an operation that is usually
 #: short (one integration, one report) is first drawn: short runs print nothing.
@@ -32,17 +38,35 @@ def check_progress(progress):
                     f"callable taking one line of text, got {progress!r}")
 
 
+@contextlib.contextmanager
+def quiet():
+    """Inside: automatic progress (``None``) shows nothing, so the operations a report
+    runs (integrations, classify) draw no bars of their own under the report's, and
+    ``exactdyn report --check`` draws none at all. Explicit ``True`` and callables still
+    show."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
+def _isatty(stream) -> bool:
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
 def progress_enabled(progress, stream=None) -> bool:
     """Whether to show progress: ``None`` (the default everywhere) means "when ``stream``
-    (stderr) is a terminal", so logs and pipes get no progress lines; ``True`` / ``False``
-    force it on or off; a callable (it is given the lines) is on."""
+    (stderr) is a terminal" (and not inside :func:`quiet`), so logs and pipes get no
+    progress lines; ``True`` / ``False`` force it on or off; a callable (it is given the
+    lines) is on."""
     if progress is None:
-        stream = sys.stderr if stream is None else stream
-        isatty = getattr(stream, "isatty", None)
-        try:
-            return bool(isatty and isatty())
-        except ValueError:  # a closed stream
-            return False
+        return not _QUIET.get() and _isatty(stream)
     return bool(progress)
 
 
@@ -62,18 +86,21 @@ class Progress:
 
     ``template`` formats a plain line from ``desc``, ``done``, ``total`` and ``unit``
     (floats with 4 significant digits); a ``note`` (:meth:`to`) and failures follow in
-    parentheses.
+    parentheses. ``announce``: plain lines at each new note (the stages of a report)
+    instead of at each tenth.
     """
 
     def __init__(self, total, enabled=None, desc: str = "phase diagram",
                  unit: str = "cells", stream=None, delay: float = 0.0,
-                 template: str = "{desc}: {done}/{total} {unit}", bar_format=None):
+                 template: str = "{desc}: {done}/{total} {unit}", bar_format=None,
+                 announce: bool = False):
         self.stream = sys.stderr if stream is None else stream
         self.total, self.done, self.failed = total, 0, 0
         self.say = enabled if callable(enabled) else None
         self.enabled = progress_enabled(enabled, self.stream) and total > 0
-        self.tty = self.enabled and self.say is None and progress_enabled(None, self.stream)
+        self.tty = self.enabled and self.say is None and _isatty(self.stream)
         self.desc, self.unit, self.template = desc, unit, template
+        self.announce = announce
         self.note = ""
         self.delay = float(delay) if enabled is None else 0.0
         self._bar = None
@@ -99,12 +126,15 @@ class Progress:
     def to(self, done, note: str | None = None) -> None:
         """Move to ``done`` (at least where it is), with ``note`` (e.g. "3 kinks", the
         current stage) if given."""
-        if note is not None and note != self.note:
+        noted = note is not None and note != self.note
+        if noted:
             self.note = note
             if self._bar is not None:
-                self._bar.set_postfix_str(note, refresh=False)
+                self._bar.set_postfix_str(note, refresh=False)  # update draws: after delay
         if done > self.done:
             self.update(n=done - self.done)
+        if noted and self.announce and self.enabled and not self.tty:
+            self._say(self._line())
 
     def update(self, failed: bool = False, n=1) -> None:
         self.done += n
@@ -129,16 +159,21 @@ class Progress:
                     self._drawn = False
                 self.stream.flush()
             return
+        if self.announce:
+            return  # lines at new notes (to)
         tenth = int((10 * self.done) // self.total)
         if tenth > self._tenth or self.done >= self.total:
             self._tenth = tenth
-            if self.say is not None:
-                self.say(self._line())
-            else:
-                self.stream.write(self._line() + "\n")
-                self.stream.flush()
+            self._say(self._line())
             if self.done >= self.total:
                 self.enabled = False  # said once
+
+    def _say(self, line: str) -> None:
+        if self.say is not None:
+            self.say(line)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
         if self._bar is not None:

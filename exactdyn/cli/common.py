@@ -63,6 +63,8 @@ def _times(args) -> np.ndarray:
 
 _NO_REGIME = ("skip the regime section (classify can cost several training runs, e.g. "
               "the two-layer RD slope over widths)")
+_NO_PROGRESS = ("no progress on stderr (by default a bar is shown on a terminal only, once "
+                "the run has lasted a couple of seconds)")
 
 
 def add_family_run_options(p, command: str, save: bool = False) -> None:
@@ -79,6 +81,7 @@ def add_family_run_options(p, command: str, save: bool = False) -> None:
         t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
         t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
         t.add_argument("--no-regime", action="store_true", help=_NO_REGIME)
+        t.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
         return
     t.add_argument("--format", choices=("table", "json", "csv"), default="table")
     if command == "verify":
@@ -93,6 +96,7 @@ def add_family_run_options(p, command: str, save: bool = False) -> None:
     if command == "solve":
         p.add_argument("--method", default=None, help="DOP853 (default), RK45 or RK23")
         p.add_argument("--rtol", type=float, default=1e-10, help="relative tolerance (1e-10)")
+        p.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
 
 
 def family_report_build(build_parser, model_from_args, argv) -> tuple:
@@ -113,11 +117,12 @@ def run_family(command: str, argv, build_parser, model_from_args, classify_optio
     if command == "report":
         from ..report import report
 
-        if classify_options is not None and not args.no_regime:
+        if classify_options is not None and not args.no_regime and not args.no_progress:
             print("report: the regime section classifies the model (training runs over "
                   "several widths; --no-regime skips it) ...", file=sys.stderr, flush=True)
         rep = report(model, args.out, times, precision=args.precision,
-                     figures=not args.no_figures, regime=not args.no_regime)
+                     figures=not args.no_figures, regime=not args.no_regime,
+                     progress=False if args.no_progress else None)
         print(f"wrote {rep.path}: " + ", ".join(rep.files))
         return 0
     if command == "verify":
@@ -130,7 +135,8 @@ def run_family(command: str, argv, build_parser, model_from_args, classify_optio
         print_regime(classify(model, **classify_options(args)), args.format)
         return 0
     if command == "solve":
-        traj = solve(model, times, method=args.method, rtol=args.rtol)
+        traj = solve(model, times, method=args.method, rtol=args.rtol,
+                     progress=False if args.no_progress else None)
     else:
         traj = exact(model, times)
     if getattr(args, "save", None) is not None:

@@ -31,6 +31,7 @@ from ..models.linear1d import Linear1D
 from ..solve import FLOAT_METHODS, PRECISION_METHODS, solve
 from ..verify import verify
 from .common import (
+    _NO_PROGRESS,
     _NO_REGIME,
     _floats,
     _Parser,
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=float, default=1e-12, help="relative tolerance (1e-12)")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance (scaled)")
     p.add_argument("--reduced", action="store_true", help="integrate the reduced equation")
+    p.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
     p = sub.add_parser("exact", help="evaluate the closed-form solution", epilog=_MORE_MODELS,
                        description="Evaluate the closed form (stable Möbius form).")
     _add_model_options(p)
@@ -149,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the report's directory (replaced whole)")
     p.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
     p.add_argument("--no-regime", action="store_true", help=_NO_REGIME)
+    p.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
     _add_regime_parsers(sub)
     return parser
 
@@ -358,7 +361,8 @@ def run(argv) -> int:
         from ..report import report
 
         rep = report(model, args.out, times, precision=args.precision,
-                     figures=not args.no_figures, regime=not args.no_regime)
+                     figures=not args.no_figures, regime=not args.no_regime,
+                     progress=False if args.no_progress else None)
         print(f"wrote {rep.path}: " + ", ".join(rep.files))
         return 0
     if args.command == "verify":
@@ -375,7 +379,8 @@ def run(argv) -> int:
         return 0 if report.passed else 1
     if args.command == "solve":
         traj = solve(model, times, method=args.method, rtol=args.rtol, atol=args.atol,
-                     precision=args.precision, reduced=args.reduced)
+                     precision=args.precision, reduced=args.reduced,
+                     progress=False if args.no_progress else None)
     else:
         traj = exact(model, times, precision=args.precision)
     print_trajectory(traj, args.format)
