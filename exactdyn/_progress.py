@@ -94,6 +94,7 @@ class Progress:
                  unit: str = "cells", stream=None, delay: float = 0.0,
                  template: str = "{desc}: {done}/{total} {unit}", bar_format=None,
                  announce: bool = False):
+        enabled = check_progress(enabled)
         self.stream = sys.stderr if stream is None else stream
         self.total, self.done, self.failed = total, 0, 0
         self.say = enabled if callable(enabled) else None

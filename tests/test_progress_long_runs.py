@@ -183,3 +183,25 @@ def test_cli_solve_cnn_takes_no_progress(tmp_path, capsys):
                  str(tmp_path / "y.npy"), "--channels", "2", "--activation", "relu",
                  "--scale", "0.3", "--t", "0,1", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def _auto_on_a_terminal(_x):
+    from exactdyn._progress import progress_enabled
+
+    return progress_enabled(None, Terminal())
+
+
+def test_a_sweeps_cells_draw_no_bars_of_their_own():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from exactdyn.sweep.run import run_cells
+
+    results, errors, _ = run_cells(_auto_on_a_terminal, [(0,), (1,)], ["a", "b"],
+                                   executor=ThreadPoolExecutor(2), progress=False)
+    assert results == [False, False] and not errors
+
+
+def test_every_progress_argument_takes_the_same_values():
+    with pytest.raises(TypeError, match="progress must be"):
+        ed.phase_diagram(ed.Linear1D, x=("sigma_u", [0.1, 1.0]), y=("kappa", [0.5, 1.0]),
+                         fixed={"width": 4}, method="trajectory", progress="quiet")
