@@ -19,9 +19,16 @@ import mpmath
 import numpy as np
 
 from . import _validation as check
+from ._progress import check_progress
 from .flows import gradient_flow, lower
 from .numeric import gd as gd_numeric
-from .numeric.integrate import DEFAULT_RTOL, FLOAT_METHODS, integrate_float, lowered_trajectory
+from .numeric.integrate import (
+    DEFAULT_RTOL,
+    FLOAT_METHODS,
+    integrate_float,
+    lowered_trajectory,
+    progress_bar,
+)
 from .trajectory import Trajectory
 
 
@@ -271,9 +278,11 @@ def modified_rhs(model, lr):
     return low, rhs
 
 
-def solve_modified(model, t, lr, method=None, rtol=None, atol=None) -> Trajectory:
+def solve_modified(model, t, lr, method=None, rtol=None, atol=None,
+                   progress=None) -> Trajectory:
     r"""Integrate the modified flow :math:`\dot\theta = -H\nabla\tilde L` at step ``lr``
-    (``solve(model, t, lr=lr)``): float64, ``solve_ivp`` (default DOP853, ``rtol`` 1e-12)."""
+    (``solve(model, t, lr=lr)``): float64, ``solve_ivp`` (default DOP853, ``rtol`` 1e-12).
+    ``progress``: as :func:`exactdyn.solve`'s."""
     times = check.times("t", t)
     method = "DOP853" if method is None else method
     check.choice("method", method, FLOAT_METHODS)
@@ -282,7 +291,12 @@ def solve_modified(model, t, lr, method=None, rtol=None, atol=None) -> Trajector
     y0 = initial_vector(model, low)
     if atol is None:
         atol = rtol * max(float(np.sqrt(np.mean(y0**2))), 1e-300)
-    ys, stats = integrate_float(rhs, None, y0, times, method, rtol, atol)
+    bar = progress_bar(check_progress(progress), times, f"{type(model).__name__} (modified)")
+    try:
+        ys, stats = integrate_float(rhs, None, y0, times, method, rtol, atol, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     meta = {"method": method, "modified_lr": _lr(lr), "rtol": rtol, "atol": atol,
             "precision": None, **stats}
     return trajectory(model, low, times, ys, meta)

@@ -17,7 +17,7 @@ from . import _mp
 from .closed_form import linear1d_numeric as num
 from .closed_form.linear1d import _observables
 from .flows import gradient_flow
-from .numeric.integrate import integrate_float
+from .numeric.integrate import integrate_float, progress_bar
 from .trajectory import Trajectory
 
 
@@ -34,7 +34,7 @@ def _phi_of_p(C, p, ops):
     return np.array(out, dtype=object if ops is num.MpOps else float)
 
 
-def solve_reduced(model, times, method, rtol, atol, precision) -> Trajectory:
+def solve_reduced(model, times, method, rtol, atol, precision, progress=None) -> Trajectory:
     flow = gradient_flow(model)
     red = flow.reduced
     if red is None:
@@ -57,9 +57,16 @@ def solve_reduced(model, times, method, rtol, atol, precision) -> Trajectory:
             stats = {"nfev": None}
         else:
             scale = max(abs(C.p0), abs(C.pstar), float(values[kp]))
-            ys, stats = integrate_float(
-                lambda t, y: np.atleast_1d(f(y, *args)), None, np.array([C.p0]), times, method,
-                rtol, atol if atol is not None else rtol * (scale if scale > 0 else 1.0))
+            bar = progress_bar(progress, times, f"{type(model).__name__} (reduced)")
+            try:
+                ys, stats = integrate_float(
+                    lambda t, y: np.atleast_1d(f(y, *args)), None, np.array([C.p0]), times,
+                    method, rtol, atol if atol is not None else rtol * (scale if scale > 0
+                                                                       else 1.0),
+                    progress=bar)
+            finally:
+                if bar is not None:
+                    bar.close()
             p = ys[:, 0]
         if C.kp2 == 0:
             ratio = p / C.p0 if C.p0 != 0 else p * 0

@@ -3,6 +3,7 @@ r"""Numerical integration of a model's gradient flow: ``solve(model, t)``."""
 from __future__ import annotations
 
 from . import _validation as check
+from ._progress import check_progress
 from .errors import IntegrationError  # noqa: F401  (re-exported for callers)
 from .flows import lower
 from .numeric.integrate import (
@@ -12,6 +13,7 @@ from .numeric.integrate import (
     default_atol,
     integrate_float,
     lowered_trajectory,
+    progress_bar,
 )
 from .numeric.registry import numeric_family
 from .trajectory import Trajectory
@@ -23,7 +25,7 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
           atol: float | None = None,
           precision: int | None = None, reduced: bool = False,
           max_kinks: int | None = None, max_steps: int | None = None,
-          lr: float | None = None) -> Trajectory:
+          lr: float | None = None, progress=None) -> Trajectory:
     r"""Integrate the gradient flow of ``model`` and return a :class:`Trajectory`.
 
     Parameters
@@ -63,21 +65,32 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         to second order, :math:`\dot\theta = -H\nabla\tilde L`,
         :math:`\tilde L = L + \tfrac{lr}{4}\nabla L^\top H\nabla L` (float64; see
         :mod:`exactdyn.descent` and :mod:`exactdyn.symbolic.modified`).
+    progress : bool or callable(str), optional
+        float64 only: the integration time reached out of the last output time (and, with
+        kinks, the activation-pattern changes met so far) on stderr. Default ``None``: a
+        bar on a terminal only, drawn once the run has lasted a couple of seconds (short
+        runs print nothing; a log or a pipe gets nothing). ``True``: always (plain lines,
+        one per tenth of the time span, where stderr is not a terminal); ``False``: never
+        (CLI: ``--no-progress``). A callable is given those plain lines instead. Progress
+        only reads the time reached: the trajectory is the same bit for bit.
 
     Raises
     ------
     IntegrationError
         If the step size collapses, the right-hand side or the state stops being finite,
         or ``max_steps`` is exceeded.
+    TypeError
+        If ``progress`` is not ``None``, ``True``, ``False`` or a callable.
     """
     times = check.times("t", t)
+    progress = check_progress(progress)
     if lr is not None:
         if precision is not None or reduced or max_kinks is not None:
             raise ValueError("lr (the modified flow) is float64 only: precision, reduced and "
                              "max_kinks do not apply with it")
         from .descent import solve_modified
 
-        return solve_modified(model, times, lr, method, rtol, atol)
+        return solve_modified(model, times, lr, method, rtol, atol, progress=progress)
     if rtol is not None:
         rtol = check.positive("rtol", rtol)
     if atol is not None:
@@ -99,9 +112,14 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         if precision is not None or reduced:
             raise ValueError(f"precision and reduced are not available for {family.label} "
                              "(float64 with kink location only)")
-        return family.solve(model, times, method, rtol, atol,
-                            family.max_kinks if max_kinks is None else max_kinks,
-                            max_steps=max_steps)
+        bar = progress_bar(progress, times, type(model).__name__)
+        try:
+            return family.solve(model, times, method, rtol, atol,
+                                family.max_kinks if max_kinks is None else max_kinks,
+                                max_steps=max_steps, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
     if precision is None:
         method = "DOP853" if method is None else method
         check.choice("method", method, FLOAT_METHODS)
@@ -112,7 +130,7 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         from .reduced import solve_reduced
 
         return solve_reduced(model, times, method, DEFAULT_RTOL if rtol is None else rtol, atol,
-                             precision)
+                             precision, progress=progress)
     lowered = lower(model)
     y0 = lowered.pack(model.initial_state())
     if precision is not None:
@@ -128,8 +146,13 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         rtol = DEFAULT_RTOL
     if atol is None:
         atol = default_atol(model, lowered, y0, rtol)
-    ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol,
-                                max_steps)
+    bar = progress_bar(progress, times, type(model).__name__)
+    try:
+        ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol,
+                                    max_steps, progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     return _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
 
 

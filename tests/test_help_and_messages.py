@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import exactdyn as ed
-from exactdyn.cli import main
-from exactdyn.cli import family_parser
+from exactdyn.cli import family_parser, main
 from exactdyn.regimes.two_layer import default_widths
 
 

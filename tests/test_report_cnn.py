@@ -12,8 +12,7 @@ import pytest
 import sympy as sp
 
 import exactdyn as ed
-from exactdyn.cli import main
-from exactdyn.cli import report_build
+from exactdyn.cli import main, report_build
 from exactdyn.datasets import synthetic_images
 from exactdyn.report import check_derivations
 from exactdyn.symbolic import cnn as sc

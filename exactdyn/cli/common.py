@@ -60,6 +60,8 @@ def _times(args) -> np.ndarray:
 
 _NO_REGIME = ("skip the regime section (classify can cost several training runs, e.g. "
               "the two-layer RD slope over widths)")
+_NO_PROGRESS = ("no progress on stderr (by default a bar is shown on a terminal only, once "
+                "the run has lasted a couple of seconds)")
 
 
 # ---------------------------------------------------------------- options from model fields

@@ -30,6 +30,7 @@ from ..errors import IntegrationError
 from ..solve import FLOAT_METHODS, PRECISION_METHODS, solve
 from ..verify import verify
 from .common import (
+    _NO_PROGRESS,
     _NO_REGIME,
     _floats,
     _Parser,
@@ -139,6 +140,7 @@ def _add_command_options(p, command: str, fam) -> None:
                        help="float64: most integrator steps before an error (default 200000)")
         s.add_argument("--reduced", action="store_true",
                        help="integrate the reduced equation (a family that has one)")
+        s.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
     if command == "verify":
         v = p.add_argument_group("verification")
         v.add_argument("--rtol", type=float, default=None, help="integrator relative tolerance")
@@ -149,6 +151,7 @@ def _add_command_options(p, command: str, fam) -> None:
         t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
         t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
         t.add_argument("--no-regime", action="store_true", help=_NO_REGIME)
+        t.add_argument("--no-progress", action="store_true", help=_NO_PROGRESS)
     if command == "classify":
         c = p.add_argument_group("taxonomy")
         if fam.kernel_tol:
@@ -337,11 +340,12 @@ def run(argv) -> int:
     if args.command == "report":
         from ..report import report
 
-        if fam.slow_regime and not args.no_regime:
+        if fam.slow_regime and not args.no_regime and not args.no_progress:
             print("report: the regime section classifies the model (training runs over "
                   "several widths; --no-regime skips it) ...", file=sys.stderr, flush=True)
         rep = report(model, args.out, times, precision=args.precision,
-                     figures=not args.no_figures, regime=not args.no_regime)
+                     figures=not args.no_figures, regime=not args.no_regime,
+                     progress=False if args.no_progress else None)
         print(f"wrote {rep.path}: " + ", ".join(rep.files))
         return 0
     if args.command == "verify":
@@ -361,7 +365,8 @@ def run(argv) -> int:
         return 0 if report.passed else 1
     if args.command == "solve":
         traj = solve(model, times, method=args.method, rtol=args.rtol, atol=args.atol,
-                     precision=args.precision, reduced=args.reduced, max_steps=args.max_steps)
+                     precision=args.precision, reduced=args.reduced, max_steps=args.max_steps,
+                     progress=False if args.no_progress else None)
     else:
         traj = exact(model, times, precision=args.precision)
     if args.save is not None:

@@ -382,7 +382,7 @@ def trajectory_from_states(model, times, W, a, meta) -> Trajectory:
 
 
 def solve_cnn(model, times, method=None, rtol=None, atol=None,
-              max_kinks=20_000, max_steps=None) -> Trajectory:
+              max_kinks=20_000, max_steps=None, progress=None) -> Trajectory:
     """``solve(model, t)`` for a two-layer CNN: the lowered rhs through ``solve_ivp``.
 
     Activations with a kink at 0 (ReLU, leaky ReLU, ``abs(x)``): within a segment the
@@ -396,7 +396,8 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
     the one-sided velocities and a bound of their uncertainty, as in
     :mod:`exactdyn.numeric.twolayer`'s docstring. More than ``max_kinks`` restarts raise
     :class:`~exactdyn.IntegrationError`, as do more than ``max_steps`` integrator steps
-    (default :data:`exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`).
+    (default :data:`exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`). ``progress``: a
+    :class:`exactdyn._progress.Progress` over the time span, or ``None``.
     ``meta["sliding_entries"]``: (sample, position, kernel) triples sliding at the end.
     """
     from .. import _validation as check
@@ -417,13 +418,14 @@ def solve_cnn(model, times, method=None, rtol=None, atol=None,
         from .kinks import integrate
 
         ys, stats = integrate(low, y0, times, method, rtol, atol, max_kinks,
-                              max_steps=max_steps)
+                              max_steps=max_steps, progress=progress)
         stats["kink_scheme"] = "frozen pattern, Brent on dense output, Filippov sliding"
         stats["max_kinks"] = max_kinks
         stats["sliding_entries"] = [[j // low.P, j % low.P, b]
                                     for b, j in stats["sliding_entries"]]
     else:
-        ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol, max_steps)
+        ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol, max_steps,
+                                    progress)
     st = low.unpack(ys)
     return trajectory_from_states(model, times, st["W"], st["a"],
                                   {"method": method, "rtol": rtol, "atol": atol,

@@ -51,15 +51,35 @@ def default_atol(model, lowered, y0: np.ndarray, rtol: float) -> float:
 
 
 
-def integrate_float(rhs, jac, y0, times, method, rtol, atol, max_steps=None):
+def integrate_float(rhs, jac, y0, times, method, rtol, atol, max_steps=None, progress=None):
     """States at the output ``times`` (rows) and stats, from t = 0: ``solve_ivp``'s loop
     with a step budget and finiteness checks (:func:`exactdyn.numeric.stepping.integrate`):
     :class:`~exactdyn.IntegrationError` with the time reached when the rhs or the state
     stops being finite, the step size collapses, or ``max_steps`` (default
-    :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`) is exceeded."""
+    :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`) is exceeded. ``progress``: an
+    :class:`exactdyn._progress.Progress` over the time span (see :func:`progress_bar`)."""
     return stepping.integrate(rhs, y0, times, method, rtol, atol, jac=jac,
                               max_steps=stepping.DEFAULT_MAX_STEPS if max_steps is None
-                              else max_steps)
+                              else max_steps, progress=progress)
+
+
+def progress_bar(progress, times, name: str):
+    """The :class:`~exactdyn._progress.Progress` of an integration of ``name`` over
+    ``times`` (in integration time reached out of the last time), or ``None`` when
+    ``progress`` (see :func:`exactdyn._progress.check_progress`) shows nothing:
+    ``None`` draws on a terminal only, after :data:`~exactdyn._progress.AUTO_DELAY`
+    seconds. Close it when the integration ends."""
+    from .._progress import AUTO_DELAY, Progress
+
+    t_end = float(times[-1]) if len(times) else 0.0
+    bar = Progress(t_end, progress, desc=f"solve {name}", unit="t", delay=AUTO_DELAY,
+                   template="{desc}: t = {done}/{total}",
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| t = {n:.4g}/{total:.4g} "
+                              "[{elapsed}<{remaining}{postfix}]")
+    if not bar.enabled:
+        bar.close()
+        return None
+    return bar
 
 
 def lowered_trajectory(model, lowered, times, ys, precision, meta) -> Trajectory:

@@ -362,7 +362,7 @@ class KinkState:
 
 
 def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
-              max_kinks=100_000, kinked=True, max_steps=None):
+              max_kinks=100_000, kinked=True, max_steps=None, progress=None):
     """States at ``times`` (rows) and statistics of an integration through kinks: the
     pattern frozen per segment, each change located on the step's dense output
     (:meth:`KinkState.locate`) and decided by :meth:`KinkState.update`, the integrator
@@ -372,7 +372,9 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     smooth activation, the same stepping on ``low.rhs`` without pattern tests. A rhs that is
     not finite where a segment starts, or more than ``max_steps`` accepted steps in all
     (default :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`), raise
-    :class:`~exactdyn.IntegrationError` too (:mod:`exactdyn.numeric.stepping`)."""
+    :class:`~exactdyn.IntegrationError` too (:mod:`exactdyn.numeric.stepping`).
+    ``progress``: an :class:`exactdyn._progress.Progress` over the time span, moved to the
+    time reached after each step, with the kinks met so far (it reads, never steers)."""
     from scipy.integrate import DOP853, RK23, RK45
 
     from . import stepping
@@ -432,6 +434,8 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                     dense = dense or solver.dense_output()
                     ys[done:upto] = dense(times[done:upto]).T
                     done = upto
+                if progress is not None:
+                    progress.to(float(t_new))
                 if crossed:
                     t, y = t_new, dense(t_new)
                     break
@@ -439,6 +443,8 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
         if not crossed:
             break
         stats["kinks"] += 1
+        if progress is not None:
+            progress.to(float(t), f"{stats['kinks']} kink" + "s" * (stats["kinks"] != 1))
         if stats["kinks"] > max_kinks:
             raise IntegrationError(f"more than max_kinks={max_kinks} activation-pattern "
                                    "changes", t_reached=t)

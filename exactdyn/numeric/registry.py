@@ -24,8 +24,9 @@ class NumericFamily:
     ----------
     lower : callable(model) -> lowered flow
         The family's lowered flow (``pack``, ``unpack``, ``rhs``, ``observe``).
-    solve : callable(model, times, method, rtol, atol, max_kinks) -> Trajectory
-        Its float64 integrator.
+    solve : callable(model, times, method, rtol, atol, max_kinks, max_steps=, progress=)
+        Its float64 integrator, returning a Trajectory (``progress``: an
+        :class:`exactdyn._progress.Progress` over the time span, or ``None``).
     max_kinks : int
         Default budget of activation-pattern changes (see :mod:`exactdyn.numeric.kinks`).
     label : str

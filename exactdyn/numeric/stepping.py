@@ -86,9 +86,11 @@ def nonfinite_state() -> str:
 
 
 def integrate(fun, y0, times, method: str, rtol: float, atol, jac=None,
-              max_steps: int = DEFAULT_MAX_STEPS):
+              max_steps: int = DEFAULT_MAX_STEPS, progress=None):
     """States at ``times`` (sorted, >= 0; rows) and ``{"nfev", "njev", "nlu"}``
-    of the flow ``fun`` from ``y0`` at t = 0, through ``solve_ivp``'s ``method`` class."""
+    of the flow ``fun`` from ``y0`` at t = 0, through ``solve_ivp``'s ``method`` class.
+    ``progress``: an :class:`exactdyn._progress.Progress` over the time span, moved to
+    the time reached after each accepted step (it only reads ``solver.t``)."""
     from scipy.integrate._ivp.ivp import METHODS
 
     check_rtol(rtol, method)
@@ -122,6 +124,8 @@ def integrate(fun, y0, times, method: str, rtol: float, atol, jac=None,
                     raise IntegrationError(nonfinite_state(), t_reached=t_reached)
                 steps += 1
                 t_reached = float(solver.t)
+                if progress is not None:
+                    progress.to(t_reached)
                 upto = int(np.searchsorted(unique_times, solver.t, side="right"))
                 if upto > done:
                     out[done:upto] = solver.dense_output()(unique_times[done:upto]).T

@@ -242,14 +242,15 @@ class LoweredTwoLayer:
         return rho, (absa / (model.alpha * model.n))[:, None]
 
     def integrate(self, times, method="DOP853", rtol=1e-10, atol=None, max_kinks=100_000,
-                  max_steps=None):
+                  max_steps=None, progress=None):
         """States at ``times`` (rows) and statistics; see the module docstring."""
         y0 = self.pack(self.model.a0, self.model.W0)
         if atol is None:
             scale = float(np.sqrt(np.mean(y0**2))) or 1.0
             atol = rtol * scale
         ys, stats = kinks_mod.integrate(self, y0, times, method, rtol, atol, max_kinks,
-                                        kinked=self.kinks, max_steps=max_steps)
+                                        kinked=self.kinks, max_steps=max_steps,
+                                        progress=progress)
         return ys, {**stats, "rtol": rtol, "atol": atol}
 
 
@@ -280,13 +281,14 @@ def trajectory_from_states(model, times, a, W, meta) -> Trajectory:
 
 
 def solve_two_layer(model, times, method=None, rtol=None, atol=None,
-                    max_kinks=100_000, max_steps=None) -> Trajectory:
+                    max_kinks=100_000, max_steps=None, progress=None) -> Trajectory:
     """``solve(model, t)`` for a two-layer network (see the module docstring).
 
     ``max_kinks``: the most activation-pattern changes (crossings, starts and ends of
     sliding) before :class:`~exactdyn.IntegrationError`; used only by kinked activations.
     ``max_steps``: the most integrator steps (default
-    :data:`exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`).
+    :data:`exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`). ``progress``: a
+    :class:`exactdyn._progress.Progress` over the time span, or ``None``.
     """
     from .. import _validation as check
 
@@ -295,7 +297,7 @@ def solve_two_layer(model, times, method=None, rtol=None, atol=None,
     rtol = KINKED_RTOL if rtol is None else rtol
     max_kinks = check.nonnegative_int("max_kinks", max_kinks)
     low = lowered_two_layer(model)
-    ys, stats = low.integrate(times, method, rtol, atol, max_kinks, max_steps)
+    ys, stats = low.integrate(times, method, rtol, atol, max_kinks, max_steps, progress)
     a, W = low.unpack(ys)
     scheme = ("frozen pattern, Brent on dense output, Filippov sliding" if low.kinks
               else None)

@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validation as check
-from .._progress import Progress
+from .._progress import Progress, quiet
 from .base import Regime, Taxonomy, register_taxonomy
 from .scaling import luo_exponents, luo_label
 
@@ -398,7 +398,8 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
                 net = TwoLayer(m, data, y, activation=activation, alpha=float(m) ** p,
                                gamma=g, gamma_prime=gp, init=init, seed=s, bias=bias)
             try:
-                ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
+                with quiet():  # the runs' integrations draw no bars under this one
+                    ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
             except NoStop as exc:
                 # One width without a stopping time leaves no slope: stop here.
                 bar.close()

@@ -31,6 +31,7 @@ def check_derivations(root, build_model, known_models=()) -> tuple:
     (differing, checked) : (list of str, list of str)
         Paths relative to ``root`` that differ or are missing, and the folders checked.
     """
+    from .._progress import quiet
     from .content import gather
 
     root = os.fspath(root)
@@ -52,7 +53,8 @@ def check_derivations(root, build_model, known_models=()) -> tuple:
             checked.append(folder)
             continue
         model, times, precision = build_model(argv)
-        content = gather(model, times, precision, regime="--no-regime" not in argv)
+        with quiet():  # the check prints its verdict only, even on a terminal
+            content = gather(model, times, precision, regime="--no-regime" not in argv)
         if "--no-regime" in argv:
             content.argv = [*content.argv, "--no-regime"]
         content.command = command_line(content.argv, f"{label}/{folder}")

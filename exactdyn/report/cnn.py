@@ -141,8 +141,9 @@ def closed_form_proofs() -> list:
 
 
 def error_bound(x) -> str:
-    """:func:`~.content.bound`, with an exact 0 printed as ``< 1e-10`` (:data:`~.content.FLOAT_FLOOR`) too: whether a
-    float64 difference vanishes exactly depends on the platform's rounding."""
+    """:func:`~.content.bound`, with an exact 0 printed as ``< 1e-10``
+    (:data:`~.content.FLOAT_FLOOR`) too: whether a float64 difference vanishes exactly
+    depends on the platform's rounding."""
     x = float(x)
     return bound(x) if not 0 <= x < FLOAT_FLOOR else f"< {FLOAT_FLOOR:.0e}"
 
@@ -198,25 +199,31 @@ def numbers(model, times, lin, num, ref, k_ref: int) -> tuple:
     return spectrum, rows
 
 
-def gather_cnn(model, times, precision: int, regime: bool = True):
-    """The :class:`~.content.ReportContent` of a two-layer CNN."""
+def gather_cnn(model, times, precision: int, regime: bool = True, stage=None):
+    """The :class:`~.content.ReportContent` of a two-layer CNN (``stage``: see
+    :data:`~.content.STAGES`)."""
     from ..closed_form.cnn import applies, linearization
     from ..solve import solve
     from ..symbolic.cnn import derive_cnn_flow
     from ..verify import VERIFY_RTOL
-    from .content import ReportContent, _title, cli_args, regime_of
+    from .content import ReportContent, _no_stage, _title, cli_args, regime_of
 
+    stage = _no_stage if stage is None else stage
     ok, why, _c = applies(model)
+    stage("derivation")
+    steps = list(derive_cnn_flow().steps)
     content = ReportContent(
         model=model, title=_title(model), command="", argv=cli_args(model, times, precision),
-        times=times, precision=precision, steps=list(derive_cnn_flow().steps),
+        times=times, precision=precision, steps=steps,
         conserved=conserved_steps(model), constants=[],
         closed_form=closed_form_definitions() if ok else [],
         proofs=closed_form_proofs() if ok else [], references=list(REFERENCES))
+    stage("integration")
     num = solve(model, times, rtol=VERIFY_RTOL)
     proven = model.conservation_proven()
     drift_text = "bound, float64" if proven else f"{DRIFT_DIGITS} significant digits"
     if ok:
+        stage("closed form")
         lin = linearization(model)
         ref, k_ref = closed_form_prefix(model, times)
         spectrum, rows = numbers(model, times, lin, num, ref, k_ref)
@@ -276,7 +283,7 @@ def gather_cnn(model, times, precision: int, regime: bool = True):
         content.verification_text = f"Not available: {why}; the linearized closed form " \
                                     "needs a smooth activation with sigma(0) = 0 and " \
                                     "sigma'(0) != 0."
-    content.regime, content.regime_note = regime_of(model) if regime else \
+    content.regime, content.regime_note = regime_of(model, stage) if regime else \
         (None, "not computed (report(..., regime=False); --no-regime)")
     return content
 

@@ -232,10 +232,12 @@ def regime_summary(regime) -> dict:
             "evidence": {k: rounded(v) for k, v in d["evidence"].items()}}
 
 
-def regime_of(model):
+def regime_of(model, stage=None):
     """``(result, note)``: :func:`exactdyn.classify` of the model, or why not."""
     from ..regimes import classify
 
+    if stage is not None:
+        stage("regime")
     try:
         return classify(model), ""
     except (ValueError, TypeError, NotImplementedError) as exc:
@@ -245,8 +247,20 @@ def regime_of(model):
         return None, f"not available ({msg})"
 
 
+#: The stages of building a report, in order, as :func:`gather` and the gatherers announce
+#: them (``stage(name)`` when one begins; a family may skip some) and
+#: :func:`~exactdyn.report.writer.report` shows them (``progress=``).
+STAGES = ("derivation", "integration", "closed form", "verification", "regime", "writing",
+          "figures")
+
+
+def _no_stage(name: str) -> None:
+    pass
+
+
 #: Families whose report is gathered by their own function (model type -> callable(model,
-#: times, precision, regime=) -> ReportContent), registered by their report module.
+#: times, precision, regime=, stage=) -> ReportContent), registered by their report module;
+#: ``stage(name)`` announces each of :data:`STAGES` the gatherer begins.
 _GATHERERS: dict = {}
 
 
@@ -257,8 +271,9 @@ def register_gatherer(model_type: type, gather_fn) -> None:
 
 
 def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
-           regime: bool = True) -> ReportContent:
-    """Collect the report's content for ``model`` at ``times`` (see module docstring)."""
+           regime: bool = True, stage=None) -> ReportContent:
+    """Collect the report's content for ``model`` at ``times`` (see module docstring).
+    ``stage``: called with the name of each of :data:`STAGES` as it begins (progress)."""
     from ..closed_form import closed_form, exact
     from ..flows import gradient_flow
     from ..verify import verify
@@ -272,9 +287,12 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
     if precision is None:
         raise ValueError("precision must be an int of significant digits (e.g. 50); got None")
     times = np.linspace(*DEFAULT_T) if times is None else check.times("t", times)
+    stage = _no_stage if stage is None else stage
     if own is not None:
-        return own(model, times, precision, regime=regime)
+        return own(model, times, precision, regime=regime, stage=stage)
+    stage("derivation")
     flow = gradient_flow(model)
+    stage("closed form")
     try:
         cf = closed_form(model)
     except ValueError:
@@ -295,6 +313,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
             content.verification_notes["float64"] = (
                 f"not available: {str(exc).splitlines()[0]}")
     if applies and verify_numbers:
+        stage("verification")
         content.verification = {"float64": verify(model, times)}
         label = f"{precision} digits"
         try:
@@ -309,7 +328,7 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
             content.final_values = {
                 name: sig(v[-1], VALUE_DIGITS) for name, v in ref.observables.items()
                 if np.ndim(v) == 1}
-    content.regime, content.regime_note = regime_of(model) if regime else \
+    content.regime, content.regime_note = regime_of(model, stage) if regime else \
         (None, "not computed (report(..., regime=False); --no-regime)")
     content.figures = figure_list(model, applies)
     return content

@@ -102,18 +102,30 @@ def early_stage_verification(model, times):
     return rep
 
 
-def gather_two_layer(model, times, precision: int, regime: bool = True):
-    """The :class:`~.content.ReportContent` of a two-layer network."""
+def gather_two_layer(model, times, precision: int, regime: bool = True, stage=None):
+    """The :class:`~.content.ReportContent` of a two-layer network (``stage``: see
+    :data:`~.content.STAGES`)."""
     from ..closed_form import closed_form_order
     from ..closed_form.twolayer import TwoLayerClosedForm, applies
     from ..symbolic.twolayer import derive_two_layer_flow
-    from .content import ReportContent, _title, cli_args, closed_form_steps, regime_of
+    from .content import (
+        ReportContent,
+        _no_stage,
+        _title,
+        cli_args,
+        closed_form_steps,
+        regime_of,
+    )
 
+    stage = _no_stage if stage is None else stage
+    stage("derivation")
+    steps = list(derive_two_layer_flow().steps)
+    stage("closed form")
     cf = TwoLayerClosedForm()
     equations, proofs = closed_form_steps(cf)
     content = ReportContent(
         model=model, title=_title(model), command="", argv=cli_args(model, times, precision),
-        times=times, precision=precision, steps=list(derive_two_layer_flow().steps),
+        times=times, precision=precision, steps=steps,
         conserved=conserved_steps(model), constants=[], closed_form=equations, proofs=proofs,
         references=["Luo, Xu, Ma, Zhang, \"Phase diagram for two-layer ReLU neural networks "
                     "at infinite-width limit\", JMLR 22 (2021) 71.",
@@ -125,6 +137,7 @@ def gather_two_layer(model, times, precision: int, regime: bool = True):
     if ok:
         order = closed_form_order(model)
         key, power = label(order), _power(order)
+        stage("verification")
         content.verification = {key: early_stage_verification(model, times)}
         content.verification_notes[key] = (
             "the closed form solves the linearized early-stage system, not the full flow, "
@@ -135,7 +148,7 @@ def gather_two_layer(model, times, precision: int, regime: bool = True):
     content.verification_notes[f"{precision} digits"] = (
         "not available: there is no high-precision integrator or closed form for the "
         "two-layer family in this version of exactdyn.")
-    content.regime, content.regime_note = regime_of(model) if regime else \
+    content.regime, content.regime_note = regime_of(model, stage) if regime else \
         (None, "not computed (report(..., regime=False); --no-regime)")
     content.figures = ([("trajectory", "Linearized closed form (lines) and full-flow "
                                        "integrator (markers), float64: loss and rd."),

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from . import data, figures, markdown, tex
-from .content import ReportContent, gather
+from .content import STAGES, ReportContent, gather
 
 #: Files compared by :func:`check` (figures are not: their bytes depend on the platform).
 TEXT_FILES = ("README.md", "derivation.tex", "data.json")
@@ -84,8 +84,12 @@ def _prepare_parent(out: str) -> str:
     return target
 
 
-def write_files(content: ReportContent, directory: str, draw_figures: bool = True) -> list:
-    """Write the report's files into an existing (empty) ``directory``."""
+def write_files(content: ReportContent, directory: str, draw_figures: bool = True,
+                stage=None) -> list:
+    """Write the report's files into an existing (empty) ``directory`` (``stage``: called
+    with ``"writing"`` and ``"figures"`` as they begin, see :data:`.content.STAGES`)."""
+    if stage is not None:
+        stage("writing")
     files = []
     for name, text in (("README.md", markdown.render(content)),
                        ("derivation.tex", tex.render(content)),
@@ -94,6 +98,8 @@ def write_files(content: ReportContent, directory: str, draw_figures: bool = Tru
             fh.write(text)
         files.append(name)
     if draw_figures:
+        if stage is not None:
+            stage("figures")
         fig_dir = os.path.join(directory, "figures")
         os.makedirs(fig_dir)
         for stem in figures.draw(content, fig_dir):
@@ -126,7 +132,7 @@ REPORTABLE = ("linear1d", "linear", "single-neuron", "deep-linear", "two-layer",
 
 
 def report(model, out, t=None, precision: int = 50, figures: bool = True,
-           command_out: str | None = None, regime: bool = True) -> Report:
+           command_out: str | None = None, regime: bool = True, progress=None) -> Report:
     r"""Write the derivation report of ``model`` into the directory ``out``.
 
     Parameters
@@ -149,6 +155,15 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
     command_out : str, optional
         The ``--out`` printed in the report's command line (default: ``out`` relative to
         the working directory; never an absolute path).
+    progress : bool or callable(str), optional
+        The stage being built (derivation, integration, closed form, verification,
+        regime, writing, figures: :data:`~exactdyn.report.content.STAGES`; a family skips
+        those it has not) on stderr. Default ``None``: a bar on a terminal only, drawn once
+        the build has lasted a couple of seconds; a log or a pipe gets nothing. ``True``:
+        always (one plain line per stage where stderr is not a terminal); ``False``: never
+        (CLI: ``--no-progress``). A callable is given those lines instead. The operations
+        the report runs (integrations, classify) show no progress of their own, and
+        nothing of it reaches the report's files.
 
     Returns
     -------
@@ -163,8 +178,28 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
     verification in float64 and at ``precision`` digits, the regime, the references and
     the command that regenerates it.
     """
+    from .._progress import AUTO_DELAY, Progress, check_progress, quiet
+
+    progress = check_progress(progress)
     target = _prepare_parent(out)
-    content = gather(model, t, precision, regime=regime)
+    bar = Progress(len(STAGES), progress, desc=f"report {getattr(model, 'name', 'model')}",
+                   unit="stages", delay=AUTO_DELAY, template="{desc}: stage {done}/{total}",
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| stage {n}/{total} "
+                              "[{elapsed}{postfix}]", announce=True)
+
+    def stage(name: str) -> None:
+        bar.to(STAGES.index(name) + 1, name)
+
+    try:
+        with quiet():
+            return _build(model, out, target, t, precision, figures, command_out, regime,
+                          stage)
+    finally:
+        bar.close()
+
+
+def _build(model, out, target, t, precision, figures, command_out, regime, stage) -> Report:
+    content = gather(model, t, precision, regime=regime, stage=stage)
     if not regime and content.argv is not None:
         # recorded, so that `exactdyn report --check` rebuilds it the same way
         content.argv = [*content.argv, "--no-regime"]
@@ -180,7 +215,7 @@ def report(model, out, t=None, precision: int = 50, figures: bool = True,
         raise ValueError(f"out={os.fspath(out)!r} is not writable "
                          f"({exc.strerror or exc})") from None
     try:
-        files = write_files(content, tmp, draw_figures=figures)
+        files = write_files(content, tmp, draw_figures=figures, stage=stage)
         _swap_in(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

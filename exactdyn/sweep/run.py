@@ -6,14 +6,17 @@ import os
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 
-from .._progress import Progress, progress_enabled  # noqa: F401 (re-exported)
+from .._progress import Progress, progress_enabled, quiet  # noqa: F401 (re-exported)
 from .cache import CellCache
 
 
 def safe_call(fn, index, *args):
-    """Run ``fn(*args)`` in a worker; an exception becomes ``{"error": ...}`` (not fatal)."""
+    """Run ``fn(*args)`` in a worker; an exception becomes ``{"error": ...}`` (not fatal).
+    The cell's own operations (a long integration) draw no progress: the sweep's bar is
+    the one shown."""
     try:
-        return index, {"result": fn(*args)}
+        with quiet():
+            return index, {"result": fn(*args)}
     except Exception as exc:  # recorded per cell, the sweep goes on
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return index, {"error": tb}
