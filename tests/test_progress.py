@@ -102,3 +102,14 @@ def test_cli_classify_two_layer_takes_no_progress(capsys):
                  "--format", "json"])
     out, err = capsys.readouterr()
     assert code == 0 and err == "" and '"condensed"' in out
+
+
+def test_cli_classify_two_layer_writes_nothing_to_a_log(capsys):
+    """Off when stderr is not a terminal (issue 13): the CLI printed a line per run."""
+    from exactdyn.cli import main
+
+    code = main(["classify", "two-layer", "--width", "16", "--gamma", "1.75",
+                 "--gamma-prime", "0", "--init", "mirrored", "--activation", "tanh",
+                 "--data", "1d-linear", "--n", "10", "--widths", "8,16", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == "" and '"label"' in out

@@ -71,13 +71,8 @@ def model_from_args(args):
                     seed=args.seed, n=args.n)
 
 
-def _progress(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
-
-
 def classify_options(args) -> dict:
     return {"widths": _int_list("--widths", args.widths),
             "seeds": _int_list("--seeds", args.seeds), "loss_fraction": args.loss_fraction,
-            "progress": False if args.no_progress else _progress}
+            # None: a bar on a terminal only, nothing in a log (issue 13)
+            "progress": False if args.no_progress else None}
