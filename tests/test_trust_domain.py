@@ -451,6 +451,20 @@ def test_taylor_step_budget_says_so_instead_of_step_size_collapsed(monkeypatch):
     assert 0.0 < exc.value.t_reached < 1e300
 
 
+def test_taylor_to_t_1e300_stops_in_its_first_steps_not_after_minutes():
+    """The Taylor step of a flow at rest is about its time scale, so t = 1e300 would take
+    ~1e299 steps: the run stops after a hundred steps with the projection, not after
+    MAX_STEPS = 10**6 of them (minutes)."""
+    with pytest.raises(IntegrationError, match=r"more steps, far beyond MAX_STEPS") as exc:
+        ed.solve(ed.Linear1D(width=4), [0.0, 1e300], precision=20)
+    assert 0.0 < exc.value.t_reached < 1e4
+    # A long horizon the steps can reach is integrated as before (against the closed form).
+    model = ed.Linear1D(width=4)
+    got = ed.solve(model, [0.0, 300.0], precision=20)["end_to_end"][-1]
+    ref = ed.exact(model, [0.0, 300.0], precision=20)["end_to_end"][-1]
+    assert abs(got - ref) <= 1e-15 * abs(ref)
+
+
 # ---- 9. kinks shared by many entries -------------------------------------------------------
 def _relu_1d_no_bias_rk4(m, times, dt):
     """Reference: classical RK4 on the ReLU flow with sigma'(0) = 0, written by hand

@@ -184,9 +184,18 @@ def _outputs_to_mpf(rows, precision):
 DYNAMIC_RANGE_BITS = 128
 
 
+#: After this many steps, a run whose remaining horizon needs more than
+#: :data:`PROJECTION_FACTOR` times :data:`MAX_STEPS` steps at the current step size stops
+#: at once (the steps of a flow at rest grow only as a root of its distance to rest).
+PROJECTION_AFTER = 100
+PROJECTION_FACTOR = 1000
+
+
 def _check_step(steps, h, t, t_end, bits) -> None:
-    """Both Taylor engines: ``IntegrationError`` past :data:`MAX_STEPS` steps or when the
-    step ``h`` falls below the working precision's resolution of ``t``."""
+    """Both Taylor engines: ``IntegrationError`` past :data:`MAX_STEPS` steps, when the
+    horizon would need far more (projected at the current step, so a flow at rest sent to
+    t = 1e300 stops in its first steps, not after minutes), or when the step ``h`` falls
+    below the working precision's resolution of ``t``."""
     if steps >= MAX_STEPS:
         raise IntegrationError(f"more than MAX_STEPS={MAX_STEPS} Taylor steps before "
                                f"t = {float(t_end)!r} (a flow at rest integrated to a very "
@@ -194,6 +203,15 @@ def _check_step(steps, h, t, t_end, bits) -> None:
     if not h > abs(t) * gmpy2.mpfr(2) ** (-bits + 8):
         raise IntegrationError(f"the step size collapsed (h = {float(h):.3e}, "
                                f"{steps} steps)", t_reached=float(t))
+    if steps >= PROJECTION_AFTER:
+        needed = float((t_end - t) / h)
+        if needed > PROJECTION_FACTOR * MAX_STEPS:
+            raise IntegrationError(
+                f"reaching t = {float(t_end)!r} at the current Taylor step (h = "
+                f"{float(h):.3g}) needs about {needed:.3g} more steps, far beyond "
+                f"MAX_STEPS={MAX_STEPS} (a flow at rest integrated to a very long horizon); "
+                "give a shorter horizon, or integrate in float64 (without precision)",
+                t_reached=float(t))
 
 
 def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "auto"):
