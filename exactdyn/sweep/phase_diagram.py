@@ -339,7 +339,7 @@ def _call_cell(cell, cls, base, params, t, options):
 
 def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None = None,
                   executor=None, cache=None, method: str = "auto", jobs: int | None = None,
-                  progress: bool | None = None, t=None, cell=None, **options) -> PhaseDiagram:
+                  progress=None, t=None, cell=None, **options) -> PhaseDiagram:
     r"""Labels and scores of ``model`` over a grid of two hyperparameters.
 
     Parameters
@@ -364,11 +364,11 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         function or times are given.
     jobs : int, optional
         Worker processes of the default process pool (trajectory path).
-    progress : bool, optional
+    progress : bool or callable(str), optional
         A progress bar on stderr for the trajectory path (tqdm). Default ``None``: shown
         when stderr is a terminal, not in logs or pipes. ``True`` forces it (outside a
         terminal: one plain line per tenth of the cells), ``False`` silences it (CLI:
-        ``--no-progress``).
+        ``--no-progress``); a callable receives those plain lines instead.
     t : array_like, optional
         Output times of each trajectory cell (default scaled to the cell's :math:`K_\infty`).
     cell : callable(model) -> Regime or dict, optional
