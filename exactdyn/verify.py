@@ -145,10 +145,30 @@ class VerificationReport:
     factors: tuple = ()
     """Init scale factors of the asymptotic check (empty for ``"exact"``)."""
     note: str = ""
+    gd: object = None
+    """The check of gradient descent against the flow and the modified flow
+    (:class:`~exactdyn.GDVerification`, with ``verify(..., lrs=...)``); ``None`` otherwise.
+    ``kind="gd"``: a model without a closed form, checked on gradient descent alone."""
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return all(c.passed for c in self.checks) and (self.gd is None or self.gd.passed)
+
+    def _gd_dict(self) -> dict:
+        g = self.gd
+        return {} if g is None else {"gd": {
+            "t": g.t, "lrs": g.lrs.tolist(), "error_flow": g.error_flow.tolist(),
+            "error_modified": g.error_modified.tolist(), "order_flow": g.order_flow,
+            "order_modified": g.order_modified, "passed": g.passed}}
+
+    def _gd_text(self) -> list:
+        g = self.gd
+        if g is None:
+            return []
+        return [f"gradient descent at t = {g.t:g}: global error against the flow (order 1 "
+                "expected) and the modified flow (order 2)", g.table(),
+                f"gd: {'passed' if g.passed else 'FAILED'} (order against the flow within "
+                "1 +- 0.05, against the modified flow within 2 +- 0.1)"]
 
     def __getitem__(self, name) -> ObservableCheck:
         for c in self.checks:
@@ -161,7 +181,13 @@ class VerificationReport:
             return {"model": self.model, "params": self.params, "precision": self.precision,
                     "method": self.method, "rtol": self.rtol, "passed": self.passed,
                     "kind": self.kind, "factors": list(self.factors), "note": self.note,
-                    "observables": {c.name: c.to_dict() for c in self.checks}}
+                    "observables": {c.name: c.to_dict() for c in self.checks},
+                    **self._gd_dict()}
+        if self.kind == "gd":
+            return {"model": self.model, "params": self.params, "precision": None,
+                    "method": self.method, "rtol": self.rtol, "passed": self.passed,
+                    "kind": self.kind, "observables": {}, "note": self.note,
+                    **self._gd_dict()}
         return {"model": self.model, "params": self.params, "precision": self.precision,
                 "method": self.method, "rtol": self.rtol, "passed": self.passed,
                 "observables": {c.name: {"max_abs_error": c.max_abs_error,
@@ -169,14 +195,18 @@ class VerificationReport:
                                          "rel_tol": c.rel_tol, "abs_tol": c.abs_tol,
                                          "passed": c.passed, "passed_on": c.passed_on}
                                  for c in self.checks},
-                "note": self.note}
+                "note": self.note, **self._gd_dict()}
 
     def _name_width(self) -> int:
         return max([12, *(len(c.name) for c in self.checks)])
 
     def table(self) -> str:
         if self.kind == "asymptotic":
-            return self._order_table()
+            return "\n".join([self._order_table(), *self._gd_text()])
+        if self.kind == "gd":
+            return "\n".join([f"verify {self.model}: gradient descent (no closed form; "
+                              f"flows integrated at rtol {self.rtol:g})", *self._gd_text(),
+                              f"overall: {'PASSED' if self.passed else 'FAILED'}"])
         prec = "float64" if self.precision is None else f"{self.precision} digits"
         w = self._name_width()
         head = (f"verify {self.model} ({prec}, integrator {self.method}, rtol {self.rtol:g})\n"
@@ -191,7 +221,7 @@ class VerificationReport:
                   "|ref| >= abs tol / rel tol, absolute nearer 0); max rel err is taken only "
                   "where |ref| >= abs tol / rel tol (n/a: nowhere)")
         note = [f"note: {self.note}"] if self.note else []
-        return "\n".join([head, *rows, legend, *note,
+        return "\n".join([head, *rows, legend, *note, *self._gd_text(),
                           f"overall: {'PASSED' if self.passed else 'FAILED'}"])
 
     __str__ = table
@@ -222,6 +252,10 @@ class VerificationReport:
     def _repr_markdown_(self) -> str:
         mark = lambda c: f"✓ {c.passed_on}" if c.passed else "✗"  # noqa: E731
         note = f"\n\n{self.note}" if self.note else ""
+        if self.gd is not None:
+            note += "\n\n" + self.gd._repr_markdown_()
+        if self.kind == "gd":
+            return note.strip()
         if self.kind == "asymptotic":
             head = " | ".join(f"err ×{f:g}" for f in self.factors)
             rows = "\n".join(f"| {c.name} | " + " | ".join(f"{e:.3e}" for e in c.errors)
@@ -238,8 +272,18 @@ class VerificationReport:
 
 def verify(model, t, precision: int | None = None, rtol: float | None = None,
            rel_tol: float | None = None, abs_tol: float | None = None,
-           method: str | None = None, order_tol: float | None = None) -> VerificationReport:
-    r"""Compare the closed form with the integrator on every observable.
+           method: str | None = None, order_tol: float | None = None,
+           lrs=None) -> VerificationReport:
+    r"""Compare the closed form with the integrator on every observable; with ``lrs``,
+    also gradient descent with those steps against the flow and the modified flow.
+
+    With ``lrs`` (at least two steps, each dividing the last time of ``t``): the report's
+    ``gd`` is :func:`exactdyn.verify_gd` at the last time, and it passes only when the
+    fitted order of GD's global error is 1 ± 0.05 against the gradient flow and
+    2 ± 0.1 against the modified flow
+    :math:`\dot\theta = -H\nabla(L + \tfrac h4\nabla L^\top H\nabla L)`
+    (backward error analysis; Barrett & Dherin 2021). A model without a closed form gets
+    this check alone (``kind="gd"``).
 
     **Exact closed forms** (linear1d, linear, single neuron, deep linear): a point passes
     when its error is within ``rel_tol`` relative *or* ``abs_tol`` absolute (defaults:
@@ -287,6 +331,9 @@ def verify(model, t, precision: int | None = None, rtol: float | None = None,
     derivation report of the two-layer network (:mod:`exactdyn.report.twolayer`) checks a
     single scale against ``10 scale²``, a cruder statement of the same order 2.
     """
+    if lrs is not None:
+        return _with_gd(model, t, lrs, precision=precision, rtol=rtol, rel_tol=rel_tol,
+                        abs_tol=abs_tol, method=method, order_tol=order_tol)
     times = check.times("t", t)
     precision = check.precision("precision", precision)
     order = closed_form_order(model)
@@ -458,6 +505,35 @@ def _order_check(name, errors, factors, predicted, order_tol, floor, only_t0) ->
 #: times (down to init x 1/256).
 SCALE_SHIFT = 0.25
 MAX_SHIFTS = 3
+
+
+def _with_gd(model, t, lrs, **options) -> VerificationReport:
+    """:func:`verify` with the gradient-descent check (``lrs``)."""
+    from .backward_error import verify_gd
+
+    times = check.times("t", t)
+    if not times[-1] > 0:
+        raise ValueError("lrs: the gradient-descent check needs a last time t > 0")
+    try:  # a closed form for this instance (its family may have one, its init not)
+        exact(model, times[:1])
+        why = ""
+    except ValueError as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if not why:
+        report = verify(model, times, **options)
+    else:
+        given = [k for k, v in options.items() if v is not None and k != "rtol"]
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise ValueError(f"{', '.join(given)} {verb} to a closed form, and this "
+                             f"{model.name} has none ({why}); verify(..., lrs=...) checks "
+                             "gradient descent alone")
+        report = VerificationReport(model.name, model.params, None, "gd",
+                                    options["rtol"] or 1e-13, kind="gd",
+                                    note=f"no closed form ({why}): gradient descent alone")
+    kwargs = {} if options["rtol"] is None else {"rtol": options["rtol"]}
+    report.gd = verify_gd(model, lrs, float(times[-1]), **kwargs)
+    return report
 
 
 def _verify_asymptotic(model, times, order, order_tol, rtol, method) -> VerificationReport:

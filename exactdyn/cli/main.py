@@ -147,6 +147,10 @@ def _add_command_options(p, command: str, fam) -> None:
         v.add_argument("--order-tol", type=float, default=None,
                        help="early-stage closed forms: pass when the fitted order >= "
                        "predicted - this (default 0.2)")
+        v.add_argument("--lrs", default=None,
+                       help="also check gradient descent with these steps (each dividing "
+                       "the last time), e.g. 0.02,0.01,0.005,0.0025: its global error must "
+                       "be of order 1 against the flow and 2 against the modified flow")
     if command == "report":
         t.add_argument("--out", required=True, help="the report's directory (replaced whole)")
         t.add_argument("--no-figures", action="store_true", help="skip figures/*.png, *.svg")
@@ -349,9 +353,13 @@ def run(argv) -> int:
         print(f"wrote {rep.path}: " + ", ".join(rep.files))
         return 0
     if args.command == "verify":
+        lrs = None if args.lrs is None else _floats("--lrs", args.lrs)
+        if lrs is not None and args.format == "csv":
+            raise ValueError("--format csv has one row per observable, no place for the "
+                             "gradient-descent check of --lrs; use --format table or json")
         report = verify(model, times, precision=args.precision, rtol=args.rtol,
-                        order_tol=args.order_tol)
-        if report.kind == "asymptotic":
+                        order_tol=args.order_tol, lrs=lrs)
+        if report.kind == "asymptotic" and report.gd is None:
             print_order_report(report, args.format)
         elif args.format == "json":
             print(json.dumps(report.to_dict()))
