@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from ..models.fields import option_fields
 
 
@@ -37,7 +35,8 @@ def _floats(name: str, text: str) -> list:
     return values
 
 
-def _times(args) -> np.ndarray:
+def _times(args):
+    import numpy as np  # here, not at the top: `exactdyn --help` imports no numpy
     if args.t is not None and args.t_span is not None:
         raise ValueError("give either --t or --t-span, not both")
     if args.t is not None:
@@ -143,6 +142,8 @@ def print_regime(regime, fmt: str) -> None:
 
 
 def _table(traj) -> str:
+    import numpy as np
+
     names = [k for k, v in traj.observables.items() if np.ndim(v) == 1]
     digits = traj.precision or 10
     width = max(12, digits + 8)

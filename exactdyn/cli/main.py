@@ -25,10 +25,7 @@ import json
 import sys
 
 from .._version import __version__
-from ..closed_form import exact
 from ..errors import IntegrationError
-from ..solve import FLOAT_METHODS, PRECISION_METHODS, solve
-from ..verify import verify
 from .common import (
     _NO_PROGRESS,
     _NO_REGIME,
@@ -67,10 +64,12 @@ def _model(args):
     return known_families()[args.model].build(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_families: bool = True) -> argparse.ArgumentParser:
     """The whole command line: ``exactdyn COMMAND MODEL [options]``, one option table per
-    family (``exactdyn solve linear1d --help``)."""
-    fams = known_families()
+    family (``exactdyn solve linear1d --help``). ``with_families=False``: the commands
+    only, for ``exactdyn --help`` and ``--version`` (no model module is imported, so they
+    answer at once)."""
+    fams = known_families() if with_families else {}
     parser = _Parser(prog="exactdyn", description="Exact gradient-flow dynamics of small "
                      "neural networks: integrate, solve in closed form, verify.",
                      epilog="Each command takes a model and that model's own options: "
@@ -81,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command, short, description in _COMMANDS:
         p = sub.add_parser(command, help=short, description=description,
                            epilog=f"exactdyn {command} MODEL --help lists that model's options.")
+        if not with_families:
+            continue
         models = p.add_subparsers(dest="model", required=True, metavar="MODEL",
                                   title="models", parser_class=_Parser)
         for fam in fams.values():
@@ -128,6 +129,8 @@ def _add_command_options(p, command: str, fam) -> None:
         t.add_argument("--save", help="also write the whole trajectory (states and "
                        "observables) to this .npz (ed.load reads it back)")
     if command == "solve":
+        from ..numeric.integrate import FLOAT_METHODS, PRECISION_METHODS
+
         s = p.add_argument_group("integrator")
         s.add_argument("--method", default=None, help="float64: " + ", ".join(FLOAT_METHODS)
                        + " (default DOP853); with --precision: " + ", ".join(PRECISION_METHODS))
@@ -218,8 +221,9 @@ def _regime_options(args) -> dict:
 
 
 def _classify(args, fam, model) -> int:
-    from ..closed_form import has_closed_form
+    from ..closed_form import exact, has_closed_form
     from ..regimes import classify
+    from ..solve import solve
 
     opts = {} if getattr(args, "kernel_tol", None) is None else {"kernel_tol": args.kernel_tol}
     if fam.classify_options is not None:
@@ -333,9 +337,15 @@ def _report_check(argv) -> int:
 def run(argv) -> int:
     if argv[:1] == ["report"] and any(a == "--check" or a.startswith("--check=") for a in argv):
         return _report_check(argv[1:])
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        build_parser(with_families=False).parse_args(argv)  # prints, exits or errs
     args = build_parser().parse_args(argv)
     if args.command == "phase-diagram":
         return _phase_diagram(args)
+    from ..closed_form import exact
+    from ..solve import solve
+    from ..verify import verify
+
     fam = known_families()[args.model]
     model = fam.build(args)
     if args.command == "classify":
