@@ -66,10 +66,9 @@ def test_a_converged_deep_linear_flow_reaches_t_1e6_in_bounded_steps():
     assert tr.meta["nfev"] <= 13 * (stepping.REST_MIN_STEPS + stepping.STIFF_STEPS)
     W = [tr[f"W{l + 1}"] for l in range(4)]
     # Independent checks: the conserved W_{l+1}^T W_{l+1} - W_l W_l^T (MATH.md §3) ...
-    for l in range(3):
-        def c(i):
-            return W[l + 1][i].T @ W[l + 1][i] - W[l][i] @ W[l][i].T
-        np.testing.assert_allclose(c(-1), c(0), rtol=0, atol=1e-10)
+    for lo, hi in zip(W[:-1], W[1:]):
+        c = np.einsum("tji,tjk->tik", hi, hi) - np.einsum("tij,tkj->tik", lo, lo)
+        np.testing.assert_allclose(c[-1], c[0], rtol=0, atol=1e-10)
     # ... the global minimum (whitened, full-rank teacher, width >= 3: A = Sigma_yx) ...
     A = W[3][-1] @ W[2][-1] @ W[1][-1] @ W[0][-1]
     np.testing.assert_allclose(A, m.sigma_yx, rtol=0, atol=1e-10)
@@ -508,3 +507,102 @@ def test_taylor_step_budget_says_so_instead_of_step_size_collapsed(monkeypatch):
     with pytest.raises(IntegrationError, match="MAX_STEPS=50") as exc:
         ed.solve(ed.Linear1D(width=4), [0.0, 1e300], precision=20)
     assert 0.0 < exc.value.t_reached < 1e300
+
+
+# ---- 9. kinks shared by many entries -------------------------------------------------------
+def _relu_1d_no_bias_rk4(m, times, dt):
+    """Reference: classical RK4 on the ReLU flow with sigma'(0) = 0, written by hand
+    (MATH.md §4), at a fixed step dt; output at ``times`` (multiples of dt)."""
+    x, y, n, width = m.X[:, 0], m.y, m.n, m.width
+
+    def rhs(s):
+        a, w = s[:width], s[width:]
+        h = np.outer(w, x)
+        sig, ds = np.maximum(h, 0.0), (h > 0).astype(float)
+        e = a @ sig / m.alpha - y
+        return np.r_[-(sig @ e) / (m.alpha * n), -a * ((ds * x) @ e) / (m.alpha * n)]
+
+    s = np.r_[m.a0, m.W0[:, 0]]
+    out, t = [s], 0.0
+    for t_next in times[1:]:
+        for _ in range(int(round((t_next - t) / dt))):
+            k1 = rhs(s)
+            k2 = rhs(s + dt / 2 * k1)
+            k3 = rhs(s + dt / 2 * k2)
+            k4 = rhs(s + dt * k3)
+            s = s + dt / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        out.append(s)
+        t = t_next
+    return np.array(out)
+
+
+def test_shared_surfaces_groups_parallel_inputs_with_their_signs():
+    from exactdyn.numeric.kinks import shared_surfaces
+
+    X = np.array([[1.0, 2.0], [2.0, 4.0], [-3.0, -6.0], [1.0, 0.0], [0.0, 0.0],
+                  [1.0, 1.0], [2.0, 2.0]])
+    cls, sgn, classes, cdir = shared_surfaces(X)
+    assert [c.tolist() for c in classes] == [[0, 1, 2], [5, 6]]
+    assert cls.tolist() == [0, 0, 0, -1, -1, 1, 1]
+    assert sgn[[0, 1, 2]].tolist() == [1.0, 1.0, -1.0]
+    np.testing.assert_allclose(cdir[0], [1 / np.sqrt(5), 2 / np.sqrt(5)], rtol=1e-15)
+    # with a bias column no two points of distinct x are parallel
+    x = np.linspace(-1.0, 1.0, 20)
+    assert shared_surfaces(np.c_[x, np.ones(20)])[2] == []
+
+
+def test_relu_without_bias_on_1d_data_crosses_shared_kinks_as_one_event():
+    # Issue 16: x = linspace(-1, 1, 20), y = x, beta = 1e-3, width 10, no bias: all 20
+    # kinks of neuron k lie on one surface, w_k = 0. The entries were decided one by one
+    # (the first saw no other entry on, "dead", so all stayed off and w_k was projected
+    # to ~1e-35, of either sign): 2,000 kinks by t = 1.1. Now one event per crossing.
+    x = np.linspace(-1.0, 1.0, 20)
+    m = ed.TwoLayer(width=10, X=x, y=x, activation="relu", beta1=1e-3, beta2=1e-3,
+                    bias=False, seed=0)
+    t = np.linspace(0.0, 96.0, 7)
+    tr = ed.solve(m, t)   # raised IntegrationError (max_kinks) before
+    a, w = tr["a"], tr["W"][..., 0]
+    # Count from the dynamics: while e ~ -y, on both sides of w_k = 0 w_k moves towards
+    # sign(a_k) (w' = (a_k/n) sum over the active half of x_i^2), so a neuron crosses
+    # once if it starts on the wrong side (a_k w_k < 0) and can reach w_k = 0, i.e.
+    # a_k^2 > w_k^2 (a_k^2 - w_k^2 is conserved); afterwards the fit has signs matched.
+    a0, w0 = m.a0, m.W0[:, 0]
+    crossing = int(np.sum((a0 * w0 < 0) & (a0**2 > w0**2)))
+    assert 0 < crossing < m.width
+    assert tr.meta["kinks"] == crossing
+    assert tr.meta["sliding_at_end"] == 0
+    # The balance law a_k^2 - |w_k|^2 of a 1-homogeneous activation (MATH.md §4).
+    np.testing.assert_allclose(a**2 - w**2, np.broadcast_to(a0**2 - w0**2, a.shape),
+                               rtol=0, atol=1e-13)
+    # Converged to y = x: the loss at rounding level.
+    assert tr["loss"][-1] < 1e-15
+    # An independent fixed-step RK4 of the hand-written flow (its error here ~1e-11,
+    # the crossings being transversal).
+    ref = _relu_1d_no_bias_rk4(m, t, 2e-3)
+    np.testing.assert_allclose(np.c_[a, w], ref, rtol=0, atol=1e-9)
+
+
+def test_relu_without_bias_slides_a_whole_neuron_on_its_shared_kink():
+    # y = -|x|, seed 1: a neuron whose two sides both push w_k to 0 (attracting on the
+    # shared surface) slides there as one: all its 20 entries at once, w_k = 0 exactly
+    # from then on (sigma(0) = 0 also freezes a_k), one event.
+    x = np.linspace(-1.0, 1.0, 20)
+    m = ed.TwoLayer(width=10, X=x, y=-np.abs(x), activation="relu", beta1=1e-3,
+                    beta2=1e-3, bias=False, seed=1)
+    t = np.linspace(0.0, 96.0, 7)
+    tr = ed.solve(m, t)
+    assert tr.meta["kinks"] == 1
+    (k,) = {kk for kk, _ in tr.meta["sliding_entries"]}
+    assert tr.meta["sliding_at_end"] == m.n
+    w = tr["W"][..., 0]
+    stuck = np.flatnonzero(w[:, k] == 0.0)
+    assert stuck.size and np.all(np.diff(stuck) == 1) and stuck[-1] == len(t) - 1
+    assert np.all(tr["a"][stuck, k] == tr["a"][stuck[0], k])
+    a0, w0 = m.a0, m.W0[:, 0]
+    np.testing.assert_allclose(tr["a"]**2 - w**2, np.broadcast_to(a0**2 - w0**2, w.shape),
+                               rtol=0, atol=1e-13)
+    assert tr["loss"][-1] < 1e-15
+    # RK4 chatters about w_k = 0 where the flow slides: first order in dt there
+    # (measured 7.8e-7, 3.9e-7, 2.0e-7 at dt = 4e-3, 2e-3, 1e-3).
+    ref = _relu_1d_no_bias_rk4(m, t, 2e-3)
+    np.testing.assert_allclose(np.c_[tr["a"], w], ref, rtol=0, atol=2e-6)
