@@ -96,6 +96,22 @@ def test_a_converged_linear1d_flow_reaches_t_1e300_and_matches_the_closed_form()
     assert near.meta["nfev"] == tr.meta["nfev"]
 
 
+def test_saddle_to_saddle_plateaus_are_not_taken_for_rest():
+    # Decoupled depth 4, modes u0 = 1e-8 of s = 4, 2, 1: plateaus until the escapes near
+    # t = 1250, 2500, 5000 (u^{-1/2} = u0^{-1/2} - 2 s t). Small velocities on a plateau
+    # must not end the run early: the escapes match the closed form, and the state is
+    # held only after the last one.
+    from exactdyn.models.deep_linear import teacher_matrix
+
+    m = ed.DeepLinear.decoupled(depth=4, width=6, sigma_yx=teacher_matrix([4, 2, 1], 3, 3),
+                                mode_init=1e-2)
+    t = [0.0, 1e3, 2e3, 3e3, 6e3, 1e6]
+    tr = ed.solve(m, t)
+    assert tr.meta.get("at_rest_from", np.inf) > 5000
+    np.testing.assert_allclose(tr["singular_values"], ed.exact(m, t)["singular_values"],
+                               rtol=1e-6)
+
+
 def test_a_run_within_rest_min_steps_never_switches():
     # The switch must not change ordinary runs: fewer steps than REST_MIN_STEPS, no switch.
     tr = ed.solve(_deep_linear_4x6(), [0.0, 50.0])

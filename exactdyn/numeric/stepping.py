@@ -127,7 +127,7 @@ class StiffnessTest:
 
     def __init__(self, method: str):
         self.boundary = STABILITY_BOUNDARY[method]
-        self.prev = None
+        self.prev: tuple | None = None
         self.run = 0
 
     def update(self, solver, h: float) -> bool:
@@ -153,7 +153,10 @@ def settled(solver, rtol: float, atol) -> bool:
     The flows here are gradient flows, :math:`J = -\eta H` with H the loss's Hessian: the
     eigenvalues are real, the neutral directions are those along a manifold of minima, and
     f lies in the range of J up to terms of second order in the displacement, so no drift
-    along a neutral direction is left out beyond that order."""
+    along a neutral direction is left out beyond that order. A saddle is not taken for
+    rest: an escaping mode gives a positive eigenvalue, and its displacement estimate is
+    of the mode's own size, so only a mode already below ``atol`` (which the tolerance
+    does not resolve anyway) could be held; give a smaller ``atol`` to follow one."""
     J = getattr(solver, "J", None)
     f = getattr(solver, "f", None)
     if J is None or f is None:  # pragma: no cover  (Radau keeps both)
