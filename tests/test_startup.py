@@ -29,8 +29,8 @@ def test_import_exactdyn_imports_no_heavy_dependency():
 
 def test_cli_help_and_version_import_no_heavy_dependency():
     for argv in (["--help"], ["--version"]):
-        code = ("from exactdyn.cli import main\ntry:\n    main(%r)\nexcept SystemExit:\n"
-                "    pass" % (argv,))
+        code = (f"from exactdyn.cli import main\ntry:\n    main({argv!r})\n"
+                "except SystemExit:\n    pass")
         assert _imported(code) == []
 
 

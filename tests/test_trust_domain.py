@@ -44,6 +44,80 @@ def test_max_steps_does_not_change_a_run_within_budget():
     np.testing.assert_array_equal(a["u"], b["u"])
 
 
+def _deep_linear_4x6():
+    from exactdyn.models.deep_linear import teacher_matrix
+
+    return ed.DeepLinear(depth=4, width=6, in_dim=3, out_dim=3,
+                         sigma_yx=teacher_matrix([4.0, 2.0, 1.0], 3, 3), seed=0)
+
+
+def test_a_converged_deep_linear_flow_reaches_t_1e6_in_bounded_steps():
+    # Issue 16: depth 4, width 6 to t = 1e6 had not finished after four minutes (DOP853
+    # at its stability limit, ~6 steps per unit of time). Now the explicit steps stop at
+    # the stiffness test after REST_MIN_STEPS, the implicit method takes the tail.
+    from exactdyn.numeric import stepping
+
+    m = _deep_linear_4x6()
+    tr = ed.solve(m, np.concatenate([[0.0], np.logspace(0, 6, 13)]))
+    assert tr.meta["switched_to"] == stepping.REST_METHOD
+    assert tr.meta["at_rest_from"] >= tr.meta["switched_at"] > 0
+    # Bounded: 12 evaluations per DOP853 step up to the switch (plus a few rejected steps)
+    # and a short implicit tail, not the ~7e7 evaluations of explicit steps to t = 1e6.
+    assert tr.meta["nfev"] <= 13 * (stepping.REST_MIN_STEPS + stepping.STIFF_STEPS)
+    W = [tr[f"W{l + 1}"] for l in range(4)]
+    # Independent checks: the conserved W_{l+1}^T W_{l+1} - W_l W_l^T (MATH.md §3) ...
+    for lo, hi in zip(W[:-1], W[1:]):
+        c = np.einsum("tji,tjk->tik", hi, hi) - np.einsum("tij,tkj->tik", lo, lo)
+        np.testing.assert_allclose(c[-1], c[0], rtol=0, atol=1e-10)
+    # ... the global minimum (whitened, full-rank teacher, width >= 3: A = Sigma_yx) ...
+    A = W[3][-1] @ W[2][-1] @ W[1][-1] @ W[0][-1]
+    np.testing.assert_allclose(A, m.sigma_yx, rtol=0, atol=1e-10)
+    # ... and the explicit integrator's own state where it can still reach (t = 200,
+    # converged: the loss is at rounding level), which the flow no longer leaves.
+    ref = ed.solve(m, [0.0, 200.0])
+    assert "switched_to" not in ref.meta
+    assert ref["loss"][-1] < 1e-18
+    for l in range(4):
+        np.testing.assert_allclose(W[l][-1], ref[f"W{l + 1}"][-1], rtol=0, atol=1e-10)
+
+
+def test_a_converged_linear1d_flow_reaches_t_1e300_and_matches_the_closed_form():
+    # Issue 16: Linear1D to t = 1e300 ran into max_steps at the explicit stability limit.
+    # With the default budget it now finishes, says so, and agrees with ed.exact; its
+    # cost does not grow with the horizon (same evaluations to 1e6 as to 1e300).
+    m = ed.Linear1D(width=4)
+    t = [0.0, 1.0, 1e300]
+    tr = ed.solve(m, t)
+    assert tr.meta["switched_to"] == "Radau" and "at_rest_from" in tr.meta
+    ex = ed.exact(m, t)
+    for name in ("u", "w"):
+        np.testing.assert_allclose(tr[name], ex[name], rtol=1e-10, atol=1e-12)
+    near = ed.solve(m, [0.0, 1.0, 1e6])
+    assert near.meta["nfev"] == tr.meta["nfev"]
+
+
+def test_saddle_to_saddle_plateaus_are_not_taken_for_rest():
+    # Decoupled depth 4, modes u0 = 1e-8 of s = 4, 2, 1: plateaus until the escapes near
+    # t = 1250, 2500, 5000 (u^{-1/2} = u0^{-1/2} - 2 s t). Small velocities on a plateau
+    # must not end the run early: the escapes match the closed form, and the state is
+    # held only after the last one.
+    from exactdyn.models.deep_linear import teacher_matrix
+
+    m = ed.DeepLinear.decoupled(depth=4, width=6, sigma_yx=teacher_matrix([4, 2, 1], 3, 3),
+                                mode_init=1e-2)
+    t = [0.0, 1e3, 2e3, 3e3, 6e3, 1e6]
+    tr = ed.solve(m, t)
+    assert tr.meta.get("at_rest_from", np.inf) > 5000
+    np.testing.assert_allclose(tr["singular_values"], ed.exact(m, t)["singular_values"],
+                               rtol=1e-6)
+
+
+def test_a_run_within_rest_min_steps_never_switches():
+    # The switch must not change ordinary runs: fewer steps than REST_MIN_STEPS, no switch.
+    tr = ed.solve(_deep_linear_4x6(), [0.0, 50.0])
+    assert not {"switched_to", "switched_at", "at_rest_from"} & set(tr.meta)
+
+
 @pytest.mark.parametrize("act", ["log(x)", "x**0.5"])
 def test_two_layer_activation_outside_its_domain_raises_instead_of_hanging(act):
     m = ed.TwoLayer(4, "1d-sine", activation=act)

@@ -37,6 +37,11 @@ A lowered flow supplies the model-specific parts (:class:`KinkFlow` protocol):
   the output f and the sum over entries of the flow; ``branches`` (σ+, σ−, σ+', σ−') and
   ``flat_minus`` (σ−' ≡ 0).
 
+Entries whose inputs are parallel share one switching surface per unit
+(:func:`shared_surfaces`: 1-D data without a bias, duplicated points); they change as
+one event, decided from the surface's one-sided velocities
+(:meth:`KinkState.class_velocities`), and slide together (issue 16).
+
 Everything here runs on products with the (N, d) input array (never an N × N Gram
 matrix), so a CNN with many patches costs what its rhs costs.
 """
@@ -57,6 +62,58 @@ def gamma(k: int) -> float:
     sum or dot product of k terms (Higham, *Accuracy and Stability of Numerical
     Algorithms*, 2nd ed., 2002, §3.1)."""
     return k * _EPS / (1 - k * _EPS)
+
+
+def shared_surfaces(X, tol: float = 16 * _EPS):
+    r"""Entries whose kinks lie on one surface: rows of X that are parallel (or
+    antiparallel), :math:`x_j = s_j\lVert x_j\rVert u_c`, so that
+    :math:`h_{kj} = s_j\lVert x_j\rVert\,(w_k\cdot u_c)` for every unit k. On 1-D inputs
+    without a bias all nonzero inputs share the surface :math:`w_k = 0`; duplicated points
+    share theirs too. Such entries cross together and their sides are coupled (a side of
+    :math:`w_k\cdot u_c = 0` fixes all of them), so they are decided and slide as one
+    (:meth:`KinkState.update`, issue 16).
+
+    Returns ``(cls, sgn, classes, cdir)``: ``cls`` (N,) the class of each entry (-1 when
+    its surface is its own, or x_j = 0), ``sgn`` (N,) the signs :math:`s_j`, ``classes``
+    the index arrays (two entries or more) and ``cdir`` (n_classes, d) the unit normals.
+    Directions are compared after normalisation, to ``tol`` in each component (rows
+    sorted lexicographically, neighbours compared)."""
+    X = np.asarray(X, float)
+    N = X.shape[0]
+    cls = np.full(N, -1)
+    sgn = np.ones(N)
+    norms = np.linalg.norm(X, axis=1)
+    nz = np.flatnonzero(norms > 0)
+    if nz.size < 2:
+        return cls, sgn, [], np.zeros((0, X.shape[1]))
+    V = X[nz] / norms[nz, None]
+    # canonical sign: the first component clearly away from 0 is positive
+    lead = np.argmax(np.abs(V) > 1e-8, axis=1)
+    s = np.sign(V[np.arange(nz.size), lead])
+    V = V * s[:, None]
+    order = np.lexsort(V.T[::-1])
+    Vs = V[order]
+    same = np.all(np.abs(np.diff(Vs, axis=0)) <= tol, axis=1)
+    starts = np.flatnonzero(np.r_[True, ~same])
+    ends = np.r_[starts[1:], nz.size]
+    classes, cdir = [], []
+    for a, b in zip(starts, ends):
+        if b - a < 2:
+            continue
+        members = np.sort(nz[order[a:b]])
+        c = len(classes)
+        cls[members] = c
+        classes.append(members)
+        u = V[order[a]]
+        cdir.append(u / np.linalg.norm(u))
+    sgn[nz] = s
+    if not classes:
+        return cls, sgn, [], np.zeros((0, X.shape[1]))
+    # signs relative to the class normal (exact for the representative)
+    cdir_arr = np.array(cdir)
+    for c, members in enumerate(classes):
+        sgn[members] = np.sign(X[members] @ cdir_arr[c])
+    return cls, sgn, classes, cdir_arr
 
 
 class KinkFlow(Protocol):
@@ -95,6 +152,10 @@ class KinkState:
         self.x1 = self.absX.sum(axis=1)
         self.xx = np.einsum("jd,jd->j", X, X)
         self.g_h, self.g_f, self.g_s = low.kink_gammas
+        #: Entries sharing one switching surface (parallel inputs): ``cls[j]`` the class of
+        #: entry j (-1: alone on its surface), ``sgn[j]`` = ±1 with x_j = sgn_j |x_j| u_c,
+        #: ``classes[c]`` the entries and ``cdir[c]`` the unit normal u_c of class c.
+        self.cls, self.sgn, self.classes, self.cdir = shared_surfaces(X)
         self.mask = self.pattern(y0)
         self.slide = np.zeros_like(self.mask)
         #: Incremented at every change of ``mask``/``slide`` (flows may cache layouts).
@@ -210,6 +271,69 @@ class KinkState:
         dead = ((on.sum(axis=1)[:, None] - on == 0) & low.flat_minus)[:, cols]
         return hm, hp, em, ep, dead
 
+    def class_velocities(self, y, k, c):
+        r"""One-sided normal velocities of the shared surface :math:`h_{kc} = w_k\cdot u_c`
+        of class c (:func:`shared_surfaces`) for unit k, and bounds of their uncertainty:
+        ``(hm, hp, em, ep, dead)`` (scalars).
+
+        On the − side of the surface the class's entries with :math:`s_j = -1` are on and
+        the others off; on the + side the reverse: :math:`\dot h^\mp_{kc} = u_c\cdot
+        \Pi(\dot w_k^0 + \sum_{j\in C,\,s_j=\mp1} g_{kj}x_j)`, :math:`\dot w_k^0` the
+        frozen rhs with the class off and Π re-solving the unit's other sliding entries
+        (:meth:`_projector`). The bounds are :meth:`velocities`' with :math:`u_c` for
+        :math:`x_j` and the class's jump terms on the side that has them. ``dead``: the −
+        side velocity is exactly zero (ReLU, no entry of the unit on there)."""
+        low = self.low
+        X, u = self.X, self.cdir[c]
+        idx = self.classes[c]
+        sj = self.sgn[idx]
+        _out, rw_all = self._frozen(y)
+        rw = np.array(rw_all[k])
+        G = self._jump(y)[k]
+        Xi = X[idx]
+        vm = rw + (G[idx] * (sj < 0)) @ Xi
+        vp = rw + (G[idx] * (sj > 0)) @ Xi
+        others = np.flatnonzero(self.slide[k] & (self.cls != c))
+        Pi = self._projector(others, G)
+        hm, hp = float(u @ (Pi @ vm)), float(u @ (Pi @ vp))
+        rho, cc = low.kink_uncertainty(y, self.rtol, self.atol)
+        cc = np.broadcast_to(cc, self.mask.shape)[k]
+        dp_abs, dm_abs = self._dabs
+        h = low.kink_weights(y)[k] @ X.T
+        T = np.where(self.mask[k] | self.slide[k], dp_abs(h), dm_abs(h))
+        absu = np.abs(u)
+        em = float((cc * T * rho) @ (self.absX @ absu) + self.g_h * (np.abs(rw) @ absu))
+        jump = float(dp_abs(np.zeros(1))[0] + dm_abs(np.zeros(1))[0])
+        jt = cc[idx] * jump * rho[idx] * np.sqrt(self.xx[idx])
+        ep = em + float(jt[sj > 0].sum())
+        em = em + float(jt[sj < 0].sum())
+        on = self.mask[k] | self.slide[k]
+        on[idx] = False
+        dead = bool(low.flat_minus and not on.any() and not (sj < 0).any())
+        return hm, hp, em, ep, dead
+
+    def _decide_class(self, y, k, c, hc0):
+        """Side (or sliding) of class c of unit k, by the rule of :meth:`update` applied to
+        the shared surface (:meth:`class_velocities`); ``hc0`` its h at the event."""
+        hm, hp, em, ep, dead = self.class_velocities(y, k, c)
+        idx = self.classes[c]
+        sj = self.sgn[idx]
+        on = not dead and hm > em and hp > ep
+        down = not dead and not on and hm < -em
+        plus = on or (down and hp > ep and hc0 > 0)
+        sliding = not dead and not on and not down
+        self.mask[k, idx] = False if sliding else (sj > 0 if plus else sj < 0)
+        self.slide[k, idx] = sliding
+
+    def _class_exits(self, y, g):
+        """Write the shared surfaces' exit margins into ``g`` ((m, N), in place): a sliding
+        class leaves its surface as one (its entries' own velocities are 0 there)."""
+        for c, idx in enumerate(self.classes):
+            for k in np.flatnonzero(self.slide[:, idx].any(axis=1)):
+                hm, hp, em, ep, _dead = self.class_velocities(y, k, c)
+                g[k, idx] = self._stay(hm, hp, em, ep)
+        return g
+
     def _projector(self, S, g):
         r""":math:`\Pi = I - X_S^\top\,\mathrm{diag}(g_S)\,A^+X_S`,
         :math:`A_{jl} = g_l\,x_j\cdot x_l`: maps a velocity v of :math:`w_k` to the one
@@ -248,6 +372,8 @@ class KinkState:
             sub[:, cols] = np.where(self.slide[np.ix_(rows, cols)],
                                     self._stay(hm, hp, em, ep), np.inf)
             g[rows] = sub
+            if self.classes:
+                self._class_exits(y, g)
         return g
 
     def events(self, y):
@@ -273,6 +399,10 @@ class KinkState:
         back = shallow[ix] & np.where(self.mask[ix], hp > ep, hm < -em)
         ev = cross.copy()
         ev[ix] = (cross[ix] & ~back) | (self.slide[ix] & (self._stay(hm, hp, em, ep) < 0))
+        if self.classes and self.sliding:
+            stay = self._class_exits(y, np.full(ev.shape, np.inf))
+            grouped = self.slide & (self.cls >= 0)[None, :]
+            ev[grouped] = stay[grouped] < 0
         return ev
 
     def changed(self, y) -> bool:
@@ -327,10 +457,14 @@ class KinkState:
         by the rule of :mod:`exactdyn.numeric.twolayer`'s docstring; then put the sliding
         and decided entries of each unit exactly on their surfaces (orthogonal projection
         of :math:`w_k` onto :math:`\{x_j\cdot w = 0\}`, a move of the size of the
-        rounding error of h). Returns the projected state."""
+        rounding error of h). Entries sharing a surface (:func:`shared_surfaces`) are
+        involved, decided and put on it together (:meth:`_decide_class`). Returns the
+        projected state."""
         if involved is None:
             involved = self.events(y)
-        involved = np.asarray(involved, bool)
+        involved = np.array(involved, bool)
+        for idx in self.classes:  # a shared surface changes as a whole
+            involved[:, idx] = involved[:, idx].any(axis=1)[:, None]
         self.slide &= ~involved
         self.mask &= ~involved
         self._refresh()
@@ -342,6 +476,16 @@ class KinkState:
         while todo.any():
             rows = np.flatnonzero(todo.any(axis=1))
             cols = np.argmax(todo[rows], axis=1)
+            if self.classes:
+                grouped = self.cls[cols] >= 0
+                for k, j in zip(rows[grouped], cols[grouped]):
+                    c = self.cls[j]
+                    self._decide_class(y, k, c, float(W0[k] @ self.cdir[c]))
+                    todo[k, self.classes[c]] = False
+                    self._refresh()
+                rows, cols = rows[~grouped], cols[~grouped]
+                if not rows.size:
+                    continue
             uniq, pos = np.unique(cols, return_inverse=True)
             hm, hp, em, ep, dead = (v[np.arange(rows.size), pos]
                                     for v in self.velocities(y, rows, uniq))
@@ -355,7 +499,15 @@ class KinkState:
         pin = self.slide | involved
         for k in np.flatnonzero(pin.any(axis=1)):
             idx = np.flatnonzero(pin[k] & (self.xx > 0))
-            if idx.size:
+            if self.classes:  # one surface, one constraint: a representative per class
+                c = self.cls[idx]
+                _u, first = np.unique(np.where(c >= 0, c, -1 - idx), return_index=True)
+                idx = idx[np.sort(first)]
+            if idx.size and self.X.shape[1] == 1:
+                # 1-D inputs: h = 0 means w_k = 0, exactly (the projection below leaves a
+                # residual of either sign, which the crossing test would take for a kink)
+                W[k] = 0.0
+            elif idx.size:
                 Xi = self.X[idx]
                 W[k] -= Xi.T @ np.linalg.lstsq(Xi @ Xi.T, Xi @ W[k], rcond=None)[0]
         return self.low.kink_replace(y, W)
