@@ -38,14 +38,60 @@ def test_plateau_advice_measures_rd_on_the_way_to_the_plateau():
     assert t_star < 1e3 and rd > 0
 
 
+def _on_a_terminal(argv) -> tuple:
+    """``(returncode, stdout, stderr)`` of a command whose stderr is a terminal (a pty of
+    100 columns: tqdm draws nothing on a terminal of width 0)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+
+    def read():
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal closed with the process
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    out, _ = proc.communicate(timeout=600)
+    reader.join(timeout=30)
+    os.close(master)
+    return proc.returncode, out.decode(), b"".join(chunks).decode(errors="replace")
+
+
 def test_cli_classify_prints_progress_and_the_reason(capsys):
+    # In a log (pytest's stderr is not a terminal) no progress lines (issue 13: off when not
+    # a TTY); the plateau's reason is in the evidence.
     code = main(["classify", "two-layer", "--width", "16", "--data", "1d-cubic",
                  "--activation", "tanh", "--beta1", "1e-3", "--beta2", "1e-3",
                  "--format", "json"])
     out, err = capsys.readouterr()
-    assert code == 0 and "rd_slope: width 4 (1/3)" in err
+    assert code == 0 and err == ""
     data = json.loads(out)
     assert data["label"] == "undetermined" and "plateau" in data["evidence"]["reason"]
+    # On a terminal: the progress bar over the runs.
+    import sys
+
+    code, out, err = _on_a_terminal([
+        sys.executable, "-m", "exactdyn", "classify", "two-layer", "--width", "16",
+        "--gamma", "1.75", "--gamma-prime", "0", "--init", "mirrored", "--activation", "tanh",
+        "--data", "1d-linear", "--n", "10", "--widths", "8,16", "--format", "json"])
+    assert code == 0 and "RD slope at (1.75, 0)" in err and "2/2" in err
+    assert json.loads(out)["label"] in ("condensed", "critical", "linear", "undetermined")
 
 
 def test_report_no_regime_is_recorded_and_checked_fresh(tmp_path, capsys, monkeypatch):
