@@ -449,3 +449,22 @@ def test_taylor_step_budget_says_so_instead_of_step_size_collapsed(monkeypatch):
     with pytest.raises(IntegrationError, match="MAX_STEPS=50") as exc:
         ed.solve(ed.Linear1D(width=4), [0.0, 1e300], precision=20)
     assert 0.0 < exc.value.t_reached < 1e300
+
+
+def test_linear1d_anti_balanced_init_with_irrational_a_escapes_the_saddle_in_float64():
+    # u0 = -a w0 with a = sqrt(eta_u/eta_w) irrational: in exact arithmetic the float64 init
+    # has k' ~ 1e-17 (not 0), so p is driven to ~k' and escapes to p* near
+    # t = ln(|p0|/k')/K_inf. float64 exact took k' from u0 + a w0 rounded (0, or a wrong
+    # rounding-level value) and stayed at the saddle or escaped at the wrong time (found by
+    # tests/test_exact_vs_precision_sweep.py); the reference is the 30-digit integrator.
+    eta_u, eta_w = 1.7790613846114531, 6.229132974474139
+    w0 = np.array([0.3, -1.1, 0.7])
+    a = np.sqrt(eta_u / eta_w)
+    m = ed.Linear1D.from_init(-a * w0, w0, eta_u=eta_u, eta_w=eta_w, teacher=1.0)
+    t = np.linspace(0.0, 40.0, 9)
+    ex, ref = ed.exact(m, t), ed.solve(m, t, precision=30)
+    p = np.asarray(ref["end_to_end"], float)
+    assert p[0] < 0 and p[-1] == pytest.approx(1.0, rel=1e-6)  # through the saddle, escaped
+    for k in ("end_to_end", "loss", "ntk", "norm_u", "norm_w"):
+        b = np.asarray(ref[k], float)
+        np.testing.assert_allclose(ex[k], b, rtol=0, atol=1e-10 * np.abs(b).max())
