@@ -468,3 +468,19 @@ def test_linear1d_anti_balanced_init_with_irrational_a_escapes_the_saddle_in_flo
     for k in ("end_to_end", "loss", "ntk", "norm_u", "norm_w"):
         b = np.asarray(ref[k], float)
         np.testing.assert_allclose(ex[k], b, rtol=0, atol=1e-10 * np.abs(b).max())
+
+
+def test_linear_net_zero_balanced_1x1_opposing_the_teacher_stays_at_the_saddle_in_float64():
+    # W2 = -W1 (1 x 1 x 1, zero-balanced, eta1 = eta2) against a positive teacher: k' = 0,
+    # the path decays into the saddle at 0 for ever. The float64 Riccati semigroup let the
+    # rounding of F's eigenbasis grow as e^{2st} against the decaying path (W1 off by 1.2%
+    # and W2 != -W1 at t = 49; found by tests/test_exact_vs_precision_sweep.py). The
+    # reference is the 30-digit integrator, which holds the path to rounding up to t = 49.
+    x = 0.05878640931922837
+    m = ed.LinearNet.from_init([[x]], [[-x]], [[0.34558419]], _kind=("zero_balanced", 0.0))
+    t = np.linspace(0.0, 48.7445952, 7)
+    ex, ref = ed.exact(m, t), ed.solve(m, t, precision=30)
+    for k in ("W1", "W2", "end_to_end"):
+        b = np.asarray(ref[k], float)
+        np.testing.assert_allclose(ex[k], b, rtol=1e-10, atol=0)
+    np.testing.assert_array_equal(ex["W1"], -ex["W2"][:, 0, :, None])
