@@ -8,7 +8,7 @@ from .cite import cite
 from .closed_form import closed_form, exact
 from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
 from .descent import gd
-from .errors import IntegrationError
+from .errors import IntegrationError, PrecisionWarning
 from .flows import gradient_flow, lower
 from .models.cnn import TwoLayerCNN
 from .models.deep_linear import DeepLinear
@@ -37,3 +37,4 @@ __all__ += ["cite"]
 __all__ += ["GDVerification", "gd", "verify_gd"]
 __all__ += ["plot_sharpness", "sharpness"]
 __all__ += ["probe"]
+__all__ += ["PrecisionWarning"]

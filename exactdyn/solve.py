@@ -2,8 +2,13 @@ r"""Numerical integration of a model's gradient flow: ``solve(model, t)``."""
 
 from __future__ import annotations
 
+import warnings
+
 from . import _validation as check
-from .errors import IntegrationError  # noqa: F401  (re-exported for callers)
+from .errors import (
+    IntegrationError,  # noqa: F401  (re-exported for callers)
+    PrecisionWarning,
+)
 from .flows import lower
 from .numeric.integrate import (
     DEFAULT_RTOL,
@@ -14,6 +19,7 @@ from .numeric.integrate import (
     lowered_trajectory,
 )
 from .numeric.registry import numeric_family
+from .numeric.resolution import unresolved_passage
 from .trajectory import Trajectory
 
 __all__ = ["FLOAT_METHODS", "PRECISION_METHODS", "default_atol", "integrate_float", "solve"]
@@ -69,6 +75,16 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     IntegrationError
         If the step size collapses, the right-hand side or the state stops being finite,
         or ``max_steps`` is exceeded.
+
+    Warns
+    -----
+    PrecisionWarning
+        float64 (the full flow) only, at most once per call: when the run went through a
+        saddle passage it did not resolve — a singular value of the end-to-end map (or the
+        state's norm) grew by 1e3 or more, and integrating again at 10 × ``rtol`` moves the
+        result by more than 1e4 × ``rtol`` of its scale, an escape time set by the
+        integrator rather than the initial condition. The message names the fix,
+        ``precision=30``. See :mod:`exactdyn.numeric.resolution`.
     """
     times = check.times("t", t)
     if lr is not None:
@@ -130,7 +146,18 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         atol = default_atol(model, lowered, y0, rtol)
     ys, stats = integrate_float(lowered.rhs, lowered.jac, y0, times, method, rtol, atol,
                                 max_steps)
-    return _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
+    traj = _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
+
+    def rerun(factor):
+        ys2, stats2 = integrate_float(lowered.rhs, lowered.jac, y0, times, method,
+                                      rtol * factor, atol * factor, max_steps)
+        return _trajectory(model, lowered, times, ys2, method, rtol * factor, atol * factor,
+                           None, stats2)
+
+    message = unresolved_passage(traj, rerun, rtol)
+    if message is not None:  # one warning per call at most
+        warnings.warn(message, PrecisionWarning, stacklevel=2)
+    return traj
 
 
 def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):
