@@ -484,3 +484,27 @@ def test_linear_net_zero_balanced_1x1_opposing_the_teacher_stays_at_the_saddle_i
         b = np.asarray(ref[k], float)
         np.testing.assert_allclose(ex[k], b, rtol=1e-10, atol=0)
     np.testing.assert_array_equal(ex["W1"], -ex["W2"][:, 0, :, None])
+
+
+@pytest.mark.parametrize("beta, seed", [([1.0], 4), ([-1.0], 0), ([3.16227766], 4)])
+def test_single_neuron_nu_into_the_saddle_leaves_the_unstable_root_where_30_digits_say(beta,
+                                                                                       seed):
+    # in_dim 1, delta 0: w0 anti-aligned with beta (seed's sign) puts nu0 at the unstable
+    # root -s of nu' = s^2 - nu^2 to rounding; nu leaves it where the init's last digits
+    # say. Kunin's form in float64 rounded nu0 and delta and left it elsewhere (nu off by
+    # 1e-2, or NaN / inf where the reference is finite; found by the precision sweep).
+    m = ed.SingleNeuron(1, delta=0.0, beta=beta, product=0.01, seed=seed)
+    a0, w0 = m.init_aw()
+    assert np.sign(w0[0]) != np.sign(beta[0])
+    t = np.linspace(0.0, 40.0, 9) / np.linalg.norm(beta)
+    ex, ref = ed.exact(m, t), ed.solve(m, t, precision=30)
+    w = ref["W1"].astype(float)[:, 0, :]
+    a = ref["W2"].astype(float)[:, 0, 0]
+    nu_ref = (w @ np.asarray(beta)) / a
+    np.testing.assert_allclose(ex["nu"], nu_ref, rtol=0, atol=1e-10 * np.abs(nu_ref).max())
+
+
+def test_single_neuron_nu_exactly_at_the_unstable_root_stays_there():
+    m = ed.SingleNeuron.from_init(1.0, [-1.0], beta=[1.0])  # nu0 = -1 = -s, delta = 0
+    tr = ed.exact(m, [0.0, 10.0, 100.0])
+    np.testing.assert_array_equal(tr["nu"], [-1.0, -1.0, -1.0])

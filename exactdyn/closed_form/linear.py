@@ -53,6 +53,9 @@ from .checks import require_finite
 
 #: Largest step of the semigroup evaluation, in units of 1/max|eig F|.
 STEP = 4.0
+#: Kunin's nu (float64) is evaluated in mpmath when |c0 + D| is below this fraction of D:
+#: nu0 within rounding of the unstable root, where float64 loses where nu leaves it.
+NU_CANCEL = 1e-6
 #: Most semigroup steps over the whole time span at hidden width 1: beyond it the steps grow
 #: (float64 in the scaled form of :meth:`_F64.step`), so the cost does not grow with
 #: max|eig F|·t (a single neuron with δ = 1e300). Wider hidden layers keep STEP.
@@ -446,6 +449,8 @@ def kunin_nu(delta, s, nu0, tau, ops=np):
         with np.errstate(divide="ignore", invalid="ignore"):
             return (nu0 + TD * (2 * s * s - delta * nu0)) / (1 + c0 * TD)
     D = mpmath.sqrt(delta**2 + 4 * s**2)
+    if delta + 2 * nu0 + D == 0:  # exactly at the unstable root: nu stays there
+        return np.array([+nu0 for _ in tau], dtype=object)
     out = []
     for tv in tau:
         T = mpmath.tanh(D * tv / 2)
@@ -473,6 +478,15 @@ def nu_closed_form(model, times, precision=None):
         r = np.sqrt(ea / ew)
         nu0 = r * float(w0 @ model.beta) / a0
         dB = (ew * a0**2 - ea * float(w0 @ w0)) / np.sqrt(ea * ew)
+        D = float(np.hypot(dB, 2 * s))
+        if abs(dB + 2 * nu0 + D) <= NU_CANCEL * D:
+            # nu0 within rounding of the unstable root (-dB - D)/2 (a path into the saddle:
+            # w anti-aligned with beta, near balance): the Möbius map's 1 + c0 T/D cancels
+            # and float64's rounding of nu0 and delta sets where nu leaves the root.
+            digits = 30
+            nu = nu_closed_form(model, times, digits)
+            with _mp.workdps(digits):
+                return np.array([float(x) for x in nu])
         return kunin_nu(dB, s, nu0, np.asarray(times) * np.sqrt(ea * ew)) / r
     with _mp.workdps(precision + 10):
         mp = mpmath.mpf
