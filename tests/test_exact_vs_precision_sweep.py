@@ -11,7 +11,12 @@ every observable (and on the state where the closed form returns it).
 The domain is each closed form's own: exactly decoupled inits for LinearNet.decoupled and
 DeepLinear.decoupled (diagonal teachers, exact frames: a float64 init decoupled only to
 rounding has couplings that grow into modes the closed form keeps at zero), whitened
-inputs.
+inputs. DeepLinear mode inits go down to 1e-4 of the teacher, not below: from a much
+smaller mode (depth 4, initial map 1e-12, escaping at t = 1.25e5) the value inside the
+passage is ill-conditioned in t itself (t * sigma'/sigma ~ 1e6), so any float64 evaluation
+at such a t is held to ~eps * 1e6 ~ 3e-10 by the problem, not by the closed form (float64
+exact is 2.6e-10 off its own 30-digit evaluation there; the 30-digit integrator agrees with
+that to 1e-20, tests/test_precision_warning.py).
 
 The bar: relative error at most :data:`REL` = 1e-10, **measured against the observable's
 scale over the trajectory**, ``max_t |exact - solve| <= 1e-10 * max_t |solve|`` per

@@ -90,13 +90,16 @@ def test_growth_is_measured_over_the_smallest_earlier_value():
 @pytest.mark.slow
 def test_depth_4_small_mode_escaping_near_1e5_warns():
     # Issue 16's second case: depth 4, mode_init 1e-3 (initial map 1e-12), teacher
-    # (4, 2, 1), width 6; the first mode escapes near t = 1.25e5.
+    # (4, 2, 1), width 6; the first mode escapes at t = 1.25e5 (from 6e-6 at 1.2499e5 to
+    # 2.8 at 1.25e5). float64 is off by 7e-7 there.
     m = ed.DeepLinear.decoupled(4, 6, teacher_matrix([4, 2, 1], 3, 3), 1e-3)
-    t = np.array([0.0, 1e4, 5e4, 1e5, 1.2e5, 1.25e5, 1.26e5, 1.3e5])
+    t = np.array([0.0, 1e5, 1.2e5, 1.249e5, 1.2499e5, 1.25e5, 1.2501e5])
     traj, caught = _precision_warnings(lambda: ed.solve(m, t))
     assert len(caught) == 1 and "precision=30" in str(caught[0].message)
-    ex = ed.exact(m, t)
+    ex = ed.exact(m, t, precision=30)
     assert _rel_error(traj["singular_values"], ex["singular_values"]) > 1e-8
     hp, caught = _precision_warnings(lambda: ed.solve(m, t, precision=30))
     assert caught == []
-    assert _rel_error(hp["singular_values"], ex["singular_values"]) <= 1e-10
+    # against the closed form at 30 digits: inside this passage the value is ill-conditioned
+    # in t itself (t * sigma'/sigma ~ 1e6), so float64 exact holds it to ~3e-10 only
+    assert _rel_error(hp["singular_values"], ex["singular_values"]) <= 1e-20
