@@ -103,7 +103,7 @@ API_GROUPS = [
      ["early_alignment", "alignment_path", "extremal_vectors"]),
     ("Probes", "The papers' measures on weight snapshots of any network (numpy, torch).",
      ["probe"]),
-    ("Conventions and errors", "", ["cite", "IntegrationError"]),
+    ("Conventions and errors", "", ["cite", "IntegrationError", "PrecisionWarning"]),
 ]
 API_SKIP = {"__version__"}
 

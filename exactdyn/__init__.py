@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .closed_form import closed_form, exact
     from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
     from .descent import gd
-    from .errors import IntegrationError
+    from .errors import IntegrationError, PrecisionWarning
     from .flows import gradient_flow, lower
     from .models.cnn import TwoLayerCNN
     from .models.deep_linear import DeepLinear
@@ -51,6 +51,7 @@ _LAZY = {
     "extremal_vectors": (".closed_form.early_alignment", 'extremal_vectors'),
     "gd": (".descent", 'gd'),
     "IntegrationError": (".errors", 'IntegrationError'),
+    "PrecisionWarning": (".errors", 'PrecisionWarning'),
     "gradient_flow": (".flows", 'gradient_flow'),
     "lower": (".flows", 'lower'),
     "TwoLayerCNN": (".models.cnn", 'TwoLayerCNN'),
@@ -127,3 +128,4 @@ __all__ += ["cite"]
 __all__ += ["GDVerification", "gd", "verify_gd"]
 __all__ += ["plot_sharpness", "sharpness"]
 __all__ += ["probe"]
+__all__ += ["PrecisionWarning"]

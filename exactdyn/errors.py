@@ -14,3 +14,15 @@ class IntegrationError(RuntimeError):
     def __init__(self, message: str, t_reached: float):
         super().__init__(f"{message} (integration reached t = {t_reached!r})")
         self.t_reached = t_reached
+
+
+class PrecisionWarning(UserWarning):
+    """A float64 result that float64 cannot resolve; the message names the fix,
+    ``precision=``.
+
+    Issued at most once per call by :func:`exactdyn.solve` when its float64 integration
+    runs through a saddle passage whose escape time is set by the integrator's tolerance and
+    round-off rather than by the initial condition (see :mod:`exactdyn.numeric.resolution`).
+    Silence it with ``warnings.simplefilter("ignore", exactdyn.PrecisionWarning)``; turn it
+    into an error with ``-W error::exactdyn.errors.PrecisionWarning``.
+    """

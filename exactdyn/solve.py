@@ -2,9 +2,14 @@ r"""Numerical integration of a model's gradient flow: ``solve(model, t)``."""
 
 from __future__ import annotations
 
+import warnings
+
 from . import _validation as check
 from ._progress import check_progress
-from .errors import IntegrationError  # noqa: F401  (re-exported for callers)
+from .errors import (
+    IntegrationError,  # noqa: F401  (re-exported for callers)
+    PrecisionWarning,
+)
 from .flows import lower
 from .numeric.integrate import (
     DEFAULT_RTOL,
@@ -16,6 +21,7 @@ from .numeric.integrate import (
     progress_bar,
 )
 from .numeric.registry import numeric_family
+from .numeric.resolution import unresolved_passage
 from .trajectory import Trajectory
 
 __all__ = ["FLOAT_METHODS", "PRECISION_METHODS", "default_atol", "integrate_float", "solve"]
@@ -81,6 +87,16 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         or ``max_steps`` is exceeded.
     TypeError
         If ``progress`` is not ``None``, ``True``, ``False`` or a callable.
+
+    Warns
+    -----
+    PrecisionWarning
+        float64 (the full flow) only, at most once per call: when the run went through a
+        saddle passage it did not resolve — a singular value of the end-to-end map (or the
+        state's norm) grew by 1e3 or more, and integrating again at 10 × ``rtol`` moves the
+        result by more than 1e4 × ``rtol`` of its scale, an escape time set by the
+        integrator rather than the initial condition. The message names the fix,
+        ``precision=30``. See :mod:`exactdyn.numeric.resolution`.
     """
     times = check.times("t", t)
     progress = check_progress(progress)
@@ -153,7 +169,18 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
     finally:
         if bar is not None:
             bar.close()
-    return _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
+    traj = _trajectory(model, lowered, times, ys, method, rtol, atol, None, stats)
+
+    def rerun(factor):
+        ys2, stats2 = integrate_float(lowered.rhs, lowered.jac, y0, times, method,
+                                      rtol * factor, atol * factor, max_steps)
+        return _trajectory(model, lowered, times, ys2, method, rtol * factor, atol * factor,
+                           None, stats2)
+
+    message = unresolved_passage(traj, rerun, rtol)
+    if message is not None:  # one warning per call at most
+        warnings.warn(message, PrecisionWarning, stacklevel=2)
+    return traj
 
 
 def _trajectory(model, lowered, times, ys, method, rtol, atol, precision, stats):

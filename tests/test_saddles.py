@@ -44,6 +44,9 @@ def test_decoupled_plateaus_sit_at_the_saddle_losses(depth, a0):
     assert len(res.escape_times) == 3 and np.all(np.diff(res.escape_times) > 0)
 
 
+# float64 at rtol 1e-10 holds the plateaus to 1% (what this test checks) but not the passages'
+# digits (6e-7 relative against rtol 1e-13, i.e. 6e3 x rtol): solve rightly warns.
+@pytest.mark.filterwarnings("ignore::exactdyn.errors.PrecisionWarning")
 def test_full_flow_from_small_random_init_visits_saddles_of_growing_rank():
     S = teacher_matrix(SVALS, 3, 3)
     model = ed.DeepLinear(depth=3, width=8, in_dim=3, out_dim=3, sigma=4e-3, sigma_yx=S,

@@ -636,3 +636,62 @@ def test_relu_without_bias_slides_a_whole_neuron_on_its_shared_kink():
     # (measured 7.8e-7, 3.9e-7, 2.0e-7 at dt = 4e-3, 2e-3, 1e-3).
     ref = _relu_1d_no_bias_rk4(m, t, 2e-3)
     np.testing.assert_allclose(np.c_[tr["a"], w], ref, rtol=0, atol=2e-6)
+
+
+def test_linear1d_anti_balanced_init_with_irrational_a_escapes_the_saddle_in_float64():
+    # u0 = -a w0 with a = sqrt(eta_u/eta_w) irrational: in exact arithmetic the float64 init
+    # has k' ~ 1e-17 (not 0), so p is driven to ~k' and escapes to p* near
+    # t = ln(|p0|/k')/K_inf. float64 exact took k' from u0 + a w0 rounded (0, or a wrong
+    # rounding-level value) and stayed at the saddle or escaped at the wrong time (found by
+    # tests/test_exact_vs_precision_sweep.py); the reference is the 30-digit integrator.
+    eta_u, eta_w = 1.7790613846114531, 6.229132974474139
+    w0 = np.array([0.3, -1.1, 0.7])
+    a = np.sqrt(eta_u / eta_w)
+    m = ed.Linear1D.from_init(-a * w0, w0, eta_u=eta_u, eta_w=eta_w, teacher=1.0)
+    t = np.linspace(0.0, 40.0, 9)
+    ex, ref = ed.exact(m, t), ed.solve(m, t, precision=30)
+    p = np.asarray(ref["end_to_end"], float)
+    assert p[0] < 0 and p[-1] == pytest.approx(1.0, rel=1e-6)  # through the saddle, escaped
+    for k in ("end_to_end", "loss", "ntk", "norm_u", "norm_w"):
+        b = np.asarray(ref[k], float)
+        np.testing.assert_allclose(ex[k], b, rtol=0, atol=1e-10 * np.abs(b).max())
+
+
+def test_linear_net_zero_balanced_1x1_opposing_the_teacher_stays_at_the_saddle_in_float64():
+    # W2 = -W1 (1 x 1 x 1, zero-balanced, eta1 = eta2) against a positive teacher: k' = 0,
+    # the path decays into the saddle at 0 for ever. The float64 Riccati semigroup let the
+    # rounding of F's eigenbasis grow as e^{2st} against the decaying path (W1 off by 1.2%
+    # and W2 != -W1 at t = 49; found by tests/test_exact_vs_precision_sweep.py). The
+    # reference is the 30-digit integrator, which holds the path to rounding up to t = 49.
+    x = 0.05878640931922837
+    m = ed.LinearNet.from_init([[x]], [[-x]], [[0.34558419]], _kind=("zero_balanced", 0.0))
+    t = np.linspace(0.0, 48.7445952, 7)
+    ex, ref = ed.exact(m, t), ed.solve(m, t, precision=30)
+    for k in ("W1", "W2", "end_to_end"):
+        b = np.asarray(ref[k], float)
+        np.testing.assert_allclose(ex[k], b, rtol=1e-10, atol=0)
+    np.testing.assert_array_equal(ex["W1"], -ex["W2"][:, 0, :, None])
+
+
+@pytest.mark.parametrize("beta, seed", [([1.0], 4), ([-1.0], 0), ([3.16227766], 4)])
+def test_single_neuron_nu_into_the_saddle_leaves_the_unstable_root_where_30_digits_say(beta,
+                                                                                       seed):
+    # in_dim 1, delta 0: w0 anti-aligned with beta (seed's sign) puts nu0 at the unstable
+    # root -s of nu' = s^2 - nu^2 to rounding; nu leaves it where the init's last digits
+    # say. Kunin's form in float64 rounded nu0 and delta and left it elsewhere (nu off by
+    # 1e-2, or NaN / inf where the reference is finite; found by the precision sweep).
+    m = ed.SingleNeuron(1, delta=0.0, beta=beta, product=0.01, seed=seed)
+    a0, w0 = m.init_aw()
+    assert np.sign(w0[0]) != np.sign(beta[0])
+    t = np.linspace(0.0, 40.0, 9) / np.linalg.norm(beta)
+    ex, ref = ed.exact(m, t), ed.solve(m, t, precision=30)
+    w = ref["W1"].astype(float)[:, 0, :]
+    a = ref["W2"].astype(float)[:, 0, 0]
+    nu_ref = (w @ np.asarray(beta)) / a
+    np.testing.assert_allclose(ex["nu"], nu_ref, rtol=0, atol=1e-10 * np.abs(nu_ref).max())
+
+
+def test_single_neuron_nu_exactly_at_the_unstable_root_stays_there():
+    m = ed.SingleNeuron.from_init(1.0, [-1.0], beta=[1.0])  # nu0 = -1 = -s, delta = 0
+    tr = ed.exact(m, [0.0, 10.0, 100.0])
+    np.testing.assert_array_equal(tr["nu"], [-1.0, -1.0, -1.0])

@@ -1,6 +1,8 @@
 r"""Closed forms of the two-layer linear network and the single neuron (MATH.md §2).
 
-Three solutions, each evaluated in float64 or in mpmath at any precision:
+Three solutions, each evaluated in float64 or in mpmath at any precision (and with one input
+and one output, any init is the 1-D network of MATH.md §1, solved by
+:mod:`exactdyn.closed_form.linear1d_numeric`):
 
 Decoupled (SVD-aligned) init [SMG]
     :math:`W_1 = R\,\mathrm{diag}(b)V^\top`, :math:`W_2 = U\,\mathrm{diag}(a)R^\top` with
@@ -51,6 +53,9 @@ from .checks import require_finite
 
 #: Largest step of the semigroup evaluation, in units of 1/max|eig F|.
 STEP = 4.0
+#: Kunin's nu (float64) is evaluated in mpmath when |c0 + D| is below this fraction of D:
+#: nu0 within rounding of the unstable root, where float64 loses where nu leaves it.
+NU_CANCEL = 1e-6
 #: Most semigroup steps over the whole time span at hidden width 1: beyond it the steps grow
 #: (float64 in the scaled form of :meth:`_F64.step`), so the cost does not grow with
 #: max|eig F|·t (a single neuron with δ = 1e300). Wider hidden layers keep STEP.
@@ -66,6 +71,8 @@ def closed_form_kind(model) -> str:
     kind = getattr(model, "init_kind", ("explicit",))[0]
     if kind == "decoupled":
         return "decoupled"
+    if model.in_dim == 1 and model.out_dim == 1:
+        return "scalar"
     if kind in ("zero_balanced", "lambda_balanced") or model.hidden == 1:
         return "riccati"
     lam = balance_lambda(model)
@@ -104,6 +111,8 @@ def exact_linear(model, times: np.ndarray, precision: int | None = None,
             return require_finite(out)
     if kind == "decoupled":
         state, method = _decoupled(model, times, precision), "closed_form:decoupled"
+    elif kind == "scalar":
+        state, method = _scalar(model, times, precision), "closed_form:scalar"
     else:
         state, method = _riccati(model, times, precision), "closed_form:riccati"
     obs = _observables(model, state, precision)
@@ -205,6 +214,28 @@ def _decoupled(model, times, precision):
         W2 = np.einsum("or,tr,hr->toh", U, A, R)
         W = np.einsum("or,tr,ri->toi", U, A * B, Vt)
     return {"W1": W1, "W2": W2, "end_to_end": W}
+
+
+# ---- one input, one output: the 1-D network of MATH.md §1 ---------------------------------
+def _scalar(model, times, precision):
+    r"""``in_dim = out_dim = 1`` (whitened): :math:`W_2W_1 = u\cdot w` with :math:`u = W_2^\top`,
+    :math:`w = W_1` (hidden width :math:`h`), the 1-D network of MATH.md §1 with
+    :math:`\kappa = \Sigma_{xx} = 1`, teacher :math:`c = \Sigma_{yx}`, :math:`\eta_u = \eta_2`,
+    :math:`\eta_w = \eta_1`, whose closed form holds for any init. Unlike the Riccati
+    semigroup it keeps an init stuck at the saddle (:math:`W_2^\top = -W_1` with
+    :math:`\eta_1 = \eta_2` against a positive teacher) there: the semigroup, in float64,
+    let the rounding of the eigenbasis of :math:`F` grow as :math:`e^{2st}` relative to the
+    decaying path."""
+    from ..models.linear1d import Linear1D
+    from .linear1d import exact_linear1d
+
+    st = model.initial_state()
+    mode = Linear1D.from_init(st["W2"][0], st["W1"][:, 0], kappa=1.0, eta_u=model.eta2,
+                              eta_w=model.eta1, teacher=float(model.sigma_yx[0, 0]), x_var=1.0)
+    tr = exact_linear1d(mode, times, precision)
+    u, w = tr.state["u"], tr.state["w"]
+    return {"W1": w[:, :, None], "W2": u[:, None, :],
+            "end_to_end": np.asarray(tr.observables["end_to_end"])[:, None, None]}
 
 
 # ---- Riccati: semigroup evaluation ------------------------------------------------------------
@@ -418,6 +449,8 @@ def kunin_nu(delta, s, nu0, tau, ops=np):
         with np.errstate(divide="ignore", invalid="ignore"):
             return (nu0 + TD * (2 * s * s - delta * nu0)) / (1 + c0 * TD)
     D = mpmath.sqrt(delta**2 + 4 * s**2)
+    if delta + 2 * nu0 + D == 0:  # exactly at the unstable root: nu stays there
+        return np.array([+nu0 for _ in tau], dtype=object)
     out = []
     for tv in tau:
         T = mpmath.tanh(D * tv / 2)
@@ -445,6 +478,15 @@ def nu_closed_form(model, times, precision=None):
         r = np.sqrt(ea / ew)
         nu0 = r * float(w0 @ model.beta) / a0
         dB = (ew * a0**2 - ea * float(w0 @ w0)) / np.sqrt(ea * ew)
+        D = float(np.hypot(dB, 2 * s))
+        if abs(dB + 2 * nu0 + D) <= NU_CANCEL * D:
+            # nu0 within rounding of the unstable root (-dB - D)/2 (a path into the saddle:
+            # w anti-aligned with beta, near balance): the Möbius map's 1 + c0 T/D cancels
+            # and float64's rounding of nu0 and delta sets where nu leaves the root.
+            digits = 30
+            nu = nu_closed_form(model, times, digits)
+            with _mp.workdps(digits):
+                return np.array([float(x) for x in nu])
         return kunin_nu(dB, s, nu0, np.asarray(times) * np.sqrt(ea * ew)) / r
     with _mp.workdps(precision + 10):
         mp = mpmath.mpf

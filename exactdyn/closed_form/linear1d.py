@@ -17,6 +17,17 @@ from .checks import require_finite
 #: Below this k'^2 (or when M^2 overflows) float64 cannot represent the products the
 #: stable formulas need, so the float64 path evaluates in mpmath and rounds.
 _UNDERFLOW = 1e-290
+#: When the smaller of M +- p0 = |u0 +- a w0|^2/(2a) is below this fraction of the larger,
+#: u0 +- a w0 cancels in float64 (relative error up to eps * sqrt(1/_CANCEL) ~ 2e-13 at the
+#: threshold, growing below it) and k' with it: a (near-)balanced init whose path crosses
+#: the saddle is timed by ln k', so its float64 evaluation is wrong by O(1) after the
+#: passage (an anti-balanced init u0 = -a w0 with a = sqrt(eta_u/eta_w) irrational: k' is
+#: at rounding level and the flow escapes near t = ln(1/k')/K_inf). Such inits are
+#: evaluated in mpmath and rounded, unless they are exactly degenerate (k' = 0 at 40 digits
+#: too, as float64 found), where the float64 branch of k' = 0 is exact.
+_CANCEL = 1e-6
+#: Digits of that evaluation (10 guard digits are added inside).
+_DIGITS = 30
 
 
 def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Trajectory:
@@ -25,9 +36,10 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
         with np.errstate(over="ignore", under="ignore"):
             C = num.constants(model, num.FloatOps)
         representable = all(np.isfinite(v) for v in (C.kp2, C.m_plus, C.m_minus, C.p0, C.omega))
-        if not representable or (C.kp2 < _UNDERFLOW and C.m_plus > 0 and C.m_minus > 0):
-            traj = exact_linear1d(model, times, precision=30).as_float()
-            traj.meta["precision"] = None
+        if not representable or (C.kp2 < _UNDERFLOW and C.m_plus > 0 and C.m_minus > 0) \
+                or _cancels(model, C):
+            traj = exact_linear1d(model, times, precision=_DIGITS).as_float()
+            traj.meta.update(precision=None, evaluated_digits=_DIGITS)
             return require_finite(traj)
         with np.errstate(over="ignore", under="ignore"):
             p, rho, phi = num.evaluate_p(C, np.asarray(times, dtype=float), num.FloatOps)
@@ -70,6 +82,16 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             "K_inf": float(C.omega * (C.pstar**2 + C.kp2) ** 0.5)}
     traj = Trajectory(t_out, {"u": u, "w": w}, obs, meta)
     return require_finite(traj) if precision is None else traj
+
+
+def _cancels(model, C) -> bool:
+    """Whether float64 loses k' to the cancellation in u0 +- a w0 (see :data:`_CANCEL`)."""
+    lo, hi = sorted((C.m_minus, C.m_plus))
+    if not hi > 0 or lo > _CANCEL * hi:
+        return False
+    with _mp.workdps(_DIGITS + 10):
+        exactly_degenerate = num.constants(model, num.MpOps).kp2 == 0
+    return not (exactly_degenerate and C.kp2 == 0)
 
 
 def _observables(model, C, p, rho, u, w, precision):
