@@ -438,7 +438,10 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
                   fixed=fixed_out, quantity=quantity or "chi")
     if method == "closed-form":
         X, Y = np.meshgrid(xs, ys)
-        values = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+        # Scalars become arrays; array-valued hyperparameters (a teacher, data moments) and
+        # None pass through as they are.
+        values = {k: (v if v is None or np.ndim(v) > 0 else np.asarray(v, dtype=float))
+                  for k, v in params.items()}
         values[x_name], values[y_name] = X, Y
         labels, predicted, scores = tax.grid(values, base=base, **options)
         return PhaseDiagram(labels=labels, predicted=predicted, scores=scores,
