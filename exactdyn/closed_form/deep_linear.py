@@ -218,6 +218,45 @@ def chain_time(u, u0, s, depth: int, precision: int | None = None):
         return s ** (mpmath.mpf(2) / depth - 2) / depth * (_phi_mp(z, q) - _phi_mp(z0, q))
 
 
+def chain_times(u, u0, s, depth: int) -> np.ndarray:
+    r"""Vectorized exact times for modes of the depth-``depth`` chain to go from ``u0`` to
+    ``u`` (arrays broadcast, float64): below the teacher (:math:`0 < u_0 \le u < s`, the
+    formula of :func:`chain_time`), above it (:math:`s < u \le u_0`, with
+    :math:`\Phi_+`), and for a zero teacher (:math:`0 < u \le u_0`,
+    :math:`u^{-p} = u_0^{-p} + pLt`, :math:`p = 2 - 2/L`). ``inf`` where ``u`` is never
+    reached (the wrong side of ``u0``, or the teacher value itself)."""
+    u, u0, s = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (u, u0, s)))
+    L = int(depth)
+    out = np.full(u.shape, np.inf)
+    below = (s > 0) & (0 < u0) & (u0 <= u) & (u < s)
+    above = (s > 0) & (s < u) & (u <= u0)
+    zero = (s == 0) & (0 < u) & (u <= u0)
+    q = 1 - 2 / L
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.any(below):
+            sb, ub, u0b = s[below], u[below], u0[below]
+            z0 = np.log(u0b) - np.log(sb - u0b)
+            z = np.log(ub) - np.log(sb - ub)
+            if L == 2:
+                out[below] = (z - z0) / (2 * sb)
+            else:
+                out[below] = sb ** (2 / L - 2) / L * (_phi_float(z, q) - _phi_float(z0, q))
+        if np.any(above):
+            sa, ua, u0a = s[above], u[above], u0[above]
+            z0 = np.log(u0a) - np.log(u0a - sa)
+            z = np.log(ua) - np.log(ua - sa)
+            if L == 2:
+                out[above] = (z - z0) / (2 * sa)
+            else:
+                out[above] = sa ** (2 / L - 2) / L * (_phi_plus_float(z, q)
+                                                     - _phi_plus_float(z0, q))
+        if np.any(zero):
+            p = 2 - 2 / L
+            out[zero] = (u[zero] ** -p - u0[zero] ** -p) / (p * L)
+    out[(u == u0) & (u0 > 0)] = 0.0
+    return out
+
+
 def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = None):
     r"""The mode :math:`u(t)` of :math:`\dot u = L|u|^{2-2/L}(s - u)`, :math:`u(0) = u_0`.
 

@@ -204,10 +204,14 @@ class PhaseDiagram:
 
 # ---- model families ----------------------------------------------------------------------
 
-def _family(model, fixed=None):
+def _family(model, fixed=None, axes=()):
     """(model class, base instance or None, taxonomy name, parameter names, defaults)."""
+    from ..models.deep_linear import DeepLinear
     from ..models.linear1d import Linear1D
     from ..regimes.linear1d import GRID_PARAMS
+
+    if model is DeepLinear and "mode_init" in {*(fixed or {}), *axes}:
+        return _decoupled_deep_linear(fixed or {})
 
     if hasattr(model, "sweep_parameters") and not isinstance(model, type):
         # A user network's model: its hyperparameters (and a random init's width, scale
@@ -225,6 +229,30 @@ def _family(model, fixed=None):
         return Linear1D, (base if isinstance(model, Linear1D) else None), "linear1d", \
             params, defaults
     return _generic_family(model, fixed or {})
+
+
+def _decoupled_deep_linear(fixed: dict):
+    """DeepLinear with the decoupled init (``mode_init`` swept or fixed): cells are
+    ``DeepLinear.decoupled(depth, width, sigma_yx, mode_init)``; ``s1``, ``s2``, ... are
+    the teacher's singular values."""
+    from ..models.deep_linear import DeepLinear
+    from ..regimes.deep_linear import DECOUPLED_PARAMS, RANDOM_INIT_PARAMS, DecoupledCells
+
+    clash = sorted(set(fixed) & set(RANDOM_INIT_PARAMS))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} set a random init, mode_init the decoupled "
+                         "one: give one or the other")
+    syx = fixed.get("sigma_yx")
+    if syx is None:
+        raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(syx, dtype=float)
+    s = np.linalg.svd(syx, compute_uv=False)
+    names = tuple(f"s{i + 1}" for i in range(s.size))
+    defaults = {"depth": 3, "width": 16, "mode_init": 1e-3, "in_dim": syx.shape[1],
+                "out_dim": syx.shape[0], "sigma_yx": syx, "sigma_xx": None,
+                **{n: float(v) for n, v in zip(names, s)}}
+    return DeepLinear, DecoupledCells(), "deep_linear", DECOUPLED_PARAMS + names, defaults
 
 
 def _generic_family(model, fixed: dict):
@@ -388,7 +416,9 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     >>> pd.labels.shape
     (40, 50)
     """
-    cls, base, tax_name, allowed, defaults = _family(model, fixed)
+    axes = tuple(a[0] for a in (x, y) if isinstance(a, (tuple, list)) and a
+                 and isinstance(a[0], str))
+    cls, base, tax_name, allowed, defaults = _family(model, fixed, axes)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if tax_name is None and cell is None:
@@ -422,11 +452,15 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         raise ValueError(f"quantity must be one of {', '.join(scores_known)}; got {quantity!r}")
     general = executor is not None or cache is not None or cell is not None or t is not None
     grid = None if tax is None else tax.grid
+    why_not = "" if grid is None or tax.grid_applies is None else \
+        tax.grid_applies({**params, x_name: xs, y_name: ys})
     if method == "auto":
-        method = "trajectory" if general or grid is None else "closed-form"
+        method = "trajectory" if general or grid is None or why_not else "closed-form"
     if method == "closed-form" and grid is None:
         raise ValueError(f"taxonomy {tax_name!r} has no vectorized grid; use "
                          "method='trajectory'")
+    if method == "closed-form" and why_not:
+        raise ValueError(f"method='closed-form': {why_not}")
     if method == "closed-form" and (cell is not None or t is not None or cache is not None):
         raise ValueError("cell, t and cache apply to method='trajectory' only")
     fixed_out = {k: (v.item() if isinstance(v, np.generic) else
