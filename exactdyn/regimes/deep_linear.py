@@ -338,12 +338,16 @@ def grid_deep_linear(values: dict, base=None, **options):
       by :func:`~exactdyn.closed_form.deep_linear.chain_times`, fall in distinct intervals
       of the classifier's 401 samples of ``[0, horizon]``, at least one of them.
     * a plateau at rank k (saddle level :math:`L_k = \tfrac12\sum_{\beta>k}s_\beta^2 > 0`):
-      its stretch of constant rank holds at least 3 samples, and the loss stays within the
-      band :math:`0.01\cdot\tfrac12 s_{k+1}^2` of :math:`L_k` for at least one sample
-      spacing: from the time the k-th mode is within :math:`\sqrt{0.01}\,s_{k+1}/\sqrt2`
-      of its teacher value (half the band) until the (k+1)-th has grown to
-      :math:`0.01\,s_{k+1}/4` (the other half) — the two modes that dominate the loss
-      near the saddle.
+      its stretch of constant rank holds at least 3 samples, and the loss stays near
+      :math:`L_k` for at least one sample spacing, read off the two modes that dominate
+      the loss there: from the time every mode below k is within
+      :math:`\tfrac12(s_\alpha - u_\alpha)^2 \le b` of its teacher value until a mode from
+      k on has grown by :math:`b/(2s_\alpha)` (:math:`b = 0.01\cdot\tfrac12 s_{k+1}^2`,
+      the band of :func:`~exactdyn.analysis.analyze_saddles`). This is a proxy of the
+      sampled rule (the flattest sample and a neighbour within the band): where the two
+      modes overlap it can count one plateau fewer (``plateau_count``); the label, which
+      needs ``min_plateaus`` (default 1), agreed with the per-cell path on every cell of
+      the tests.
     """
     from ..closed_form.deep_linear import chain_times
 
@@ -447,7 +451,7 @@ def grid_deep_linear(values: dict, base=None, **options):
             s_next = np.take_along_axis(s, kk[:, None], 1)[:, 0]  # s_{k+1} (1-based)
             drop = 0.5 * s_next**2
             # enter: every mode alpha < k within sqrt(band drop) of s_alpha (half the band)
-            tol_in = np.sqrt(_BAND * drop)[:, None]
+            tol_in = np.sqrt(2 * _BAND * drop)[:, None]
             target = np.where(u0 < s, s - tol_in, s + tol_in)
             t_in = chain_times(np.maximum(target, 0.0), u0, s, L)
             t_in = np.where(np.abs(u0 - s) <= tol_in, 0.0, t_in)
