@@ -431,8 +431,9 @@ def grid_deep_linear(values: dict, base=None, **options):
         seen_up = i_up <= _SAMPLES - 1
         seen_dn = i_dn <= _SAMPLES - 1
         i_sorted = np.sort(np.where(seen_up, i_up, np.inf), axis=1)
-        distinct = np.all((np.diff(i_sorted, axis=1) > 0) | ~np.isfinite(i_sorted[:, 1:]),
-                          axis=1)
+        with np.errstate(invalid="ignore"):  # inf - inf: modes never crossing
+            distinct = np.all((np.diff(i_sorted, axis=1) > 0)
+                              | ~np.isfinite(i_sorted[:, 1:]), axis=1)
         stepwise = seen_up.any(axis=1) & distinct & ~seen_dn.any(axis=1)
         # plateaus: one stretch per rank value k from rank(0) on
         rank0 = np.sum(np.where(lv, u0, 0.0) > rho, axis=1)

@@ -310,7 +310,9 @@ def _eigvec(lam, s):
 
 def _riccati3(lam, s, x10, x20, y0, tau):
     """``(x1, x2, y)`` at ``tau`` (arrays broadcast) from the explicit eigenbasis of F."""
-    return _riccati3_cells(*(np.asarray(a, float) for a in (lam, s, x10, x20, y0, tau)))
+    args = np.broadcast_arrays(*(np.asarray(a, float) for a in (lam, s, x10, x20, y0, tau)))
+    shape = args[0].shape
+    return tuple(r.reshape(shape) for r in _riccati3_cells(*(a.ravel() for a in args)))
 
 
 def _riccati3_cells(lam, s, x10, x20, y0, tau):
@@ -320,9 +322,10 @@ def _riccati3_cells(lam, s, x10, x20, y0, tau):
     zp = v1 * x10 + v2 * y0
     zm = -v2 * x10 + v1 * y0
     al = np.abs(lam)
-    with np.errstate(divide="ignore"):
-        inv_d = np.where(D > 0, 1 / D, 0.0)
-        inv_al = np.where(al > 0, 1 / al, 0.0)
+    tiny = 1e-290  # below: (1 - e^{-x tau})/x = tau to float64 precision (no 1/x overflow)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv_d = np.where(D > tiny, 1 / D, 0.0)
+        inv_al = np.where(al > tiny, 1 / al, 0.0)
     kh = (lam + D) / 2  # >= 0
     ke = np.where(lam >= 0, D, lam + D)
     zp2, zm2, x202 = zp * zp, zm * zm, x20 * x20
@@ -331,8 +334,8 @@ def _riccati3_cells(lam, s, x10, x20, y0, tau):
         np.expm1(em, out=em)              # expm1(-D tau)
         e1 = em + 1.0                     # exp(-D tau)
         gp = np.multiply(em, -inv_d)      # (1 - e^{-D tau})/D
-        if np.any(D == 0):
-            gp = np.where(D > 0, gp, tau)
+        if np.any(D <= tiny):
+            gp = np.where(D > tiny, gp, tau)
         half = np.multiply(-kh, tau)
         np.exp(half, out=half)            # exp(-(lam + D) tau/2)
         g2 = np.multiply(-ke, tau)
@@ -340,8 +343,8 @@ def _riccati3_cells(lam, s, x10, x20, y0, tau):
         em2 = np.multiply(-al, tau)
         np.expm1(em2, out=em2)
         np.multiply(em2, -inv_al, out=em2)
-        if np.any(al == 0):
-            em2 = np.where(al > 0, em2, tau)
+        if np.any(al <= tiny):
+            em2 = np.where(al > tiny, em2, tau)
         g2 *= em2
         g2 *= x202
         n2 = np.multiply(e1, zm2)
@@ -351,6 +354,8 @@ def _riccati3_cells(lam, s, x10, x20, y0, tau):
         n2 += g2
         np.sqrt(n2, out=n2)
         np.divide(1.0, n2, out=n2)        # 1/N
+        if not np.all(np.isfinite(n2)):   # N underflowed: stuck at the saddle, Q -> 0
+            n2[~np.isfinite(n2)] = 0.0
         qp = np.multiply(n2, zp)
         qm = np.multiply(e1, n2)
         qm *= zm
