@@ -175,7 +175,6 @@ def dl_pair():
     return grid, cells
 
 
-@pytest.mark.slow
 def test_deep_linear_grid_labels_equal_per_cell(dl_pair):
     grid, cells = dl_pair
     assert not cells.failures

@@ -338,7 +338,9 @@ def grid_deep_linear(values: dict, base=None, **options):
       by :func:`~exactdyn.closed_form.deep_linear.chain_times`, fall in distinct intervals
       of the classifier's 401 samples of ``[0, horizon]``, at least one of them.
     * a plateau at rank k (saddle level :math:`L_k = \tfrac12\sum_{\beta>k}s_\beta^2 > 0`):
-      its stretch of constant rank holds at least 3 samples, and the loss stays near
+      its stretch of constant rank holds at least 3 samples, and (the stretch from t = 0,
+      whose first sample the sampled rule always takes as the flattest) the loss's first
+      step :math:`|\dot L(0)|\,\Delta t` is within the band, or (later stretches) the loss stays near
       :math:`L_k` for at least one sample spacing, read off the two modes that dominate
       the loss there: from the time every mode below k is within
       :math:`\tfrac12(s_\alpha - u_\alpha)^2 \le b` of its teacher value until a mode from
@@ -462,7 +464,15 @@ def grid_deep_linear(values: dict, base=None, **options):
             t_out = chain_times(np.minimum(u0 + grow, s), u0, s, L)
             t_out = np.where(lv & (idx >= k[:, None]) & (s > 0) & (u0 > 0), t_out, np.inf)
             t_out = t_out.min(axis=1)
-            plateaus += ok & (t_out - t_in >= dt)
+            flat = t_out - t_in >= dt
+            if j == 0:
+                # The first stretch starts at t = 0, which analyze_saddles' flatness weight
+                # (|dL/dt| max(t, 1e-12 t_end)) always picks: a plateau when the loss's first
+                # step, about |dL/dt(0)| dt = sum L u0^(2-2/L) (s - u0)^2 dt, is in the band.
+                rate0 = np.sum(np.where(lv, L * u0 ** (2 - 2 / L) * (s - u0) ** 2, 0.0),
+                               axis=1)
+                flat = rate0 * dt <= _BAND * drop
+            plateaus += ok & flat
         sigma = _decoupled_sigma(ac, r[c], w, n_in, n_out, L)
         with np.errstate(divide="ignore", invalid="ignore"):
             gamma = np.where(w > 1, np.where(sigma > 0, -2 * np.log(sigma) / np.log(
