@@ -351,7 +351,7 @@ def grid_deep_linear(values: dict, base=None, **options):
       needs ``min_plateaus`` (default 1), agreed with the per-cell path on every cell of
       the tests.
     """
-    from ..closed_form.deep_linear import chain_times
+    from ..closed_form.deep_linear import chain_potential, chain_times
 
     th = _thresholds(options)
     sxx = values.get("sigma_xx")
@@ -423,10 +423,15 @@ def grid_deep_linear(values: dict, base=None, **options):
         dt = T / (_SAMPLES - 1)
         # rank crossings of rho = smin/2 (analyze_saddles' default rank_tol)
         rho = 0.5 * smin_s[:, None]
-        t_up = chain_times(np.broadcast_to(rho, u0.shape), u0, s, L)
-        t_up = np.where(lv & (u0 > 0) & (u0 < rho) & (s > rho), t_up, np.inf)
-        t_dn = chain_times(np.broadcast_to(rho, u0.shape), u0, s, L)
-        t_dn = np.where(lv & (s == 0) & (u0 > rho), t_dn, np.inf)
+        p0 = chain_potential(np.where(lv, u0, np.nan), s, L)  # shared by every time below
+
+        def times(u, need):
+            """chain_times(u, u0, s) where ``need``, else inf (nothing evaluated there)."""
+            return chain_times(np.where(need, u, np.nan), u0, s, L, p0)
+
+        rho_m = np.broadcast_to(rho, u0.shape)
+        t_up = times(rho_m, lv & (u0 > 0) & (u0 < rho) & (s > rho))
+        t_dn = times(rho_m, lv & (s == 0) & (u0 > rho))
         with np.errstate(invalid="ignore"):
             i_up = np.floor(t_up / dt[:, None]) + 1  # first sample with u > rho
             i_dn = np.floor(t_dn / dt[:, None]) + 1
@@ -453,19 +458,19 @@ def grid_deep_linear(values: dict, base=None, **options):
             kk = np.minimum(k, k_all - 1)
             s_next = np.take_along_axis(s, kk[:, None], 1)[:, 0]  # s_{k+1} (1-based)
             drop = 0.5 * s_next**2
-            # enter: every mode alpha < k within sqrt(band drop) of s_alpha (half the band)
-            tol_in = np.sqrt(2 * _BAND * drop)[:, None]
-            target = np.where(u0 < s, s - tol_in, s + tol_in)
-            t_in = chain_times(np.maximum(target, 0.0), u0, s, L)
-            t_in = np.where(np.abs(u0 - s) <= tol_in, 0.0, t_in)
-            t_in = np.where(idx < k[:, None], t_in, 0.0).max(axis=1)
-            # leave: a mode alpha >= k has grown by band drop / (2 s_alpha) (the other half)
-            grow = (_BAND * drop)[:, None] / (2 * np.where(s > 0, s, 1.0))
-            t_out = chain_times(np.minimum(u0 + grow, s), u0, s, L)
-            t_out = np.where(lv & (idx >= k[:, None]) & (s > 0) & (u0 > 0), t_out, np.inf)
-            t_out = t_out.min(axis=1)
-            flat = t_out - t_in >= dt
-            if j == 0:
+            if j > 0:
+                # enter: every mode alpha < k has 1/2 (s_alpha - u_alpha)^2 <= band drop
+                tol_in = np.sqrt(2 * _BAND * drop)[:, None]
+                target = np.where(u0 < s, s - tol_in, s + tol_in)
+                need = (idx < k[:, None]) & (np.abs(u0 - s) > tol_in) & ok[:, None]
+                t_in = times(np.maximum(target, 0.0), need)
+                t_in = np.where(need, t_in, 0.0).max(axis=1)
+                # leave: a mode alpha >= k has grown by band drop / (2 s_alpha)
+                grow = (_BAND * drop)[:, None] / (2 * np.where(s > 0, s, 1.0))
+                t_out = times(np.minimum(u0 + grow, s),
+                              lv & (idx >= k[:, None]) & (s > 0) & (u0 > 0) & ok[:, None])
+                flat = t_out.min(axis=1) - t_in >= dt
+            else:
                 # The first stretch starts at t = 0, which analyze_saddles' flatness weight
                 # (|dL/dt| max(t, 1e-12 t_end)) always picks: a plateau when the loss's first
                 # step, about |dL/dt(0)| dt = sum L u0^(2-2/L) (s - u0)^2 dt, is in the band.
