@@ -70,8 +70,9 @@ def test_single_neuron_magnitude_change(sn_pair):
 
 @settings(max_examples=8, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(delta=st.one_of(st.just(0.0), st.floats(-20, -1e-3), st.floats(1e-3, 20)), product=st.floats(1e-4, 3.0), seed=st.integers(0, 50),
-       in_dim=st.integers(2, 4), eta_a=st.floats(0.25, 4.0))
+@given(delta=st.one_of(st.just(0.0), st.floats(-20, -1e-3), st.floats(1e-3, 20)),
+       product=st.floats(1e-4, 3.0), seed=st.integers(0, 50), in_dim=st.integers(2, 4),
+       eta_a=st.floats(0.25, 4.0))
 def test_single_neuron_one_cell_equals_classify(delta, product, seed, in_dim, eta_a):
     pd = ed.phase_diagram(ed.SingleNeuron, x=("delta", [delta]), y=("product", [product]),
                           fixed={"seed": seed, "in_dim": in_dim, "eta_a": eta_a})

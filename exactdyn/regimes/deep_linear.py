@@ -332,7 +332,11 @@ def grid_deep_linear(values: dict, base=None, **options):
       eigenvalues :math:`\lambda_{\alpha\beta}` (:func:`_lambda_pairs`). When every mode
       moves the same way (all start below, or all above, their teacher value) the change
       grows monotonically, so this is the sup over the path; when the init lies between two
-      teacher values it is a lower bound (score ``monotone`` = 0 marks those cells).
+      teacher values it is a lower bound (score ``monotone`` = 0 marks those cells). The
+      classifier's solve stops at :func:`horizon`, which takes the init scale as
+      :math:`10^{-12}s_{min}` when :math:`A_0` has a zero singular value (fewer modes than
+      singular values, width < min(in_dim, out_dim)): a smaller init has not escaped by
+      then, so the per-cell path sees less movement than the converged path the grid reads.
     * ``stepwise``: the times the modes cross the rank threshold (half the smallest
       nonzero teacher value, :func:`~exactdyn.analysis.analyze_saddles`' default), exact
       by :func:`~exactdyn.closed_form.deep_linear.chain_times`, fall in distinct intervals
@@ -340,9 +344,9 @@ def grid_deep_linear(values: dict, base=None, **options):
     * a plateau at rank k (saddle level :math:`L_k = \tfrac12\sum_{\beta>k}s_\beta^2 > 0`):
       its stretch of constant rank holds at least 3 samples, and (the stretch from t = 0,
       whose first sample the sampled rule always takes as the flattest) the loss's first
-      step :math:`|\dot L(0)|\,\Delta t` is within the band, or (later stretches) the loss stays near
-      :math:`L_k` for at least one sample spacing, read off the two modes that dominate
-      the loss there: from the time every mode below k is within
+      step :math:`|\dot L(0)|\,\Delta t` is within the band, or (later stretches) the
+      loss stays near :math:`L_k` for at least one sample spacing, read off the two modes
+      that dominate the loss there: from the time every mode below k is within
       :math:`\tfrac12(s_\alpha - u_\alpha)^2 \le b` of its teacher value until a mode from
       k on has grown by :math:`b/(2s_\alpha)` (:math:`b = 0.01\cdot\tfrac12 s_{k+1}^2`,
       the band of :func:`~exactdyn.analysis.analyze_saddles`). This is a proxy of the
@@ -425,7 +429,7 @@ def grid_deep_linear(values: dict, base=None, **options):
         rho = 0.5 * smin_s[:, None]
         p0 = chain_potential(np.where(lv, u0, np.nan), s, L)  # shared by every time below
 
-        def times(u, need):
+        def times(u, need, u0=u0, s=s, L=L, p0=p0):
             """chain_times(u, u0, s) where ``need``, else inf (nothing evaluated there)."""
             return chain_times(np.where(need, u, np.nan), u0, s, L, p0)
 

@@ -4,7 +4,9 @@ Two paths:
 
 - **closed form, vectorized** (``method="closed-form"``): the taxonomy's ``grid`` function
   evaluates every cell as array expressions (for :class:`~exactdyn.Linear1D` the exact
-  NTK ratio, alignment score, disalignment fraction, ... of MATH.md §1);
+  NTK ratio, alignment score, disalignment fraction, ... of MATH.md §1; for
+  :class:`~exactdyn.SingleNeuron` and decoupled :class:`~exactdyn.DeepLinear` inits their
+  classifiers' rules on the explicit solutions);
 - **one trajectory per cell** (``method="trajectory"``): each cell is a task
   ``cell(model)`` run through any ``concurrent.futures.Executor`` (a process pool by
   default, or a ``dask.distributed`` client's ``get_executor()``), with a progress bar,
@@ -374,7 +376,11 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     ----------
     model : class or instance
         :class:`~exactdyn.Linear1D` (class: defaults for unlisted hyperparameters; an
-        instance: its values, and its explicit init if it has one).
+        instance: its values, and its explicit init if it has one), or another family with
+        a regime taxonomy (its class, hyperparameters in ``fixed``). DeepLinear with
+        ``mode_init`` on an axis or in ``fixed`` sweeps the decoupled init
+        (:meth:`~exactdyn.DeepLinear.decoupled`; also ``s1``, ``s2``, ...: the teacher's
+        singular values).
     x, y : (str, array_like)
         Axis name and values, e.g. ``("sigma_u", np.geomspace(1e-3, 10, 100))``. The grid
         is ``len(y) × len(x)``.
@@ -389,7 +395,9 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         Folder of finished cells (trajectory path): a restarted sweep reads them back.
     method : {"auto", "closed-form", "trajectory"}
         ``auto`` takes the vectorized closed form unless an executor, a cache, a cell
-        function or times are given.
+        function or times are given, or the family has none for these hyperparameters.
+        Vectorized: Linear1D, SingleNeuron (whitened inputs), DeepLinear's decoupled init;
+        ``"closed-form"`` elsewhere raises ``ValueError`` saying why.
     jobs : int, optional
         Worker processes of the default process pool (trajectory path).
     progress : bool, optional
