@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import exactdyn as ed
@@ -148,8 +148,10 @@ def test_deep_linear_decoupled_is_closed_form_by_default():
        s2=st.floats(0.05, 3.0))
 def test_deep_linear_grid_horizon_sigma_and_limit_movement(depth, width, a, s2):
     """Per cell, against the model-level functions and the closed-form trajectory's NTK.
-    (Width >= 2: with a zero singular value in A0, ``horizon`` takes the init scale as
-    1e-12 s_min and can stop before a smaller mode escapes.)"""
+    (Width >= 2 and a^L >= 1e-11 s_min: ``horizon`` takes the init scale as at least
+    1e-12 s_min, as that with a zero singular value in A0, and stops before a smaller
+    mode escapes.)"""
+    assume(a**depth >= 1e-11 * min(s2, 3.0))
     syx = teacher_matrix([3.0, s2], 2, 2)
     pd = ed.phase_diagram(ed.DeepLinear, x=("mode_init", [a]), y=("depth", [depth]),
                           fixed={"sigma_yx": syx, "width": width})

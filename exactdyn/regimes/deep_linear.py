@@ -333,10 +333,10 @@ def grid_deep_linear(values: dict, base=None, **options):
       moves the same way (all start below, or all above, their teacher value) the change
       grows monotonically, so this is the sup over the path; when the init lies between two
       teacher values it is a lower bound (score ``monotone`` = 0 marks those cells). The
-      classifier's solve stops at :func:`horizon`, which takes the init scale as
-      :math:`10^{-12}s_{min}` when :math:`A_0` has a zero singular value (fewer modes than
-      singular values, width < min(in_dim, out_dim)): a smaller init has not escaped by
-      then, so the per-cell path sees less movement than the converged path the grid reads.
+      classifier's solve stops at :func:`horizon`, which takes the init scale as at least
+      :math:`10^{-12}s_{min}` (and as that when :math:`A_0` has a zero singular value:
+      width < min(in_dim, out_dim)): a mode below it has not escaped by then, so there the
+      per-cell path sees less movement than the converged path the grid reads.
     * ``stepwise``: the times the modes cross the rank threshold (half the smallest
       nonzero teacher value, :func:`~exactdyn.analysis.analyze_saddles`' default), exact
       by :func:`~exactdyn.closed_form.deep_linear.chain_times`, fall in distinct intervals
