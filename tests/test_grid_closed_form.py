@@ -200,3 +200,22 @@ def test_cli_single_neuron_and_deep_linear_use_the_closed_form(capsys):
                  "width=4,depth=3"]) == 0
     out = capsys.readouterr().out
     assert "closed-form" in out and "saddle-to-saddle" in out
+
+
+def test_single_neuron_seed_and_in_dim_axes_equal_classify():
+    pd = ed.phase_diagram(ed.SingleNeuron, x=("seed", [0, 7, 11]), y=("in_dim", [2, 5]),
+                          fixed={"delta": 1.5, "product": 0.05})
+    for i, n in enumerate([2, 5]):
+        for j, sd in enumerate([0, 7, 11]):
+            reg = ed.classify(ed.SingleNeuron(in_dim=n, seed=sd, delta=1.5, product=0.05))
+            for k in ("ntk_change", "phi0", "rho_lazy"):
+                np.testing.assert_allclose(pd.scores[k][i, j], reg.evidence[k], rtol=RTOL,
+                                           atol=ATOL)
+
+
+def test_closed_form_needs_an_integer_seed():
+    for cls, x in ((ed.Linear1D, ("sigma_u", [0.1, 1.0])), (ed.SingleNeuron, ("delta", [0, 1]))):
+        with pytest.raises(ValueError, match="integer seed"):
+            ed.phase_diagram(cls, x=x, y=("eta_w", [1.0, 2.0]) if cls is ed.SingleNeuron
+                             else ("kappa", [1.0, 2.0]), fixed={"seed": None},
+                             method="closed-form")
