@@ -101,10 +101,15 @@ def test_single_neuron_teacher_and_rates():
 
 
 def test_single_neuron_closed_form_needs_whitened_inputs():
+    kw = dict(x=("delta", [0.0, 1.0]), y=("product", [0.1]),
+              fixed={"in_dim": 2, "sigma_xx": np.diag([1.0, 2.0])})
     with pytest.raises(ValueError, match="whitened"):
-        ed.phase_diagram(ed.SingleNeuron, x=("delta", [0.0, 1.0]), y=("product", [0.1]),
-                         fixed={"in_dim": 2, "sigma_xx": np.diag([1.0, 2.0])},
-                         method="closed-form")
+        ed.phase_diagram(ed.SingleNeuron, method="closed-form", **kw)
+    # so method="auto" classifies cell by cell there
+    from exactdyn.regimes.single_neuron import grid_applies
+
+    assert "whitened" in grid_applies({"sigma_xx": np.diag([1.0, 2.0]), "seed": 0})
+    assert grid_applies({"sigma_xx": None, "seed": 0}) == ""
 
 
 # ---- DeepLinear, decoupled init ---------------------------------------------------------

@@ -496,6 +496,20 @@ def grid_single_neuron(values: dict, base=None, **options):
     return labels, predicted, scores
 
 
+def grid_applies(params: dict) -> str:
+    """'' when the vectorized grid covers these hyperparameters (whitened inputs, an
+    integer seed), else why not (``method="auto"`` then classifies cell by cell)."""
+    sxx = params.get("sigma_xx")
+    if sxx is not None and not np.array_equal(np.asarray(sxx, float),
+                                              np.eye(np.asarray(sxx).shape[0])):
+        return ("the closed-form SingleNeuron diagram needs whitened inputs "
+                "(sigma_xx = None); use method='trajectory'")
+    if params.get("seed", 0) is None:
+        return ("the closed-form SingleNeuron diagram needs an integer seed (the direction "
+                "of w0); got seed = None")
+    return ""
+
+
 SINGLE_NEURON = register_taxonomy(Taxonomy(
     name="single_neuron", labels=LABELS, accepts=_accepts, classify=classify_single_neuron,
-    grid=grid_single_neuron, scores=SCORES), replace=True)
+    grid=grid_single_neuron, grid_applies=grid_applies, scores=SCORES), replace=True)
