@@ -124,6 +124,12 @@ def test_deep_linear_random_init_has_no_closed_form():
                          method="closed-form")
 
 
+def test_deep_linear_decoupled_instance_points_to_mode_init():
+    with pytest.raises(ValueError, match="mode_init"):
+        ed.phase_diagram(ed.DeepLinear.decoupled(3, 4, SYX, 1e-3), x=("depth", [2, 3]),
+                         y=("width", [4, 8]))
+
+
 @pytest.mark.parametrize("fixed, match", [
     ({"sigma_yx": SYX, "gamma": 1.0}, "random init"),
     ({}, "sigma_yx"),

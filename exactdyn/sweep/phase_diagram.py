@@ -270,8 +270,11 @@ def _generic_family(model, fixed: dict):
         raise ValueError(f"model must be an exactdyn model class or instance, got {model!r}")
     base = None if isinstance(model, type) else model
     if base is not None and getattr(base, "explicit_init", False):
+        hint = (" (DeepLinear's decoupled init: pass the class DeepLinear with mode_init on "
+                "an axis or in fixed)" if cls.__name__ == "DeepLinear" else "")
         raise ValueError("phase diagrams sweep hyperparameters of random inits; an explicit "
-                         f"init is supported for Linear1D only (got {type(base).__name__})")
+                         f"init is supported for Linear1D only (got {type(base).__name__})"
+                         + hint)
     fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
     defaults = {f.name: (getattr(base, f.name) if base is not None else f.default)
                 for f in fields}
