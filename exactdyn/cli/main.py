@@ -179,7 +179,8 @@ def _add_phase_diagram_parser(sub, fams) -> None:
                    help="the model family: " + ", ".join(names))
     p.add_argument("--teacher-svals", default=None,
                    help="deep-linear: teacher singular values (Sigma_yx = diag(s), out x in "
-                   "from --fixed in_dim=,out_dim= or len(s))")
+                   "from --fixed in_dim=,out_dim= or len(s)); with mode_init on an axis or "
+                   "in --fixed, the decoupled init's vectorized diagram (axes also s1, s2, ...)")
     p.add_argument("--x", required=True, help="NAME=START:END:log|lin:N or NAME=v1,v2,...")
     p.add_argument("--y", required=True, help="NAME=START:END:log|lin:N or NAME=v1,v2,...")
     p.add_argument("--fixed", action="append", default=[],

@@ -218,6 +218,58 @@ def chain_time(u, u0, s, depth: int, precision: int | None = None):
         return s ** (mpmath.mpf(2) / depth - 2) / depth * (_phi_mp(z, q) - _phi_mp(z0, q))
 
 
+def chain_potential(u, s, depth: int) -> np.ndarray:
+    r"""An antiderivative :math:`P(u)` of :math:`1/(L|u|^{2-2/L}(s - u))` on the branch of
+    ``u`` (vectorized, float64): :math:`t(u_0 \to u) = P(u) - P(u_0)` for ``u`` and ``u0``
+    on the same side of the teacher value ``s``. Below it (:math:`0 < u < s`)
+    :math:`C\,\Phi(z)`, above it (:math:`u > s > 0`) :math:`C\,\Phi_+(z)` (the
+    formulas of the module docstring; :math:`\ln`-form at depth 2), for a zero teacher
+    :math:`u^{-p}/(pL)`, :math:`p = 2 - 2/L`; NaN elsewhere (NaN ``u`` included)."""
+    u, s = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (u, s)))
+    L = int(depth)
+    out = np.full(u.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        below = (s > 0) & (0 < u) & (u < s)
+        above = (s > 0) & (s < u)
+        zero = (s == 0) & (0 < u)
+    q = 1 - 2 / L
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.any(below):
+            sb, ub = s[below], u[below]
+            z = np.log(ub) - np.log(sb - ub)
+            out[below] = z / (2 * sb) if L == 2 else sb ** (2 / L - 2) / L * _phi_float(z, q)
+        if np.any(above):
+            sa, ua = s[above], u[above]
+            z = np.log(ua) - np.log(ua - sa)
+            out[above] = z / (2 * sa) if L == 2 else \
+                sa ** (2 / L - 2) / L * _phi_plus_float(z, q)
+        if np.any(zero):
+            p = 2 - 2 / L
+            out[zero] = u[zero] ** -p / (p * L)
+    return out
+
+
+def chain_times(u, u0, s, depth: int, p0=None) -> np.ndarray:
+    r"""Vectorized exact times for modes of the depth-``depth`` chain to go from ``u0`` to
+    ``u`` (arrays broadcast, float64): below the teacher (:math:`0 < u_0 \le u < s`, the
+    formula of :func:`chain_time`), above it (:math:`s < u \le u_0`, with
+    :math:`\Phi_+`), and for a zero teacher (:math:`0 < u \le u_0`,
+    :math:`u^{-p} = u_0^{-p} + pLt`, :math:`p = 2 - 2/L`): :func:`chain_potential` at
+    ``u`` minus at ``u0`` (``p0``: the latter, when already known). ``inf`` where ``u`` is
+    never reached (the wrong side of ``u0``, the teacher value itself, or NaN)."""
+    u, u0, s = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (u, u0, s)))
+    with np.errstate(invalid="ignore"):
+        ok = (((s > 0) & (0 < u0) & (u0 <= u) & (u < s))
+              | ((s > 0) & (s < u) & (u <= u0))
+              | ((s == 0) & (0 < u) & (u <= u0)))
+    if p0 is None:
+        p0 = chain_potential(np.where(ok, u0, np.nan), s, depth)
+    pu = chain_potential(np.where(ok, u, np.nan), s, depth)
+    out = np.where(ok, pu - np.broadcast_to(p0, u.shape), np.inf)
+    out[ok & (u == u0)] = 0.0
+    return out
+
+
 def chain_solution(t, u0: float, s: float, depth: int, precision: int | None = None):
     r"""The mode :math:`u(t)` of :math:`\dot u = L|u|^{2-2/L}(s - u)`, :math:`u(0) = u_0`.
 

@@ -94,6 +94,9 @@ class Taxonomy:
         :func:`exactdyn.phase_diagram`); see :mod:`exactdyn.regimes.linear1d`.
     scores : tuple of str
         Names of the continuous scores its evidence and grid report.
+    grid_applies : callable(params) -> str, optional
+        Whether ``grid`` covers a diagram with these hyperparameters: ``""`` if it does,
+        else why not (e.g. a random init with no closed form). Default: always.
     """
 
     name: str
@@ -102,6 +105,7 @@ class Taxonomy:
     classify: Callable
     grid: Callable | None = None
     scores: tuple = ()
+    grid_applies: Callable | None = None
 
 
 _REGISTRY: dict[str, Taxonomy] = {}

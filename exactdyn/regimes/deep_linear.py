@@ -48,6 +48,8 @@ entry of the layers, geometric mean over layers) the effective exponent is
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..analysis import analyze_saddles, ntk_movement
@@ -240,6 +242,299 @@ def _accepts(obj) -> bool:
     return meta is not None and str(meta.get("model", "")).startswith("deep_linear")
 
 
+# ---- grid (vectorized phase diagrams of decoupled inits) ---------------------------------
+#
+# A random init has no closed form, so the vectorized diagram is for the decoupled init of
+# :meth:`DeepLinear.decoupled` only: every one of the r = min(out_dim, in_dim, width) modes
+# starts at a^L (a = ``mode_init``, the per-layer scale) and follows the scalar chain
+# towards its teacher value s_alpha (MATH.md §3). A diagram sweeps it when ``mode_init`` is
+# on an axis or fixed.
+
+#: Hyperparameters of a decoupled-init diagram besides ``s1``, ``s2``, ... (the teacher's
+#: singular values, sorted; each may be an axis or fixed, overriding ``sigma_yx``'s).
+DECOUPLED_PARAMS = ("depth", "width", "mode_init", "in_dim", "out_dim", "sigma_yx",
+                    "sigma_xx")
+#: Hyperparameters of a random init (no closed form).
+RANDOM_INIT_PARAMS = ("gamma", "sigma", "seed")
+#: Output times of :func:`classify_deep_linear`'s solve: ``linspace(0, horizon, 401)``.
+_SAMPLES = 401
+#: Loss band of :func:`~exactdyn.analysis.analyze_saddles` (its default).
+_BAND = 0.01
+
+
+def _svals_with(sigma_yx, overrides: dict) -> np.ndarray:
+    s = np.linalg.svd(np.asarray(sigma_yx, float), compute_uv=False)
+    for k, v in overrides.items():
+        i = int(k[1:]) - 1
+        if not 0 <= i < s.size:
+            raise ValueError(f"{k}: the teacher has {s.size} singular values (s1 .. s{s.size})")
+        s[i] = v
+    return s
+
+
+@dataclass(frozen=True)
+class DecoupledCells:
+    """Builds the cells of a decoupled-init DeepLinear diagram:
+    ``DeepLinear.decoupled(depth, width, sigma_yx, mode_init, sigma_xx)``, with ``s1``,
+    ``s2``, ... replacing the singular values of ``sigma_yx`` (its singular vectors kept)."""
+
+    explicit_init = False
+    name = "deep_linear_decoupled"
+
+    def with_values(self, depth=3, width=16, mode_init=1e-3, sigma_yx=None, sigma_xx=None,
+                    in_dim=None, out_dim=None, **svals) -> DeepLinear:
+        if sigma_yx is None:
+            raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
+                             "--teacher-svals)")
+        syx = np.asarray(sigma_yx, float)
+        for name, n in (("in_dim", in_dim), ("out_dim", out_dim)):
+            want = syx.shape[1] if name == "in_dim" else syx.shape[0]
+            if n is not None and int(n) != want:
+                raise ValueError(f"{name} = {n} does not match sigma_yx of shape {syx.shape}")
+        unknown = [k for k in svals if not (k.startswith("s") and k[1:].isdigit())]
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for a decoupled "
+                             f"DeepLinear; allowed: {', '.join(DECOUPLED_PARAMS)}, s1, s2, ...")
+        if svals:
+            U, _, Vt = np.linalg.svd(syx)
+            s = _svals_with(syx, svals)
+            if np.any(s < 0):
+                raise ValueError(f"teacher singular values must be >= 0, got {s.tolist()}")
+            k = s.size
+            syx = (U[:, :k] * s) @ Vt[:k]
+        for name, v in (("depth", depth), ("width", width)):
+            if float(v) != int(float(v)):
+                raise ValueError(f"{name} must be an integer, got {v!r}")
+        return DeepLinear.decoupled(int(float(depth)), int(float(width)), syx,
+                                    float(mode_init), sigma_xx)
+
+
+def _lambda_pairs(x_out, x_in, L):
+    r"""Eigenvalues :math:`\lambda_{\alpha\beta} = \sum_{l=1}^{L} x_\alpha^{L-l}
+    y_\beta^{l-1}` of the NTK of a decoupled network in the basis
+    :math:`u_\alpha\otimes v_\beta` (:math:`x = a^2` per mode, padded with zeros to the
+    output and input dimensions; :math:`0^0 = 1`). Shapes (..., n_out), (..., n_in)."""
+    xo, xi = x_out[..., :, None], x_in[..., None, :]
+    lam = np.zeros(np.broadcast_shapes(xo.shape, xi.shape))
+    for l in range(1, L + 1):
+        lam += xo ** (L - l) * xi ** (l - 1)
+    return lam
+
+
+def grid_deep_linear(values: dict, base=None, **options):
+    r"""Measured and predicted labels and scores of decoupled-init
+    :class:`~exactdyn.DeepLinear` cells, all at once, from the modes' exact times.
+
+    The rules of :func:`classify_deep_linear`, read off the exact path instead of 401
+    solved samples (like Linear1D's grid, the measured label is the exact path's):
+
+    * ``ntk_movement``: the NTK's relative change at convergence, from the closed-form
+      eigenvalues :math:`\lambda_{\alpha\beta}` (:func:`_lambda_pairs`). When every mode
+      moves the same way (all start below, or all above, their teacher value) the change
+      grows monotonically, so this is the sup over the path; when the init lies between two
+      teacher values it is a lower bound (score ``monotone`` = 0 marks those cells). The
+      classifier's solve stops at :func:`horizon`, which takes the init scale as at least
+      :math:`10^{-12}s_{min}` (and as that when :math:`A_0` has a zero singular value:
+      width < min(in_dim, out_dim)): a mode below it has not escaped by then, so there the
+      per-cell path sees less movement than the converged path the grid reads.
+    * ``stepwise``: the times the modes cross the rank threshold (half the smallest
+      nonzero teacher value, :func:`~exactdyn.analysis.analyze_saddles`' default), exact
+      by :func:`~exactdyn.closed_form.deep_linear.chain_times`, fall in distinct intervals
+      of the classifier's 401 samples of ``[0, horizon]``, at least one of them.
+    * a plateau at rank k (saddle level :math:`L_k = \tfrac12\sum_{\beta>k}s_\beta^2 > 0`):
+      its stretch of constant rank holds at least 3 samples, and (the stretch from t = 0,
+      whose first sample the sampled rule always takes as the flattest) the loss's first
+      step :math:`|\dot L(0)|\,\Delta t` is within the band, or (later stretches) the
+      loss stays near :math:`L_k` for at least one sample spacing, read off the two modes
+      that dominate the loss there: from the time every mode below k is within
+      :math:`\tfrac12(s_\alpha - u_\alpha)^2 \le b` of its teacher value until a mode from
+      k on has grown by :math:`b/(2s_\alpha)` (:math:`b = 0.01\cdot\tfrac12 s_{k+1}^2`,
+      the band of :func:`~exactdyn.analysis.analyze_saddles`). This is a proxy of the
+      sampled rule (the flattest sample and a neighbour within the band): where the two
+      modes overlap it can count one plateau fewer (``plateau_count``); the label, which
+      needs ``min_plateaus`` (default 1), agreed with the per-cell path on every cell of
+      the tests.
+    """
+    from ..closed_form.deep_linear import chain_potential, chain_times
+
+    th = _thresholds(options)
+    sxx = values.get("sigma_xx")
+    syx = values.get("sigma_yx")
+    if syx is None:
+        raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(syx, float)
+    if sxx is not None and not np.array_equal(np.asarray(sxx, float), np.eye(syx.shape[1])):
+        raise ValueError("the closed-form DeepLinear diagram needs whitened inputs "
+                         "(sigma_xx = None); use method='trajectory'")
+    n_out, n_in = syx.shape
+    k_all = min(n_out, n_in)
+    scal = {k: np.asarray(v, float) for k, v in values.items()
+            if k not in ("sigma_yx", "sigma_xx") and v is not None}
+    shape = np.broadcast(*scal.values()).shape
+    v = {k: np.broadcast_to(x, shape).ravel() for k, x in scal.items()}
+    N = int(np.prod(shape))
+    s_base = np.linalg.svd(syx, compute_uv=False)
+    S = np.tile(s_base, (N, 1))
+    for i in range(k_all):
+        if f"s{i + 1}" in v:
+            S[:, i] = v[f"s{i + 1}"]
+    if np.any(S < 0):
+        raise ValueError("teacher singular values must be >= 0")
+    S = -np.sort(-S, axis=1)  # descending, as the SVD of each cell's sigma_yx
+    depth = v["depth"].astype(int)
+    width = v["width"].astype(int)
+    a = v["mode_init"]
+    r = np.minimum(k_all, width)
+    idx = np.arange(k_all)[None, :]
+    live = idx < r[:, None]  # modes the init sets (the others stay 0)
+    labels = np.empty(N, dtype="<U16")
+    out = {k: np.full(N, np.nan) for k in ("ntk_movement", "ntk_movement_end",
+                                            "param_movement", "plateau_count", "gamma",
+                                            "sigma", "sigma2_width", "width", "loss_end",
+                                            "t_end", "monotone", "stepwise")}
+    for L in np.unique(depth):
+        c = np.flatnonzero(depth == L)
+        L = int(L)
+        s, ac, lv, w = S[c], a[c], live[c], width[c]
+        u0 = np.where(lv, ac[:, None] ** L, 0.0)
+        # the limit t -> inf: learned modes at s, zero-teacher or never-started ones at 0
+        uinf = np.where(lv & (u0 > 0), s, 0.0)
+        x0, xinf = u0 ** (2 / L), uinf ** (2 / L)
+        pad_o = np.zeros((c.size, n_out - k_all))
+        pad_i = np.zeros((c.size, n_in - k_all))
+        l0 = _lambda_pairs(np.hstack([x0, pad_o]), np.hstack([x0, pad_i]), L)
+        li = _lambda_pairs(np.hstack([xinf, pad_o]), np.hstack([xinf, pad_i]), L)
+        n0 = np.sum(l0**2, axis=(1, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mv = np.sqrt(np.sum((li - l0) ** 2, axis=(1, 2)) / n0)
+        mv = np.where(n0 > 0, mv, np.inf)
+        up = lv & (u0 < s) & (u0 > 0)
+        down = lv & (u0 > s)
+        monotone = ~(up.any(axis=1) & down.any(axis=1))
+        # horizon(model): the smallest singular value of A0, escape of the weakest mode
+        pos = s > 1e-12 * np.maximum(s.max(axis=1, keepdims=True), 1e-300)
+        smin = np.where(pos, s, np.inf).min(axis=1)
+        has = np.isfinite(smin)
+        smin_s = np.where(has, smin, 1.0)
+        sv_min = np.where(lv, u0, 0.0).min(axis=1)
+        u0h = np.maximum(np.maximum(sv_min, 1e-12 * smin_s), 1e-300)
+        with np.errstate(divide="ignore", over="ignore"):
+            esc = np.where(u0h >= smin_s, 0.0,
+                           np.log(smin_s / u0h) / (2 * smin_s) if L == 2 else
+                           u0h ** (-(L - 2) / L) / ((L - 2) * smin_s))
+        T = np.where(has, 2 * esc + 10 / (L * smin_s ** (2 - 2 / L)), 10.0)
+        dt = T / (_SAMPLES - 1)
+        # rank crossings of rho = smin/2 (analyze_saddles' default rank_tol)
+        rho = 0.5 * smin_s[:, None]
+        p0 = chain_potential(np.where(lv, u0, np.nan), s, L)  # shared by every time below
+
+        def times(u, need, u0=u0, s=s, L=L, p0=p0):
+            """chain_times(u, u0, s) where ``need``, else inf (nothing evaluated there)."""
+            return chain_times(np.where(need, u, np.nan), u0, s, L, p0)
+
+        rho_m = np.broadcast_to(rho, u0.shape)
+        t_up = times(rho_m, lv & (u0 > 0) & (u0 < rho) & (s > rho))
+        t_dn = times(rho_m, lv & (s == 0) & (u0 > rho))
+        with np.errstate(invalid="ignore"):
+            i_up = np.floor(t_up / dt[:, None]) + 1  # first sample with u > rho
+            i_dn = np.floor(t_dn / dt[:, None]) + 1
+        seen_up = i_up <= _SAMPLES - 1
+        seen_dn = i_dn <= _SAMPLES - 1
+        i_sorted = np.sort(np.where(seen_up, i_up, np.inf), axis=1)
+        with np.errstate(invalid="ignore"):  # inf - inf: modes never crossing
+            distinct = np.all((np.diff(i_sorted, axis=1) > 0)
+                              | ~np.isfinite(i_sorted[:, 1:]), axis=1)
+        stepwise = seen_up.any(axis=1) & distinct & ~seen_dn.any(axis=1)
+        # plateaus: one stretch per rank value k from rank(0) on
+        rank0 = np.sum(np.where(lv, u0, 0.0) > rho, axis=1)
+        n_pos = pos.sum(axis=1)
+        plateaus = np.zeros(c.size, dtype=int)
+        bounds = np.hstack([np.zeros((c.size, 1)), i_sorted,
+                            np.full((c.size, 1), np.inf)])
+        for j in range(k_all + 1):  # the stretch after the j-th crossing
+            lo = bounds[:, j]
+            hi = np.minimum(bounds[:, j + 1], _SAMPLES)
+            k = rank0 + j
+            ok = np.isfinite(lo) & (hi - lo >= 3) & (k < n_pos)
+            if not ok.any():
+                continue
+            kk = np.minimum(k, k_all - 1)
+            s_next = np.take_along_axis(s, kk[:, None], 1)[:, 0]  # s_{k+1} (1-based)
+            drop = 0.5 * s_next**2
+            if j > 0:
+                # enter: every mode alpha < k has 1/2 (s_alpha - u_alpha)^2 <= band drop
+                tol_in = np.sqrt(2 * _BAND * drop)[:, None]
+                target = np.where(u0 < s, s - tol_in, s + tol_in)
+                need = (idx < k[:, None]) & (np.abs(u0 - s) > tol_in) & ok[:, None]
+                t_in = times(np.maximum(target, 0.0), need)
+                t_in = np.where(need, t_in, 0.0).max(axis=1)
+                # leave: a mode alpha >= k has grown by band drop / (2 s_alpha)
+                grow = (_BAND * drop)[:, None] / (2 * np.where(s > 0, s, 1.0))
+                t_out = times(np.minimum(u0 + grow, s),
+                              lv & (idx >= k[:, None]) & (s > 0) & (u0 > 0) & ok[:, None])
+                flat = t_out.min(axis=1) - t_in >= dt
+            else:
+                # The first stretch starts at t = 0, which analyze_saddles' flatness weight
+                # (|dL/dt| max(t, 1e-12 t_end)) always picks: a plateau when the loss's first
+                # step, about |dL/dt(0)| dt = sum L u0^(2-2/L) (s - u0)^2 dt, is in the band.
+                rate0 = np.sum(np.where(lv, L * u0 ** (2 - 2 / L) * (s - u0) ** 2, 0.0),
+                               axis=1)
+                flat = rate0 * dt <= _BAND * drop
+            plateaus += ok & flat
+        sigma = _decoupled_sigma(ac, r[c], w, n_in, n_out, L)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gamma = np.where(w > 1, np.where(sigma > 0, -2 * np.log(sigma) / np.log(
+                np.maximum(w, 2)), np.inf), np.nan)
+        lab = np.where(plateaus >= th["min_plateaus"], "saddle-to-saddle", "intermediate")
+        lab = np.where(stepwise, lab, "intermediate")
+        labels[c] = np.where(mv < th["kernel_tol"], "ntk", lab)
+        n_l = lv.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pm = np.where(ac > 0, np.sqrt(np.sum(np.where(lv, (uinf ** (1 / L) - ac[:, None])
+                                                         ** 2, 0.0), axis=1)
+                                          / (n_l * ac**2)), np.inf)
+        out["ntk_movement"][c] = mv
+        out["ntk_movement_end"][c] = mv
+        out["param_movement"][c] = pm
+        out["plateau_count"][c] = plateaus
+        out["gamma"][c] = gamma
+        out["sigma"][c] = sigma
+        out["sigma2_width"][c] = sigma**2 * w
+        out["width"][c] = w
+        out["loss_end"][c] = 0.5 * np.sum((s - uinf) ** 2, axis=1) + 0.5 * (
+            np.sum(syx**2) - np.sum(s_base**2))
+        out["t_end"][c] = T
+        out["monotone"][c] = monotone
+        out["stepwise"][c] = stepwise
+    predicted = np.where(out["sigma2_width"] > 1, "ntk", "saddle-to-saddle").astype("<U16")
+    return (labels.reshape(shape), predicted.reshape(shape),
+            {k: x.reshape(shape) for k, x in out.items()})
+
+
+def _decoupled_sigma(a, r, width, n_in, n_out, L):
+    """:func:`effective_sigma` of decoupled inits: the geometric mean over layers of the RMS
+    entry (each layer holds r entries a)."""
+    with np.errstate(divide="ignore"):
+        logs = (np.log(a * np.sqrt(r / (width * n_in)))
+                + (L - 2) * np.log(a * np.sqrt(r) / width)
+                + np.log(a * np.sqrt(r / (n_out * width))))
+    return np.where(a > 0, np.exp(logs / L), 0.0)
+
+
+def grid_applies(params: dict) -> str:
+    """'' when the vectorized grid applies to a diagram with these hyperparameters, else
+    why not (a random init has no closed form)."""
+    if "mode_init" in params:
+        return ""
+    return ("DeepLinear has a closed form for the decoupled init only (DeepLinear.decoupled): "
+            "put mode_init on an axis or in fixed (CLI: --fixed mode_init=1e-3) for the "
+            "vectorized diagram; a random init (gamma, sigma, seed) needs "
+            "method='trajectory'")
+
+
 DEEP_LINEAR = register_taxonomy(Taxonomy(
     name="deep_linear", labels=LABELS, accepts=_accepts, classify=classify_deep_linear,
-    scores=SCORES), replace=True)
+    grid=grid_deep_linear, grid_applies=grid_applies,
+    scores=SCORES + ("ntk_movement_end", "sigma", "sigma2_width", "loss_end", "t_end",
+                     "monotone", "stepwise")), replace=True)

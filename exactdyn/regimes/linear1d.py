@@ -356,6 +356,9 @@ def grid_linear1d(values: dict, base: Linear1D | None = None, **options):
     ``base`` with an explicit init uses that init as the draw (then ``sigma_*``,
     ``width`` and ``seed`` must not vary).
     """
+    if values.get("seed", 0) is None and not (base is not None and base.explicit_init):
+        raise ValueError("the vectorized Linear1D diagram needs an integer seed (the unit "
+                         "draw of each width); got seed = None")
     shape = np.broadcast(*values.values()).shape
     v = {k: np.broadcast_to(np.asarray(x), shape) for k, x in values.items()}
     sig_u = v["sigma_u"].astype(float)

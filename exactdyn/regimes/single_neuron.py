@@ -233,6 +233,283 @@ def classify_single_neuron(obj, **options) -> Regime:
                   predicted="lazy" if pred_change < th["kernel_tol"] else "rich")
 
 
+# ---- grid (vectorized phase diagrams) ----------------------------------------------------
+#
+# Whitened inputs reduce the flow to three numbers per cell. In the balanced variables of
+# :mod:`exactdyn.closed_form.linear` (unit rates, :math:`\tau = \sqrt{\eta_a\eta_w}\,t`),
+# :math:`B_1 = (\eta_a/\eta_w)^{1/4}w`, :math:`B_2 = (\eta_w/\eta_a)^{1/4}a`, the state is
+# :math:`Q = (x_1, x_2, y)` with :math:`x_1 = B_1\cdot\hat\beta`, :math:`x_2` the part of
+# :math:`B_1` along :math:`w_0`'s component orthogonal to :math:`\beta^*` (w never leaves
+# their plane), :math:`y = B_2`, and :math:`Q(\tau) = e^{F\tau}Q_0/\sqrt{1 + Q_0^\top
+# G(\tau)Q_0}` with :math:`F = \begin{pmatrix}-\lambda/2 & 0 & s\\ 0 & -\lambda/2 & 0\\
+# s & 0 & \lambda/2\end{pmatrix}`, :math:`\lambda = \delta/\sqrt{\eta_a\eta_w}`: the
+# eigenvalues are :math:`\pm D/2` (:math:`D = \sqrt{\lambda^2 + 4s^2}`) and
+# :math:`-\lambda/2`, the eigenvectors are explicit, and every exponential is divided by
+# :math:`e^{D\tau/2}` so none exceeds 1. The NTK is :math:`\sqrt{\eta_a\eta_w}\,(B_1B_1^\top
+# + B_2^2 I)`, so its relative change needs only :math:`(x_1, x_2, y)`.
+
+#: Hyperparameters a SingleNeuron grid may sweep (``beta`` and ``sigma_xx`` may be fixed).
+GRID_PARAMS = ("in_dim", "delta", "eta_a", "eta_w", "product", "seed")
+#: The normalized sample times of :func:`horizon_trajectory` (times T).
+_POINTS = 300
+
+
+def _unit_times(points: int = _POINTS) -> np.ndarray:
+    return np.unique(np.r_[0.0, np.geomspace(1e-4, 1.0, points // 2),
+                           np.linspace(0, 1.0, points // 2)])
+
+
+def _ntk_move(x1, x2, y, x10, x20, y0, n, squared=False):
+    r""":math:`\lVert\Theta - \Theta_0\rVert_F/\lVert\Theta_0\rVert_F` for
+    :math:`\Theta = B_1B_1^\top + y^2 I_n`, :math:`B_1 = (x_1, x_2)` in the plane of
+    :math:`\beta^*` and :math:`w_0`; written as sums of squares (no cancellation:
+    :math:`B_1B_1^\top - B_{10}B_{10}^\top = \tfrac12(pq^\top + qp^\top)`,
+    :math:`p = B_1 - B_{10}`, :math:`q = B_1 + B_{10}`). ``squared``: its square."""
+    x1, x2, y = (np.asarray(a, float) for a in (x1, x2, y))
+    p1, q1 = x1 - x10, x1 + x10
+    p2, q2 = x2 - x20, x2 + x20
+    s12 = p1 * q2
+    s12 += p2 * q1
+    s12 *= s12
+    s12 *= 0.5                            # 2 s12^2 with s12 = (p1 q2 + p2 q1)/2
+    s11 = np.multiply(p1, q1, out=p1)
+    s22 = np.multiply(p2, q2, out=p2)
+    c = y - y0
+    c *= y + y0
+    s11 += c
+    s11 *= s11
+    s22 += c
+    s22 *= s22
+    d2 = s11
+    d2 += s12
+    n = np.asarray(n, float)
+    if np.any(n >= 2):
+        d2 += np.where(n >= 2, s22, 0.0)
+        c *= c
+        c *= np.maximum(n - 2, 0)
+        d2 += c
+    b0 = x10**2 + x20**2
+    n2 = b0**2 + 2 * b0 * y0**2 + n * y0**4
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(d2 == 0, 0.0, d2 / n2)
+    return out if squared else np.sqrt(out)
+
+
+def _eigvec(lam, s):
+    """The unit eigenvector ``(v1, v2)`` of +D/2 in the (x1, y) plane, without cancellation
+    (``(1, 0)`` where D = 0)."""
+    D = np.hypot(lam, 2 * s)
+    big = np.where(lam >= 0, lam + D, D - lam)
+    v1 = np.where(lam >= 0, 2 * s, big)
+    v2 = np.where(lam >= 0, big, 2 * s)
+    nv = np.hypot(v1, v2)
+    ok = nv > 0
+    nv = np.where(ok, nv, 1.0)
+    return D, np.where(ok, v1 / nv, 1.0), v2 / nv
+
+
+def _riccati3(lam, s, x10, x20, y0, tau):
+    """``(x1, x2, y)`` at ``tau`` (arrays broadcast) from the explicit eigenbasis of F."""
+    args = np.broadcast_arrays(*(np.asarray(a, float) for a in (lam, s, x10, x20, y0, tau)))
+    shape = args[0].shape
+    return tuple(r.reshape(shape) for r in _riccati3_cells(*(a.ravel() for a in args)))
+
+
+def _riccati3_cells(lam, s, x10, x20, y0, tau):
+    """:func:`_riccati3` with per-cell arrays of shape (c, 1) (or scalars) and times
+    ``tau`` of shape (c, k): the per-cell work once, the per-time work in place."""
+    D, v1, v2 = _eigvec(lam, s)
+    zp = v1 * x10 + v2 * y0
+    zm = -v2 * x10 + v1 * y0
+    al = np.abs(lam)
+    tiny = 1e-290  # below: (1 - e^{-x tau})/x = tau to float64 precision (no 1/x overflow)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv_d = np.where(D > tiny, 1 / D, 0.0)
+        inv_al = np.where(al > tiny, 1 / al, 0.0)
+    kh = (lam + D) / 2  # >= 0
+    ke = np.where(lam >= 0, D, lam + D)
+    zp2, zm2, x202 = zp * zp, zm * zm, x20 * x20
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        em = np.multiply(-D, tau)
+        np.expm1(em, out=em)              # expm1(-D tau)
+        e1 = em + 1.0                     # exp(-D tau)
+        gp = np.multiply(em, -inv_d)      # (1 - e^{-D tau})/D
+        if np.any(D <= tiny):
+            gp = np.where(D > tiny, gp, tau)
+        half = np.multiply(-kh, tau)
+        np.exp(half, out=half)            # exp(-(lam + D) tau/2)
+        g2 = np.multiply(-ke, tau)
+        np.exp(g2, out=g2)                # e^{-D tau} (lam >= 0) or e^{-(lam+D) tau}
+        em2 = np.multiply(-al, tau)
+        np.expm1(em2, out=em2)
+        np.multiply(em2, -inv_al, out=em2)
+        if np.any(al <= tiny):
+            em2 = np.where(al > tiny, em2, tau)
+        g2 *= em2
+        g2 *= x202
+        n2 = np.multiply(e1, zm2)
+        n2 += zp2
+        n2 *= gp
+        n2 += e1
+        n2 += g2
+        np.sqrt(n2, out=n2)
+        np.divide(1.0, n2, out=n2)        # 1/N
+        if not np.all(np.isfinite(n2)):   # N underflowed: stuck at the saddle, Q -> 0
+            n2[~np.isfinite(n2)] = 0.0
+        qp = np.multiply(n2, zp)
+        qm = np.multiply(e1, n2)
+        qm *= zm
+        x2 = np.multiply(half, n2)
+        x2 *= x20
+    x1 = v1 * qp
+    x1 -= v2 * qm
+    y = v2 * qp
+    y += v1 * qm
+    return x1, x2, y
+
+
+def _direction_cos(in_dim, seed, beta_hat):
+    """cos of the angle between the random direction of ``w0`` and beta (per pair)."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=in_dim)
+    d /= np.linalg.norm(d)
+    c = float(d @ beta_hat)
+    perp = d - c * beta_hat
+    return c, float(np.linalg.norm(perp))
+
+
+def grid_single_neuron(values: dict, base=None, **options):
+    r"""Measured and predicted labels and scores of :class:`~exactdyn.SingleNeuron` on a
+    grid, all cells at once (whitened inputs).
+
+    The same definitions as :func:`classify_single_neuron` on a model: the kernel's sup
+    relative change over the closed-form trajectory sampled at the times of
+    :func:`horizon_trajectory` (the horizon doubled per cell until the loss is below
+    ``1e-8`` of its start), every time of every cell evaluated as array expressions of
+    the explicit solution above. The only loop is over distinct ``(in_dim, seed)`` pairs
+    (the direction of :math:`w_0`) and over chunks of cells (memory).
+    """
+    th = _thresholds(options)
+    sxx, beta = values.get("sigma_xx"), values.get("beta")
+    scal = {k: np.asarray(x, dtype=float) for k, x in values.items()
+            if k not in ("beta", "sigma_xx")}
+    shape = np.broadcast(*scal.values()).shape
+    v = {k: np.broadcast_to(x, shape) for k, x in scal.items()}
+    n_all = np.asarray(v["in_dim"], float)
+    if sxx is not None and not np.array_equal(np.asarray(sxx, float),
+                                              np.eye(np.asarray(sxx).shape[0])):
+        raise ValueError("the closed-form SingleNeuron diagram needs whitened inputs "
+                         "(sigma_xx = None); use method='trajectory'")
+    if not np.all(np.isfinite(v["seed"])):
+        raise ValueError("the closed-form SingleNeuron diagram needs an integer seed "
+                         "(the direction of w0); got seed = None")
+    dims = np.unique(n_all)
+    if beta is not None and dims.size > 1:
+        raise ValueError("in_dim cannot vary with a fixed beta (its length is in_dim)")
+    seeds = v["seed"]
+    pairs = np.stack([n_all.astype(np.int64).ravel(),
+                      np.asarray(seeds, dtype=np.int64).ravel()], axis=1)
+    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    cs = []
+    for nd, sd in uniq:
+        b = np.eye(int(nd))[0] if beta is None else np.asarray(beta, float)
+        s = float(np.linalg.norm(b))
+        bh = b / s if s > 0 else np.eye(int(nd))[0]
+        cs.append((*_direction_cos(int(nd), int(sd), bh), s))
+    cs = np.asarray(cs)[np.asarray(inverse).ravel()]
+    c0, c_perp, s = (cs[:, i].reshape(shape) for i in range(3))
+    delta, ea, ew = (np.asarray(v[k], float) for k in ("delta", "eta_a", "eta_w"))
+    mu0 = np.asarray(v["product"], float)
+    rate = np.sqrt(ea * ew)
+    lam = delta / rate
+    # a0 of the model (balanced root of eta_w a^4 - delta a^2 - eta_a mu0^2 = 0), |w0|
+    root = np.hypot(delta, 2 * rate * mu0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a2 = np.where(delta >= 0, (delta + root) / (2 * ew), 2 * ea * mu0**2 / (root - delta))
+    a0 = np.sqrt(a2)
+    nw0 = mu0 / a0
+    r4 = (ea / ew) ** 0.25
+    y0, b0 = a0 / r4, nw0 * r4  # B2(0), |B1(0)|
+    x10, x20 = b0 * c0, b0 * c_perp
+    # horizon_trajectory's T, doubled until the loss at T is below 1e-8 of its start
+    Dh = np.maximum(np.hypot(lam, 2 * s), 1e-12)
+    T = (2 + np.log1p(s / np.maximum(mu0, 1e-300))) / (rate * Dh / 2)
+    loss0 = 0.5 * ((a0 * nw0 * c0 - s) ** 2 + (a0 * nw0 * c_perp) ** 2)
+
+    def loss_at(tau):
+        x1, x2, y = _riccati3(lam, s, x10, x20, y0, tau)
+        return 0.5 * ((y * x1 - s) ** 2 + (y * x2) ** 2)
+
+    done = np.zeros(shape, dtype=bool)
+    for _ in range(15):
+        done |= loss_at(T * rate) <= 1e-8 * np.maximum(loss0, 1e-300)
+        if done.all():
+            break
+        T = np.where(done, T, 2 * T)
+    u = _unit_times()
+    flat = {k: np.ravel(a) for k, a in dict(lam=lam, s=s, x10=x10, x20=x20, y0=y0,
+                                            tau=T * rate, n=n_all).items()}
+    N = flat["lam"].size
+    change, end = np.empty(N), np.empty(N)
+    x1e, x2e, ye = np.empty(N), np.empty(N), np.empty(N)
+    chunk = max(1, 60_000 // u.size)
+    for lo in range(0, N, chunk):
+        sl = slice(lo, lo + chunk)
+        c = {k: a[sl, None] for k, a in flat.items()}
+        x1, x2, y = _riccati3_cells(c["lam"], c["s"], c["x10"], c["x20"], c["y0"],
+                                    c["tau"] * u)
+        mv = _ntk_move(x1, x2, y, c["x10"], c["x20"], c["y0"], c["n"], squared=True)
+        change[sl], end[sl] = np.sqrt(mv.max(axis=1)), np.sqrt(mv[:, -1])
+        x1e[sl], x2e[sl], ye[sl] = x1[:, -1], x2[:, -1], y[:, -1]
+    change, end = change.reshape(shape), end.reshape(shape)
+    x1e, x2e, ye = x1e.reshape(shape), x2e.reshape(shape), ye.reshape(shape)
+    labels = np.where(change < th["kernel_tol"], "lazy", "rich").astype("<U4")
+    # predicted: the small-init limit to the end point (small_init_ntk_change)
+    Dl = np.hypot(lam, 2 * s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yinf2 = np.where(lam >= 0, (lam + Dl) / 2, 2 * s * s / (Dl - lam))
+        yinf = np.sqrt(yinf2)
+        pred_change = _ntk_move(np.where(yinf2 > 0, s / yinf, 0.0), 0.0, yinf,
+                                c0 * np.sqrt(np.maximum(-lam, 0)),
+                                c_perp * np.sqrt(np.maximum(-lam, 0)),
+                                np.sqrt(np.maximum(lam, 0)), n_all)
+    pred_change = np.where(yinf2 > 0, pred_change, 0.0)
+    predicted = np.where(pred_change < th["kernel_tol"], "lazy", "rich").astype("<U4")
+    nb = np.where(s > 0, s, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bw0, bwe = np.hypot(x10, x20), np.hypot(x1e, x2e)
+        phi0 = np.where(bw0 > 0, x10 * s / (bw0 * nb), np.nan)
+        phie = np.where(bwe > 0, x1e * s / (bwe * nb), np.nan)
+        mue = np.abs(ye) * bwe  # a |w| = B2 |B1|
+        mu_0 = np.abs(y0) * bw0
+        mag = np.where((mu_0 > 0) & (mue > 0), np.abs(np.log(mue / mu_0)), np.inf)
+    rho = kunin_rho(delta, s, ea, ew)
+    scores = {"ntk_change": change, "ntk_change_end": end,
+              "ntk_change_predicted": pred_change, "rho": rho,
+              "rho_lazy": np.select([n_all == nd for nd in dims],
+                                    [lazy_threshold(int(nd), th["kernel_tol"])
+                                     for nd in dims]),
+              "delta": delta, "delta_sign": np.sign(delta), "s": s,
+              "phi0": phi0, "phi_end": phie, "alignment_change": np.abs(phie - phi0),
+              "magnitude_change": mag,
+              "loss_end": 0.5 * ((ye * x1e - s) ** 2 + (ye * x2e) ** 2), "t_end": T}
+    return labels, predicted, scores
+
+
+def grid_applies(params: dict) -> str:
+    """'' when the vectorized grid covers these hyperparameters (whitened inputs, an
+    integer seed), else why not (``method="auto"`` then classifies cell by cell)."""
+    sxx = params.get("sigma_xx")
+    if sxx is not None and not np.array_equal(np.asarray(sxx, float),
+                                              np.eye(np.asarray(sxx).shape[0])):
+        return ("the closed-form SingleNeuron diagram needs whitened inputs "
+                "(sigma_xx = None); use method='trajectory'")
+    if params.get("seed", 0) is None:
+        return ("the closed-form SingleNeuron diagram needs an integer seed (the direction "
+                "of w0); got seed = None")
+    return ""
+
+
 SINGLE_NEURON = register_taxonomy(Taxonomy(
     name="single_neuron", labels=LABELS, accepts=_accepts, classify=classify_single_neuron,
-    scores=SCORES), replace=True)
+    grid=grid_single_neuron, grid_applies=grid_applies, scores=SCORES), replace=True)

@@ -4,7 +4,9 @@ Two paths:
 
 - **closed form, vectorized** (``method="closed-form"``): the taxonomy's ``grid`` function
   evaluates every cell as array expressions (for :class:`~exactdyn.Linear1D` the exact
-  NTK ratio, alignment score, disalignment fraction, ... of MATH.md §1);
+  NTK ratio, alignment score, disalignment fraction, ... of MATH.md §1; for
+  :class:`~exactdyn.SingleNeuron` and decoupled :class:`~exactdyn.DeepLinear` inits their
+  classifiers' rules on the explicit solutions);
 - **one trajectory per cell** (``method="trajectory"``): each cell is a task
   ``cell(model)`` run through any ``concurrent.futures.Executor`` (a process pool by
   default, or a ``dask.distributed`` client's ``get_executor()``), with a progress bar,
@@ -204,10 +206,14 @@ class PhaseDiagram:
 
 # ---- model families ----------------------------------------------------------------------
 
-def _family(model, fixed=None):
+def _family(model, fixed=None, axes=()):
     """(model class, base instance or None, taxonomy name, parameter names, defaults)."""
+    from ..models.deep_linear import DeepLinear
     from ..models.linear1d import Linear1D
     from ..regimes.linear1d import GRID_PARAMS
+
+    if model is DeepLinear and "mode_init" in {*(fixed or {}), *axes}:
+        return _decoupled_deep_linear(fixed or {})
 
     if hasattr(model, "sweep_parameters") and not isinstance(model, type):
         # A user network's model: its hyperparameters (and a random init's width, scale
@@ -227,6 +233,30 @@ def _family(model, fixed=None):
     return _generic_family(model, fixed or {})
 
 
+def _decoupled_deep_linear(fixed: dict):
+    """DeepLinear with the decoupled init (``mode_init`` swept or fixed): cells are
+    ``DeepLinear.decoupled(depth, width, sigma_yx, mode_init)``; ``s1``, ``s2``, ... are
+    the teacher's singular values."""
+    from ..models.deep_linear import DeepLinear
+    from ..regimes.deep_linear import DECOUPLED_PARAMS, RANDOM_INIT_PARAMS, DecoupledCells
+
+    clash = sorted(set(fixed) & set(RANDOM_INIT_PARAMS))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} set a random init, mode_init the decoupled "
+                         "one: give one or the other")
+    syx = fixed.get("sigma_yx")
+    if syx is None:
+        raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(syx, dtype=float)
+    s = np.linalg.svd(syx, compute_uv=False)
+    names = tuple(f"s{i + 1}" for i in range(s.size))
+    defaults = {"depth": 3, "width": 16, "mode_init": 1e-3, "in_dim": syx.shape[1],
+                "out_dim": syx.shape[0], "sigma_yx": syx, "sigma_xx": None,
+                **{n: float(v) for n, v in zip(names, s)}}
+    return DeepLinear, DecoupledCells(), "deep_linear", DECOUPLED_PARAMS + names, defaults
+
+
 def _generic_family(model, fixed: dict):
     """Any other model family with a registered taxonomy: its scalar dataclass fields are
     the sweepable hyperparameters; array-valued ones (teachers, data moments) may be fixed.
@@ -240,8 +270,11 @@ def _generic_family(model, fixed: dict):
         raise ValueError(f"model must be an exactdyn model class or instance, got {model!r}")
     base = None if isinstance(model, type) else model
     if base is not None and getattr(base, "explicit_init", False):
+        hint = (" (DeepLinear's decoupled init: pass the class DeepLinear with mode_init on "
+                "an axis or in fixed)" if cls.__name__ == "DeepLinear" else "")
         raise ValueError("phase diagrams sweep hyperparameters of random inits; an explicit "
-                         f"init is supported for Linear1D only (got {type(base).__name__})")
+                         f"init is supported for Linear1D only (got {type(base).__name__})"
+                         + hint)
     fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
     defaults = {f.name: (getattr(base, f.name) if base is not None else f.default)
                 for f in fields}
@@ -346,7 +379,11 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     ----------
     model : class or instance
         :class:`~exactdyn.Linear1D` (class: defaults for unlisted hyperparameters; an
-        instance: its values, and its explicit init if it has one).
+        instance: its values, and its explicit init if it has one), or another family with
+        a regime taxonomy (its class, hyperparameters in ``fixed``). DeepLinear with
+        ``mode_init`` on an axis or in ``fixed`` sweeps the decoupled init
+        (:meth:`~exactdyn.DeepLinear.decoupled`; also ``s1``, ``s2``, ...: the teacher's
+        singular values).
     x, y : (str, array_like)
         Axis name and values, e.g. ``("sigma_u", np.geomspace(1e-3, 10, 100))``. The grid
         is ``len(y) × len(x)``.
@@ -361,7 +398,9 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         Folder of finished cells (trajectory path): a restarted sweep reads them back.
     method : {"auto", "closed-form", "trajectory"}
         ``auto`` takes the vectorized closed form unless an executor, a cache, a cell
-        function or times are given.
+        function or times are given, or the family has none for these hyperparameters.
+        Vectorized: Linear1D, SingleNeuron (whitened inputs), DeepLinear's decoupled init;
+        ``"closed-form"`` elsewhere raises ``ValueError`` saying why.
     jobs : int, optional
         Worker processes of the default process pool (trajectory path).
     progress : bool or callable(str), optional
@@ -388,7 +427,9 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     >>> pd.labels.shape
     (40, 50)
     """
-    cls, base, tax_name, allowed, defaults = _family(model, fixed)
+    axes = tuple(a[0] for a in (x, y) if isinstance(a, (tuple, list)) and a
+                 and isinstance(a[0], str))
+    cls, base, tax_name, allowed, defaults = _family(model, fixed, axes)
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if tax_name is None and cell is None:
@@ -422,11 +463,15 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         raise ValueError(f"quantity must be one of {', '.join(scores_known)}; got {quantity!r}")
     general = executor is not None or cache is not None or cell is not None or t is not None
     grid = None if tax is None else tax.grid
+    why_not = "" if grid is None or tax.grid_applies is None else \
+        tax.grid_applies({**params, x_name: xs, y_name: ys})
     if method == "auto":
-        method = "trajectory" if general or grid is None else "closed-form"
+        method = "trajectory" if general or grid is None or why_not else "closed-form"
     if method == "closed-form" and grid is None:
         raise ValueError(f"taxonomy {tax_name!r} has no vectorized grid; use "
                          "method='trajectory'")
+    if method == "closed-form" and why_not:
+        raise ValueError(f"method='closed-form': {why_not}")
     if method == "closed-form" and (cell is not None or t is not None or cache is not None):
         raise ValueError("cell, t and cache apply to method='trajectory' only")
     fixed_out = {k: (v.item() if isinstance(v, np.generic) else
@@ -438,7 +483,10 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
                   fixed=fixed_out, quantity=quantity or "chi")
     if method == "closed-form":
         X, Y = np.meshgrid(xs, ys)
-        values = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+        # Scalars become arrays; array-valued hyperparameters (a teacher, data moments) and
+        # None pass through as they are.
+        values = {k: (v if v is None or np.ndim(v) > 0 else np.asarray(v, dtype=float))
+                  for k, v in params.items()}
         values[x_name], values[y_name] = X, Y
         labels, predicted, scores = tax.grid(values, base=base, **options)
         return PhaseDiagram(labels=labels, predicted=predicted, scores=scores,
