@@ -193,12 +193,13 @@ def _deep_linear_build(args):
     return model_from_args(args)
 
 
-def _linear1d_classify_options(p) -> None:
+def add_linear1d_taxonomy_options(p, prefix: str = "") -> None:
+    """``--ntk`` and ``--zeta-tol`` of the linear1d taxonomy (classify, phase-diagram)."""
     p.add_argument("--ntk", choices=("plain", "weighted"), default=None,
-                   help="the NTK of the kernel test, plain grad f . grad f (Xu & Ziyin, "
-                   "default) or rate-weighted (ours)")
+                   help=f"{prefix}the NTK of the kernel test, plain grad f . grad f (Xu & "
+                   "Ziyin, default) or rate-weighted (ours)")
     p.add_argument("--zeta-tol", type=float, default=None,
-                   help="a change of the cosine zeta that counts as (dis)alignment "
+                   help=f"{prefix}a change of the cosine zeta that counts as (dis)alignment "
                    "(default 0.1)")
 
 
@@ -217,7 +218,7 @@ def _builtin() -> list:
     return [
         CliFamily("linear1d", Linear1D, "one-hidden-layer linear network on 1-D data "
                   "(Xu & Ziyin)", _linear1d_options, _linear1d_build,
-                  _linear1d_classify_options, _linear1d_classify, phase_diagram=True),
+                  add_linear1d_taxonomy_options, _linear1d_classify, phase_diagram=True),
         CliFamily("linear", LinearNet, "two-layer linear network W2 W1 x (Saxe et al.)",
                   _linear_options, _linear_build, phase_diagram=True),
         CliFamily("single-neuron", SingleNeuron, "single neuron a w.x (Kunin et al.)",

@@ -37,7 +37,7 @@ from .common import (
     print_regime,
     print_trajectory,
 )
-from .families import known_families
+from .families import add_linear1d_taxonomy_options, known_families
 
 _COMMANDS = (
     ("solve", "integrate the full gradient flow numerically",
@@ -196,12 +196,7 @@ def _add_phase_diagram_parser(sub, fams) -> None:
     p.add_argument("--data", default=None, help="data file, .json or .npz")
     p.add_argument("--kernel-tol", type=float, default=None,
                    help="kernel if sup |K/K0 - 1| < this (default 0.1)")
-    p.add_argument("--ntk", choices=("plain", "weighted"), default=None,
-                   help="linear1d: the NTK of the kernel test, plain grad f . grad f (Xu & "
-                   "Ziyin, default) or rate-weighted (ours)")
-    p.add_argument("--zeta-tol", type=float, default=None,
-                   help="linear1d: a change of the cosine zeta that counts as (dis)alignment "
-                   "(default 0.1)")
+    add_linear1d_taxonomy_options(p, prefix="linear1d: ")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar on stderr (by default one is shown on a terminal only)")
 
