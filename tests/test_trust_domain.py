@@ -81,6 +81,44 @@ def test_a_converged_deep_linear_flow_reaches_t_1e6_in_bounded_steps():
         np.testing.assert_allclose(W[l][-1], ref[f"W{l + 1}"][-1], rtol=0, atol=1e-10)
 
 
+def test_a_two_layer_relu_flow_reaches_t_1e6_through_its_kinks_in_bounded_steps():
+    # The kinked loop (numeric/kinks.py) had no rest switch: a ReLU network to t = 1e6 ran
+    # minutes at DOP853's stability limit, then stopped at max_steps. Now it continues with
+    # Radau after REST_MIN_STEPS (kinks located the same way) and holds the settled state.
+    from exactdyn.numeric import stepping
+
+    m = ed.TwoLayer(8, "1d-sine", activation="relu", beta1=0.5, beta2=0.5, n=10)
+    tr = ed.solve(m, [0.0, 100.0, 1e6])
+    assert tr.meta["switched_to"] == "Radau" and tr.meta["kinks"] > 0
+    assert tr.meta["at_rest_from"] >= tr.meta["switched_at"] > 0
+    assert tr.meta["nfev"] < 20 * (stepping.REST_MIN_STEPS + stepping.STIFF_STEPS)
+    # Independent: ReLU is 1-homogeneous, so a_k^2 - |w_k|^2 (bias weight included) is
+    # conserved by the flow through every kink (MATH.md §4) ...
+    balance = tr["a"] ** 2 - np.sum(tr["W"] ** 2, axis=2)
+    np.testing.assert_allclose(balance[-1], balance[0], rtol=0, atol=1e-8)
+    # ... and the loss never rises along a gradient flow.
+    assert np.all(np.diff(tr["loss"]) <= 1e-12)
+
+
+@pytest.mark.slow
+def test_a_two_layer_flow_switched_to_radau_agrees_with_the_explicit_run():
+    from exactdyn.numeric import stepping
+
+    for act in ("tanh", "relu"):
+        m = ed.TwoLayer(8, "1d-sine", activation=act, beta1=0.5, beta2=0.5, n=10)
+        t = [0.0, 100.0, 1e4]
+        fast = ed.solve(m, t)
+        assert fast.meta["switched_to"] == "Radau"
+        old, stepping.REST_MIN_STEPS = stepping.REST_MIN_STEPS, 10**9
+        try:
+            ref = ed.solve(m, t, max_steps=10**6)  # DOP853 all the way
+        finally:
+            stepping.REST_MIN_STEPS = old
+        for k in ("a", "W"):
+            np.testing.assert_allclose(fast[k], ref[k], rtol=0,
+                                       atol=1e-9 * np.abs(ref[k]).max())
+
+
 def test_a_converged_linear1d_flow_reaches_t_1e300_and_matches_the_closed_form():
     # Issue 16: Linear1D to t = 1e300 ran into max_steps at the explicit stability limit.
     # With the default budget it now finishes, says so, and agrees with ed.exact; its

@@ -513,6 +513,18 @@ class KinkState:
         return self.low.kink_replace(y, W)
 
 
+def _settled(solver, rtol, atol):
+    """Radau's displacement still to come when its state is at rest for good (else None):
+    :func:`exactdyn.numeric.stepping.settled_displacement` on its own Jacobian."""
+    from . import stepping
+
+    J, f = getattr(solver, "J", None), getattr(solver, "f", None)
+    if J is None or f is None:  # pragma: no cover  (Radau keeps both)
+        return None
+    J = J.toarray() if hasattr(J, "toarray") else np.asarray(J, float)
+    return stepping.settled_displacement(J, np.asarray(f), np.asarray(solver.y), rtol, atol)
+
+
 def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
               max_kinks=100_000, kinked=True, max_steps=None, progress=None):
     """States at ``times`` (rows) and statistics of an integration through kinks: the
@@ -526,8 +538,12 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     (default :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`), raise
     :class:`~exactdyn.IntegrationError` too (:mod:`exactdyn.numeric.stepping`).
     ``progress``: an :class:`exactdyn._progress.Progress` over the time span, moved to the
-    time reached after each step, with the kinks met so far (it reads, never steers)."""
-    from scipy.integrate import DOP853, RK23, RK45
+    time reached after each step, with the kinks met so far (it reads, never steers).
+    A flow whose explicit steps are held by stability (:mod:`exactdyn.numeric.stepping`,
+    after ``REST_MIN_STEPS`` steps) continues with Radau, kinks located the same way, and
+    once settled with no activation left to change is held to the last time; ``stats``
+    say so (``switched_to``, ``switched_at``, ``at_rest_from``)."""
+    from scipy.integrate import DOP853, RK23, RK45, Radau
 
     from . import stepping
 
@@ -549,6 +565,11 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     stats = {"nfev": 0, "kinks": 0}
     step = None  # after a kink, restart with the last accepted step size
     nsteps = 0
+    # A flow whose explicit steps are held by stability (stepping's module docstring):
+    # after REST_MIN_STEPS steps, the rest of the run (segments and kinks alike) goes with
+    # Radau; once Radau's state is settled, and the displacement still to come changes no
+    # activation, it is held to T.
+    stiff_test = stepping.StiffnessTest(method)
     while t < T:
         first = None if step is None else min(step, T - t)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -558,7 +579,7 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                 raise stepping.budget_error(max_steps, t, T) from None
         if not np.all(np.isfinite(solver.f)):
             raise stepping.nonfinite_initial(t)
-        crossed = False
+        crossed = switch = at_rest = False
         with np.errstate(over="ignore", invalid="ignore"):
             while solver.status == "running":
                 t_old = solver.t
@@ -591,7 +612,28 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                 if crossed:
                     t, y = t_new, dense(t_new)
                     break
+                if cls is Radau:
+                    d = _settled(solver, rtol, atol)
+                    if d is not None and (kinks is None or not kinks.changed(solver.y + d)):
+                        ys[done:] = solver.y
+                        done = len(times)
+                        stats["at_rest_from"] = float(solver.t)
+                        at_rest = True
+                        break
+                elif (nsteps + stepping.STIFF_STEPS >= stepping.REST_MIN_STEPS
+                        and solver.status == "running" and stiff_test.update(solver, step)
+                        and nsteps >= stepping.REST_MIN_STEPS):
+                    t, y, switch = float(solver.t), np.array(solver.y), True
+                    break
         stats["nfev"] += solver.nfev
+        if switch:
+            cls = Radau
+            stats.update(switched_to="Radau", switched_at=t)
+            continue
+        if at_rest:
+            if progress is not None:
+                progress.to(T)
+            break
         if not crossed:
             break
         stats["kinks"] += 1
