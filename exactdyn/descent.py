@@ -109,7 +109,8 @@ def gd(model, lr, t, precision: int | None = None) -> Trajectory:
         Significant digits: iterate on ``mpmath.mpf`` numbers inside a local
         ``mpmath.workdps`` (models whose lowering has an mpmath right-hand side:
         :class:`~exactdyn.Linear1D`, :class:`~exactdyn.LinearNet`,
-        :class:`~exactdyn.SingleNeuron`).
+        :class:`~exactdyn.SingleNeuron`, :class:`~exactdyn.DeepLinear` and a user
+        :class:`~exactdyn.Network`; not yet the two-layer networks).
 
     Notes
     -----

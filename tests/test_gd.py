@@ -241,3 +241,36 @@ def test_modified_flow_derivation_renders_its_steps():
     md = derive_modified_flow(ed.gradient_flow(ed.LinearNet.decoupled(np.diag([2.0, 1.0])))) \
         .markdown()
     assert "Modified loss" in md and "Modified flow of W1" in md and "Modified flow of W2" in md
+
+
+def test_deep_linear_gd_at_30_digits_matches_a_hand_written_mpmath_loop():
+    """gd(precision=) on DeepLinear (its chain lowering's rhs run on mpf arrays) against
+    W_{k+1} = W_k - lr dL/dW written by hand in mpmath: G = W3 W2 W1 - Sigma_yx (whitened),
+    dW1 = -(W3 W2)^T G, dW2 = -W3^T G W1^T, dW3 = -G (W2 W1)^T."""
+    import mpmath
+
+    from exactdyn.models.deep_linear import teacher_matrix
+
+    S = teacher_matrix([3.0, 2.0, 1.0], 3, 3)
+    m = ed.DeepLinear(depth=3, width=4, in_dim=3, out_dim=3, sigma=0.4, sigma_yx=S, seed=1)
+    lr, steps = 0.125, 8
+    got = ed.gd(m, lr, [lr * steps], precision=30)
+    with mpmath.workdps(30):
+        def mp(a):
+            return mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in a])
+
+        W1, W2, W3 = (mp(m.initial_state()[k]) for k in ("W1", "W2", "W3"))
+        Smp, h = mp(S), mpmath.mpf(lr)
+        for _ in range(steps):
+            G = W3 * W2 * W1 - Smp
+            d1, d2, d3 = -(W3 * W2).T * G, -W3.T * G * W1.T, -G * (W2 * W1).T
+            W1, W2, W3 = W1 + h * d1, W2 + h * d2, W3 + h * d3
+        for name, ref in (("W1", W1), ("W2", W2), ("W3", W3)):
+            mine = got[name][-1]
+            for i in range(ref.rows):
+                for j in range(ref.cols):
+                    assert abs(mine[i, j] - ref[i, j]) <= mpmath.mpf(10) ** -27
+    assert got.meta["precision"] == 30 and isinstance(got["W1"][-1, 0, 0], mpmath.mpf)
+    # the float64 iterates are the same to rounding
+    np.testing.assert_allclose(got["W1"].astype(float), ed.gd(m, lr, [lr * steps])["W1"],
+                               rtol=0, atol=1e-14)

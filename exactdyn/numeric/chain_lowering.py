@@ -206,6 +206,22 @@ class ChainLoweredFlow:
         parts = self._rhs(*mats, *self.hyper_values)
         return np.concatenate([p.ravel() for p in parts])
 
+    def rhs_mp(self, t, y, values=None):
+        """The right-hand side on an object array of ``mpmath.mpf`` (the generated code is
+        plain array arithmetic, so it runs on them; the data matrices enter as the exact
+        values of their float64 entries). ``values`` is not used: the flow's
+        hyperparameters are its data matrices. For :func:`exactdyn.gd` at ``precision``."""
+        mats = [np.asarray(y[s], dtype=object).reshape(self.shapes[n])
+                for n, s in self.slices.items()]
+        parts = self._rhs(*mats, *self._hyper_mp())
+        return np.concatenate([np.asarray(p, dtype=object).ravel() for p in parts])
+
+    def _hyper_mp(self) -> list:
+        import mpmath
+
+        return [np.array([[mpmath.mpf(float(v)) for v in row] for row in np.atleast_2d(h)],
+                         dtype=object) for h in self.hyper_values]
+
     def observables(self, states: dict, values=None) -> dict:
         """``end_to_end`` (time x out x in), ``loss`` and ``singular_values`` of A."""
         mats = [states[n] for n in self.state_names]
@@ -221,9 +237,7 @@ class ChainLoweredFlow:
         plain array arithmetic, so it runs on them; singular values by ``mpmath.svd_r``)."""
         import mpmath
 
-        hyper = [np.array([[mpmath.mpf(float(v)) for v in row] for row in np.atleast_2d(h)],
-                          dtype=object) for h in self.hyper_values]
-        outs = self._obs(*mats, *hyper)
+        outs = self._obs(*mats, *self._hyper_mp())
         obs = {name: np.asarray(o, dtype=object) for name, o in zip(self.observable_names, outs)}
         A = obs["end_to_end"]
         svals = [sorted((abs(s) for s in mpmath.svd_r(mpmath.matrix(a.tolist()),
