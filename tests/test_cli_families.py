@@ -279,3 +279,28 @@ def test_field_args_rebuild_a_linear1d_exactly(width, kappa, eta, sigma, x_var, 
 def test_field_args_refuse_what_the_fields_cannot_rebuild():
     assert field_args(ed.Linear1D.from_init([1.0, 2.0], [0.5, 0.5])) is None
     assert field_args(ed.SingleNeuron(3, beta=[1, 2, 3])) is None  # beta is not a field option
+
+
+def test_vector_fields_with_array_or_tuple_defaults_are_options():
+    import numpy as np
+
+    @dataclasses.dataclass(frozen=True)
+    class Vectors:
+        """A model class with vector fields.
+
+        Parameters
+        ----------
+        weights : ndarray
+            Per-neuron weights.
+        labels : tuple
+            Names, not numbers.
+        """
+
+        weights: np.ndarray = dataclasses.field(default_factory=lambda: np.array([1.0, 2.0]))
+        labels: tuple = ("a", "b")
+        name = "vectors"
+
+    fields = {f.name: f for f in option_fields(Vectors)}
+    assert fields["weights"].kind == "floats" and "labels" not in fields
+    assert fields["weights"].parse("3,4") == (3.0, 4.0)
+    assert fields["weights"].help == "Per-neuron weights."

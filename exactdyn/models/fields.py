@@ -233,6 +233,9 @@ def _kind_of_default(default) -> str | None:
     if isinstance(default, (list, tuple)) and default and \
             all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in default):
         return "floats"
+    if type(default).__name__ == "ndarray" and getattr(default, "ndim", 0) == 1 and \
+            getattr(default, "size", 0) > 0 and default.dtype.kind in "iuf":
+        return "floats"
     return None
 
 
@@ -270,7 +273,7 @@ def _all_fields(cls) -> list:
             _kind_of_annotation(annotation)
         if kind is None and default is not REQUIRED and default is not None:
             kind = _kind_of_default(default)
-        if kind == "floats" and default not in (REQUIRED, None) and \
+        if kind == "floats" and default is not REQUIRED and default is not None and \
                 _kind_of_default(default) != "floats":
             kind = None  # a tuple of words or objects (a record), not a vector
         if default is None:
