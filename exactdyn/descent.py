@@ -257,12 +257,10 @@ def modified_rhs(model, lr):
         mlow = LoweredFlow(mod.flow, _WithLR(model, mod.lr, lr))
         return low, mlow.rhs
     if getattr(flow, "matrix_form", False):  # deep linear: lowered correction f'f
-        from .numeric.chain_lowering import lower_matrix_exprs
+        from .numeric.matrix_lowering import _CHAIN_NS, lower_chain_exprs
 
-        hyper = [flow.hyper[k] for k in ("Sigma_yx", "Sigma_xx", "T")]
-        src = lower_matrix_exprs([mod.correction[w] for w in flow.params],
-                                 list(flow.params) + hyper, "correction")
-        corr = src.function({"np": np, "_rat": lambda p, q: p / q})
+        src = lower_chain_exprs(flow, [mod.correction[w] for w in flow.params], "correction")
+        corr = src.function(_CHAIN_NS)
 
         def rhs(t, y):
             mats = [y[s].reshape(low.shapes[n]) for n, s in low.slices.items()]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from .numeric import cnn as _cnn  # noqa: F401  (registers TwoLayerCNN's numerics)
 from .numeric import twolayer as _twolayer  # noqa: F401  (registers TwoLayer's numerics)
-from .numeric.chain_lowering import ChainLoweredFlow
 from .numeric.lowering import LoweredFlow
-from .numeric.matrix_lowering import MatrixLoweredFlow
+from .numeric.matrix_lowering import ChainLoweredFlow, MatrixLoweredFlow
 from .numeric.registry import numeric_family
 from .symbolic.flow import GradientFlow, derive_gradient_flow
 from .symbolic.matrix_flow import MatrixGradientFlow, MatrixNetwork, derive_matrix_flow

@@ -1,15 +1,18 @@
-r"""Lowering a gradient flow in matrix form to numpy / mpmath code.
+r"""The one printer of gradient flows in matrix notation, to numpy / mpmath code.
 
-The sibling of :mod:`exactdyn.numeric.lowering` for flows derived with
-``sympy.MatrixSymbol`` (:mod:`exactdyn.symbolic.matrix_flow`). A matrix expression is
-printed as Python source with one ``@`` per product, one temporary per distinct
-subexpression (structural common-subexpression elimination: the residual
+The sibling of :mod:`exactdyn.numeric.lowering` (indexed notation) for flows derived with
+``sympy.MatrixSymbol``: the two-layer matrix flows of :mod:`exactdyn.symbolic.matrix_flow`
+(:class:`MatrixLoweredFlow`) and the deep linear chains of
+:mod:`exactdyn.symbolic.deep_linear` (:class:`ChainLoweredFlow`). A matrix expression is
+printed as Python source with one ``_mm`` (``matmul``) per product, one temporary per
+distinct subexpression (structural common-subexpression elimination: the residual
 :math:`W_2W_1\Sigma_{xx} - \Sigma_{yx}` shared by both layers is computed once), and
-matrix chains parenthesized in the cheapest order for the instance's sizes (the classic
-dynamic program over chain splits), so that a wide hidden layer never forms an
-:math:`h\times h` product it does not need. Transposes swap the last two axes, so the
-same source evaluates batched observables (time first) and, with object arrays of
-``mpmath.mpf``, the high-precision path.
+matrix chains parenthesized in the cheapest order by one chain-order program (the classic
+dynamic program over chain splits, in which a sub-chain already formed costs nothing), so
+that a wide hidden layer never forms an :math:`h\times h` product it does not need and a
+deep network forms its suffix and prefix products once. Transposes swap the last two
+axes, so the same source evaluates batched observables (time first) and, with object
+arrays of ``mpmath.mpf``, the high-precision path.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
+from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
 from .lowering import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, _ArrayPrinter
 
 
@@ -32,18 +36,22 @@ def _tr(a):
     return np.trace(a, axis1=-2, axis2=-1)
 
 
-def _mm(a, b):
-    if a.dtype == object or b.dtype == object:
-        # numpy's matmul on object arrays: exact Python arithmetic on mpf entries.
-        return np.matmul(a.astype(object), b.astype(object))
-    return a @ b
+#: Helpers of the generated matrix code, in both namespaces (``matmul`` of object arrays of
+#: ``mpmath.mpf`` numbers, even mixed with float64 ones, is exact Python arithmetic).
+#: Products are printed as ``_mm(a, b)`` so that a caller can watch every product formed.
+MATRIX_HELPERS = {"_T": _T, "_tr": _tr, "_mm": np.matmul}
 
 
 class _MatrixCoder:
-    """Emits lines of code for matrix expressions, one temporary per distinct node."""
+    """Emits lines of code for matrix expressions, one temporary per distinct node.
 
-    def __init__(self, dims: dict, names: dict):
-        self.dims = dims  # size Symbol -> int
+    ``sizes`` maps the dimension symbols to the numbers that choose association orders:
+    the instance's own sizes, or representative ones (width large, data small) when one
+    source serves every instance of a family.
+    """
+
+    def __init__(self, sizes: dict, names: dict):
+        self.sizes = sizes  # dimension Symbol -> int
         self.names = names  # MatrixSymbol or Symbol -> code name
         self.lines: list = []
         self.memo: dict = {}
@@ -52,7 +60,7 @@ class _MatrixCoder:
         self.flops = 0
 
     def shape(self, e):
-        return tuple(int(sp.sympify(n).xreplace(self.dims)) for n in e.shape)
+        return tuple(int(sp.sympify(n).xreplace(self.sizes)) for n in e.shape)
 
     def _tmp(self, code):
         name = f"_m{next(self.count)}"
@@ -103,49 +111,58 @@ class _MatrixCoder:
         return self._tmp(self.scalar(e))
 
     def _chain(self, mats) -> str:
-        """Matrix chain product in the order of fewest multiplications."""
+        r"""Matrix chain product in the order of fewest multiplications.
+
+        The classic dynamic program over chain splits, with one refinement: a sub-chain
+        already computed for another expression costs nothing, so the suffix products
+        :math:`W_L\cdots W_{\ell+1}` and prefix products :math:`W_{\ell-1}\cdots W_1` of a
+        deep network are formed once and shared by every layer's right-hand side.
+        """
         scalars = [m for m in mats if not isinstance(m, sp.MatrixExpr)]
         mats = [m for m in mats if isinstance(m, sp.MatrixExpr)]
-        codes = [self.emit(m) for m in mats]
-        if len(mats) == 1:
-            code = codes[0]
+        n = len(mats)
+        if n == 1:
+            code = self.emit(mats[0])
         else:
             p = [self.shape(mats[0])[0]] + [self.shape(m)[1] for m in mats]
-            n = len(mats)
-            cost = {(i, i): 0 for i in range(n)}
-            split = {}
-            for length in range(2, n + 1):
-                for i in range(n - length + 1):
-                    j = i + length - 1
-                    best = None
-                    for k in range(i, j):
-                        c = cost[(i, k)] + cost[(k + 1, j)] + p[i] * p[k + 1] * p[j + 1]
-                        if best is None or c < best:
-                            best, split[(i, j)] = c, k
-                    cost[(i, j)] = best
-            self.flops += cost[(0, n - 1)]
+            best = {}
+
+            def cost(i, j):
+                if (i, j) not in best:
+                    if i == j or tuple(mats[i:j + 1]) in self.memo:
+                        best[(i, j)] = (0, None)
+                    else:
+                        best[(i, j)] = min((cost(i, k) + cost(k + 1, j)
+                                            + p[i] * p[k + 1] * p[j + 1], k)
+                                           for k in range(i, j))
+                return best[(i, j)][0]
 
             def build(i, j):
                 key = tuple(mats[i:j + 1])
                 if i == j:
-                    return codes[i]
+                    return self.emit(mats[i])
                 if key in self.memo:
                     return self.memo[key]
-                k = split[(i, j)]
+                k = best[(i, j)][1]
                 name = self._tmp(f"_mm({build(i, k)}, {build(k + 1, j)})")
                 self.memo[key] = name
                 return name
 
+            self.flops += cost(0, n - 1)
             code = build(0, n - 1)
         if scalars:
             code = self._tmp(f"({self.scalar(sp.Mul(*scalars))}) * {code}")
         return code
 
 
-def lower_matrix(exprs, state, params, dims, func_name) -> CompiledExpressions:
-    """Generate a function ``func_name(*state, *params)`` returning the expressions."""
+def lower_matrix(exprs, state, params, sizes, func_name) -> CompiledExpressions:
+    """Generate a function ``func_name(*state, *params)`` returning the expressions.
+
+    ``sizes`` maps dimension symbols to the numbers that choose the chain orders (see
+    :class:`_MatrixCoder`).
+    """
     names = {s: s.name for s in list(state) + list(params)}
-    coder = _MatrixCoder(dims, names)
+    coder = _MatrixCoder(sizes, names)
     outs = [coder.emit(e) if isinstance(e, sp.MatrixExpr) else coder.scalar(e) for e in exprs]
     head = f"def {func_name}({', '.join(names[s] for s in list(state) + list(params))}):"
     src = "\n".join([head, *coder.lines, f"    return ({', '.join(outs)},)"]) + "\n"
@@ -234,8 +251,8 @@ class MatrixLoweredFlow:
         self.observable_names = c.obs_names + ("singular_values",) + tuple(
             getattr(model, "extra_observable_names", ()))
         self.sources = {"rhs": c.rhs.source, "jac": c.jvp.source, "observables": c.obs.source}
-        ns = dict(NUMPY_NAMESPACE, _T=_T, _tr=_tr, _mm=_mm)
-        mns = dict(MPMATH_NAMESPACE, _T=_T, _tr=_tr, _mm=_mm)
+        ns = dict(NUMPY_NAMESPACE, **MATRIX_HELPERS)
+        mns = dict(MPMATH_NAMESPACE, **MATRIX_HELPERS)
         self._rhs = c.rhs.function(ns)
         self._jvp = c.jvp.function(ns)
         self._obs = c.obs.function(ns)
@@ -316,6 +333,149 @@ class MatrixLoweredFlow:
         if extra is not None:
             res.update(extra(states, res))
         return res
+
+
+# ---- deep linear networks: matrices of different shapes -----------------------------------
+# The numeric side of :class:`~exactdyn.symbolic.deep_linear.MatrixFlow`, printed by the
+# same printer (lower_matrix) with representative sizes, so that one source serves every
+# instance of a depth; suffix and prefix products are shared by all layers' right-hand sides.
+
+#: Sizes used only to choose association orders (width large, data small): one source
+#: serves every instance of a depth.
+_COST_SIZES = {WIDTH: 1000, IN_DIM: 10, OUT_DIM: 10}
+
+_CHAIN_NS = dict(NUMPY_NAMESPACE, **MATRIX_HELPERS)
+_CHAIN_MP_NS = dict(MPMATH_NAMESPACE, **MATRIX_HELPERS)
+_CHAIN_COMPILED: dict = {}
+
+
+def lower_chain_exprs(flow, exprs, func_name) -> CompiledExpressions:
+    """Source of ``func_name(*layers, Sigma_yx, Sigma_xx, T)`` returning ``exprs``, printed
+    by the one matrix printer (:func:`.matrix_lowering.lower_matrix`)."""
+    hyper = [flow.hyper[k] for k in ("Sigma_yx", "Sigma_xx", "T")]
+    return lower_matrix(exprs, list(flow.params), hyper, _COST_SIZES, func_name)
+
+
+def _chain_compiled(flow):
+    if flow.name not in _CHAIN_COMPILED:
+        rhs = lower_chain_exprs(flow, [flow.rhs[w] for w in flow.params], "rhs")
+        names = tuple(flow.observables)
+        obs = lower_chain_exprs(flow, [flow.observables[n] for n in names], "observables")
+        cons = lower_chain_exprs(flow, [q.expr for q in flow.conserved], "conserved") \
+            if flow.conserved else None
+        _CHAIN_COMPILED[flow.name] = (rhs, obs, names, cons)
+    return _CHAIN_COMPILED[flow.name]
+
+
+class ChainLoweredFlow:
+    r"""Numeric callables of a :class:`~exactdyn.symbolic.deep_linear.MatrixFlow`.
+
+    Same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow` where it matters to
+    :func:`~exactdyn.solve`: ``pack``, ``unpack`` (named matrices, time first when
+    batched), ``rhs(t, y)``, ``jac`` (``None``: implicit methods use finite differences),
+    ``observables(states)``; plus ``conserved(states)``, the balancedness matrices.
+    """
+
+    jac = None
+
+    def __init__(self, flow, model):
+        self.flow = flow
+        self.model = model
+        self.state_names = tuple(w.name for w in flow.params)
+        self.shapes = dict(zip(self.state_names, model.layer_shapes()))
+        self.sizes = {n: int(np.prod(s)) for n, s in self.shapes.items()}
+        offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
+        self.slices = {n: slice(int(a), int(b)) for n, a, b in
+                       zip(self.state_names, offsets[:-1], offsets[1:])}
+        self.size = int(offsets[-1])
+        rhs, obs, self.observable_names, cons = _chain_compiled(flow)
+        self.sources = {"rhs": rhs.source, "observables": obs.source}
+        self._rhs = rhs.function(_CHAIN_NS)
+        self._obs = obs.function(_CHAIN_NS)
+        self._cons = cons.function(_CHAIN_NS) if cons is not None else None
+        self._rhs_mp = rhs.function(_CHAIN_MP_NS)
+        self._obs_mp = obs.function(_CHAIN_MP_NS)
+        syx, sxx = model.data_matrices()
+        self.hyper_values = (syx, sxx, model.teacher_map())
+
+    def taylor_engine(self, order: int):
+        """The arbitrary-precision Taylor engine of this flow (the matrix engine of
+        :mod:`.matrix_taylor`, on the same derived right-hand sides); call inside the gmpy2
+        context of the working precision."""
+        from types import SimpleNamespace
+
+        from .matrix_taylor import MatrixTaylorEngine
+
+        syx, sxx = self.model.data_matrices()
+        values = {self.flow.hyper["Sigma_yx"]: syx, self.flow.hyper["Sigma_xx"]: sxx}
+        first, last = self.shapes[self.state_names[0]], self.shapes[self.state_names[-1]]
+        dims = {IN_DIM: first[1], WIDTH: first[0], OUT_DIM: last[0]}
+        # The engine reads the state matrices from flow.network.params and their rhs.
+        network = SimpleNamespace(params=self.flow.params, name=self.flow.name)
+        view = SimpleNamespace(network=network, rhs=self.flow.rhs)
+        return MatrixTaylorEngine(view, values, dims, self.slices, self.shapes, order)
+
+    def pack(self, state: dict) -> np.ndarray:
+        return np.concatenate([np.asarray(state[n], dtype=float).ravel()
+                               for n in self.state_names])
+
+    def unpack(self, y) -> dict:
+        """Named matrices of a packed state; ``y`` may be batched (time first)."""
+        lead = y.shape[:-1]
+        return {n: y[..., s].reshape(*lead, *self.shapes[n]) for n, s in self.slices.items()}
+
+    def rhs(self, t, y):
+        mats = [y[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
+        parts = self._rhs(*mats, *self.hyper_values)
+        return np.concatenate([p.ravel() for p in parts])
+
+    def rhs_mp(self, t, y, values=None):
+        """The right-hand side on an object array of ``mpmath.mpf`` (the generated code is
+        plain array arithmetic, so it runs on them; the data matrices enter as the exact
+        values of their float64 entries). ``values`` is not used: the flow's
+        hyperparameters are its data matrices. For :func:`exactdyn.gd` at ``precision``."""
+        mats = [np.asarray(y[s], dtype=object).reshape(self.shapes[n])
+                for n, s in self.slices.items()]
+        parts = self._rhs_mp(*mats, *self._hyper_mp())
+        return np.concatenate([np.asarray(p, dtype=object).ravel() for p in parts])
+
+    def _hyper_mp(self) -> list:
+        import mpmath
+
+        return [np.array([[mpmath.mpf(float(v)) for v in row] for row in np.atleast_2d(h)],
+                         dtype=object) for h in self.hyper_values]
+
+    def observables(self, states: dict, values=None) -> dict:
+        """``end_to_end`` (time x out x in), ``loss`` and ``singular_values`` of A."""
+        mats = [states[n] for n in self.state_names]
+        if any(np.asarray(m).dtype == object for m in mats):  # mpmath numbers
+            return self._observables_mp(mats)
+        outs = self._obs(*mats, *self.hyper_values)
+        obs = {name: np.asarray(o, dtype=float) for name, o in zip(self.observable_names, outs)}
+        obs["singular_values"] = np.linalg.svd(obs["end_to_end"], compute_uv=False)
+        return obs
+
+    def _observables_mp(self, mats) -> dict:
+        """The same observables on object arrays of ``mpmath.mpf`` (the generated code is
+        plain array arithmetic, so it runs on them; singular values by ``mpmath.svd_r``)."""
+        import mpmath
+
+        outs = self._obs_mp(*mats, *self._hyper_mp())
+        obs = {name: np.asarray(o, dtype=object) for name, o in zip(self.observable_names, outs)}
+        A = obs["end_to_end"]
+        svals = [sorted((abs(s) for s in mpmath.svd_r(mpmath.matrix(a.tolist()),
+                                                      compute_uv=False)), reverse=True)
+                 for a in A.reshape((-1,) + A.shape[-2:])]
+        obs["singular_values"] = np.array(svals, dtype=object).reshape(
+            A.shape[:-2] + (min(A.shape[-2:]),))
+        return obs
+
+    def conserved(self, states: dict) -> list:
+        r"""The balancedness matrices :math:`W_{\ell+1}^\top W_{\ell+1} - W_\ell W_\ell^\top`
+        (time first when the states are)."""
+        if self._cons is None:
+            return []
+        return list(self._cons(*[states[n] for n in self.state_names], *self.hyper_values))
 
 
 def singular_values(A) -> np.ndarray:
