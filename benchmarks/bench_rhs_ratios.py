@@ -87,6 +87,45 @@ def measure() -> dict:
         out[name] = (tg, th, tg / th)
         print(f"  {name}: {tg * 1e6:.1f} / {th * 1e6:.1f} us = {tg / th:.2f}", flush=True)
 
+    def linear1d_hand(model):
+        """The obvious numpy rhs of Linear1D (MATH.md §1), allocating as a user writes it."""
+        k, c, sxx, eu, ew = model.kappa, model.teacher, model.x_var, model.eta_u, model.eta_w
+        d = model.width
+
+        def rhs(y):
+            u, w = y[:d], y[d:]
+            r = sxx * k * (k * np.dot(u, w) - c)
+            return np.concatenate([-eu * r * w, -ew * r * u])
+        return rhs
+
+    for width in (8, 1000, 100_000):
+        model = ed.Linear1D(width=width, teacher=0.5, sigma_u=0.3, sigma_w=0.7, eta_w=0.5)
+        low = _lowered(model)
+        y = np.asarray(low.pack(model.initial_state()), float)
+        hand = linear1d_hand(model)
+        record(f"Linear1D width {width}", lambda: low.rhs(0.0, y), lambda: hand(y))
+
+    def linearnet_hand(model, low):
+        """W1' = -eta1 W2^T R, W2' = -eta2 R W1^T, R = W2 W1 Sxx - Syx."""
+        sxx = np.asarray(model.symbol_values()[low.param_symbols[0]], float)
+        syx = np.asarray(model.symbol_values()[low.param_symbols[1]], float)
+        h, i = model.hidden, model.in_dim
+        e1, e2 = model.eta1, model.eta2
+
+        def rhs(y):
+            W1, W2 = y[:h * i].reshape(h, i), y[h * i:].reshape(-1, h)
+            R = W2 @ W1 @ sxx - syx
+            return np.concatenate([(-e1 * (W2.T @ R)).ravel(), (-e2 * (R @ W1.T)).ravel()])
+        return rhs
+
+    for hidden in (4, 200):
+        model = ed.LinearNet(3, hidden, 2, sigma_yx=[[1.0, 0.5, 0.0], [0.0, 1.0, 0.3]],
+                             eta2=0.5)
+        low = _lowered(model)
+        y = np.asarray(low.pack(model.initial_state()), float)
+        hand = linearnet_hand(model, low)
+        record(f"LinearNet 3-{hidden}-2", lambda: low.rhs(0.0, y), lambda: hand(y))
+
     S = teacher_matrix([4.0, 2.0, 1.0], 3, 3)
     for width in (10, 100, 300):
         model = ed.DeepLinear.decoupled(3, width, S, mode_init=0.05)

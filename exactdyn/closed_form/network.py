@@ -20,13 +20,12 @@ import sympy as sp
 
 from ..flows import lower
 from ..models.network import NetworkModel, T
-from ..numeric.lowering import MPMATH_NAMESPACE, NUMPY_NAMESPACE, _bdot, _bsum, _lower, _parameters
+from ..numeric.codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE
+from ..numeric.lowering import _parameters, lower_neuron_exprs
 from ..symbolic.flow import DerivationStep, derive_gradient_flow
 from ..symbolic.sums import NEURON_INDEX, normalize
 from ..trajectory import Trajectory
 from .checks import ProvenSteps
-
-_REDUCTIONS = {"_bdot": _bdot, "_bsum": _bsum}
 
 
 def _require(model):
@@ -115,7 +114,7 @@ def _compiled(network):
         init_bases = tuple(cf.initial[b] for b in network.params)
         exprs = [cf.solution[b] for b in network.params]
         params = tuple(p for p in _parameters(exprs) if p != T)
-        src = _lower(exprs, init_bases, params + (T,), "closed_form", batched=False)
+        src = lower_neuron_exprs(exprs, init_bases, params + (T,), "closed_form", batched=False)
         object.__setattr__(network, key, (src, params))
     return getattr(network, key)
 
@@ -131,7 +130,7 @@ def exact_network(model: NetworkModel, times: np.ndarray, precision: int | None 
     init = [a for a in model.initial_state().values()]
     lowered = lower(model)
     if precision is None:
-        f = src.function(dict(NUMPY_NAMESPACE, **_REDUCTIONS))
+        f = src.function(NUMPY_NAMESPACE)
         vals = [values[p] for p in params]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             rows = [np.concatenate([np.broadcast_to(np.asarray(x, float), (model.width,))
@@ -144,7 +143,7 @@ def exact_network(model: NetworkModel, times: np.ndarray, precision: int | None 
         obs = lowered.observables({k: np.array(v) for k, v in state.items()})
         t_out = np.asarray(times, dtype=float).copy()
     else:
-        f = src.function(dict(MPMATH_NAMESPACE, **_REDUCTIONS))
+        f = src.function(MPMATH_NAMESPACE)
         with mpmath.workdps(precision + 10):
             init_mp = [np.array([mpmath.mpf(float(x)) for x in a], dtype=object) for a in init]
             vals = [mpmath.mpf(values[p]) for p in params]

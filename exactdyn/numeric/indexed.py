@@ -1,37 +1,70 @@
-r"""Lowering expressions with several index kinds (neurons, samples, features) to numpy.
+r"""The one printer of gradient flows in indexed notation, to numpy / mpmath code.
 
-A sibling of :mod:`exactdyn.numeric.lowering` (which handles one neuron index) for the
-two-layer network of :mod:`exactdyn.symbolic.twolayer`. Every subexpression is an array
-whose axes are index *kinds* in the canonical order (neuron, sample, feature); an
-``Indexed`` entry ``W[k, l]`` becomes the array ``W`` with axes (neuron, feature),
-elementwise operations broadcast, and a reduction :math:`\sum_l W_{kl}X_{il}` becomes one
-matrix product ``W @ X.T`` (two operands) or an ``einsum`` (more). Bound and free indices
-of one kind (``k`` and ``j``) name the same axis, so equal subexpressions generate equal
-code, which is computed once: the pre-activations :math:`h = WX^\top` are shared by the
-output and both right-hand sides. No Python loop over neurons or samples remains.
+Every flow whose parameters are ``IndexedBase`` arrays (the 1-D linear network, a user's
+:class:`~exactdyn.Network`, the two-layer network, the CNN) is printed here. Every
+subexpression is an array whose axes are index *kinds* in a canonical order (neuron,
+sample, feature; the CNN's sample, position, patch, channel); an ``Indexed`` entry
+``W[k, l]`` becomes the array ``W`` with axes (neuron, feature), elementwise operations
+broadcast, and a reduction :math:`\sum_l W_{kl}X_{il}` becomes one matrix product
+``W @ X.T`` (two operands) or an ``einsum`` (more). Bound and free indices of one kind
+(``k`` and ``j``) name the same axis, so equal subexpressions generate equal code, which
+is computed once: the pre-activations :math:`h = WX^\top` are shared by the output and both
+right-hand sides. No Python loop over neurons or samples remains, and the generated code
+is independent of the sizes.
+
+Two further kinds serve the one-index flows of :mod:`exactdyn.numeric.lowering`: a second
+neuron kind for Jacobian blocks (``u[j]`` a column, ``u[k]`` a row, ``KroneckerDelta(j, k)``
+the identity) and a leading time kind for observables evaluated on a whole trajectory at
+once. Exact rationals print as ``_rat(p, q)`` (dyadic ones as float literals, exact in
+both), so the same source runs on float64 and, in :data:`.codegen.MPMATH_NAMESPACE`, on
+object arrays of ``mpmath.mpf`` without losing digits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 
-import numpy as np
 import sympy as sp
 
+from .codegen import CompiledExpressions, _ArrayPrinter
+
 KIND_ORDER = ("neuron", "sample", "feature")
-_LETTER = {"neuron": "k", "sample": "i", "feature": "l"}
+#: The leading axis of a trajectory (observables of states stacked over time).
+TIME = "time"
+_LETTER = {"neuron": "k", "sample": "i", "feature": "l", TIME: "t", "neuron2": "m"}
+
+#: Kept importable under its old name (the indexed sources are compiled expressions).
+IndexedSource = CompiledExpressions
 
 
 def _canon(labels, order=KIND_ORDER) -> tuple:
     return tuple(k for k in order if k in set(labels))
 
 
+def _dyadic(q: int) -> bool:
+    return q & (q - 1) == 0
+
+
 class _Lowerer:
+    """Emits one temporary per distinct array operation of indexed expressions.
+
+    ``kinds`` maps index symbols to kinds; ``functions`` maps sympy function classes to
+    names in the namespace (an activation and its derivative); ``sizes`` maps a kind to the
+    code of its length (needed only by ``KroneckerDelta``); ``batched`` holds the arrays
+    that carry a leading time axis; ``order`` overrides the class's canonical kind order.
+    """
+
     order = KIND_ORDER
 
-    def __init__(self, kinds: dict, functions: dict):
+    def __init__(self, kinds: dict, functions: dict, sizes: dict | None = None,
+                 batched: frozenset = frozenset(), order: tuple | None = None):
         self.kinds = kinds  # index Symbol -> kind
         self.functions = functions  # sympy Function class -> name in the namespace
+        self.sizes = sizes or {}
+        self.batched = batched
+        if order is not None:
+            self.order = order
+        self.printer = _ArrayPrinter({"fully_qualified_modules": False, "standard": "python3"})
         self.lines: list = []
         self.memo: dict = {}
 
@@ -54,61 +87,129 @@ class _Lowerer:
 
     def lower(self, e):
         if isinstance(e, sp.Rational) and not isinstance(e, sp.Integer):
-            return f"({e.p}/{e.q})", ()
+            if _dyadic(int(e.q)):
+                return f"({float(e)!r})", ()
+            return f"_rat({e.p}, {e.q})", ()
         if e.is_Number:
             return repr(float(e)) if not isinstance(e, sp.Integer) else str(int(e)), ()
         if isinstance(e, sp.Symbol):
             return e.name, ()
         if isinstance(e, sp.Indexed):
             labels = tuple(self.kinds[ix] for ix in e.indices)
+            if e.base in self.batched:
+                labels = (TIME,) + labels
             if labels != self.canon(labels):
                 raise NotImplementedError(f"indices of {e} are not in canonical order")
             return e.base.name, labels
-        if isinstance(e, (sp.Add, sp.Mul)):
-            parts = [self.lower(a) for a in e.args]
-            target = self.canon(sum((p[1] for p in parts), ()))
-            op = " + " if isinstance(e, sp.Add) else " * "
-            code = "(" + op.join(self.align(c, lab, target) for c, lab in parts) + ")"
-            return self.emit(code, target)
+        if isinstance(e, sp.Add):
+            return self._add(e)
+        if isinstance(e, sp.Mul):
+            return self._mul(e)
         if isinstance(e, sp.Pow):
-            base, labels = self.lower(e.base)
-            if e.exp == -1:
-                return self.emit(f"(1/{base})", labels)
-            ec, el = self.lower(e.exp)
-            if el:
-                raise NotImplementedError("array exponents")
-            return self.emit(f"({base}**{ec})", labels)
+            return self._pow(e)
+        if isinstance(e, sp.KroneckerDelta):
+            a, b = (self.kinds[ix] for ix in e.args)
+            if a == b or a not in self.sizes:
+                raise NotImplementedError(f"cannot lower {e}: the two indices need two kinds "
+                                          "and a known length")
+            return self.emit(f"np.eye({self.sizes[a]})", self.canon((a, b)))
         if isinstance(e, sp.Function) and type(e) in self.functions:
             arg, labels = self.lower(e.args[0])
             return self.emit(f"{self.functions[type(e)]}({arg})", labels)
         if isinstance(e, sp.Sum):
             return self.reduce(e)
+        if isinstance(e, sp.Function):
+            return self._elementwise(e)
         raise NotImplementedError(f"cannot lower {type(e).__name__}: {e}")
+
+    def _add(self, e):
+        parts = []
+        for a in e.args:
+            coeff, rest = a.as_coeff_Mul()
+            negative = coeff == -1 and rest != 1
+            parts.append((negative,) + self.lower(rest if negative else a))
+        target = self.canon(sum((p[2] for p in parts), ()))
+        code = ""
+        for k, (negative, c, lab) in enumerate(parts):
+            term = self.align(c, lab, target)
+            code += (" - " if negative else " + ") + term if k else ("-" if negative else "") + term
+        return self.emit(f"({code})", target)
+
+    def _mul(self, e):
+        # The scalar factors first: they multiply each other once, then the arrays.
+        coeff, rest = e.as_coeff_Mul()
+        parts = [self.lower(a) for a in sp.Mul.make_args(rest)]
+        scalars = [c for c, lab in parts if not lab]
+        arrays = [(c, lab) for c, lab in parts if lab]
+        if coeff != 1:
+            scalars.insert(0, "-1" if coeff == -1 else self.lower(coeff)[0])
+        target = self.canon(sum((lab for _c, lab in arrays), ()))
+        factors = [self.align(c, lab, target) for c, lab in arrays]
+        if len(scalars) > 1 and arrays:
+            factors.insert(0, "(" + " * ".join(scalars) + ")")
+        else:
+            factors = scalars + factors
+        if scalars == ["-1"] and arrays:
+            return self.emit("(-" + " * ".join(factors[1:]) + ")", target)
+        return self.emit("(" + " * ".join(factors) + ")", target)
+
+    def _pow(self, e):
+        base, labels = self.lower(e.base)
+        if e.exp == sp.S.Half:
+            return self.emit(f"sqrt({base})", labels)
+        if e.exp == -sp.S.Half:
+            return self.emit(f"(1/sqrt({base}))", labels)
+        if e.exp == -1:
+            return self.emit(f"(1/{base})", labels)
+        ec, el = self.lower(e.exp)
+        if el:
+            raise NotImplementedError("array exponents")
+        return self.emit(f"({base}**{ec})", labels)
+
+    def _elementwise(self, e):
+        """Any other function of its arguments, printed by name (``exp``, ``log``, ...)
+        on arrays broadcast to their common axes."""
+        parts = [self.lower(a) for a in e.args]
+        target = self.canon(sum((lab for _c, lab in parts), ()))
+        dummies = [sp.Symbol(f"_arg{n}") for n in range(len(parts))]
+        try:
+            code = self.printer.doprint(e.func(*dummies))
+        except Exception as exc:  # the printer knows no numeric form of this function
+            raise NotImplementedError(f"cannot lower {e}: {exc}") from exc
+        for dummy, (c, lab) in zip(dummies, parts):
+            code = re.sub(rf"\b{dummy.name}\b", self.align(c, lab, target), code)
+        return self.emit(code, target)
 
     def reduce(self, s: sp.Sum):
         if len(s.limits) != 1:
             raise NotImplementedError("one summation index per Sum")
         (idx, _lo, _hi), = s.limits
         kind = self.kinds[idx]
+        free = {self.kinds[ix] for a in s.function.atoms(sp.Indexed) for ix in a.indices
+                if ix != idx and ix in self.kinds}
+        if kind in free:
+            raise NotImplementedError(f"summand of {s} has a free index of its own kind")
         scalars, arrays = [], []
         for f in sp.Mul.make_args(s.function):
             code, labels = self.lower(f)
             (arrays if labels else scalars).append((code, labels))
         if not any(kind in lab for _c, lab in arrays):
             raise NotImplementedError(f"summand of {s} does not depend on its index")
-        out = _canon(tuple(k for _c, lab in arrays for k in lab if k != kind))
+        out = self.canon(tuple(k for _c, lab in arrays for k in lab if k != kind))
         if len(arrays) > 2:
             # Multiply the factors elementwise except one whose other axes no other factor
             # has (X in sum_i e_i sigma'(h_ki) X_il): the reduction is then one matmul.
             for pick in range(len(arrays)):
                 rest = [arrays[q] for q in range(len(arrays)) if q != pick]
-                rest_labels = _canon(sum((lab for _c, lab in rest), ()))
+                rest_labels = self.canon(sum((lab for _c, lab in rest), ()))
                 if set(rest_labels) & set(arrays[pick][1]) == {kind} and len(rest_labels) <= 2:
                     prod = self.emit("(" + " * ".join(self.align(c, lab, rest_labels)
                                                       for c, lab in rest) + ")", rest_labels)
                     arrays = [prod, arrays[pick]]
                     break
-        if len(arrays) == 2 and all(len(lab) <= 2 for _c, lab in arrays) and \
+        if len(arrays) == 2 and arrays[0][1] == arrays[1][1] == (TIME, kind):
+            code = f"_bdot({arrays[0][0]}, {arrays[1][0]})"
+        elif len(arrays) == 2 and all(len(lab) <= 2 for _c, lab in arrays) and \
                 set(arrays[0][1]) & set(arrays[1][1]) == {kind}:
             (ca, la), (cb, lb) = arrays
             left = ca if la[-1] == kind else f"{ca}.T"
@@ -129,40 +230,34 @@ class _Lowerer:
         return name, labels
 
 
-@dataclass(frozen=True)
-class IndexedSource:
-    """Generated source of one function and its argument names."""
-
-    source: str
-    arg_names: tuple
-    func_name: str
-    out_labels: tuple
-
-    def function(self, namespace: dict):
-        scope = dict(namespace, np=np)
-        exec(compile(self.source, f"<exactdyn:{self.func_name}>", "exec"), scope)  # noqa: S102
-        return scope[self.func_name]
-
-
-def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None) -> IndexedSource:
+def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None, *, params=None,
+                  sizes=None, batched=(), order=None, prologue=()) -> CompiledExpressions:
     """Source of ``def func_name(*arrays, *params)`` returning one array per expression.
 
-    ``arrays`` are the ``IndexedBase`` inputs; the scalar parameters are the remaining
-    free symbols (sorted by name); ``functions`` maps sympy function classes to names that
-    the caller's namespace defines (the activation and its derivative). ``lowerer`` is a
-    subclass of the expression lowerer with its own axis order and reductions (the CNN's,
-    :mod:`exactdyn.numeric.cnn`); default: neuron, sample, feature.
+    ``arrays`` are the ``IndexedBase`` inputs; the scalar parameters are ``params`` (in that
+    order), by default the remaining free symbols sorted by name; ``functions`` maps sympy
+    function classes to names that the caller's namespace defines (the activation and its
+    derivative). ``lowerer`` is a subclass of the expression lowerer with its own axis order
+    and reductions (the CNN's, :mod:`exactdyn.numeric.cnn`); default: neuron, sample,
+    feature, or ``order``. ``sizes``, ``batched``: see :class:`_Lowerer`. ``prologue``:
+    ``(symbol, code)`` pairs defining symbols (a width) from the arrays, emitted when used.
     """
-    low = (lowerer or _Lowerer)(kinds, functions)
+    low = (lowerer or _Lowerer)(kinds, functions, sizes=sizes, batched=frozenset(batched),
+                                order=order)
     outs = [low.lower(e) for e in exprs]
-    # Symbols that only bound reductions (m - 1, d - 1) are not parameters.
-    params = sorted({str(s) for e in exprs for s in _outside_limits(e)} - {str(k) for k in kinds}
-                    - {b.name for b in arrays})
-    args = tuple(b.name for b in arrays) + tuple(params)
-    lines = [f"def {func_name}({', '.join(args)}):"] + low.lines
+    used = set().union(*(_outside_limits(e) for e in exprs)) if exprs else set()
+    defined = {sym: code for sym, code in prologue if sym in used}
+    if params is None:
+        # Symbols that only bound reductions (m - 1, d - 1) are not parameters.
+        params = sorted({str(s) for s in used} - {str(k) for k in kinds}
+                        - {b.name for b in arrays} - {str(s) for s in defined})
+    args = tuple(b.name for b in arrays) + tuple(str(p) for p in params)
+    lines = [f"def {func_name}({', '.join(args)}):"]
+    lines += [f"    {sym} = {code}" for sym, code in defined.items()]
+    lines += low.lines
     lines.append(f"    return ({', '.join(c for c, _l in outs)},)")
-    return IndexedSource("\n".join(lines) + "\n", args, func_name,
-                         tuple(lab for _c, lab in outs))
+    return CompiledExpressions("\n".join(lines) + "\n", args, func_name,
+                               tuple(lab for _c, lab in outs))
 
 
 def _outside_limits(e) -> set:

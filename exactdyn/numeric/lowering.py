@@ -1,11 +1,13 @@
-r"""Lowering a symbolic gradient flow to fast numeric callables.
+r"""Lowering a per-neuron gradient flow to fast numeric callables (:class:`LoweredFlow`).
 
-The per-neuron right-hand sides derived in :mod:`exactdyn.symbolic` are turned into
-Python source that works on whole arrays: an indexed entry ``u[j]`` becomes the vector
-``u``, every reduction :math:`\sum_i g(u_i, w_i)` becomes one ``dot`` (or a vectorized
-``sum``), and common subexpressions are computed once. The same source runs on float64
-numpy arrays and, with another namespace, on object arrays of ``mpmath.mpf`` numbers,
-so the numeric and the arbitrary-precision paths come from one derivation.
+The per-neuron right-hand sides derived in :mod:`exactdyn.symbolic` (the 1-D linear
+network, a user's :class:`~exactdyn.Network`) are printed by the one indexed printer,
+:mod:`exactdyn.numeric.indexed`, with every index a neuron index: an entry ``u[j]``
+becomes the vector ``u``, every reduction :math:`\sum_i g(u_i, w_i)` one ``u @ w`` (or a
+vectorized ``sum``), each distinct operation computed once. Jacobian blocks add a second
+neuron axis and observables a leading time axis. The same source runs on float64 numpy
+arrays and, in the mpmath namespace, on object arrays of ``mpmath.mpf`` numbers, so the
+numeric and the arbitrary-precision paths come from one derivation.
 
 Width costs arrays, not algebra: the generated code is independent of the width.
 """
@@ -13,140 +15,42 @@ Width costs arrays, not algebra: the generated code is independent of the width.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 import sympy as sp
-from sympy.printing.pycode import PythonCodePrinter
 
 from ..symbolic.sums import NEURON_INDEX, SECOND_INDEX, SUM_INDEX, WIDTH
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions
+from .indexed import TIME, lower_indexed
+
+#: Kind order of the one-index flows: time (observables on a trajectory), the neuron axis,
+#: and the second neuron axis of Jacobian blocks.
+_ORDER = (TIME, "neuron", "neuron2")
 
 
-class _ArrayPrinter(PythonCodePrinter):
-    """Prints functions by bare name (``sqrt``), resolved in the chosen namespace."""
+def lower_neuron_exprs(exprs, bases, params, func_name, batched=False,
+                       jacobian=False) -> CompiledExpressions:
+    r"""Source of ``func_name(*bases, *params)`` for per-neuron or reduced expressions,
+    printed by the one indexed printer (:func:`.indexed.lower_indexed`).
 
-    def _module_format(self, fqn, register=True):
-        return fqn.split(".")[-1]
-
-    def _print_Pow(self, expr, rational=False):
-        if expr.exp == sp.S.Half:
-            return f"sqrt({self._print(expr.base)})"
-        if expr.exp == -sp.S.Half:
-            return f"(1/sqrt({self._print(expr.base)}))"
-        return super()._print_Pow(expr, rational=rational)
-
-    def _print_Rational(self, expr):
-        # Exact in both namespaces: float division for numpy, mpf division for mpmath.
-        return f"_rat({expr.p}, {expr.q})"
-
-    def _print_Half(self, expr):
-        return self._print_Rational(expr)
-
-
-def _mp_elementwise(f):
-    ufunc = np.frompyfunc(f, 1, 1)
-    return lambda a: ufunc(a) if isinstance(a, np.ndarray) else f(a)
-
-
-NUMPY_NAMESPACE = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "tanh": np.tanh,
-                   "cosh": np.cosh, "sinh": np.sinh, "Abs": np.abs, "abs": np.abs,
-                   "np": np, "_rat": lambda p, q: p / q}
-MPMATH_NAMESPACE = {"sqrt": _mp_elementwise(mpmath.sqrt), "exp": _mp_elementwise(mpmath.exp),
-                    "log": _mp_elementwise(mpmath.log), "tanh": _mp_elementwise(mpmath.tanh),
-                    "cosh": _mp_elementwise(mpmath.cosh), "sinh": _mp_elementwise(mpmath.sinh),
-                    "Abs": _mp_elementwise(abs), "abs": _mp_elementwise(abs), "np": np,
-                    "_rat": lambda p, q: mpmath.mpf(p) / q}
-
-
-def _bdot(a, b):
-    """Reduction over the neuron axis (the last one), batched over leading axes."""
-    if np.asarray(a).dtype == object or np.asarray(b).dtype == object:
-        return np.sum(a * b, axis=-1)
-    return np.einsum("...i,...i->...", a, b)
-
-
-def _bsum(a):
-    return np.sum(a, axis=-1)
-
-
-@dataclass(frozen=True)
-class CompiledExpressions:
-    """Generated source and the function compiled from it."""
-
-    source: str
-    arg_names: tuple
-    func_name: str
-
-    def function(self, namespace: dict):
-        scope = dict(namespace)
-        exec(compile(self.source, f"<exactdyn:{self.func_name}>", "exec"), scope)  # noqa: S102
-        return scope[self.func_name]
-
-
-def _lower(exprs, bases, params, func_name, batched, jacobian=False) -> CompiledExpressions:
-    """Generate array code for ``exprs`` (per-neuron or reduced expressions).
-
-    ``x[j]`` becomes the array ``x``; in Jacobian blocks ``x[j]`` is a column and
-    ``x[k]`` a row, and ``KroneckerDelta(j, k)`` the identity matrix.
+    Every index is a neuron index (the state arrays are vectors of the width); with
+    ``jacobian``, ``x[k]`` (:data:`SECOND_INDEX`) is a second neuron axis, so a block
+    :math:`\partial\dot x_j/\partial y_k` is a width × width matrix and
+    ``KroneckerDelta(j, k)`` the identity; with ``batched`` the arrays carry a leading time
+    axis (observables of a whole trajectory at once).
     """
-    printer = _ArrayPrinter({"fully_qualified_modules": False, "standard": "python3"})
-    names = {b: sp.Symbol(b.name) for b in bases}
-    replace = {}
-    reductions = []
-    red_symbols = {}
-    for expr in exprs:
-        for s in sorted(expr.atoms(sp.Sum), key=sp.default_sort_key):
-            (idx, _lo, _hi), = s.limits
-            body = s.function.xreplace({idx: SUM_INDEX})
-            key = sp.Sum(body, (SUM_INDEX, 0, _hi))
-            if key not in red_symbols:
-                red_symbols[key] = sp.Symbol(f"_r{len(red_symbols)}")
-                reductions.append((red_symbols[key], body))
-            replace[s] = red_symbols[key]
-    for expr in exprs:
-        for atom in expr.atoms(sp.Indexed):
-            if atom.base in names:
-                (ix,) = atom.indices
-                if ix == NEURON_INDEX:
-                    replace[atom] = sp.Symbol(atom.base.name + ("_j" if jacobian else ""))
-                elif ix == SECOND_INDEX:
-                    replace[atom] = sp.Symbol(atom.base.name + "_k")
+    exprs = list(exprs)
+    indices = {ix for e in exprs for a in e.atoms(sp.Indexed) for ix in a.indices}
+    indices |= {lim[0] for e in exprs for s in e.atoms(sp.Sum) for lim in s.limits}
+    kinds = {ix: "neuron" for ix in indices | {NEURON_INDEX, SUM_INDEX}}
     if jacobian:
-        replace[sp.KroneckerDelta(NEURON_INDEX, SECOND_INDEX)] = sp.Symbol("_eye")
-    lines = [f"def {func_name}({', '.join(b.name for b in bases)}, "
-             f"{', '.join(str(p) for p in params)}):"]
-    if any(WIDTH in e.free_symbols for e in exprs):  # the width as a number
-        lines.append(f"    {WIDTH} = {bases[0].name}.shape[-1]")
-    if jacobian:
-        for b in bases:
-            lines.append(f"    {b.name}_j = {b.name}[..., :, None]")
-            lines.append(f"    {b.name}_k = {b.name}[..., None, :]")
-        lines.append(f"    _eye = np.eye({bases[0].name}.shape[-1])")
-    for sym, body in reductions:
-        body = body.xreplace({a: names[a.base] for a in body.atoms(sp.Indexed)})
-        vecs = []
-        for f in sp.Mul.make_args(body):
-            if f in names.values():
-                vecs.append(f)
-            elif f.is_Pow and f.exp == 2 and f.base in names.values():
-                vecs += [f.base, f.base]
-            else:
-                vecs = None
-                break
-        if vecs is not None and len(vecs) == 2:
-            code = f"{'_bdot' if batched else 'np.dot'}({vecs[0]}, {vecs[1]})"
-        else:
-            code = f"_bsum({printer.doprint(body)})"
-        lines.append(f"    {sym} = {code}")
-    substituted = [e.xreplace(replace) for e in exprs]
-    temps, reduced = sp.cse(substituted, symbols=(sp.Symbol(f"_c{n}") for n in itertools.count()),
-                            optimizations="basic")
-    for sym, e in temps:
-        lines.append(f"    {sym} = {printer.doprint(e)}")
-    lines.append(f"    return ({', '.join(printer.doprint(e) for e in reduced)},)")
-    args = tuple(b.name for b in bases) + tuple(str(p) for p in params)
-    return CompiledExpressions("\n".join(lines) + "\n", args, func_name)
+        kinds[SECOND_INDEX] = "neuron2"
+    width = f"{bases[0].name}.shape[-1]"
+    return lower_indexed(exprs, bases, kinds, {}, func_name, params=params,
+                         sizes={"neuron": width, "neuron2": width},
+                         batched=set(bases) if batched else (), order=_ORDER,
+                         prologue=[(WIDTH, width)])
 
 
 def _parameters(exprs) -> tuple:
@@ -178,16 +82,16 @@ def _compile(flow):
     params = _parameters(flow.rhs.values())
     obs_names = tuple(network.observables)
     obs_params = _parameters(network.observables.values())
-    rhs = _lower([flow.rhs[b] for b in bases], bases, params, "rhs", batched=False)
+    rhs = lower_neuron_exprs([flow.rhs[b] for b in bases], bases, params, "rhs", batched=False)
     blocks = flow.jacobian_entries()
-    jac = _lower([blocks[(x, y)] for x in bases for y in bases], bases, params, "jac",
+    jac = lower_neuron_exprs([blocks[(x, y)] for x in bases for y in bases], bases, params, "jac",
                  batched=False, jacobian=True)
-    obs = _lower([network.observables[n] for n in obs_names], bases, obs_params,
+    obs = lower_neuron_exprs([network.observables[n] for n in obs_names], bases, obs_params,
                  "observables", batched=True)
     # One function per observable too, so that one undefined at a state (0/0) does not
     # take the others with it on the mpmath path, where division by zero raises.
-    each = tuple(_lower([network.observables[n]], bases, obs_params, "observable", batched=True)
-                 for n in obs_names)
+    each = tuple(lower_neuron_exprs([network.observables[n]], bases, obs_params, "observable",
+                                    batched=True) for n in obs_names)
     return params, rhs, jac, obs_names, obs_params, (obs, each)
 
 
@@ -228,11 +132,11 @@ class LoweredFlow:
         self._obs_values = tuple(values[p] for p in obs_params)
         self.sources = {"rhs": rhs_src.source, "jac": jac_src.source,
                         "observables": obs_src.source}
-        ns = dict(NUMPY_NAMESPACE, _bdot=_bdot, _bsum=_bsum)
+        ns = NUMPY_NAMESPACE
         self._rhs = rhs_src.function(ns)
         self._jac = jac_src.function(ns)
         self._obs = obs_src.function(ns)
-        mns = dict(MPMATH_NAMESPACE, _bdot=_bdot, _bsum=_bsum)
+        mns = MPMATH_NAMESPACE
         self._rhs_mp = rhs_src.function(mns)
         self._obs_mp = obs_src.function(mns)
         self._obs_mp_each = [src.function(mns) for src in obs_each]
@@ -283,15 +187,19 @@ class LoweredFlow:
         except ZeroDivisionError:
             out = np.empty(arrays[0].shape[:-1], dtype=object)
             for i in np.ndindex(out.shape):
-                try:
-                    out[i] = g(*(a[i] for a in arrays), *vals)[0]
+                try:  # one time at a time, still with its time axis
+                    out[i] = np.asarray(g(*(a[i][None] for a in arrays), *vals)[0]).ravel()[0]
                 except ZeroDivisionError:
                     out[i] = mpmath.nan
             return out
 
     def observables(self, states: dict, values=None) -> dict:
-        """Observables on states of shape (time, width): one array per observable."""
-        arrays = [states[n] for n in self.state_names]
+        """Observables on states of shape (time, width), or any leading shape (one state
+        too): one array per observable, of the leading shape."""
+        shape = np.shape(states[self.state_names[0]])[:-1]
+        # The generated source has one leading (time) axis.
+        arrays = [np.asarray(states[n]).reshape((-1, self.model.width))
+                  for n in self.state_names]
         mp = any(a.dtype == object for a in arrays)
         f = self._obs_mp if mp else self._obs
         vals = self._obs_values if values is None else values
@@ -301,6 +209,7 @@ class LoweredFlow:
             if not mp:
                 raise
             outs = [self._observable_mp_rows(g, arrays, vals) for g in self._obs_mp_each]
-        shape = arrays[0].shape[:-1]
-        return {name: np.broadcast_to(np.asarray(o, dtype=object if mp else float), shape).copy()
+        rows = arrays[0].shape[:1]
+        return {name: np.broadcast_to(np.asarray(o, dtype=object if mp else float),
+                                      rows).reshape(shape).copy()
                 for name, o in zip(self.observable_names, outs)}

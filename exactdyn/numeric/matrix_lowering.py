@@ -25,7 +25,7 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
-from .lowering import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, _ArrayPrinter
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, _ArrayPrinter
 
 
 def _T(a):

@@ -47,8 +47,8 @@ def conserved_values(model, states: dict) -> dict:
         if free - sums:
             continue
         params = low._parameters([q.expr])
-        fn = low._lower([q.expr], bases, params, "conserved", batched=True).function(
-            dict(low.NUMPY_NAMESPACE, _bdot=low._bdot, _bsum=low._bsum))
+        fn = low.lower_neuron_exprs([q.expr], bases, params, "conserved",
+                                    batched=True).function()
         arrays = [np.asarray(states[b.name], dtype=float) for b in bases]
         val = fn(*arrays, *(float(values[p]) for p in params))[0]
         out[q.name] = np.broadcast_to(np.asarray(val, dtype=float), arrays[0].shape[:-1])
