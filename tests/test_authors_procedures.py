@@ -114,29 +114,46 @@ BF_X = np.array([-0.75, -0.5, 0.125])   # early_alignment.py, data == '3 points'
 BF_Y = np.array([1.1, 0.1, 0.8])
 
 
+def bf_data(name, rng):
+    """``--data``: ``'3 points'``, or ``'stewart'`` (40 points x ~ U[-1, 1], y the piecewise
+    linear interpolation of Stewart et al.'s nine knots, ``np.interp``)."""
+    if name == "3 points":
+        return BF_X, BF_Y
+    x_stew = np.array([-1, -0.7, -0.55, -0.4, 0, 0.5, 0.6, 0.7, 1])
+    y_stew = np.array([0, 0.7, 0.5, 1, 0, 1, 0.6, 0.7, 0])
+    x = rng.uniform(-1, 1, 40)
+    return x, np.interp(x, x_stew, y_stew)
+
+
 def test_bf_three_points_are_exactdyns_instance():
     X, y = boursier_flammarion_instance()
     np.testing.assert_array_equal(X[:, 0], BF_X)
     np.testing.assert_array_equal(y, BF_Y)
 
 
-# (initialisation, zero_output, width, init_scale, T): T in flow time (= 2 lr steps). Their
-# default --init_scale 1e-3 (the early-alignment phase: 29 kinks by T = 10 at width 20), and
-# each init at scale 0.5 (the network fits within T = 2, crossing 0 to 4 kinks).
-BF_CASES = [("balanced", False, 20, 1e-3, 10.0),
-            ("balanced", False, 6, 0.5, 2.0), ("unbalanced", False, 6, 0.5, 2.0),
-            ("dominated", False, 6, 0.5, 2.0), ("balanced", True, 6, 0.5, 2.0)]
+# (data, initialisation, zero_output, width, init_scale, T): T in flow time (= 2 lr steps).
+# Their default --init_scale 1e-3 (the early-alignment phase: 29 kinks by T = 10 at width
+# 20), their default data 'stewart', and each init at scale 0.5 (the network fits within
+# T = 2, crossing 0 to 4 kinks).
+BF_CASES = [("3 points", "balanced", False, 20, 1e-3, 10.0),
+            ("stewart", "balanced", False, 20, 1e-3, 10.0),
+            ("3 points", "balanced", False, 6, 0.5, 2.0),
+            ("3 points", "unbalanced", False, 6, 0.5, 2.0),
+            ("3 points", "dominated", False, 6, 0.5, 2.0),
+            ("3 points", "balanced", True, 6, 0.5, 2.0)]
 
 
 def _bf_id(c):
-    return f"{c[0]}{'-zero_output' if c[1] else ''}-scale={c[3]}"
+    return f"{c[0].replace(' ', '')}-{c[1]}{'-zero_output' if c[2] else ''}-scale={c[4]}"
 
 
 def bf_run(case, lr_max=0.008, check_gd=True):
     """Their GD at four rates against the flow: ``(lrs, errors at T, flow)``."""
-    init, zero, m, lam, T = case
-    w0, b0, a0 = bf_init(m, lam, np.random.default_rng(0), init, zero)
-    model = bf_model(w0, b0, a0, BF_X, BF_Y)
+    data, init, zero, m, lam, T = case
+    rng = np.random.default_rng(0)
+    x, y = bf_data(data, rng)
+    w0, b0, a0 = bf_init(m, lam, rng, init, zero)
+    model = bf_model(w0, b0, a0, x, y)
     flow = flow_at(model, T)
     ref = np.concatenate([flow["W"][-1][:, 0], flow["W"][-1][:, 1], flow["a"][-1]])
     # Their loss is 2 L (no ½): flow time t = 2 lr steps. Default rates: from 8 × their
@@ -144,7 +161,7 @@ def bf_run(case, lr_max=0.008, check_gd=True):
     lrs, steps = halving_rates(T, lr_max, 2.0)
     errors = []
     for lr, k in zip(lrs, steps):
-        w, b, a = bf_gd(w0, b0, a0, BF_X, BF_Y, lr, k)
+        w, b, a = bf_gd(w0, b0, a0, x, y, lr, k)
         errors.append(np.linalg.norm(np.concatenate([w, b, a]) - ref))
         if check_gd:  # same map, two codes: exactdyn's GD on L = (1/2n) Σ r², step 2 lr
             g = ed.gd(model, 2 * lr, T)
@@ -158,7 +175,7 @@ def bf_run(case, lr_max=0.008, check_gd=True):
 def test_bf_gd_converges_to_the_flow_at_order_1(case):
     lrs, errors, flow = bf_run(case)
     assert abs(fitted_order(lrs, errors) - 1.0) < 0.1, errors
-    if case[1]:  # the mirrored init starts at f = 0
+    if case[2]:  # the mirrored init starts at f = 0
         assert abs(flow["loss"][0] - np.mean(BF_Y**2) / 2) < 1e-15
 
 
@@ -166,7 +183,7 @@ def test_bf_gd_converges_to_the_flow_at_order_1(case):
 #: the fit (T = 40: loss 0.0875, the least-squares line's). 33 kinks; at rates 0.008 to
 #: 0.001 the error's constant still jumps with the phase of the kink crossings between
 #: steps (fitted order 0.68); from 0.001 down it is 1.04.
-BF_LONG = ("balanced", False, 50, 1e-3, 40.0)
+BF_LONG = ("3 points", "balanced", False, 50, 1e-3, 40.0)
 
 
 @pytest.mark.slow
@@ -378,10 +395,18 @@ def lx_gd(a, W, X, y, alpha, lr, steps, act, dact):
     a, W = a.copy(), W.copy()
     Xb = np.column_stack([X, np.ones(len(X))])
     n = len(X)
+    loss_prev = np.inf
     for _ in range(steps):
         z = Xb @ W.T
         h = act(z)
-        g = 2.0 * (alpha * (h @ a) - y) / n
+        r = alpha * (h @ a) - y
+        # model.run: "if R['loss_train'][-1]>R['loss_train'][-2]" the run is abandoned and
+        # restarted with VarR['lr']/2; a rate they keep never raises the loss.
+        loss = np.mean(r**2)
+        if loss > loss_prev:
+            raise AssertionError(f"the loss rose at lr={lr}: their script would halve it")
+        loss_prev = loss
+        g = 2.0 * r / n
         ga = alpha * (h.T @ g)
         gW = alpha * ((np.outer(g, a) * dact(z)).T @ Xb)
         a, W = a - lr * ga, W - lr * gW
@@ -457,6 +482,14 @@ def test_luo_xu_scales_are_exactdyns_gamma_gamma_prime_with_alpha_m_to_alphaexp(
         # κ = α β1 β2 = m^−γ and β1/β2 = m^−γ' (their R['kappa'] and the phase diagram axes).
         np.testing.assert_allclose(alpha * beta1 * beta2, m**-gam1, rtol=1e-12)
         np.testing.assert_allclose(beta1 / beta2, m**-gam2, rtol=1e-12)
+    # With ASI there are 2m neurons but their exponents use m: give the scales explicitly.
+    m = 4
+    alpha, beta1, beta2 = lx_scales(m, 1.0, -1.5, -1.5)
+    net = ed.TwoLayer(2 * m, *lx_data("1d"), init="mirrored", beta1=beta1, beta2=beta2,
+                      alpha=1 / alpha, seed=0)
+    np.testing.assert_array_equal(net.W0[:m], net.W0[m:])
+    np.testing.assert_array_equal(net.a0[:m], -net.a0[m:])
+    assert (net.beta1, net.beta2) == (beta1, beta2)
 
 
 @pytest.mark.parametrize("R", [-2.0, -0.2, 0.2, 2.0])
