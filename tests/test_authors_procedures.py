@@ -262,7 +262,7 @@ def grq_instance(d=3, n=8, m=6, scale=0.7, delta=0.5, seed=0):
     return X, y, a0, W0
 
 
-def grq_run(delta, scale=0.7, T=1.0, check_gd=True):
+def grq_run(delta, scale=0.7, T=2.0, check_gd=True):
     """Their fit_nn_gd at four rates against the flow: ``(lrs, errors at T, flow)``."""
     X, y, a0, W0 = grq_instance(scale=scale, delta=delta)
     # Their imbalance: a_k² − ‖w_k‖² = scale²(1/α² − α²) = delta for every neuron.
@@ -287,8 +287,12 @@ def grq_run(delta, scale=0.7, T=1.0, check_gd=True):
 
 @pytest.mark.parametrize("delta", [-0.5, 0.0, 0.5])
 def test_getrichquick_two_layer_gd_converges_to_the_flow_at_order_1(delta):
-    lrs, errors, _ = grq_run(delta)
+    # At delta = 0.5 two kinks by T = 2, and one neuron ends sliding along a kink (Filippov):
+    # GD chatters across it, its error still O(lr) with a constant that varies with the
+    # phase of the chattering (ratios 2.5, 1.9, 1.6 over the three halvings).
+    lrs, errors, flow = grq_run(delta)
     assert abs(fitted_order(lrs, errors) - 1.0) < 0.1, errors
+    assert (flow.meta["kinks"] > 0) == (delta == 0.5)
 
 
 # ---- Kunin et al., allanraventos/getrichquick: the single neuron ------------------------------
