@@ -273,3 +273,30 @@ def test_the_report_records_the_modified_flow_in_markdown_tex_and_json():
     # the step numbers continue those of the sections before it
     n = len(c.steps) + len(c.conserved) + len(c.constants) + len(c.closed_form) + len(c.proofs)
     assert f"**{n + 1}. Modified loss**" in md
+
+
+def test_two_user_networks_sharing_a_name_get_their_own_modified_flow():
+    """The modified flow is cached per derived flow, not per name: a second network named
+    like the first, with another loss, gets the modified loss of its own loss."""
+    i, d = sp.symbols("i d", integer=True)
+    u = sp.IndexedBase("u")
+    c = sp.Symbol("c")
+    one = ed.Network("same_name", params=[u], index=i, width=d, hyper=[c],
+                     loss=(sp.Sum(u[i], (i, 0, d - 1)) - c) ** 2 / 2)
+    two = ed.Network("same_name", params=[u], index=i, width=d, hyper=[c],
+                     loss=(sp.Sum(u[i] ** 2, (i, 0, d - 1)) - c) ** 2 / 2)
+    m1, m2 = one.from_init({"u": [0.3, -0.2]}, c=1.0), two.from_init({"u": [0.3, -0.2]}, c=1.0)
+    s1, _ = report_content.modified_flow_steps(ed.gradient_flow(m1))
+    s2, _ = report_content.modified_flow_steps(ed.gradient_flow(m2))
+    assert s1[0].expr.rhs != s2[0].expr.rhs
+    # the second's modified loss is L + (h/4) sum_j (2 u_j r)^2, r = sum u^2 - c
+    e = s2[0].expr.rhs
+    h = [s for s in e.free_symbols if s.name == "h"][0]
+    e = e.xreplace({s: 2 for s in e.free_symbols if s.name == "d"}).doit()
+    e = e.xreplace({s: 1 for s in e.free_symbols if s.name == "c"})
+    e = e.xreplace({q: v for q, v in zip(sorted(e.atoms(sp.Indexed), key=str),
+                                         (sp.Rational(3, 10), sp.Rational(-1, 5)))})
+    u0, u1 = sp.Rational(3, 10), sp.Rational(-1, 5)
+    r = u0**2 + u1**2 - 1
+    want = r**2 / 2 + h / 4 * ((2 * u0 * r) ** 2 + (2 * u1 * r) ** 2)
+    assert sp.simplify(e - want) == 0

@@ -104,14 +104,13 @@ _CACHE: dict = {}
 
 
 def derive_modified_flow(flow) -> ModifiedFlow:
-    """The modified flow of a derived gradient flow (indexed or matrix form), cached."""
-    key = getattr(getattr(flow, "network", None), "name", None) or flow.name
-    if key not in _CACHE:
-        if isinstance(flow, GradientFlow):
-            _CACHE[key] = _indexed(flow)
-        else:
-            _CACHE[key] = _matrix(flow)
-    return _CACHE[key]
+    """The modified flow of a derived gradient flow (indexed or matrix form), cached per
+    flow object (flows are derived once per process and per family or user network; two
+    user networks may share a name, so the name is no key)."""
+    key = id(flow)
+    if key not in _CACHE or _CACHE[key][0] is not flow:
+        _CACHE[key] = (flow, _indexed(flow) if isinstance(flow, GradientFlow) else _matrix(flow))
+    return _CACHE[key][1]
 
 
 def _indexed(flow: GradientFlow) -> ModifiedFlow:
