@@ -462,3 +462,39 @@ def test_cnn_gd_at_30_digits_matches_a_hand_written_mpmath_loop(act):
                   + [abs(got["a"][-1][u, v, b] - a[u, v, b]) for u, v, b in a])
     assert err <= mpmath.mpf(10) ** -25
     assert isinstance(got["W"][-1].flat[0], mpmath.mpf)
+
+
+# ---- sharpness through the complex step: the CNN, and ReLU on its activation region -----
+
+def _fd_hessian(L, y, eps=1e-4):
+    n = y.size
+    H = np.empty((n, n))
+    E = np.eye(n) * eps
+    for i in range(n):
+        for j in range(n):
+            H[i, j] = (L(y + E[i] + E[j]) - L(y + E[i] - E[j]) - L(y - E[i] + E[j])
+                       + L(y - E[i] - E[j])) / (4 * eps**2)
+    return (H + H.T) / 2
+
+
+def _np_cnn_loss(m, act):
+    sig = np.tanh if act == "tanh" else (lambda z: np.maximum(z, 0.0))
+
+    def L(v):  # flat state: W (2, 2, 1, 2) then a (2, 2, 2), C order; patches by slicing
+        W, a = v[:8].reshape(2, 2, 2), v[8:].reshape(2, 2, 2)
+        f = np.array([sum(a[u, w, b] * sig(np.sum(W[:, :, b] * IMAGES[i, u:u + 2, w:w + 2, 0]))
+                          for u in range(2) for w in range(2) for b in range(2))
+                      for i in range(3)]) / m.alpha
+        return np.sum((f - Y_IMAGES) ** 2) / 6
+
+    return L
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_cnn_sharpness_is_the_top_eigenvalue_of_a_finite_difference_hessian(act):
+    """The CNN's Jacobian comes from the complex step (ReLU: on the activation region of
+    the state, where the loss is smooth); against a hand-written loss's FD Hessian."""
+    m = _cnn(act, 2)
+    y = np.concatenate([m.W0.ravel(), m.a0.ravel()])
+    lam = float(np.max(np.linalg.eigvalsh(_fd_hessian(_np_cnn_loss(m, act), y))))
+    assert float(ed.sharpness(m)[0]) == pytest.approx(lam, rel=1e-6, abs=1e-8)
