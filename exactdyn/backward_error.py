@@ -65,8 +65,9 @@ def verify_gd(model, lrs, t, rtol: float = 1e-13) -> GDVerification:
     Parameters
     ----------
     model
-        Any model with a smooth loss (kinked activations: the flow comparison only makes
-        sense away from kinks, and the modified flow is not defined).
+        Any model. Kinked activations (ReLU): the loss is smooth only on an activation
+        region, so the orders hold, and the modified flow is defined, only while no kink is
+        met on ``[0, t]`` (the modified flow raises ``ValueError`` naming ``t`` otherwise).
     lrs : sequence of float
         At least two distinct positive steps, each dividing ``t`` (``ValueError`` naming
         ``lrs`` otherwise); four or more for a meaningful fit.

@@ -9,8 +9,9 @@ r"""Beyond gradient flow: gradient descent at a finite step and the flow it foll
 - :func:`jvp` gives the Jacobian-vector product :math:`f'(\theta)v` of the lowered flow
   (exact: the derived Jacobian where the lowering has one, else the complex step
   :math:`\operatorname{Im} f(\theta + i\delta v)/\delta`, exact to rounding for a real-analytic
-  right-hand side), used by the modified flow of the two-layer network and by
-  :func:`exactdyn.sharpness`.
+  right-hand side), used by the modified flow of the two-layer network and the CNN and
+  by :func:`exactdyn.sharpness`. A kinked activation (ReLU) is continued branch by branch
+  (the activation pattern frozen), so its modified flow is that of one activation region.
 """
 
 from __future__ import annotations
@@ -64,12 +65,20 @@ def trajectory(model, low, times, ys, meta, precision=None) -> Trajectory:
         from .numeric.twolayer import trajectory_from_states
 
         a, W = low.unpack(np.asarray(ys, dtype=float))
-        return trajectory_from_states(model, times, a, W, meta)
+        traj = trajectory_from_states(model, times, a, W, meta)
+        if precision is not None:
+            a, W = low.unpack(np.asarray(ys, dtype=object))
+            traj.state = {"a": np.array(a), "W": np.array(W)}
+        return traj
     if _is_cnn(low):
         from .numeric.cnn import trajectory_from_states
 
         st = low.unpack(np.asarray(ys, dtype=float))
-        return trajectory_from_states(model, times, st["W"], st["a"], meta)
+        traj = trajectory_from_states(model, times, st["W"], st["a"], meta)
+        if precision is not None:
+            st = low.unpack(np.asarray(ys, dtype=object))
+            traj.state = {"W": np.array(st["W"]), "a": np.array(st["a"])}
+        return traj
     return lowered_trajectory(model, low, times, ys, precision, meta)
 
 
@@ -110,7 +119,12 @@ def gd(model, lr, t, precision: int | None = None) -> Trajectory:
         ``mpmath.workdps`` (models whose lowering has an mpmath right-hand side:
         :class:`~exactdyn.Linear1D`, :class:`~exactdyn.LinearNet`,
         :class:`~exactdyn.SingleNeuron`, :class:`~exactdyn.DeepLinear` and a user
-        :class:`~exactdyn.Network`; not yet the two-layer networks).
+        :class:`~exactdyn.Network`; and :class:`~exactdyn.TwoLayer` and
+        :class:`~exactdyn.TwoLayerCNN`, whose generated right-hand side runs on object
+        arrays with the activation lambdified to mpmath, any activation, kinked ones
+        branch by branch). For the two-layer families the state arrays hold the mpf
+        iterates and the observables (loss, output, RD, ...) are float64, computed from
+        the iterates rounded to float64.
 
     Notes
     -----
@@ -132,20 +146,94 @@ def gd(model, lr, t, precision: int | None = None) -> Trajectory:
     if precision is None:
         ys = gd_numeric.iterate(lambda y: low.rhs(0.0, y), y0, lr, ks)
     else:
-        rhs_mp = getattr(low, "rhs_mp", None)
-        if rhs_mp is None:
-            raise ValueError(f"precision is not available for gradient descent on "
-                             f"{type(model).__name__} (its lowering has no mpmath "
-                             "right-hand side); use precision=None")
         with mpmath.workdps(precision):
-            # Hyperparameters as mpf, so that products of them are not rounded in float64.
-            values = tuple(np.vectorize(mpmath.mpf, otypes=[object])(v)
-                           if isinstance(v, np.ndarray) else mpmath.mpf(v)
-                           for v in getattr(low, "param_values", ()))
-            ys = gd_numeric.iterate(lambda y: rhs_mp(0.0, y, values), y0, lr, ks, precision)
+            step = _mp_rhs(model, low)
+            ys = gd_numeric.iterate(step, y0, lr, ks, precision)
     meta = {"method": "gd", "lr": lr, "steps": int(ks[-1]), "precision": precision,
             "rtol": None, "atol": None}
     return trajectory(model, low, times, ys, meta, precision)
+
+
+def _mpf_array(v):
+    return np.vectorize(mpmath.mpf, otypes=[object])(np.asarray(v, dtype=float))
+
+
+def _mp_rhs(model, low):
+    """``y -> f(y)`` on object arrays of ``mpmath.mpf`` (call inside the ``workdps`` of
+    the iteration: hyperparameters and data are converted here, exactly)."""
+    if _is_two_layer(low) or _is_cnn(low):
+        return _mp_generated(low)
+    rhs_mp = getattr(low, "rhs_mp", None)
+    if rhs_mp is None:
+        raise ValueError(f"precision is not available for gradient descent on "
+                         f"{type(model).__name__} (its lowering has no mpmath "
+                         "right-hand side); use precision=None")
+    # Hyperparameters as mpf, so that products of them are not rounded in float64.
+    values = tuple(np.vectorize(mpmath.mpf, otypes=[object])(v)
+                   if isinstance(v, np.ndarray) else mpmath.mpf(v)
+                   for v in getattr(low, "param_values", ()))
+    return lambda y: rhs_mp(0.0, y, values)
+
+
+def _mp_activation(act):
+    r"""``(sigma, dsigma)`` elementwise on object arrays of ``mpmath.mpf``, from the
+    activation's sympy expression (``lambdify`` to mpmath). A piecewise activation is
+    evaluated branch by branch, :math:`\sigma_+` where the argument is > 0 and
+    :math:`\sigma_-` elsewhere, so :math:`\sigma'(0) = \sigma_-'(0)` (0 for ReLU) as in
+    the float64 step."""
+    import sympy as sp
+
+    from .models.activations import X
+
+    if not getattr(act, "piecewise", False):
+        pairs = ((act.expr,), (sp.diff(act.expr, X),))
+    else:
+        plus, minus = act.branches()
+        pairs = ((plus, minus), (sp.diff(plus, X), sp.diff(minus, X)))
+
+    def make(exprs):
+        fs = [sp.lambdify(X, e, "mpmath") for e in exprs]
+        if len(fs) == 1:
+            return np.vectorize(lambda v: mpmath.mpf(fs[0](v)), otypes=[object])
+        return np.vectorize(lambda v: mpmath.mpf(fs[0](v) if v > 0 else fs[1](v)),
+                            otypes=[object])
+
+    return make(pairs[0]), make(pairs[1])
+
+
+def _mp_generated(low):
+    r"""The two-layer network's or the CNN's generated right-hand side on object arrays of
+    ``mpmath.mpf``: the same source as float64 (matrix products and contractions run on
+    Python objects), with :func:`_mp_activation` and the data, :math:`\alpha` and
+    :math:`n` as mpf (so that :math:`1/n` is not a float)."""
+    m = low.model
+    sig, dsig = _mp_activation(m.act)
+    y_data, alpha, n = _mpf_array(m.y), mpmath.mpf(m.alpha), mpmath.mpf(m.n)
+    if _is_cnn(low):
+        from .numeric.cnn import contract, sources
+
+        f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig, "_contract": contract})
+        patches = _mpf_array(m.patches)
+
+        def rhs(y):
+            W = y[:low.nw].reshape(low.D, low.M)
+            a = y[low.nw:].reshape(low.P, low.M)
+            ra, rw = f(a, W, patches, y_data, alpha, n)
+            return np.concatenate([np.broadcast_to(rw, W.shape).ravel(),
+                                   np.broadcast_to(ra, a.shape).ravel()])
+
+        return rhs
+    from .numeric.twolayer import sources
+
+    f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig})
+    X = _mpf_array(m.X)
+
+    def rhs(y):
+        a, W = low.unpack(y)
+        ra, rw = f(a, W, X, y_data, alpha, n)
+        return np.concatenate([np.broadcast_to(ra, a.shape), np.broadcast_to(rw, W.shape).ravel()])
+
+    return rhs
 
 
 # ---- Jacobian-vector products ------------------------------------------------------------
@@ -173,9 +261,16 @@ def jvp(low, y, v) -> np.ndarray:
 def _complex_rhs(low, z):
     if _is_two_layer(low):
         a, W = low.unpack(z)
-        ra, rw = _complex_two_layer(low)(a, W, low.model.X, low.model.y, low.model.alpha,
+        ra, rw = _complex_generated(low)(a, W, low.model.X, low.model.y, low.model.alpha,
                                          low.model.n)
         return np.concatenate([np.broadcast_to(ra, a.shape), np.broadcast_to(rw, W.shape).ravel()])
+    if _is_cnn(low):
+        m = low.model
+        W = z[:low.nw].reshape(low.D, low.M)
+        a = z[low.nw:].reshape(low.P, low.M)
+        ra, rw = _complex_generated(low)(a, W, m.patches, m.y, m.alpha, m.n)
+        return np.concatenate([np.broadcast_to(rw, W.shape).ravel(),
+                               np.broadcast_to(ra, a.shape).ravel()])
     out = low.rhs(0.0, z)
     if not np.iscomplexobj(out):
         raise ValueError(f"no Jacobian-vector product for {type(low).__name__}: its "
@@ -186,21 +281,46 @@ def _complex_rhs(low, z):
 _COMPLEX: dict = {}
 
 
-def _complex_two_layer(low):
-    """The two-layer network's generated right-hand side with σ and σ' evaluated on
-    complex arguments (the activation's sympy expression through numpy)."""
+def _complex_activation(act):
+    r"""``(sigma, dsigma)`` on complex arrays from the activation's sympy expression. A
+    piecewise activation (kink at 0) is continued branch by branch on the sign of the real
+    part, :math:`\sigma(z) = \sigma_\pm(z)`: at a real point off the kinks this is the
+    analytic continuation of the frozen pattern's activation, so the complex step gives the
+    Jacobian of the flow on that activation region."""
     import sympy as sp
 
     from .models.activations import X
-    from .numeric.twolayer import sources
 
+    if not getattr(act, "piecewise", False):
+        exprs = ((act.expr,), (sp.diff(act.expr, X),))
+    else:
+        plus, minus = act.branches()
+        exprs = ((plus, minus), (sp.diff(plus, X), sp.diff(minus, X)))
+    funcs = [[sp.lambdify(X, e, "numpy") for e in pair] for pair in exprs]
+
+    def make(fs):
+        if len(fs) == 1:
+            return lambda h: fs[0](h) + 0 * h
+        return lambda h: np.where(np.real(h) > 0, fs[0](h) + 0 * h, fs[1](h) + 0 * h)
+
+    return make(funcs[0]), make(funcs[1])
+
+
+def _complex_generated(low):
+    """The two-layer network's or the CNN's generated right-hand side with σ and σ'
+    evaluated on complex arguments (:func:`_complex_activation`)."""
     key = id(low)
     if key not in _COMPLEX or _COMPLEX[key][0] is not low:
-        act = low.model.act
-        sig = sp.lambdify(X, act.expr, "numpy")
-        dsig = sp.lambdify(X, sp.diff(act.expr, X), "numpy")
-        f = sources()["rhs"].function({"_sigma": lambda h: sig(h) + 0 * h,
-                                       "_dsigma": lambda h: dsig(h) + 0 * h})
+        sig, dsig = _complex_activation(low.model.act)
+        if _is_cnn(low):
+            from .numeric.cnn import contract, sources
+
+            f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig,
+                                           "_contract": contract})
+        else:
+            from .numeric.twolayer import sources
+
+            f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig})
         _COMPLEX[key] = (low, f)
     return _COMPLEX[key][1]
 
@@ -239,10 +359,7 @@ def modified_rhs(model, lr):
     low = lowered(model)
     if _is_two_layer(low) or _is_cnn(low):
         if getattr(low, "kinks", False):
-            raise ValueError("the modified flow needs a twice-differentiable loss; "
-                             f"activation {model.activation!r} has a kink")
-        if _is_cnn(low):
-            raise ValueError("the modified flow is not available for TwoLayerCNN yet")
+            return low, _region_rhs(model, low, lr)
 
         def rhs(t, y):
             f = low.rhs(t, y)
@@ -277,11 +394,68 @@ def modified_rhs(model, lr):
     return low, rhs
 
 
+class _KinkReached(Exception):
+    """The modified flow of a kinked activation left its activation region."""
+
+    def __init__(self, t):
+        super().__init__(t)
+        self.t = t
+
+
+def _region_rhs(model, low, lr):
+    r"""The modified right-hand side of a kinked activation on the activation region of
+    the initial state: :math:`f - \tfrac h2 f'f` with :math:`f'` the frozen pattern's
+    Jacobian (complex step on the branches, :func:`_complex_activation`). The loss is
+    smooth on the region, so backward error analysis holds there; leaving it (a
+    preactivation changes sign) raises :class:`_KinkReached`, which
+    :func:`solve_modified` turns into a ``ValueError`` naming ``t``."""
+    y0 = initial_vector(model, low)
+    h0 = np.asarray(_preactivations(low, y0))
+    # an input that is all zeros (a padded patch) has its preactivation 0 whatever the
+    # weights: constant, so no kink
+    live = ~_zero_inputs(low, h0.shape)
+    if np.any((h0 == 0) & live):
+        raise ValueError(f"the modified flow of activation {model.activation!r} is defined "
+                         "on an activation region (its loss is smooth only there), and the "
+                         "initial state has a preactivation exactly at the kink (0)")
+    p0 = (h0 > 0) & live
+
+    def rhs(t, y):
+        if not np.array_equal((np.asarray(_preactivations(low, y)) > 0) & live, p0):
+            raise _KinkReached(t)
+        f = low.rhs(t, y)
+        return f - lr / 2 * jvp(low, y, f)
+
+    return rhs
+
+
+def _zero_inputs(low, shape):
+    """Where a preactivation's input is all zeros (layout of :func:`_preactivations`)."""
+    if _is_cnn(low):
+        zero = np.all(low.model.patches == 0, axis=-1)  # n x P
+        return np.broadcast_to(zero[..., None], shape)
+    zero = np.all(low.model.X == 0, axis=-1)  # n
+    return np.broadcast_to(zero[None, :], shape)
+
+
+def _preactivations(low, y):
+    if _is_cnn(low):
+        return low.preactivations(y)
+    _a, W = low.unpack(y)
+    return W @ low.model.X.T
+
+
 def solve_modified(model, t, lr, method=None, rtol=None, atol=None,
                    progress=None) -> Trajectory:
     r"""Integrate the modified flow :math:`\dot\theta = -H\nabla\tilde L` at step ``lr``
     (``solve(model, t, lr=lr)``): float64, ``solve_ivp`` (default DOP853, ``rtol`` 1e-12).
-    ``progress``: as :func:`exactdyn.solve`'s."""
+    ``progress``: as :func:`exactdyn.solve`'s.
+
+    Kinked activations (ReLU, leaky ReLU, ``abs``) of :class:`~exactdyn.TwoLayer` and
+    :class:`~exactdyn.TwoLayerCNN`: the loss is smooth only on an activation region (the
+    pattern of preactivation signs frozen), so the modified flow is that of the initial
+    region; ``ValueError`` naming ``t`` when the flow reaches a kink before the last time,
+    or when a preactivation starts exactly at 0."""
     times = check.times("t", t)
     method = "DOP853" if method is None else method
     check.choice("method", method, FLOAT_METHODS)
@@ -293,6 +467,13 @@ def solve_modified(model, t, lr, method=None, rtol=None, atol=None,
     bar = progress_bar(check_progress(progress), times, f"{type(model).__name__} (modified)")
     try:
         ys, stats = integrate_float(rhs, None, y0, times, method, rtol, atol, progress=bar)
+    except _KinkReached as exc:
+        raise ValueError(
+            f"t: the modified flow of activation {model.activation!r} is defined on one "
+            "activation region (the loss is smooth only there), and the flow reaches a kink "
+            f"(a preactivation changes sign) near t = {float(exc.t):.6g}, before the last "
+            f"time {float(times[-1]):g}; ask for times before it, or take a smooth "
+            "activation") from None
     finally:
         if bar is not None:
             bar.close()

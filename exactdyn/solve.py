@@ -70,7 +70,10 @@ def solve(model, t, method: str | None = None, rtol: float | None = None,
         Integrate instead the modified flow that gradient descent with this step follows
         to second order, :math:`\dot\theta = -H\nabla\tilde L`,
         :math:`\tilde L = L + \tfrac{lr}{4}\nabla L^\top H\nabla L` (float64; see
-        :mod:`exactdyn.descent` and :mod:`exactdyn.symbolic.modified`).
+        :mod:`exactdyn.descent` and :mod:`exactdyn.symbolic.modified`). A kinked
+        activation (ReLU) has a smooth loss only on an activation region: the modified
+        flow is that of the initial region, and reaching a kink before the last time
+        raises ``ValueError`` naming ``t``.
     progress : bool or callable(str), optional
         float64 only: the integration time reached out of the last output time (and, with
         kinks, the activation-pattern changes met so far) on stderr. Default ``None``: a

@@ -73,9 +73,14 @@ def test_every_equation_is_printed_from_the_sympy_objects(built):
     # Each proof's residual is shown, and each is 0.
     for s in proofs:
         assert s.proven and s.expr.rhs == 0
-    # Numbered steps, each with its justification.
+    # Numbered steps, each with its justification; the modified flow's steps last.
+    from exactdyn.symbolic.modified import derive_modified_flow
+
+    modified = derive_modified_flow(flow).steps
+    for s in modified:
+        assert latex(s.expr) in readme and latex(s.expr) in doc
     n = len(flow.steps) + 2 * len(flow.conserved) + len(flow.reduced.constants) \
-        + len(ed.closed_form(model).equations()) + len(proofs)
+        + len(ed.closed_form(model).equations()) + len(proofs) + len(modified)
     assert re.findall(r"^\*\*(\d+)\. ", readme, re.M) == [str(k) for k in range(1, n + 1)]
 
 

@@ -199,6 +199,18 @@ def numbers(model, times, lin, num, ref, k_ref: int) -> tuple:
     return spectrum, rows
 
 
+def modified_steps() -> list:
+    """The modified flow's steps for the CNN (computed as the two-layer network's:
+    :data:`~.twolayer.MODIFIED_HOW`)."""
+    from ..symbolic.cnn import A, B, D, M, P, Q, R, W, derive_cnn_flow
+    from ..symbolic.modified import per_neuron_modified_steps
+    from .twolayer import MODIFIED_HOW
+
+    return per_neuron_modified_steps(derive_cnn_flow(),
+                                     {A: [(Q, P - 1), (B, M - 1)],
+                                      W: [(R, D - 1), (B, M - 1)]}, MODIFIED_HOW)
+
+
 def gather_cnn(model, times, precision: int, regime: bool = True, stage=None):
     """The :class:`~.content.ReportContent` of a two-layer CNN (``stage``: see
     :data:`~.content.STAGES`)."""
@@ -206,7 +218,14 @@ def gather_cnn(model, times, precision: int, regime: bool = True, stage=None):
     from ..solve import solve
     from ..symbolic.cnn import derive_cnn_flow
     from ..verify import VERIFY_RTOL
-    from .content import ReportContent, _no_stage, _title, cli_args, regime_of
+    from .content import (
+        MODIFIED_REFERENCE,
+        ReportContent,
+        _no_stage,
+        _title,
+        cli_args,
+        regime_of,
+    )
 
     stage = _no_stage if stage is None else stage
     ok, why, _c = applies(model)
@@ -218,6 +237,8 @@ def gather_cnn(model, times, precision: int, regime: bool = True, stage=None):
         conserved=conserved_steps(model), constants=[],
         closed_form=closed_form_definitions() if ok else [],
         proofs=closed_form_proofs() if ok else [], references=list(REFERENCES))
+    content.modified = modified_steps()
+    content.references.append(MODIFIED_REFERENCE)
     stage("integration")
     num = solve(model, times, rtol=VERIFY_RTOL)
     proven = model.conservation_proven()

@@ -129,6 +129,10 @@ class ReportContent:
     #: stem -> callable(content, float64 trajectory) -> matplotlib Figure, for figures
     #: the generic drawer does not know (listed in ``figures`` like the others).
     figure_hooks: dict = field(default_factory=dict)
+    #: The modified flow of gradient descent (:func:`modified_flow_steps`): its derivation
+    #: steps, and a note (how a family computes it, or why it is not available).
+    modified: list = field(default_factory=list)
+    modified_note: str = ""
 
     @property
     def model_name(self) -> str:
@@ -173,6 +177,36 @@ def _num(x: float) -> str:
 def _title(model) -> str:
     doc = sys.modules[type(model).__module__].__doc__ or type(model).__name__
     return doc.strip().splitlines()[0].rstrip(".")
+
+
+#: The reference of the modified loss (one rate; the layer rates enter as H).
+MODIFIED_REFERENCE = ("Barrett, Dherin, \"Implicit gradient regularization\", ICLR 2021 "
+                      "(backward error analysis of gradient descent).")
+
+#: The modified-flow section's introduction (Markdown and LaTeX alike).
+MODIFIED_INTRO = (
+    "Gradient descent with step h, theta(k+1) = theta(k) - h H grad L (H the diagonal of "
+    "layer rates), follows to second order in h the modified flow below (backward error "
+    "analysis): the flow's one-step map agrees with the GD step to O(h^3), so on a fixed "
+    "time interval GD's global error is O(h) against the gradient flow and O(h^2) against "
+    "the modified flow. The modified loss is L + (h/4) sum over layers p of "
+    "eta_p ||dL/dp||^2, whose gradient flow is f - (h/2) f'f with f = -H grad L the "
+    "derived flow. exactdyn.solve(model, t, lr=h) integrates it, exactdyn.gd(model, h, t) "
+    "runs GD, and exactdyn.verify(model, t, lrs=[...]) fits both orders.")
+
+
+def modified_flow_steps(flow) -> tuple:
+    """``(steps, note)``: the derivation of the modified flow of a derived gradient flow
+    (:func:`~exactdyn.symbolic.modified.derive_modified_flow`, indexed or matrix form),
+    or no steps and why."""
+    from ..symbolic.modified import derive_modified_flow
+
+    try:
+        mod = derive_modified_flow(flow)
+    except (NotImplementedError, ValueError, TypeError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [], f"Not available for this model: {msg}."
+    return list(mod.steps), ""
 
 
 def _conserved_steps(flow) -> list:
@@ -304,6 +338,9 @@ def gather(model, times=None, precision: int = 50, verify_numbers: bool = True,
         precision=precision, steps=list(flow.steps), conserved=_conserved_steps(flow),
         constants=_constant_steps(flow), closed_form=equations, proofs=proofs,
         references=[c for c in [getattr(getattr(flow, "network", flow), "citation", "")] if c])
+    content.modified, content.modified_note = modified_flow_steps(flow)
+    if content.modified:
+        content.references.append(MODIFIED_REFERENCE)
     applies = cf is not None
     if applies:
         try:  # the family has a closed form, but this instance (its init) may not

@@ -74,6 +74,9 @@ def to_json(content: ReportContent) -> str:
         "regime_note": content.regime_note,
         "figures": [stem for stem, _ in content.figures],
     }
+    if content.modified or content.modified_note:
+        data["modified_flow"] = {"steps": {s.title: s.proven for s in content.modified},
+                                 "note": content.modified_note}
     if content.verification_notes:
         data["verification_notes"] = content.verification_notes
     if content.tables:

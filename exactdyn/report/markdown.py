@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_markdown as esc
 from ..symbolic.latex import latex, steps_markdown
-from .content import FLOAT_FLOOR, ReportContent, param_text, regime_summary
+from .content import (
+    FLOAT_FLOOR,
+    MODIFIED_INTRO,
+    ReportContent,
+    param_text,
+    regime_summary,
+)
 from .data import verification_rows
 
 #: How the verification numbers are printed (the same on every machine).
@@ -119,6 +125,14 @@ def render(content: ReportContent) -> str:
         parts += ["## Proofs\n", "Each residual is the closed form substituted into the "
                   "equation it solves; sympy simplifies it to the right-hand side shown.\n",
                   steps_markdown(content.proofs, k + 1)]
+        k += len(content.proofs)
+    if content.modified or content.modified_note:
+        parts += ["## Modified flow of gradient descent\n", esc(MODIFIED_INTRO) + "\n"]
+        if content.modified:
+            parts.append(steps_markdown(content.modified, k + 1))
+            k += len(content.modified)
+        if content.modified_note:
+            parts.append(esc(content.modified_note) + "\n")
     parts += ["## Verification\n", f"Closed form against the integrator at "
               f"{len(content.times)} times in [{content.times[0]:g}, {content.times[-1]:g}].\n",
               verification_markdown(content)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..symbolic.latex import escape_tex as esc
 from ..symbolic.latex import latex, status
-from .content import ReportContent, param_text, regime_summary
+from .content import MODIFIED_INTRO, ReportContent, param_text, regime_summary
 from .data import verification_rows
 from .markdown import FLOAT_NOTE
 
@@ -100,6 +100,14 @@ def render(content: ReportContent) -> str:
         body += ["\\section*{Proofs}\nEach residual is the closed form substituted into the "
                  "equation it solves; sympy simplifies it to the right-hand side shown.\n",
                  _steps(content.proofs, k + 1)]
+        k += len(content.proofs)
+    if content.modified or content.modified_note:
+        body += ["\\section*{Modified flow of gradient descent}\n", esc(MODIFIED_INTRO) + "\n"]
+        if content.modified:
+            body.append(_steps(content.modified, k + 1))
+            k += len(content.modified)
+        if content.modified_note:
+            body.append(esc(content.modified_note) + "\n")
     body += ["\\section*{Verification}\n", f"Closed form against the integrator at "
              f"{len(content.times)} times in [{content.times[0]:g}, {content.times[-1]:g}].\n",
              _verification(content), *_tables(content)]

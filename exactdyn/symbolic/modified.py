@@ -104,14 +104,13 @@ _CACHE: dict = {}
 
 
 def derive_modified_flow(flow) -> ModifiedFlow:
-    """The modified flow of a derived gradient flow (indexed or matrix form), cached."""
-    key = getattr(getattr(flow, "network", None), "name", None) or flow.name
-    if key not in _CACHE:
-        if isinstance(flow, GradientFlow):
-            _CACHE[key] = _indexed(flow)
-        else:
-            _CACHE[key] = _matrix(flow)
-    return _CACHE[key]
+    """The modified flow of a derived gradient flow (indexed or matrix form), cached per
+    flow object (flows are derived once per process and per family or user network; two
+    user networks may share a name, so the name is no key)."""
+    key = id(flow)
+    if key not in _CACHE or _CACHE[key][0] is not flow:
+        _CACHE[key] = (flow, _indexed(flow) if isinstance(flow, GradientFlow) else _matrix(flow))
+    return _CACHE[key][1]
 
 
 def _indexed(flow: GradientFlow) -> ModifiedFlow:
@@ -120,8 +119,9 @@ def _indexed(flow: GradientFlow) -> ModifiedFlow:
     Lt = modified_loss(net, h)
     steps = [DerivationStep(
         "Modified loss", sp.Eq(sp.Symbol("\\tilde L"), Lt, evaluate=False),
-        "Backward error analysis of θ_{k+1} = θ_k − h H∇L: the step agrees to O(h^3) with "
-        "the flow θ' = −H∇L̃, L̃ = L + (h/4) Σ_b η_b Σ_j (∂L/∂b_j)^2 (a new width-generic "
+        "Backward error analysis of θ_{k+1} = θ_k − h H grad L: the step agrees to O(h^3) "
+        "with the gradient flow θ' = −H grad of the modified loss L + (h/4) Σ_b η_b Σ_j "
+        "(∂L/∂b_j)^2 (a new width-generic "
         "reduction).", proven=None)]
     mod_net = SymbolicNetwork(
         name=f"{net.name}_modified", params=net.params, rates=net.rates,
@@ -137,7 +137,8 @@ def _indexed(flow: GradientFlow) -> ModifiedFlow:
         steps.append(DerivationStep(
             f"Modified flow of {b.name}",
             sp.Eq(sp.Symbol(f"\\dot{{{b.name}}}_{{j}}"), mflow.rhs[b], evaluate=False),
-            f"−η ∂L̃/∂{b.name}_j; equal to f − (h/2) f'f with f'f = d/dt of the flow's own "
+            f"−η times the derivative of the modified loss in {b.name}_j; equal to "
+            "f − (h/2) f'f with f'f = d/dt of the flow's own "
             "right-hand side along the flow (chain rule through the reductions): the "
             "difference simplifies to 0.", proven=ok))
     return ModifiedFlow(flow, Lt, correction, mflow, steps, proven, h)
@@ -152,15 +153,16 @@ def _matrix(flow) -> ModifiedFlow:
     loss = getattr(flow, "loss", None)
     if loss is None:
         loss = flow.network.loss
-    # −η ∂L/∂W = rhs, so η ‖∂L/∂W‖² = ‖rhs‖²/η.
-    penalty = sp.Add(*[sp.Trace(flow.rhs[W].T * flow.rhs[W]) / rates.get(W, 1)
-                       for W in params])
+    # −η ∂L/∂W = rhs, so ∂L/∂W = −rhs/η and the penalty is Σ η ‖∂L/∂W‖²_F.
+    grads = {W: (-flow.rhs[W] / rates.get(W, 1)).doit() for W in params}
+    penalty = sp.Add(*[rates.get(W, 1) * sp.Trace(grads[W].T * grads[W]) for W in params])
     Lt = loss + h / 4 * penalty
     steps = [DerivationStep(
         "Modified loss", sp.Eq(sp.Symbol("\\tilde L"), Lt, evaluate=False),
         "Backward error analysis of W_{k+1} = W_k − h η ∂L/∂W: the step agrees to O(h^3) "
-        "with the flow Ẇ_ℓ = −η_ℓ ∂L̃/∂W_ℓ, L̃ = L + (h/4) Σ_ℓ η_ℓ ‖∂L/∂W_ℓ‖_F^2 "
-        "= L + (h/4) Σ_ℓ ‖Ẇ_ℓ‖_F^2/η_ℓ.")]
+        "with the gradient flow dW_ℓ/dt = −η_ℓ ∂/∂W_ℓ of the modified loss "
+        "L + (h/4) Σ_ℓ η_ℓ tr(G_ℓᵀ G_ℓ), G_ℓ = ∂L/∂W_ℓ = −(dW_ℓ/dt)/η_ℓ from the derived "
+        "flow.")]
     eps = sp.Symbol("epsilon")
     sym = tuple(getattr(getattr(flow, "network", None), "symmetric", ())) + tuple(
         v for k, v in (getattr(flow, "hyper", None) or {}).items() if k == "Sigma_xx")
@@ -172,8 +174,9 @@ def _matrix(flow) -> ModifiedFlow:
             f"Modified flow of {W.name}",
             sp.Eq(sp.Symbol(f"\\dot{{{W.name}}}"),
                   sp.MatAdd(flow.rhs[W], -h / 2 * correction[W]), evaluate=False),
-            "f − (h/2) f'f = −η∇L̃ (∇ of ½∇Lᵀ H ∇L is ∇²L H ∇L); f'f is the first-order "
-            "change of the right-hand side along W ↦ W + ε f(W), product rule in matrix "
+            "f − (h/2) f'f = −η ∂/∂W of the modified loss (the gradient of (1/2) grad Lᵀ H "
+            "grad L is Hess L H grad L); f'f is the first-order change of the right-hand "
+            "side along W -> W + ε f(W), product rule in matrix "
             "form."))
     return ModifiedFlow(flow, Lt, correction, None, steps, True, h)
 
@@ -183,3 +186,42 @@ def _plain(expr, symmetric):
     expr = expr.xreplace({S.T: S for S in symmetric})
     return expr.replace(lambda e: isinstance(e, sp.MatPow) and e.exp.is_Integer and e.exp > 1,
                         lambda e: sp.MatMul(*([e.base] * int(e.exp)), evaluate=False))
+
+
+def per_neuron_modified_loss(flow, ranges: dict, lr: sp.Symbol = LR) -> sp.Expr:
+    r""":math:`\tilde L = L + \tfrac h4\sum_\theta\sum_{\text{free indices}}\dot\theta^2` for a
+    flow derived per neuron and per sample (the two-layer network, the CNN: every rate 1,
+    so :math:`\partial L/\partial\theta = -\dot\theta`).
+
+    ``flow``: a :class:`~exactdyn.symbolic.twolayer.TwoLayerFlow` (``rhs`` at free indices,
+    ``observables["loss"]``); ``ranges``: base -> ``[(index, upper), ...]``, the free
+    indices of its right-hand side and their last values."""
+    penalty = sp.S.Zero
+    for base, rhs in flow.rhs.items():
+        term = rhs ** 2
+        for idx, hi in ranges[base]:
+            term = sp.Sum(term, (idx, 0, hi))
+        penalty += term
+    return flow.observables["loss"] + lr / 4 * penalty
+
+
+def per_neuron_modified_steps(flow, ranges: dict, how: str, lr: sp.Symbol = LR) -> list:
+    r"""The report's steps of the modified flow of a per-neuron flow: the modified loss
+    (:func:`per_neuron_modified_loss`) and :math:`\dot\theta = f - \tfrac h2 f'f`, with
+    ``how`` saying how :math:`f'f` is computed."""
+    Lt = per_neuron_modified_loss(flow, ranges, lr)
+    names = ", ".join(b.name for b in flow.rhs)
+    return [
+        DerivationStep(
+            "Modified loss", sp.Eq(sp.Symbol("\\tilde L"), Lt, evaluate=False),
+            "Backward error analysis of θ_{k+1} = θ_k − h grad L (every rate 1): the step "
+            "agrees to O(h^3) with the gradient flow of the modified loss "
+            "L + (h/4) Σ_θ (∂L/∂θ)², with ∂L/∂θ = −θ' from the derived flow above.",
+            proven=None),
+        DerivationStep(
+            f"Modified flow of {names}",
+            sp.Eq(sp.Symbol("\\dot\\theta"),
+                  sp.Symbol("f(\\theta) - \\frac{h}{2} f'(\\theta) f(\\theta)"), evaluate=False),
+            "Minus the gradient of the modified loss is −grad L − (h/2) Hess L grad L = "
+            "f − (h/2) f'f, with f = −grad L the derived flow. " + how,
+            proven=None)]
