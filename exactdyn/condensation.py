@@ -4,7 +4,12 @@ Zhou et al., "Towards understanding the condensation of neural networks at initi
 training", NeurIPS 2022: the cosine-similarity matrix of the normalized input weights
 (:math:`C_{kl} = \langle\hat w_k, \hat w_l\rangle`, near-zero rows dropped), ordered by
 the top eigenvector of C, shown as a heat map on [−1, 1]; the number of condensed
-directions is the number of clusters of directions.
+directions is the number of clusters of directions. The criterion followed (arXiv:2105.11686,
+§1, the part read): "the input weights of hidden neurons ... (the input weight or the
+feature of a hidden neuron consists of the weight from its input layer to the hidden neuron
+and its bias term) condense onto isolated orientations during the training". The clustering
+of :func:`direction_clusters` (greedy, cosine ≥ 0.95) and the ordering of the heat map are
+ours; the paper's body was not read (docs/papers/zhou_cnn.md).
 
 Luo, Xu, Ma, Zhang, "Phase diagram for two-layer ReLU neural networks at infinite-width
 limit", JMLR 22 (2021) 71 [LX]: for 1-D data plus a bias, each neuron drawn as a point

@@ -6,7 +6,12 @@ initializations promote rapid feature learning", NeurIPS 2024) describe the sing
 :math:`f(x) = a\,w^\top x` by its conserved imbalance
 :math:`\delta = \eta_w a^2 - \eta_a\lVert w\rVert^2`: :math:`\delta\to+\infty` lazy,
 :math:`\delta\to-\infty` rescaling, :math:`\delta\approx 0` rich. The thresholds below are
-ours.
+ours. Read: the abstract ("a minimal model that transitions between lazy and rich
+learning ... through a set of conserved quantities") and the authors' code
+(github.com/allanraventos/getrichquick, ``single-neuron/Single_Neuron.ipynb``: the
+conserved ``R = a^2 - |w|^2`` at unit rates, and a ``kernel_distance`` 1 − cos(K₀, K_t) of
+Fort et al., where this module uses the relative Frobenius change); the body's regime
+definitions were not (docs/papers/saxe_kunin.md).
 
 The NTK on the training inputs :math:`X = \Sigma_{xx}^{1/2}` (the identity when whitened)
 is
