@@ -78,3 +78,13 @@ def test_rd_copy_options_are_checked():
         rd_slope(1.75, 0.0, widths=(8, 16), init="gaussian", rd="copy")
     with pytest.raises(ValueError, match="even width"):
         relative_distance(np.ones((3, 2)), np.ones((3, 2)), "copy")
+
+
+def test_cli_classify_two_layer_takes_rd_copy(capsys):
+    from exactdyn.cli import main
+
+    code = main(["classify", "two-layer", "--width", "16", "--gamma", "1.75",
+                 "--gamma-prime", "0", "--init", "mirrored", "--activation", "tanh",
+                 "--data", "1d-linear", "--n", "10", "--rd", "copy", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "rd_kind" in out and "copy" in out
