@@ -124,3 +124,23 @@ def test_cnn_digits_fraction_of_condensed_kernels():
     assert d["lin"].ratio > 1.9                   # s1 > s2: the theory predicts all kernels
     assert d["condensed_fraction"] == 1.0         # on ±u1 before the loss moves by 1%
     assert d["min_cos"][0] < 0.9                  # from a random, unaligned init
+
+
+def test_luo_diagram_named_inits_from_their_scales():
+    from exactdyn.regimes import TWO_LAYER_INITS, luo_label
+
+    table = _load("luo_phase_diagram").named_inits()
+    assert set(table) == {"ntk", "mean-field", "xavier", "lecun", "he", "std-1/m"}
+    m1, m2 = 1e6, 1e9
+    for name, (g, gp, label) in table.items():
+        sc = [TWO_LAYER_INITS[name].scales(m) for m in (m1, m2)]
+        # the exponents read off the scales: -d log(beta1 beta2/alpha)/d log m, ...
+        dlog = math.log(m2 / m1)
+        g_read = -(math.log(sc[1]["beta1"] * sc[1]["beta2"] / sc[1]["alpha"])
+                   - math.log(sc[0]["beta1"] * sc[0]["beta2"] / sc[0]["alpha"])) / dlog
+        gp_read = -(math.log(sc[1]["beta1"] / sc[1]["beta2"])
+                    - math.log(sc[0]["beta1"] / sc[0]["beta2"])) / dlog
+        assert (g, gp) == pytest.approx((g_read, gp_read), abs=1e-9)
+        assert label == luo_label(g, gp)
+    assert [table[n][2] for n in ("ntk", "mean-field", "std-1/m")] == \
+        ["linear", "critical", "condensed"]
