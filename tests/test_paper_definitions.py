@@ -88,3 +88,27 @@ def test_cli_classify_two_layer_takes_rd_copy(capsys):
                  "--data", "1d-linear", "--n", "10", "--rd", "copy", "--no-progress"])
     out = capsys.readouterr().out
     assert code == 0 and "rd_kind" in out and "copy" in out
+
+
+# ---- Kunin et al.'s kernel distance (allanraventos/getrichquick, Single_Neuron.ipynb) ------
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(st.floats(-3, 3), st.floats(-3, 3), st.floats(-3, 3), st.floats(-3, 3),
+       st.floats(-3, 3), st.floats(-3, 3))
+def test_kernel_distance_is_their_codes_formula(a0, w01, w02, at, wt1, wt2):
+    from exactdyn.regimes.single_neuron import kernel_distance, single_neuron_ntk
+
+    w0, wt = np.array([w01, w02]), np.array([wt1, wt2])
+    if abs(a0) + np.linalg.norm(w0) < 1e-3 or abs(at) + np.linalg.norm(wt) < 1e-3:
+        return
+    # their kernel_distance, with ||K_t||^2 = 2 a_t^4 + 2 a_t^2 |w_t|^2 + |w_t|^4
+    numer = (2 * a0**2 * at**2 + a0**2 * (wt1**2 + wt2**2) + at**2 * np.linalg.norm(w0) ** 2
+             + (w01 * wt1 + w02 * wt2) ** 2)
+    den1 = math.sqrt(2 * a0**4 + 2 * a0**2 * np.linalg.norm(w0) ** 2
+                     + np.linalg.norm(w0) ** 4)
+    den2 = math.sqrt(2 * at**4 + 2 * at**2 * (wt1**2 + wt2**2) + (wt1**2 + wt2**2) ** 2)
+    theirs = 1 - numer / (den1 * den2)
+    th = single_neuron_ntk(np.array([a0, at]), np.stack([w0, wt]))  # unit rates, whitened
+    assert kernel_distance(th)[-1] == pytest.approx(theirs, abs=1e-12)
+    assert kernel_distance(th)[0] == pytest.approx(0.0, abs=1e-12)
