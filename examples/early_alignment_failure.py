@@ -12,8 +12,9 @@ towards global minima and only converge to a spurious stationary point") on the 
 their Assumption 3 family with x1 = -1, x3 = 1 (the open ends), bias 1, outer labels 1 and
 eta = 0.1; scale lambda = 1e-3 as their code's default (here on both layers, m = 10 instead
 of their 20000). Key number (tested): the balanced init's final loss equals the
-least-squares loss (1 - eta)^2/9 = 0.09. The paper's own section-5 instance is
-exactdyn.datasets.boursier_flammarion_instance (tests/test_bf_instance.py).
+least-squares loss (1 - eta)^2/9 = 0.09. Part 4 runs the paper's own section-5 instance
+(their code's "3 points" data) from their code's dominated init (init="dominated_bf",
+lambda = 1e-3): its final loss is that data's least-squares loss.
 
 Run: ``python examples/early_alignment_failure.py [--out DIR]`` -> early_alignment_failure.png
 (default DIR: a new temporary directory); run time: about 10 s (measured).
@@ -25,7 +26,12 @@ import numpy as np
 from _out import out_dir, parser
 
 import exactdyn as ed
-from exactdyn.datasets import boursier_flammarion_data, least_squares_loss, v_shape_weights
+from exactdyn.datasets import (
+    boursier_flammarion_data,
+    boursier_flammarion_instance,
+    least_squares_loss,
+    v_shape_weights,
+)
 from exactdyn.numeric.twolayer import solve_two_layer
 
 ETA = 0.1
@@ -43,7 +49,15 @@ def key_numbers(eta=ETA, width=10, t_end=4000.0):
     v = ed.TwoLayer.from_init(a, W, X, y)
     gau = ed.TwoLayer(width, X, y, init="gaussian", beta1=1e-3, beta2=0.3, seed=2)
     tg = solve_two_layer(gau, [0.0, 100.0, 1000.0], max_kinks=3000)
+    # the paper's own section-5 instance, their code's dominated init, lambda = 1e-3
+    X5, y5 = boursier_flammarion_instance()
+    lam = 1e-3
+    bf5 = ed.TwoLayer(width, X5, y5, init="dominated_bf", beta1=lam / np.sqrt(width),
+                      beta2=lam / np.sqrt(width), seed=0)
+    t5 = solve_two_layer(bf5, [0.0, 1000.0, 20000.0], max_kinks=5000)
     return {"least_squares": least_squares_loss(X, y), "balanced": float(tb["loss"][-1]),
+            "section5": float(t5["loss"][-1]),
+            "section5_least_squares": least_squares_loss(X5, y5),
             "v_shape": float(ed.lower(v).observe(a, W)[1]), "gaussian": float(tg["loss"][-1]),
             "X": X, "y": y, "v": (a, W), "balanced_traj": tb, "gaussian_traj": tg,
             "t_end": t_end}
@@ -62,6 +76,9 @@ def main(argv=None):
     print(f"2. two-neuron V:                      loss {k['v_shape']:.3e}   "
           f"a = {np.round(a, 4)}, W = {np.round(W, 4).tolist()}")
     print(f"3. gaussian init (beta1=1e-3, beta2=0.3), m=10, t=1000: loss {k['gaussian']:.3e}")
+    print(f"4. their section-5 data x = (-0.75, -0.5, 0.125), y = (1.1, 0.1, 0.8), their "
+          f"code's dominated init (lambda = 1e-3, m = 10), t = 20000: loss "
+          f"{k['section5']:.12g} vs least squares {k['section5_least_squares']:.12g}")
     try:
         import matplotlib
 

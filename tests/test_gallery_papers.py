@@ -104,6 +104,12 @@ def test_early_alignment_failure_ends_at_the_least_squares_loss():
     assert k["least_squares"] == pytest.approx((1 - eta) ** 2 / 9, rel=1e-12)
     assert k["balanced"] == pytest.approx((1 - eta) ** 2 / 9, abs=1e-6)   # spurious point
     assert k["v_shape"] < 1e-25 and k["gaussian"] < 1e-3
+    # the paper's section-5 data: numpy's least squares of y on [x, 1], independently
+    X5 = np.array([-0.75, -0.5, 0.125])
+    y5 = np.array([1.1, 0.1, 0.8])
+    A = np.column_stack([X5, np.ones(3)])
+    r = y5 - A @ np.linalg.lstsq(A, y5, rcond=None)[0]
+    assert k["section5"] == pytest.approx(np.sum(r**2) / 6, abs=1e-6) and k["section5"] > 0.08
 
 
 # ---- Zhou et al.: condensation (fully connected, and CNN kernels on real images) --------------
