@@ -18,8 +18,8 @@ when the loss has first dropped by 1%, against the theory's 1 (MATH.md §5, s1 >
 Needs scikit-learn (``pip install exactdyn[cnn]``).
 Run: ``python examples/cnn_condensation_digits.py [--out DIR]`` -> digits_kernel_cosine.png,
 digits_u1_ratio.png, digits_kernels.png (default DIR: a new temporary directory);
-run time: about 15 minutes (the full flow of
-stage 1 at scale 1e-6 is long); it prints each stage as it starts.
+run time: about 100 s (measured by docs/run_gallery.py on the shared 2-core machine; the
+full flow of stage 1 at scale 1e-6 is the long part).
 """
 
 import os
