@@ -112,3 +112,20 @@ def test_kernel_distance_is_their_codes_formula(a0, w01, w02, at, wt1, wt2):
     th = single_neuron_ntk(np.array([a0, at]), np.stack([w0, wt]))  # unit rates, whitened
     assert kernel_distance(th)[-1] == pytest.approx(theirs, abs=1e-12)
     assert kernel_distance(th)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+# ---- Luo et al.'s orientation / amplitude (scalestudy1d_191224.py, wb2theta) -------------
+
+
+def test_signed_amplitude_and_angle_are_their_codes():
+    from exactdyn.condensation import orientation_amplitude
+
+    rng = np.random.default_rng(0)
+    W, a = rng.normal(size=(7, 2)), rng.normal(size=7)
+    theta, amp = orientation_amplitude(W, a, amplitude="signed")
+    # their code: v = (w; b) per neuron (columns), amp_av = a * ||v||, angle = atan2(b, w)
+    v = W.T
+    np.testing.assert_allclose(amp, a * np.sqrt(np.sum(v**2, axis=0)), rtol=1e-15)
+    np.testing.assert_allclose(theta, [math.atan2(b, w) for w, b in W], rtol=1e-15)
+    with pytest.raises(ValueError, match="needs the output weights"):
+        orientation_amplitude(W, amplitude="signed")
