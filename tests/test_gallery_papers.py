@@ -99,11 +99,15 @@ def test_early_alignment_polar_neurons_end_on_extremal_vectors():
 
 
 def test_early_alignment_failure_ends_at_the_least_squares_loss():
-    k = _load("early_alignment_failure").key_numbers()
+    k = _load("early_alignment_failure").key_numbers(with_section5=False)
     eta = 0.1
     assert k["least_squares"] == pytest.approx((1 - eta) ** 2 / 9, rel=1e-12)
     assert k["balanced"] == pytest.approx((1 - eta) ** 2 / 9, abs=1e-6)   # spurious point
     assert k["v_shape"] < 1e-25 and k["gaussian"] < 1e-3
+
+
+def test_early_alignment_failure_on_the_papers_section5_instance():
+    k = _load("early_alignment_failure").section5()
     # the paper's section-5 data: numpy's least squares of y on [x, 1], independently
     X5 = np.array([-0.75, -0.5, 0.125])
     y5 = np.array([1.1, 0.1, 0.8])
