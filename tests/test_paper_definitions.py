@@ -76,6 +76,9 @@ def test_rd_copy_options_are_checked():
         stop_rd(net, 0.05, rd="half")
     with pytest.raises(ValueError, match="mirrored"):
         rd_slope(1.75, 0.0, widths=(8, 16), init="gaussian", rd="copy")
+    gauss = ed.TwoLayer(8, "1d-linear", activation="tanh", gamma=1.75, gamma_prime=0.0, n=10)
+    with pytest.raises(ValueError, match="mirrored"):
+        stop_rd(gauss, 0.05, rd="copy")
     with pytest.raises(ValueError, match="even width"):
         relative_distance(np.ones((3, 2)), np.ones((3, 2)), "copy")
 

@@ -314,6 +314,9 @@ def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=
     from ..solve import solve
 
     check.choice("rd", rd, RD_KINDS)
+    if rd == "copy" and getattr(model, "init", None) != "mirrored":
+        raise ValueError(f"rd='copy' measures one copy of a mirrored init; the model's init "
+                         f"is {getattr(model, 'init', None)!r}")
 
     def rds(tr):
         return tr["rd"] if rd == "all" else relative_distance(model.W0, tr["W"], rd)
