@@ -4,11 +4,17 @@ Zhou et al., "Towards understanding the condensation of neural networks at initi
 training", NeurIPS 2022: the cosine-similarity matrix of the normalized input weights
 (:math:`C_{kl} = \langle\hat w_k, \hat w_l\rangle`, near-zero rows dropped), ordered by
 the top eigenvector of C, shown as a heat map on [−1, 1]; the number of condensed
-directions is the number of clusters of directions.
+directions is the number of clusters of directions. The criterion followed (arXiv:2105.11686,
+§1, the part read): "the input weights of hidden neurons ... (the input weight or the
+feature of a hidden neuron consists of the weight from its input layer to the hidden neuron
+and its bias term) condense onto isolated orientations during the training". The clustering
+of :func:`direction_clusters` (greedy, cosine ≥ 0.95) and the ordering of the heat map are
+ours; the paper's body was not read (docs/papers/zhou_cnn.md).
 
 Luo, Xu, Ma, Zhang, "Phase diagram for two-layer ReLU neural networks at infinite-width
 limit", JMLR 22 (2021) 71 [LX]: for 1-D data plus a bias, each neuron drawn as a point
-(orientation of :math:`w_k`, amplitude :math:`|a_k|\,\|w_k\|`)
+(orientation of :math:`w_k`, amplitude :math:`|a_k|\,\|w_k\|`, ours; their code's signed
+:math:`a_k\|w_k\|` is ``amplitude="signed"``)
 (:func:`orientation_amplitude`, :func:`plot_orientation_amplitude`).
 """
 
@@ -99,7 +105,7 @@ def plot_condensation(W, ax=None, path=None, rel_tol: float = 1e-3, title=None,
 
 # ---- orientation / amplitude scatter --------------------------------------------------------
 
-AMPLITUDES = ("auto", "w", "aw")
+AMPLITUDES = ("auto", "w", "aw", "signed")
 
 
 def principal_direction(W) -> np.ndarray:
@@ -123,7 +129,7 @@ def principal_direction(W) -> np.ndarray:
 def orientation_amplitude(W, a=None, reference=None, amplitude: str = "auto"):
     r"""Orientation angle and amplitude of every neuron's input weight [LX, ZX].
 
-    Luo et al. (JMLR 2021, Fig. 5) and Zhou et al. (NeurIPS 2022) draw, for 1-D data plus
+    Luo et al. (JMLR 2021) and Zhou et al. (NeurIPS 2022) draw, for 1-D data plus
     a bias (:math:`w_k = (w_{k,1}, b_k) \in \mathbb R^2`), each neuron as a point
     (orientation :math:`\theta_k`, amplitude :math:`A_k`); a condensed network has its
     large-amplitude points on a few vertical lines.
@@ -147,9 +153,16 @@ def orientation_amplitude(W, a=None, reference=None, amplitude: str = "auto"):
     ``reference=z`` measures the prediction directly; before condensation the principal
     direction is a random direction and :math:`\hat z` is the better reference.
 
+    What was read of it is Luo et al.'s code (github.com/xuzhiqin1990/phasediagram_twolayerNN,
+    ``scalestudy1d_191224.py``, ``wb2theta``): ``amp_av=a*self.L2norm(v,0)`` and
+    ``angle_v=[math.atan2(dy,dx) for dy,dx in zip(b, w)]``, plotted as "angle" against
+    "amp"; the orientation above is that angle. The papers' figures were not read
+    (docs/papers/luo_chen.md, docs/papers/zhou_cnn.md).
+
     **Amplitude.** ``"w"``: :math:`A_k = \|w_k\|`; ``"aw"``: :math:`A_k = |a_k|\,\|w_k\|`
-    (the neuron's weight in the output, Luo et al.'s choice); ``"auto"``: ``"aw"`` when
-    ``a`` is given, else ``"w"``.
+    (the neuron's weight in the output; ours, positive so it can be drawn on a log axis);
+    ``"signed"``: :math:`A_k = a_k\|w_k\|`, signed, as Luo et al.'s code computes
+    ``amp_av``; ``"auto"``: ``"aw"`` when ``a`` is given, else ``"w"``.
 
     Parameters
     ----------
@@ -159,7 +172,7 @@ def orientation_amplitude(W, a=None, reference=None, amplitude: str = "auto"):
         Output weights.
     reference : array_like, shape (d_in,), optional
         Nonzero reference direction (see above).
-    amplitude : {"auto", "w", "aw"}
+    amplitude : {"auto", "w", "aw", "signed"}
 
     Returns
     -------
@@ -174,8 +187,8 @@ def orientation_amplitude(W, a=None, reference=None, amplitude: str = "auto"):
         a = check.finite_vector("a", a)
         if a.size != m:
             raise ValueError(f"a must have one entry per row of W ({m}), got {a.size}")
-    if amplitude == "aw" and a is None:
-        raise ValueError("amplitude='aw' needs the output weights a")
+    if amplitude in ("aw", "signed") and a is None:
+        raise ValueError(f"amplitude={amplitude!r} needs the output weights a")
     if d < 2:
         raise ValueError(f"W must have at least 2 columns (d_in >= 2) for an orientation, "
                          f"got shape {W.shape}")
@@ -199,6 +212,8 @@ def orientation_amplitude(W, a=None, reference=None, amplitude: str = "auto"):
         else:
             theta = np.arccos(np.clip((W @ ref) / norms, -1.0, 1.0))
     theta[norms == 0] = np.nan
+    if amplitude == "signed":
+        return theta, norms * a
     amp = norms * np.abs(a) if (amplitude == "aw" or (amplitude == "auto" and a is not None)) \
         else norms
     return theta, amp
@@ -283,7 +298,8 @@ def plot_orientation_amplitude(traj, times=None, reference=None, amplitude="auto
     kind = amplitude if amplitude != "auto" else ("aw" if hasattr(traj, "state") else "w")
     ax.set_xlabel(r"orientation $\theta_k$" + (" (to reference)" if reference is not None
                                                  or d > 2 else ""))
-    ax.set_ylabel(r"$|a_k|\,\|w_k\|$" if kind == "aw" else r"$\|w_k\|$")
+    ax.set_ylabel({"aw": r"$|a_k|\,\|w_k\|$", "signed": r"$a_k\,\|w_k\|$"}.get(
+        kind, r"$\|w_k\|$"))
     if series[0][0] is not None:
         ax.legend(fontsize=8, loc="best")
     ax.set_title(title or "orientation / amplitude")

@@ -84,7 +84,8 @@ def boursier_flammarion_instance():
     small balanced init aligns every neuron on the all-active direction and gradient flow
     ends on the least-squares fit with positive loss, while ReLU neurons with kinks
     between the points fit exactly. Taken from the ``3 points`` data of the authors' code
-    (``no_convergence.py``, github.com/eboursier/early_alignment), which trains width
+    (``early_alignment.py``, formerly ``no_convergence.py``,
+    github.com/eboursier/early_alignment), which trains width
     20000 from a balanced init of scale λ/√m, λ = 1e-3.
 
     Returns

@@ -8,6 +8,11 @@ phi = cos(w, beta*), the magnitude mu = a|w| and the kernel movement. Large delt
 lazy (a barely moves, the NTK hardly changes); delta -> -inf rescales w without turning
 it; delta ~ 0 is rich (w turns to beta* quickly, then the magnitude grows).
 
+After the paper's lazy-to-rich picture of the single neuron (its figure numbers and
+parameters were not read; see docs/papers/saxe_kunin.md). Key number (tested): the delta
+where the measured kernel change crosses 0.1 (the single_neuron taxonomy's kernel_tol, ours)
+against the small-init theory rho_K = 3.634 (n = 3, s = 1).
+
 Run: ``python examples/kunin_lazy_rich.py [--out DIR]`` -> kunin_lazy_rich.png (default
 DIR: a new temporary directory); run time: about 6 s (measured).
 """
@@ -24,6 +29,31 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import exactdyn as ed  # noqa: E402
+
+
+def lazy_rich_transition(beta=(1.0, 0.0, 0.0), product=0.05, seed=2, lo=1.0, hi=10.0,
+                         steps=30):
+    """The delta where the measured NTK change crosses the single_neuron taxonomy's
+    kernel_tol = 0.1 (rich below, lazy above), by bisection on the exact solution, with the
+    measured labels on either side. Theory (Kunin et al.'s small-init limit, MATH.md §2):
+    rho = delta/s at rho_K = 2/sqrt((1 + 2 tau/sqrt(1 + 3/n))^2 - 1) (3.634 for n = 3)."""
+    from exactdyn.regimes.single_neuron import classify_single_neuron
+
+    beta = np.asarray(beta, float)
+
+    def change(delta):
+        m = ed.SingleNeuron(beta.size, delta=delta, beta=beta, product=product, seed=seed)
+        return classify_single_neuron(m)
+
+    labels = (change(lo).label, change(hi).label)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        if change(mid).evidence["ntk_change"] > 0.1:
+            lo = mid
+        else:
+            hi = mid
+    return {"delta_star": 0.5 * (lo + hi), "s": float(np.linalg.norm(beta)), "n": beta.size,
+            "labels": labels}
 
 
 def main(out=None):
@@ -51,6 +81,9 @@ def main(out=None):
     for ax in axes:
         ax.set_xlabel("t")
     axes[0].legend(fontsize=8)
+    k = lazy_rich_transition()
+    print(f"lazy-to-rich transition (measured NTK change = 0.1): delta* = "
+          f"{k['delta_star']:.4f}, rho* = delta*/s = {k['delta_star'] / k['s']:.4f}")
     fig.suptitle("Kunin et al.: lazy (δ > 0) to rich (δ ≈ 0) to rescaling (δ < 0)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -9,6 +9,12 @@ its start). The dead band of the label is two standard errors of the seed-averag
 exactdyn.regimes.two_layer: (gamma - gamma' - 1)/2 condensed, 2(gamma - gamma' - 1) linear
 with beta1 << beta2, -1/2 at NTK.
 
+Reproduces the measurement behind Luo et al.'s diagram (their code fits
+log RD(theta*_w) against log m, github.com/xuzhiqin1990/phasediagram_twolayerNN); the
+paper's widths and figure numbers were not read. Key number (tested): the slope's sign on
+each side of the theory line gamma = 1 (gamma' = 0), with RD over the whole network and
+per copy as their code measures it (docs/papers/luo_chen.md).
+
 Run: ``python examples/rd_slopes.py [--out DIR] [--quick]`` (default DIR: a new temporary
 directory) -> rd_slopes.png; run time: about 90 s (measured on one core; ``--quick``: widths
 16..1024, three seeds, about 15 s; (1.5, 0.25) is then within the noise band). It prints
@@ -33,6 +39,16 @@ POINTS = [((0.5, 0.0), 0.5, -0.5), ((1.75, 0.0), 0.0, 0.375), ((1.5, 0.25), 0.0,
           ((1.25, 0.5), 0.0, -0.5)]
 
 
+def across_the_line(gamma_prime=0.0, gammas=(0.75, 1.75), widths=(16, 64, 256),
+                    seeds=(0, 1, 2), rd="all"):
+    """Key number: the RD slope on each side of the theory line gamma = 1 (at gamma' = 0):
+    negative (linear) below it, positive (condensed) above, with the measured and predicted
+    labels. ``rd="copy"`` measures RD on one copy of the mirrored init, as Luo et al.'s
+    code does."""
+    proto = dict(PROTOCOL, widths=widths, seeds=seeds)
+    return {g: rd_slope(g, gamma_prime, rd=rd, progress=False, **proto) for g in gammas}
+
+
 def main(out=None, quick=False):
     out = out_dir(out, "rd_slopes")
     proto = dict(PROTOCOL)
@@ -54,6 +70,11 @@ def main(out=None, quick=False):
         line, = ax.loglog(m, r.rd_mean, "o-", label=f"({g:g}, {gp:g}): slope {r.slope:+.2f}"
                           f" {r.label} (Luo: {r.predicted})")
         ax.loglog(m, r.rd, ".", color=line.get_color(), alpha=0.35)
+    for kind in ("all", "copy"):
+        side = across_the_line(rd=kind)
+        print(f"either side of gamma = 1 (gamma' = 0), rd={kind!r}: " + ", ".join(
+            f"gamma {g:g}: slope {r.slope:+.3f} {r.label} (Luo: {r.predicted})"
+            for g, r in side.items()))
     ax.set_xlabel("width m")
     ax.set_ylabel("RD at loss = 5% of start")
     ax.set_title(r"RD over widths at Luo et al.'s $(\gamma, \gamma')$")

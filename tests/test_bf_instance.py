@@ -1,6 +1,7 @@
 """The worked three-point instance of Boursier & Flammarion (arXiv:2401.10791, §5; the
 "3 points" data of their code): x = (-0.75, -0.5, 0.125), y = (1.1, 0.1, 0.8). Small
-balanced and dominated inits (scale λ/√m, as in their code) end on the least-squares fit
+balanced and dominated inits (ours, and their code's ``dominated_bf``; scale λ/√m, as in
+their code) end on the least-squares fit
 with positive loss; ReLU neurons fit the points exactly, and an unbalanced init
 (|a| ≪ ‖w‖) reaches that exact fit."""
 
@@ -28,7 +29,7 @@ def test_middle_point_lies_below_the_least_squares_line():
     assert lstsq_loss(X, y) > 0.08
 
 
-@pytest.mark.parametrize("init", ["balanced", "dominated"])
+@pytest.mark.parametrize("init", ["balanced", "dominated", "dominated_bf"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_aligned_small_init_ends_on_the_least_squares_fit(init, seed):
     X, y = boursier_flammarion_instance()

@@ -49,6 +49,9 @@ def add_classify_options(p) -> None:
     p.add_argument("--loss-fraction", type=float, default=0.05,
                    help="RD is read when the loss first reaches this fraction of its "
                    "start, in (0, 1) (default 0.05)")
+    p.add_argument("--rd", default="all", choices=("all", "copy"),
+                   help="RD over every input weight (all, default) or over the first copy of "
+                   "a mirrored init, as Luo et al.'s code measures it (copy)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar on stderr (by default one is shown on a terminal only)")
 
@@ -74,5 +77,6 @@ def model_from_args(args):
 def classify_options(args) -> dict:
     return {"widths": _int_list("--widths", args.widths),
             "seeds": _int_list("--seeds", args.seeds), "loss_fraction": args.loss_fraction,
+            "rd": args.rd,
             # None: a bar on a terminal only, nothing in a log (issue 13)
             "progress": False if args.no_progress else None}

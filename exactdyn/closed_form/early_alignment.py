@@ -1,10 +1,15 @@
 r"""Early alignment of ReLU neurons: the region-by-region closed form (MATH.md §4).
 
 Boursier & Flammarion, "Early alignment in two-layer networks training is a two-edged
-sword" (arXiv:2401.10791, 2024), after Maennel, Bousquet & Gelly (2018). While the network
-output is negligible (small init, early times) the residual is :math:`e_i \approx -y_i`
-and every neuron of :math:`f(x) = \frac1\alpha\sum_k a_k\sigma(w_k\cdot x)` moves on its
-own. For a piecewise-linear activation with its kink at 0, :math:`\sigma(h) = c_+h` for
+sword" (arXiv:2401.10791, 2024), after Maennel, Bousquet & Gelly (2018). Their abstract
+(the part read; docs/papers/boursier_flammarion.md): "For small initialisation and one
+hidden ReLU layer networks, the early stage of the training dynamics leads to an alignment
+of the neurons towards key directions." The extremal-vector criterion below (D(u) ∥ u,
+attracting) is the project's reading of "key directions"; their definition was not read.
+While the network output is negligible (small init, early times) the residual is
+:math:`e_i \approx -y_i` and every neuron of
+:math:`f(x) = \frac1\alpha\sum_k a_k\sigma(w_k\cdot x)` moves on its own. For a
+piecewise-linear activation with its kink at 0, :math:`\sigma(h) = c_+h` for
 :math:`h > 0` and :math:`c_-h` otherwise (ReLU: :math:`c_+ = 1, c_- = 0`; σ'(0) = c₋),
 
 .. math::

@@ -26,7 +26,7 @@ from .activations import X as XSYM
 from .activations import activation as make_activation
 from .base import FrozenAfterInit, ModelMixin
 
-INITS = ("gaussian", "balanced", "dominated", "mirrored")
+INITS = ("gaussian", "balanced", "dominated", "dominated_bf", "mirrored")
 
 #: Built-in data sets: name -> (description, builder(n)).
 DATASETS = {
@@ -131,6 +131,18 @@ def initial_weights(scheme, width, d_in, beta1, beta2, seed):
     :math:`|a_k| \ge \|w_k\|`. ``mirrored``: the first m/2 neurons Gaussian, the second
     half the same input weights with negated :math:`a`, so :math:`f \equiv 0` at t = 0
     (width must be even) [LX's code]. Boursier & Flammarion's balanced / dominated inits.
+
+    ``dominated`` is ours: Gaussian input weights with the output weights pushed above
+    their norms. ``dominated_bf`` is the distribution of Boursier & Flammarion's code
+    (github.com/eboursier/early_alignment, ``early_alignment.py``, class ``Net``, whose
+    docstring reads "dominated ensures |a_j| > ||w_j||"): every input weight (bias
+    included) uniform on :math:`[-s, s]` and :math:`a_j = \pm\sqrt{2}\,s` with fair
+    random signs, where their ``init_scale`` λ gives :math:`s = \lambda/\sqrt m`
+    (``init_scale/np.sqrt(n_hidden)``). Here :math:`s` = ``beta2`` (pass
+    ``beta2=lam/sqrt(m)``; β1 unused) and the factor is :math:`\sqrt{d_{in}}` (d_in
+    counting the bias column), so :math:`|a_j| \ge \lVert w_j\rVert` always. Their code
+    multiplies by √2 when the hidden layer has a bias (by 1 without); the two agree for
+    their one-dimensional inputs with a bias (d_in = 2), the only case they run.
     """
     check.choice("init", scheme, INITS)
     rng = np.random.default_rng(seed)
@@ -141,6 +153,10 @@ def initial_weights(scheme, width, d_in, beta1, beta2, seed):
         a = rng.normal(0.0, beta1, half)
         W = rng.normal(0.0, beta2, (half, d_in))
         return np.concatenate([a, -a]), np.vstack([W, W])
+    if scheme == "dominated_bf":
+        W = rng.uniform(-beta2, beta2, (width, d_in))
+        signs = 2.0 * rng.integers(0, 2, width) - 1.0
+        return signs * math.sqrt(d_in) * beta2, W
     W = rng.normal(0.0, beta2, (width, d_in))
     if scheme == "gaussian":
         return rng.normal(0.0, beta1, width), W
@@ -178,7 +194,8 @@ class TwoLayer(FrozenAfterInit, ModelMixin):
         (so :math:`\beta_1 = \sqrt\alpha m^{-(\gamma+\gamma')/2}`,
         :math:`\beta_2 = \sqrt\alpha m^{-(\gamma-\gamma')/2}`; prefactors 1).
     init : str
-        ``gaussian``, ``balanced``, ``dominated`` or ``mirrored`` (:func:`initial_weights`).
+        ``gaussian``, ``balanced``, ``dominated``, ``dominated_bf`` (Boursier &
+        Flammarion's code) or ``mirrored`` (:func:`initial_weights`).
     bias : bool
         Append a column of ones to X (the bias is the last input weight).
     seed : int

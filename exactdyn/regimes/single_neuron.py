@@ -6,7 +6,12 @@ initializations promote rapid feature learning", NeurIPS 2024) describe the sing
 :math:`f(x) = a\,w^\top x` by its conserved imbalance
 :math:`\delta = \eta_w a^2 - \eta_a\lVert w\rVert^2`: :math:`\delta\to+\infty` lazy,
 :math:`\delta\to-\infty` rescaling, :math:`\delta\approx 0` rich. The thresholds below are
-ours.
+ours. Read: the abstract ("a minimal model that transitions between lazy and rich
+learning ... through a set of conserved quantities") and the authors' code
+(github.com/allanraventos/getrichquick, ``single-neuron/Single_Neuron.ipynb``: the
+conserved ``R = a^2 - |w|^2`` at unit rates, and a ``kernel_distance`` 1 − cos(K₀, K_t) of
+Fort et al., where this module uses the relative Frobenius change); the body's regime
+definitions were not (docs/papers/saxe_kunin.md).
 
 The NTK on the training inputs :math:`X = \Sigma_{xx}^{1/2}` (the identity when whitened)
 is
@@ -100,6 +105,28 @@ def kernel_movement(thetas) -> np.ndarray:
     n0 = np.linalg.norm(th[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(d == 0, 0.0, d / n0)
+
+
+def kernel_distance(thetas) -> np.ndarray:
+    r"""Kunin et al.'s kernel distance, as their code measures it:
+
+    .. math:: S(t) = 1 - \frac{\langle\Theta(0), \Theta(t)\rangle_F}
+              {\lVert\Theta(0)\rVert_F\,\lVert\Theta(t)\rVert_F}
+
+    (Fort et al.'s kernel distance; github.com/allanraventos/getrichquick,
+    ``single-neuron/Single_Neuron.ipynb``, ``kernel_distance``, for
+    :math:`\Theta = a^2 I + ww^\top` on 2-D whitened inputs). It sees only the kernel's
+    *shape*: a kernel that grows without turning has S = 0. The taxonomy's label uses
+    :func:`kernel_movement` (ours), which also sees its scale. The stored notebook's second
+    norm reads ``2*a_t**4 + 2*a0**2*(w1_t**2 + w2_t**2) + ...`` with ``a0`` where
+    :math:`\lVert\Theta(t)\rVert_F^2 = 2a_t^4 + 2a_t^2\lVert w_t\rVert^2 + \lVert w_t
+    \rVert^4` needs ``a_t``; this function uses the norm (docs/papers/saxe_kunin.md).
+    ``thetas``: a stack of kernels, time first. NaN where a kernel vanishes."""
+    th = np.asarray(thetas, dtype=float)
+    flat = th.reshape(len(th), -1)
+    n = np.linalg.norm(flat, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1.0 - (flat @ flat[0]) / (n * n[0])
 
 
 def kunin_rho(delta, s, eta_a=1.0, eta_w=1.0):

@@ -52,6 +52,23 @@ in the condensed regime the grown weights carry the fit with
 layers move lazily and :math:`s = -\tfrac12`. The sign of :math:`\gamma - \gamma' - 1`
 decides both limits, which is Luo et al.'s boundary :math:`\gamma' = \gamma - 1`.
 
+**Which RD** (option ``rd``). Luo et al. (JMLR 2021, abstract) name the regimes "based on
+the relative change of input weights as the width approaches infinity, which tends to 0,
+O(1) and +∞". Default ``rd="all"`` (ours): the relative change over *every* input weight
+(bias included) of the network, both halves of a mirrored init. ``rd="copy"`` follows
+their code (github.com/xuzhiqin1990/phasediagram_twolayerNN, ``scalestudy1d_191224.py``):
+with ``ASI=1`` the network is two copies of width m with output weights ±a, and ``wb2theta``
+/ ``runtest`` read only the first copy's input weights and biases ``v``, so the plotted
+"RD(θ*_w)" is
+
+.. math:: \mathrm{RD}_{\rm copy} = \frac{\lVert v(t) - v(0)\rVert}{\lVert v(0)\rVert}
+
+(their ``diff_w_rescale``: the RMS of the change of ``v/β2`` over the RMS of ``v(0)/β2``;
+the β2 cancels) over the first half of a mirrored init only (:func:`relative_distance`).
+Their stop is ``loss < 1e-6`` with Adam; ours is the flow with ``loss_fraction``. The two
+RDs obey :math:`\mathrm{RD}_{\rm all}^2 = (\mathrm{RD}_1^2 + \mathrm{RD}_2^2)/2` (the
+halves start equal), so they scale alike unless one copy moves much more than the other.
+
 **Protocol** (:data:`PROTOCOL`, used by the slow test and ``examples/rd_slopes.py``):
 tanh, mirrored init, data ``1d-linear`` (n = 10, y = x/2 + 1/4), widths 16, 64, 256,
 1024, 4096, five seeds, loss fraction 0.05. Why the linear target: for tanh at
@@ -162,6 +179,8 @@ class RDSlope:
               "tol": self.tol, "seed_slopes": _floats(self.seed_slopes),
               **{k: v for k, v in self.options.items()
                                   if k in ("activation", "loss_fraction", "alpha_exponent")}}
+        if self.options.get("rd", "all") != "all":
+            ev["rd_kind"] = self.options["rd"]
         if self.reason:
             ev["reason"] = self.reason
         return Regime(self.label, "two_layer", ev, self.predicted)
@@ -231,8 +250,49 @@ PLATEAU_DECADES = 2
 PLATEAU_BELOW = 0.9
 
 
+#: The RDs :func:`relative_distance` measures: ``all`` (ours) and ``copy`` (Luo et al.'s code).
+RD_KINDS = ("all", "copy")
+
+
+def relative_distance(W0, W, rd="all"):
+    r"""Luo et al.'s relative distance of the input weights at each time.
+
+    .. math:: \mathrm{RD}(t) = \frac{\lVert\theta_w(t) - \theta_w(0)\rVert}
+              {\lVert\theta_w(0)\rVert}
+
+    Parameters
+    ----------
+    W0 : array_like, shape (m, d_in)
+        Initial input weights (bias column included).
+    W : array_like, shape (T, m, d_in) or (m, d_in)
+        Input weights at T times.
+    rd : {"all", "copy"}
+        ``all`` (default, ours): over every neuron. ``copy``: over the first m/2 neurons
+        only, the first copy of a mirrored init, as Luo et al.'s code measures it
+        (``scalestudy1d_191224.py``: ``wb2theta`` takes the first copy's ``w`` and ``b``;
+        module docstring, *Which RD*). m must be even.
+
+    Returns
+    -------
+    ndarray, shape (T,) (or a float for a single W)
+    """
+    check.choice("rd", rd, RD_KINDS)
+    W0 = np.asarray(W0, dtype=float)
+    Wa = np.asarray(W, dtype=float)
+    single = Wa.ndim == 2
+    Wa = Wa[None] if single else Wa
+    m = W0.shape[0]
+    if rd == "copy":
+        if m % 2:
+            raise ValueError(f"rd='copy' needs an even width (two mirrored copies), got {m}")
+        W0, Wa = W0[: m // 2], Wa[:, : m // 2]
+    out = (np.linalg.norm((Wa - W0).reshape(len(Wa), -1), axis=1)
+           / np.linalg.norm(W0))
+    return float(out[0]) if single else out
+
+
 def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=1e-9,
-            plateau_rtol=PLATEAU_RTOL, plateau_decades=PLATEAU_DECADES):
+            plateau_rtol=PLATEAU_RTOL, plateau_decades=PLATEAU_DECADES, rd="all"):
     r"""RD of ``model`` (a :class:`~exactdyn.TwoLayer`) when its loss first reaches
     ``loss_fraction`` times its initial value; returns ``(t*, RD(t*))``.
 
@@ -248,8 +308,18 @@ def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=
     the last: the step size is bounded by the flow's stiffness). ``plateau_rtol=0``
     turns the rule off. :class:`NoStop` (a ``ValueError``) also when the loss never gets
     to ``loss_fraction`` by ``max_time``.
+
+    ``rd``: ``all`` (default) or ``copy`` (Luo et al.'s code; :func:`relative_distance`).
     """
     from ..solve import solve
+
+    check.choice("rd", rd, RD_KINDS)
+    if rd == "copy" and getattr(model, "init", None) != "mirrored":
+        raise ValueError(f"rd='copy' measures one copy of a mirrored init; the model's init "
+                         f"is {getattr(model, 'init', None)!r}")
+
+    def rds(tr):
+        return tr["rd"] if rd == "all" else relative_distance(model.W0, tr["W"], rd)
 
     T = 1.0
     history = []  # (T, loss(T) / loss(0)) at the end of each decade
@@ -280,11 +350,11 @@ def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=
         T = min(10 * T, max_time)
     i = int(below[0])
     if i <= 1 or refine < 2:
-        return _crossing(t, loss, tr["rd"], target)
+        return _crossing(t, loss, rds(tr), target)
     fine = np.concatenate([[0.0], np.linspace(t[i - 1], t[i], refine)])
     tr2 = solve(model, fine, rtol=rtol)
-    hit = _crossing(fine[1:], tr2["loss"][1:], tr2["rd"][1:], target)
-    return hit if hit is not None else _crossing(t, loss, tr["rd"], target)
+    hit = _crossing(fine[1:], tr2["loss"][1:], rds(tr2)[1:], target)
+    return hit if hit is not None else _crossing(t, loss, rds(tr), target)
 
 
 def _fit(widths, rd_mean):
@@ -304,7 +374,7 @@ def _fit(widths, rd_mean):
 def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data="1d-linear",
              n=10, y=None, seeds=(0,), loss_fraction=0.05, alpha_exponent=0.0,
              init="mirrored", bias=True, tol=None, max_time=1e6, rtol=1e-9,
-             progress=None) -> RDSlope:
+             progress=None, rd="all") -> RDSlope:
     r"""Measure Luo et al.'s regime at :math:`(\gamma, \gamma')` from the width scaling of RD.
 
     For each width m (and seed), builds ``TwoLayer(m, data, gamma=gamma,
@@ -343,6 +413,11 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
         Dead band of the label (``linear`` < −tol, ``condensed`` > tol); default
         :func:`noise_band` of the per-seed slopes (0.2 with one seed, 0.089 with five).
         :data:`PROTOCOL` holds the settings whose signs are checked at the issue's points.
+    rd : {"all", "copy"}
+        Which RD (:func:`relative_distance`): ``all`` (default, ours) over every input
+        weight; ``copy`` over the first copy of the mirrored init only, as Luo et al.'s code
+        measures it (needs ``init="mirrored"``). For ``copy`` the width given is the whole
+        network's (2 copies); Luo et al.'s code's m is one copy's.
     progress : bool or callable(str), optional
         A progress bar over the runs (widths × seeds) on stderr. Default ``None``: shown
         when stderr is a terminal only; ``False`` silences it (CLI: ``--no-progress``). A
@@ -380,10 +455,14 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
     p = check.real("alpha_exponent", alpha_exponent)
     if tol is not None:
         tol = check.nonnegative("tol", tol)
+    kind = check.choice("rd", rd, RD_KINDS)
+    if kind == "copy" and init != "mirrored":
+        raise ValueError(f"rd='copy' measures one copy of a mirrored init; got init={init!r}")
     rd = np.full((len(ws), len(sd)), np.nan)
     ts = np.full_like(rd, np.nan)
     opts = {"activation": activation, "data": data if isinstance(data, str) else "array",
-            "n": n, "seeds": sd, "loss_fraction": lf, "alpha_exponent": p, "init": init}
+            "n": n, "seeds": sd, "loss_fraction": lf, "alpha_exponent": p, "init": init,
+            "rd": kind}
     say = progress if callable(progress) else None
     bar = Progress(len(ws) * len(sd), False if say is not None else progress,
                    desc=f"RD slope at ({g:g}, {gp:g})", unit="runs")
@@ -399,7 +478,8 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
                                gamma=g, gamma_prime=gp, init=init, seed=s, bias=bias)
             try:
                 with quiet():  # the runs' integrations draw no bars under this one
-                    ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol)
+                    ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol,
+                                                 rd=kind)
             except NoStop as exc:
                 # One width without a stopping time leaves no slope: stop here.
                 bar.close()
@@ -472,5 +552,5 @@ TWO_LAYER = register_taxonomy(Taxonomy(
     name="two_layer", labels=LABELS, accepts=_accepts, classify=classify_two_layer,
     scores=SCORES), replace=True)
 
-__all__ = ["PROTOCOL", "NoStop", "RDSlope", "classify_two_layer", "noise_band", "rd_slope",
-           "slope_label", "stop_rd"]
+__all__ = ["PROTOCOL", "RD_KINDS", "NoStop", "RDSlope", "classify_two_layer", "noise_band",
+           "rd_slope", "relative_distance", "slope_label", "stop_rd"]
