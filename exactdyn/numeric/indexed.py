@@ -122,21 +122,26 @@ class _Lowerer:
             return self._elementwise(e)
         raise NotImplementedError(f"cannot lower {type(e).__name__}: {e}")
 
-    def _add(self, e):
+    def _add_parts(self, e):
+        """``(terms, target)``: each term ``(negative, code)`` aligned to the common axes."""
         parts = []
         for a in e.args:
             coeff, rest = a.as_coeff_Mul()
             negative = coeff == -1 and rest != 1
             parts.append((negative,) + self.lower(rest if negative else a))
         target = self.canon(sum((p[2] for p in parts), ()))
+        return [(neg, self.align(c, lab, target)) for neg, c, lab in parts], target
+
+    def _add(self, e):
+        terms, target = self._add_parts(e)
         code = ""
-        for k, (negative, c, lab) in enumerate(parts):
-            term = self.align(c, lab, target)
+        for k, (negative, term) in enumerate(terms):
             code += (" - " if negative else " + ") + term if k else ("-" if negative else "") + term
         return self.emit(f"({code})", target)
 
-    def _mul(self, e):
-        # The scalar factors first: they multiply each other once, then the arrays.
+    def _mul_parts(self, e):
+        """``(scalar, factors, target)``: the product of the scalar factors (code or None;
+        ``"-1"`` alone for a sign) and the array factors aligned to the common axes."""
         coeff, rest = e.as_coeff_Mul()
         parts = [self.lower(a) for a in sp.Mul.make_args(rest)]
         scalars = [c for c, lab in parts if not lab]
@@ -145,13 +150,52 @@ class _Lowerer:
             scalars.insert(0, "-1" if coeff == -1 else self.lower(coeff)[0])
         target = self.canon(sum((lab for _c, lab in arrays), ()))
         factors = [self.align(c, lab, target) for c, lab in arrays]
-        if len(scalars) > 1 and arrays:
-            factors.insert(0, "(" + " * ".join(scalars) + ")")
-        else:
-            factors = scalars + factors
-        if scalars == ["-1"] and arrays:
-            return self.emit("(-" + " * ".join(factors[1:]) + ")", target)
-        return self.emit("(" + " * ".join(factors) + ")", target)
+        if not scalars:
+            return None, factors, target
+        if len(scalars) == 1:
+            return scalars[0], factors, target
+        return "(" + " * ".join(scalars) + ")", factors, target
+
+    def _mul(self, e):
+        # The scalar factors first: they multiply each other once, then the arrays.
+        scalar, factors, target = self._mul_parts(e)
+        if scalar == "-1" and factors:
+            return self.emit("(-" + " * ".join(factors) + ")", target)
+        if not factors and scalar.startswith("("):
+            return self.emit(scalar, target)
+        return self.emit("(" + " * ".join(([scalar] if scalar else []) + factors) + ")", target)
+
+    def lower_into(self, e, dest: str):
+        """Emit code that writes ``e`` into the array ``dest`` (``out=`` of the last
+        ufuncs, so a product or a sum of arrays allocates no result of its own)."""
+        steps = None
+        if isinstance(e, sp.Mul):
+            scalar, factors, _target = self._mul_parts(e)
+            if factors:
+                if scalar == "-1":
+                    steps = [f"np.negative({factors[0]}, out={dest})"]
+                elif scalar:
+                    steps = [f"np.multiply({scalar}, {factors[0]}, out={dest})"]
+                elif len(factors) > 1:
+                    steps = [f"np.multiply({factors[0]}, {factors[1]}, out={dest})"]
+                    factors = factors[1:]
+                if steps:
+                    steps += [f"np.multiply({dest}, {f}, out={dest})" for f in factors[1:]]
+        elif isinstance(e, sp.Add):
+            terms, target = self._add_parts(e)
+            if target:
+                (neg0, first), (neg1, second) = terms[0], terms[1]
+                if neg0:
+                    steps = [f"np.negative({first}, out={dest})",
+                             f"np.{'subtract' if neg1 else 'add'}({dest}, {second}, out={dest})"]
+                else:
+                    steps = [f"np.{'subtract' if neg1 else 'add'}({first}, {second}, out={dest})"]
+                steps += [f"np.{'subtract' if neg else 'add'}({dest}, {t}, out={dest})"
+                          for neg, t in terms[2:]]
+        if steps is None:
+            code, _labels = self.lower(e)
+            steps = [f"{dest}[...] = {code}"]
+        self.lines += [f"    {line}" for line in steps]
 
     def _pow(self, e):
         base, labels = self.lower(e.base)
@@ -231,7 +275,8 @@ class _Lowerer:
 
 
 def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None, *, params=None,
-                  sizes=None, batched=(), order=None, prologue=()) -> CompiledExpressions:
+                  sizes=None, batched=(), order=None, prologue=(),
+                  into=False) -> CompiledExpressions:
     """Source of ``def func_name(*arrays, *params)`` returning one array per expression.
 
     ``arrays`` are the ``IndexedBase`` inputs; the scalar parameters are ``params`` (in that
@@ -241,17 +286,25 @@ def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None, *, p
     and reductions (the CNN's, :mod:`exactdyn.numeric.cnn`); default: neuron, sample,
     feature, or ``order``. ``sizes``, ``batched``: see :class:`_Lowerer`. ``prologue``:
     ``(symbol, code)`` pairs defining symbols (a width) from the arrays, emitted when used.
+    With ``into``, the function takes a last argument ``_out``, a sequence of arrays (views
+    of the caller's result) that it writes each expression into and returns.
     """
     low = (lowerer or _Lowerer)(kinds, functions, sizes=sizes, batched=frozenset(batched),
                                 order=order)
-    outs = [low.lower(e) for e in exprs]
+    if into:
+        for k, e in enumerate(exprs):
+            low.lower_into(e, f"_out[{k}]")
+        outs = [(f"_out[{k}]", ()) for k in range(len(exprs))]
+    else:
+        outs = [low.lower(e) for e in exprs]
     used = set().union(*(_outside_limits(e) for e in exprs)) if exprs else set()
     defined = {sym: code for sym, code in prologue if sym in used}
     if params is None:
         # Symbols that only bound reductions (m - 1, d - 1) are not parameters.
         params = sorted({str(s) for s in used} - {str(k) for k in kinds}
                         - {b.name for b in arrays} - {str(s) for s in defined})
-    args = tuple(b.name for b in arrays) + tuple(str(p) for p in params)
+    args = tuple(b.name for b in arrays) + tuple(str(p) for p in params) + \
+        (("_out",) if into else ())
     lines = [f"def {func_name}({', '.join(args)}):"]
     lines += [f"    {sym} = {code}" for sym, code in defined.items()]
     lines += low.lines

@@ -30,7 +30,7 @@ _ORDER = (TIME, "neuron", "neuron2")
 
 
 def lower_neuron_exprs(exprs, bases, params, func_name, batched=False,
-                       jacobian=False) -> CompiledExpressions:
+                       jacobian=False, into=False) -> CompiledExpressions:
     r"""Source of ``func_name(*bases, *params)`` for per-neuron or reduced expressions,
     printed by the one indexed printer (:func:`.indexed.lower_indexed`).
 
@@ -38,7 +38,8 @@ def lower_neuron_exprs(exprs, bases, params, func_name, batched=False,
     ``jacobian``, ``x[k]`` (:data:`SECOND_INDEX`) is a second neuron axis, so a block
     :math:`\partial\dot x_j/\partial y_k` is a width × width matrix and
     ``KroneckerDelta(j, k)`` the identity; with ``batched`` the arrays carry a leading time
-    axis (observables of a whole trajectory at once).
+    axis (observables of a whole trajectory at once); with ``into`` the function writes
+    into its last argument, a sequence of result arrays (see :func:`.indexed.lower_indexed`).
     """
     exprs = list(exprs)
     indices = {ix for e in exprs for a in e.atoms(sp.Indexed) for ix in a.indices}
@@ -50,7 +51,7 @@ def lower_neuron_exprs(exprs, bases, params, func_name, batched=False,
     return lower_indexed(exprs, bases, kinds, {}, func_name, params=params,
                          sizes={"neuron": width, "neuron2": width},
                          batched=set(bases) if batched else (), order=_ORDER,
-                         prologue=[(WIDTH, width)])
+                         prologue=[(WIDTH, width)], into=into)
 
 
 def _parameters(exprs) -> tuple:
@@ -82,7 +83,7 @@ def _compile(flow):
     params = _parameters(flow.rhs.values())
     obs_names = tuple(network.observables)
     obs_params = _parameters(network.observables.values())
-    rhs = lower_neuron_exprs([flow.rhs[b] for b in bases], bases, params, "rhs", batched=False)
+    rhs = lower_neuron_exprs([flow.rhs[b] for b in bases], bases, params, "rhs", into=True)
     blocks = flow.jacobian_entries()
     jac = lower_neuron_exprs([blocks[(x, y)] for x in bases for y in bases], bases, params, "jac",
                  batched=False, jacobian=True)
@@ -124,6 +125,7 @@ class LoweredFlow:
         self.slices = {n: slice(int(a), int(b)) for n, a, b in
                        zip(self.state_names, offsets[:-1], offsets[1:])}
         self.size = int(offsets[-1])
+        self._slice_list = list(self.slices.values())
         values = model.symbol_values()
         (params, rhs_src, jac_src, self.observable_names, obs_params,
          (obs_src, obs_each)) = _compiled(flow)
@@ -140,7 +142,6 @@ class LoweredFlow:
         self._rhs_mp = rhs_src.function(mns)
         self._obs_mp = obs_src.function(mns)
         self._obs_mp_each = [src.function(mns) for src in obs_each]
-        self._out = np.empty(self.size)
 
     def pack(self, state: dict) -> np.ndarray:
         dtype = object if any(np.asarray(state[n]).dtype == object for n in self.state_names) \
@@ -155,10 +156,10 @@ class LoweredFlow:
         return {n: y[..., s] for n, s in self.slices.items()}
 
     def rhs(self, t, y):
-        parts = self._rhs(*(y[s] for s in self.slices.values()), *self.param_values)
+        # The generated code writes each block into its slice of the result (out=).
         out = np.empty(self.size)
-        for s, part in zip(self.slices.values(), parts):
-            out[s] = part
+        self._rhs(*(y[s] for s in self._slice_list), *self.param_values,
+                  [out[s] for s in self._slice_list])
         return out
 
     def jac(self, t, y):
@@ -172,10 +173,9 @@ class LoweredFlow:
 
     def rhs_mp(self, t, y, values=None):
         values = self.param_values if values is None else values
-        parts = self._rhs_mp(*(y[s] for s in self.slices.values()), *values)
         out = np.empty(self.size, dtype=object)
-        for s, part in zip(self.slices.values(), parts):
-            out[s] = part
+        self._rhs_mp(*(y[s] for s in self._slice_list), *values,
+                     [out[s] for s in self._slice_list])
         return out
 
     @staticmethod
