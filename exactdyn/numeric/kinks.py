@@ -164,6 +164,14 @@ class KinkState:
         self._frozen, self._jump = low.kink_functions(self)
         _fp, _fm, dp, dm = low.branches
         self._dabs = (lambda h: np.abs(dp(h)), lambda h: np.abs(dm(h)))
+        #: (|σ+'|, |σ−'|) when both branches are linear (the flow's ``branch_slopes``):
+        #: the derivative bound of :meth:`velocities` is then a constant per side.
+        slopes = getattr(low, "branch_slopes", None)
+        self._abs_slopes = None if slopes is None else (abs(slopes[0]), abs(slopes[1]))
+        #: Memos of the last states seen by :meth:`_evaluate` and :meth:`events`.
+        self._memo_eval: list = []
+        self._memo_events: list = []
+        self._memo_unc: list = []
 
     def pattern(self, y):
         """(m, N) bool: h > 0."""
@@ -177,6 +185,37 @@ class KinkState:
         ks = np.flatnonzero(counts == 1)
         self._single = (ks, np.argmax(self.slide[ks], axis=1))
         self._multi = [(k, np.flatnonzero(self.slide[k])) for k in np.flatnonzero(counts > 1)]
+
+    def _memo(self, store, y, compute, size=3):
+        """``compute(y)`` once per (pattern version, state): the location and the
+        decisions at a kink look at the same states more than once."""
+        for version, key, value in store:
+            if version == self.version and np.array_equal(key, y):
+                return value
+        value = compute(y)
+        store.insert(0, (self.version, np.array(y), value))
+        del store[size:]
+        return value
+
+    def _evaluate(self, y):
+        """``(rw, G)``: the frozen rhs's unit part (sliding entries on the − branch, no
+        Filippov term) and the jump coefficients at ``y`` (memoized; do not modify)."""
+        def compute(y):
+            _out, rw = self._frozen(y)
+            return np.array(rw), np.asarray(self._jump(y))
+        return self._memo(self._memo_eval, y, compute)
+
+    def _uncertainty(self, y):
+        """The flow's ``kink_uncertainty`` at ``y`` (memoized; do not modify)."""
+        return self._memo(self._memo_unc, y,
+                          lambda y: self.low.kink_uncertainty(y, self.rtol, self.atol))
+
+    def _deriv_abs(self, on, h):
+        r""":math:`|\sigma'(h)|` on the side ``on`` says (+ where True)."""
+        if self._abs_slopes is not None:
+            return np.where(on, *self._abs_slopes)
+        dp_abs, dm_abs = self._dabs
+        return np.where(on, dp_abs(h), dm_abs(h))
 
     # ---- the right-hand side ---------------------------------------------------------
     def rhs(self, t, y):
@@ -233,21 +272,42 @@ class KinkState:
         X = self.X
         cols = np.arange(X.shape[0]) if cols is None else np.asarray(cols, dtype=int)
         Xc, xx, absXc = X[cols], self.xx[cols], self.absX[cols]
-        out, rw_all = self._frozen(y)
+        rw_all, G_all = self._evaluate(y)
         rows = np.asarray(rows, dtype=int)
-        rw = np.array(rw_all[rows])  # sliding entries on the - side here
-        G = self._jump(y)[rows]
+        rw = rw_all[rows]  # sliding entries on the - side here
+        G = G_all[rows]
         mask, slide = self.mask[rows], self.slide[rows]
         Gc, maskc = G[:, cols], mask[:, cols]
         hm = rw @ Xc.T - maskc * Gc * xx[None, :]
         hp = hm + Gc * xx[None, :]
         where = np.full(X.shape[0], -1)
         where[cols] = np.arange(cols.size)
-        for r in np.flatnonzero(slide.any(axis=1)):
+        counts = slide.sum(axis=1)
+        # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
+        # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
+        # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
+        one = np.flatnonzero(counts == 1)
+        if one.size:
+            # One sliding entry s: Pi = I - x_s x_s^T/|x_s|^2 (pinv of g_s |x_s|^2, so
+            # Pi = I when that is 0), and Pi = I for entry s itself; vectorized over units.
+            s_ = np.argmax(slide[one], axis=1)
+            xs, xxs = X[s_], self.xx[s_]
+            ok = G[one, s_] * xxs != 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.where(ok, 1.0 / np.where(ok, xxs, 1.0), 0.0)
+            rws = rw[one]
+            v = rws - (inv * np.einsum("kd,kd->k", xs, rws))[:, None] * xs
+            xsc = xs @ Xc.T
+            rr = xx[None, :] - inv[:, None] * xsc * xsc
+            hm[one] = v @ Xc.T - maskc[one] * Gc[one] * rr
+            hp[one] = hm[one] + Gc[one] * rr
+            p = where[s_]
+            sel = p >= 0
+            r1, p1, s1 = one[sel], p[sel], s_[sel]
+            hm[r1, p1] = np.einsum("kd,kd->k", rws[sel], X[s1])
+            hp[r1, p1] = hm[r1, p1] + G[r1, s1] * self.xx[s1]
+        for r in np.flatnonzero(counts > 1):
             S = np.flatnonzero(slide[r])
-            # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
-            # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
-            # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
             Pi = self._projector(S, G[r])
             q = Xc @ (Pi @ rw[r])
             rr = np.einsum("id,id->i", Xc @ Pi.T, Xc)
@@ -258,12 +318,11 @@ class KinkState:
                 Pi = self._projector(S[S != j], G[r])
                 hm[r, p] = X[j] @ (Pi @ rw[r])
                 hp[r, p] = hm[r, p] + G[r, j] * (X[j] @ (Pi @ X[j]))
-        rho, c = low.kink_uncertainty(y, self.rtol, self.atol)
+        rho, c = self._uncertainty(y)
         c = np.broadcast_to(c, self.mask.shape)[rows]
-        dp_abs, dm_abs = self._dabs
         W = low.kink_weights(y)
-        h = W[rows] @ X.T
-        T = np.where(mask | slide, dp_abs(h), dm_abs(h))
+        h = W[rows] @ X.T if self._abs_slopes is None else None
+        T = self._deriv_abs(mask | slide, h)
         em = ((c * T * rho[None, :]) @ self.absX) @ absXc.T \
             + self.g_h * (np.abs(rw) @ absXc.T)
         ep = em + c[:, cols] * np.abs(Gc) * (rho[cols] * xx)[None, :]
@@ -287,20 +346,20 @@ class KinkState:
         X, u = self.X, self.cdir[c]
         idx = self.classes[c]
         sj = self.sgn[idx]
-        _out, rw_all = self._frozen(y)
+        rw_all, G_all = self._evaluate(y)
         rw = np.array(rw_all[k])
-        G = self._jump(y)[k]
+        G = G_all[k]
         Xi = X[idx]
         vm = rw + (G[idx] * (sj < 0)) @ Xi
         vp = rw + (G[idx] * (sj > 0)) @ Xi
         others = np.flatnonzero(self.slide[k] & (self.cls != c))
         Pi = self._projector(others, G)
         hm, hp = float(u @ (Pi @ vm)), float(u @ (Pi @ vp))
-        rho, cc = low.kink_uncertainty(y, self.rtol, self.atol)
+        rho, cc = self._uncertainty(y)
         cc = np.broadcast_to(cc, self.mask.shape)[k]
         dp_abs, dm_abs = self._dabs
         h = low.kink_weights(y)[k] @ X.T
-        T = np.where(self.mask[k] | self.slide[k], dp_abs(h), dm_abs(h))
+        T = self._deriv_abs(self.mask[k] | self.slide[k], h)
         absu = np.abs(u)
         em = float((cc * T * rho) @ (self.absX @ absu) + self.g_h * (np.abs(rw) @ absu))
         jump = float(dp_abs(np.zeros(1))[0] + dm_abs(np.zeros(1))[0])
@@ -343,6 +402,9 @@ class KinkState:
         if not len(S):
             return np.eye(d)
         XS = self.X[S]
+        if len(S) == 1:  # pinv of the scalar g_s |x_s|^2
+            a = g[S[0]] * self.xx[S[0]]
+            return np.eye(d) - np.outer(XS[0], XS[0]) / self.xx[S[0]] if a != 0 else np.eye(d)
         A = (XS @ XS.T) * g[S][None, :]
         return np.eye(d) - XS.T @ (g[S][:, None] * np.linalg.pinv(A)) @ XS
 
@@ -380,7 +442,11 @@ class KinkState:
         """(m, N) bool: entries whose side must change at ``y``: crossings past the
         rounding band whose velocity on the frozen side does not decidedly point back
         (else the crossing is integration error of h, not a kink), and sliding entries
-        outside the sliding region of the decision rule."""
+        outside the sliding region of the decision rule (memoized per pattern and state:
+        the location and the decision at a kink ask for the same states)."""
+        return self._memo(self._memo_events, y, self._events).copy()
+
+    def _events(self, y):
         margin = self.crossing_margin(y)
         cross = margin < 0
         if not cross.any() and not self.sliding:
@@ -417,15 +483,28 @@ class KinkState:
 
         end = dense(t_new)
         cand = self.events(end)
-        # exit margins are +inf off the sliding set: needed only if a sliding entry left
-        exits = bool((cand & self.slide).any())
+        # exit margins are +inf off the sliding set: needed only if a sliding entry left,
+        # and then only those of the sliding candidates (the velocities of their units)
+        crossing = cand & ~self.slide
+        exits = cand & self.slide
+        full_exits = bool(exits.any()) and bool(self.classes)
+        if exits.any() and not full_exits:
+            erows = np.flatnonzero(exits.any(axis=1))
+            ecols = np.flatnonzero(exits[erows].any(axis=0))
+            esel = exits[np.ix_(erows, ecols)]
+        any_crossing = bool(crossing.any())
 
         def gap(t):
             y = dense(t)
-            g = self.crossing_margin(y)
-            if exits:
-                g = np.minimum(g, self.exit_margin(y))
-            return float(np.min(g[cand]))
+            g = np.inf
+            if any_crossing:
+                g = float(np.min(self.crossing_margin(y)[crossing]))
+            if full_exits:
+                g = min(g, float(np.min(self.exit_margin(y)[exits])))
+            elif exits.any():
+                hm, hp, em, ep, _dead = self.velocities(y, erows, ecols)
+                g = min(g, float(np.min(self._stay(hm, hp, em, ep)[esel])))
+            return g
 
         tol = 8 * _EPS * max(1.0, abs(t_new))
         lo, hi = t_old, t_new

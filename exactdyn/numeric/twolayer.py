@@ -127,6 +127,21 @@ def _branches(act):
 _gamma = kinks_mod.gamma
 
 
+def _linear_slopes(plus, minus):
+    r"""``(c+, c-)`` when both branches are :math:`c_\pm x` (ReLU, leaky ReLU), else None:
+    a frozen pattern is then one multiplication, :math:`\sigma(h) = s\,h`,
+    :math:`\sigma'(h) = s` with :math:`s = c_\pm` per entry."""
+    from ..models.activations import X
+
+    slopes = []
+    for b in (plus, minus):
+        c = sp.diff(b, X)
+        if c.free_symbols or sp.simplify(b - c * X) != 0:
+            return None
+        slopes.append(float(c))
+    return tuple(slopes)
+
+
 def _elementwise(f):
     def g(h):
         return np.broadcast_to(f(h), np.shape(h)).astype(float, copy=False)
@@ -162,6 +177,8 @@ class LoweredTwoLayer:
                                   (plus, minus, sp.diff(plus, X), sp.diff(minus, X)))
             #: sigma'_- == 0 (ReLU): a neuron with no entry on the + side cannot move w.
             self.flat_minus = bool(sp.diff(minus, X) == 0)
+            #: (c+, c-) when σ± = c± x (:func:`_linear_slopes`), else None.
+            self.branch_slopes = _linear_slopes(plus, minus)
         self.m, self.d = model.width, model.d_in
         self.size = self.m * (1 + self.d)
 
@@ -214,10 +231,28 @@ class LoweredTwoLayer:
         with σ' replaced by σ+' − σ−')."""
         src = sources()
         fp, fm, dp, dm = self.branches
-        sig = lambda h: np.where(state.mask, fp(h), fm(h))  # noqa: E731
-        dsig = lambda h: np.where(state.mask, dp(h), dm(h))  # noqa: E731
+        if self.branch_slopes is not None:
+            # σ± = c± h: the frozen σ is s h and σ' is s, s = c± per entry, built once per
+            # pattern (state.version) instead of evaluating both branches every call
+            cp, cm = self.branch_slopes
+            cache = {"version": None, "s": None}
+            jump_slope = np.full(state.mask.shape, cp - cm)
+
+            def slope():
+                if cache["version"] != state.version:
+                    cache["s"] = np.where(state.mask, cp, cm)
+                    cache["version"] = state.version
+                return cache["s"]
+
+            sig = lambda h: h * slope()  # noqa: E731
+            dsig = lambda h: slope()  # noqa: E731
+            djump = lambda h: jump_slope  # noqa: E731
+        else:
+            sig = lambda h: np.where(state.mask, fp(h), fm(h))  # noqa: E731
+            dsig = lambda h: np.where(state.mask, dp(h), dm(h))  # noqa: E731
+            djump = lambda h: dp(h) - dm(h)  # noqa: E731
         rhs = src["rhs"].function({"_sigma": sig, "_dsigma": dsig})
-        coef = src["coef"].function({"_sigma": sig, "_dsigma": lambda h: dp(h) - dm(h)})
+        coef = src["coef"].function({"_sigma": sig, "_dsigma": djump})
         model, m = self.model, self.m
         args = (model.X, model.y, model.alpha, model.n)
 
