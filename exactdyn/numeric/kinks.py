@@ -55,6 +55,9 @@ import numpy as np
 from ..errors import IntegrationError
 
 _EPS = np.finfo(float).eps
+#: Condition bound below which the sliding multipliers are solved with a cached inverse
+#: (lstsq's truncation, at eps * size * the largest singular value, cannot act there).
+_COND_FAST = 1e8
 
 
 def gamma(k: int) -> float:
@@ -184,7 +187,14 @@ class KinkState:
         counts = self.slide.sum(axis=1)
         ks = np.flatnonzero(counts == 1)
         self._single = (ks, np.argmax(self.slide[ks], axis=1))
-        self._multi = [(k, np.flatnonzero(self.slide[k])) for k in np.flatnonzero(counts > 1)]
+        self._multi = []
+        for k in np.flatnonzero(counts > 1):
+            idx = np.flatnonzero(self.slide[k])
+            Xs = self.X[idx]
+            M = Xs @ Xs.T
+            cond = np.linalg.cond(M)
+            Minv = np.linalg.inv(M) if cond < _COND_FAST else None
+            self._multi.append((k, idx, Xs, Minv, cond))
 
     def _memo(self, store, y, compute, size=3):
         """``compute(y)`` once per (pattern version, state): the location and the
@@ -246,10 +256,15 @@ class KinkState:
                 lk = np.where(den != 0, num / den, 0.0)
             lam[ks, ii] = lk
             corr[ks] = (lk * G[ks, ii])[:, None] * X[ii]
-        for k, idx in self._multi:
-            Xs = X[idx]
-            Gm = (Xs @ Xs.T) * G[k, idx][None, :]
-            lk = np.linalg.lstsq(Gm, -(Xs @ rw[k]), rcond=None)[0]
+        for k, idx, Xs, Minv, cond in self._multi:
+            g = G[k, idx]
+            ag = np.abs(g)
+            if Minv is not None and ag.min() > 0 and cond * ag.max() < _COND_FAST * ag.min():
+                # G_m = M diag(g) is well conditioned, so lstsq's solution is the inverse's
+                lk = -(Minv @ (Xs @ rw[k])) / g
+            else:
+                Gm = (Xs @ Xs.T) * g[None, :]
+                lk = np.linalg.lstsq(Gm, -(Xs @ rw[k]), rcond=None)[0]
             lam[k, idx] = lk
             corr[k] = (lk * G[k, idx]) @ Xs
         return corr, lam, G
@@ -474,25 +489,62 @@ class KinkState:
     def changed(self, y) -> bool:
         return bool(self.events(y).any())
 
-    def locate(self, dense, t_old, t_new):
+    def locate(self, dense, t_old, t_new, y_end=None):
         """First time in (t_old, t_new] where the pattern changes: Brent's method on the
         smallest margin of the entries that changed by the step's end (so the root is as
         accurate as the dense output), then bisection on :meth:`changed` if another entry
-        changed earlier (two changes inside one step)."""
+        changed earlier (two changes inside one step), from the nearest bracket found by
+        stepping back from the root. ``y_end``: the accepted state at ``t_new``, whose
+        events (already computed, memoized) give the candidates when the dense output
+        agrees with them at ``t_new``."""
         from scipy.optimize import brentq
 
-        end = dense(t_new)
-        cand = self.events(end)
-        # exit margins are +inf off the sliding set: needed only if a sliding entry left,
-        # and then only those of the sliding candidates (the velocities of their units)
+        cand = None if y_end is None else self.events(y_end)
+        if cand is not None and not cand.any():
+            cand = None
+        gap = None if cand is None else self._gap(dense, cand)
+        if gap is not None and not gap(t_new) < 0:
+            cand = gap = None
+        if cand is None:
+            cand = self.events(dense(t_new))
+            gap = self._gap(dense, cand)
+
+        tol = 8 * _EPS * max(1.0, abs(t_new))
+        lo, hi = t_old, t_new
+        if gap(lo) > 0:
+            # brentq stops within xtol + rtol |r| <= 3 tol / 4 of the root r; a bracket of
+            # width tol around it, widened or moved back below if it missed
+            root = brentq(gap, lo, hi, xtol=tol / 4, rtol=4 * _EPS)
+            lo, hi = max(lo, root - tol / 2), min(hi, root + tol / 2)
+            while gap(hi) >= 0 and hi < t_new:
+                lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
+            if self.changed(dense(lo)):
+                # another change before: step back (x4 each time) to a time without one
+                hi, back = lo, tol
+                lo = max(t_old, hi - back)
+                while lo > t_old and self.changed(dense(lo)):
+                    hi, back = lo, 4 * back
+                    lo = max(t_old, hi - back)
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            if not self.changed(dense(mid)):
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
+    def _gap(self, dense, cand):
+        """The smallest margin over the candidate entries ``cand`` at time t on ``dense``:
+        crossing margins, and the exit margins of the sliding candidates (the velocities
+        of their units only)."""
         crossing = cand & ~self.slide
         exits = cand & self.slide
-        full_exits = bool(exits.any()) and bool(self.classes)
-        if exits.any() and not full_exits:
+        any_crossing, any_exit = bool(crossing.any()), bool(exits.any())
+        full_exits = any_exit and bool(self.classes)
+        if any_exit and not full_exits:
             erows = np.flatnonzero(exits.any(axis=1))
             ecols = np.flatnonzero(exits[erows].any(axis=0))
             esel = exits[np.ix_(erows, ecols)]
-        any_crossing = bool(crossing.any())
 
         def gap(t):
             y = dense(t)
@@ -501,27 +553,12 @@ class KinkState:
                 g = float(np.min(self.crossing_margin(y)[crossing]))
             if full_exits:
                 g = min(g, float(np.min(self.exit_margin(y)[exits])))
-            elif exits.any():
+            elif any_exit:
                 hm, hp, em, ep, _dead = self.velocities(y, erows, ecols)
                 g = min(g, float(np.min(self._stay(hm, hp, em, ep)[esel])))
             return g
 
-        tol = 8 * _EPS * max(1.0, abs(t_new))
-        lo, hi = t_old, t_new
-        if gap(lo) > 0:
-            root = brentq(gap, lo, hi, xtol=tol)
-            lo, hi = max(lo, root - tol), min(hi, root + tol)
-            while gap(hi) >= 0 and hi < t_new:
-                lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
-            if self.changed(dense(lo)):
-                lo = t_old
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            if not self.changed(dense(mid)):
-                lo = mid
-            else:
-                hi = mid
-        return hi
+        return gap
 
     # ---- decisions at a kink -----------------------------------------------------------
     def at_boundary(self, y):
@@ -680,7 +717,7 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                 dense = None
                 if kinks is not None and kinks.changed(solver.y):
                     dense = solver.dense_output()
-                    t_new, crossed = kinks.locate(dense, t_old, t_new), True
+                    t_new, crossed = kinks.locate(dense, t_old, t_new, solver.y), True
                 upto = int(np.searchsorted(times, t_new, side="right"))
                 if upto > done:
                     dense = dense or solver.dense_output()
