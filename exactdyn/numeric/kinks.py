@@ -28,7 +28,8 @@ A lowered flow supplies the model-specific parts (:class:`KinkFlow` protocol):
   the pattern ``state.mask`` (m, N) frozen (sliding entries on the − branch) and a
   writable (m, d) view of its unit part; ``jump(y)`` the (m, N) coefficients
   :math:`g_{kj} = c_{kj}(\sigma_+'(0) - \sigma_-'(0))` of the jump of the flow across
-  the kink;
+  the kink; optionally a third, ``frozen_jump(y)`` -> ``(out, rw, G)``, both in one pass;
+- ``branch_slopes`` (optional): ``(c+, c-)`` when σ± = c± x, else None;
 - ``kink_uncertainty(y, rtol, atol)``: ``(rho, c)``, rho (N,) a bound of the
   uncertainty of the residual seen by entry j (rounding plus the integrator's tolerance
   on the state) and c (m, N) or (m, 1) the magnitude of :math:`c_{kj}/e`, so that the
@@ -164,7 +165,10 @@ class KinkState:
         #: Incremented at every change of ``mask``/``slide`` (flows may cache layouts).
         self.version = 0
         self._refresh()
-        self._frozen, self._jump = low.kink_functions(self)
+        funcs = low.kink_functions(self)
+        self._frozen, self._jump = funcs[:2]
+        #: ``y -> (out, rw, G)`` in one pass when the flow has it (else frozen and jump).
+        self._frozen_jump = funcs[2] if len(funcs) > 2 else None
         _fp, _fm, dp, dm = low.branches
         self._dabs = (lambda h: np.abs(dp(h)), lambda h: np.abs(dm(h)))
         #: (|σ+'|, |σ−'|) when both branches are linear (the flow's ``branch_slopes``):
@@ -175,6 +179,8 @@ class KinkState:
         self._memo_eval: list = []
         self._memo_events: list = []
         self._memo_unc: list = []
+        #: Orthogonal projectors of sliding sets (:meth:`_projector`), by set.
+        self._proj_cache: dict = {}
 
     def pattern(self, y):
         """(m, N) bool: h > 0."""
@@ -211,6 +217,9 @@ class KinkState:
         """``(rw, G)``: the frozen rhs's unit part (sliding entries on the − branch, no
         Filippov term) and the jump coefficients at ``y`` (memoized; do not modify)."""
         def compute(y):
+            if self._frozen_jump is not None:
+                _out, rw, G = self._frozen_jump(y)
+                return np.array(rw), np.asarray(G)
             _out, rw = self._frozen(y)
             return np.array(rw), np.asarray(self._jump(y))
         return self._memo(self._memo_eval, y, compute)
@@ -230,12 +239,17 @@ class KinkState:
     # ---- the right-hand side ---------------------------------------------------------
     def rhs(self, t, y):
         r"""Frozen-pattern rhs plus Filippov's convex combination on the sliding set."""
-        out, rw = self._frozen(y)
-        if self.sliding:
-            rw += self.filippov(y, rw)[0]
+        if not self.sliding:
+            return self._frozen(y)[0]
+        if self._frozen_jump is not None:
+            out, rw, G = self._frozen_jump(y)
+        else:
+            out, rw = self._frozen(y)
+            G = None
+        rw += self.filippov(y, rw, G)[0]
         return out
 
-    def filippov(self, y, rw):
+    def filippov(self, y, rw, G=None):
         r"""Correction :math:`\sum_{j\in S_k}\lambda_{kj}g_{kj}x_j`, the λ and the jump g.
 
         :math:`\lambda` solves :math:`x_l\cdot\dot w_k = 0` for :math:`l \in S_k` (one
@@ -245,7 +259,7 @@ class KinkState:
         fires), and then the correction differs from the nearest Filippov vector by
         less than that uncertainty."""
         X = self.X
-        G = self._jump(y)
+        G = self._jump(y) if G is None else G
         corr = np.zeros(rw.shape)
         lam = np.zeros(self.slide.shape)
         ks, ii = self._single
@@ -412,14 +426,27 @@ class KinkState:
         r""":math:`\Pi = I - X_S^\top\,\mathrm{diag}(g_S)\,A^+X_S`,
         :math:`A_{jl} = g_l\,x_j\cdot x_l`: maps a velocity v of :math:`w_k` to the one
         with the sliding entries S's :math:`\lambda` chosen so that :math:`x_j\cdot v = 0`
-        (:math:`j\in S`)."""
+        (:math:`j\in S`). When A is well conditioned (:data:`_COND_FAST`, with the
+        spread of :math:`|g_S|`) :math:`A^+ = A^{-1}` and Π is the orthogonal projector
+        onto :math:`\{x_j\cdot v = 0\}`, which depends on S only and is cached."""
         d = self.X.shape[1]
         if not len(S):
             return np.eye(d)
+        key = tuple(int(j) for j in S)
+        cached = self._proj_cache.get(key)
+        if cached is None:
+            XS = self.X[S]
+            M = XS @ XS.T
+            cond = float(np.linalg.cond(M))
+            P = (np.eye(d) - XS.T @ np.linalg.solve(M, XS)) if cond < _COND_FAST else None
+            if len(self._proj_cache) > 4096:
+                self._proj_cache.clear()
+            cached = self._proj_cache[key] = (P, cond)
+        P, cond = cached
+        gs = np.abs(g[S])
+        if P is not None and gs.min() > 0 and cond * gs.max() < _COND_FAST * gs.min():
+            return P
         XS = self.X[S]
-        if len(S) == 1:  # pinv of the scalar g_s |x_s|^2
-            a = g[S[0]] * self.xx[S[0]]
-            return np.eye(d) - np.outer(XS[0], XS[0]) / self.xx[S[0]] if a != 0 else np.eye(d)
         A = (XS @ XS.T) * g[S][None, :]
         return np.eye(d) - XS.T @ (g[S][:, None] * np.linalg.pinv(A)) @ XS
 
@@ -623,6 +650,9 @@ class KinkState:
                 # 1-D inputs: h = 0 means w_k = 0, exactly (the projection below leaves a
                 # residual of either sign, which the crossing test would take for a kink)
                 W[k] = 0.0
+            elif idx.size == 1:  # lstsq's solution of the 1 x 1 system, |x_j|^2 > 0
+                x = self.X[idx[0]]
+                W[k] -= x * ((x @ W[k]) / self.xx[idx[0]])
             elif idx.size:
                 Xi = self.X[idx]
                 W[k] -= Xi.T @ np.linalg.lstsq(Xi @ Xi.T, Xi @ W[k], rcond=None)[0]
@@ -648,7 +678,9 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     (:meth:`KinkState.locate`) and decided by :meth:`KinkState.update`, the integrator
     restarted there with the last accepted step size. More than ``max_kinks`` changes
     raise :class:`~exactdyn.IntegrationError`. ``stats``: ``nfev``, ``kinks``,
-    ``sliding_at_end``, ``sliding_entries`` ((unit, entry) pairs). ``kinked=False``: a
+    ``sliding_at_end``, ``sliding_entries`` ((unit, entry) pairs), ``steps`` (accepted
+    steps) and ``seconds`` (wall time of the integration; :meth:`exactdyn.Trajectory.equals`
+    leaves it out). ``kinked=False``: a
     smooth activation, the same stepping on ``low.rhs`` without pattern tests. A rhs that is
     not finite where a segment starts, or more than ``max_steps`` accepted steps in all
     (default :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`), raise
@@ -659,9 +691,13 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     after ``REST_MIN_STEPS`` steps) continues with Radau, kinks located the same way, and
     once settled with no activation left to change is held to the last time; ``stats``
     say so (``switched_to``, ``switched_at``, ``at_rest_from``)."""
+    import time
+
     from scipy.integrate import DOP853, RK23, RK45, Radau
 
     from . import stepping
+
+    started = time.perf_counter()
 
     cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
     stepping.check_rtol(rtol, method)
@@ -764,4 +800,6 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     if kinks is not None:
         stats["sliding_at_end"] = int(kinks.slide.sum())
         stats["sliding_entries"] = np.argwhere(kinks.slide).tolist()
+    stats["steps"] = nsteps
+    stats["seconds"] = time.perf_counter() - started
     return ys, stats

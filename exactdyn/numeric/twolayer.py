@@ -96,6 +96,7 @@ from .registry import cached_lowering
 _SOURCES: dict = {}
 _XN = sp.Symbol("x_n", negative=True)
 _XP = sp.Symbol("x_p", positive=True)
+_JSIGMA = sp.Function("jsigma")
 
 
 
@@ -114,6 +115,13 @@ def sources():
         (sw,) = [f for f in sp.Mul.make_args(flow.rhs[st.W]) if isinstance(f, sp.Sum)]
         coef = flow.rhs[st.W] / sw * sw.function / st.XS[st.I, st.R]
         _SOURCES["coef"] = lower_indexed([coef], arrays, st.INDEX_KINDS, funcs, "coef")
+        # The frozen rhs and the jump coefficients in one pass (they share h, σ(h) and the
+        # residual): the coefficient's σ' is the jump σ+' − σ−' (``_jsigma``).
+        jump = coef.replace(lambda e: isinstance(e, sp.Function) and e.func == st.DSIGMA,
+                            lambda e: _JSIGMA(*e.args))
+        _SOURCES["rhs_jump"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W], jump], arrays,
+                                             st.INDEX_KINDS, {**funcs, _JSIGMA: "_jsigma"},
+                                             "rhs_jump")
         _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                         arrays, st.INDEX_KINDS, funcs, "observables")
     return _SOURCES
@@ -226,9 +234,9 @@ class LoweredTwoLayer:
         return self.pack(self.unpack(y)[0], W)
 
     def kink_functions(self, state):
-        """``(frozen, jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`: the rhs with
-        σ = σ± where ``state.mask`` says ±, and :math:`g_{ki}` (the flow's coefficient
-        with σ' replaced by σ+' − σ−')."""
+        """``(frozen, jump, frozen_jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`:
+        the rhs with σ = σ± where ``state.mask`` says ±, :math:`g_{ki}` (the flow's
+        coefficient with σ' replaced by σ+' − σ−'), and both from one pass."""
         src = sources()
         fp, fm, dp, dm = self.branches
         if self.branch_slopes is not None:
@@ -253,6 +261,7 @@ class LoweredTwoLayer:
             djump = lambda h: dp(h) - dm(h)  # noqa: E731
         rhs = src["rhs"].function({"_sigma": sig, "_dsigma": dsig})
         coef = src["coef"].function({"_sigma": sig, "_dsigma": djump})
+        both = src["rhs_jump"].function({"_sigma": sig, "_dsigma": dsig, "_jsigma": djump})
         model, m = self.model, self.m
         args = (model.X, model.y, model.alpha, model.n)
 
@@ -268,7 +277,15 @@ class LoweredTwoLayer:
             a, W = self.unpack(y)
             return np.broadcast_to(coef(a, W, *args)[0], state.mask.shape)
 
-        return frozen, jump
+        def frozen_jump(y):
+            a, W = self.unpack(y)
+            ra, rw, g = both(a, W, *args)
+            out = np.empty(self.size)
+            out[:m] = ra
+            out[m:].reshape(W.shape)[...] = rw
+            return out, out[m:].reshape(W.shape), np.broadcast_to(g, state.mask.shape)
+
+        return frozen, jump, frozen_jump
 
     def kink_uncertainty(self, y, rtol, atol):
         r"""``(rho, c)``: uncertainty of :math:`e_i = f(x_i) - y_i` (rounding,
