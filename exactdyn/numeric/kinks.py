@@ -460,6 +460,75 @@ class KinkState:
         g = np.where(self.mask, h, -h) + self.g_h * (np.abs(W) @ self.absX.T)
         return np.where(self.slide, np.inf, g)
 
+    def _slide_info(self):
+        r"""Per sliding set (``version``): the sliding entries ``(kp, jp)`` (row-major),
+        :math:`q_p = \Pi_{S_k\setminus j}x_j` and :math:`r_p = x_j\cdot q_p` with the
+        orthogonal projectors (:meth:`_projector`'s well-conditioned case), and per unit
+        with two or more sliding entries the start of its pairs and the condition number
+        of :math:`X_SX_S^\top` (``None`` for q when one is not well conditioned)."""
+        if getattr(self, "_slide_cache", (None,))[0] == self.version:
+            return self._slide_cache[1]
+        kp, jp = np.nonzero(self.slide)
+        X = self.X
+        q = np.array(X[jp])
+        starts = np.flatnonzero(np.r_[True, kp[1:] != kp[:-1]]) if kp.size else kp
+        ends = np.r_[starts[1:], kp.size]
+        multi, conds = [], []
+        for a, b in zip(starts, ends):
+            if b - a < 2:
+                continue
+            S = jp[a:b]
+            M = X[S] @ X[S].T
+            cond = float(np.linalg.cond(M))
+            if not cond < _COND_FAST:
+                q = None
+                break
+            multi.append((a, b))
+            conds.append(cond)
+            for i in range(a, b):
+                rest = S[S != jp[i]]
+                Xr = X[rest]
+                q[i] = X[jp[i]] - Xr.T @ np.linalg.solve(Xr @ Xr.T, Xr @ X[jp[i]])
+        r = None if q is None else np.einsum("pd,pd->p", X[jp], q)
+        info = (kp, jp, q, r, multi, np.array(conds))
+        self._slide_cache = (self.version, info)
+        return info
+
+    def sliding_stay(self, y):
+        r"""Margins of the sliding region of the decision rule (:meth:`_stay`, >= 0 where
+        sliding holds) of every sliding entry, in :meth:`_slide_info`'s order: the
+        velocities of :meth:`velocities` for the sliding entries alone,
+        :math:`\dot h^-_{kj} = q_{kj}\cdot\dot w_k^-`, :math:`\dot h^+ = \dot h^- +
+        g_{kj}r_{kj}`. ``None`` when a sliding set is not well conditioned (its
+        multipliers' spread included; then :meth:`velocities` decides)."""
+        kp, jp, q, r, multi, conds = self._slide_info()
+        if q is None:
+            return None
+        rw_all, G_all = self._evaluate(y)
+        g = G_all[kp, jp]
+        if multi:
+            ag = np.abs(g)
+            for (a, b), cond in zip(multi, conds):
+                lo, hi = ag[a:b].min(), ag[a:b].max()
+                if not (lo > 0 and cond * hi < _COND_FAST * lo):
+                    return None
+        rw = rw_all[kp]
+        hm = np.einsum("pd,pd->p", rw, q)
+        hp = hm + g * r
+        rho, c = self._uncertainty(y)
+        c = np.broadcast_to(c, self.mask.shape)
+        on = self.mask | self.slide
+        rows = np.unique(kp)
+        W = self.low.kink_weights(y)
+        h = W[rows] @ self.X.T if self._abs_slopes is None else None
+        T = self._deriv_abs(on[rows], h)
+        ctr = np.empty((self.mask.shape[0], self.X.shape[1]))
+        ctr[rows] = (c[rows] * T * rho[None, :]) @ self.absX
+        absx = self.absX[jp]
+        em = np.einsum("pd,pd->p", ctr[kp] + self.g_h * np.abs(rw), absx)
+        ep = em + c[kp, jp] * np.abs(g) * rho[jp] * self.xx[jp]
+        return self._stay(hm, hp, em, ep)
+
     @staticmethod
     def _stay(hm, hp, em, ep):
         """Margin of the sliding region of the decision rule: >= 0 where sliding holds."""
@@ -498,6 +567,21 @@ class KinkState:
         W = self.low.kink_weights(y)
         shallow = cross & (margin > -(self.atol * self.x1[None, :]
                                       + self.rtol * (np.abs(W) @ self.absX.T)))
+        stay = self.sliding_stay(y) if self.sliding and not self.classes else None
+        if stay is not None:
+            # the sliding entries from their own velocities; the block below for the rest
+            ev = cross.copy()
+            kp, jp = self._slide_info()[:2]
+            ev[kp, jp] = stay < 0
+            rows = np.flatnonzero(shallow.any(axis=1))
+            if not rows.size:
+                return ev
+            cols = np.flatnonzero(shallow[rows].any(axis=0))
+            hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
+            ix = np.ix_(rows, cols)
+            back = shallow[ix] & np.where(self.mask[ix], hp > ep, hm < -em)
+            ev[ix] &= ~back
+            return ev
         rows = np.flatnonzero(shallow.any(axis=1) | self.slide.any(axis=1))
         if not rows.size:
             return cross
@@ -572,6 +656,8 @@ class KinkState:
             erows = np.flatnonzero(exits.any(axis=1))
             ecols = np.flatnonzero(exits[erows].any(axis=0))
             esel = exits[np.ix_(erows, ecols)]
+            kp, jp = self._slide_info()[:2]
+            pick = exits[kp, jp]
 
         def gap(t):
             y = dense(t)
@@ -581,8 +667,12 @@ class KinkState:
             if full_exits:
                 g = min(g, float(np.min(self.exit_margin(y)[exits])))
             elif any_exit:
-                hm, hp, em, ep, _dead = self.velocities(y, erows, ecols)
-                g = min(g, float(np.min(self._stay(hm, hp, em, ep)[esel])))
+                stay = self.sliding_stay(y)
+                if stay is not None:
+                    g = min(g, float(np.min(stay[pick])))
+                else:
+                    hm, hp, em, ep, _dead = self.velocities(y, erows, ecols)
+                    g = min(g, float(np.min(self._stay(hm, hp, em, ep)[esel])))
             return g
 
         return gap
