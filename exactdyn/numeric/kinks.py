@@ -190,17 +190,28 @@ class KinkState:
         """Index the sliding set: units with one sliding entry (closed form) or more."""
         self.version += 1
         self.sliding = bool(self.slide.any())
+        self._sets = None  # built by _sliding_sets when a rhs needs them
+
+    def _sliding_sets(self):
+        """``(single, multi)`` of the current sliding set: ``single = (ks, ii, X_ii,
+        |x_ii|^2)`` for the units with one sliding entry, ``multi`` a list of ``(k, idx,
+        X_S, M^-1 or None, cond M)``, :math:`M = X_SX_S^\top`, for the others."""
+        if self._sets is not None:
+            return self._sets
         counts = self.slide.sum(axis=1)
         ks = np.flatnonzero(counts == 1)
-        self._single = (ks, np.argmax(self.slide[ks], axis=1))
-        self._multi = []
+        ii = np.argmax(self.slide[ks], axis=1)
+        single = (ks, ii, self.X[ii], self.xx[ii])
+        multi = []
         for k in np.flatnonzero(counts > 1):
             idx = np.flatnonzero(self.slide[k])
             Xs = self.X[idx]
             M = Xs @ Xs.T
             cond = np.linalg.cond(M)
             Minv = np.linalg.inv(M) if cond < _COND_FAST else None
-            self._multi.append((k, idx, Xs, Minv, cond))
+            multi.append((k, idx, Xs, Minv, cond))
+        self._sets = (single, multi)
+        return self._sets
 
     def _memo(self, store, y, compute, size=3):
         """``compute(y)`` once per (pattern version, state): the location and the
@@ -258,19 +269,18 @@ class KinkState:
         velocity is inside its uncertainty (:meth:`velocities`; beyond it the exit test
         fires), and then the correction differs from the nearest Filippov vector by
         less than that uncertainty."""
-        X = self.X
         G = self._jump(y) if G is None else G
         corr = np.zeros(rw.shape)
         lam = np.zeros(self.slide.shape)
-        ks, ii = self._single
+        (ks, ii, Xi, xxi), multi = self._sliding_sets()
         if ks.size:
-            den = G[ks, ii] * self.xx[ii]
-            num = -np.einsum("kd,kd->k", rw[ks], X[ii])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lk = np.where(den != 0, num / den, 0.0)
+            g = G[ks, ii]
+            den = g * xxi
+            num = -np.einsum("kd,kd->k", rw[ks], Xi)
+            lk = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
             lam[ks, ii] = lk
-            corr[ks] = (lk * G[ks, ii])[:, None] * X[ii]
-        for k, idx, Xs, Minv, cond in self._multi:
+            corr[ks] = (lk * g)[:, None] * Xi
+        for k, idx, Xs, Minv, cond in multi:
             g = G[k, idx]
             ag = np.abs(g)
             if Minv is not None and ag.min() > 0 and cond * ag.max() < _COND_FAST * ag.min():
@@ -456,9 +466,13 @@ class KinkState:
         bounds the rounding error of :math:`h_{kj}`, so rounding alone never counts as a
         crossing. Sliding entries: +inf (their end is :meth:`exit_margin`'s business)."""
         W = self.low.kink_weights(y)
-        h = W @ self.X.T
-        g = np.where(self.mask, h, -h) + self.g_h * (np.abs(W) @ self.absX.T)
-        return np.where(self.slide, np.inf, g)
+        if getattr(self, "_sign_cache", (None,))[0] != self.version:
+            self._sign_cache = (self.version, np.where(self.mask, 1.0, -1.0))
+        g = (W @ self.X.T) * self._sign_cache[1]
+        g += self.g_h * (np.abs(W) @ self.absX.T)
+        if self.sliding:
+            g[self.slide] = np.inf
+        return g
 
     def _slide_info(self):
         r"""Per sliding set (``version``): the sliding entries ``(kp, jp)`` (row-major),

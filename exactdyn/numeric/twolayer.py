@@ -283,7 +283,9 @@ class LoweredTwoLayer:
             out = np.empty(self.size)
             out[:m] = ra
             out[m:].reshape(W.shape)[...] = rw
-            return out, out[m:].reshape(W.shape), np.broadcast_to(g, state.mask.shape)
+            shape = state.mask.shape
+            return out, out[m:].reshape(W.shape), (g if np.shape(g) == shape else
+                                                   np.broadcast_to(g, shape))
 
         return frozen, jump, frozen_jump
 
