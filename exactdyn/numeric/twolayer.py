@@ -52,8 +52,12 @@ changes when :math:`\pm h_{ki}` falls below :math:`-\gamma_d\,|w_k|\cdot|x_i|` (
 error) while its frozen-side velocity is not decidedly pointing back (else the sign of h
 is integration error, not a kink). After every accepted step these tests run on the step's
 end; on a change the first time is located by Brent's method on the continuous margins
-(then bisection if another entry changed first) on the step's dense output, to a bracket
-of :math:`8\epsilon\max(1,t)`, and the integrator restarts there. The error is the
+of the entries that changed (then, if another entry changed first, bisection from the
+nearest unchanged time found by stepping back from the root) on the step's dense output,
+to a bracket of :math:`8\epsilon\max(1,t)`, and the integrator restarts there. A pattern
+test, the frozen rhs and the uncertainty at one state are computed once per pattern
+(:class:`KinkState` memoizes them), and the sliding entries' exit test uses projections
+cached per sliding set (:meth:`KinkState.sliding_stay`). The error is the
 integrator's (DOP853 on a smooth rhs) plus, per change, the bracket times the rhs's
 jump, plus, within an undecidable stretch, the velocity uncertainty times its duration.
 
