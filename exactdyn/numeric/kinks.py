@@ -257,8 +257,22 @@ class KinkState:
         else:
             out, rw = self._frozen(y)
             G = None
-        rw += self.filippov(y, rw, G)[0]
+        self._correct(rw, self._jump(y) if G is None else G)
         return out
+
+    def _correct(self, rw, G):
+        """Add :meth:`filippov`'s correction to ``rw`` in place (each sliding unit's from its
+        own row; the multipliers are not kept)."""
+        (ks, ii, Xi, xxi), multi = self._sliding_sets()
+        if ks.size:
+            g = G[ks, ii]
+            den = g * xxi
+            num = -np.einsum("kd,kd->k", rw[ks], Xi)
+            lk = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+            rw[ks] += (lk * g)[:, None] * Xi
+        for k, idx, Xs, Minv, cond in multi:
+            g = G[k, idx]
+            rw[k] += (self._multipliers(rw[k], g, Xs, Minv, cond) * g) @ Xs
 
     def filippov(self, y, rw, G=None):
         r"""Correction :math:`\sum_{j\in S_k}\lambda_{kj}g_{kj}x_j`, the λ and the jump g.
@@ -281,17 +295,21 @@ class KinkState:
             lam[ks, ii] = lk
             corr[ks] = (lk * g)[:, None] * Xi
         for k, idx, Xs, Minv, cond in multi:
-            g = G[k, idx]
-            ag = np.abs(g)
-            if Minv is not None and ag.min() > 0 and cond * ag.max() < _COND_FAST * ag.min():
-                # G_m = M diag(g) is well conditioned, so lstsq's solution is the inverse's
-                lk = -(Minv @ (Xs @ rw[k])) / g
-            else:
-                Gm = (Xs @ Xs.T) * g[None, :]
-                lk = np.linalg.lstsq(Gm, -(Xs @ rw[k]), rcond=None)[0]
+            lk = self._multipliers(rw[k], G[k, idx], Xs, Minv, cond)
             lam[k, idx] = lk
             corr[k] = (lk * G[k, idx]) @ Xs
         return corr, lam, G
+
+    @staticmethod
+    def _multipliers(u, g, Xs, Minv, cond):
+        r"""λ of one unit's sliding entries: the least-squares solution of
+        :math:`(X_SX_S^\top)\,\mathrm{diag}(g)\,\lambda = -X_Su`."""
+        ag = np.abs(g)
+        if Minv is not None and ag.min() > 0 and cond * ag.max() < _COND_FAST * ag.min():
+            # G_m = M diag(g) is well conditioned, so lstsq's solution is the inverse's
+            return -(Minv @ (Xs @ u)) / g
+        Gm = (Xs @ Xs.T) * g[None, :]
+        return np.linalg.lstsq(Gm, -(Xs @ u), rcond=None)[0]
 
     # ---- normal velocities and their rounding errors ---------------------------------
     def velocities(self, y, rows, cols=None):

@@ -302,10 +302,14 @@ class LoweredTwoLayer:
         a, W = self.unpack(y)
         out, _ = self.observe(a, W)
         e = out - model.y
-        absa, absW, absX = np.abs(a), np.abs(W), np.abs(model.X)
+        if not hasattr(self, "_abs_data"):
+            absX = np.abs(model.X)
+            self._abs_data = (absX, absX.sum(axis=1), np.abs(model.y))
+        absX, x1, absy = self._abs_data
+        absa, absW = np.abs(a), np.abs(W)
         aWX = (absa @ absW) @ absX.T
-        S = np.abs(model.y) + aWX / model.alpha
-        tol = (atol * (absW.sum(axis=0) @ absX.T + absX.sum(axis=1) * absa.sum())
+        S = absy + aWX / model.alpha
+        tol = (atol * (absW.sum(axis=0) @ absX.T + x1 * absa.sum())
                + 2 * rtol * aWX) / model.alpha
         _g_h, g_f, g_s = self.kink_gammas
         rho = g_f * S + g_s * np.abs(e) + tol
