@@ -193,6 +193,9 @@ class LoweredTwoLayer:
             self.branch_slopes = _linear_slopes(plus, minus)
         self.m, self.d = model.width, model.d_in
         self.size = self.m * (1 + self.d)
+        absX = np.abs(model.X)
+        #: |X|, its row sums and |y| (kink_uncertainty's data terms).
+        self._abs_data = (absX, absX.sum(axis=1), np.abs(model.y))
 
     def pack(self, a, W=None):
         """The flat state from ``a`` and ``W``, or from a state dict ``{"a", "W"}`` (the
@@ -302,9 +305,6 @@ class LoweredTwoLayer:
         a, W = self.unpack(y)
         out, _ = self.observe(a, W)
         e = out - model.y
-        if not hasattr(self, "_abs_data"):
-            absX = np.abs(model.X)
-            self._abs_data = (absX, absX.sum(axis=1), np.abs(model.y))
         absX, x1, absy = self._abs_data
         absa, absW = np.abs(a), np.abs(W)
         aWX = (absa @ absW) @ absX.T
