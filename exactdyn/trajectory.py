@@ -111,7 +111,8 @@ class Trajectory:
 
         Arrays are compared element by element (``mpmath.mpf`` with ``mpf``, NaN equal to
         NaN), with the same shapes and the same kind (float64 or high precision); metadata
-        after a JSON round trip (tuples read back as lists). ``state=False`` leaves the
+        after a JSON round trip (tuples read back as lists), leaving out the wall time
+        ``seconds`` (a property of the run, not of its numbers). ``state=False`` leaves the
         states out (a file written without ``include_state``).
         """
         if not isinstance(other, Trajectory):
@@ -126,7 +127,7 @@ class Trajectory:
             pairs += [(a[k], b[k]) for k in a]
         if not all(_same_array(x, y) for x, y in pairs):
             return False
-        return _plain(self.meta) == _plain(other.meta)
+        return _plain(_timeless(self.meta)) == _plain(_timeless(other.meta))
 
     def __eq__(self, other) -> bool:
         return self.equals(other) if isinstance(other, Trajectory) else NotImplemented
@@ -425,6 +426,11 @@ def _same_array(a, b) -> bool:
         if not (nan_x and nan_y):
             return False
     return True
+
+
+def _timeless(meta: dict) -> dict:
+    """``meta`` without the wall time of the run (``seconds``)."""
+    return {k: v for k, v in meta.items() if k != "seconds"}
 
 
 def _plain(obj):

@@ -124,3 +124,17 @@ def test_load_names_the_extensions_it_reads(tmp_path):
     (tmp_path / "x.json").write_text('{"a": 1}')
     with pytest.raises(ValueError, match="not a trajectory JSON file"):
         ed.load(tmp_path / "x.json")
+
+
+def test_two_runs_of_a_kinked_flow_are_equal_whatever_their_wall_times():
+    # meta["seconds"] is the run's wall time, not a number of the trajectory: two solves of
+    # one ReLU network are the same trajectory (and their kink counts and evaluations agree)
+    net = ed.TwoLayer(6, "1d-sine", activation="relu", seed=0, n=8)
+    a, b = ed.solve(net, [0.0, 1.0, 5.0]), ed.solve(net, [0.0, 1.0, 5.0])
+    assert a.meta["seconds"] > 0 and a.meta["kinks"] > 0
+    b.meta["seconds"] = a.meta["seconds"] + 1.0
+    assert a == b
+    assert (a.meta["kinks"], a.meta["nfev"], a.meta["steps"]) == (
+        b.meta["kinks"], b.meta["nfev"], b.meta["steps"])
+    b.meta["kinks"] += 1
+    assert a != b

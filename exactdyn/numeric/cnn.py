@@ -198,7 +198,7 @@ class LoweredCNN:
         import sympy as sp
 
         from ..models.activations import X
-        from .twolayer import _branches, _elementwise
+        from .twolayer import _branches, _elementwise, _linear_slopes
 
         plus, minus = _branches(model.act)
         mods = [{"erf": scipy.special.erf}, "numpy"]
@@ -212,6 +212,8 @@ class LoweredCNN:
                               (plus, minus, dplus, dminus))
         #: sigma'_- == 0 (ReLU): a kernel with no entry on the + side cannot move.
         self.flat_minus = bool(dminus == 0)
+        #: (c+, c-) when σ± = c± x, else None (:func:`exactdyn.numeric.twolayer._linear_slopes`).
+        self.branch_slopes = _linear_slopes(plus, minus)
         return self._branchwise(self._fs, None), self._branchwise(self._fd, None)
 
     @staticmethod

@@ -28,7 +28,8 @@ A lowered flow supplies the model-specific parts (:class:`KinkFlow` protocol):
   the pattern ``state.mask`` (m, N) frozen (sliding entries on the − branch) and a
   writable (m, d) view of its unit part; ``jump(y)`` the (m, N) coefficients
   :math:`g_{kj} = c_{kj}(\sigma_+'(0) - \sigma_-'(0))` of the jump of the flow across
-  the kink;
+  the kink; optionally a third, ``frozen_jump(y)`` -> ``(out, rw, G)``, both in one pass;
+- ``branch_slopes`` (optional): ``(c+, c-)`` when σ± = c± x, else None;
 - ``kink_uncertainty(y, rtol, atol)``: ``(rho, c)``, rho (N,) a bound of the
   uncertainty of the residual seen by entry j (rounding plus the integrator's tolerance
   on the state) and c (m, N) or (m, 1) the magnitude of :math:`c_{kj}/e`, so that the
@@ -55,6 +56,9 @@ import numpy as np
 from ..errors import IntegrationError
 
 _EPS = np.finfo(float).eps
+#: Condition bound below which the sliding multipliers are solved with a cached inverse
+#: (lstsq's truncation, at eps * size * the largest singular value, cannot act there).
+_COND_FAST = 1e8
 
 
 def gamma(k: int) -> float:
@@ -161,9 +165,22 @@ class KinkState:
         #: Incremented at every change of ``mask``/``slide`` (flows may cache layouts).
         self.version = 0
         self._refresh()
-        self._frozen, self._jump = low.kink_functions(self)
+        funcs = low.kink_functions(self)
+        self._frozen, self._jump = funcs[:2]
+        #: ``y -> (out, rw, G)`` in one pass when the flow has it (else frozen and jump).
+        self._frozen_jump = funcs[2] if len(funcs) > 2 else None
         _fp, _fm, dp, dm = low.branches
         self._dabs = (lambda h: np.abs(dp(h)), lambda h: np.abs(dm(h)))
+        #: (|σ+'|, |σ−'|) when both branches are linear (the flow's ``branch_slopes``):
+        #: the derivative bound of :meth:`velocities` is then a constant per side.
+        slopes = getattr(low, "branch_slopes", None)
+        self._abs_slopes = None if slopes is None else (abs(slopes[0]), abs(slopes[1]))
+        #: Memos of the last states seen by :meth:`_evaluate` and :meth:`events`.
+        self._memo_eval: list = []
+        self._memo_events: list = []
+        self._memo_unc: list = []
+        #: Orthogonal projectors of sliding sets (:meth:`_projector`), by set.
+        self._proj_cache: dict = {}
 
     def pattern(self, y):
         """(m, N) bool: h > 0."""
@@ -173,20 +190,91 @@ class KinkState:
         """Index the sliding set: units with one sliding entry (closed form) or more."""
         self.version += 1
         self.sliding = bool(self.slide.any())
+        self._sets = None  # built by _sliding_sets when a rhs needs them
+
+    def _sliding_sets(self):
+        """``(single, multi)`` of the current sliding set: ``single = (ks, ii, X_ii,
+        |x_ii|^2)`` for the units with one sliding entry, ``multi`` a list of ``(k, idx,
+        X_S, M^-1 or None, cond M)``, :math:`M = X_SX_S^\top`, for the others."""
+        if self._sets is not None:
+            return self._sets
         counts = self.slide.sum(axis=1)
         ks = np.flatnonzero(counts == 1)
-        self._single = (ks, np.argmax(self.slide[ks], axis=1))
-        self._multi = [(k, np.flatnonzero(self.slide[k])) for k in np.flatnonzero(counts > 1)]
+        ii = np.argmax(self.slide[ks], axis=1)
+        single = (ks, ii, self.X[ii], self.xx[ii])
+        multi = []
+        for k in np.flatnonzero(counts > 1):
+            idx = np.flatnonzero(self.slide[k])
+            Xs = self.X[idx]
+            M = Xs @ Xs.T
+            cond = np.linalg.cond(M)
+            Minv = np.linalg.inv(M) if cond < _COND_FAST else None
+            multi.append((k, idx, Xs, Minv, cond))
+        self._sets = (single, multi)
+        return self._sets
+
+    def _memo(self, store, y, compute, size=3):
+        """``compute(y)`` once per (pattern version, state): the location and the
+        decisions at a kink look at the same states more than once."""
+        for version, key, value in store:
+            if version == self.version and np.array_equal(key, y):
+                return value
+        value = compute(y)
+        store.insert(0, (self.version, np.array(y), value))
+        del store[size:]
+        return value
+
+    def _evaluate(self, y):
+        """``(rw, G)``: the frozen rhs's unit part (sliding entries on the − branch, no
+        Filippov term) and the jump coefficients at ``y`` (memoized; do not modify)."""
+        def compute(y):
+            if self._frozen_jump is not None:
+                _out, rw, G = self._frozen_jump(y)
+                return np.array(rw), np.asarray(G)
+            _out, rw = self._frozen(y)
+            return np.array(rw), np.asarray(self._jump(y))
+        return self._memo(self._memo_eval, y, compute)
+
+    def _uncertainty(self, y):
+        """The flow's ``kink_uncertainty`` at ``y`` (memoized; do not modify)."""
+        return self._memo(self._memo_unc, y,
+                          lambda y: self.low.kink_uncertainty(y, self.rtol, self.atol))
+
+    def _deriv_abs(self, on, h):
+        r""":math:`|\sigma'(h)|` on the side ``on`` says (+ where True)."""
+        if self._abs_slopes is not None:
+            return np.where(on, *self._abs_slopes)
+        dp_abs, dm_abs = self._dabs
+        return np.where(on, dp_abs(h), dm_abs(h))
 
     # ---- the right-hand side ---------------------------------------------------------
     def rhs(self, t, y):
         r"""Frozen-pattern rhs plus Filippov's convex combination on the sliding set."""
-        out, rw = self._frozen(y)
-        if self.sliding:
-            rw += self.filippov(y, rw)[0]
+        if not self.sliding:
+            return self._frozen(y)[0]
+        if self._frozen_jump is not None:
+            out, rw, G = self._frozen_jump(y)
+        else:
+            out, rw = self._frozen(y)
+            G = None
+        self._correct(rw, self._jump(y) if G is None else G)
         return out
 
-    def filippov(self, y, rw):
+    def _correct(self, rw, G):
+        """Add :meth:`filippov`'s correction to ``rw`` in place (each sliding unit's from its
+        own row; the multipliers are not kept)."""
+        (ks, ii, Xi, xxi), multi = self._sliding_sets()
+        if ks.size:
+            g = G[ks, ii]
+            den = g * xxi
+            num = -np.einsum("kd,kd->k", rw[ks], Xi)
+            lk = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+            rw[ks] += (lk * g)[:, None] * Xi
+        for k, idx, Xs, Minv, cond in multi:
+            g = G[k, idx]
+            rw[k] += (self._multipliers(rw[k], g, Xs, Minv, cond) * g) @ Xs
+
+    def filippov(self, y, rw, G=None):
         r"""Correction :math:`\sum_{j\in S_k}\lambda_{kj}g_{kj}x_j`, the λ and the jump g.
 
         :math:`\lambda` solves :math:`x_l\cdot\dot w_k = 0` for :math:`l \in S_k` (one
@@ -195,25 +283,33 @@ class KinkState:
         velocity is inside its uncertainty (:meth:`velocities`; beyond it the exit test
         fires), and then the correction differs from the nearest Filippov vector by
         less than that uncertainty."""
-        X = self.X
-        G = self._jump(y)
+        G = self._jump(y) if G is None else G
         corr = np.zeros(rw.shape)
         lam = np.zeros(self.slide.shape)
-        ks, ii = self._single
+        (ks, ii, Xi, xxi), multi = self._sliding_sets()
         if ks.size:
-            den = G[ks, ii] * self.xx[ii]
-            num = -np.einsum("kd,kd->k", rw[ks], X[ii])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lk = np.where(den != 0, num / den, 0.0)
+            g = G[ks, ii]
+            den = g * xxi
+            num = -np.einsum("kd,kd->k", rw[ks], Xi)
+            lk = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
             lam[ks, ii] = lk
-            corr[ks] = (lk * G[ks, ii])[:, None] * X[ii]
-        for k, idx in self._multi:
-            Xs = X[idx]
-            Gm = (Xs @ Xs.T) * G[k, idx][None, :]
-            lk = np.linalg.lstsq(Gm, -(Xs @ rw[k]), rcond=None)[0]
+            corr[ks] = (lk * g)[:, None] * Xi
+        for k, idx, Xs, Minv, cond in multi:
+            lk = self._multipliers(rw[k], G[k, idx], Xs, Minv, cond)
             lam[k, idx] = lk
             corr[k] = (lk * G[k, idx]) @ Xs
         return corr, lam, G
+
+    @staticmethod
+    def _multipliers(u, g, Xs, Minv, cond):
+        r"""λ of one unit's sliding entries: the least-squares solution of
+        :math:`(X_SX_S^\top)\,\mathrm{diag}(g)\,\lambda = -X_Su`."""
+        ag = np.abs(g)
+        if Minv is not None and ag.min() > 0 and cond * ag.max() < _COND_FAST * ag.min():
+            # G_m = M diag(g) is well conditioned, so lstsq's solution is the inverse's
+            return -(Minv @ (Xs @ u)) / g
+        Gm = (Xs @ Xs.T) * g[None, :]
+        return np.linalg.lstsq(Gm, -(Xs @ u), rcond=None)[0]
 
     # ---- normal velocities and their rounding errors ---------------------------------
     def velocities(self, y, rows, cols=None):
@@ -233,21 +329,42 @@ class KinkState:
         X = self.X
         cols = np.arange(X.shape[0]) if cols is None else np.asarray(cols, dtype=int)
         Xc, xx, absXc = X[cols], self.xx[cols], self.absX[cols]
-        out, rw_all = self._frozen(y)
+        rw_all, G_all = self._evaluate(y)
         rows = np.asarray(rows, dtype=int)
-        rw = np.array(rw_all[rows])  # sliding entries on the - side here
-        G = self._jump(y)[rows]
+        rw = rw_all[rows]  # sliding entries on the - side here
+        G = G_all[rows]
         mask, slide = self.mask[rows], self.slide[rows]
         Gc, maskc = G[:, cols], mask[:, cols]
         hm = rw @ Xc.T - maskc * Gc * xx[None, :]
         hp = hm + Gc * xx[None, :]
         where = np.full(X.shape[0], -1)
         where[cols] = np.arange(cols.size)
-        for r in np.flatnonzero(slide.any(axis=1)):
+        counts = slide.sum(axis=1)
+        # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
+        # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
+        # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
+        one = np.flatnonzero(counts == 1)
+        if one.size:
+            # One sliding entry s: Pi = I - x_s x_s^T/|x_s|^2 (pinv of g_s |x_s|^2, so
+            # Pi = I when that is 0), and Pi = I for entry s itself; vectorized over units.
+            s_ = np.argmax(slide[one], axis=1)
+            xs, xxs = X[s_], self.xx[s_]
+            ok = G[one, s_] * xxs != 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inv = np.where(ok, 1.0 / np.where(ok, xxs, 1.0), 0.0)
+            rws = rw[one]
+            v = rws - (inv * np.einsum("kd,kd->k", xs, rws))[:, None] * xs
+            xsc = xs @ Xc.T
+            rr = xx[None, :] - inv[:, None] * xsc * xsc
+            hm[one] = v @ Xc.T - maskc[one] * Gc[one] * rr
+            hp[one] = hm[one] + Gc[one] * rr
+            p = where[s_]
+            sel = p >= 0
+            r1, p1, s1 = one[sel], p[sel], s_[sel]
+            hm[r1, p1] = np.einsum("kd,kd->k", rws[sel], X[s1])
+            hp[r1, p1] = hm[r1, p1] + G[r1, s1] * self.xx[s1]
+        for r in np.flatnonzero(counts > 1):
             S = np.flatnonzero(slide[r])
-            # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
-            # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
-            # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
             Pi = self._projector(S, G[r])
             q = Xc @ (Pi @ rw[r])
             rr = np.einsum("id,id->i", Xc @ Pi.T, Xc)
@@ -258,12 +375,11 @@ class KinkState:
                 Pi = self._projector(S[S != j], G[r])
                 hm[r, p] = X[j] @ (Pi @ rw[r])
                 hp[r, p] = hm[r, p] + G[r, j] * (X[j] @ (Pi @ X[j]))
-        rho, c = low.kink_uncertainty(y, self.rtol, self.atol)
+        rho, c = self._uncertainty(y)
         c = np.broadcast_to(c, self.mask.shape)[rows]
-        dp_abs, dm_abs = self._dabs
         W = low.kink_weights(y)
-        h = W[rows] @ X.T
-        T = np.where(mask | slide, dp_abs(h), dm_abs(h))
+        h = W[rows] @ X.T if self._abs_slopes is None else None
+        T = self._deriv_abs(mask | slide, h)
         em = ((c * T * rho[None, :]) @ self.absX) @ absXc.T \
             + self.g_h * (np.abs(rw) @ absXc.T)
         ep = em + c[:, cols] * np.abs(Gc) * (rho[cols] * xx)[None, :]
@@ -287,20 +403,20 @@ class KinkState:
         X, u = self.X, self.cdir[c]
         idx = self.classes[c]
         sj = self.sgn[idx]
-        _out, rw_all = self._frozen(y)
+        rw_all, G_all = self._evaluate(y)
         rw = np.array(rw_all[k])
-        G = self._jump(y)[k]
+        G = G_all[k]
         Xi = X[idx]
         vm = rw + (G[idx] * (sj < 0)) @ Xi
         vp = rw + (G[idx] * (sj > 0)) @ Xi
         others = np.flatnonzero(self.slide[k] & (self.cls != c))
         Pi = self._projector(others, G)
         hm, hp = float(u @ (Pi @ vm)), float(u @ (Pi @ vp))
-        rho, cc = low.kink_uncertainty(y, self.rtol, self.atol)
+        rho, cc = self._uncertainty(y)
         cc = np.broadcast_to(cc, self.mask.shape)[k]
         dp_abs, dm_abs = self._dabs
         h = low.kink_weights(y)[k] @ X.T
-        T = np.where(self.mask[k] | self.slide[k], dp_abs(h), dm_abs(h))
+        T = self._deriv_abs(self.mask[k] | self.slide[k], h)
         absu = np.abs(u)
         em = float((cc * T * rho) @ (self.absX @ absu) + self.g_h * (np.abs(rw) @ absu))
         jump = float(dp_abs(np.zeros(1))[0] + dm_abs(np.zeros(1))[0])
@@ -338,10 +454,26 @@ class KinkState:
         r""":math:`\Pi = I - X_S^\top\,\mathrm{diag}(g_S)\,A^+X_S`,
         :math:`A_{jl} = g_l\,x_j\cdot x_l`: maps a velocity v of :math:`w_k` to the one
         with the sliding entries S's :math:`\lambda` chosen so that :math:`x_j\cdot v = 0`
-        (:math:`j\in S`)."""
+        (:math:`j\in S`). When A is well conditioned (:data:`_COND_FAST`, with the
+        spread of :math:`|g_S|`) :math:`A^+ = A^{-1}` and Π is the orthogonal projector
+        onto :math:`\{x_j\cdot v = 0\}`, which depends on S only and is cached."""
         d = self.X.shape[1]
         if not len(S):
             return np.eye(d)
+        key = tuple(int(j) for j in S)
+        cached = self._proj_cache.get(key)
+        if cached is None:
+            XS = self.X[S]
+            M = XS @ XS.T
+            cond = float(np.linalg.cond(M))
+            P = (np.eye(d) - XS.T @ np.linalg.solve(M, XS)) if cond < _COND_FAST else None
+            if len(self._proj_cache) > 4096:
+                self._proj_cache.clear()
+            cached = self._proj_cache[key] = (P, cond)
+        P, cond = cached
+        gs = np.abs(g[S])
+        if P is not None and gs.min() > 0 and cond * gs.max() < _COND_FAST * gs.min():
+            return P
         XS = self.X[S]
         A = (XS @ XS.T) * g[S][None, :]
         return np.eye(d) - XS.T @ (g[S][:, None] * np.linalg.pinv(A)) @ XS
@@ -352,9 +484,82 @@ class KinkState:
         bounds the rounding error of :math:`h_{kj}`, so rounding alone never counts as a
         crossing. Sliding entries: +inf (their end is :meth:`exit_margin`'s business)."""
         W = self.low.kink_weights(y)
-        h = W @ self.X.T
-        g = np.where(self.mask, h, -h) + self.g_h * (np.abs(W) @ self.absX.T)
-        return np.where(self.slide, np.inf, g)
+        if getattr(self, "_sign_cache", (None,))[0] != self.version:
+            self._sign_cache = (self.version, np.where(self.mask, 1.0, -1.0))
+        g = (W @ self.X.T) * self._sign_cache[1]
+        g += self.g_h * (np.abs(W) @ self.absX.T)
+        if self.sliding:
+            g[self.slide] = np.inf
+        return g
+
+    def _slide_info(self):
+        r"""Per sliding set (``version``): the sliding entries ``(kp, jp)`` (row-major),
+        :math:`q_p = \Pi_{S_k\setminus j}x_j` and :math:`r_p = x_j\cdot q_p` with the
+        orthogonal projectors (:meth:`_projector`'s well-conditioned case), and per unit
+        with two or more sliding entries the start of its pairs and the condition number
+        of :math:`X_SX_S^\top` (``None`` for q when one is not well conditioned)."""
+        if getattr(self, "_slide_cache", (None,))[0] == self.version:
+            return self._slide_cache[1]
+        kp, jp = np.nonzero(self.slide)
+        X = self.X
+        q = np.array(X[jp])
+        starts = np.flatnonzero(np.r_[True, kp[1:] != kp[:-1]]) if kp.size else kp
+        ends = np.r_[starts[1:], kp.size]
+        multi, conds = [], []
+        for a, b in zip(starts, ends):
+            if b - a < 2:
+                continue
+            S = jp[a:b]
+            M = X[S] @ X[S].T
+            cond = float(np.linalg.cond(M))
+            if not cond < _COND_FAST:
+                q = None
+                break
+            multi.append((a, b))
+            conds.append(cond)
+            for i in range(a, b):
+                rest = S[S != jp[i]]
+                Xr = X[rest]
+                q[i] = X[jp[i]] - Xr.T @ np.linalg.solve(Xr @ Xr.T, Xr @ X[jp[i]])
+        r = None if q is None else np.einsum("pd,pd->p", X[jp], q)
+        info = (kp, jp, q, r, multi, np.array(conds))
+        self._slide_cache = (self.version, info)
+        return info
+
+    def sliding_stay(self, y):
+        r"""Margins of the sliding region of the decision rule (:meth:`_stay`, >= 0 where
+        sliding holds) of every sliding entry, in :meth:`_slide_info`'s order: the
+        velocities of :meth:`velocities` for the sliding entries alone,
+        :math:`\dot h^-_{kj} = q_{kj}\cdot\dot w_k^-`, :math:`\dot h^+ = \dot h^- +
+        g_{kj}r_{kj}`. ``None`` when a sliding set is not well conditioned (its
+        multipliers' spread included; then :meth:`velocities` decides)."""
+        kp, jp, q, r, multi, conds = self._slide_info()
+        if q is None:
+            return None
+        rw_all, G_all = self._evaluate(y)
+        g = G_all[kp, jp]
+        if multi:
+            ag = np.abs(g)
+            for (a, b), cond in zip(multi, conds):
+                lo, hi = ag[a:b].min(), ag[a:b].max()
+                if not (lo > 0 and cond * hi < _COND_FAST * lo):
+                    return None
+        rw = rw_all[kp]
+        hm = np.einsum("pd,pd->p", rw, q)
+        hp = hm + g * r
+        rho, c = self._uncertainty(y)
+        c = np.broadcast_to(c, self.mask.shape)
+        on = self.mask | self.slide
+        rows = np.unique(kp)
+        W = self.low.kink_weights(y)
+        h = W[rows] @ self.X.T if self._abs_slopes is None else None
+        T = self._deriv_abs(on[rows], h)
+        ctr = np.empty((self.mask.shape[0], self.X.shape[1]))
+        ctr[rows] = (c[rows] * T * rho[None, :]) @ self.absX
+        absx = self.absX[jp]
+        em = np.einsum("pd,pd->p", ctr[kp] + self.g_h * np.abs(rw), absx)
+        ep = em + c[kp, jp] * np.abs(g) * rho[jp] * self.xx[jp]
+        return self._stay(hm, hp, em, ep)
 
     @staticmethod
     def _stay(hm, hp, em, ep):
@@ -380,7 +585,11 @@ class KinkState:
         """(m, N) bool: entries whose side must change at ``y``: crossings past the
         rounding band whose velocity on the frozen side does not decidedly point back
         (else the crossing is integration error of h, not a kink), and sliding entries
-        outside the sliding region of the decision rule."""
+        outside the sliding region of the decision rule (memoized per pattern and state:
+        the location and the decision at a kink ask for the same states)."""
+        return self._memo(self._memo_events, y, self._events).copy()
+
+    def _events(self, y):
         margin = self.crossing_margin(y)
         cross = margin < 0
         if not cross.any() and not self.sliding:
@@ -390,6 +599,21 @@ class KinkState:
         W = self.low.kink_weights(y)
         shallow = cross & (margin > -(self.atol * self.x1[None, :]
                                       + self.rtol * (np.abs(W) @ self.absX.T)))
+        stay = self.sliding_stay(y) if self.sliding and not self.classes else None
+        if stay is not None:
+            # the sliding entries from their own velocities; the block below for the rest
+            ev = cross.copy()
+            kp, jp = self._slide_info()[:2]
+            ev[kp, jp] = stay < 0
+            rows = np.flatnonzero(shallow.any(axis=1))
+            if not rows.size:
+                return ev
+            cols = np.flatnonzero(shallow[rows].any(axis=0))
+            hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
+            ix = np.ix_(rows, cols)
+            back = shallow[ix] & np.where(self.mask[ix], hp > ep, hm < -em)
+            ev[ix] &= ~back
+            return ev
         rows = np.flatnonzero(shallow.any(axis=1) | self.slide.any(axis=1))
         if not rows.size:
             return cross
@@ -408,34 +632,42 @@ class KinkState:
     def changed(self, y) -> bool:
         return bool(self.events(y).any())
 
-    def locate(self, dense, t_old, t_new):
+    def locate(self, dense, t_old, t_new, y_end=None):
         """First time in (t_old, t_new] where the pattern changes: Brent's method on the
         smallest margin of the entries that changed by the step's end (so the root is as
         accurate as the dense output), then bisection on :meth:`changed` if another entry
-        changed earlier (two changes inside one step)."""
+        changed earlier (two changes inside one step), from the nearest bracket found by
+        stepping back from the root. ``y_end``: the accepted state at ``t_new``, whose
+        events (already computed, memoized) give the candidates when the dense output
+        agrees with them at ``t_new``."""
         from scipy.optimize import brentq
 
-        end = dense(t_new)
-        cand = self.events(end)
-        # exit margins are +inf off the sliding set: needed only if a sliding entry left
-        exits = bool((cand & self.slide).any())
-
-        def gap(t):
-            y = dense(t)
-            g = self.crossing_margin(y)
-            if exits:
-                g = np.minimum(g, self.exit_margin(y))
-            return float(np.min(g[cand]))
+        cand = None if y_end is None else self.events(y_end)
+        if cand is not None and not cand.any():
+            cand = None
+        gap = None if cand is None else self._gap(dense, cand)
+        if gap is not None and not gap(t_new) < 0:
+            cand = gap = None
+        if cand is None:
+            cand = self.events(dense(t_new))
+            gap = self._gap(dense, cand)
 
         tol = 8 * _EPS * max(1.0, abs(t_new))
         lo, hi = t_old, t_new
         if gap(lo) > 0:
-            root = brentq(gap, lo, hi, xtol=tol)
-            lo, hi = max(lo, root - tol), min(hi, root + tol)
+            # brentq stops within xtol + rtol |r| <= 3 tol / 4 of the root r; a bracket of
+            # width tol around it, widened or moved back below if it missed
+            root = brentq(gap, lo, hi, xtol=tol / 4, rtol=4 * _EPS)
+            lo, hi = max(lo, root - tol / 2), min(hi, root + tol / 2)
             while gap(hi) >= 0 and hi < t_new:
                 lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
             if self.changed(dense(lo)):
-                lo = t_old
+                # another change before: step back (x4 each time) to a time without one
+                hi, back = lo, tol
+                lo = max(t_old, hi - back)
+                while lo > t_old and self.changed(dense(lo)):
+                    hi, back = lo, 4 * back
+                    lo = max(t_old, hi - back)
         while hi - lo > tol:
             mid = 0.5 * (lo + hi)
             if not self.changed(dense(mid)):
@@ -443,6 +675,39 @@ class KinkState:
             else:
                 hi = mid
         return hi
+
+    def _gap(self, dense, cand):
+        """The smallest margin over the candidate entries ``cand`` at time t on ``dense``:
+        crossing margins, and the exit margins of the sliding candidates (the velocities
+        of their units only)."""
+        crossing = cand & ~self.slide
+        exits = cand & self.slide
+        any_crossing, any_exit = bool(crossing.any()), bool(exits.any())
+        full_exits = any_exit and bool(self.classes)
+        if any_exit and not full_exits:
+            erows = np.flatnonzero(exits.any(axis=1))
+            ecols = np.flatnonzero(exits[erows].any(axis=0))
+            esel = exits[np.ix_(erows, ecols)]
+            kp, jp = self._slide_info()[:2]
+            pick = exits[kp, jp]
+
+        def gap(t):
+            y = dense(t)
+            g = np.inf
+            if any_crossing:
+                g = float(np.min(self.crossing_margin(y)[crossing]))
+            if full_exits:
+                g = min(g, float(np.min(self.exit_margin(y)[exits])))
+            elif any_exit:
+                stay = self.sliding_stay(y)
+                if stay is not None:
+                    g = min(g, float(np.min(stay[pick])))
+                else:
+                    hm, hp, em, ep, _dead = self.velocities(y, erows, ecols)
+                    g = min(g, float(np.min(self._stay(hm, hp, em, ep)[esel])))
+            return g
+
+        return gap
 
     # ---- decisions at a kink -----------------------------------------------------------
     def at_boundary(self, y):
@@ -507,6 +772,9 @@ class KinkState:
                 # 1-D inputs: h = 0 means w_k = 0, exactly (the projection below leaves a
                 # residual of either sign, which the crossing test would take for a kink)
                 W[k] = 0.0
+            elif idx.size == 1:  # lstsq's solution of the 1 x 1 system, |x_j|^2 > 0
+                x = self.X[idx[0]]
+                W[k] -= x * ((x @ W[k]) / self.xx[idx[0]])
             elif idx.size:
                 Xi = self.X[idx]
                 W[k] -= Xi.T @ np.linalg.lstsq(Xi @ Xi.T, Xi @ W[k], rcond=None)[0]
@@ -532,7 +800,9 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     (:meth:`KinkState.locate`) and decided by :meth:`KinkState.update`, the integrator
     restarted there with the last accepted step size. More than ``max_kinks`` changes
     raise :class:`~exactdyn.IntegrationError`. ``stats``: ``nfev``, ``kinks``,
-    ``sliding_at_end``, ``sliding_entries`` ((unit, entry) pairs). ``kinked=False``: a
+    ``sliding_at_end``, ``sliding_entries`` ((unit, entry) pairs), ``steps`` (accepted
+    steps) and ``seconds`` (wall time of the integration; :meth:`exactdyn.Trajectory.equals`
+    leaves it out). ``kinked=False``: a
     smooth activation, the same stepping on ``low.rhs`` without pattern tests. A rhs that is
     not finite where a segment starts, or more than ``max_steps`` accepted steps in all
     (default :data:`~exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`), raise
@@ -543,9 +813,13 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     after ``REST_MIN_STEPS`` steps) continues with Radau, kinks located the same way, and
     once settled with no activation left to change is held to the last time; ``stats``
     say so (``switched_to``, ``switched_at``, ``at_rest_from``)."""
+    import time
+
     from scipy.integrate import DOP853, RK23, RK45, Radau
 
     from . import stepping
+
+    started = time.perf_counter()
 
     cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
     stepping.check_rtol(rtol, method)
@@ -601,7 +875,7 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                 dense = None
                 if kinks is not None and kinks.changed(solver.y):
                     dense = solver.dense_output()
-                    t_new, crossed = kinks.locate(dense, t_old, t_new), True
+                    t_new, crossed = kinks.locate(dense, t_old, t_new, solver.y), True
                 upto = int(np.searchsorted(times, t_new, side="right"))
                 if upto > done:
                     dense = dense or solver.dense_output()
@@ -648,4 +922,6 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     if kinks is not None:
         stats["sliding_at_end"] = int(kinks.slide.sum())
         stats["sliding_entries"] = np.argwhere(kinks.slide).tolist()
+    stats["steps"] = nsteps
+    stats["seconds"] = time.perf_counter() - started
     return ys, stats

@@ -52,8 +52,12 @@ changes when :math:`\pm h_{ki}` falls below :math:`-\gamma_d\,|w_k|\cdot|x_i|` (
 error) while its frozen-side velocity is not decidedly pointing back (else the sign of h
 is integration error, not a kink). After every accepted step these tests run on the step's
 end; on a change the first time is located by Brent's method on the continuous margins
-(then bisection if another entry changed first) on the step's dense output, to a bracket
-of :math:`8\epsilon\max(1,t)`, and the integrator restarts there. The error is the
+of the entries that changed (then, if another entry changed first, bisection from the
+nearest unchanged time found by stepping back from the root) on the step's dense output,
+to a bracket of :math:`8\epsilon\max(1,t)`, and the integrator restarts there. A pattern
+test, the frozen rhs and the uncertainty at one state are computed once per pattern
+(:class:`KinkState` memoizes them), and the sliding entries' exit test uses projections
+cached per sliding set (:meth:`KinkState.sliding_stay`). The error is the
 integrator's (DOP853 on a smooth rhs) plus, per change, the bracket times the rhs's
 jump, plus, within an undecidable stretch, the velocity uncertainty times its duration.
 
@@ -96,6 +100,7 @@ from .registry import cached_lowering
 _SOURCES: dict = {}
 _XN = sp.Symbol("x_n", negative=True)
 _XP = sp.Symbol("x_p", positive=True)
+_JSIGMA = sp.Function("jsigma")
 
 
 
@@ -114,6 +119,13 @@ def sources():
         (sw,) = [f for f in sp.Mul.make_args(flow.rhs[st.W]) if isinstance(f, sp.Sum)]
         coef = flow.rhs[st.W] / sw * sw.function / st.XS[st.I, st.R]
         _SOURCES["coef"] = lower_indexed([coef], arrays, st.INDEX_KINDS, funcs, "coef")
+        # The frozen rhs and the jump coefficients in one pass (they share h, σ(h) and the
+        # residual): the coefficient's σ' is the jump σ+' − σ−' (``_jsigma``).
+        jump = coef.replace(lambda e: isinstance(e, sp.Function) and e.func == st.DSIGMA,
+                            lambda e: _JSIGMA(*e.args))
+        _SOURCES["rhs_jump"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W], jump], arrays,
+                                             st.INDEX_KINDS, {**funcs, _JSIGMA: "_jsigma"},
+                                             "rhs_jump")
         _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                         arrays, st.INDEX_KINDS, funcs, "observables")
     return _SOURCES
@@ -125,6 +137,21 @@ def _branches(act):
 
 
 _gamma = kinks_mod.gamma
+
+
+def _linear_slopes(plus, minus):
+    r"""``(c+, c-)`` when both branches are :math:`c_\pm x` (ReLU, leaky ReLU), else None:
+    a frozen pattern is then one multiplication, :math:`\sigma(h) = s\,h`,
+    :math:`\sigma'(h) = s` with :math:`s = c_\pm` per entry."""
+    from ..models.activations import X
+
+    slopes = []
+    for b in (plus, minus):
+        c = sp.diff(b, X)
+        if c.free_symbols or sp.simplify(b - c * X) != 0:
+            return None
+        slopes.append(float(c))
+    return tuple(slopes)
 
 
 def _elementwise(f):
@@ -162,8 +189,13 @@ class LoweredTwoLayer:
                                   (plus, minus, sp.diff(plus, X), sp.diff(minus, X)))
             #: sigma'_- == 0 (ReLU): a neuron with no entry on the + side cannot move w.
             self.flat_minus = bool(sp.diff(minus, X) == 0)
+            #: (c+, c-) when σ± = c± x (:func:`_linear_slopes`), else None.
+            self.branch_slopes = _linear_slopes(plus, minus)
         self.m, self.d = model.width, model.d_in
         self.size = self.m * (1 + self.d)
+        absX = np.abs(model.X)
+        #: |X|, its row sums and |y| (kink_uncertainty's data terms).
+        self._abs_data = (absX, absX.sum(axis=1), np.abs(model.y))
 
     def pack(self, a, W=None):
         """The flat state from ``a`` and ``W``, or from a state dict ``{"a", "W"}`` (the
@@ -209,15 +241,34 @@ class LoweredTwoLayer:
         return self.pack(self.unpack(y)[0], W)
 
     def kink_functions(self, state):
-        """``(frozen, jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`: the rhs with
-        σ = σ± where ``state.mask`` says ±, and :math:`g_{ki}` (the flow's coefficient
-        with σ' replaced by σ+' − σ−')."""
+        """``(frozen, jump, frozen_jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`:
+        the rhs with σ = σ± where ``state.mask`` says ±, :math:`g_{ki}` (the flow's
+        coefficient with σ' replaced by σ+' − σ−'), and both from one pass."""
         src = sources()
         fp, fm, dp, dm = self.branches
-        sig = lambda h: np.where(state.mask, fp(h), fm(h))  # noqa: E731
-        dsig = lambda h: np.where(state.mask, dp(h), dm(h))  # noqa: E731
+        if self.branch_slopes is not None:
+            # σ± = c± h: the frozen σ is s h and σ' is s, s = c± per entry, built once per
+            # pattern (state.version) instead of evaluating both branches every call
+            cp, cm = self.branch_slopes
+            cache = {"version": None, "s": None}
+            jump_slope = np.full(state.mask.shape, cp - cm)
+
+            def slope():
+                if cache["version"] != state.version:
+                    cache["s"] = np.where(state.mask, cp, cm)
+                    cache["version"] = state.version
+                return cache["s"]
+
+            sig = lambda h: h * slope()  # noqa: E731
+            dsig = lambda h: slope()  # noqa: E731
+            djump = lambda h: jump_slope  # noqa: E731
+        else:
+            sig = lambda h: np.where(state.mask, fp(h), fm(h))  # noqa: E731
+            dsig = lambda h: np.where(state.mask, dp(h), dm(h))  # noqa: E731
+            djump = lambda h: dp(h) - dm(h)  # noqa: E731
         rhs = src["rhs"].function({"_sigma": sig, "_dsigma": dsig})
-        coef = src["coef"].function({"_sigma": sig, "_dsigma": lambda h: dp(h) - dm(h)})
+        coef = src["coef"].function({"_sigma": sig, "_dsigma": djump})
+        both = src["rhs_jump"].function({"_sigma": sig, "_dsigma": dsig, "_jsigma": djump})
         model, m = self.model, self.m
         args = (model.X, model.y, model.alpha, model.n)
 
@@ -233,7 +284,17 @@ class LoweredTwoLayer:
             a, W = self.unpack(y)
             return np.broadcast_to(coef(a, W, *args)[0], state.mask.shape)
 
-        return frozen, jump
+        def frozen_jump(y):
+            a, W = self.unpack(y)
+            ra, rw, g = both(a, W, *args)
+            out = np.empty(self.size)
+            out[:m] = ra
+            out[m:].reshape(W.shape)[...] = rw
+            shape = state.mask.shape
+            return out, out[m:].reshape(W.shape), (g if np.shape(g) == shape else
+                                                   np.broadcast_to(g, shape))
+
+        return frozen, jump, frozen_jump
 
     def kink_uncertainty(self, y, rtol, atol):
         r"""``(rho, c)``: uncertainty of :math:`e_i = f(x_i) - y_i` (rounding,
@@ -244,10 +305,11 @@ class LoweredTwoLayer:
         a, W = self.unpack(y)
         out, _ = self.observe(a, W)
         e = out - model.y
-        absa, absW, absX = np.abs(a), np.abs(W), np.abs(model.X)
+        absX, x1, absy = self._abs_data
+        absa, absW = np.abs(a), np.abs(W)
         aWX = (absa @ absW) @ absX.T
-        S = np.abs(model.y) + aWX / model.alpha
-        tol = (atol * (absW.sum(axis=0) @ absX.T + absX.sum(axis=1) * absa.sum())
+        S = absy + aWX / model.alpha
+        tol = (atol * (absW.sum(axis=0) @ absX.T + x1 * absa.sum())
                + 2 * rtol * aWX) / model.alpha
         _g_h, g_f, g_s = self.kink_gammas
         rho = g_f * S + g_s * np.abs(e) + tol
