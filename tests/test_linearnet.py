@@ -104,7 +104,8 @@ def test_wide_hidden_layer_never_forms_hidden_by_hidden_products():
 
     f = low._c.rhs.function(dict(ml.NUMPY_NAMESPACE, _T=ml._T, _tr=ml._tr, _mm=mm))
     st0 = m.initial_state()
-    d1, d2 = f(st0["W1"], st0["W2"], *low.param_values)
+    d1, d2 = f(st0["W1"], st0["W2"], *low.param_values,
+               [np.empty_like(st0["W1"]), np.empty_like(st0["W2"])])
     assert np.allclose(np.concatenate([d1.ravel(), d2.ravel()]), low.rhs(0, low.pack(st0)))
     # W2^T (W2 W1 Sxx - Syx) and (...) W1^T: the residual (out x in) is formed once.
     # products: W2 W1, (W2 W1) Sxx, W2^T R, R W1^T — none hidden x hidden

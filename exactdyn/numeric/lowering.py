@@ -157,7 +157,8 @@ class LoweredFlow:
 
     def rhs(self, t, y):
         # The generated code writes each block into its slice of the result (out=).
-        out = np.empty(self.size)
+        # complex states too (complex-step derivatives of the rhs)
+        out = np.empty(self.size, dtype=y.dtype if y.dtype.kind == "c" else float)
         self._rhs(*(y[s] for s in self._slice_list), *self.param_values,
                   [out[s] for s in self._slice_list])
         return out

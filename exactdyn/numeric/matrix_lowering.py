@@ -155,18 +155,45 @@ class _MatrixCoder:
         return code
 
 
-def lower_matrix(exprs, state, params, sizes, func_name) -> CompiledExpressions:
+    def emit_into(self, e, dest: str) -> None:
+        """Write the matrix expression ``e`` into the array ``dest``: a scaled product or a
+        sum ends in a ufunc with ``out=``, anything else is copied in."""
+        if isinstance(e, sp.MatMul):
+            coeff, mats = e.as_coeff_mmul()
+            mats = list(mats.args) if isinstance(mats, sp.MatMul) else [mats]
+            if coeff != 1:
+                chain = self._chain(mats)
+                self.lines.append(f"    np.multiply({self.scalar(coeff)}, {chain}, out={dest})")
+                return
+        if isinstance(e, sp.MatAdd):
+            parts = [self.emit(a) for a in e.args]
+            self.lines.append(f"    np.add({parts[0]}, {parts[1]}, out={dest})")
+            self.lines += [f"    np.add({dest}, {p}, out={dest})" for p in parts[2:]]
+            return
+        self.lines.append(f"    {dest}[...] = {self.emit(e)}")
+
+
+def lower_matrix(exprs, state, params, sizes, func_name, into=False) -> CompiledExpressions:
     """Generate a function ``func_name(*state, *params)`` returning the expressions.
 
     ``sizes`` maps dimension symbols to the numbers that choose the chain orders (see
-    :class:`_MatrixCoder`).
+    :class:`_MatrixCoder`). With ``into`` the function takes a last argument ``_out``, a
+    sequence of arrays (views of the caller's result, one per expression) that it writes
+    the matrix expressions into and returns.
     """
     names = {s: s.name for s in list(state) + list(params)}
     coder = _MatrixCoder(sizes, names)
-    outs = [coder.emit(e) if isinstance(e, sp.MatrixExpr) else coder.scalar(e) for e in exprs]
-    head = f"def {func_name}({', '.join(names[s] for s in list(state) + list(params))}):"
+    if into:
+        for k, e in enumerate(exprs):
+            coder.emit_into(e, f"_out[{k}]")
+        outs = [f"_out[{k}]" for k in range(len(exprs))]
+    else:
+        outs = [coder.emit(e) if isinstance(e, sp.MatrixExpr) else coder.scalar(e)
+                for e in exprs]
+    args = [names[s] for s in list(state) + list(params)] + (["_out"] if into else [])
+    head = f"def {func_name}({', '.join(args)}):"
     src = "\n".join([head, *coder.lines, f"    return ({', '.join(outs)},)"]) + "\n"
-    return CompiledExpressions(src, tuple(names.values()), func_name)
+    return CompiledExpressions(src, tuple(args), func_name)
 
 
 def _hyper_symbols(exprs, state):
@@ -203,7 +230,7 @@ def _compile(flow, dims: dict) -> _Compiled:
     state = net.params
     rhs_exprs = [flow.rhs[b] for b in state]
     params = _hyper_symbols(rhs_exprs, state)
-    rhs = lower_matrix(rhs_exprs, state, params, dims, "rhs")
+    rhs = lower_matrix(rhs_exprs, state, params, dims, "rhs", into=True)
     dirs = {b: sp.MatrixSymbol(f"V_{b.name}", *b.shape) for b in state}
     jv = flow.directional_derivative(dirs)
     jv_exprs = [jv[b] for b in state]
@@ -287,9 +314,15 @@ class MatrixLoweredFlow:
     def _split(self, y):
         return [y[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
 
+    def _views(self, out) -> list:
+        """Each state matrix's block of the packed result, as a matrix view."""
+        return [out[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
+
     def rhs(self, t, y):
-        parts = self._rhs(*self._split(y), *self.param_values)
-        return np.concatenate([np.asarray(p, dtype=float).reshape(-1) for p in parts])
+        # complex states too (complex-step derivatives of the rhs)
+        out = np.empty(self.size, dtype=y.dtype if y.dtype.kind == "c" else float)
+        self._rhs(*self._split(y), *self.param_values, self._views(out))
+        return out
 
     def jac(self, t, y):
         """The exact Jacobian: generated Jacobian-vector products on the unit basis."""
@@ -308,8 +341,10 @@ class MatrixLoweredFlow:
 
     def rhs_mp(self, t, y, values=None):
         values = self._mpvals(self.param_values) if values is None else values
-        parts = self._rhs_mp(*[np.asarray(m, dtype=object) for m in self._split(y)], *values)
-        return np.concatenate([np.asarray(p, dtype=object).reshape(-1) for p in parts])
+        out = np.empty(self.size, dtype=object)
+        self._rhs_mp(*[np.asarray(m, dtype=object) for m in self._split(y)], *values,
+                     self._views(out))
+        return out
 
     # ---- observables --------------------------------------------------------------------------
     def observables(self, states: dict, values=None) -> dict:
@@ -349,16 +384,16 @@ _CHAIN_MP_NS = dict(MPMATH_NAMESPACE, **MATRIX_HELPERS)
 _CHAIN_COMPILED: dict = {}
 
 
-def lower_chain_exprs(flow, exprs, func_name) -> CompiledExpressions:
+def lower_chain_exprs(flow, exprs, func_name, into=False) -> CompiledExpressions:
     """Source of ``func_name(*layers, Sigma_yx, Sigma_xx, T)`` returning ``exprs``, printed
     by the one matrix printer (:func:`.matrix_lowering.lower_matrix`)."""
     hyper = [flow.hyper[k] for k in ("Sigma_yx", "Sigma_xx", "T")]
-    return lower_matrix(exprs, list(flow.params), hyper, _COST_SIZES, func_name)
+    return lower_matrix(exprs, list(flow.params), hyper, _COST_SIZES, func_name, into=into)
 
 
 def _chain_compiled(flow):
     if flow.name not in _CHAIN_COMPILED:
-        rhs = lower_chain_exprs(flow, [flow.rhs[w] for w in flow.params], "rhs")
+        rhs = lower_chain_exprs(flow, [flow.rhs[w] for w in flow.params], "rhs", into=True)
         names = tuple(flow.observables)
         obs = lower_chain_exprs(flow, [flow.observables[n] for n in names], "observables")
         cons = lower_chain_exprs(flow, [q.expr for q in flow.conserved], "conserved") \
@@ -426,8 +461,11 @@ class ChainLoweredFlow:
 
     def rhs(self, t, y):
         mats = [y[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
-        parts = self._rhs(*mats, *self.hyper_values)
-        return np.concatenate([p.ravel() for p in parts])
+        # complex states too (complex-step derivatives of the rhs)
+        out = np.empty(self.size, dtype=y.dtype if y.dtype.kind == "c" else float)
+        self._rhs(*mats, *self.hyper_values,
+                  [out[s].reshape(self.shapes[n]) for n, s in self.slices.items()])
+        return out
 
     def rhs_mp(self, t, y, values=None):
         """The right-hand side on an object array of ``mpmath.mpf`` (the generated code is
@@ -436,8 +474,10 @@ class ChainLoweredFlow:
         hyperparameters are its data matrices. For :func:`exactdyn.gd` at ``precision``."""
         mats = [np.asarray(y[s], dtype=object).reshape(self.shapes[n])
                 for n, s in self.slices.items()]
-        parts = self._rhs_mp(*mats, *self._hyper_mp())
-        return np.concatenate([np.asarray(p, dtype=object).ravel() for p in parts])
+        out = np.empty(self.size, dtype=object)
+        self._rhs_mp(*mats, *self._hyper_mp(),
+                     [out[s].reshape(self.shapes[n]) for n, s in self.slices.items()])
+        return out
 
     def _hyper_mp(self) -> list:
         import mpmath
