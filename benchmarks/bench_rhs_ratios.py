@@ -98,12 +98,29 @@ def measure() -> dict:
             return np.concatenate([-eu * r * w, -ew * r * u])
         return rhs
 
+    def linear1d_inplace(model):
+        """The best numpy rhs of Linear1D: ufuncs writing into a new result (out=)."""
+        k, c, sxx, eu, ew = model.kappa, model.teacher, model.x_var, model.eta_u, model.eta_w
+        d = model.width
+
+        def rhs(y):
+            u, w = y[:d], y[d:]
+            r = sxx * k * (k * np.dot(u, w) - c)
+            out = np.empty(2 * d)
+            np.multiply(-eu * r, w, out=out[:d])
+            np.multiply(-ew * r, u, out=out[d:])
+            return out
+        return rhs
+
     for width in (8, 1000, 100_000):
         model = ed.Linear1D(width=width, teacher=0.5, sigma_u=0.3, sigma_w=0.7, eta_w=0.5)
         low = _lowered(model)
         y = np.asarray(low.pack(model.initial_state()), float)
         hand = linear1d_hand(model)
         record(f"Linear1D width {width}", lambda: low.rhs(0.0, y), lambda: hand(y))
+        inplace = linear1d_inplace(model)
+        record(f"Linear1D width {width}, in-place hand", lambda: low.rhs(0.0, y),
+               lambda: inplace(y))
 
     def linearnet_hand(model, low):
         """W1' = -eta1 W2^T R, W2' = -eta2 R W1^T, R = W2 W1 Sxx - Syx."""
