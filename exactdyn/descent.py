@@ -336,6 +336,45 @@ def jacobian(low, y) -> np.ndarray:
 
 # ---- the modified flow --------------------------------------------------------------------
 
+_SYMBOLIC: dict = {}
+
+
+def symbolic_jvp(low):
+    r"""``(y, v) -> f'(y) v`` of the two-layer network from the symbolically derived
+    directional derivative (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`,
+    lowered to matrix products in :func:`exactdyn.numeric.twolayer.sources`), with σ, σ'
+    and σ'' lowered from the activation's sympy expression (branch by branch for a kinked
+    activation: the Jacobian on each activation region, σ'' = 0 there for ReLU).
+
+    ``None`` where there is no such form (the CNN; a piecewise activation with a kink away
+    from 0): :func:`modified_rhs` then takes the complex step (:func:`jvp`)."""
+    if not _is_two_layer(low):
+        return None
+    key = id(low)
+    if key not in _SYMBOLIC or _SYMBOLIC[key][0] is not low:
+        from .numeric.twolayer import sources
+
+        act = low.model.act
+        try:
+            d2sig = act.numeric_second()
+        except ValueError:
+            _SYMBOLIC[key] = (low, None)
+            return None
+        sig, dsig = act.numeric()
+        f = sources()["jvp"].function({"_sigma": sig, "_dsigma": dsig, "_d2sigma": d2sig})
+        m = low.model
+
+        def along(y, v):
+            a, W = low.unpack(y)
+            va, vW = low.unpack(v)
+            ja, jW = f(a, W, m.X, m.y, va, vW, m.alpha, m.n)
+            return np.concatenate([np.broadcast_to(ja, a.shape),
+                                   np.broadcast_to(jW, W.shape).ravel()])
+
+        _SYMBOLIC[key] = (low, along)
+    return _SYMBOLIC[key][1]
+
+
 class _WithLR:
     """A model whose symbol values also give the learning rate ``h`` (for lowering the
     modified flow of an indexed network)."""
@@ -358,12 +397,13 @@ def modified_rhs(model, lr):
     lr = _lr(lr)
     low = lowered(model)
     if _is_two_layer(low) or _is_cnn(low):
+        along = symbolic_jvp(low) or (lambda y, f: jvp(low, y, f))
         if getattr(low, "kinks", False):
-            return low, _region_rhs(model, low, lr)
+            return low, _region_rhs(model, low, lr, along)
 
         def rhs(t, y):
             f = low.rhs(t, y)
-            return f - lr / 2 * jvp(low, y, f)
+            return f - lr / 2 * along(y, f)
 
         return low, rhs
     from .symbolic.modified import derive_modified_flow
@@ -402,10 +442,11 @@ class _KinkReached(Exception):
         self.t = t
 
 
-def _region_rhs(model, low, lr):
+def _region_rhs(model, low, lr, along):
     r"""The modified right-hand side of a kinked activation on the activation region of
     the initial state: :math:`f - \tfrac h2 f'f` with :math:`f'` the frozen pattern's
-    Jacobian (complex step on the branches, :func:`_complex_activation`). The loss is
+    Jacobian (``along(y, f)``: :func:`symbolic_jvp` with σ, σ', σ'' of the region's
+    branches, or the complex step on the branches, :func:`_complex_activation`). The loss is
     smooth on the region, so backward error analysis holds there; leaving it (a
     preactivation changes sign) raises :class:`_KinkReached`, which
     :func:`solve_modified` turns into a ``ValueError`` naming ``t``."""
@@ -424,7 +465,7 @@ def _region_rhs(model, low, lr):
         if not np.array_equal((np.asarray(_preactivations(low, y)) > 0) & live, p0):
             raise _KinkReached(t)
         f = low.rhs(t, y)
-        return f - lr / 2 * jvp(low, y, f)
+        return f - lr / 2 * along(y, f)
 
     return rhs
 
