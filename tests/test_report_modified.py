@@ -221,7 +221,9 @@ def test_two_layer_recorded_modified_loss_is_the_loss_plus_h_over_4_its_squared_
     m = ed.TwoLayer(2, np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]]),
                     np.array([0.5, -0.2, 0.9]), activation="tanh", seed=0)
     steps = modified_steps(m)
-    assert [s.title for s in steps] == ["Modified loss", "Modified flow of a, W"]
+    assert [s.title for s in steps] == ["Modified loss", "Definition of h", "Definition of e",
+                                       "Definition of δh", "Definition of δe",
+                                       "Modified flow of a", "Modified flow of W"]
     rng = np.random.default_rng(3)
     X = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]])
     y = np.array([0.5, -0.2, 0.9])
@@ -254,6 +256,84 @@ def test_two_layer_recorded_modified_loss_is_the_loss_plus_h_over_4_its_squared_
         g = [_fd(L, x, i) for i in range(6)]
         want = L(x) + mpmath.mpf(h) / 4 * sum(v**2 for v in g)
         assert abs(f_Lt(*x) - want) < 1e-15
+
+
+def test_two_layer_recorded_modified_equations_are_minus_grad_of_a_hand_written_modified_loss():
+    """The report's two-layer modified equations (sigma = tanh, m = 2, d = 2, n = 3), with
+    the recorded definitions of h, e, delta h, delta e substituted and f^a, f^W set to
+    minus finite differences of a hand-written loss, against nested central finite
+    differences of L + (h/4)|grad L|^2 (40 digits)."""
+    from exactdyn.report.twolayer import modified_steps
+    from exactdyn.symbolic import twolayer as tl
+
+    X = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]])
+    y = np.array([0.5, -0.2, 0.9])
+    alpha, h = 1.5, 0.3
+    m = ed.TwoLayer(2, X, y, activation="tanh", seed=0)
+    steps = {s.title: s.expr for s in modified_steps(m)}
+
+    def L(v):  # by hand: f(x) = (1/alpha) sum_k a_k tanh(w_k . x)
+        a, W = v[:2], [v[2:4], v[4:6]]
+        out = 0
+        for i in range(3):
+            f = sum(a[k] * mpmath.tanh(W[k][0] * X[i, 0] + W[k][1] * X[i, 1])
+                    for k in range(2)) / alpha
+            out += (f - y[i]) ** 2
+        return out / 6
+
+    rng = np.random.default_rng(5)
+    with mpmath.workdps(40):
+        x = [mpmath.mpf(float(v)) for v in rng.uniform(-1, 1, 6)]
+        f = [-_fd(L, x, i) for i in range(6)]
+        inner = mpmath.mpf(10) ** -12
+
+        def Lt(v):
+            g = []
+            for i in range(6):
+                vp, vm = list(v), list(v)
+                vp[i] += inner
+                vm[i] -= inner
+                g.append((L(vp) - L(vm)) / (2 * inner))
+            return L(v) + mpmath.mpf(h) / 4 * sum(c**2 for c in g)
+
+        want = [-_fd(Lt, x, i) for i in range(6)]
+    # the recorded definitions, at both neuron indices
+    defs = {}
+    for title in ("Definition of h", "Definition of e", "Definition of δh", "Definition of δe"):
+        eq = steps[title]
+        defs[eq.lhs] = eq.rhs
+        if tl.J in eq.lhs.free_symbols:
+            defs[eq.lhs.xreplace({tl.J: tl.K})] = eq.rhs.xreplace({tl.J: tl.K})
+    fa, fW = sp.IndexedBase("f^{a}"), sp.IndexedBase("f^{W}")
+    num = {tl.M: 2, tl.D: 2, tl.N: 3, tl.ALPHA: sp.Float(alpha, 40),
+           sp.Symbol("h", positive=True): sp.Float(h, 40)}
+    values = {}
+    for k in range(2):
+        values[tl.A[k]] = sp.Float(str(x[k]), 40)
+        values[fa[k]] = sp.Float(str(f[k]), 40)
+        for r in range(2):
+            values[tl.W[k, r]] = sp.Float(str(x[2 + 2 * k + r]), 40)
+            values[fW[k, r]] = sp.Float(str(f[2 + 2 * k + r]), 40)
+    for i in range(3):
+        values[tl.YS[i]] = sp.Float(y[i], 40)
+        for r in range(2):
+            values[tl.XS[i, r]] = sp.Float(X[i, r], 40)
+    got = []
+    for title, free in (("Modified flow of a", [{tl.J: j} for j in range(2)]),
+                        ("Modified flow of W",
+                         [{tl.J: j, tl.R: r} for j in range(2) for r in range(2)])):
+        e = steps[title].rhs
+        for _ in range(4):
+            e = e.xreplace(defs)
+        e = e.xreplace(num)
+        for at in free:
+            v = e.xreplace(at).doit()
+            v = v.replace(tl.D2SIGMA, lambda z: -2 * sp.tanh(z) * (1 - sp.tanh(z) ** 2))
+            v = v.replace(tl.DSIGMA, lambda z: 1 - sp.tanh(z) ** 2).replace(tl.SIGMA, sp.tanh)
+            v = v.xreplace(values)
+            assert not v.free_symbols, v.free_symbols
+            got.append(float(sp.N(v, 30)))
+    np.testing.assert_allclose(got, np.array(want, dtype=float), rtol=1e-12, atol=1e-14)
 
 
 # ---- the report's section ------------------------------------------------------------

@@ -102,7 +102,8 @@ def early_stage_verification(model, times):
     return rep
 
 
-#: How the two-layer network's and the CNN's modified flows are computed (report text).
+#: How the CNN's modified flow is computed (report text; the two-layer network's is derived
+#: symbolically, :func:`modified_steps`).
 MODIFIED_HOW = (
     "exactdyn computes f'f as the Jacobian-vector product of the generated right-hand side "
     "along f by the complex step Im f(θ + iδf)/δ, with σ and σ' continued to complex "
@@ -114,13 +115,13 @@ MODIFIED_HOW = (
 
 
 def modified_steps(model) -> list:
-    """The modified flow's steps for a two-layer network (see :data:`MODIFIED_HOW`)."""
-    from ..symbolic.modified import per_neuron_modified_steps
-    from ..symbolic.twolayer import A, D, J, M, R, W, derive_two_layer_flow
+    r"""The modified flow's steps for a two-layer network: the modified loss and
+    :math:`\dot\theta = f - \tfrac h2 f'f` per neuron, derived symbolically
+    (:func:`~exactdyn.symbolic.twolayer.derive_two_layer_modified`; σ'' = 0 on an
+    activation region of ReLU, where the modified flow of a kinked activation is defined)."""
+    from ..symbolic.twolayer import derive_two_layer_modified
 
-    return per_neuron_modified_steps(derive_two_layer_flow(),
-                                     {A: [(J, M - 1)], W: [(R, D - 1), (J, M - 1)]},
-                                     MODIFIED_HOW)
+    return list(derive_two_layer_modified().steps)
 
 
 def gather_two_layer(model, times, precision: int, regime: bool = True, stage=None):
