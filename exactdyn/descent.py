@@ -340,20 +340,20 @@ _SYMBOLIC: dict = {}
 
 
 def symbolic_jvp(low):
-    r"""``(y, v) -> f'(y) v`` of the two-layer network from the symbolically derived
+    r"""``(y, v) -> f'(y) v`` of the two-layer network (or the CNN) from the symbolically derived
     directional derivative (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`,
     lowered to matrix products in :func:`exactdyn.numeric.twolayer.sources`), with σ, σ'
     and σ'' lowered from the activation's sympy expression (branch by branch for a kinked
     activation: the Jacobian on each activation region, σ'' = 0 there for ReLU).
 
-    ``None`` where there is no such form (the CNN; a piecewise activation with a kink away
-    from 0): :func:`modified_rhs` then takes the complex step (:func:`jvp`)."""
-    if not _is_two_layer(low):
+    The CNN's likewise (:func:`exactdyn.symbolic.cnn.derive_cnn_modified`, lowered to
+    tensor contractions in :func:`exactdyn.numeric.cnn.sources`). ``None`` where there is
+    no such form (other models; a piecewise activation with a kink away from 0):
+    :func:`modified_rhs` then takes the complex step (:func:`jvp`)."""
+    if not (_is_two_layer(low) or _is_cnn(low)):
         return None
     key = id(low)
     if key not in _SYMBOLIC or _SYMBOLIC[key][0] is not low:
-        from .numeric.twolayer import sources
-
         act = low.model.act
         try:
             d2sig = act.numeric_second()
@@ -361,18 +361,43 @@ def symbolic_jvp(low):
             _SYMBOLIC[key] = (low, None)
             return None
         sig, dsig = act.numeric()
-        f = sources()["jvp"].function({"_sigma": sig, "_dsigma": dsig, "_d2sigma": d2sig})
-        m = low.model
-
-        def along(y, v):
-            a, W = low.unpack(y)
-            va, vW = low.unpack(v)
-            ja, jW = f(a, W, m.X, m.y, va, vW, m.alpha, m.n)
-            return np.concatenate([np.broadcast_to(ja, a.shape),
-                                   np.broadcast_to(jW, W.shape).ravel()])
-
-        _SYMBOLIC[key] = (low, along)
+        ns = {"_sigma": sig, "_dsigma": dsig, "_d2sigma": d2sig}
+        _SYMBOLIC[key] = (low, _cnn_jvp(low, ns) if _is_cnn(low) else _two_layer_jvp(low, ns))
     return _SYMBOLIC[key][1]
+
+
+def _two_layer_jvp(low, ns):
+    from .numeric.twolayer import sources
+
+    f = sources()["jvp"].function(ns)
+    m = low.model
+
+    def along(y, v):
+        a, W = low.unpack(y)
+        va, vW = low.unpack(v)
+        ja, jW = f(a, W, m.X, m.y, va, vW, m.alpha, m.n)
+        return np.concatenate([np.broadcast_to(ja, a.shape),
+                               np.broadcast_to(jW, W.shape).ravel()])
+
+    return along
+
+
+def _cnn_jvp(low, ns):
+    from .numeric.cnn import contract, sources
+
+    f = sources()["jvp"].function({**ns, "_contract": contract})
+    m = low.model
+
+    def split(y):  # flat state: the D x M kernel matrix, then the P x M readout
+        return y[low.nw:].reshape(low.P, low.M), y[:low.nw].reshape(low.D, low.M)
+
+    def along(y, v):
+        (a, W), (va, vW) = split(y), split(v)
+        ja, jW = f(a, W, m.patches, m.y, va, vW, m.alpha, m.n)
+        return np.concatenate([np.broadcast_to(jW, W.shape).ravel(),
+                               np.broadcast_to(ja, a.shape).ravel()])
+
+    return along
 
 
 class _WithLR:

@@ -158,6 +158,15 @@ def sources():
         coef = (rw / sw) * sw.function / sc.XS[sc.I, sc.K, sc.R]
         _SOURCES["coef"] = lower_indexed([coef], arrays, sc.INDEX_KINDS, funcs, "coef",
                                          lowerer=CNNLowerer)
+        # f'v of the flow (v = (fa, fW)), derived symbolically: the modified flow
+        # f - (h/2) f'f of gradient descent (exactdyn.descent.modified_rhs).
+        from ..symbolic.twolayer import D2SIGMA, FA, FW
+
+        mod = sc.derive_cnn_modified()
+        _SOURCES["jvp"] = lower_indexed([mod.correction[sc.A], mod.correction[sc.W]],
+                                        arrays + (FA, FW), sc.INDEX_KINDS,
+                                        {**funcs, D2SIGMA: "_d2sigma"}, "jvp",
+                                        lowerer=CNNLowerer)
         _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                         arrays, sc.INDEX_KINDS, funcs, "observables",
                                         lowerer=CNNLowerer)

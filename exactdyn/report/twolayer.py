@@ -102,18 +102,6 @@ def early_stage_verification(model, times):
     return rep
 
 
-#: How the CNN's modified flow is computed (report text; the two-layer network's is derived
-#: symbolically, :func:`modified_steps`).
-MODIFIED_HOW = (
-    "exactdyn computes f'f as the Jacobian-vector product of the generated right-hand side "
-    "along f by the complex step Im f(θ + iδf)/δ, with σ and σ' continued to complex "
-    "arguments from the activation's sympy expression: no subtraction, so exact to "
-    "rounding for an analytic activation (tanh, ...). For a kinked activation (ReLU) the "
-    "loss is smooth on each activation region, where the pattern is frozen; the modified "
-    "flow there is f − (h/2) f'f with f' the frozen pattern's Jacobian, defined while no "
-    "kink is met (solve(model, t, lr=h) raises an error naming t when the flow reaches one).")
-
-
 def modified_steps(model) -> list:
     r"""The modified flow's steps for a two-layer network: the modified loss and
     :math:`\dot\theta = f - \tfrac h2 f'f` per neuron, derived symbolically

@@ -184,7 +184,7 @@ E = sp.IndexedBase("e")
 DISPLAY = {FA: sp.IndexedBase("f^{a}"), FW: sp.IndexedBase("f^{W}")}
 
 
-def _name_second_derivative(expr: sp.Expr) -> sp.Expr:
+def name_second_derivative(expr: sp.Expr) -> sp.Expr:
     """``Subs(Derivative(dsigma(_x), _x), _x, h)`` -> ``d2sigma(h)`` (and σ' as
     :func:`name_derivative`)."""
     expr = expr.replace(lambda e: isinstance(e, sp.Subs) and e.expr.has(DSIGMA),
@@ -192,22 +192,22 @@ def _name_second_derivative(expr: sp.Expr) -> sp.Expr:
     return name_derivative(expr)
 
 
-def _split_sums(expr: sp.Expr) -> sp.Expr:
+def split_sums(expr: sp.Expr) -> sp.Expr:
     r"""Every reduction whose summand is a sum of product-rule terms (those holding ``fa``
     or ``fW``) split into one reduction per term, with the factors free of the summation
     index pulled out: :math:`\sum_i (u_i + v_i)c = c\sum_i u_i + c\sum_i v_i`, so that each
     lowers to one matrix product (the residual :math:`e_i`, an addition without the
     direction, stays one factor, computed once)."""
     if isinstance(expr, sp.Sum):
-        (idx, _lo, _hi), = expr.limits
+        bound = {lim[0] for lim in expr.limits}
         out = sp.S.Zero
-        for term in _product_rule_terms(_split_sums(expr.function)):
-            inside = [f for f in sp.Mul.make_args(term) if idx in f.free_symbols]
-            outside = [f for f in sp.Mul.make_args(term) if idx not in f.free_symbols]
-            out += sp.Mul(*outside) * sp.Sum(sp.Mul(*inside), expr.limits[0])
+        for term in _product_rule_terms(split_sums(expr.function)):
+            inside = [f for f in sp.Mul.make_args(term) if bound & f.free_symbols]
+            outside = [f for f in sp.Mul.make_args(term) if not bound & f.free_symbols]
+            out += sp.Mul(*outside) * sp.Sum(sp.Mul(*inside), *expr.limits)
         return out
     if expr.args and not isinstance(expr, (sp.Indexed, sp.Subs)):
-        return expr.func(*[_split_sums(a) for a in expr.args])
+        return expr.func(*[split_sums(a) for a in expr.args])
     return expr
 
 
@@ -238,7 +238,7 @@ def directional_derivative(expr: sp.Expr) -> sp.Expr:
         elif x.base == W:
             moved[x] = x + eps * FW[x.indices]
     d = sp.diff(expr.xreplace(moved), eps).subs(eps, 0)
-    return _split_sums(_name_second_derivative(d))
+    return split_sums(name_second_derivative(d))
 
 
 @dataclass
@@ -310,7 +310,7 @@ def derive_two_layer_modified() -> TwoLayerModified:
         abstract = flow.rhs[b].xreplace({residual: E[I]}).xreplace({pre[J]: H[J, I]})
         moved = abstract.xreplace({E[I]: E[I] + eps * DE[I], H[J, I]: H[J, I] + eps * DH[J, I],
                                    A[J]: A[J] + eps * FA[J]})
-        named[b] = sp.factor_terms(_name_second_derivative(
+        named[b] = sp.factor_terms(name_second_derivative(
             sp.diff(moved, eps).subs(eps, 0)))
     definitions = {**defs, DH[J, I]: dh[J], DE[I]: de}
 
@@ -318,7 +318,7 @@ def derive_two_layer_modified() -> TwoLayerModified:
         e = e.xreplace({DE[I]: de}).xreplace({DH[k, I]: dh[k] for k in (J, K)})
         return e.xreplace({E[I]: residual, H[J, I]: pre[J]})
 
-    proven = all(sp.expand(_split_sums(back(named[b])) - correction[b]) == 0
+    proven = all(sp.expand(split_sums(back(named[b])) - correction[b]) == 0
                  for b in (A, W))
     h = LR
     Lt = per_neuron_modified_loss(flow, {A: [(J, M - 1)], W: [(R, D - 1), (J, M - 1)]}, h)

@@ -1,9 +1,9 @@
-"""The two-layer network's modified flow, derived symbolically (issue 12).
+"""The two-layer network's and the CNN's modified flows, derived symbolically (issue 12).
 
 Oracles, independent of the derivation: the complex-step Jacobian-vector product of the
 generated gradient-flow right-hand side (exact to rounding for an analytic activation),
-and nested central finite differences, at 40 digits, of a two-layer loss written here by
-hand: -grad(L + (h/4) |grad L|^2) (Barrett & Dherin, ICLR 2021).
+and nested central finite differences, at 40 digits, of a two-layer (or CNN) loss written
+here by hand: -grad(L + (h/4) |grad L|^2) (Barrett & Dherin, ICLR 2021).
 """
 
 import mpmath
@@ -141,3 +141,91 @@ def test_gd_meets_the_symbolic_modified_flow_at_order_2(act):
     res = ed.verify_gd(model, [0.02, 0.01, 0.005, 0.0025], 1.0)
     assert abs(res.order_flow - 1) <= 0.05, res.table()
     assert abs(res.order_modified - 2) <= 0.1, res.table()
+
+
+# ---- the CNN -----------------------------------------------------------------------------
+
+@st.composite
+def cnn_instances(draw, acts=tuple(MP_ACTS)):
+    kernels = draw(st.integers(1, 2))
+    size = draw(st.integers(1, 2))
+    side = draw(st.integers(size, 3))
+    channels = draw(st.integers(1, 2))
+    n = draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**16))
+    act = draw(st.sampled_from(acts))
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(-1.5, 1.5, (n, side, side, channels))
+    y = rng.uniform(-1, 1, n)
+    return ed.TwoLayerCNN(kernels, size, images, y, activation=act, scale=0.7, seed=seed,
+                          padding="valid")
+
+
+def _hand_cnn_loss(model, sig):
+    """f(x_i) = (1/alpha) sum_{u,w,b} a_{uwb} sig(sum_{p,q,c} W_{pqcb} x_{i,u+p,w+q,c}),
+    flat state W (s, s, C, M) then a (H', W', M), C order, patches by slicing."""
+    imgs, Y = model.images, model.y
+    n, side, _, C = imgs.shape
+    s, M = model.kernel_size, model.channels
+    pos = side - s + 1
+    nw = s * s * C * M
+
+    def L(v):
+        def Wt(p, q, c, b):
+            return v[((p * s + q) * C + c) * M + b]
+
+        def a(u, w, b):
+            return v[nw + (u * pos + w) * M + b]
+
+        total = 0
+        for i in range(n):
+            f = 0
+            for u in range(pos):
+                for w in range(pos):
+                    for b in range(M):
+                        hh = mpmath.fsum(Wt(p, q, c, b) * imgs[i, u + p, w + q, c]
+                                         for p in range(s) for q in range(s) for c in range(C))
+                        f += a(u, w, b) * sig(hh)
+            total += (f / model.alpha - Y[i]) ** 2
+        return total / (2 * n)
+
+    return L
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(cnn_instances(acts=("tanh", "x_tanh", "sigmoid", "relu")))
+def test_cnn_symbolic_jvp_equals_the_complex_step(model):
+    low = lowered(model)
+    y = low.pack(model.initial_state())
+    along = symbolic_jvp(low)
+    assert along is not None
+    rng = np.random.default_rng(1)
+    for v in (low.rhs(0.0, y), rng.normal(size=y.size)):
+        want = jvp(low, y, v)
+        got = along(y, v)
+        scale = max(float(np.max(np.abs(want))), 1e-300)
+        assert np.max(np.abs(got - want)) <= 1e-13 * scale + 1e-300, (got, want)
+
+
+@settings(derandomize=True, max_examples=10, deadline=None)
+@given(cnn_instances(), st.sampled_from([0.01, 0.2]))
+def test_cnn_modified_rhs_is_minus_grad_of_the_hand_written_modified_loss(model, lr):
+    low, rhs = modified_rhs(model, lr)
+    y = low.pack(model.initial_state())
+    if model.activation == "relu" and np.min(np.abs(low.preactivations(y))) < 1e-3:
+        return
+    L = _hand_cnn_loss(model, MP_ACTS[model.activation])
+    with mpmath.workdps(40):
+        want = np.array(_fd_modified_rhs(L, [mpmath.mpf(float(v)) for v in y],
+                                         mpmath.mpf(lr)), dtype=float)
+    got = rhs(0.0, y)
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13 * max(1.0, np.abs(want).max()))
+
+
+def test_cnn_derivation_is_checked_and_recorded():
+    from exactdyn.symbolic.cnn import derive_cnn_modified
+
+    mod = derive_cnn_modified()
+    assert mod.proven
+    assert [s.title for s in mod.steps][-2:] == ["Modified flow of a", "Modified flow of W"]
+    assert [s.proven for s in mod.steps[-2:]] == [True, True]
