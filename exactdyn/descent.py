@@ -9,9 +9,11 @@ r"""Beyond gradient flow: gradient descent at a finite step and the flow it foll
 - :func:`jvp` gives the Jacobian-vector product :math:`f'(\theta)v` of the lowered flow
   (exact: the derived Jacobian where the lowering has one, else the complex step
   :math:`\operatorname{Im} f(\theta + i\delta v)/\delta`, exact to rounding for a real-analytic
-  right-hand side), used by the modified flow of the two-layer network and the CNN and
-  by :func:`exactdyn.sharpness`. A kinked activation (ReLU) is continued branch by branch
-  (the activation pattern frozen), so its modified flow is that of one activation region.
+  right-hand side), used by :func:`exactdyn.sharpness`. The modified flows of the
+  two-layer network and the CNN take :math:`f'f` from its symbolic derivation instead
+  (:func:`symbolic_jvp`; the complex step is the fallback). A kinked activation (ReLU) is
+  evaluated branch by branch (the activation pattern frozen), so its modified flow is that
+  of one activation region.
 """
 
 from __future__ import annotations
