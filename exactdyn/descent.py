@@ -342,14 +342,14 @@ _SYMBOLIC: dict = {}
 
 
 def symbolic_jvp(low):
-    r"""``(y, v) -> f'(y) v`` of the two-layer network (or the CNN) from the symbolically derived
-    directional derivative (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`,
-    lowered to matrix products in :func:`exactdyn.numeric.twolayer.sources`), with σ, σ'
+    r"""``(y, v) -> f'(y) v`` of the two-layer network (or the CNN) from the symbolically
+    derived directional derivative (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`,
+    lowered to matrix products in :func:`exactdyn.numeric.twolayer.jvp_source`), with σ, σ'
     and σ'' lowered from the activation's sympy expression (branch by branch for a kinked
     activation: the Jacobian on each activation region, σ'' = 0 there for ReLU).
 
     The CNN's likewise (:func:`exactdyn.symbolic.cnn.derive_cnn_modified`, lowered to
-    tensor contractions in :func:`exactdyn.numeric.cnn.sources`). ``None`` where there is
+    tensor contractions in :func:`exactdyn.numeric.cnn.jvp_source`). ``None`` where there is
     no such form (other models; a piecewise activation with a kink away from 0):
     :func:`modified_rhs` then takes the complex step (:func:`jvp`)."""
     if not (_is_two_layer(low) or _is_cnn(low)):
@@ -369,9 +369,9 @@ def symbolic_jvp(low):
 
 
 def _two_layer_jvp(low, ns):
-    from .numeric.twolayer import sources
+    from .numeric.twolayer import jvp_source
 
-    f = sources()["jvp"].function(ns)
+    f = jvp_source().function(ns)
     m = low.model
 
     def along(y, v):
@@ -385,9 +385,9 @@ def _two_layer_jvp(low, ns):
 
 
 def _cnn_jvp(low, ns):
-    from .numeric.cnn import contract, sources
+    from .numeric.cnn import contract, jvp_source
 
-    f = sources()["jvp"].function({**ns, "_contract": contract})
+    f = jvp_source().function({**ns, "_contract": contract})
     m = low.model
 
     def split(y):  # flat state: the D x M kernel matrix, then the P x M readout

@@ -158,19 +158,29 @@ def sources():
         coef = (rw / sw) * sw.function / sc.XS[sc.I, sc.K, sc.R]
         _SOURCES["coef"] = lower_indexed([coef], arrays, sc.INDEX_KINDS, funcs, "coef",
                                          lowerer=CNNLowerer)
-        # f'v of the flow (v = (fa, fW)), derived symbolically: the modified flow
-        # f - (h/2) f'f of gradient descent (exactdyn.descent.modified_rhs).
-        from ..symbolic.twolayer import D2SIGMA, FA, FW
-
-        mod = sc.derive_cnn_modified()
-        _SOURCES["jvp"] = lower_indexed([mod.correction[sc.A], mod.correction[sc.W]],
-                                        arrays + (FA, FW), sc.INDEX_KINDS,
-                                        {**funcs, D2SIGMA: "_d2sigma"}, "jvp",
-                                        lowerer=CNNLowerer)
         _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                         arrays, sc.INDEX_KINDS, funcs, "observables",
                                         lowerer=CNNLowerer)
     return _SOURCES
+
+
+_JVP: dict = {}
+
+
+def jvp_source():
+    """Generated source of :math:`f'(\\theta)v`, ``jvp(a, W, X, y, fa, fW, alpha, n)``
+    (X the patches), from :func:`exactdyn.symbolic.cnn.derive_cnn_modified` (used by
+    :func:`exactdyn.descent.modified_rhs`). Derived on first use, once per process."""
+    if not _JVP:
+        from ..symbolic import cnn as sc
+        from ..symbolic.twolayer import D2SIGMA, FA, FW
+
+        mod = sc.derive_cnn_modified()
+        _JVP["jvp"] = lower_indexed([mod.correction[sc.A], mod.correction[sc.W]],
+                                    (sc.A, sc.W, sc.XS, sc.YS, FA, FW), sc.INDEX_KINDS,
+                                    {sc.SIGMA: "_sigma", sc.DSIGMA: "_dsigma",
+                                     D2SIGMA: "_d2sigma"}, "jvp", lowerer=CNNLowerer)
+    return _JVP["jvp"]
 
 
 class LoweredCNN:

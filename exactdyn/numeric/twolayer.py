@@ -114,15 +114,28 @@ def sources():
         (sw,) = [f for f in sp.Mul.make_args(flow.rhs[st.W]) if isinstance(f, sp.Sum)]
         coef = flow.rhs[st.W] / sw * sw.function / st.XS[st.I, st.R]
         _SOURCES["coef"] = lower_indexed([coef], arrays, st.INDEX_KINDS, funcs, "coef")
-        # f'v of the flow (v = (fa, fW)), derived symbolically: the modified flow
-        # f - (h/2) f'f of gradient descent (exactdyn.descent.modified_rhs).
-        mod = st.derive_two_layer_modified()
-        _SOURCES["jvp"] = lower_indexed([mod.correction[st.A], mod.correction[st.W]],
-                                        arrays + (st.FA, st.FW), st.INDEX_KINDS,
-                                        {**funcs, st.D2SIGMA: "_d2sigma"}, "jvp")
         _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                         arrays, st.INDEX_KINDS, funcs, "observables")
     return _SOURCES
+
+
+_JVP: dict = {}
+
+
+def jvp_source():
+    """Generated source of :math:`f'(\\theta)v`, ``jvp(a, W, X, y, fa, fW, alpha, n)``,
+    from the symbolic derivation of the modified flow of gradient descent
+    (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`; used by
+    :func:`exactdyn.descent.modified_rhs`). Derived on first use, once per process."""
+    if not _JVP:
+        from ..symbolic import twolayer as st
+
+        mod = st.derive_two_layer_modified()
+        _JVP["jvp"] = lower_indexed([mod.correction[st.A], mod.correction[st.W]],
+                                    (st.A, st.W, st.XS, st.YS, st.FA, st.FW), st.INDEX_KINDS,
+                                    {st.SIGMA: "_sigma", st.DSIGMA: "_dsigma",
+                                     st.D2SIGMA: "_d2sigma"}, "jvp")
+    return _JVP["jvp"]
 
 
 def _branches(act):
