@@ -111,6 +111,17 @@ def test_modified_rhs_is_minus_grad_of_the_hand_written_modified_loss(model, lr)
     np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13 * max(1.0, np.abs(want).max()))
 
 
+@pytest.mark.parametrize("act", ["tanh", "x_tanh", "relu"])
+def test_width_one_network(act):
+    """One neuron, one feature plus bias, two samples (ReLU: one on, one off): the same
+    two oracles."""
+    model = ed.TwoLayer.from_init([0.7], [[0.9, 0.2]], [[1.2], [-0.5]], [0.3, -0.8],
+                                  activation=act, alpha=1.0)
+    test_symbolic_jvp_equals_the_complex_step.hypothesis.inner_test(model)
+    test_modified_rhs_is_minus_grad_of_the_hand_written_modified_loss.hypothesis.inner_test(
+        model, 0.3)
+
+
 def test_gelu_modified_flow_is_available_through_the_symbolic_form():
     """GELU's erf has no complex-step continuation here; the symbolic form needs none."""
     X = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]])
