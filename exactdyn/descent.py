@@ -9,9 +9,11 @@ r"""Beyond gradient flow: gradient descent at a finite step and the flow it foll
 - :func:`jvp` gives the Jacobian-vector product :math:`f'(\theta)v` of the lowered flow
   (exact: the derived Jacobian where the lowering has one, else the complex step
   :math:`\operatorname{Im} f(\theta + i\delta v)/\delta`, exact to rounding for a real-analytic
-  right-hand side), used by the modified flow of the two-layer network and the CNN and
-  by :func:`exactdyn.sharpness`. A kinked activation (ReLU) is continued branch by branch
-  (the activation pattern frozen), so its modified flow is that of one activation region.
+  right-hand side), used by :func:`exactdyn.sharpness`. The modified flows of the
+  two-layer network and the CNN take :math:`f'f` from its symbolic derivation instead
+  (:func:`symbolic_jvp`; the complex step is the fallback). A kinked activation (ReLU) is
+  evaluated branch by branch (the activation pattern frozen), so its modified flow is that
+  of one activation region.
 """
 
 from __future__ import annotations
@@ -336,6 +338,70 @@ def jacobian(low, y) -> np.ndarray:
 
 # ---- the modified flow --------------------------------------------------------------------
 
+_SYMBOLIC: dict = {}
+
+
+def symbolic_jvp(low):
+    r"""``(y, v) -> f'(y) v`` of the two-layer network (or the CNN) from the symbolically
+    derived directional derivative (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`,
+    lowered to matrix products in :func:`exactdyn.numeric.twolayer.jvp_source`), with σ, σ'
+    and σ'' lowered from the activation's sympy expression (branch by branch for a kinked
+    activation: the Jacobian on each activation region, σ'' = 0 there for ReLU).
+
+    The CNN's likewise (:func:`exactdyn.symbolic.cnn.derive_cnn_modified`, lowered to
+    tensor contractions in :func:`exactdyn.numeric.cnn.jvp_source`). ``None`` where there is
+    no such form (other models; a piecewise activation with a kink away from 0):
+    :func:`modified_rhs` then takes the complex step (:func:`jvp`)."""
+    if not (_is_two_layer(low) or _is_cnn(low)):
+        return None
+    key = id(low)
+    if key not in _SYMBOLIC or _SYMBOLIC[key][0] is not low:
+        act = low.model.act
+        try:
+            d2sig = act.numeric_second()
+        except ValueError:
+            _SYMBOLIC[key] = (low, None)
+            return None
+        sig, dsig = act.numeric()
+        ns = {"_sigma": sig, "_dsigma": dsig, "_d2sigma": d2sig}
+        _SYMBOLIC[key] = (low, _cnn_jvp(low, ns) if _is_cnn(low) else _two_layer_jvp(low, ns))
+    return _SYMBOLIC[key][1]
+
+
+def _two_layer_jvp(low, ns):
+    from .numeric.twolayer import jvp_source
+
+    f = jvp_source().function(ns)
+    m = low.model
+
+    def along(y, v):
+        a, W = low.unpack(y)
+        va, vW = low.unpack(v)
+        ja, jW = f(a, W, m.X, m.y, va, vW, m.alpha, m.n)
+        return np.concatenate([np.broadcast_to(ja, a.shape),
+                               np.broadcast_to(jW, W.shape).ravel()])
+
+    return along
+
+
+def _cnn_jvp(low, ns):
+    from .numeric.cnn import contract, jvp_source
+
+    f = jvp_source().function({**ns, "_contract": contract})
+    m = low.model
+
+    def split(y):  # flat state: the D x M kernel matrix, then the P x M readout
+        return y[low.nw:].reshape(low.P, low.M), y[:low.nw].reshape(low.D, low.M)
+
+    def along(y, v):
+        (a, W), (va, vW) = split(y), split(v)
+        ja, jW = f(a, W, m.patches, m.y, va, vW, m.alpha, m.n)
+        return np.concatenate([np.broadcast_to(jW, W.shape).ravel(),
+                               np.broadcast_to(ja, a.shape).ravel()])
+
+    return along
+
+
 class _WithLR:
     """A model whose symbol values also give the learning rate ``h`` (for lowering the
     modified flow of an indexed network)."""
@@ -358,12 +424,13 @@ def modified_rhs(model, lr):
     lr = _lr(lr)
     low = lowered(model)
     if _is_two_layer(low) or _is_cnn(low):
+        along = symbolic_jvp(low) or (lambda y, f: jvp(low, y, f))
         if getattr(low, "kinks", False):
-            return low, _region_rhs(model, low, lr)
+            return low, _region_rhs(model, low, lr, along)
 
         def rhs(t, y):
             f = low.rhs(t, y)
-            return f - lr / 2 * jvp(low, y, f)
+            return f - lr / 2 * along(y, f)
 
         return low, rhs
     from .symbolic.modified import derive_modified_flow
@@ -402,10 +469,11 @@ class _KinkReached(Exception):
         self.t = t
 
 
-def _region_rhs(model, low, lr):
+def _region_rhs(model, low, lr, along):
     r"""The modified right-hand side of a kinked activation on the activation region of
     the initial state: :math:`f - \tfrac h2 f'f` with :math:`f'` the frozen pattern's
-    Jacobian (complex step on the branches, :func:`_complex_activation`). The loss is
+    Jacobian (``along(y, f)``: :func:`symbolic_jvp` with σ, σ', σ'' of the region's
+    branches, or the complex step on the branches, :func:`_complex_activation`). The loss is
     smooth on the region, so backward error analysis holds there; leaving it (a
     preactivation changes sign) raises :class:`_KinkReached`, which
     :func:`solve_modified` turns into a ``ValueError`` naming ``t``."""
@@ -424,7 +492,7 @@ def _region_rhs(model, low, lr):
         if not np.array_equal((np.asarray(_preactivations(low, y)) > 0) & live, p0):
             raise _KinkReached(t)
         f = low.rhs(t, y)
-        return f - lr / 2 * jvp(low, y, f)
+        return f - lr / 2 * along(y, f)
 
     return rhs
 

@@ -221,7 +221,9 @@ def test_two_layer_recorded_modified_loss_is_the_loss_plus_h_over_4_its_squared_
     m = ed.TwoLayer(2, np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]]),
                     np.array([0.5, -0.2, 0.9]), activation="tanh", seed=0)
     steps = modified_steps(m)
-    assert [s.title for s in steps] == ["Modified loss", "Modified flow of a, W"]
+    assert [s.title for s in steps] == ["Modified loss", "Definition of h", "Definition of e",
+                                       "Definition of δh", "Definition of δe",
+                                       "Modified flow of a", "Modified flow of W"]
     rng = np.random.default_rng(3)
     X = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]])
     y = np.array([0.5, -0.2, 0.9])
@@ -254,6 +256,172 @@ def test_two_layer_recorded_modified_loss_is_the_loss_plus_h_over_4_its_squared_
         g = [_fd(L, x, i) for i in range(6)]
         want = L(x) + mpmath.mpf(h) / 4 * sum(v**2 for v in g)
         assert abs(f_Lt(*x) - want) < 1e-15
+
+
+def test_two_layer_recorded_modified_equations_are_minus_grad_of_a_hand_written_modified_loss():
+    """The report's two-layer modified equations (sigma = tanh, m = 2, d = 2, n = 3), with
+    the recorded definitions of h, e, delta h, delta e substituted and f^a, f^W set to
+    minus finite differences of a hand-written loss, against nested central finite
+    differences of L + (h/4)|grad L|^2 (40 digits)."""
+    from exactdyn.report.twolayer import modified_steps
+    from exactdyn.symbolic import twolayer as tl
+
+    X = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]])
+    y = np.array([0.5, -0.2, 0.9])
+    alpha, h = 1.5, 0.3
+    m = ed.TwoLayer(2, X, y, activation="tanh", seed=0)
+    steps = {s.title: s.expr for s in modified_steps(m)}
+
+    def L(v):  # by hand: f(x) = (1/alpha) sum_k a_k tanh(w_k . x)
+        a, W = v[:2], [v[2:4], v[4:6]]
+        out = 0
+        for i in range(3):
+            f = sum(a[k] * mpmath.tanh(W[k][0] * X[i, 0] + W[k][1] * X[i, 1])
+                    for k in range(2)) / alpha
+            out += (f - y[i]) ** 2
+        return out / 6
+
+    rng = np.random.default_rng(5)
+    with mpmath.workdps(40):
+        x = [mpmath.mpf(float(v)) for v in rng.uniform(-1, 1, 6)]
+        f = [-_fd(L, x, i) for i in range(6)]
+        inner = mpmath.mpf(10) ** -12
+
+        def Lt(v):
+            g = []
+            for i in range(6):
+                vp, vm = list(v), list(v)
+                vp[i] += inner
+                vm[i] -= inner
+                g.append((L(vp) - L(vm)) / (2 * inner))
+            return L(v) + mpmath.mpf(h) / 4 * sum(c**2 for c in g)
+
+        want = [-_fd(Lt, x, i) for i in range(6)]
+    # the recorded definitions, at both neuron indices
+    defs = {}
+    for title in ("Definition of h", "Definition of e", "Definition of δh", "Definition of δe"):
+        eq = steps[title]
+        defs[eq.lhs] = eq.rhs
+        if tl.J in eq.lhs.free_symbols:
+            defs[eq.lhs.xreplace({tl.J: tl.K})] = eq.rhs.xreplace({tl.J: tl.K})
+    fa, fW = sp.IndexedBase("f^{a}"), sp.IndexedBase("f^{W}")
+    num = {tl.M: 2, tl.D: 2, tl.N: 3, tl.ALPHA: sp.Float(alpha, 40),
+           sp.Symbol("h", positive=True): sp.Float(h, 40)}
+    values = {}
+    for k in range(2):
+        values[tl.A[k]] = sp.Float(str(x[k]), 40)
+        values[fa[k]] = sp.Float(str(f[k]), 40)
+        for r in range(2):
+            values[tl.W[k, r]] = sp.Float(str(x[2 + 2 * k + r]), 40)
+            values[fW[k, r]] = sp.Float(str(f[2 + 2 * k + r]), 40)
+    for i in range(3):
+        values[tl.YS[i]] = sp.Float(y[i], 40)
+        for r in range(2):
+            values[tl.XS[i, r]] = sp.Float(X[i, r], 40)
+    got = []
+    for title, free in (("Modified flow of a", [{tl.J: j} for j in range(2)]),
+                        ("Modified flow of W",
+                         [{tl.J: j, tl.R: r} for j in range(2) for r in range(2)])):
+        e = steps[title].rhs
+        for _ in range(4):
+            e = e.xreplace(defs)
+        e = e.xreplace(num)
+        for at in free:
+            v = e.xreplace(at).doit()
+            v = v.replace(tl.D2SIGMA, lambda z: -2 * sp.tanh(z) * (1 - sp.tanh(z) ** 2))
+            v = v.replace(tl.DSIGMA, lambda z: 1 - sp.tanh(z) ** 2).replace(tl.SIGMA, sp.tanh)
+            v = v.xreplace(values)
+            assert not v.free_symbols, v.free_symbols
+            got.append(float(sp.N(v, 30)))
+    np.testing.assert_allclose(got, np.array(want, dtype=float), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.slow  # about a minute: sympy unrolls 16 printed equations
+def test_cnn_recorded_modified_equations_are_minus_grad_of_a_hand_written_modified_loss():
+    """The CNN report's modified equations (sigma = tanh; two 3x3 one-channel images,
+    two 2x2 kernels: 4 positions, 4 patch entries), with the recorded definitions
+    substituted, f^a, f^W minus finite differences of a hand-written loss (patches by
+    slicing), against nested central finite differences of L + (h/4)|grad L|^2."""
+    from exactdyn.report.cnn import modified_steps
+    from exactdyn.symbolic import cnn as sc
+    from exactdyn.symbolic.twolayer import D2SIGMA
+
+    rng = np.random.default_rng(7)
+    imgs = rng.uniform(-1, 1, (2, 3, 3))
+    y = np.array([0.4, -0.6])
+    alpha, h, M_, P_, D_ = 1.3, 0.25, 2, 4, 4
+    # patch (i, k = 2u + w, l = 2p + q) = imgs[i, u + p, w + q]
+    X = np.array([[[imgs[i, u + p, w + q] for p in range(2) for q in range(2)]
+                   for u in range(2) for w in range(2)] for i in range(2)])
+    steps = {s.title: s.expr for s in modified_steps()}
+
+    def L(v):  # state: W[l, b] at 2l + b (8), then a[k, b] at 8 + 2k + b (8)
+        out = 0
+        for i in range(2):
+            f = 0
+            for k in range(P_):
+                for b in range(M_):
+                    hh = sum(v[2 * l + b] * X[i, k, l] for l in range(D_))
+                    f += v[8 + 2 * k + b] * mpmath.tanh(hh)
+            out += (f / alpha - y[i]) ** 2
+        return out / 4
+
+    with mpmath.workdps(40):
+        x = [mpmath.mpf(float(v)) for v in rng.uniform(-1, 1, 16)]
+        f = [-_fd(L, x, i) for i in range(16)]
+        inner = mpmath.mpf(10) ** -12
+
+        def Lt(v):
+            g = []
+            for i in range(16):
+                vp, vm = list(v), list(v)
+                vp[i] += inner
+                vm[i] -= inner
+                g.append((L(vp) - L(vm)) / (2 * inner))
+            return L(v) + mpmath.mpf(h) / 4 * sum(c**2 for c in g)
+
+        want = [-_fd(Lt, x, i) for i in range(16)]
+    defs = {}
+    for title in ("Definition of h", "Definition of e", "Definition of δh", "Definition of δe"):
+        eq = steps[title]
+        free = eq.lhs.free_symbols  # h, delta h at every pair of position / kernel indices
+        renames = ({}, {sc.K: sc.Q}, {sc.G: sc.B}, {sc.K: sc.Q, sc.G: sc.B}) \
+            if sc.K in free else ({},)
+        for ren in renames:
+            defs[eq.lhs.xreplace(ren)] = eq.rhs.xreplace(ren)
+    fa, fW = sp.IndexedBase("f^{a}"), sp.IndexedBase("f^{W}")
+    num = {sc.M: M_, sc.D: D_, sc.N: 2, sc.P: P_, sc.ALPHA: sp.Float(alpha, 40),
+           sp.Symbol("h", positive=True): sp.Float(h, 40)}
+    values = {}
+    for b in range(M_):
+        for l in range(D_):
+            values[sc.W[l, b]] = sp.Float(str(x[2 * l + b]), 40)
+            values[fW[l, b]] = sp.Float(str(f[2 * l + b]), 40)
+        for k in range(P_):
+            values[sc.A[k, b]] = sp.Float(str(x[8 + 2 * k + b]), 40)
+            values[fa[k, b]] = sp.Float(str(f[8 + 2 * k + b]), 40)
+    for i in range(2):
+        values[sc.YS[i]] = sp.Float(y[i], 40)
+        for k in range(P_):
+            for l in range(D_):
+                values[sc.XS[i, k, l]] = sp.Float(X[i, k, l], 40)
+    got = [0.0] * 16
+    for title, base, slot in (("Modified flow of W", sc.R, lambda r, b: 2 * r + b),
+                              ("Modified flow of a", sc.Q, lambda q, b: 8 + 2 * q + b)):
+        e = steps[title].rhs
+        for _ in range(4):
+            e = e.xreplace(defs)
+        e = e.xreplace(num)
+        for j in range(D_ if base == sc.R else P_):
+            for b in range(M_):
+                v = e.xreplace({base: j, sc.B: b}).doit()
+                v = v.replace(D2SIGMA, lambda z: -2 * sp.tanh(z) * (1 - sp.tanh(z) ** 2))
+                v = v.replace(sc.DSIGMA, lambda z: 1 - sp.tanh(z) ** 2).replace(sc.SIGMA,
+                                                                                  sp.tanh)
+                v = v.xreplace(values)
+                assert not v.free_symbols, v.free_symbols
+                got[slot(j, b)] = float(sp.N(v, 30))
+    np.testing.assert_allclose(got, np.array(want, dtype=float), rtol=1e-12, atol=1e-14)
 
 
 # ---- the report's section ------------------------------------------------------------

@@ -261,6 +261,28 @@ class Activation:
         return (_elementwise(sp.lambdify(X, self.expr, modules=mods)),
                 _elementwise(sp.lambdify(X, self.derivative, modules=mods)))
 
+    def numeric_second(self):
+        r"""float64 callable :math:`\sigma''`, for the symbolically derived modified flow of
+        gradient descent (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`).
+
+        As :meth:`numeric`: a piecewise activation with its kink at 0 branch by branch,
+        :math:`\sigma''(h) = \sigma_\pm''(h)` on either side (0 for ReLU; at 0 the left
+        branch's), i.e. the second derivative on each activation region, where the modified
+        flow of a kinked activation is defined.
+
+        Raises
+        ------
+        ValueError
+            A piecewise activation whose branches still have kinks (no region-wise σ'').
+        """
+        import scipy.special
+
+        mods = [{"erf": scipy.special.erf}, "numpy"]
+        if self.piecewise:
+            plus, minus = self.branches()
+            return _by_sign(sp.diff(plus, X, 2), sp.diff(minus, X, 2), mods)
+        return _elementwise(sp.lambdify(X, sp.diff(self.expr, X, 2), modules=mods))
+
 
 def _by_sign(plus: sp.Expr, minus: sp.Expr, mods):
     r"""``h ↦ plus(h) if h > 0 else minus(h)`` elementwise.

@@ -164,6 +164,25 @@ def sources():
     return _SOURCES
 
 
+_JVP: dict = {}
+
+
+def jvp_source():
+    """Generated source of :math:`f'(\\theta)v`, ``jvp(a, W, X, y, fa, fW, alpha, n)``
+    (X the patches), from :func:`exactdyn.symbolic.cnn.derive_cnn_modified` (used by
+    :func:`exactdyn.descent.modified_rhs`). Derived on first use, once per process."""
+    if not _JVP:
+        from ..symbolic import cnn as sc
+        from ..symbolic.twolayer import D2SIGMA, FA, FW
+
+        mod = sc.derive_cnn_modified()
+        _JVP["jvp"] = lower_indexed([mod.correction[sc.A], mod.correction[sc.W]],
+                                    (sc.A, sc.W, sc.XS, sc.YS, FA, FW), sc.INDEX_KINDS,
+                                    {sc.SIGMA: "_sigma", sc.DSIGMA: "_dsigma",
+                                     D2SIGMA: "_d2sigma"}, "jvp", lowerer=CNNLowerer)
+    return _JVP["jvp"]
+
+
 class LoweredCNN:
     """Numeric callables for one :class:`~exactdyn.TwoLayerCNN` instance.
 

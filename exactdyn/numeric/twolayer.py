@@ -131,6 +131,25 @@ def sources():
     return _SOURCES
 
 
+_JVP: dict = {}
+
+
+def jvp_source():
+    """Generated source of :math:`f'(\\theta)v`, ``jvp(a, W, X, y, fa, fW, alpha, n)``,
+    from the symbolic derivation of the modified flow of gradient descent
+    (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`; used by
+    :func:`exactdyn.descent.modified_rhs`). Derived on first use, once per process."""
+    if not _JVP:
+        from ..symbolic import twolayer as st
+
+        mod = st.derive_two_layer_modified()
+        _JVP["jvp"] = lower_indexed([mod.correction[st.A], mod.correction[st.W]],
+                                    (st.A, st.W, st.XS, st.YS, st.FA, st.FW), st.INDEX_KINDS,
+                                    {st.SIGMA: "_sigma", st.DSIGMA: "_dsigma",
+                                     st.D2SIGMA: "_d2sigma"}, "jvp")
+    return _JVP["jvp"]
+
+
 def _branches(act):
     """Analytic branches (σ+, σ−) of a piecewise activation with its kink at 0."""
     return act.branches()

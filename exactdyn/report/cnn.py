@@ -200,15 +200,12 @@ def numbers(model, times, lin, num, ref, k_ref: int) -> tuple:
 
 
 def modified_steps() -> list:
-    """The modified flow's steps for the CNN (computed as the two-layer network's:
-    :data:`~.twolayer.MODIFIED_HOW`)."""
-    from ..symbolic.cnn import A, B, D, M, P, Q, R, W, derive_cnn_flow
-    from ..symbolic.modified import per_neuron_modified_steps
-    from .twolayer import MODIFIED_HOW
+    r"""The modified flow's steps for the CNN: the modified loss and
+    :math:`\dot\theta = f - \tfrac h2 f'f` per kernel and position, derived symbolically
+    (:func:`~exactdyn.symbolic.cnn.derive_cnn_modified`)."""
+    from ..symbolic.cnn import derive_cnn_modified
 
-    return per_neuron_modified_steps(derive_cnn_flow(),
-                                     {A: [(Q, P - 1), (B, M - 1)],
-                                      W: [(R, D - 1), (B, M - 1)]}, MODIFIED_HOW)
+    return list(derive_cnn_modified().steps)
 
 
 def gather_cnn(model, times, precision: int, regime: bool = True, stage=None):

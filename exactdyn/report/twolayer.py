@@ -102,25 +102,14 @@ def early_stage_verification(model, times):
     return rep
 
 
-#: How the two-layer network's and the CNN's modified flows are computed (report text).
-MODIFIED_HOW = (
-    "exactdyn computes f'f as the Jacobian-vector product of the generated right-hand side "
-    "along f by the complex step Im f(θ + iδf)/δ, with σ and σ' continued to complex "
-    "arguments from the activation's sympy expression: no subtraction, so exact to "
-    "rounding for an analytic activation (tanh, ...). For a kinked activation (ReLU) the "
-    "loss is smooth on each activation region, where the pattern is frozen; the modified "
-    "flow there is f − (h/2) f'f with f' the frozen pattern's Jacobian, defined while no "
-    "kink is met (solve(model, t, lr=h) raises an error naming t when the flow reaches one).")
-
-
 def modified_steps(model) -> list:
-    """The modified flow's steps for a two-layer network (see :data:`MODIFIED_HOW`)."""
-    from ..symbolic.modified import per_neuron_modified_steps
-    from ..symbolic.twolayer import A, D, J, M, R, W, derive_two_layer_flow
+    r"""The modified flow's steps for a two-layer network: the modified loss and
+    :math:`\dot\theta = f - \tfrac h2 f'f` per neuron, derived symbolically
+    (:func:`~exactdyn.symbolic.twolayer.derive_two_layer_modified`; σ'' = 0 on an
+    activation region of ReLU, where the modified flow of a kinked activation is defined)."""
+    from ..symbolic.twolayer import derive_two_layer_modified
 
-    return per_neuron_modified_steps(derive_two_layer_flow(),
-                                     {A: [(J, M - 1)], W: [(R, D - 1), (J, M - 1)]},
-                                     MODIFIED_HOW)
+    return list(derive_two_layer_modified().steps)
 
 
 def gather_two_layer(model, times, precision: int, regime: bool = True, stage=None):

@@ -26,6 +26,13 @@ Per family:
   \eta_\ell\lVert\partial L/\partial W_\ell\rVert_F^2` is recorded, and the correction
   :math:`f'f` is derived in matrix form as the first-order change of each right-hand side
   along :math:`W \mapsto W + \epsilon f(W)` (structured products, lowered with ``@``).
+- **the two-layer network and the CNN** (flows per neuron, per sample, per position):
+  :math:`f'f` is the derivative of the derived right-hand side along
+  :math:`\theta \mapsto \theta + \epsilon f`, chain rule through the reductions and
+  σ, σ' (σ'' abstract too), in the direction arrays ``fa``, ``fW`` that the lowering sets
+  to the flow itself; recorded through the preactivations and residuals and their
+  derivatives along the flow (:func:`exactdyn.symbolic.twolayer.derive_two_layer_modified`,
+  :func:`exactdyn.symbolic.cnn.derive_cnn_modified`; :func:`per_neuron_modified_loss`).
 """
 
 from __future__ import annotations
@@ -203,25 +210,3 @@ def per_neuron_modified_loss(flow, ranges: dict, lr: sp.Symbol = LR) -> sp.Expr:
             term = sp.Sum(term, (idx, 0, hi))
         penalty += term
     return flow.observables["loss"] + lr / 4 * penalty
-
-
-def per_neuron_modified_steps(flow, ranges: dict, how: str, lr: sp.Symbol = LR) -> list:
-    r"""The report's steps of the modified flow of a per-neuron flow: the modified loss
-    (:func:`per_neuron_modified_loss`) and :math:`\dot\theta = f - \tfrac h2 f'f`, with
-    ``how`` saying how :math:`f'f` is computed."""
-    Lt = per_neuron_modified_loss(flow, ranges, lr)
-    names = ", ".join(b.name for b in flow.rhs)
-    return [
-        DerivationStep(
-            "Modified loss", sp.Eq(sp.Symbol("\\tilde L"), Lt, evaluate=False),
-            "Backward error analysis of θ_{k+1} = θ_k − h grad L (every rate 1): the step "
-            "agrees to O(h^3) with the gradient flow of the modified loss "
-            "L + (h/4) Σ_θ (∂L/∂θ)², with ∂L/∂θ = −θ' from the derived flow above.",
-            proven=None),
-        DerivationStep(
-            f"Modified flow of {names}",
-            sp.Eq(sp.Symbol("\\dot\\theta"),
-                  sp.Symbol("f(\\theta) - \\frac{h}{2} f'(\\theta) f(\\theta)"), evaluate=False),
-            "Minus the gradient of the modified loss is −grad L − (h/2) Hess L grad L = "
-            "f − (h/2) f'f, with f = −grad L the derived flow. " + how,
-            proven=None)]
