@@ -66,3 +66,18 @@ def decode(cls, data):
     if set(data) != names:
         raise ValueError(f"stored fields {sorted(data)} are not those of {cls.__name__}")
     return cls(**{k: _dec(v) for k, v in data.items()})
+
+
+def encode_mapping(mapping: dict) -> dict:
+    """JSON-ready form of a dict of name -> compiled expressions."""
+    return {str(k): _enc(v) for k, v in mapping.items()}
+
+
+def decode_mapping(data) -> dict:
+    """:func:`encode_mapping`'s input back; ``ValueError`` if it does not fit."""
+    if not isinstance(data, dict):
+        raise ValueError("stored entry is not an object")
+    out = {k: _dec(v) for k, v in data.items()}
+    if not all(isinstance(v, CompiledExpressions) for v in out.values()):
+        raise ValueError("stored entry holds something other than compiled expressions")
+    return out
