@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import _diskcache
+from . import diskcache
 from .numeric import registry, stored
 from .numeric.lowering import CompiledFlow, LoweredFlow
 from .numeric.matrix_lowering import (
@@ -50,12 +50,13 @@ def numeric_family(model):
 
 
 #: The lowerings a disk-cache entry may name: class, and the class of its compiled part.
-_LOWERINGS = {"indexed": (LoweredFlow, CompiledFlow), "matrix": (MatrixLoweredFlow, MatrixCompiled),
+_LOWERINGS = {"indexed": (LoweredFlow, CompiledFlow),
+              "matrix": (MatrixLoweredFlow, MatrixCompiled),
               "chain": (ChainLoweredFlow, ChainCompiled)}
 
 
 def _disk_key(model) -> str | None:
-    """Key of ``model``'s lowered flow in the on-disk cache (:mod:`exactdyn._diskcache`):
+    """Key of ``model``'s lowered flow in the on-disk cache (:mod:`exactdyn.diskcache`):
     what its derivation depends on (``model.derivation_key``) and, for matrix flows, the
     sizes the printer chose its products for; ``None``: not cached."""
     key = getattr(model, "derivation_key", None)
@@ -94,14 +95,14 @@ _STORED: dict = {}
 def lower(model) -> LoweredFlow:
     """Numeric callables (numpy and mpmath) of ``model``'s gradient flow.
 
-    The generated sources are kept on disk (:mod:`exactdyn._diskcache`): a later process
+    The generated sources are kept on disk (:mod:`exactdyn.diskcache`): a later process
     compiles them without deriving the flow again (derived, then, only if asked for)."""
     family = numeric_family(model)
     if family is not None:  # kinked families: their own lowering (registered)
         return family.lower(model)
     key = _disk_key(model)
-    if key is not None and _diskcache.cache_dir() is not None:
-        payload = _STORED.get(key) or _diskcache.load("lowered", key)
+    if key is not None and diskcache.cache_dir() is not None:
+        payload = _STORED.get(key) or diskcache.load("lowered", key)
         if payload is not None:
             try:
                 lowered = _lower_stored(model, payload)
@@ -110,9 +111,9 @@ def lower(model) -> LoweredFlow:
             except (ValueError, KeyError, TypeError, SyntaxError):
                 pass  # a damaged or foreign entry: rebuilt and overwritten below
     kind, lowered = _lower_derived(model)
-    if key is not None and _diskcache.cache_dir() is not None:
+    if key is not None and diskcache.cache_dir() is not None:
         payload = {"lowering": kind, "state_names": list(lowered.state_names),
                    "compiled": stored.encode(lowered.compiled)}
-        _diskcache.store("lowered", key, payload)
+        diskcache.store("lowered", key, payload)
         _STORED[key] = payload
     return lowered

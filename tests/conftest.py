@@ -12,7 +12,7 @@ import tempfile
 
 from hypothesis import settings
 
-# The on-disk cache of lowered flows (exactdyn/_diskcache.py): a fresh folder per test
+# The on-disk cache of lowered flows (exactdyn/diskcache.py): a fresh folder per test
 # session (subprocesses inherit it), never the user's ~/.cache/exactdyn.
 os.environ["EXACTDYN_CACHE_DIR"] = tempfile.mkdtemp(prefix="exactdyn-test-cache-")
 atexit.register(shutil.rmtree, os.environ["EXACTDYN_CACHE_DIR"], ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The on-disk cache of lowered flows (issue 15, item 4; exactdyn/_diskcache.py).
+"""The on-disk cache of lowered flows (issue 15, item 4; exactdyn/diskcache.py).
 
 A second process reads the generated sources instead of deriving and printing the flow:
 its trajectories must be the same bit for bit as a process that derived them, and it must
@@ -19,7 +19,7 @@ import pytest
 import sympy as sp
 
 import exactdyn as ed
-from exactdyn import _diskcache, flows
+from exactdyn import diskcache, flows
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
@@ -105,17 +105,17 @@ def test_the_disabled_cache_writes_nothing_and_gives_the_same_trajectory(cache, 
     with_cache = _states(ed.solve(model, [0, 1]))
     assert len(os.listdir(cache)) == 1
     monkeypatch.setenv("EXACTDYN_CACHE_DIR", "")
-    assert _diskcache.cache_dir() is None
+    assert diskcache.cache_dir() is None
     assert _same(_states(ed.solve(ed.Linear1D(width=3), [0, 1])), with_cache)
     monkeypatch.setenv("EXACTDYN_CACHE_DIR", str(cache))
-    _diskcache.set_enabled(False)
+    diskcache.set_enabled(False)
     try:
-        assert _diskcache.cache_dir() is None
+        assert diskcache.cache_dir() is None
     finally:
-        _diskcache.set_enabled(True)
-    assert _diskcache.cache_dir() == str(cache)
+        diskcache.set_enabled(True)
+    assert diskcache.cache_dir() == str(cache)
     with pytest.raises(ValueError, match="flag"):
-        _diskcache.set_enabled("no")
+        diskcache.set_enabled("no")
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "edited source", "bad payload"])
@@ -133,7 +133,7 @@ def test_a_damaged_entry_is_ignored_and_rebuilt(cache, damage):
     else:  # checksum recomputed, payload of the wrong shape
         entry = json.loads(text)
         entry["payload"]["compiled"]["rhs"] = {"expressions": [1, 2]}
-        entry["checksum"] = _diskcache._checksum(entry["payload"])
+        entry["checksum"] = diskcache._checksum(entry["payload"])
         path.write_text(json.dumps(entry))
     flows._STORED.clear()
     again = flows.lower(ed.Linear1D(width=4, seed=2))
@@ -155,7 +155,7 @@ def test_two_networks_of_one_name_never_share_an_entry(cache, monkeypatch):
     nets = [_diag(2), _diag(4)]
     keys = [net.derivation_key for net in nets]
     assert keys[0] != keys[1]
-    assert _diskcache.entry_path("lowered", keys[0]) != _diskcache.entry_path("lowered", keys[1])
+    assert diskcache.entry_path("lowered", keys[0]) != diskcache.entry_path("lowered", keys[1])
     init = {"u": np.array([0.3, 0.2]), "v": np.array([0.1, 0.4])}
     cached = [_states(ed.solve(n.from_init(init, beta_star=0.5), [0, 2])) for n in nets]
     assert len(os.listdir(cache)) == 2
@@ -174,15 +174,15 @@ def test_the_key_changes_with_the_version_and_the_model(cache, monkeypatch):
     assert flows._disk_key(ed.DeepLinear(depth=2, width=2, in_dim=1, out_dim=1,
                                          sigma_yx=[[1.0]])) != \
         flows._disk_key(ed.DeepLinear(depth=3, width=2, in_dim=1, out_dim=1, sigma_yx=[[1.0]]))
-    path = _diskcache.entry_path("lowered", key)
-    _diskcache.store("lowered", key, {"x": 1})
-    assert _diskcache.load("lowered", key) == {"x": 1}
-    monkeypatch.setattr(_diskcache, "__version__", "999.0")
-    assert _diskcache.entry_path("lowered", key) != path
-    assert _diskcache.load("lowered", key) is None
-    monkeypatch.setattr(_diskcache, "_fingerprint", "edited sources")
-    monkeypatch.setattr(_diskcache, "__version__", ed.__version__)
-    assert _diskcache.load("lowered", key) is None  # same version, other code
+    path = diskcache.entry_path("lowered", key)
+    diskcache.store("lowered", key, {"x": 1})
+    assert diskcache.load("lowered", key) == {"x": 1}
+    monkeypatch.setattr(diskcache, "__version__", "999.0")
+    assert diskcache.entry_path("lowered", key) != path
+    assert diskcache.load("lowered", key) is None
+    monkeypatch.setattr(diskcache, "_fingerprint", "edited sources")
+    monkeypatch.setattr(diskcache, "__version__", ed.__version__)
+    assert diskcache.load("lowered", key) is None  # same version, other code
 
 
 def test_classes_defined_outside_the_package_are_not_cached(cache):
@@ -217,20 +217,20 @@ def test_the_folder_follows_the_umask(tmp_path, monkeypatch):
     monkeypatch.setenv("EXACTDYN_CACHE_DIR", str(folder))
     old = os.umask(0o027)
     try:
-        _diskcache.store("lowered", "k", {"x": 1})
+        diskcache.store("lowered", "k", {"x": 1})
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o750
     assert stat.S_IMODE(os.stat(tmp_path / "a").st_mode) == 0o750
     (entry,) = os.listdir(folder)
     assert stat.S_IMODE(os.stat(folder / entry).st_mode) == 0o640
-    assert _diskcache.clear() == 1 and os.listdir(folder) == []
+    assert diskcache.clear() == 1 and os.listdir(folder) == []
 
 
 def test_the_default_location(monkeypatch, tmp_path):
     monkeypatch.delenv("EXACTDYN_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert _diskcache.cache_dir() == str(tmp_path / "xdg" / "exactdyn")
+    assert diskcache.cache_dir() == str(tmp_path / "xdg" / "exactdyn")
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec: absolute only
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert _diskcache.cache_dir() == str(tmp_path / "home" / ".cache" / "exactdyn")
+    assert diskcache.cache_dir() == str(tmp_path / "home" / ".cache" / "exactdyn")

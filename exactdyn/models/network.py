@@ -334,7 +334,7 @@ class Network:
         """What the derived and lowered flow depend on, as text: the name and the defining
         expressions (``sympy.srepr``, assumptions included) of the parameters, rates, loss,
         observables, hyperparameters and data. Two networks of one name with different
-        losses have different keys (the on-disk cache's, :mod:`exactdyn._diskcache`)."""
+        losses have different keys (the on-disk cache's, :mod:`exactdyn.diskcache`)."""
         parts = [self.name, [sp.srepr(b) for b in self.params], sp.srepr(self.index),
                  sp.srepr(self.width_symbol), sp.srepr(self.loss),
                  [sp.srepr(s) for s in self.hyper], [sp.srepr(s) for s in self.data],

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _diskcache
+from .. import diskcache
 from ..trajectory import Trajectory
 from . import stored
 from .indexed import _Lowerer, lower_indexed
@@ -143,8 +143,8 @@ def contract(A, B, axes_a, axes_b):
 def sources():
     """Generated sources of the rhs and the observables (derived once, then read from the
     on-disk cache by later processes)."""
-    if not _SOURCES:  # on disk between processes (exactdyn._diskcache)
-        _SOURCES.update(_diskcache.cached("cnn", "exactdyn.numeric.cnn.sources",
+    if not _SOURCES:  # on disk between processes (exactdyn.diskcache)
+        _SOURCES.update(diskcache.cached("cnn", "exactdyn.numeric.cnn.sources",
                                           _derive_sources, stored.encode_mapping,
                                           stored.decode_mapping))
     return _SOURCES

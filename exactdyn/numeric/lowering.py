@@ -72,7 +72,7 @@ _COMPILED: dict = {}
 @dataclass(frozen=True)
 class CompiledFlow:
     """What a :class:`LoweredFlow` keeps of its derived flow: generated sources and names
-    only (no sympy objects), so that it can be stored on disk (:mod:`exactdyn._diskcache`)."""
+    only (no sympy objects), so that it can be stored on disk (:mod:`exactdyn.diskcache`)."""
 
     params: tuple  # names of the rhs's hyperparameters, in argument order
     rhs: CompiledExpressions

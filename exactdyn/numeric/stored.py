@@ -1,4 +1,4 @@
-"""Generated sources to JSON and back, for the on-disk cache (:mod:`exactdyn._diskcache`).
+"""Generated sources to JSON and back, for the on-disk cache (:mod:`exactdyn.diskcache`).
 
 A lowered flow keeps of its derivation a small dataclass of
 :class:`~.codegen.CompiledExpressions` (source text, argument names, function name, axis

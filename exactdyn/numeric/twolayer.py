@@ -87,7 +87,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .. import _diskcache
+from .. import diskcache
 from ..trajectory import Trajectory
 from . import kinks as kinks_mod
 from . import stored
@@ -104,8 +104,8 @@ _XP = sp.Symbol("x_p", positive=True)
 def sources():
     """Generated sources of the rhs and the observables (derived once, then read from the
     on-disk cache by later processes)."""
-    if not _SOURCES:  # on disk between processes (exactdyn._diskcache)
-        _SOURCES.update(_diskcache.cached("twolayer", "exactdyn.numeric.twolayer.sources",
+    if not _SOURCES:  # on disk between processes (exactdyn.diskcache)
+        _SOURCES.update(diskcache.cached("twolayer", "exactdyn.numeric.twolayer.sources",
                                           _derive_sources, stored.encode_mapping,
                                           stored.decode_mapping))
     return _SOURCES
