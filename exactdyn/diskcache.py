@@ -116,6 +116,7 @@ def store(kind: str, key: str, payload) -> None:
     entry = {"key": _key_text(kind, key), "checksum": _checksum(payload), "payload": payload}
     try:
         os.makedirs(os.path.dirname(path), mode=0o777, exist_ok=True)  # umask applies
+        _atomic.remove_stale(os.path.dirname(path), "")  # a killed writer's temporary files
         _atomic.write_text(path, json.dumps(entry))
     except OSError:
         pass

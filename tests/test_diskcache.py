@@ -227,6 +227,14 @@ def test_the_folder_follows_the_umask(tmp_path, monkeypatch):
     assert diskcache.clear() == 1 and os.listdir(folder) == []
 
 
+def test_a_killed_writers_temporary_file_is_removed(cache):
+    cache.mkdir()
+    dead = cache / ".tmp-999999999-abc"  # a pid above any pid_max: no such process
+    dead.write_text("{")
+    diskcache.store("lowered", "k", {"x": 1})
+    assert not dead.exists() and diskcache.load("lowered", "k") == {"x": 1}
+
+
 def test_the_default_location(monkeypatch, tmp_path):
     monkeypatch.delenv("EXACTDYN_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
