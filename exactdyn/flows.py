@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from .numeric import cnn as _cnn  # noqa: F401  (registers TwoLayerCNN's numerics)
-from .numeric import twolayer as _twolayer  # noqa: F401  (registers TwoLayer's numerics)
-from .numeric.lowering import LoweredFlow
-from .numeric.matrix_lowering import ChainLoweredFlow, MatrixLoweredFlow
-from .numeric.registry import numeric_family
+import sys
+
+from . import diskcache
+from .numeric import registry, stored
+from .numeric.lowering import CompiledFlow, LoweredFlow
+from .numeric.matrix_lowering import (
+    ChainCompiled,
+    ChainLoweredFlow,
+    MatrixCompiled,
+    MatrixLoweredFlow,
+)
 from .symbolic.flow import GradientFlow, derive_gradient_flow
 from .symbolic.matrix_flow import MatrixGradientFlow, MatrixNetwork, derive_matrix_flow
 
@@ -29,14 +35,85 @@ def gradient_flow(model) -> GradientFlow:
     return _FLOWS[key]
 
 
+def numeric_family(model):
+    """The registered numerics of ``model``'s type (:mod:`exactdyn.numeric.registry`), or
+    ``None`` for the generic lowering.
+
+    The kinked families' numeric modules register themselves when imported; they are
+    imported here once their model's module is loaded (no instance, of the family or of a
+    subclass, can exist before), so that solving a smooth family does not pay for them."""
+    if "exactdyn.models.twolayer" in sys.modules:
+        from .numeric import twolayer  # noqa: F401  (registers TwoLayer's numerics)
+    if "exactdyn.models.cnn" in sys.modules:
+        from .numeric import cnn  # noqa: F401  (registers TwoLayerCNN's numerics)
+    return registry.numeric_family(model)
+
+
+#: The lowerings a disk-cache entry may name: class, and the class of its compiled part.
+_LOWERINGS = {"indexed": (LoweredFlow, CompiledFlow),
+              "matrix": (MatrixLoweredFlow, MatrixCompiled),
+              "chain": (ChainLoweredFlow, ChainCompiled)}
+
+
+def _disk_key(model) -> str | None:
+    """Key of ``model``'s lowered flow in the on-disk cache (:mod:`exactdyn.diskcache`):
+    what its derivation depends on (``model.derivation_key``) and, for matrix flows, the
+    sizes the printer chose its products for; ``None``: not cached."""
+    key = getattr(model, "derivation_key", None)
+    if key is None:
+        return None
+    if hasattr(model, "dims"):
+        key += repr(sorted((str(k), int(v)) for k, v in model.dims().items()))
+    return key
+
+
+def _lower_derived(model):
+    flow = gradient_flow(model)
+    if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
+        return "chain", ChainLoweredFlow(flow, model)
+    if isinstance(flow, MatrixGradientFlow):
+        return "matrix", MatrixLoweredFlow(flow, model)
+    return "indexed", LoweredFlow(flow, model)
+
+
+def _lower_stored(model, payload):
+    if not isinstance(payload, dict) or set(payload) != {"lowering", "state_names", "compiled"}:
+        raise ValueError("stored lowering is malformed")
+    cls, compiled_cls = _LOWERINGS[payload["lowering"]]
+    compiled = stored.decode(compiled_cls, payload["compiled"])
+    names = payload["state_names"]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("stored state names are malformed")
+    return cls(None, model, compiled=compiled, derive=lambda: gradient_flow(model),
+               state_names=tuple(names))
+
+
+#: Disk-cache key -> the stored payload of a lowering, read or written once per process.
+_STORED: dict = {}
+
+
 def lower(model) -> LoweredFlow:
-    """Numeric callables (numpy and mpmath) of ``model``'s gradient flow."""
+    """Numeric callables (numpy and mpmath) of ``model``'s gradient flow.
+
+    The generated sources are kept on disk (:mod:`exactdyn.diskcache`): a later process
+    compiles them without deriving the flow again (derived, then, only if asked for)."""
     family = numeric_family(model)
     if family is not None:  # kinked families: their own lowering (registered)
         return family.lower(model)
-    flow = gradient_flow(model)
-    if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
-        return ChainLoweredFlow(flow, model)
-    if isinstance(flow, MatrixGradientFlow):
-        return MatrixLoweredFlow(flow, model)
-    return LoweredFlow(flow, model)
+    key = _disk_key(model)
+    if key is not None and diskcache.cache_dir() is not None:
+        payload = _STORED.get(key) or diskcache.load("lowered", key)
+        if payload is not None:
+            try:
+                lowered = _lower_stored(model, payload)
+                _STORED[key] = payload
+                return lowered
+            except (ValueError, KeyError, TypeError, SyntaxError):
+                pass  # a damaged or foreign entry: rebuilt and overwritten below
+    kind, lowered = _lower_derived(model)
+    if key is not None and diskcache.cache_dir() is not None:
+        payload = {"lowering": kind, "state_names": list(lowered.state_names),
+                   "compiled": stored.encode(lowered.compiled)}
+        diskcache.store("lowered", key, payload)
+        _STORED[key] = payload
+    return lowered

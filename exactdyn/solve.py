@@ -10,7 +10,7 @@ from .errors import (
     IntegrationError,  # noqa: F401  (re-exported for callers)
     PrecisionWarning,
 )
-from .flows import lower
+from .flows import lower, numeric_family
 from .numeric.integrate import (
     DEFAULT_RTOL,
     FLOAT_METHODS,
@@ -20,7 +20,6 @@ from .numeric.integrate import (
     lowered_trajectory,
     progress_bar,
 )
-from .numeric.registry import numeric_family
 from .numeric.resolution import unresolved_passage
 from .trajectory import Trajectory
 

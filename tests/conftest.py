@@ -5,9 +5,17 @@ the environment variable ``CI`` is set; ``dev`` otherwise. Select one explicitly
 ``HYPOTHESIS_PROFILE=<name>``.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 from hypothesis import settings
+
+# The on-disk cache of lowered flows (exactdyn/diskcache.py): a fresh folder per test
+# session (subprocesses inherit it), never the user's ~/.cache/exactdyn.
+os.environ["EXACTDYN_CACHE_DIR"] = tempfile.mkdtemp(prefix="exactdyn-test-cache-")
+atexit.register(shutil.rmtree, os.environ["EXACTDYN_CACHE_DIR"], ignore_errors=True)
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=30,
                           print_blob=True)

@@ -60,6 +60,17 @@ class ModelMixin:
             return self.symbolic_network()
         return self.derive_flow()
 
+    @property
+    def derivation_key(self) -> str | None:
+        """What the derived flow depends on, as text (the on-disk cache's key, with the
+        package version): a built-in family's class and ``flow_key`` (or ``name``). ``None``
+        for classes defined outside the package (a subclass may derive another flow under
+        the same name): those are not cached on disk."""
+        cls = type(self)
+        if not cls.__module__.startswith("exactdyn."):
+            return None
+        return f"{cls.__module__}.{cls.__qualname__}:{getattr(self, 'flow_key', self.name)}"
+
     def values(self) -> dict:
         out = {}
         if hasattr(self, "symbol_values"):

@@ -363,12 +363,12 @@ class LinearNet(_InputMoments):
         return float(np.sqrt(ws / max(self.hidden, 1) / max(self.in_dim, self.out_dim)))
 
     def symbol_values(self) -> dict:
-        h = symbolic_network().hyper
+        h = _HYPER
         return {h["sigma_xx"]: self.sxx, h["sigma_yx"]: np.asarray(self.sigma_yx),
                 h["w_star"]: self.w_star(), h["eta1"]: self.eta1, h["eta2"]: self.eta2}
 
     def dims(self) -> dict:
-        h = symbolic_network().hyper
+        h = _HYPER
         return {h["n_in"]: self.in_dim, h["n_h"]: self.hidden, h["n_out"]: self.out_dim}
 
     def symbolic_network(self) -> MatrixNetwork:
@@ -397,16 +397,28 @@ def _orthonormal_frame(n, k, seed_or_rng):
     return q * np.sign(np.diag(r))[None, :]
 
 
+def _hyper_symbols() -> dict:
+    n_in, n_h, n_out = sp.symbols("n_in n_h n_out", integer=True, positive=True)
+    eta1, eta2 = sp.symbols("eta1 eta2", positive=True)
+    return {"sigma_xx": sp.MatrixSymbol("Sigma_xx", n_in, n_in),
+            "sigma_yx": sp.MatrixSymbol("Sigma_yx", n_out, n_in),
+            "w_star": sp.MatrixSymbol("W_star", n_out, n_in), "eta1": eta1, "eta2": eta2,
+            "n_in": n_in, "n_h": n_h, "n_out": n_out}
+
+
+#: The hyperparameter and size symbols of :func:`symbolic_network` (``symbol_values`` and
+#: ``dims`` use them without building the network).
+_HYPER = _hyper_symbols()
+
+
 @cache
 def symbolic_network() -> MatrixNetwork:
     r"""The symbolic two-layer linear network, in matrix form (sizes symbolic)."""
-    n_in, n_h, n_out = sp.symbols("n_in n_h n_out", integer=True, positive=True)
+    n_in, n_h, n_out = _HYPER["n_in"], _HYPER["n_h"], _HYPER["n_out"]
     W1 = sp.MatrixSymbol("W1", n_h, n_in)
     W2 = sp.MatrixSymbol("W2", n_out, n_h)
-    sxx = sp.MatrixSymbol("Sigma_xx", n_in, n_in)
-    syx = sp.MatrixSymbol("Sigma_yx", n_out, n_in)
-    wstar = sp.MatrixSymbol("W_star", n_out, n_in)
-    eta1, eta2 = sp.symbols("eta1 eta2", positive=True)
+    sxx, syx, wstar = _HYPER["sigma_xx"], _HYPER["sigma_yx"], _HYPER["w_star"]
+    eta1, eta2 = _HYPER["eta1"], _HYPER["eta2"]
     x = sp.MatrixSymbol("x", n_in, 1)
     W = W2 * W1
     loss = sp.Trace(W * sxx * W.T) / 2 - sp.Trace(W * syx.T)
@@ -597,12 +609,12 @@ class SingleNeuron(_InputMoments):
         return float(np.sqrt(np.linalg.norm(self.w_star())))
 
     def symbol_values(self) -> dict:
-        h = symbolic_network().hyper
+        h = _HYPER
         return {h["sigma_xx"]: self.sxx, h["sigma_yx"]: self.sigma_yx,
                 h["w_star"]: self.w_star(), h["eta1"]: self.eta_w, h["eta2"]: self.eta_a}
 
     def dims(self) -> dict:
-        h = symbolic_network().hyper
+        h = _HYPER
         return {h["n_in"]: self.in_dim, h["n_h"]: 1, h["n_out"]: 1}
 
     def symbolic_network(self) -> MatrixNetwork:

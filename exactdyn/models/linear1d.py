@@ -144,8 +144,9 @@ class Linear1D(ModelMixin):
         return float(np.sqrt(abs(self.teacher / self.kappa) / self.width))
 
     def symbol_values(self) -> dict:
-        """Numeric values of the symbolic network's hyperparameter symbols."""
-        h = symbolic_network().hyper
+        """Numeric values of the symbolic network's hyperparameter symbols (without building
+        the network: a lowering read from the disk cache needs no derivation)."""
+        h = _HYPER
         return {h["kappa"]: self.kappa, h["eta_u"]: self.eta_u, h["eta_w"]: self.eta_w,
                 h["teacher"]: self.teacher, h["x_var"]: self.x_var}
 
@@ -164,6 +165,12 @@ def _expectation(expr, data_symbols, moments):
     return total
 
 
+#: The hyperparameter symbols of :func:`symbolic_network`.
+_HYPER = {"kappa": sp.Symbol("kappa", nonzero=True, real=True),
+          "eta_u": sp.Symbol("eta_u", positive=True), "eta_w": sp.Symbol("eta_w", positive=True),
+          "teacher": sp.Symbol("c", real=True), "x_var": sp.Symbol("Sigma_xx", positive=True)}
+
+
 @cache
 def symbolic_network() -> SymbolicNetwork:
     r"""The symbolic network of :class:`Linear1D`, width-generic.
@@ -173,10 +180,8 @@ def symbolic_network() -> SymbolicNetwork:
     """
     i, j = SUM_INDEX, NEURON_INDEX
     u, w = sp.IndexedBase("u"), sp.IndexedBase("w")
-    kappa = sp.Symbol("kappa", nonzero=True, real=True)
-    eta_u, eta_w = sp.symbols("eta_u eta_w", positive=True)
-    c = sp.Symbol("c", real=True)
-    sxx = sp.Symbol("Sigma_xx", positive=True)
+    kappa, eta_u, eta_w = _HYPER["kappa"], _HYPER["eta_u"], _HYPER["eta_w"]
+    c, sxx = _HYPER["teacher"], _HYPER["x_var"]
     x, y, eyy = sp.Symbol("x", real=True), sp.Symbol("y", real=True), sp.Symbol("E_yy")
     p = neuron_sum(u[i] * w[i])
     forward = kappa * p * x

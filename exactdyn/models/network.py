@@ -329,6 +329,19 @@ class Network:
                 observables=obs, citation=self.citation)
         return self._symbolic
 
+    @property
+    def derivation_key(self) -> str:
+        """What the derived and lowered flow depend on, as text: the name and the defining
+        expressions (``sympy.srepr``, assumptions included) of the parameters, rates, loss,
+        observables, hyperparameters and data. Two networks of one name with different
+        losses have different keys (the on-disk cache's, :mod:`exactdyn.diskcache`)."""
+        parts = [self.name, [sp.srepr(b) for b in self.params], sp.srepr(self.index),
+                 sp.srepr(self.width_symbol), sp.srepr(self.loss),
+                 [sp.srepr(s) for s in self.hyper], [sp.srepr(s) for s in self.data],
+                 [[b.name, sp.srepr(sp.sympify(self.rates[b]))] for b in self.params],
+                 [[k, sp.srepr(v)] for k, v in self.observables.items()]]
+        return "network:" + repr(parts)
+
     def __repr__(self) -> str:
         return (f"Network({self.name!r}, params=[{', '.join(b.name for b in self.params)}], "
                 f"hyper=[{', '.join(self.value_names)}])")
@@ -499,6 +512,11 @@ class NetworkModel:
     def flow_key(self):
         """Key of the derived flow in the pipeline's caches: the network itself."""
         return self.definition
+
+    @property
+    def derivation_key(self) -> str:
+        """Key of the lowered flow in the on-disk cache: :attr:`Network.derivation_key`."""
+        return self.definition.derivation_key
 
     @property
     def sweep_parameters(self) -> tuple:

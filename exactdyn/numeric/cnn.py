@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import diskcache
 from ..trajectory import Trajectory
+from . import stored
 from .indexed import _Lowerer, lower_indexed
 from .registry import cached_lowering
 
@@ -139,29 +141,39 @@ def contract(A, B, axes_a, axes_b):
 
 
 def sources():
-    """Generated sources of the rhs and the observables (derived once per process)."""
-    if not _SOURCES:
-        import sympy as sp
-
-        from ..symbolic import cnn as sc
-
-        flow = sc.derive_cnn_flow()
-        arrays = (sc.A, sc.W, sc.XS, sc.YS)
-        funcs = {sc.SIGMA: "_sigma", sc.DSIGMA: "_dsigma"}
-        _SOURCES["rhs"] = lower_indexed([sc.merge_sums(flow.rhs[sc.A]),
-                                         sc.merge_sums(flow.rhs[sc.W])], arrays,
-                                        sc.INDEX_KINDS, funcs, "rhs", lowerer=CNNLowerer)
-        # Per-(sample, position, channel) coefficient G_ikb of the kernel's flow,
-        # dW_b/dt = sum_ik G_ikb X_ik (the derived summand divided by X[i, k, r]).
-        rw = sc.merge_sums(flow.rhs[sc.W])
-        (sw,) = [f for f in sp.Mul.make_args(rw) if isinstance(f, sp.Sum)]
-        coef = (rw / sw) * sw.function / sc.XS[sc.I, sc.K, sc.R]
-        _SOURCES["coef"] = lower_indexed([coef], arrays, sc.INDEX_KINDS, funcs, "coef",
-                                         lowerer=CNNLowerer)
-        _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
-                                        arrays, sc.INDEX_KINDS, funcs, "observables",
-                                        lowerer=CNNLowerer)
+    """Generated sources of the rhs and the observables (derived once, then read from the
+    on-disk cache by later processes)."""
+    if not _SOURCES:  # on disk between processes (exactdyn.diskcache)
+        _SOURCES.update(diskcache.cached("cnn", "exactdyn.numeric.cnn.sources",
+                                          _derive_sources, stored.encode_mapping,
+                                          stored.decode_mapping))
     return _SOURCES
+
+
+def _derive_sources() -> dict:
+    """The family's flow derived (sympy) and printed."""
+    import sympy as sp
+
+    from ..symbolic import cnn as sc
+
+    flow = sc.derive_cnn_flow()
+    arrays = (sc.A, sc.W, sc.XS, sc.YS)
+    out: dict = {}
+    funcs = {sc.SIGMA: "_sigma", sc.DSIGMA: "_dsigma"}
+    out["rhs"] = lower_indexed([sc.merge_sums(flow.rhs[sc.A]),
+                                sc.merge_sums(flow.rhs[sc.W])], arrays,
+                               sc.INDEX_KINDS, funcs, "rhs", lowerer=CNNLowerer)
+    # Per-(sample, position, channel) coefficient G_ikb of the kernel's flow,
+    # dW_b/dt = sum_ik G_ikb X_ik (the derived summand divided by X[i, k, r]).
+    rw = sc.merge_sums(flow.rhs[sc.W])
+    (sw,) = [f for f in sp.Mul.make_args(rw) if isinstance(f, sp.Sum)]
+    coef = (rw / sw) * sw.function / sc.XS[sc.I, sc.K, sc.R]
+    out["coef"] = lower_indexed([coef], arrays, sc.INDEX_KINDS, funcs, "coef",
+                                lowerer=CNNLowerer)
+    out["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
+                               arrays, sc.INDEX_KINDS, funcs, "observables",
+                               lowerer=CNNLowerer)
+    return out
 
 
 _JVP: dict = {}

@@ -15,6 +15,7 @@ Width costs arrays, not algebra: the generated code is independent of the width.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import mpmath
 import numpy as np
@@ -69,7 +70,21 @@ def _parameters(exprs) -> tuple:
 _COMPILED: dict = {}
 
 
-def _compiled(flow):
+@dataclass(frozen=True)
+class CompiledFlow:
+    """What a :class:`LoweredFlow` keeps of its derived flow: generated sources and names
+    only (no sympy objects), so that it can be stored on disk (:mod:`exactdyn.diskcache`)."""
+
+    params: tuple  # names of the rhs's hyperparameters, in argument order
+    rhs: CompiledExpressions
+    jac: CompiledExpressions
+    obs_names: tuple
+    obs_params: tuple  # names of the observables' hyperparameters
+    obs: CompiledExpressions
+    each: tuple  # one CompiledExpressions per observable
+
+
+def _compiled(flow) -> CompiledFlow:
     # Keyed by the flow object (held in the value, so its id is never reused): flows are
     # derived once per network, and two user networks may share a name.
     if id(flow) not in _COMPILED:
@@ -77,7 +92,7 @@ def _compiled(flow):
     return _COMPILED[id(flow)][1]
 
 
-def _compile(flow):
+def _compile(flow) -> CompiledFlow:
     network = flow.network
     bases = network.params
     params = _parameters(flow.rhs.values())
@@ -93,7 +108,17 @@ def _compile(flow):
     # take the others with it on the mpmath path, where division by zero raises.
     each = tuple(lower_neuron_exprs([network.observables[n]], bases, obs_params, "observable",
                                     batched=True) for n in obs_names)
-    return params, rhs, jac, obs_names, obs_params, (obs, each)
+    return CompiledFlow(tuple(map(str, params)), rhs, jac, obs_names,
+                        tuple(map(str, obs_params)), obs, each)
+
+
+def named_values(model) -> dict:
+    """The model's hyperparameter values by symbol name (what generated sources take)."""
+    by_symbol = model.symbol_values()
+    values = {str(k): v for k, v in by_symbol.items()}
+    if len(values) != len(by_symbol):
+        raise ValueError(f"{type(model).__name__}: two hyperparameter symbols share a name")
+    return values
 
 
 class LoweredFlow:
@@ -112,11 +137,14 @@ class LoweredFlow:
         The same right-hand side on an object array of ``mpmath.mpf``.
     """
 
-    def __init__(self, flow, model):
-        self.flow = flow
+    def __init__(self, flow, model, compiled: CompiledFlow | None = None, derive=None,
+                 state_names: tuple | None = None):
+        # From the disk cache: ``compiled`` and ``state_names`` given, ``flow`` None and
+        # derived by ``derive()`` only when asked for (high precision, heyoka).
+        self._flow, self._derive = flow, derive
         self.model = model
-        self.bases = flow.network.params
-        self.state_names = tuple(b.name for b in self.bases)
+        self.state_names = tuple(b.name for b in flow.network.params) if flow is not None \
+            else tuple(state_names)
         self.sizes = {n: model.width for n in self.state_names}
         #: Shape of each state array (one vector of the width per base here; the matrix
         #: flows of :mod:`.matrix_lowering` have one matrix shape per state array).
@@ -126,12 +154,12 @@ class LoweredFlow:
                        zip(self.state_names, offsets[:-1], offsets[1:])}
         self.size = int(offsets[-1])
         self._slice_list = list(self.slices.values())
-        values = model.symbol_values()
-        (params, rhs_src, jac_src, self.observable_names, obs_params,
-         (obs_src, obs_each)) = _compiled(flow)
-        self.param_symbols = params
-        self.param_values = tuple(values[p] for p in params)
-        self._obs_values = tuple(values[p] for p in obs_params)
+        values = named_values(model)
+        c = self.compiled = _compiled(flow) if compiled is None else compiled
+        rhs_src, jac_src, obs_src, obs_each = c.rhs, c.jac, c.obs, c.each
+        self.observable_names = c.obs_names
+        self.param_values = tuple(values[p] for p in c.params)
+        self._obs_values = tuple(values[p] for p in c.obs_params)
         self.sources = {"rhs": rhs_src.source, "jac": jac_src.source,
                         "observables": obs_src.source}
         ns = NUMPY_NAMESPACE
@@ -142,6 +170,23 @@ class LoweredFlow:
         self._rhs_mp = rhs_src.function(mns)
         self._obs_mp = obs_src.function(mns)
         self._obs_mp_each = [src.function(mns) for src in obs_each]
+
+    @property
+    def flow(self):
+        """The derived flow (derived now if this lowering came from the disk cache)."""
+        if self._flow is None:
+            self._flow = self._derive()
+        return self._flow
+
+    @property
+    def bases(self) -> tuple:
+        return self.flow.network.params
+
+    @property
+    def param_symbols(self) -> tuple:
+        """The hyperparameter symbols, in the order of :attr:`param_values`."""
+        by_name = {str(p): p for p in _parameters(self.flow.rhs.values())}
+        return tuple(by_name[n] for n in self.compiled.params)
 
     def pack(self, state: dict) -> np.ndarray:
         dtype = object if any(np.asarray(state[n]).dtype == object for n in self.state_names) \

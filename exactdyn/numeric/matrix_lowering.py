@@ -26,6 +26,7 @@ import sympy as sp
 
 from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
 from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, _ArrayPrinter
+from .lowering import named_values
 
 
 def _T(a):
@@ -215,8 +216,10 @@ _COMPILED: dict = {}
 
 
 @dataclass(frozen=True)
-class _Compiled:
-    params: tuple
+class MatrixCompiled:
+    """Sources and names only (no sympy objects): storable on disk."""
+
+    params: tuple  # hyperparameter names, in argument order
     rhs: CompiledExpressions
     jvp: CompiledExpressions
     jvp_params: tuple
@@ -225,7 +228,7 @@ class _Compiled:
     obs: CompiledExpressions
 
 
-def _compile(flow, dims: dict) -> _Compiled:
+def _compile(flow, dims: dict) -> MatrixCompiled:
     net = flow.network
     state = net.params
     rhs_exprs = [flow.rhs[b] for b in state]
@@ -239,7 +242,8 @@ def _compile(flow, dims: dict) -> _Compiled:
     obs_exprs = [net.observables[n] for n in names]
     obs_params = _hyper_symbols(obs_exprs, state)
     obs = lower_matrix(obs_exprs, state, obs_params, dims, "observables")
-    return _Compiled(params, rhs, jvp, params, names, obs_params, obs)
+    params, obs_params = tuple(map(str, params)), tuple(map(str, obs_params))
+    return MatrixCompiled(params, rhs, jvp, params, names, obs_params, obs)
 
 
 class MatrixLoweredFlow:
@@ -254,25 +258,29 @@ class MatrixLoweredFlow:
     the model adds (``model.extra_observables``).
     """
 
-    def __init__(self, flow, model):
-        self.flow = flow
+    def __init__(self, flow, model, compiled: MatrixCompiled | None = None, derive=None,
+                 state_names: tuple | None = None):
+        # From the disk cache: ``compiled`` and ``state_names`` given, ``flow`` None and
+        # derived by ``derive()`` only when asked for (the Taylor engine).
+        self._flow, self._derive = flow, derive
         self.model = model
-        self.bases = flow.network.params
-        self.state_names = tuple(b.name for b in self.bases)
+        self.state_names = tuple(b.name for b in flow.network.params) if flow is not None \
+            else tuple(state_names)
         self.shapes = {n: tuple(model.shapes[n]) for n in self.state_names}
         self.sizes = {n: int(np.prod(self.shapes[n])) for n in self.state_names}
         offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
         self.slices = {n: slice(int(a), int(b)) for n, a, b in
                        zip(self.state_names, offsets[:-1], offsets[1:])}
         self.size = int(offsets[-1])
-        dims = model.dims()
-        key = (flow.network.name, id(flow), tuple(sorted((str(k), v) for k, v in dims.items())))
-        if key not in _COMPILED:
-            _COMPILED[key] = _compile(flow, dims)
-        c = _COMPILED[key]
-        self._c = c
-        values = model.symbol_values()
-        self.param_symbols = c.params
+        if compiled is None:
+            dims = model.dims()
+            key = (flow.network.name, id(flow),
+                   tuple(sorted((str(k), v) for k, v in dims.items())))
+            if key not in _COMPILED:
+                _COMPILED[key] = (flow, _compile(flow, dims))
+            compiled = _COMPILED[key][1]
+        c = self._c = self.compiled = compiled
+        values = named_values(model)
         self.param_values = tuple(values[p] for p in c.params)
         self._obs_values = tuple(values[p] for p in c.obs_params)
         self.observable_names = c.obs_names + ("singular_values",) + tuple(
@@ -286,6 +294,17 @@ class MatrixLoweredFlow:
         self._rhs_mp = c.rhs.function(mns)
         self._obs_mp = c.obs.function(mns)
         self._mp_values = None
+
+    @property
+    def flow(self):
+        """The derived flow (derived now if this lowering came from the disk cache)."""
+        if self._flow is None:
+            self._flow = self._derive()
+        return self._flow
+
+    @property
+    def bases(self) -> tuple:
+        return self.flow.network.params
 
     def taylor_engine(self, order: int):
         """The high-precision Taylor engine of this flow (:mod:`.matrix_taylor`); call
@@ -391,14 +410,24 @@ def lower_chain_exprs(flow, exprs, func_name, into=False) -> CompiledExpressions
     return lower_matrix(exprs, list(flow.params), hyper, _COST_SIZES, func_name, into=into)
 
 
-def _chain_compiled(flow):
+@dataclass(frozen=True)
+class ChainCompiled:
+    """Sources and names of a chain flow (no sympy objects): storable on disk."""
+
+    rhs: CompiledExpressions
+    obs: CompiledExpressions
+    obs_names: tuple
+    cons: CompiledExpressions | None
+
+
+def _chain_compiled(flow) -> ChainCompiled:
     if flow.name not in _CHAIN_COMPILED:
         rhs = lower_chain_exprs(flow, [flow.rhs[w] for w in flow.params], "rhs", into=True)
         names = tuple(flow.observables)
         obs = lower_chain_exprs(flow, [flow.observables[n] for n in names], "observables")
         cons = lower_chain_exprs(flow, [q.expr for q in flow.conserved], "conserved") \
             if flow.conserved else None
-        _CHAIN_COMPILED[flow.name] = (rhs, obs, names, cons)
+        _CHAIN_COMPILED[flow.name] = ChainCompiled(rhs, obs, names, cons)
     return _CHAIN_COMPILED[flow.name]
 
 
@@ -413,17 +442,22 @@ class ChainLoweredFlow:
 
     jac = None
 
-    def __init__(self, flow, model):
-        self.flow = flow
+    def __init__(self, flow, model, compiled: ChainCompiled | None = None, derive=None,
+                 state_names: tuple | None = None):
+        # From the disk cache: ``compiled`` and ``state_names`` given, ``flow`` None and
+        # derived by ``derive()`` only when asked for (the Taylor engine).
+        self._flow, self._derive = flow, derive
         self.model = model
-        self.state_names = tuple(w.name for w in flow.params)
+        self.state_names = tuple(w.name for w in flow.params) if flow is not None \
+            else tuple(state_names)
         self.shapes = dict(zip(self.state_names, model.layer_shapes()))
         self.sizes = {n: int(np.prod(s)) for n, s in self.shapes.items()}
         offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
         self.slices = {n: slice(int(a), int(b)) for n, a, b in
                        zip(self.state_names, offsets[:-1], offsets[1:])}
         self.size = int(offsets[-1])
-        rhs, obs, self.observable_names, cons = _chain_compiled(flow)
+        c = self.compiled = _chain_compiled(flow) if compiled is None else compiled
+        rhs, obs, self.observable_names, cons = c.rhs, c.obs, c.obs_names, c.cons
         self.sources = {"rhs": rhs.source, "observables": obs.source}
         self._rhs = rhs.function(_CHAIN_NS)
         self._obs = obs.function(_CHAIN_NS)
@@ -432,6 +466,13 @@ class ChainLoweredFlow:
         self._obs_mp = obs.function(_CHAIN_MP_NS)
         syx, sxx = model.data_matrices()
         self.hyper_values = (syx, sxx, model.teacher_map())
+
+    @property
+    def flow(self):
+        """The derived flow (derived now if this lowering came from the disk cache)."""
+        if self._flow is None:
+            self._flow = self._derive()
+        return self._flow
 
     def taylor_engine(self, order: int):
         """The arbitrary-precision Taylor engine of this flow (the matrix engine of

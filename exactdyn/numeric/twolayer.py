@@ -91,8 +91,10 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from .. import diskcache
 from ..trajectory import Trajectory
 from . import kinks as kinks_mod
+from . import stored
 from .indexed import lower_indexed
 from .integrate import KINKED_RTOL
 from .registry import cached_lowering
@@ -105,30 +107,39 @@ _JSIGMA = sp.Function("jsigma")
 
 
 def sources():
-    """Generated sources of the rhs and the observables (derived once per process)."""
-    if not _SOURCES:
-        from ..symbolic import twolayer as st
-
-        flow = st.derive_two_layer_flow()
-        arrays = (st.A, st.W, st.XS, st.YS)
-        funcs = {st.SIGMA: "_sigma", st.DSIGMA: "_dsigma"}
-        _SOURCES["rhs"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W]], arrays,
-                                        st.INDEX_KINDS, funcs, "rhs")
-        # Per-sample coefficient g_ji of the input-weight flow, dW_j/dt = sum_i g_ji x_i
-        # (the derived summand divided by X[i, r]); used for Filippov sliding.
-        (sw,) = [f for f in sp.Mul.make_args(flow.rhs[st.W]) if isinstance(f, sp.Sum)]
-        coef = flow.rhs[st.W] / sw * sw.function / st.XS[st.I, st.R]
-        _SOURCES["coef"] = lower_indexed([coef], arrays, st.INDEX_KINDS, funcs, "coef")
-        # The frozen rhs and the jump coefficients in one pass (they share h, σ(h) and the
-        # residual): the coefficient's σ' is the jump σ+' − σ−' (``_jsigma``).
-        jump = coef.replace(lambda e: isinstance(e, sp.Function) and e.func == st.DSIGMA,
-                            lambda e: _JSIGMA(*e.args))
-        _SOURCES["rhs_jump"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W], jump], arrays,
-                                             st.INDEX_KINDS, {**funcs, _JSIGMA: "_jsigma"},
-                                             "rhs_jump")
-        _SOURCES["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
-                                        arrays, st.INDEX_KINDS, funcs, "observables")
+    """Generated sources of the rhs and the observables (derived once, then read from the
+    on-disk cache by later processes)."""
+    if not _SOURCES:  # on disk between processes (exactdyn.diskcache)
+        _SOURCES.update(diskcache.cached("twolayer", "exactdyn.numeric.twolayer.sources",
+                                          _derive_sources, stored.encode_mapping,
+                                          stored.decode_mapping))
     return _SOURCES
+
+
+def _derive_sources() -> dict:
+    """The family's flow derived (sympy) and printed."""
+    from ..symbolic import twolayer as st
+
+    flow = st.derive_two_layer_flow()
+    arrays = (st.A, st.W, st.XS, st.YS)
+    out: dict = {}
+    funcs = {st.SIGMA: "_sigma", st.DSIGMA: "_dsigma"}
+    out["rhs"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W]], arrays,
+                               st.INDEX_KINDS, funcs, "rhs")
+    # Per-sample coefficient g_ji of the input-weight flow, dW_j/dt = sum_i g_ji x_i
+    # (the derived summand divided by X[i, r]); used for Filippov sliding.
+    (sw,) = [f for f in sp.Mul.make_args(flow.rhs[st.W]) if isinstance(f, sp.Sum)]
+    coef = flow.rhs[st.W] / sw * sw.function / st.XS[st.I, st.R]
+    out["coef"] = lower_indexed([coef], arrays, st.INDEX_KINDS, funcs, "coef")
+    # The frozen rhs and the jump coefficients in one pass (they share h, σ(h) and the
+    # residual): the coefficient's σ' is the jump σ+' − σ−' (``_jsigma``).
+    jump = coef.replace(lambda e: isinstance(e, sp.Function) and e.func == st.DSIGMA,
+                        lambda e: _JSIGMA(*e.args))
+    out["rhs_jump"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W], jump], arrays,
+                                    st.INDEX_KINDS, {**funcs, _JSIGMA: "_jsigma"}, "rhs_jump")
+    out["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
+                               arrays, st.INDEX_KINDS, funcs, "observables")
+    return out
 
 
 _JVP: dict = {}

@@ -1,0 +1,119 @@
+"""Start-up of a new process: import, first solve with a cold and a warm on-disk cache,
+steady-state solve (issue 15, item 4).
+
+Each measurement runs in a fresh Python process (``python -c``), several times, and the
+medians are reported. In each process: ``import exactdyn`` (wall time), building the model
+(imports sympy and numpy), the first ``ed.solve`` (imports scipy, lowers the flow: derived
+with sympy on a cold cache, read from disk on a warm one), then the median of 5 further
+solves of the same model (the steady state). "pre-imported" rows import scipy.integrate
+before the first solve, so the difference to the steady state is what the lowering costs.
+
+Run: ``python benchmarks/bench_startup.py [runs]`` (default 5; writes
+benchmarks/results/startup.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_CHILD = r"""
+import sys, time, json
+t0 = time.perf_counter()
+import exactdyn as ed
+t1 = time.perf_counter()
+import numpy as np
+import sympy as sp
+which, pre = sys.argv[1], sys.argv[2] == "1"
+if which == "Linear1D":
+    make = lambda: ed.Linear1D(width=64)
+elif which == "Network":
+    i, d = sp.symbols("i d", integer=True)
+    u, v = sp.IndexedBase("u"), sp.IndexedBase("v")
+    b = sp.Symbol("beta_star")
+    net = ed.Network("diag", params=[u, v], index=i, width=d,
+                     loss=(sp.Sum(u[i]**2 - v[i]**2, (i, 0, d - 1)) - b)**2 / 2, hyper=[b])
+    make = lambda: net.random_init(64, scale=0.5, seed=1, beta_star=0.7)
+elif which == "LinearNet":
+    make = lambda: ed.LinearNet(in_dim=5, hidden=8, out_dim=3)
+elif which == "TwoLayer":
+    make = lambda: ed.TwoLayer(16, "1d-sine", activation="tanh", n=8)
+elif which == "TwoLayerCNN":
+    rng = np.random.default_rng(0)
+    images, y = rng.normal(size=(4, 6, 6, 1)), rng.normal(size=4)
+    make = lambda: ed.TwoLayerCNN(2, 3, images, y, scale=0.5)
+else:
+    make = lambda: ed.DeepLinear(depth=3, width=8, in_dim=3, out_dim=3,
+                                 sigma_yx=np.diag([3.0, 2.0, 1.0]))
+model = make()
+t15 = time.perf_counter()
+if pre:
+    import scipy.integrate  # noqa: F401
+    import exactdyn.solve  # noqa: F401
+t2 = time.perf_counter()
+ts = np.linspace(0, 5, 51)
+ed.solve(model, ts)
+t3 = time.perf_counter()
+steady = []
+for _ in range(5):
+    s = time.perf_counter()
+    ed.solve(model, ts)
+    steady.append(time.perf_counter() - s)
+steady.sort()
+print(json.dumps({"import": t1 - t0, "model": t15 - t1, "pre": t2 - t15, "first": t3 - t2,
+                  "steady": steady[2]}))
+"""
+
+FAMILIES = ("Linear1D", "Network", "LinearNet", "DeepLinear", "TwoLayer", "TwoLayerCNN")
+
+
+def _child(which: str, cache: str, pre: bool) -> dict:
+    env = dict(os.environ, EXACTDYN_CACHE_DIR=cache, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-c", _CHILD, which, "1" if pre else "0"],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median(rows, key) -> float:
+    return statistics.median(r[key] for r in rows)
+
+
+def main(runs: int = 5) -> str:
+    lines = [f"Fresh processes, medians of {runs} runs each ({sys.version.split()[0]}); times "
+             "in ms. cold: empty cache folder (derives and prints with sympy, then writes the "
+             "entry); warm: the entry on disk.", "",
+             "| family | scipy and exactdyn.solve | import exactdyn | build model | "
+             "first solve, cold | first solve, warm | steady solve | warm − steady |",
+             "|---|---|---|---|---|---|---|---|"]
+    for which in FAMILIES:
+        for pre in (False, True):
+            cold, warm = [], []
+            for _ in range(runs):
+                with tempfile.TemporaryDirectory() as tmp:
+                    cold.append(_child(which, tmp, pre))
+                    warm.append(_child(which, tmp, pre))
+            ms = {k: 1e3 * _median(warm, k) for k in ("import", "model", "pre", "first",
+                                                      "steady")}
+            where = f"imported before ({ms['pre']:.0f})" if pre else "in the first solve"
+            lines.append(
+                f"| {which} | {where} | "
+                f"{ms['import']:.0f} | {ms['model']:.0f} | "
+                f"{1e3 * _median(cold, 'first'):.0f} | {ms['first']:.0f} | "
+                f"{ms['steady']:.1f} | "
+                f"{1e3 * statistics.median(w['first'] - w['steady'] for w in warm):.0f} |")
+            print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    out = os.path.join(ROOT, "benchmarks", "results", "startup.md")
+    with open(out, "w") as fh:
+        fh.write(text)
+    return text
+
+
+if __name__ == "__main__":
+    print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 5))
