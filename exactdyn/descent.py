@@ -328,12 +328,16 @@ def _complex_generated(low):
 
 
 def jacobian(low, y) -> np.ndarray:
-    """The Jacobian :math:`f'(y)` (dense), from :func:`jvp` on the unit basis."""
+    """The Jacobian :math:`f'(y)` (dense): the derived one where the lowering has it, else
+    the symbolically derived directional derivative (:func:`symbolic_jvp`: the two-layer
+    network and the CNN, any activation with a second derivative, GELU's erf included), else
+    :func:`jvp`'s complex step, on the unit basis."""
     jac = getattr(low, "jac", None)
     if callable(jac):
         return np.asarray(jac(0.0, y), dtype=float)
-    eye = np.eye(y.size)
-    return np.stack([jvp(low, y, e) for e in eye], axis=1)
+    along = symbolic_jvp(low)
+    step = (lambda e: along(y, e)) if along is not None else (lambda e: jvp(low, y, e))
+    return np.stack([np.asarray(step(e), dtype=float) for e in np.eye(y.size)], axis=1)
 
 
 # ---- the modified flow --------------------------------------------------------------------

@@ -71,6 +71,29 @@ def test_two_layer_tanh_sharpness_matches_a_finite_difference_hessian():
     assert ed.sharpness(m)[0] == pytest.approx(ref, rel=1e-6)
 
 
+@pytest.mark.parametrize("act", ["gelu", "x*tanh(x)", "sigmoid"])
+def test_two_layer_sharpness_of_other_activations_matches_a_finite_difference_hessian(act):
+    """GELU too (its erf has no complex continuation in numpy, so the complex step cannot
+    serve it): the Jacobian comes from the symbolically derived directional derivative."""
+    from scipy.special import erf
+
+    sigma = {"gelu": lambda h: h * (1 + erf(h / np.sqrt(2))) / 2,
+             "x*tanh(x)": lambda h: h * np.tanh(h),
+             "sigmoid": lambda h: 1 / (1 + np.exp(-h))}[act]
+    X = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0], [0.2, 0.3]])
+    y = np.array([0.5, -0.2, 0.9, 0.1])
+    m = ed.TwoLayer(2, X, y, activation=act, beta1=0.9, beta2=0.9, seed=3)
+    Xb, n, mm = m.X, m.n, 2
+
+    def L(v):
+        a, W = v[:mm], v[mm:].reshape(mm, -1)
+        return np.sum((sigma(W @ Xb.T).T @ a / m.alpha - y) ** 2) / (2 * n)
+
+    v0 = np.concatenate([m.a0, m.W0.ravel()])
+    ref = np.linalg.eigvalsh(_fd_hessian(L, v0))[-1]
+    assert ed.sharpness(m)[0] == pytest.approx(ref, rel=1e-6)
+
+
 def test_trajectory_needs_its_model():
     m = ed.Linear1D(width=2, seed=0)
     traj = ed.solve(m, [0.0, 1.0])
