@@ -22,7 +22,7 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic.sums import NEURON_INDEX, SECOND_INDEX, SUM_INDEX, WIDTH
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
 from .indexed import TIME, lower_indexed
 
 #: Kind order of the one-index flows: time (observables on a trajectory), the neuron axis,
@@ -121,7 +121,7 @@ def named_values(model) -> dict:
     return values
 
 
-class LoweredFlow:
+class LoweredFlow(PackedFlow):
     r"""Numeric callables of a gradient flow, for one model instance.
 
     Attributes
@@ -141,19 +141,9 @@ class LoweredFlow:
                  state_names: tuple | None = None):
         # From the disk cache: ``compiled`` and ``state_names`` given, ``flow`` None and
         # derived by ``derive()`` only when asked for (high precision, heyoka).
-        self._flow, self._derive = flow, derive
-        self.model = model
-        self.state_names = tuple(b.name for b in flow.network.params) if flow is not None \
+        names = tuple(b.name for b in flow.network.params) if flow is not None \
             else tuple(state_names)
-        self.sizes = {n: model.width for n in self.state_names}
-        #: Shape of each state array (one vector of the width per base here; the matrix
-        #: flows of :mod:`.matrix_lowering` have one matrix shape per state array).
-        self.shapes = {n: (model.width,) for n in self.state_names}
-        offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
-        self.slices = {n: slice(int(a), int(b)) for n, a, b in
-                       zip(self.state_names, offsets[:-1], offsets[1:])}
-        self.size = int(offsets[-1])
-        self._slice_list = list(self.slices.values())
+        self._layout(flow, derive, model, names, {n: (model.width,) for n in names})
         values = named_values(model)
         c = self.compiled = _compiled(flow) if compiled is None else compiled
         rhs_src, jac_src, obs_src, obs_each = c.rhs, c.jac, c.obs, c.each
@@ -172,13 +162,6 @@ class LoweredFlow:
         self._obs_mp_each = [src.function(mns) for src in obs_each]
 
     @property
-    def flow(self):
-        """The derived flow (derived now if this lowering came from the disk cache)."""
-        if self._flow is None:
-            self._flow = self._derive()
-        return self._flow
-
-    @property
     def bases(self) -> tuple:
         return self.flow.network.params
 
@@ -187,18 +170,6 @@ class LoweredFlow:
         """The hyperparameter symbols, in the order of :attr:`param_values`."""
         by_name = {str(p): p for p in _parameters(self.flow.rhs.values())}
         return tuple(by_name[n] for n in self.compiled.params)
-
-    def pack(self, state: dict) -> np.ndarray:
-        dtype = object if any(np.asarray(state[n]).dtype == object for n in self.state_names) \
-            else float
-        y = np.empty(self.size, dtype=dtype)
-        for n in self.state_names:
-            y[self.slices[n]] = state[n]
-        return y
-
-    def unpack(self, y) -> dict:
-        """Named views of a packed state; ``y`` may be batched (time first)."""
-        return {n: y[..., s] for n, s in self.slices.items()}
 
     def rhs(self, t, y):
         # The generated code writes each block into its slice of the result (out=).

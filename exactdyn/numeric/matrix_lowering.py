@@ -25,7 +25,13 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, _ArrayPrinter
+from .codegen import (
+    MPMATH_NAMESPACE,
+    NUMPY_NAMESPACE,
+    CompiledExpressions,
+    PackedFlow,
+    _ArrayPrinter,
+)
 from .lowering import named_values
 
 
@@ -246,7 +252,7 @@ def _compile(flow, dims: dict) -> MatrixCompiled:
     return MatrixCompiled(params, rhs, jvp, params, names, obs_params, obs)
 
 
-class MatrixLoweredFlow:
+class MatrixLoweredFlow(PackedFlow):
     r"""Numeric callables of a matrix gradient flow, for one model instance.
 
     The same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow`:
@@ -262,16 +268,9 @@ class MatrixLoweredFlow:
                  state_names: tuple | None = None):
         # From the disk cache: ``compiled`` and ``state_names`` given, ``flow`` None and
         # derived by ``derive()`` only when asked for (the Taylor engine).
-        self._flow, self._derive = flow, derive
-        self.model = model
-        self.state_names = tuple(b.name for b in flow.network.params) if flow is not None \
+        names = tuple(b.name for b in flow.network.params) if flow is not None \
             else tuple(state_names)
-        self.shapes = {n: tuple(model.shapes[n]) for n in self.state_names}
-        self.sizes = {n: int(np.prod(self.shapes[n])) for n in self.state_names}
-        offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
-        self.slices = {n: slice(int(a), int(b)) for n, a, b in
-                       zip(self.state_names, offsets[:-1], offsets[1:])}
-        self.size = int(offsets[-1])
+        self._layout(flow, derive, model, names, model.shapes)
         if compiled is None:
             dims = model.dims()
             key = (flow.network.name, id(flow),
@@ -296,13 +295,6 @@ class MatrixLoweredFlow:
         self._mp_values = None
 
     @property
-    def flow(self):
-        """The derived flow (derived now if this lowering came from the disk cache)."""
-        if self._flow is None:
-            self._flow = self._derive()
-        return self._flow
-
-    @property
     def bases(self) -> tuple:
         return self.flow.network.params
 
@@ -313,21 +305,6 @@ class MatrixLoweredFlow:
 
         return MatrixTaylorEngine(self.flow, self.model.symbol_values(), self.model.dims(),
                                   self.slices, self.shapes, order)
-
-    # ---- packing --------------------------------------------------------------------------
-    def pack(self, state: dict) -> np.ndarray:
-        dtype = object if any(np.asarray(state[n]).dtype == object for n in self.state_names) \
-            else float
-        y = np.empty(self.size, dtype=dtype)
-        for n in self.state_names:
-            y[self.slices[n]] = np.asarray(state[n]).reshape(-1)
-        return y
-
-    def unpack(self, y) -> dict:
-        """Named matrices of a packed state; ``y`` may be batched (time first)."""
-        y = np.asarray(y)
-        return {n: y[..., s].reshape(y.shape[:-1] + self.shapes[n])
-                for n, s in self.slices.items()}
 
     # ---- right-hand side --------------------------------------------------------------------
     def _split(self, y):
@@ -431,7 +408,7 @@ def _chain_compiled(flow) -> ChainCompiled:
     return _CHAIN_COMPILED[flow.name]
 
 
-class ChainLoweredFlow:
+class ChainLoweredFlow(PackedFlow):
     r"""Numeric callables of a :class:`~exactdyn.symbolic.deep_linear.MatrixFlow`.
 
     Same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow` where it matters to
@@ -446,16 +423,8 @@ class ChainLoweredFlow:
                  state_names: tuple | None = None):
         # From the disk cache: ``compiled`` and ``state_names`` given, ``flow`` None and
         # derived by ``derive()`` only when asked for (the Taylor engine).
-        self._flow, self._derive = flow, derive
-        self.model = model
-        self.state_names = tuple(w.name for w in flow.params) if flow is not None \
-            else tuple(state_names)
-        self.shapes = dict(zip(self.state_names, model.layer_shapes()))
-        self.sizes = {n: int(np.prod(s)) for n, s in self.shapes.items()}
-        offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
-        self.slices = {n: slice(int(a), int(b)) for n, a, b in
-                       zip(self.state_names, offsets[:-1], offsets[1:])}
-        self.size = int(offsets[-1])
+        names = tuple(w.name for w in flow.params) if flow is not None else tuple(state_names)
+        self._layout(flow, derive, model, names, dict(zip(names, model.layer_shapes())))
         c = self.compiled = _chain_compiled(flow) if compiled is None else compiled
         rhs, obs, self.observable_names, cons = c.rhs, c.obs, c.obs_names, c.cons
         self.sources = {"rhs": rhs.source, "observables": obs.source}
@@ -466,13 +435,6 @@ class ChainLoweredFlow:
         self._obs_mp = obs.function(_CHAIN_MP_NS)
         syx, sxx = model.data_matrices()
         self.hyper_values = (syx, sxx, model.teacher_map())
-
-    @property
-    def flow(self):
-        """The derived flow (derived now if this lowering came from the disk cache)."""
-        if self._flow is None:
-            self._flow = self._derive()
-        return self._flow
 
     def taylor_engine(self, order: int):
         """The arbitrary-precision Taylor engine of this flow (the matrix engine of
@@ -492,13 +454,10 @@ class ChainLoweredFlow:
         return MatrixTaylorEngine(view, values, dims, self.slices, self.shapes, order)
 
     def pack(self, state: dict) -> np.ndarray:
+        """The packed float64 state (mpmath entries are rounded: the deep flow's high
+        precision runs on its own Taylor engine)."""
         return np.concatenate([np.asarray(state[n], dtype=float).ravel()
                                for n in self.state_names])
-
-    def unpack(self, y) -> dict:
-        """Named matrices of a packed state; ``y`` may be batched (time first)."""
-        lead = y.shape[:-1]
-        return {n: y[..., s].reshape(*lead, *self.shapes[n]) for n, s in self.slices.items()}
 
     def rhs(self, t, y):
         mats = [y[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
