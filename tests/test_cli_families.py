@@ -320,7 +320,7 @@ def test_entry_points_are_scanned_once_per_process_and_again_after_a_registratio
         return real(**kwargs)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", counting)
-    monkeypatch.setattr(fam_module, "_CACHE", [])
+    monkeypatch.setattr(fam_module, "_CACHE", [], raising=False)  # a fresh process
     monkeypatch.setattr(fam_module, "_REGISTERED", {})
     code, _, _ = _run(capsys, "solve", "linear1d", "--width", "2", "--t", "1")
     assert code == 0 and scans == ["exactdyn.models"]
