@@ -103,6 +103,9 @@ API_GROUPS = [
      ["early_alignment", "alignment_path", "extremal_vectors"]),
     ("Probes", "The papers' measures on weight snapshots of any network (numpy, torch).",
      ["probe"]),
+    ("On-disk cache", "Where the lowered flows are kept between processes, switching the "
+     "cache off, emptying it (getting started: start-up and the on-disk cache).",
+     ["diskcache"]),
     ("Conventions and errors", "", ["cite", "IntegrationError", "PrecisionWarning"]),
 ]
 API_SKIP = {"__version__"}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ._version import __version__
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from . import probe
+    from . import diskcache, probe
     from .analysis.sharpness import plot_sharpness, sharpness
     from .backward_error import GDVerification, verify_gd
     from .cite import cite
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
 #: Public name -> (module, attribute); attribute None: the name is the module itself.
 _LAZY = {
     "probe": (".probe", None),
+    "diskcache": (".diskcache", None),
     "plot_sharpness": (".analysis.sharpness", 'plot_sharpness'),
     "sharpness": (".analysis.sharpness", 'sharpness'),
     "GDVerification": (".backward_error", 'GDVerification'),
@@ -129,3 +130,4 @@ __all__ += ["GDVerification", "gd", "verify_gd"]
 __all__ += ["plot_sharpness", "sharpness"]
 __all__ += ["probe"]
 __all__ += ["PrecisionWarning"]
+__all__ += ["diskcache"]

@@ -27,6 +27,10 @@ import os
 from . import _atomic
 from ._version import __version__
 
+#: The user's part (docs: getting started, "Start-up and the on-disk cache"); the rest is
+#: the package's own.
+__all__ = ["cache_dir", "clear", "set_enabled"]
+
 #: Version of the entry layout; bumping it orphans every older entry.
 FORMAT = 1
 ENV = "EXACTDYN_CACHE_DIR"

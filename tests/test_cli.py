@@ -123,3 +123,19 @@ def test_console_script_error_exit_code():
                          capture_output=True, text=True)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "width" in res.stderr
+
+
+def test_output_cut_off_by_its_reader_ends_quietly():
+    """``exactdyn ... | head``: the reader closes the pipe after one line; the command
+    ends with 128 + SIGPIPE and nothing on stderr (no traceback, no "Broken pipe")."""
+    proc = subprocess.Popen([sys.executable, "-m", "exactdyn", "exact", "linear1d", "--u0",
+                             "1,0", "--w0", "0.5,1", "--t-span", "0:3", "--points", "5000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # ~650 kB of table, far more than a pipe holds: the writer is still writing.
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141
+    assert first.split()[:2] == ["t", "end_to_end"]
+    assert err == ""

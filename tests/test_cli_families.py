@@ -304,3 +304,29 @@ def test_vector_fields_with_array_or_tuple_defaults_are_options():
     assert fields["weights"].kind == "floats" and "labels" not in fields
     assert fields["weights"].parse("3,4") == (3.0, 4.0)
     assert fields["weights"].help == "Per-neuron weights."
+
+
+def test_entry_points_are_scanned_once_per_process_and_again_after_a_registration(
+        capsys, monkeypatch):
+    import importlib.metadata
+
+    import exactdyn.cli.families as fam_module
+
+    scans = []
+    real = importlib.metadata.entry_points
+
+    def counting(**kwargs):
+        scans.append(kwargs.get("group"))
+        return real(**kwargs)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counting)
+    monkeypatch.setattr(fam_module, "_CACHE", [], raising=False)  # a fresh process
+    monkeypatch.setattr(fam_module, "_REGISTERED", {})
+    code, _, _ = _run(capsys, "solve", "linear1d", "--width", "2", "--t", "1")
+    assert code == 0 and scans == ["exactdyn.models"]
+    code, _, _ = _run(capsys, "exact", "linear1d", "--width", "2", "--t", "1")
+    assert code == 0 and scans == ["exactdyn.models"]
+    assert "relax" not in known_families()
+    register_family(Relax)
+    assert known_families()["relax"].model_type is Relax
+    assert len(scans) == 2

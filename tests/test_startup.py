@@ -58,3 +58,15 @@ def test_an_unknown_attribute_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no_such_name"):
         ed.no_such_name  # noqa: B018
+
+
+def test_public_submodules_are_exported_as_the_modules_themselves():
+    # exactdyn.diskcache's cache_dir / set_enabled / clear are documented in getting
+    # started; like probe it is a public name (in __all__, hence on the API page).
+    for name in ("probe", "diskcache"):
+        assert name in ed.__all__
+        module = getattr(ed, name)
+        assert module is sys.modules[f"exactdyn.{name}"]
+        for attr in module.__all__:
+            assert callable(getattr(module, attr)) or isinstance(getattr(module, attr), type)
+    assert set(ed.diskcache.__all__) == {"cache_dir", "clear", "set_enabled"}

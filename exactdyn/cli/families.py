@@ -247,6 +247,7 @@ def register_family(family) -> CliFamily:
     ``exactdyn.models`` does for an installed package)."""
     fam = family if isinstance(family, CliFamily) else generated_family(family)
     _REGISTERED[fam.name] = fam
+    _CACHE.clear()
     return fam
 
 
@@ -278,10 +279,23 @@ def _entry_point_classes() -> list:
     return out
 
 
+#: ``[(key, families)]``: the last answer of :func:`known_families` and what it was built
+#: from (``exactdyn.__all__`` and :func:`register_family`'s families), so the entry points
+#: are scanned once per process, not once per lookup; a change of either (a registration,
+#: a test exporting a class) builds the answer again.
+_CACHE: list = []
+
+
 def known_families() -> dict:
     """Command-line name -> :class:`CliFamily`: the built-in families, then a generated
     one for every other model class exported by :mod:`exactdyn` or an entry point, then
-    those passed to :func:`register_family`."""
+    those passed to :func:`register_family` (computed once per process and again after a
+    registration)."""
+    import exactdyn
+
+    key = (tuple(getattr(exactdyn, "__all__", ())), tuple(_REGISTERED.items()))
+    if _CACHE and _CACHE[0][0] == key:
+        return dict(_CACHE[0][1])
     out = {f.name: f for f in _builtin()}
     known = {f.model_type for f in out.values()}
     for cls in _exported_model_classes() + _entry_point_classes():
@@ -291,4 +305,5 @@ def known_families() -> dict:
         out.setdefault(fam.name, fam)
         known.add(cls)
     out.update(_REGISTERED)
-    return out
+    _CACHE[:] = [(key, out)]
+    return dict(out)

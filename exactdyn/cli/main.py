@@ -15,13 +15,16 @@
         --fixed width=64 --out pd.png --data pd.json
     exactdyn solve deep-linear --depth 3 --width 16 --teacher-svals 3,2,1 --gamma 2
 
-Bad input prints one line (``exactdyn: error: ...``) and exits with status 2.
+Bad input prints one line (``exactdyn: error: ...``) and exits with status 2. Output cut
+off by its reader (``exactdyn solve ... | head``) ends quietly with status 141 (128 +
+SIGPIPE, like a Unix tool killed by SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .._version import __version__
@@ -399,10 +402,31 @@ _CLI_NAMES = (
 )
 
 
+#: Exit status when the reader of stdout went away (``exactdyn ... | head``): 128 + SIGPIPE,
+#: what a Unix tool killed by SIGPIPE reports, so ``set -o pipefail`` sees a cut-off
+#: output as such (not 0, success; not 1 or 2, a failed verify or bad input).
+EXIT_BROKEN_PIPE = 141
+
+
+def _quiet_broken_pipe() -> int:
+    """stdout's reader has gone: point stdout at /dev/null so that the interpreter's
+    flush at exit cannot raise (and print) ``BrokenPipeError`` again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a captured stdout)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         result = run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:  # exactdyn ... | head: the reader has all it wanted
+        return _quiet_broken_pipe()
     except (_UsageError, ValueError, TypeError, IntegrationError, OverflowError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         for python_name, flag in _CLI_NAMES:

@@ -781,18 +781,6 @@ class KinkState:
         return self.low.kink_replace(y, W)
 
 
-def _settled(solver, rtol, atol):
-    """Radau's displacement still to come when its state is at rest for good (else None):
-    :func:`exactdyn.numeric.stepping.settled_displacement` on its own Jacobian."""
-    from . import stepping
-
-    J, f = getattr(solver, "J", None), getattr(solver, "f", None)
-    if J is None or f is None:  # pragma: no cover  (Radau keeps both)
-        return None
-    J = J.toarray() if hasattr(J, "toarray") else np.asarray(J, float)
-    return stepping.settled_displacement(J, np.asarray(f), np.asarray(solver.y), rtol, atol)
-
-
 def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
               max_kinks=100_000, kinked=True, max_steps=None, progress=None):
     """States at ``times`` (rows) and statistics of an integration through kinks: the
@@ -887,7 +875,7 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                     t, y = t_new, dense(t_new)
                     break
                 if cls is Radau:
-                    d = _settled(solver, rtol, atol)
+                    d = stepping.rest_displacement(solver, rtol, atol)
                     if d is not None and (kinks is None or not kinks.changed(solver.y + d)):
                         ys[done:] = solver.y
                         done = len(times)

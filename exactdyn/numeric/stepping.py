@@ -180,12 +180,19 @@ def settled(solver, rtol: float, atol) -> bool:
     rest: an escaping mode gives a positive eigenvalue, and its displacement estimate is
     of the mode's own size, so only a mode already below ``atol`` (which the tolerance
     does not resolve anyway) could be held; give a smaller ``atol`` to follow one."""
+    return rest_displacement(solver, rtol, atol) is not None
+
+
+def rest_displacement(solver, rtol: float, atol):
+    """The implicit solver's displacement still to come when its state is at rest for
+    good (:func:`settled`; :func:`settled_displacement` on the solver's own Jacobian),
+    else ``None``."""
     J = getattr(solver, "J", None)
     f = getattr(solver, "f", None)
     if J is None or f is None:  # pragma: no cover  (Radau keeps both)
-        return False
+        return None
     J = J.toarray() if hasattr(J, "toarray") else np.asarray(J, float)
-    return settled_displacement(J, np.asarray(f), np.asarray(solver.y), rtol, atol) is not None
+    return settled_displacement(J, np.asarray(f), np.asarray(solver.y), rtol, atol)
 
 
 def settled_displacement(J, f, y, rtol: float, atol):
