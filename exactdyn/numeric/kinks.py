@@ -265,14 +265,20 @@ class KinkState:
         own row; the multipliers are not kept)."""
         (ks, ii, Xi, xxi), multi = self._sliding_sets()
         if ks.size:
-            g = G[ks, ii]
-            den = g * xxi
-            num = -np.einsum("kd,kd->k", rw[ks], Xi)
-            lk = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+            lk, g = self._single_multipliers(rw, G, ks, ii, Xi, xxi)
             rw[ks] += (lk * g)[:, None] * Xi
         for k, idx, Xs, Minv, cond in multi:
             g = G[k, idx]
             rw[k] += (self._multipliers(rw[k], g, Xs, Minv, cond) * g) @ Xs
+
+    @staticmethod
+    def _single_multipliers(rw, G, ks, ii, Xi, xxi):
+        r"""λ and the jump g of the units sliding on one entry each:
+        :math:`\lambda = -x_j\cdot\dot w_k^-/(g_{kj}\|x_j\|^2)` (0 where g = 0)."""
+        g = G[ks, ii]
+        den = g * xxi
+        num = -np.einsum("kd,kd->k", rw[ks], Xi)
+        return np.divide(num, den, out=np.zeros_like(num), where=den != 0), g
 
     def filippov(self, y, rw, G=None):
         r"""Correction :math:`\sum_{j\in S_k}\lambda_{kj}g_{kj}x_j`, the λ and the jump g.
@@ -288,10 +294,7 @@ class KinkState:
         lam = np.zeros(self.slide.shape)
         (ks, ii, Xi, xxi), multi = self._sliding_sets()
         if ks.size:
-            g = G[ks, ii]
-            den = g * xxi
-            num = -np.einsum("kd,kd->k", rw[ks], Xi)
-            lk = np.divide(num, den, out=np.zeros_like(num), where=den != 0)
+            lk, g = self._single_multipliers(rw, G, ks, ii, Xi, xxi)
             lam[ks, ii] = lk
             corr[ks] = (lk * g)[:, None] * Xi
         for k, idx, Xs, Minv, cond in multi:

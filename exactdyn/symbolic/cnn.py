@@ -240,6 +240,7 @@ def derive_cnn_modified() -> CNNModified:
         E,
         H,
         directional_derivative,
+        modified_flow_note,
         name_second_derivative,
         split_sums,
     )
@@ -301,13 +302,7 @@ def derive_cnn_modified() -> CNNModified:
             f"Modified flow of {name}",
             sp.Eq(sp.Symbol(f"\\dot{{{name}}}_{{{idx}}}"),
                   (rhs - h / 2 * named[b]).xreplace(DISPLAY), evaluate=False),
-            "f − (h/2) f'f = −grad of the modified loss (Hess L grad L = −f'f, every rate 1), "
-            "f'f the derivative of the gradient flow's right-hand side along itself, by the "
-            "chain rule through e and h (d2sigma = σ'', 0 on each activation region of "
-            "ReLU). Checked: substituting the definitions above gives exactly (sympy) the "
-            "derivative of the flow's own right-hand side, reductions and all, which exactdyn "
-            "lowers to tensor contractions for solve(model, t, lr=h)." if proven
-            else "f − (h/2) f'f (the named form was NOT checked).", proven=proven))
+            modified_flow_note("tensor contractions", proven), proven=proven))
     out = CNNModified(flow, correction, named, definitions, steps, proven)
     _MODIFIED.append(out)
     return out

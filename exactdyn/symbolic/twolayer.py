@@ -347,13 +347,20 @@ def derive_two_layer_modified() -> TwoLayerModified:
             f"Modified flow of {name}",
             sp.Eq(sp.Symbol(f"\\dot{{{name}}}_{{{idx}}}"),
                   (rhs - h / 2 * named[b]).xreplace(DISPLAY), evaluate=False),
-            "f − (h/2) f'f = −grad of the modified loss (Hess L grad L = −f'f, every rate 1), "
+            modified_flow_note("matrix products", proven), proven=proven))
+    out = TwoLayerModified(flow, correction, named, definitions, steps, proven)
+    _MODIFIED.append(out)
+    return out
+
+
+def modified_flow_note(lowered_to: str, proven: bool) -> str:
+    """The report's note on a two-layer or CNN modified equation (``lowered_to``: what the
+    reductions are lowered to)."""
+    if not proven:
+        return "f − (h/2) f'f (the named form was NOT checked)."
+    return ("f − (h/2) f'f = −grad of the modified loss (Hess L grad L = −f'f, every rate 1), "
             "f'f the derivative of the gradient flow's right-hand side along itself, by the "
             "chain rule through e and h (d2sigma = σ'', 0 on each activation region of "
             "ReLU). Checked: substituting the definitions above gives exactly (sympy) the "
             "derivative of the flow's own right-hand side, reductions and all, which exactdyn "
-            "lowers to matrix products for solve(model, t, lr=h)." if proven
-            else "f − (h/2) f'f (the named form was NOT checked).", proven=proven))
-    out = TwoLayerModified(flow, correction, named, definitions, steps, proven)
-    _MODIFIED.append(out)
-    return out
+            f"lowers to {lowered_to} for solve(model, t, lr=h).")
