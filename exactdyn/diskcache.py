@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 
 from . import _atomic
 from ._version import __version__
@@ -143,14 +144,19 @@ def cached(kind: str, key: str | None, build, encode, decode):
     return result
 
 
+#: The names this module writes: entries ``<kind>-<40 hex>.json`` and atomic temporaries.
+_OWN = re.compile(r"[a-z_]+-[0-9a-f]{40}\.json|\.tmp-\d+-.*")
+
+
 def clear() -> int:
-    """Delete every entry of the cache folder; returns how many."""
+    """Delete every entry of the cache folder; returns how many. Only the files the cache
+    wrote are touched (``EXACTDYN_CACHE_DIR`` may name a folder that holds other files)."""
     folder = cache_dir()
     if folder is None or not os.path.isdir(folder):
         return 0
     count = 0
     for name in os.listdir(folder):
-        if name.endswith(".json") or ".tmp-" in name:
+        if _OWN.fullmatch(name):
             try:
                 os.unlink(os.path.join(folder, name))
                 count += 1

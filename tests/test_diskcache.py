@@ -242,3 +242,13 @@ def test_the_default_location(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")  # the XDG spec: absolute only
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert diskcache.cache_dir() == str(tmp_path / "home" / ".cache" / "exactdyn")
+
+
+def test_clear_deletes_only_the_caches_own_files(tmp_path, monkeypatch):
+    """EXACTDYN_CACHE_DIR may name a folder of the user's: clear() leaves other files."""
+    monkeypatch.setenv("EXACTDYN_CACHE_DIR", str(tmp_path))
+    (tmp_path / "notes.json").write_text("{}")
+    (tmp_path / "run.tmp-log").write_text("keep")
+    diskcache.store("lowered", "k", {"x": 1})
+    assert diskcache.clear() == 1
+    assert sorted(os.listdir(tmp_path)) == ["notes.json", "run.tmp-log"]
