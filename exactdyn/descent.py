@@ -445,10 +445,10 @@ def modified_rhs(model, lr):
         mlow = LoweredFlow(mod.flow, _WithLR(model, mod.lr, lr))
         return low, mlow.rhs
     if getattr(flow, "matrix_form", False):  # deep linear: lowered correction f'f
-        from .numeric.matrix_lowering import _CHAIN_NS, lower_chain_exprs
+        from .numeric.matrix_lowering import MATRIX_NS, lower_chain_exprs
 
         src = lower_chain_exprs(flow, [mod.correction[w] for w in flow.params], "correction")
-        corr = src.function(_CHAIN_NS)
+        corr = src.function(MATRIX_NS)
 
         def rhs(t, y):
             mats = [y[s].reshape(low.shapes[n]) for n, s in low.slices.items()]

@@ -33,9 +33,6 @@ KIND_ORDER = ("neuron", "sample", "feature")
 TIME = "time"
 _LETTER = {"neuron": "k", "sample": "i", "feature": "l", TIME: "t", "neuron2": "m"}
 
-#: Kept importable under its old name (the indexed sources are compiled expressions).
-IndexedSource = CompiledExpressions
-
 
 def _canon(labels, order=KIND_ORDER) -> tuple:
     return tuple(k for k in order if k in set(labels))

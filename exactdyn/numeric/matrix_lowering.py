@@ -47,6 +47,9 @@ def _tr(a):
 #: ``mpmath.mpf`` numbers, even mixed with float64 ones, is exact Python arithmetic).
 #: Products are printed as ``_mm(a, b)`` so that a caller can watch every product formed.
 MATRIX_HELPERS = {"_T": _T, "_tr": _tr, "_mm": np.matmul}
+#: The namespaces matrix sources are compiled in: float64 and mpmath.
+MATRIX_NS = dict(NUMPY_NAMESPACE, **MATRIX_HELPERS)
+MATRIX_MP_NS = dict(MPMATH_NAMESPACE, **MATRIX_HELPERS)
 
 
 class _MatrixCoder:
@@ -285,8 +288,7 @@ class MatrixLoweredFlow(PackedFlow):
         self.observable_names = c.obs_names + ("singular_values",) + tuple(
             getattr(model, "extra_observable_names", ()))
         self.sources = {"rhs": c.rhs.source, "jac": c.jvp.source, "observables": c.obs.source}
-        ns = dict(NUMPY_NAMESPACE, **MATRIX_HELPERS)
-        mns = dict(MPMATH_NAMESPACE, **MATRIX_HELPERS)
+        ns, mns = MATRIX_NS, MATRIX_MP_NS
         self._rhs = c.rhs.function(ns)
         self._jvp = c.jvp.function(ns)
         self._obs = c.obs.function(ns)
@@ -375,8 +377,6 @@ class MatrixLoweredFlow(PackedFlow):
 #: serves every instance of a depth.
 _COST_SIZES = {WIDTH: 1000, IN_DIM: 10, OUT_DIM: 10}
 
-_CHAIN_NS = dict(NUMPY_NAMESPACE, **MATRIX_HELPERS)
-_CHAIN_MP_NS = dict(MPMATH_NAMESPACE, **MATRIX_HELPERS)
 _CHAIN_COMPILED: dict = {}
 
 
@@ -428,11 +428,11 @@ class ChainLoweredFlow(PackedFlow):
         c = self.compiled = _chain_compiled(flow) if compiled is None else compiled
         rhs, obs, self.observable_names, cons = c.rhs, c.obs, c.obs_names, c.cons
         self.sources = {"rhs": rhs.source, "observables": obs.source}
-        self._rhs = rhs.function(_CHAIN_NS)
-        self._obs = obs.function(_CHAIN_NS)
-        self._cons = cons.function(_CHAIN_NS) if cons is not None else None
-        self._rhs_mp = rhs.function(_CHAIN_MP_NS)
-        self._obs_mp = obs.function(_CHAIN_MP_NS)
+        self._rhs = rhs.function(MATRIX_NS)
+        self._obs = obs.function(MATRIX_NS)
+        self._cons = cons.function(MATRIX_NS) if cons is not None else None
+        self._rhs_mp = rhs.function(MATRIX_MP_NS)
+        self._obs_mp = obs.function(MATRIX_MP_NS)
         syx, sxx = model.data_matrices()
         self.hyper_values = (syx, sxx, model.teacher_map())
 
