@@ -21,8 +21,13 @@ single neuron, ``solve`` for the deep network) timed on ``--cells`` random cells
 and 4; the deep network's among mode_init >= 1e-2, whose solves take seconds, not minutes)
 and extrapolated; their labels are compared with the grid's.
 
+Decoupled LinearNet (strengths a x b_strengths b, teacher diag(3, 1, 0.5), taxonomy
+``linear_net``): the 200 x 200 closed-form diagram (the modes' end points, no time stepping)
+against ``classify(model)`` per cell (``solve`` over the horizon) on ``--cells`` random
+cells (default 6).
+
 Run: ``python benchmarks/bench_phase_diagram.py`` (writes benchmarks/results/phase_diagram.md);
-``--families single-neuron,deep-linear`` for a part.
+``--families single-neuron,deep-linear,linear`` for a part.
 """
 
 from __future__ import annotations
@@ -42,9 +47,9 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--sample", type=int, default=2000)
     ap.add_argument("--full", action="store_true")
-    ap.add_argument("--cells", default="12,4",
-                    help="per-cell path: cells timed for single-neuron, deep-linear")
-    ap.add_argument("--families", default="linear1d,single-neuron,deep-linear")
+    ap.add_argument("--cells", default="12,4,6",
+                    help="per-cell path: cells timed for single-neuron, deep-linear, linear")
+    ap.add_argument("--families", default="linear1d,single-neuron,deep-linear,linear")
     args = ap.parse_args(argv)
     fams = args.families.split(",")
     rows = []
@@ -55,6 +60,8 @@ def main(argv=None):
         rows += bench_single_neuron(args.n, cells[0])
     if "deep-linear" in fams:
         rows += bench_deep_linear(args.n, cells[1])
+    if "linear" in fams:
+        rows += bench_linear_net(args.n, cells[2])
     text = "\n".join(rows) + "\n"
     print(text)
     out = os.path.join(os.path.dirname(__file__), "results", "phase_diagram.md")
@@ -128,6 +135,21 @@ def bench_deep_linear(n, cells):
     counts = ", ".join(f"{k} {v}" for k, v in pd.counts().items())
     return _table("decoupled DeepLinear (depth 3, teacher (3, s2), mode_init x s2)", n, best,
                   per, cells, agree, " among mode_init >= 1e-2") + [f"Labels: {counts}."]
+
+
+def bench_linear_net(n, cells):
+    xs, ys = np.geomspace(1e-4, 10, n), np.geomspace(1e-4, 10, n)
+    syx = np.diag([3.0, 1.0, 0.5])
+    best, pd = _best_of(lambda: ed.phase_diagram(ed.LinearNet, x=("strengths", xs),
+                                                 y=("b_strengths", ys),
+                                                 fixed={"sigma_yx": syx}))
+    rng = np.random.default_rng(0)
+    pick = [tuple(int(k) for k in rng.integers(0, n, 2)) for _ in range(cells)]
+    per, agree = _per_cell(pd, lambda i, j: ed.LinearNet.decoupled(
+        syx, strengths=xs[j], b_strengths=ys[i]), pick)
+    counts = ", ".join(f"{k} {v}" for k, v in pd.counts().items())
+    return _table("decoupled LinearNet (teacher diag(3, 1, 0.5), strengths x b_strengths)",
+                  n, best, per, cells, agree, "") + [f"Labels: {counts}."]
 
 
 def bench_linear1d(args):

@@ -113,7 +113,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match="does not apply"):
         classify(ed.DeepLinear(sigma_yx=S), taxonomy="single_neuron")
     with pytest.raises(ValueError, match="no regime taxonomy"):
-        classify(ed.LinearNet())
+        # a family without a taxonomy (LinearNet has one since linear_net)
+        classify(ed.TwoLayerCNN(1, 2, np.ones((2, 3, 3, 1)), np.array([1.0, -1.0])))
     with pytest.raises(ValueError, match="unknown option"):
         classify(ed.SingleNeuron(), bogus=1)
     with pytest.raises(ValueError, match="kernel_tol"):

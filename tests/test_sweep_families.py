@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -37,9 +38,14 @@ def test_deep_linear_diagram_over_gamma_and_width():
 
 
 def test_family_without_taxonomy_and_missing_required_parameter():
+    @dataclasses.dataclass(frozen=True)
+    class NoTaxonomy:  # a family without a taxonomy (LinearNet has one since linear_net)
+        name = "no_taxonomy"
+        eta1: float = 1.0
+        eta2: float = 1.0
+
     with pytest.raises(ValueError, match="no regime taxonomy"):
-        ed.phase_diagram(ed.LinearNet, x=("eta1", [1, 2]), y=("eta2", [1, 2]),
-                         fixed={"in_dim": 2, "hidden": 2, "out_dim": 2}, progress=False)
+        ed.phase_diagram(NoTaxonomy, x=("eta1", [1, 2]), y=("eta2", [1, 2]), progress=False)
     with pytest.raises(ValueError, match="required hyperparameters"):
         ed.phase_diagram(ed.DeepLinear, x=("gamma", [1, 2]), y=("width", [4, 8]),
                          progress=False)
@@ -61,7 +67,19 @@ def test_cli_phase_diagram_for_other_families(tmp_path, capsys):
                  "--jobs", "1"])
     assert code == 0
     capsys.readouterr()
-    code = main(["phase-diagram", "linear", "--x", "eta1=1,2", "--y", "eta2=1,2",
-                 "--no-progress"])
+    # LinearNet (taxonomy linear_net): the decoupled init from the closed form, a random
+    # init cell by cell
+    code = main(["phase-diagram", "linear", "--teacher-svals", "3,1", "--x",
+                 "strengths=1e-3,10", "--y", "b_strengths=1e-3", "--data", str(data)])
+    assert code == 0
+    saved = json.loads(data.read_text())
+    assert saved["method"] == "closed-form" and saved["labels"] == [["rich", "lazy"]]
+    code = main(["phase-diagram", "linear", "--x", "scale1=1e-3", "--y", "scale2=1e-3",
+                 "--fixed", "hidden=2", "--no-progress", "--jobs", "1", "--data", str(data)])
+    assert code == 0
+    saved = json.loads(data.read_text())
+    assert saved["method"] == "trajectory" and saved["labels"] == [["rich"]]
+    code = main(["phase-diagram", "linear", "--teacher-svals", "3,1", "--x",
+                 "strengths=1e-3,10", "--y", "scale1=1", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "taxonomy" in err
+    assert code == 2 and err.count("\n") == 1 and "scale1" in err

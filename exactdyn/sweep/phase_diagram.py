@@ -209,11 +209,14 @@ class PhaseDiagram:
 def _family(model, fixed=None, axes=()):
     """(model class, base instance or None, taxonomy name, parameter names, defaults)."""
     from ..models.deep_linear import DeepLinear
+    from ..models.linear import LinearNet
     from ..models.linear1d import Linear1D
     from ..regimes.linear1d import GRID_PARAMS
 
     if model is DeepLinear and "mode_init" in {*(fixed or {}), *axes}:
         return _decoupled_deep_linear(fixed or {})
+    if model is LinearNet and "strengths" in {*(fixed or {}), *axes}:
+        return _decoupled_linear_net(fixed or {})
 
     if hasattr(model, "sweep_parameters") and not isinstance(model, type):
         # A user network's model: its hyperparameters (and a random init's width, scale
@@ -255,6 +258,31 @@ def _decoupled_deep_linear(fixed: dict):
                 "out_dim": syx.shape[0], "sigma_yx": syx, "sigma_xx": None,
                 **{n: float(v) for n, v in zip(names, s)}}
     return DeepLinear, DecoupledCells(), "deep_linear", DECOUPLED_PARAMS + names, defaults
+
+
+def _decoupled_linear_net(fixed: dict):
+    """LinearNet with the decoupled init (``strengths`` swept or fixed): cells are
+    ``LinearNet.decoupled(sigma_yx, hidden, strengths, b_strengths, eta1, eta2)``; ``s1``,
+    ``s2``, ... are the teacher's singular values."""
+    from ..models.linear import LinearNet
+    from ..regimes.linear_net import DECOUPLED_PARAMS, DecoupledCells
+
+    clash = sorted(set(fixed) & {"scale1", "scale2", "seed"})
+    if clash:
+        raise ValueError(f"{', '.join(clash)} set a random init, strengths the decoupled "
+                         "one: give one or the other")
+    syx = fixed.get("sigma_yx")
+    if syx is None:
+        raise ValueError("a decoupled LinearNet diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(syx, dtype=float)
+    s = np.linalg.svd(syx, compute_uv=False)
+    names = tuple(f"s{i + 1}" for i in range(s.size))
+    defaults = {"strengths": 1e-3, "b_strengths": None, "eta1": 1.0, "eta2": 1.0,
+                "hidden": None, "in_dim": syx.shape[1], "out_dim": syx.shape[0],
+                "sigma_yx": syx, "sigma_xx": None,
+                **{n: float(v) for n, v in zip(names, s)}}
+    return LinearNet, DecoupledCells(), "linear_net", DECOUPLED_PARAMS + names, defaults
 
 
 def _generic_family(model, fixed: dict):
@@ -383,7 +411,10 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         a regime taxonomy (its class, hyperparameters in ``fixed``). DeepLinear with
         ``mode_init`` on an axis or in ``fixed`` sweeps the decoupled init
         (:meth:`~exactdyn.DeepLinear.decoupled`; also ``s1``, ``s2``, ...: the teacher's
-        singular values).
+        singular values); LinearNet with ``strengths`` on an axis or in ``fixed`` (and
+        ``sigma_yx`` in ``fixed``) sweeps its decoupled init
+        (:meth:`~exactdyn.LinearNet.decoupled`: ``strengths``, ``b_strengths``, ``eta1``,
+        ``eta2``, ``hidden``, ``s1``, ...).
     x, y : (str, array_like)
         Axis name and values, e.g. ``("sigma_u", np.geomspace(1e-3, 10, 100))``. The grid
         is ``len(y) × len(x)``.
@@ -399,7 +430,8 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     method : {"auto", "closed-form", "trajectory"}
         ``auto`` takes the vectorized closed form unless an executor, a cache, a cell
         function or times are given, or the family has none for these hyperparameters.
-        Vectorized: Linear1D, SingleNeuron (whitened inputs), DeepLinear's decoupled init;
+        Vectorized: Linear1D, SingleNeuron (whitened inputs), the decoupled inits of
+        DeepLinear and LinearNet;
         ``"closed-form"`` elsewhere raises ``ValueError`` saying why.
     jobs : int, optional
         Worker processes of the default process pool (trajectory path).
