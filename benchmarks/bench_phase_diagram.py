@@ -39,7 +39,7 @@ import time
 import numpy as np
 
 import exactdyn as ed
-from exactdyn.sweep.phase_diagram import _times_for
+from exactdyn.regimes.linear1d import diagram_times
 
 
 def main(argv=None):
@@ -173,7 +173,7 @@ def bench_linear1d(args):
     agree = 0
     for i, j in cells:
         model = ed.Linear1D(sigma_u=xs[j], kappa=ys[i], **fixed)
-        label = ed.classify(ed.exact(model, _times_for(model, None))).label
+        label = ed.classify(ed.exact(model, diagram_times(model))).label
         agree += label == pd.labels[i, j]
     t_loop = (time.perf_counter() - t0) / len(cells)
     t0 = time.perf_counter()

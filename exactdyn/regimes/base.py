@@ -97,6 +97,16 @@ class Taxonomy:
     grid_applies : callable(params) -> str, optional
         Whether ``grid`` covers a diagram with these hyperparameters: ``""`` if it does,
         else why not (e.g. a random init with no closed form). Default: always.
+    diagram : callable(model, fixed, axes) -> tuple or None, optional
+        The cells of a phase diagram this taxonomy builds itself, when ``model`` (a class
+        or an instance), the ``fixed`` hyperparameters and the ``axes`` names call for
+        them: ``(model class, base, sweepable names, defaults)``, where ``base`` is
+        ``None``, an instance, or an object whose ``with_values(**params)`` builds a
+        cell's model (a decoupled or an explicit init); ``None`` leaves the model to the
+        generic rule (a dataclass's scalar fields).
+    diagram_cell : callable(model, t, **options) -> Regime, optional
+        One cell of the per-cell path (``t``: the output times asked for, or ``None``).
+        Default: ``classify(model, **options)``.
     """
 
     name: str
@@ -106,6 +116,8 @@ class Taxonomy:
     grid: Callable | None = None
     scores: tuple = ()
     grid_applies: Callable | None = None
+    diagram: Callable | None = None
+    diagram_cell: Callable | None = None
 
 
 _REGISTRY: dict[str, Taxonomy] = {}

@@ -533,8 +533,31 @@ def grid_applies(params: dict) -> str:
             "method='trajectory'")
 
 
+def diagram_family(model, fixed: dict, axes: tuple):
+    """DeepLinear with the decoupled init (``mode_init`` swept or fixed): cells are
+    ``DeepLinear.decoupled(depth, width, sigma_yx, mode_init)``; ``s1``, ``s2``, ... are
+    the teacher's singular values. ``None`` otherwise (a random init: the generic rule)."""
+    if model is not DeepLinear or "mode_init" not in {*fixed, *axes}:
+        return None
+    clash = sorted(set(fixed) & set(RANDOM_INIT_PARAMS))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} set a random init, mode_init the decoupled "
+                         "one: give one or the other")
+    syx = fixed.get("sigma_yx")
+    if syx is None:
+        raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(syx, dtype=float)
+    s = np.linalg.svd(syx, compute_uv=False)
+    names = tuple(f"s{i + 1}" for i in range(s.size))
+    defaults = {"depth": 3, "width": 16, "mode_init": 1e-3, "in_dim": syx.shape[1],
+                "out_dim": syx.shape[0], "sigma_yx": syx, "sigma_xx": None,
+                **{n: float(v) for n, v in zip(names, s)}}
+    return DeepLinear, DecoupledCells(), DECOUPLED_PARAMS + names, defaults
+
+
 DEEP_LINEAR = register_taxonomy(Taxonomy(
     name="deep_linear", labels=LABELS, accepts=_accepts, classify=classify_deep_linear,
-    grid=grid_deep_linear, grid_applies=grid_applies,
+    grid=grid_deep_linear, grid_applies=grid_applies, diagram=diagram_family,
     scores=SCORES + ("ntk_movement_end", "sigma", "sigma2_width", "loss_end", "t_end",
                      "monotone", "stepwise")), replace=True)

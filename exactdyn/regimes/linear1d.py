@@ -399,6 +399,66 @@ def grid_linear1d(values: dict, base: Linear1D | None = None, **options):
     return labels, predicted, scores
 
 
+class ExplicitInitCells:
+    """The cells of a diagram over the hyperparameters of a Linear1D with an explicit
+    init: ``Linear1D.from_init(u0, w0, **params)``, the same init in every cell."""
+
+    explicit_init = True
+    #: Hyperparameters that set a random init, so not swept here.
+    RANDOM_INIT = ("width", "seed", "sigma_u", "sigma_w")
+
+    def __init__(self, model: Linear1D):
+        self.model = model
+        self.name = model.name
+
+    def initial_state(self) -> dict:
+        return self.model.initial_state()
+
+    def with_values(self, **params) -> Linear1D:
+        init = self.model.initial_state()
+        kw = {k: v for k, v in params.items() if k not in self.RANDOM_INIT}
+        return Linear1D.from_init(init["u"], init["w"], **kw)
+
+
+def diagram_family(model, fixed: dict, axes: tuple):
+    """Linear1D diagrams (class: defaults for unlisted hyperparameters; instance: its
+    values, and its explicit init if it has one); ``None`` for other models."""
+    if not (model is Linear1D or isinstance(model, Linear1D)):
+        return None
+    base = model if isinstance(model, Linear1D) else Linear1D()
+    defaults = {k: getattr(base, k) for k in GRID_PARAMS}
+    if base.explicit_init:
+        params = tuple(k for k in GRID_PARAMS if k not in ExplicitInitCells.RANDOM_INIT)
+        return Linear1D, ExplicitInitCells(base), params, defaults
+    return Linear1D, (base if isinstance(model, Linear1D) else None), GRID_PARAMS, defaults
+
+
+def diagram_times(model: Linear1D, t=None) -> np.ndarray:
+    """Output times of a per-cell trajectory: ``t`` if given, else the times that sample
+    the path to convergence (:func:`convergence_times`: 200 geometric times up to
+    |R(t)| <= e^-45, and the time p crosses 0 on a sign flip), or, where the path has no
+    such time scale, 0 and 200 geometric times from 1e-3/K∞ to 50/K∞."""
+    if t is not None:
+        return np.asarray(t, dtype=float)
+    times = convergence_times(model, 200)
+    if times.size:
+        return times
+    s = scalars(model)
+    k_inf = s["omega"] * np.hypot(s["pstar"], s["k_prime"])
+    if not np.isfinite(k_inf) or k_inf <= 0:
+        raise ValueError(f"K_inf = {k_inf!r}: no relaxation time scale; give t explicitly")
+    return np.concatenate([[0.0], np.geomspace(1e-3, 50.0, 200) / k_inf])
+
+
+def diagram_cell(model: Linear1D, t=None, **options) -> Regime:
+    """One cell of the per-cell path: the closed-form trajectory at :func:`diagram_times`,
+    classified from its samples."""
+    from ..closed_form import exact
+
+    return classify_linear1d(exact(model, diagram_times(model, t)), **options)
+
+
 LINEAR1D = register_taxonomy(Taxonomy(
     name="linear1d", labels=LABELS, accepts=_accepts, classify=classify_linear1d,
-    grid=grid_linear1d, scores=SCORES + ("K0", "K_inf")), replace=True)
+    grid=grid_linear1d, scores=SCORES + ("K0", "K_inf"), diagram=diagram_family,
+    diagram_cell=diagram_cell), replace=True)

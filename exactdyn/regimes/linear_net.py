@@ -405,6 +405,32 @@ def grid_applies(params: dict) -> str:
     return ""
 
 
+def diagram_family(model, fixed: dict, axes: tuple):
+    """LinearNet with the decoupled init (``strengths`` swept or fixed): cells are
+    ``LinearNet.decoupled(sigma_yx, hidden, strengths, b_strengths, eta1, eta2)``; ``s1``,
+    ``s2``, ... are the teacher's singular values. ``None`` otherwise (a random init: the
+    generic rule)."""
+    if model is not LinearNet or "strengths" not in {*fixed, *axes}:
+        return None
+    clash = sorted(set(fixed) & {"scale1", "scale2", "seed"})
+    if clash:
+        raise ValueError(f"{', '.join(clash)} set a random init, strengths the decoupled "
+                         "one: give one or the other")
+    syx = fixed.get("sigma_yx")
+    if syx is None:
+        raise ValueError("a decoupled LinearNet diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(syx, dtype=float)
+    s = np.linalg.svd(syx, compute_uv=False)
+    names = tuple(f"s{i + 1}" for i in range(s.size))
+    defaults = {"strengths": 1e-3, "b_strengths": None, "eta1": 1.0, "eta2": 1.0,
+                "hidden": None, "in_dim": syx.shape[1], "out_dim": syx.shape[0],
+                "sigma_yx": syx, "sigma_xx": None,
+                **{n: float(v) for n, v in zip(names, s)}}
+    return LinearNet, DecoupledCells(), DECOUPLED_PARAMS + names, defaults
+
+
 LINEAR_NET = register_taxonomy(Taxonomy(
     name="linear_net", labels=LABELS, accepts=_accepts, classify=classify_linear_net,
-    grid=grid_linear_net, grid_applies=grid_applies, scores=SCORES), replace=True)
+    grid=grid_linear_net, grid_applies=grid_applies, scores=SCORES,
+    diagram=diagram_family), replace=True)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._atomic import atomic_path, write_bytes
-from ..regimes.base import Regime, get_taxonomy
+from ..regimes.base import Regime, classify, get_taxonomy, taxonomies, taxonomy_for
+from ..regimes.linear1d import diagram_cell
 from .cache import CellCache, cell_key
 from .grid import axis_values
 from .run import run_cells
@@ -207,82 +208,24 @@ class PhaseDiagram:
 # ---- model families ----------------------------------------------------------------------
 
 def _family(model, fixed=None, axes=()):
-    """(model class, base instance or None, taxonomy name, parameter names, defaults)."""
-    from ..models.deep_linear import DeepLinear
-    from ..models.linear import LinearNet
-    from ..models.linear1d import Linear1D
-    from ..regimes.linear1d import GRID_PARAMS
-
-    if model is DeepLinear and "mode_init" in {*(fixed or {}), *axes}:
-        return _decoupled_deep_linear(fixed or {})
-    if model is LinearNet and "strengths" in {*(fixed or {}), *axes}:
-        return _decoupled_linear_net(fixed or {})
-
+    """(model class, base instance or cell builder or None, taxonomy name, parameter
+    names, defaults): from the first taxonomy whose ``diagram`` hook claims the model
+    (Linear1D, the decoupled inits of DeepLinear and LinearNet), else a user network's
+    hyperparameters, else the generic rule."""
+    fixed = dict(fixed or {})
+    for name in taxonomies():
+        hook = get_taxonomy(name).diagram
+        found = None if hook is None else hook(model, fixed, tuple(axes))
+        if found is not None:
+            cls, base, params, defaults = found
+            return cls, base, name, tuple(params), defaults
     if hasattr(model, "sweep_parameters") and not isinstance(model, type):
         # A user network's model: its hyperparameters (and a random init's width, scale
         # and seed); cells are built with with_values and labelled by the user's cell.
         allowed = tuple(model.sweep_parameters)
         defaults = {k: v for k, v in model.params.items() if k in allowed}
         return type(model), model, None, allowed, defaults
-    if model is Linear1D or isinstance(model, Linear1D):
-        base = model if isinstance(model, Linear1D) else Linear1D()
-        defaults = {k: getattr(base, k) for k in GRID_PARAMS}
-        params = GRID_PARAMS
-        if base.explicit_init:
-            params = tuple(k for k in GRID_PARAMS if k not in ("width", "seed", "sigma_u",
-                                                               "sigma_w"))
-        return Linear1D, (base if isinstance(model, Linear1D) else None), "linear1d", \
-            params, defaults
-    return _generic_family(model, fixed or {})
-
-
-def _decoupled_deep_linear(fixed: dict):
-    """DeepLinear with the decoupled init (``mode_init`` swept or fixed): cells are
-    ``DeepLinear.decoupled(depth, width, sigma_yx, mode_init)``; ``s1``, ``s2``, ... are
-    the teacher's singular values."""
-    from ..models.deep_linear import DeepLinear
-    from ..regimes.deep_linear import DECOUPLED_PARAMS, RANDOM_INIT_PARAMS, DecoupledCells
-
-    clash = sorted(set(fixed) & set(RANDOM_INIT_PARAMS))
-    if clash:
-        raise ValueError(f"{', '.join(clash)} set a random init, mode_init the decoupled "
-                         "one: give one or the other")
-    syx = fixed.get("sigma_yx")
-    if syx is None:
-        raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
-                         "--teacher-svals)")
-    syx = np.asarray(syx, dtype=float)
-    s = np.linalg.svd(syx, compute_uv=False)
-    names = tuple(f"s{i + 1}" for i in range(s.size))
-    defaults = {"depth": 3, "width": 16, "mode_init": 1e-3, "in_dim": syx.shape[1],
-                "out_dim": syx.shape[0], "sigma_yx": syx, "sigma_xx": None,
-                **{n: float(v) for n, v in zip(names, s)}}
-    return DeepLinear, DecoupledCells(), "deep_linear", DECOUPLED_PARAMS + names, defaults
-
-
-def _decoupled_linear_net(fixed: dict):
-    """LinearNet with the decoupled init (``strengths`` swept or fixed): cells are
-    ``LinearNet.decoupled(sigma_yx, hidden, strengths, b_strengths, eta1, eta2)``; ``s1``,
-    ``s2``, ... are the teacher's singular values."""
-    from ..models.linear import LinearNet
-    from ..regimes.linear_net import DECOUPLED_PARAMS, DecoupledCells
-
-    clash = sorted(set(fixed) & {"scale1", "scale2", "seed"})
-    if clash:
-        raise ValueError(f"{', '.join(clash)} set a random init, strengths the decoupled "
-                         "one: give one or the other")
-    syx = fixed.get("sigma_yx")
-    if syx is None:
-        raise ValueError("a decoupled LinearNet diagram needs sigma_yx in fixed (CLI: "
-                         "--teacher-svals)")
-    syx = np.asarray(syx, dtype=float)
-    s = np.linalg.svd(syx, compute_uv=False)
-    names = tuple(f"s{i + 1}" for i in range(s.size))
-    defaults = {"strengths": 1e-3, "b_strengths": None, "eta1": 1.0, "eta2": 1.0,
-                "hidden": None, "in_dim": syx.shape[1], "out_dim": syx.shape[0],
-                "sigma_yx": syx, "sigma_xx": None,
-                **{n: float(v) for n, v in zip(names, s)}}
-    return LinearNet, DecoupledCells(), "linear_net", DECOUPLED_PARAMS + names, defaults
+    return _generic_family(model, fixed)
 
 
 def _generic_family(model, fixed: dict):
@@ -298,11 +241,10 @@ def _generic_family(model, fixed: dict):
         raise ValueError(f"model must be an exactdyn model class or instance, got {model!r}")
     base = None if isinstance(model, type) else model
     if base is not None and getattr(base, "explicit_init", False):
-        hint = (" (DeepLinear's decoupled init: pass the class DeepLinear with mode_init on "
-                "an axis or in fixed)" if cls.__name__ == "DeepLinear" else "")
         raise ValueError("phase diagrams sweep hyperparameters of random inits; an explicit "
-                         f"init is supported for Linear1D only (got {type(base).__name__})"
-                         + hint)
+                         f"init is supported for Linear1D only (got {type(base).__name__}; "
+                         "the decoupled inits: pass the class DeepLinear with mode_init, "
+                         "or LinearNet with strengths, on an axis or in fixed)")
     fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
     defaults = {f.name: (getattr(base, f.name) if base is not None else f.default)
                 for f in fields}
@@ -324,21 +266,19 @@ def _generic_family(model, fixed: dict):
 
 
 def model_cell(model, t=None, options=None) -> dict:
-    """One cell of the general path for families other than Linear1D: ``classify(model)``
-    (each taxonomy integrates or evaluates the model itself). Module-level, picklable."""
-    from ..regimes.base import classify
-
-    return regime_to_cell(classify(model, **(options or {})))
+    """One cell of the per-cell path: the model's taxonomy's ``diagram_cell`` where it has
+    one (Linear1D: its closed-form trajectory classified from samples), else
+    ``classify(model)`` (each taxonomy integrates or evaluates the model itself).
+    Module-level, so process pools and dask can pickle it."""
+    hook = taxonomy_for(model).diagram_cell
+    options = options or {}
+    regime = hook(model, t, **options) if hook is not None else classify(model, **options)
+    return regime_to_cell(regime)
 
 
 def _make(cls, base, params: dict):
     if hasattr(base, "with_values"):
         return base.with_values(**params)
-    if base is not None and base.explicit_init:
-        init = base.initial_state()
-        kw = {k: v for k, v in params.items() if k not in ("width", "seed", "sigma_u",
-                                                          "sigma_w")}
-        return cls.from_init(init["u"], init["w"], **kw)
     params = dict(params)
     integer = [f.name for f in __import__("dataclasses").fields(cls)
                if isinstance(f.default, int) and not isinstance(f.default, bool)]
@@ -351,35 +291,11 @@ def _make(cls, base, params: dict):
     return cls(**params)
 
 
-def _times_for(model, t):
-    """Output times of a trajectory cell: ``t`` if given, else the times that sample the
-    path to convergence (:func:`~exactdyn.regimes.linear1d.convergence_times`: 200
-    geometric times up to |R(t)| <= e^-45, and the time p crosses 0 on a sign flip), or,
-    where the path has no such time scale, 0 and 200 geometric times from 1e-3/K∞ to
-    50/K∞."""
-    if t is not None:
-        return np.asarray(t, dtype=float)
-    from ..regimes.linear1d import convergence_times, scalars
-
-    times = convergence_times(model, 200)
-    if times.size:
-        return times
-
-    s = scalars(model)
-    k_inf = s["omega"] * np.hypot(s["pstar"], s["k_prime"])
-    if not np.isfinite(k_inf) or k_inf <= 0:
-        raise ValueError(f"K_inf = {k_inf!r}: no relaxation time scale; give t explicitly")
-    return np.concatenate([[0.0], np.geomspace(1e-3, 50.0, 200) / k_inf])
-
-
 def trajectory_cell(model, t=None, options=None) -> dict:
-    """One cell of the general path: the closed-form trajectory of ``model``, classified
-    from its samples. Module-level, so process pools and dask can pickle it."""
-    from ..closed_form import exact
-    from ..regimes.base import classify
-
-    regime = classify(exact(model, _times_for(model, t)), **(options or {}))
-    return regime_to_cell(regime)
+    """One cell of the per-cell path of a Linear1D: its closed-form trajectory at ``t``
+    (default :func:`~exactdyn.regimes.linear1d.diagram_times`), classified from its
+    samples. Module-level, so process pools and dask can pickle it."""
+    return regime_to_cell(diagram_cell(model, t, **(options or {})))
 
 
 def regime_to_cell(regime: Regime) -> dict:
@@ -524,7 +440,7 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         return PhaseDiagram(labels=labels, predicted=predicted, scores=scores,
                             method="closed-form", meta={"options": options}, **common)
     # ---- general path: one trajectory per cell ----
-    fn = cell or (trajectory_cell if tax_name == "linear1d" else model_cell)
+    fn = cell or model_cell
     ny, nx = len(ys), len(xs)
     tasks, keys = [], []
     t_key = None if t is None else np.asarray(t, dtype=float).tolist()
