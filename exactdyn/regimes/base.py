@@ -97,6 +97,13 @@ class Taxonomy:
     grid_applies : callable(params) -> str, optional
         Whether ``grid`` covers a diagram with these hyperparameters: ``""`` if it does,
         else why not (e.g. a random init with no closed form). Default: always.
+    classify_many : callable(models, **options) -> list, optional
+        Many models classified together (the two-layer taxonomy integrates their runs as
+        ensembles, :mod:`exactdyn.numeric.ensemble`): per model a Regime or the exception
+        that classifying it raised. Used by :func:`exactdyn.phase_diagram`.
+    batches : callable(model) -> bool, optional
+        Whether ``classify_many`` gains over one ``classify`` per model for cells like
+        ``model`` (e.g. not for kinked activations). Default: never.
     """
 
     name: str
@@ -106,6 +113,8 @@ class Taxonomy:
     grid: Callable | None = None
     scores: tuple = ()
     grid_applies: Callable | None = None
+    classify_many: Callable | None = None
+    batches: Callable | None = None
 
 
 _REGISTRY: dict[str, Taxonomy] = {}
