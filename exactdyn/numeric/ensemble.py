@@ -85,10 +85,25 @@ def _derive_batched() -> dict:
                                  arrays, st.INDEX_KINDS, funcs, "observables", **opts)}
 
 
-def _einsum(*operands, optimize=False):
-    # The batched reductions are products of two or three small arrays; numpy's path
-    # search (optimize=True) costs more than the contraction itself here.
-    return np.einsum(*operands, optimize=False)
+#: The batched reductions the printer emits for the two-layer flow, as batched matrix
+#: products (``t`` the member axis, k neuron, i sample, l feature): numpy's einsum runs
+#: these contractions in its generic loop (three operands: no BLAS at all), ~3x slower.
+_MATMUL_FORMS = {
+    "tkl,il->tki": lambda W, X: np.matmul(W, X.T),
+    "tk,tki->ti": lambda a, s: np.matmul(a[:, None, :], s)[:, 0, :],
+    "ti,tki->tk": lambda e, s: np.matmul(s, e[:, :, None])[:, :, 0],
+    "ti,il,tki->tkl": lambda e, X, d: np.matmul(d * e[:, None, :], X),
+}
+
+
+def _einsum(spec, *operands, optimize=False):
+    """``np.einsum`` for the generated batched code: the two-layer flow's contractions as
+    matrix products (:data:`_MATMUL_FORMS`), any other without numpy's path search
+    (``optimize=True`` costs more than these small contractions themselves)."""
+    form = _MATMUL_FORMS.get(spec)
+    if form is not None:
+        return form(*operands)
+    return np.einsum(spec, *operands, optimize=False)
 
 
 #: ``np`` of the generated batched code: numpy with a path-search-free einsum.
@@ -355,10 +370,13 @@ def first_crossing(ensemble: TwoLayerEnsemble, fraction, checkpoints, on_checkpo
 
     Gradient flow never increases the loss, so the first accepted step whose end is at or
     below the target brackets the crossing; the crossing time :math:`t^*` is then found
-    by a safeguarded Newton iteration on :math:`g(\tau) = \log L(t_n + \tau) - \log L^*`,
-    each iterate a DOP853 step of length τ from the bracket's start (no longer than the
-    accepted step, so within tolerance), with :math:`g' = \dot L/L = -\lVert\dot\theta
-    \rVert^2/L` (gradient flow: :math:`\dot L = -\lVert\nabla L\rVert^2`).
+    by a safeguarded Newton iteration on :math:`g(\tau) = \log L(t_n + \tau) - \log L^*`
+    (first iterate: the secant through the bracket's ends), each iterate a DOP853 step of
+    length τ from the bracket's start (no longer than the accepted step, so within
+    tolerance), with :math:`g' = \dot L/L = -\lVert\dot\theta\rVert^2/L` (gradient flow:
+    :math:`\dot L = -\lVert\nabla L\rVert^2`); bisection when Newton leaves the bracket.
+    The iterates of all members that are locating a crossing are one batched step, taken
+    beside the running members' steps.
 
     Parameters
     ----------
@@ -374,83 +392,102 @@ def first_crossing(ensemble: TwoLayerEnsemble, fraction, checkpoints, on_checkpo
     Returns
     -------
     list
-        Per member: ``(t*, state at t*)``, or ``on_checkpoint``'s object.
+        Per member: ``(t*, state at t*)``, or ``on_checkpoint``'s object (``None`` if the
+        last checkpoint passed without either).
     dict
         Statistics: ``nfev`` (member right-hand sides), ``steps`` per member.
     """
     cps = np.asarray(checkpoints, float)
+    if cps.ndim != 1 or cps.size == 0 or cps[0] <= 0 or np.any(np.diff(cps) <= 0):
+        raise ValueError(f"checkpoints must be increasing positive times, got {checkpoints!r}")
     B = len(ensemble)
     st = MemberStepper(ensemble, rtol, atol, first_interval=float(cps[0]))
     L0 = ensemble.loss(st.Y)
-    target = np.broadcast_to(np.asarray(fraction, float), (B,)) * L0
+    L = L0.copy()  # loss at each member's current state
+    log_target = np.log(np.broadcast_to(np.asarray(fraction, float), (B,)) * L0)
     results: list = [None] * B
-    running = np.ones(B, bool)
-    cp = np.zeros(B, int)
-    already = np.flatnonzero(L0 <= target)
-    for b in already:
+    running = L0 > np.exp(log_target)
+    for b in np.flatnonzero(~running):
         results[b] = (0.0, st.Y[b].copy())
-        running[b] = False
-    while np.any(running):
+    cp = np.zeros(B, int)
+    # Per member locating a crossing: the bracket's start (time, state, rhs), the bracket
+    # [lo, hi] in τ, the current iterate τ and the iterations taken.
+    locating = np.zeros(B, bool)
+    base_t = np.zeros(B)
+    base_Y, base_F = np.empty_like(st.Y), np.empty_like(st.Y)
+    lo, hi, tau = np.zeros(B), np.zeros(B), np.zeros(B)
+    iters = np.zeros(B, int)
+    eps = np.finfo(float).eps
+    while np.any(running) or np.any(locating):
+        loc = np.flatnonzero(locating)
         idx = np.flatnonzero(running)
-        t_prev, Y_prev, F_prev = st.t[idx], st.Y[idx].copy(), st.F[idx].copy()
-        ok = st.advance(idx, cps[cp[idx]])
-        acc = idx[ok]
-        if acc.size == 0:
-            continue
-        L = ensemble.loss(st.Y[acc])
-        crossed = L <= target[acc]
-        for q in np.flatnonzero(crossed):
-            b = int(acc[q])
-            j = int(np.flatnonzero(idx == b)[0])
-            results[b] = _locate(ensemble, st, b, t_prev[j], Y_prev[j], F_prev[j],
-                                 st.t[b] - t_prev[j], float(target[b]))
-            running[b] = False
-        at_cp = ~crossed & (st.t[acc] >= cps[cp[acc]])
-        for q in np.flatnonzero(at_cp):
-            b = int(acc[q])
-            stop = on_checkpoint(b, int(cp[b]), float(st.t[b]), float(L[q] / L0[b]))
-            if stop is not None or cp[b] + 1 >= cps.size:
-                results[b] = stop
-                running[b] = False
-            else:
-                cp[b] += 1
+        if idx.size:
+            t_prev, Y_prev, F_prev, L_prev = st.t[idx], st.Y[idx], st.F[idx], L[idx]
+            ok = st.advance(idx, cps[cp[idx]])
+            acc = idx[ok]
+            if acc.size:
+                L[acc] = ensemble.loss(st.Y[acc])
+                crossed = np.log(L[acc]) <= log_target[acc]
+                new = acc[crossed]
+                if new.size:
+                    # st.Y etc. were replaced by new arrays rows-wise: the previous rows
+                    # are the bracket's start.
+                    sel = np.flatnonzero(ok)[crossed]
+                    base_t[new], base_Y[new], base_F[new] = t_prev[sel], Y_prev[sel], F_prev[sel]
+                    g0 = np.log(L_prev[sel]) - log_target[new]
+                    g1 = np.log(L[new]) - log_target[new]
+                    lo[new], hi[new] = 0.0, st.t[new] - t_prev[sel]
+                    frac = np.where(g0 > g1, g0 / np.where(g0 > g1, g0 - g1, 1.0), 1.0)
+                    tau[new] = hi[new] * np.clip(frac, 0.0, 1.0)
+                    iters[new] = 0
+                    locating[new], running[new] = True, False
+                for b in acc[~crossed & (st.t[acc] >= cps[cp[acc]])]:
+                    stop = on_checkpoint(int(b), int(cp[b]), float(st.t[b]), float(L[b] / L0[b]))
+                    if stop is not None or cp[b] + 1 >= cps.size:
+                        results[b] = stop
+                        running[b] = False
+                    else:
+                        cp[b] += 1
+        if loc.size:
+            _newton_round(ensemble, st, loc, base_t, base_Y, base_F, lo, hi, tau, iters,
+                          log_target, results, locating, eps)
     return results, {"nfev": st.nfev, "steps": st.steps.copy()}
 
 
-def _locate(ensemble, st, b, t0, Y0, F0, h_acc, target):
-    """``(t*, state)`` of member ``b``'s crossing in [t0, t0 + h_acc] (see
-    :func:`first_crossing`)."""
-    atol = st.atol[b:b + 1]
-    log_target = math.log(target)
-    L0 = float(ensemble.loss(Y0[None])[0])
-    lo, hi = 0.0, float(h_acc)
-    g_lo, g_hi = math.log(L0) - log_target, None
-    # First guess: Newton from the bracket's start.
-    tau = min(hi, max(0.0, g_lo / max(float(F0 @ F0) / L0, 1e-300)))
-    best = (hi, None)
-    for _ in range(60):
-        if tau == 0.0:
-            return t0, Y0.copy()
-        Yt, Ft, _norm = dop853_step(ensemble.rhs, Y0[None], F0[None], np.array([tau]),
-                                    st.rtol, atol)
-        st.nfev += 12
-        Lt = float(ensemble.loss(Yt)[0])
-        g = math.log(Lt) - log_target if Lt > 0 else -math.inf
-        best = (tau, Yt[0])
-        if abs(g) <= 1e-13 or (hi - lo) <= 4 * np.finfo(float).eps * max(1.0, t0 + tau):
-            break
-        if g > 0:
-            lo, g_lo = tau, g
-        else:
-            hi, g_hi = tau, g
-        slope = -float(Ft[0] @ Ft[0]) / Lt if Lt > 0 else 0.0
-        nxt = tau - g / slope if slope < 0 else None
-        if nxt is None or not (lo < nxt < hi):
-            nxt = 0.5 * (lo + hi)  # Newton left the bracket: bisect
-        if abs(nxt - tau) <= 2 * np.finfo(float).eps * max(1.0, t0 + tau):
-            break
-        tau = nxt
-    return t0 + best[0], best[1]
+def _newton_round(ensemble, st, loc, base_t, base_Y, base_F, lo, hi, tau, iters, log_target,
+                  results, locating, eps):
+    """One batched iterate of the crossing search of the members ``loc``
+    (:func:`first_crossing`); finished members get their result and leave ``locating``."""
+    at_start = tau[loc] <= 0
+    for b in loc[at_start]:  # the crossing is the bracket's start (to rounding)
+        results[b] = (float(base_t[b]), base_Y[b].copy())
+        locating[b] = False
+    loc = loc[~at_start]
+    if not loc.size:
+        return
+    Yt, Ft, _norm = dop853_step(ensemble.rhs, base_Y[loc], base_F[loc], tau[loc], st.rtol,
+                                st.atol[loc])
+    st.nfev += 12 * loc.size
+    Lt = ensemble.loss(Yt)
+    with np.errstate(divide="ignore"):
+        g = np.log(Lt) - log_target[loc]
+    iters[loc] += 1
+    t_abs = np.maximum(1.0, base_t[loc] + tau[loc])
+    below = g <= 0
+    lo[loc] = np.where(below, lo[loc], tau[loc])
+    hi[loc] = np.where(below, tau[loc], hi[loc])
+    slope = -np.sum(Ft * Ft, axis=1) / np.where(Lt > 0, Lt, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nxt = np.where(slope < 0, tau[loc] - g / slope, np.nan)
+    inside = (nxt > lo[loc]) & (nxt < hi[loc])
+    nxt = np.where(inside, nxt, 0.5 * (lo[loc] + hi[loc]))
+    done = ((np.abs(g) <= 1e-12) | (hi[loc] - lo[loc] <= 4 * eps * t_abs)
+            | (np.abs(nxt - tau[loc]) <= 2 * eps * t_abs) | (iters[loc] >= 60))
+    for q in np.flatnonzero(done):
+        b = loc[q]
+        results[b] = (float(base_t[b] + tau[b]), Yt[q].copy())
+        locating[b] = False
+    tau[loc[~done]] = nxt[~done]
 
 
 __all__ = ["TwoLayerEnsemble", "batched_sources", "dop853_step", "first_crossing",
