@@ -10,11 +10,13 @@ width/4, width/2, width fitted against log m (:func:`exactdyn.regimes.two_layer.
 - an N x N diagram (``--grid``, default 5) through ``phase_diagram`` with ``jobs`` workers,
   ``ensemble=False`` (one classify per cell in a process pool) vs the default (cells
   batched as ensembles, one chunk per worker); labels compared;
-- ``--big N``: the ensemble diagram alone at N x N (e.g. 20);
+- ``--big N``: the ensemble diagram at N x N (e.g. 20); with ``--big-before`` the
+  per-member one too (else extrapolated from the small grid);
 - ``--relu K``: ReLU (kinked, per-member path) timed on K cells of the grid and
   extrapolated to the N x N and 20 x 20 diagrams on ``jobs`` cores.
 
-Run: ``python benchmarks/bench_ensemble.py [--width 256] [--grid 5] [--big 20] [--relu 4]``
+Run: ``python benchmarks/bench_ensemble.py [--width 256] [--grid 5] [--big 20 [--big-before]]
+[--relu 4]``
 (writes benchmarks/results/ensemble.md).
 """
 
@@ -52,6 +54,7 @@ def main(argv=None):
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--grid", type=int, default=5)
     ap.add_argument("--big", type=int, default=0)
+    ap.add_argument("--big-before", action="store_true")
     ap.add_argument("--relu", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args(argv)
@@ -84,9 +87,15 @@ def main(argv=None):
     if args.big:
         N = args.big
         tc, pc = diagram(m, N, args.jobs)
-        est = ta * N * N / (n * n)
-        rows.append(f"| {N} x {N} diagram | ~{est:.0f} s (extrapolated from {n} x {n}) | "
-                    f"{tc:.1f} s | ~{est / tc:.1f}x | counts {pc.counts()} |")
+        if args.big_before:
+            td, pdd = diagram(m, N, args.jobs, ensemble=False)
+            rows.append(f"| {N} x {N} diagram | {td:.1f} s | {tc:.1f} s | {td / tc:.1f}x | "
+                        f"{int(np.sum(pc.labels == pdd.labels))}/{N * N}; counts "
+                        f"{pc.counts()} |")
+        else:
+            est = ta * N * N / (n * n)
+            rows.append(f"| {N} x {N} diagram | ~{est:.0f} s (extrapolated from {n} x {n}) | "
+                        f"{tc:.1f} s | ~{est / tc:.1f}x | counts {pc.counts()} |")
         print(rows[-1], flush=True)
     if args.relu:
         x, y = axes(n)
