@@ -65,7 +65,7 @@ def batched_sources() -> dict:
     """Generated sources of the batched rhs and observables (``a``: (B, m), ``W``:
     (B, m, d)), derived once and kept on disk like the per-model ones."""
     if not _SOURCES:
-        _SOURCES.update(diskcache.cached("twolayer-ensemble",
+        _SOURCES.update(diskcache.cached("twolayer_ensemble",
                                           "exactdyn.numeric.ensemble.batched_sources",
                                           _derive_batched, stored.encode_mapping,
                                           stored.decode_mapping))
