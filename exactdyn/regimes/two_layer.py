@@ -380,7 +380,9 @@ def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=
     ``loss_fraction`` times its initial value; returns ``(t*, RD(t*))``.
 
     The stopping rule of the module docstring: geometric grids to
-    :math:`T = 1, 10, \dots`, ``max_time``, then ``refine`` uniform times on the bracket.
+    :math:`T = 1, 10, \dots`, ``max_time``, then ``refine`` uniform times on the bracket;
+    each decade and the bracket are integrated from the state reached (not from t = 0
+    again), with the absolute tolerance of the initial state.
 
     **Plateau rule.** Once the loss is below :data:`PLATEAU_BELOW` (0.9) of its start, if
     it changed by less than ``plateau_rtol`` (relative; default 1 %) over each of the
@@ -402,30 +404,42 @@ def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=
                          f"is {getattr(model, 'init', None)!r}")
 
     def rds(tr):
-        return tr["rd"] if rd == "all" else relative_distance(model.W0, tr["W"], rd)
+        return relative_distance(model.W0, tr["W"], rd)
 
+    # Every solve continues from the last state reached (a model built from it,
+    # :meth:`~exactdyn.TwoLayer.with_init`; gradient flow is autonomous), with the
+    # tolerances of the first: each decade integrates only (T/10, T] and the refinement
+    # only its bracket, where solving from t = 0 each time integrated the early dynamics
+    # (a ReLU network's escape and its kinks) once per decade and again for the bracket.
+    y0 = np.concatenate([model.a0, np.ravel(model.W0)])
+    atol = rtol * (float(np.sqrt(np.mean(y0**2))) or 1.0)
     T = 1.0
     history = []  # (T, loss(T) / loss(0)) at the end of each decade
+    current, t_start, loss0 = model, 0.0, None
     while True:
-        t = np.concatenate([[0.0], np.geomspace(1e-4 * T, T, points)])
-        tr = solve(model, t, rtol=rtol)
+        grid = np.geomspace(1e-4 * T, T, points)
+        t = np.concatenate([[t_start], grid[grid > t_start]])
+        tr = solve(current, t - t_start, rtol=rtol, atol=atol)
         loss = tr["loss"]
-        target = loss_fraction * loss[0]
+        loss0 = loss[0] if loss0 is None else loss0
+        target = loss_fraction * loss0
         below = np.flatnonzero(loss <= target)
         if below.size:
             break
-        ratio = float(loss[-1] / loss[0])
+        ratio = float(loss[-1] / loss0)
         history.append((T, ratio))
         stop = _decade_stop(history, loss_fraction, max_time, plateau_rtol, plateau_decades)
         if stop is not None:
             raise stop
+        current, t_start = model.with_init(tr["a"][-1], tr["W"][-1]), T
         T = min(10 * T, max_time)
     i = int(below[0])
-    if i <= 1 or refine < 2:
+    if (i <= 1 and t_start == 0.0) or refine < 2:
         return _crossing(t, loss, rds(tr), target)
-    fine = np.concatenate([[0.0], np.linspace(t[i - 1], t[i], refine)])
-    tr2 = solve(model, fine, rtol=rtol)
-    hit = _crossing(fine[1:], tr2["loss"][1:], rds(tr2)[1:], target)
+    fine = np.linspace(t[i - 1], t[i], refine)
+    tr2 = solve(model.with_init(tr["a"][i - 1], tr["W"][i - 1]), fine - fine[0], rtol=rtol,
+                atol=atol)
+    hit = _crossing(fine, tr2["loss"], rds(tr2), target)
     return hit if hit is not None else _crossing(t, loss, rds(tr), target)
 
 
