@@ -13,7 +13,11 @@ width/4, width/2, width fitted against log m (:func:`exactdyn.regimes.two_layer.
 - ``--big N``: the ensemble diagram at N x N (e.g. 20); with ``--big-before`` the
   per-member one too (else extrapolated from the small grid);
 - ``--relu K``: ReLU (kinked, per-member path) timed on K cells of the grid and
-  extrapolated to the N x N and 20 x 20 diagrams on ``jobs`` cores.
+  extrapolated to the 20 x 20 diagram on ``jobs`` cores;
+- ``--relu-before PATH``: ``stop_rd`` of three ReLU runs (m = 64 and 256 condensed, 256
+  linear) in a process on the tree at PATH (e.g. a checkout of main) and in one on this
+  tree, one after the other (each decade and the bracket continue from the state reached
+  instead of solving from t = 0 again).
 
 Run: ``python benchmarks/bench_ensemble.py [--width 256] [--grid 5] [--big 20 [--big-before]]
 [--relu 4]``
@@ -49,6 +53,32 @@ def diagram(width, n, jobs, activation="tanh", **kw):
     return time.perf_counter() - t0, pd
 
 
+RELU_SCRIPT = """
+import json, time, exactdyn as ed
+from exactdyn.regimes.two_layer import stop_rd
+out = []
+for m, g, gp in [(64, 1.75, 0.0), (256, 1.75, 0.0), (256, 1.25, 0.5)]:
+    net = ed.TwoLayer(m, "1d-linear", n=10, activation="relu", init="mirrored", gamma=g,
+                      gamma_prime=gp, seed=0)
+    t0 = time.perf_counter()
+    r = stop_rd(net)
+    out.append([f"m={m} ({g}, {gp})", time.perf_counter() - t0, list(r)])
+print(json.dumps(out))
+"""
+
+
+def relu_stops(tree):
+    """``[(run, seconds, (t*, RD))]`` of :data:`RELU_SCRIPT` run on the tree at ``tree``."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": tree}
+    res = subprocess.run([sys.executable, "-c", RELU_SCRIPT], env=env, cwd=tree,
+                         capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--width", type=int, default=256)
@@ -57,6 +87,7 @@ def main(argv=None):
     ap.add_argument("--big-before", action="store_true")
     ap.add_argument("--relu", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--relu-before", default=None)
     args = ap.parse_args(argv)
     m = args.width
     ws = (m // 4, m // 2, m)
@@ -113,6 +144,13 @@ def main(argv=None):
                     f"{per:.2f} s | (not batched) | | 20 x 20 on {args.jobs} cores: "
                     f"~{per * 400 / args.jobs / 60:.1f} min |")
         print(rows[-1], flush=True)
+    if args.relu_before:
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        before, after = (relu_stops(path) for path in (args.relu_before, here))
+        for (key, tb, rb), (_k, ta, ra) in zip(before, after):
+            rows.append(f"| ReLU stop_rd {key} | {tb:.2f} s | {ta:.2f} s | {tb / ta:.1f}x | "
+                        f"(t*, RD) {rb[0]:.9g}, {rb[1]:.9g} -> {ra[0]:.9g}, {ra[1]:.9g} |")
+            print(rows[-1], flush=True)
     text = "\n".join(rows) + "\n"
     out = os.path.join(os.path.dirname(__file__), "results", "ensemble.md")
     with open(out, "w") as f:
