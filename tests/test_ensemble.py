@@ -196,3 +196,20 @@ def test_bad_ensembles_are_refused_naming_the_parameter():
         rd_slope(1.0, 0.0, widths=(8, 16), activation="relu", ensemble=True)
     with pytest.raises(ValueError, match="times"):
         solve_ensemble(TwoLayerEnsemble([net(8)]), [1.0, 0.5])
+
+
+@pytest.mark.parametrize("activation,gamma", [("relu", 1.75), ("relu", 0.5), ("tanh", 1.75)])
+def test_stop_rd_continuing_from_each_decade_equals_one_solve_from_zero(activation, gamma):
+    # stop_rd integrates each decade (and the bracket) from the state reached; the crossing
+    # must be the one a single solve from t = 0 on a dense grid shows (kinks included).
+    mdl = net(8, gamma, 0.0, seed=2, activation=activation)
+    t_star, rd = stop_rd(mdl, 0.05)
+    t = np.linspace(0.0, 1.02 * t_star, 4001)
+    tr = ed.solve(mdl, t, rtol=1e-10)
+    target = 0.05 * tr["loss"][0]
+    i = int(np.flatnonzero(tr["loss"] <= target)[0])
+    assert t[i - 1] <= t_star <= t[i]
+    lo, hi = np.log(tr["loss"][i - 1]), np.log(tr["loss"][i])
+    f = (lo - np.log(target)) / (lo - hi)
+    assert t_star == pytest.approx(t[i - 1] + f * (t[i] - t[i - 1]), rel=1e-5)
+    assert rd == pytest.approx(tr["rd"][i - 1] + f * (tr["rd"][i] - tr["rd"][i - 1]), rel=1e-5)
