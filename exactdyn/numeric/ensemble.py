@@ -43,7 +43,6 @@ per-member path.
 
 from __future__ import annotations
 
-import math
 import types
 
 import numpy as np

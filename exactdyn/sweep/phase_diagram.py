@@ -571,7 +571,7 @@ def _classify_chunk(tax_name, cls, base, cells, options) -> list:
     tax = get_taxonomy(tax_name)
     out = []
     models, where = [], []
-    for n, p in cells:
+    for _n, p in cells:
         try:
             models.append(_make(cls, base, p))
             where.append(len(out))
