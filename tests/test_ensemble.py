@@ -213,3 +213,18 @@ def test_stop_rd_continuing_from_each_decade_equals_one_solve_from_zero(activati
     f = (lo - np.log(target)) / (lo - hi)
     assert t_star == pytest.approx(t[i - 1] + f * (t[i] - t[i - 1]), rel=1e-5)
     assert rd == pytest.approx(tr["rd"][i - 1] + f * (tr["rd"][i] - tr["rd"][i - 1]), rel=1e-5)
+
+
+def test_phase_diagram_chunks_over_workers_put_every_cell_back_in_place():
+    # Cells are dealt round-robin to the workers; each comes back to its own (i, j).
+    kw = dict(x=("gamma", [0.5, 1.25, 1.75]), y=("gamma_prime", [0.0, 0.5]),
+              fixed={"width": 8, "X": "1d-linear", "n": 10, "activation": "tanh",
+                     "init": "mirrored", "seed": 1}, progress=False)
+    two = ed.phase_diagram(ed.TwoLayer, jobs=2, **kw)
+    assert two.meta["chunks"] == 2 and not two.failures
+    for i, gp in enumerate([0.0, 0.5]):
+        for j, g in enumerate([0.5, 1.25, 1.75]):
+            one = ed.classify(net(8, g, gp, seed=1), ensemble=False)
+            assert two.labels[i, j] == one.label
+            assert two.scores["rd_slope"][i, j] == pytest.approx(one.evidence["rd_slope"],
+                                                                 abs=1e-5)
