@@ -20,7 +20,11 @@ width when the training loss first falls to ``loss_fraction`` times its initial 
 :math:`10^{-4}T` to :math:`T`, :math:`T = 1, 10, 100, \dots` up to ``max_time``) until the
 loss crosses; a second solve on a uniform grid of the bracketing interval refines the
 crossing time :math:`t^*`, and RD is interpolated linearly there (the loss linearly in
-:math:`\log L`). The default ``loss_fraction = 0.05`` is "end of training" but below the
+:math:`\log L`); each solve continues from the state the previous one reached. For smooth
+activations the runs of :func:`rd_slope` are integrated together as ensembles by default
+(:func:`stop_rd_many`, :mod:`exactdyn.numeric.ensemble`), which locate :math:`t^*` on
+the integrator's own steps (Newton's method on :math:`\log L`) with the same decade ends
+and plateau rule. The default ``loss_fraction = 0.05`` is "end of training" but below the
 plateau at the best linear fit that small-init networks pass through after condensing
 (for ``1d-sine``, about half the initial loss), so the stop is never on a plateau.
 Where the loss stays on a plateau above ``loss_fraction`` (tanh with a small init on
