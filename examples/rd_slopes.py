@@ -16,8 +16,8 @@ each side of the theory line gamma = 1 (gamma' = 0), with RD over the whole netw
 per copy as their code measures it (docs/papers/luo_chen.md).
 
 Run: ``python examples/rd_slopes.py [--out DIR] [--quick]`` (default DIR: a new temporary
-directory) -> rd_slopes.png; run time: about 90 s (measured on one core; ``--quick``: widths
-16..1024, three seeds, about 15 s; (1.5, 0.25) is then within the noise band). It prints
+directory) -> rd_slopes.png; run time: about 40 s (measured on one core; ``--quick``: widths
+16..1024, three seeds, about 10 s; (1.5, 0.25) is then within the noise band). It prints
 each point as it is done.
 """
 

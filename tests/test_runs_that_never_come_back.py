@@ -16,13 +16,26 @@ PLATEAU = dict(activation="tanh", beta1=1e-3, beta2=1e-3)
 
 def test_classify_of_the_cubic_plateau_returns_undetermined_with_the_reason():
     messages = []
-    reg = ed.classify(ed.TwoLayer(40, "1d-cubic", **PLATEAU), progress=messages.append)
+    # the per-member path (one run after another)
+    reg = ed.classify(ed.TwoLayer(40, "1d-cubic", **PLATEAU), progress=messages.append,
+                      ensemble=False)
     assert reg.label == "undetermined" and reg.predicted == "condensed"
     reason = reg.evidence["reason"]
     assert "plateau at 0.29" in reason and "loss_fraction" in reason
     # it stopped at the first width (no slope can come from the others)
     assert messages == ["rd_slope: width 10 (1/3), seed 0"]
     json.dumps(reg.to_dict(), allow_nan=False)  # no NaN in the JSON evidence
+
+
+def test_the_plateau_stops_every_member_of_an_ensemble_with_the_same_reason():
+    # The default path for tanh runs the three widths together (one ensemble per width);
+    # each member stops on its own plateau, and the reason names the first run in order.
+    messages = []
+    reg = ed.classify(ed.TwoLayer(40, "1d-cubic", **PLATEAU), progress=messages.append)
+    one = ed.classify(ed.TwoLayer(40, "1d-cubic", **PLATEAU), ensemble=False)
+    assert reg.label == "undetermined" and reg.evidence["reason"] == one.evidence["reason"]
+    assert messages == ["rd_slope: 3 runs as ensembles (one per width)"]
+    json.dumps(reg.to_dict(), allow_nan=False)
 
 
 def test_stop_rd_stops_on_the_plateau_long_before_max_time():

@@ -107,6 +107,13 @@ class Taxonomy:
     diagram_cell : callable(model, t, **options) -> Regime, optional
         One cell of the per-cell path (``t``: the output times asked for, or ``None``).
         Default: ``classify(model, **options)``.
+    classify_many : callable(models, **options) -> list, optional
+        Many models classified together (the two-layer taxonomy integrates their runs as
+        ensembles, :mod:`exactdyn.numeric.ensemble`): per model a Regime or the exception
+        that classifying it raised. Used by :func:`exactdyn.phase_diagram`.
+    batches : callable(model) -> bool, optional
+        Whether ``classify_many`` gains over one ``classify`` per model for cells like
+        ``model`` (e.g. not for kinked activations). Default: never.
     """
 
     name: str
@@ -118,6 +125,8 @@ class Taxonomy:
     grid_applies: Callable | None = None
     diagram: Callable | None = None
     diagram_cell: Callable | None = None
+    classify_many: Callable | None = None
+    batches: Callable | None = None
 
 
 _REGISTRY: dict[str, Taxonomy] = {}

@@ -20,7 +20,11 @@ width when the training loss first falls to ``loss_fraction`` times its initial 
 :math:`10^{-4}T` to :math:`T`, :math:`T = 1, 10, 100, \dots` up to ``max_time``) until the
 loss crosses; a second solve on a uniform grid of the bracketing interval refines the
 crossing time :math:`t^*`, and RD is interpolated linearly there (the loss linearly in
-:math:`\log L`). The default ``loss_fraction = 0.05`` is "end of training" but below the
+:math:`\log L`); each solve continues from the state the previous one reached. For smooth
+activations the runs of :func:`rd_slope` are integrated together as ensembles by default
+(:func:`stop_rd_many`, :mod:`exactdyn.numeric.ensemble`), which locate :math:`t^*` on
+the integrator's own steps (Newton's method on :math:`\log L`) with the same decade ends
+and plateau rule. The default ``loss_fraction = 0.05`` is "end of training" but below the
 plateau at the best linear fit that small-init networks pass through after condensing
 (for ``1d-sine``, about half the initial loss), so the stop is never on a plateau.
 Where the loss stays on a plateau above ``loss_fraction`` (tanh with a small init on
@@ -291,13 +295,98 @@ def relative_distance(W0, W, rd="all"):
     return float(out[0]) if single else out
 
 
+def _decade_stop(history, loss_fraction, max_time, plateau_rtol, plateau_decades):
+    """The :class:`NoStop` of :func:`stop_rd`'s plateau rule or of ``max_time`` after a
+    decade ending at ``history[-1] = (T, loss(T)/loss(0))`` without a crossing, else None."""
+    T, ratio = history[-1]
+    if plateau_rtol > 0 and len(history) > plateau_decades:
+        last = [r for _, r in history[-plateau_decades - 1:]]
+        steps = [abs(a - b) / a for a, b in zip(last, last[1:])]
+        if last[0] < PLATEAU_BELOW and max(steps) < plateau_rtol:
+            return NoStop(
+                f"loss plateau at {ratio:.3g} of its start (changed by < {plateau_rtol:g} "
+                f"a decade over t = {history[-plateau_decades - 1][0]:g}..{T:g}), above "
+                f"loss_fraction={loss_fraction:g}; pass loss_fraction (--loss-fraction) > "
+                f"{ratio:.3g} (e.g. {min(0.95, 1.1 * ratio):.2g}) to measure RD on the "
+                "way to the plateau",
+                T, ratio)
+    if T >= max_time:
+        return NoStop(f"loss_fraction={loss_fraction:g} not reached by max_time="
+                      f"{max_time:g} (loss ratio {ratio:.3g})", T, ratio)
+    return None
+
+
+def decade_ends(max_time) -> list:
+    """The times :func:`stop_rd` integrates to: 1, 10, 100, ... capped at ``max_time``."""
+    ends = [1.0]
+    while ends[-1] < max_time:
+        ends.append(min(10 * ends[-1], float(max_time)))
+    return ends
+
+
+def ensemble_applies(model) -> bool:
+    """Whether :func:`stop_rd_many` integrates ``model`` in an ensemble: a smooth
+    activation (kinked ones take the per-member path, :mod:`exactdyn.numeric.ensemble`)."""
+    return not model.act.piecewise
+
+
+def stop_rd_many(models, loss_fraction=0.05, max_time=1e6, rtol=1e-9,
+                 plateau_rtol=PLATEAU_RTOL, plateau_decades=PLATEAU_DECADES, rd="all"):
+    r""":func:`stop_rd` of many smooth-activation models at once, as ensembles
+    (:mod:`exactdyn.numeric.ensemble`): the models are grouped by width, α, data and
+    activation (:func:`~exactdyn.numeric.ensemble.group_by_structure`), each group is one
+    batched DOP853 integration with per-member step sizes, and each member stops at its own
+    crossing of ``loss_fraction`` (located to rounding on the integrator's steps, where
+    :func:`stop_rd` interpolates on a grid) or by the plateau rule / ``max_time`` at the
+    same decade ends 1, 10, 100, ... as :func:`stop_rd`.
+
+    Returns
+    -------
+    list
+        Per model, ``(t*, RD(t*))`` or the :class:`NoStop` that :func:`stop_rd` would raise.
+    """
+    from ..numeric.ensemble import TwoLayerEnsemble, first_crossing, group_by_structure
+
+    kind = check.choice("rd", rd, RD_KINDS)
+    models = list(models)
+    for mdl in models:
+        if kind == "copy" and getattr(mdl, "init", None) != "mirrored":
+            raise ValueError(f"rd='copy' measures one copy of a mirrored init; the model's "
+                             f"init is {getattr(mdl, 'init', None)!r}")
+    ends = decade_ends(max_time)
+    out: list = [None] * len(models)
+    for group in group_by_structure(models):
+        ens = TwoLayerEnsemble([models[i] for i in group])
+        histories: dict = {b: [] for b in range(len(group))}
+
+        def at_decade(b, _k, t, ratio, histories=histories):
+            histories[b].append((t, ratio))
+            return _decade_stop(histories[b], loss_fraction, max_time, plateau_rtol,
+                                plateau_decades)
+
+        res, _stats = first_crossing(ens, loss_fraction, ends, at_decade, rtol=rtol)
+        for b, i in enumerate(group):
+            r = res[b]
+            if isinstance(r, NoStop) or r is None:
+                out[i] = r if r is not None else NoStop(
+                    f"loss_fraction={loss_fraction:g} not reached by max_time={max_time:g}",
+                    ends[-1], float("nan"))
+                continue
+            t_star, state = r
+            W = ens.unpack(state)[1]
+            out[i] = (float(t_star), float(relative_distance(models[i].W0, W, kind)))
+    return out
+
+
 def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=1e-9,
             plateau_rtol=PLATEAU_RTOL, plateau_decades=PLATEAU_DECADES, rd="all"):
     r"""RD of ``model`` (a :class:`~exactdyn.TwoLayer`) when its loss first reaches
     ``loss_fraction`` times its initial value; returns ``(t*, RD(t*))``.
 
     The stopping rule of the module docstring: geometric grids to
-    :math:`T = 1, 10, \dots`, ``max_time``, then ``refine`` uniform times on the bracket.
+    :math:`T = 1, 10, \dots`, ``max_time``, then ``refine`` uniform times on the bracket;
+    each decade and the bracket are integrated from the state reached (not from t = 0
+    again), with the absolute tolerance of the initial state.
 
     **Plateau rule.** Once the loss is below :data:`PLATEAU_BELOW` (0.9) of its start, if
     it changed by less than ``plateau_rtol`` (relative; default 1 %) over each of the
@@ -319,41 +408,42 @@ def stop_rd(model, loss_fraction=0.05, max_time=1e6, points=60, refine=64, rtol=
                          f"is {getattr(model, 'init', None)!r}")
 
     def rds(tr):
-        return tr["rd"] if rd == "all" else relative_distance(model.W0, tr["W"], rd)
+        return relative_distance(model.W0, tr["W"], rd)
 
+    # Every solve continues from the last state reached (a model built from it,
+    # :meth:`~exactdyn.TwoLayer.with_init`; gradient flow is autonomous), with the
+    # tolerances of the first: each decade integrates only (T/10, T] and the refinement
+    # only its bracket, where solving from t = 0 each time integrated the early dynamics
+    # (a ReLU network's escape and its kinks) once per decade and again for the bracket.
+    y0 = np.concatenate([model.a0, np.ravel(model.W0)])
+    atol = rtol * (float(np.sqrt(np.mean(y0**2))) or 1.0)
     T = 1.0
     history = []  # (T, loss(T) / loss(0)) at the end of each decade
+    current, t_start, loss0 = model, 0.0, None
     while True:
-        t = np.concatenate([[0.0], np.geomspace(1e-4 * T, T, points)])
-        tr = solve(model, t, rtol=rtol)
+        grid = np.geomspace(1e-4 * T, T, points)
+        t = np.concatenate([[t_start], grid[grid > t_start]])
+        tr = solve(current, t - t_start, rtol=rtol, atol=atol)
         loss = tr["loss"]
-        target = loss_fraction * loss[0]
+        loss0 = loss[0] if loss0 is None else loss0
+        target = loss_fraction * loss0
         below = np.flatnonzero(loss <= target)
         if below.size:
             break
-        ratio = float(loss[-1] / loss[0])
+        ratio = float(loss[-1] / loss0)
         history.append((T, ratio))
-        if plateau_rtol > 0 and len(history) > plateau_decades:
-            last = [r for _, r in history[-plateau_decades - 1:]]
-            steps = [abs(a - b) / a for a, b in zip(last, last[1:])]
-            if last[0] < PLATEAU_BELOW and max(steps) < plateau_rtol:
-                raise NoStop(
-                    f"loss plateau at {ratio:.3g} of its start (changed by < {plateau_rtol:g} "
-                    f"a decade over t = {history[-plateau_decades - 1][0]:g}..{T:g}), above "
-                    f"loss_fraction={loss_fraction:g}; pass loss_fraction (--loss-fraction) > "
-                    f"{ratio:.3g} (e.g. {min(0.95, 1.1 * ratio):.2g}) to measure RD on the "
-                    "way to the plateau",
-                    T, ratio)
-        if T >= max_time:
-            raise NoStop(f"loss_fraction={loss_fraction:g} not reached by max_time="
-                         f"{max_time:g} (loss ratio {ratio:.3g})", T, ratio)
+        stop = _decade_stop(history, loss_fraction, max_time, plateau_rtol, plateau_decades)
+        if stop is not None:
+            raise stop
+        current, t_start = model.with_init(tr["a"][-1], tr["W"][-1]), T
         T = min(10 * T, max_time)
     i = int(below[0])
-    if i <= 1 or refine < 2:
+    if (i <= 1 and t_start == 0.0) or refine < 2:
         return _crossing(t, loss, rds(tr), target)
-    fine = np.concatenate([[0.0], np.linspace(t[i - 1], t[i], refine)])
-    tr2 = solve(model, fine, rtol=rtol)
-    hit = _crossing(fine[1:], tr2["loss"][1:], rds(tr2)[1:], target)
+    fine = np.linspace(t[i - 1], t[i], refine)
+    tr2 = solve(model.with_init(tr["a"][i - 1], tr["W"][i - 1]), fine - fine[0], rtol=rtol,
+                atol=atol)
+    hit = _crossing(fine, tr2["loss"], rds(tr2), target)
     return hit if hit is not None else _crossing(t, loss, rds(tr), target)
 
 
@@ -374,7 +464,7 @@ def _fit(widths, rd_mean):
 def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data="1d-linear",
              n=10, y=None, seeds=(0,), loss_fraction=0.05, alpha_exponent=0.0,
              init="mirrored", bias=True, tol=None, max_time=1e6, rtol=1e-9,
-             progress=None, rd="all") -> RDSlope:
+             progress=None, rd="all", ensemble=None) -> RDSlope:
     r"""Measure Luo et al.'s regime at :math:`(\gamma, \gamma')` from the width scaling of RD.
 
     For each width m (and seed), builds ``TwoLayer(m, data, gamma=gamma,
@@ -423,6 +513,13 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
         when stderr is a terminal only; ``False`` silences it (CLI: ``--no-progress``). A
         callable is called instead with a one-line message before each run (the CLI's
         log lines).
+    ensemble : bool, optional
+        Integrate the widths × seeds runs as ensembles (:func:`stop_rd_many`: one batched
+        integration per width, per-member step sizes) instead of one :func:`stop_rd` each.
+        Default ``None``: ensembles for smooth activations (tanh), the per-member path for
+        kinked ones (ReLU), which ensembles do not batch. ``True`` with a kinked activation
+        raises ``ValueError``. The two paths agree to the integration tolerance (the
+        ensemble locates t* on its steps, :func:`stop_rd` interpolates on a grid).
 
     Returns
     -------
@@ -430,6 +527,52 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
         Labelled ``undetermined`` (with the reason) as soon as one width never reaches
         the stopping loss: a loss plateau above it or ``max_time`` (:func:`stop_rd`).
     """
+    plan = _rd_plan(gamma, gamma_prime, widths, activation, data, n, y, seeds, loss_fraction,
+                    alpha_exponent, init, bias, tol, max_time, rtol, rd)
+    use = _use_ensemble(ensemble, plan["models"][0][2])
+    say = progress if callable(progress) else None
+    runs = len(plan["models"])
+    bar = Progress(runs, False if say is not None else progress,
+                   desc=f"RD slope at ({plan['g']:g}, {plan['gp']:g})", unit="runs")
+    try:
+        if use:
+            if say is not None:
+                say(f"rd_slope: {runs} runs as ensembles (one per width)")
+            stops = _stops_ensemble([plan])[0]
+            bar.update(n=runs)
+        else:
+            stops = []
+            for i, j, net in plan["models"]:
+                if say is not None:
+                    say(f"rd_slope: width {plan['ws'][i]} ({i + 1}/{len(plan['ws'])}), "
+                        f"seed {plan['sd'][j]}")
+                try:
+                    with quiet():  # the runs' integrations draw no bars under this one
+                        stops.append(stop_rd(net, plan["lf"], max_time=max_time, rtol=rtol,
+                                             rd=plan["kind"]))
+                except NoStop as exc:
+                    # One width without a stopping time leaves no slope: stop here.
+                    stops.append(exc)
+                    break
+                bar.update()
+    finally:
+        bar.close()
+    return _rd_finish(plan, stops)
+
+
+def _use_ensemble(ensemble, model) -> bool:
+    if ensemble is None:
+        return ensemble_applies(model)
+    if check.boolean("ensemble", ensemble) and not ensemble_applies(model):
+        raise ValueError(f"ensemble=True integrates smooth activations only; activation "
+                         f"{model.act.name!r} has kinks (pass ensemble=None or False)")
+    return bool(ensemble)
+
+
+def _rd_plan(gamma, gamma_prime, widths, activation, data, n, y, seeds, loss_fraction,
+             alpha_exponent, init, bias, tol, max_time, rtol, rd) -> dict:
+    """:func:`rd_slope`'s arguments checked, and its runs: ``(i, j, TwoLayer)`` per width
+    index i and seed index j, widths outer."""
     from ..models.twolayer import TwoLayer
 
     g = check.real("gamma", gamma)
@@ -458,38 +601,58 @@ def rd_slope(gamma, gamma_prime, widths=DEFAULT_WIDTHS, activation="tanh", data=
     kind = check.choice("rd", rd, RD_KINDS)
     if kind == "copy" and init != "mirrored":
         raise ValueError(f"rd='copy' measures one copy of a mirrored init; got init={init!r}")
-    rd = np.full((len(ws), len(sd)), np.nan)
-    ts = np.full_like(rd, np.nan)
     opts = {"activation": activation, "data": data if isinstance(data, str) else "array",
             "n": n, "seeds": sd, "loss_fraction": lf, "alpha_exponent": p, "init": init,
             "rd": kind}
-    say = progress if callable(progress) else None
-    bar = Progress(len(ws) * len(sd), False if say is not None else progress,
-                   desc=f"RD slope at ({g:g}, {gp:g})", unit="runs")
+    runs = []
     for i, m in enumerate(ws):
         for j, s in enumerate(sd):
-            if say is not None:
-                say(f"rd_slope: width {m} ({i + 1}/{len(ws)}), seed {s}")
             if isinstance(data, str):
                 net = TwoLayer(m, data, activation=activation, alpha=float(m) ** p, gamma=g,
                                gamma_prime=gp, init=init, seed=s, n=n, bias=bias)
             else:
                 net = TwoLayer(m, data, y, activation=activation, alpha=float(m) ** p,
                                gamma=g, gamma_prime=gp, init=init, seed=s, bias=bias)
-            try:
-                with quiet():  # the runs' integrations draw no bars under this one
-                    ts[i, j], rd[i, j] = stop_rd(net, lf, max_time=max_time, rtol=rtol,
-                                                 rd=kind)
-            except NoStop as exc:
-                # One width without a stopping time leaves no slope: stop here.
-                bar.close()
-                nan = float("nan")
-                return RDSlope(g, gp, ws, rd, ts, nan, nan, nan, nan, "undetermined",
-                               luo_label(g, gp), nan if tol is None else tol, opts,
-                               np.full(len(sd), np.nan),
-                               f"width {m}, seed {s}: {exc.reason}")
-            bar.update()
-    bar.close()
+            runs.append((i, j, net))
+    return {"g": g, "gp": gp, "ws": ws, "sd": sd, "lf": lf, "p": p, "tol": tol,
+            "kind": kind, "opts": opts, "models": runs, "max_time": max_time, "rtol": rtol}
+
+
+def _stops_ensemble(plans) -> list:
+    """The runs of every plan measured by :func:`stop_rd_many`, all plans with one
+    stopping setting in one call (so runs of one width from different cells share an
+    ensemble); per plan, the list of ``(t*, RD)`` or :class:`NoStop` in run order."""
+    settings: dict = {}
+    for q, plan in enumerate(plans):
+        settings.setdefault((plan["lf"], plan["max_time"], plan["rtol"], plan["kind"]),
+                            []).append(q)
+    out: list = [None] * len(plans)
+    for (lf, max_time, rtol, kind), qs in settings.items():
+        models = [net for q in qs for _i, _j, net in plans[q]["models"]]
+        with quiet():
+            res = stop_rd_many(models, lf, max_time=max_time, rtol=rtol, rd=kind)
+        k = 0
+        for q in qs:
+            r = len(plans[q]["models"])
+            out[q], k = res[k:k + r], k + r
+    return out
+
+
+def _rd_finish(plan, stops) -> RDSlope:
+    """The :class:`RDSlope` of a plan's measured runs (``stops`` in run order; the first
+    :class:`NoStop` makes it ``undetermined``, later runs are not counted, as in the
+    per-member loop that stops there)."""
+    g, gp, ws, sd, tol, opts = (plan[k] for k in ("g", "gp", "ws", "sd", "tol", "opts"))
+    rd = np.full((len(ws), len(sd)), np.nan)
+    ts = np.full_like(rd, np.nan)
+    for (i, j, _net), stop in zip(plan["models"], stops):
+        if isinstance(stop, NoStop):
+            nan = float("nan")
+            return RDSlope(g, gp, ws, rd, ts, nan, nan, nan, nan, "undetermined",
+                           luo_label(g, gp), nan if tol is None else tol, opts,
+                           np.full(len(sd), np.nan),
+                           f"width {ws[i]}, seed {sd[j]}: {stop.reason}")
+        ts[i, j], rd[i, j] = stop
     if not np.all(rd > 0):
         raise ValueError("RD is 0 at the stopping time for some width (the loss started "
                          "below loss_fraction?)")
@@ -535,6 +698,16 @@ def classify_two_layer(obj, widths=None, seeds=None, loss_fraction=0.05, tol=Non
         raise ValueError("classify needs a TwoLayer built with scales (beta1, beta2 or gamma, "
                          "gamma_prime) and width >= 2; from_init models have no (gamma, "
                          "gamma_prime)")
+    return rd_slope(**_rd_arguments(obj, widths, seeds, loss_fraction, tol),
+                    **options).regime()
+
+
+def _rd_arguments(obj, widths, seeds, loss_fraction, tol) -> dict:
+    """:func:`rd_slope`'s arguments for ``classify(obj)`` (see :func:`classify_two_layer`)."""
+    if obj.beta1 is None or obj.width < 2:
+        raise ValueError("classify needs a TwoLayer built with scales (beta1, beta2 or gamma, "
+                         "gamma_prime) and width >= 2; from_init models have no (gamma, "
+                         "gamma_prime)")
     g, gp = luo_exponents(obj.alpha, obj.beta1, obj.beta2, obj.width)
     p = math.log(obj.alpha) / math.log(obj.width)
     X = obj.X[:, :-1] if obj.bias else obj.X
@@ -542,15 +715,65 @@ def classify_two_layer(obj, widths=None, seeds=None, loss_fraction=0.05, tol=Non
         ws = default_widths(obj.width) if widths is None else widths
     else:
         ws = tuple(sorted({max(2, obj.width // k) for k in (4, 2, 1)}))
-    res = rd_slope(g, gp, widths=ws, activation=obj.act.name, data=X, y=obj.y,
-                   seeds=(obj.seed,) if seeds is None else seeds, loss_fraction=loss_fraction,
-                   alpha_exponent=p, init=obj.init, bias=obj.bias, tol=tol, **options)
-    return res.regime()
+    return dict(gamma=g, gamma_prime=gp, widths=ws, activation=obj.act.name, data=X, y=obj.y,
+                seeds=(obj.seed,) if seeds is None else seeds, loss_fraction=loss_fraction,
+                alpha_exponent=p, init=obj.init, bias=obj.bias, tol=tol)
+
+
+def classify_two_layer_many(models, widths=None, seeds=None, loss_fraction=0.05, tol=None,
+                            max_time=1e6, rtol=1e-9, rd="all", ensemble=None) -> list:
+    r""":func:`classify_two_layer` of many :class:`~exactdyn.TwoLayer` models (the cells of a
+    phase diagram) with all their runs integrated together: every run of every model with
+    a smooth activation goes into ensembles grouped by width (:func:`stop_rd_many`), so a
+    (γ, γ') diagram is three batched integrations (widths m/4, m/2, m) instead of three
+    per cell. Kinked activations (or ``ensemble=False``) take :func:`rd_slope`'s
+    per-member path, model by model.
+
+    Returns
+    -------
+    list
+        Per model, its :class:`Regime`, or the exception that classifying it raised (so
+        one bad cell does not lose the others).
+    """
+    out: list = [None] * len(models)
+    plans: dict = {}
+    for q, obj in enumerate(models):
+        try:
+            if isinstance(obj, RDSlope):
+                out[q] = classify_two_layer(obj, tol=tol)
+                continue
+            args = _rd_arguments(obj, widths, seeds, loss_fraction, tol)
+            plan = _rd_plan(**args, n=10, max_time=max_time, rtol=rtol, rd=rd)
+            if _use_ensemble(ensemble, plan["models"][0][2]):
+                plans[q] = plan
+            else:
+                out[q] = rd_slope(**args, max_time=max_time, rtol=rtol, rd=rd,
+                                  ensemble=False, progress=False).regime()
+        except Exception as exc:  # recorded per model, the others go on
+            out[q] = exc
+    if plans:
+        keys = list(plans)
+        stops = _stops_ensemble([plans[q] for q in keys])
+        for q, st in zip(keys, stops):
+            try:
+                out[q] = _rd_finish(plans[q], st).regime()
+            except Exception as exc:  # noqa: BLE001 (as above)
+                out[q] = exc
+    return out
+
+
+def _batches(model) -> bool:
+    """Whether :func:`classify_two_layer_many` batches ``model``'s runs (phase diagrams)."""
+    from ..models.twolayer import TwoLayer
+
+    return isinstance(model, TwoLayer) and ensemble_applies(model)
 
 
 TWO_LAYER = register_taxonomy(Taxonomy(
     name="two_layer", labels=LABELS, accepts=_accepts, classify=classify_two_layer,
-    scores=SCORES), replace=True)
+    scores=SCORES, classify_many=classify_two_layer_many, batches=_batches), replace=True)
 
-__all__ = ["PROTOCOL", "RD_KINDS", "NoStop", "RDSlope", "classify_two_layer", "noise_band",
+__all__ = ["PROTOCOL", "RD_KINDS", "NoStop", "RDSlope", "classify_two_layer",
+           "classify_two_layer_many", "decade_ends", "ensemble_applies", "noise_band",
+           "stop_rd_many",
            "rd_slope", "relative_distance", "slope_label", "stop_rd"]

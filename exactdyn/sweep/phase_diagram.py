@@ -16,6 +16,7 @@ Two paths:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -237,15 +238,19 @@ def _generic_family(model, fixed: dict):
     from ..regimes.base import _REGISTRY
 
     cls = model if isinstance(model, type) else type(model)
-    if not (dataclasses.is_dataclass(cls) and hasattr(cls, "name")):
-        raise ValueError(f"model must be an exactdyn model class or instance, got {model!r}")
+    plain = not dataclasses.is_dataclass(cls) and isinstance(model, type) and \
+        hasattr(cls, "name") and hasattr(cls, "initial_state")
+    if not ((dataclasses.is_dataclass(cls) or plain) and hasattr(cls, "name")):
+        raise ValueError(f"model must be an exactdyn model class or instance, got {model!r}"
+                         + (" (pass the class, e.g. TwoLayer, with its hyperparameters in "
+                            "fixed)" if hasattr(cls, "name") else ""))
     base = None if isinstance(model, type) else model
     if base is not None and getattr(base, "explicit_init", False):
         raise ValueError("phase diagrams sweep hyperparameters of random inits; an explicit "
                          f"init is supported for Linear1D only (got {type(base).__name__}; "
                          "the decoupled inits: pass the class DeepLinear with mode_init, "
                          "or LinearNet with strengths, on an axis or in fixed)")
-    fields = [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+    fields = _init_fields(cls)
     defaults = {f.name: (getattr(base, f.name) if base is not None else f.default)
                 for f in fields}
     if base is None:
@@ -265,6 +270,22 @@ def _generic_family(model, fixed: dict):
     return cls, None, names[0], allowed, defaults
 
 
+def _init_fields(cls) -> list:
+    """The hyperparameters of a model class, each with ``name`` and ``default``: its
+    dataclass fields, or (a class such as TwoLayer whose constructor derives its state)
+    the keyword parameters of ``__init__`` (``None`` where required)."""
+    import dataclasses
+    import inspect
+    from types import SimpleNamespace
+
+    if dataclasses.is_dataclass(cls):
+        return [f for f in dataclasses.fields(cls) if not f.name.startswith("_")]
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [SimpleNamespace(name=p.name, default=None if p.default is p.empty else p.default)
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind in kinds]
+
+
 def model_cell(model, t=None, options=None) -> dict:
     """One cell of the per-cell path: the model's taxonomy's ``diagram_cell`` where it has
     one (Linear1D: its closed-form trajectory classified from samples), else
@@ -280,7 +301,7 @@ def _make(cls, base, params: dict):
     if hasattr(base, "with_values"):
         return base.with_values(**params)
     params = dict(params)
-    integer = [f.name for f in __import__("dataclasses").fields(cls)
+    integer = [f.name for f in _init_fields(cls)
                if isinstance(f.default, int) and not isinstance(f.default, bool)]
     for k in {"width", "seed", *integer}:
         if k in params and params[k] is not None:
@@ -401,9 +422,12 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
             raise ValueError(f"{k!r} is on an axis and cannot also be fixed")
     params = {**defaults, **fixed}
     # Validate every axis value once (a model per value, not per cell).
+    # The other axis at its first value: some hyperparameters come in pairs (TwoLayer's
+    # gamma and gamma_prime).
+    corner = {x_name: xs[0], y_name: ys[0]}
     for name, vals in ((x_name, xs), (y_name, ys)):
         for v in vals:
-            _make(cls, base, {**params, name: v})
+            _make(cls, base, {**params, **corner, name: v})
     scores_known = () if tax is None else tax.scores
     if quantity is None and "chi" not in scores_known and scores_known:
         quantity = scores_known[0]
@@ -442,6 +466,12 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     # ---- general path: one trajectory per cell ----
     fn = cell or model_cell
     ny, nx = len(ys), len(xs)
+    if (fn is model_cell and not general and tax.classify_many is not None
+            and options.get("ensemble", None) is not False and tax.batches is not None
+            and tax.batches(_make(cls, base, {**params, x_name: float(xs[0]),
+                                              y_name: float(ys[0])}))):
+        return _ensemble_diagram(tax_name, cls, base, params, x_name, xs, y_name, ys, jobs,
+                                 progress, options, common)
     tasks, keys = [], []
     t_key = None if t is None else np.asarray(t, dtype=float).tolist()
     fn_name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
@@ -479,3 +509,71 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
                         meta={"options": options, "computed": computed,
                               "cached": len(tasks) - computed},
                         **common)
+
+
+def _classify_chunk(tax_name, cls, base, cells, options) -> list:
+    """Cells ``[(n, params), ...]`` classified together by the taxonomy's
+    ``classify_many`` (one ensemble integration, :mod:`exactdyn.numeric.ensemble`);
+    module-level and picklable for the process pool. Per cell, its result dict or
+    ``{"error": message}``."""
+    tax = get_taxonomy(tax_name)
+    out = []
+    models, where = [], []
+    for _n, p in cells:
+        try:
+            models.append(_make(cls, base, p))
+            where.append(len(out))
+            out.append(None)
+        except Exception as exc:  # recorded per cell
+            out.append({"error": f"{type(exc).__name__}: {exc}"})
+    for k, r in zip(where, tax.classify_many(models, **options)):
+        out[k] = ({"error": f"{type(r).__name__}: {r}"} if isinstance(r, Exception)
+                  else regime_to_cell(r))
+    return [(n, r) for (n, _p), r in zip(cells, out)]
+
+
+def _ensemble_diagram(tax_name, cls, base, params, x_name, xs, y_name, ys, jobs, progress,
+                      options, common) -> PhaseDiagram:
+    """The trajectory path with the cells' runs integrated as ensembles: the cells are dealt
+    round-robin into one chunk per worker (``jobs``, default the CPU count; round-robin so
+    the slow cells of one region are shared), each chunk is one ``classify_many`` call."""
+    ny, nx = len(ys), len(xs)
+    cells = [(n, {**params, x_name: float(xs[n % nx]), y_name: float(ys[n // nx])})
+             for n in range(ny * nx)]
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(cells)))
+    chunks = [cells[k::workers] for k in range(workers)]
+    opts = {k: v for k, v in options.items() if k != "ensemble"}
+    tasks = [(tax_name, cls, base, chunk, opts) for chunk in chunks]
+    if workers == 1:
+        results, errors = [_classify_chunk(*tasks[0])], {}
+    else:
+        results, errors, _ = run_cells(_classify_chunk, tasks, [None] * workers, jobs=workers,
+                                       progress=progress)
+    labels = np.full((ny, nx), "", dtype="<U24")
+    predicted = np.full((ny, nx), "", dtype="<U24")
+    per_cell: dict = {}
+    for k, res in enumerate(results):
+        if res is None:
+            for n, _p in chunks[k]:
+                per_cell[n] = {"error": errors.get(k, "unknown error")}
+        else:
+            per_cell.update(dict(res))
+    names = sorted({k for r in per_cell.values() for k in r.get("scores", {})})
+    scores = {k: np.full((ny, nx), np.nan) for k in names}
+    failures = []
+    for n in range(ny * nx):
+        i, j = divmod(n, nx)
+        r = per_cell[n]
+        if "error" in r:
+            failures.append({"i": i, "j": j, "x": float(xs[j]), "y": float(ys[i]),
+                             "error": r["error"]})
+            continue
+        labels[i, j] = r["label"]
+        predicted[i, j] = r.get("predicted") or ""
+        for k, v in r.get("scores", {}).items():
+            scores[k][i, j] = np.nan if v is None else v
+    has_pred = bool(np.any(predicted != ""))
+    return PhaseDiagram(labels=labels, predicted=predicted if has_pred else None,
+                        scores=scores, method="trajectory", failures=failures,
+                        meta={"options": options, "computed": ny * nx, "cached": 0,
+                              "ensemble": True, "chunks": workers}, **common)
