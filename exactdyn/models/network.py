@@ -36,7 +36,7 @@ import sympy as sp
 
 from .. import _validation as check
 from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
-from ..symbolic.indexed_flow import IndexedNetwork, noether_quantity, split_sums
+from ..symbolic.indexed_flow import IndexedNetwork, noether_quantity, tidy_sums
 from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, WIDTH, neuron_sum, normalize
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -293,17 +293,17 @@ class Network:
     def _scalar_multi(self, what: str, expr, allowed=()) -> sp.Expr:
         """Check a scalar expression over several index kinds: declared indices, every
         array entry inside reductions over its indices, one index order per array."""
-        expr = split_sums(_expr(what, expr))
+        expr = _expr(what, expr)
         _smooth(what, expr)
         declared = self._declared
         for s in expr.atoms(sp.Sum):
-            (idx, lo, hi), = s.limits
-            if idx not in declared:
-                raise ValueError(f"{what}: the reduction over {idx} runs over an index not "
-                                 f"declared in indices= ({self._declared_text()})")
-            if lo != 0 or sp.simplify(hi - (declared[idx] - 1)) != 0:
-                raise ValueError(f"{what}: the reduction {s} must run over "
-                                 f"({idx}, 0, {declared[idx]} - 1)")
+            for idx, lo, hi in s.limits:
+                if idx not in declared:
+                    raise ValueError(f"{what}: the reduction over {idx} runs over an index "
+                                     f"not declared in indices= ({self._declared_text()})")
+                if lo != 0 or sp.simplify(hi - (declared[idx] - 1)) != 0:
+                    raise ValueError(f"{what}: the reduction {s} must run over "
+                                     f"({idx}, 0, {declared[idx]} - 1)")
         for atom in expr.atoms(sp.Indexed):
             base = atom.base
             if base not in self.params and base not in self.data_arrays:
@@ -326,7 +326,7 @@ class Network:
             raise ValueError(f"{what}: an entry indexed by {ix} stands outside a reduction over "
                              f"{ix}; {what} must be a scalar (use Sum over {ix})")
         self._known_symbols(what, expr, allowed)
-        return expr
+        return tidy_sums(expr)
 
     def _declared_text(self) -> str:
         return ", ".join(f"{ix}: {size}" for ix, size in self._declared.items())

@@ -31,11 +31,28 @@ from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, Pac
 from .indexed import TIME, _Lowerer, lower_indexed
 
 
+class _NetworkLowerer(_Lowerer):
+    """The indexed printer over a network's declared index kinds, with reductions over
+    several indices (sympy merges directly nested sums into one ``Sum``): all but the
+    outermost index reduced first, then the outermost as a sum over its axis."""
+
+    def reduce(self, s: sp.Sum):
+        if len(s.limits) == 1:
+            return super().reduce(s)
+        inner = sp.Sum(s.function, *s.limits[:-1])
+        code, labels = self.lower(inner)
+        kind = self.kinds[s.limits[-1][0]]
+        if kind not in labels:
+            raise NotImplementedError(f"summand of {s} does not depend on its index")
+        return self.emit(f"np.sum({code}, axis={labels.index(kind)})",
+                         tuple(k for k in labels if k != kind))
+
+
 def _lowerer(network):
     """A printer whose axis kinds are the network's declared indices (time first)."""
     order = (TIME,) + tuple(ix.name for ix, _size in network.indices)
     letters = dict(zip(order, string.ascii_lowercase, strict=False))
-    return type("_NetworkLowerer", (_Lowerer,), {"order": order, "letters": letters})
+    return type("_Lowerer", (_NetworkLowerer,), {"order": order, "letters": letters})
 
 
 def lower_network_exprs(network, exprs, func_name, batched=False,

@@ -82,56 +82,64 @@ class IndexedNetwork:
         return out
 
 
-def split_sums(expr: sp.Expr) -> sp.Expr:
-    """Nested single-limit reductions: ``Sum(f, l1, l2)`` -> ``Sum(Sum(f, l1), l2)``."""
-    def one(s):
-        out = s.function
-        for lim in s.limits:
-            out = sp.Sum(out, lim)
-        return out
-
-    return expr.replace(lambda e: isinstance(e, sp.Sum) and len(e.limits) > 1, one)
-
-
 def _collapse(expr: sp.Expr) -> sp.Expr:
     r""":math:`\sum_x \delta_{xy} g_x = g_y` in every reduction whose summand holds a
-    Kronecker delta of its own index (bottom-up, so inner deltas collapse first); other
-    reductions keep their factored form."""
+    Kronecker delta of one of its indices (bottom-up, so inner deltas collapse first; a
+    reduction over several indices, which sympy makes of directly nested ones, drops each
+    index that a delta fixes); other reductions keep their factored form."""
 
     def one(s: sp.Sum) -> sp.Expr:
-        (idx, lo, hi), = s.limits
-        if not any(idx in q.free_symbols for q in s.function.atoms(sp.KroneckerDelta)):
+        bound = {lim[0] for lim in s.limits}
+        if not any(bound & q.free_symbols for q in s.function.atoms(sp.KroneckerDelta)):
             return s
-        out, rest = [], []
+        out = sp.S.Zero
         for term in sp.Add.make_args(sp.expand(s.function, deep=False)):
-            deltas = [f for f in sp.Mul.make_args(term) if isinstance(f, sp.KroneckerDelta)
-                      and idx in f.free_symbols]
-            if deltas:
-                delta = deltas[0]
-                other = delta.args[1] if delta.args[0] == idx else delta.args[0]
-                out.append((term / delta).xreplace({idx: other}))
-            else:
-                rest.append(term)
-        result = sp.Add(*out)
-        if rest:
-            result += sp.Sum(sp.Add(*rest), (idx, lo, hi))
-        return result
+            limits = list(s.limits)
+            for lim in s.limits:
+                idx = lim[0]
+                deltas = [f for f in sp.Mul.make_args(term)
+                          if isinstance(f, sp.KroneckerDelta) and idx in f.free_symbols]
+                if deltas:
+                    delta = deltas[0]
+                    other = delta.args[1] if delta.args[0] == idx else delta.args[0]
+                    term = (term / delta).xreplace({idx: other})
+                    limits.remove(lim)
+            out += sp.Sum(term, *limits) if limits else term
+        return out
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), one)
+
+
+def _split_one(expr: sp.Expr, limit, rename=None) -> sp.Expr:
+    """``Sum(expr, limit)`` split over the terms of ``expr``, factors free of the index
+    pulled out; ``rename(summand)`` gives a new name for the bound index (or None)."""
+    idx, lo, hi = limit
+    out = sp.S.Zero
+    for term in sp.Add.make_args(expr):
+        inside = [f for f in sp.Mul.make_args(term) if idx in f.free_symbols]
+        outside = [f for f in sp.Mul.make_args(term) if idx not in f.free_symbols]
+        if not inside:
+            out += sp.Mul(*outside) * (hi - lo + 1)
+            continue
+        summand = sp.Mul(*inside)
+        name = rename(summand) if rename is not None else None
+        if name is not None:
+            summand, idx_used = summand.xreplace({idx: name}), name
+        else:
+            idx_used = idx
+        out += sp.Mul(*outside) * sp.Sum(summand, (idx_used, lo, hi))
+    return out
 
 
 def tidy_sums(expr: sp.Expr) -> sp.Expr:
     r"""Reductions split over additions of their summand and factors free of the summation
     index pulled out, :math:`\sum_x c\,(f_x + g_x) = c\sum_x f_x + c\sum_x g_x`, so that
-    each lowers to one product and none has a free index of its own kind inside."""
+    each lowers to one product and none has a free index of its own kind inside (the
+    indices of a multiple reduction one at a time, innermost first)."""
     if isinstance(expr, sp.Sum):
-        (idx, lo, hi), = expr.limits
-        out = sp.S.Zero
-        for term in sp.Add.make_args(tidy_sums(expr.function)):
-            inside = [f for f in sp.Mul.make_args(term) if idx in f.free_symbols]
-            outside = [f for f in sp.Mul.make_args(term) if idx not in f.free_symbols]
-            out += sp.Mul(*outside) * (sp.Sum(sp.Mul(*inside), (idx, lo, hi)) if inside
-                                       else hi - lo + 1)
+        out = tidy_sums(expr.function)
+        for lim in expr.limits:
+            out = _split_one(out, lim)
         return out
     if expr.args and not isinstance(expr, sp.Indexed):
         return expr.func(*[tidy_sums(a) for a in expr.args])
@@ -142,21 +150,13 @@ def canonical(expr: sp.Expr) -> sp.Expr:
     r"""A canonical form of an expression with reductions, for deciding identities:
     summands expanded, reductions split over additions with constants pulled out (as
     :func:`tidy_sums`), and each bound index renamed by the height of its reduction (the
-    longest chain of reductions below it), so that equal reductions compare equal and no
-    renamed index can capture another."""
+    number of summation indices at or below it), so that equal reductions compare equal and
+    no renamed index can capture another."""
     if isinstance(expr, sp.Sum):
-        (idx, lo, hi), = expr.limits
-        body = sp.expand(canonical(expr.function))
-        out = sp.S.Zero
-        for term in sp.Add.make_args(body):
-            inside = [f for f in sp.Mul.make_args(term) if idx in f.free_symbols]
-            outside = [f for f in sp.Mul.make_args(term) if idx not in f.free_symbols]
-            if not inside:
-                out += sp.Mul(*outside) * (hi - lo + 1)
-                continue
-            summand = sp.Mul(*inside)
-            name = sp.Symbol(f"_c{_height(summand)}", integer=True)
-            out += sp.Mul(*outside) * sp.Sum(summand.xreplace({idx: name}), (name, lo, hi))
+        out = sp.expand(canonical(expr.function))
+        for lim in expr.limits:
+            out = sp.expand(_split_one(out, lim, lambda summand: sp.Symbol(
+                f"_c{_height(summand)}", integer=True)))
         return out
     if expr.args and not isinstance(expr, sp.Indexed):
         return sp.expand(expr.func(*[canonical(a) for a in expr.args]))
@@ -164,8 +164,7 @@ def canonical(expr: sp.Expr) -> sp.Expr:
 
 
 def _height(expr) -> int:
-    sums = list(expr.atoms(sp.Sum))
-    return 1 + max((_height(s.function) for s in sums), default=-1)
+    return max((len(s.limits) + _height(s.function) for s in expr.atoms(sp.Sum)), default=0)
 
 
 @dataclass
@@ -248,7 +247,9 @@ def _metric_symmetric(network: IndexedNetwork, action: dict) -> bool:
 
 
 def noether_quantity(network: IndexedNetwork, action: dict) -> sp.Expr:
-    r""":math:`Q = \tfrac12\sum_b \eta_b^{-1}\sum_{j\ldots}\theta_{b,j\ldots}(A\theta)_{b,j\ldots}`."""
+    r"""Noether's quantity of an action,
+    :math:`Q = \tfrac12\sum_b \eta_b^{-1}\sum_{j\ldots}\theta_{b,j\ldots}(A\theta)_{b,j\ldots}`
+    (``network``: anything with ``sizes``, ``param_indices`` and ``rates``)."""
     total = sp.S.Zero
     sizes = network.sizes
     for b, act in action.items():
@@ -256,7 +257,7 @@ def noether_quantity(network: IndexedNetwork, action: dict) -> sp.Expr:
         for ix in reversed(network.param_indices[b]):
             body = sp.Sum(body, (ix, 0, sizes[ix] - 1))
         total += body / network.rates[b]
-    return total / 2
+    return tidy_sums(total / 2)
 
 
 def derive_indexed_flow(network: IndexedNetwork) -> IndexedGradientFlow:
