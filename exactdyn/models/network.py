@@ -1,9 +1,11 @@
 r"""User-defined networks: a loss written in plain sympy, run through the whole pipeline.
 
 A researcher writes the loss of their network with ``sympy.IndexedBase`` parameters over
-one neuron index and explicit reductions ``Sum(..., (i, 0, d - 1))``; :class:`Network`
-checks it and turns it into the package's :class:`~exactdyn.symbolic.flow.SymbolicNetwork`,
-so the gradient flow
+one neuron index and explicit reductions ``Sum(..., (i, 0, d - 1))`` — or over several
+index kinds with data arrays (``indices={i: d, k: D, s: n}``, ``W[i, k]``, ``X[s, k]``) —
+and :class:`Network` checks it and turns it into the package's
+:class:`~exactdyn.symbolic.flow.SymbolicNetwork` (or, with several index kinds,
+:class:`~exactdyn.symbolic.indexed_flow.IndexedNetwork`), so the gradient flow
 
 .. math:: \dot\theta_{b,j} = -\eta_b\,\frac{\partial L}{\partial \theta_{b,j}}
 
@@ -104,7 +106,8 @@ class Network:
     name : str
         Name of the network (letters, digits, ``_`` and ``-``; starts with a letter).
     params : sequence of sympy.IndexedBase
-        The parameter vectors, one entry per neuron, in state order.
+        The parameters in state order: vectors over the neurons, or, with ``indices``,
+        arrays over the declared indices (``W[i, k]``).
     index : sympy.Symbol
         The neuron index used in the loss, observables and symmetries (networks over one
         index; else give ``indices``).
