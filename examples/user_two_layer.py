@@ -7,9 +7,10 @@ the network of Luo et al. (JMLR 2021) and Chen et al. (2023) that exactdyn ships
 ``TwoLayer``, here written in plain sympy as ``ed.Network(..., indices={i: d, k: D, s: n})``
 with data arrays ``X[s, k]``, ``Y[s]`` and taken end to end: the derivation at free indices
 (steps recorded), the lowered numpy code, float64 integration checked against the built-in
-``TwoLayer``, 30-digit integration, gradient descent, the linear network's rescaling
-symmetry :math:`a_i^2 - |W_i|^2` proven and conserved, a derivation report, and a phase
-diagram over (α, init scale) with a user classifier.
+``TwoLayer``, 30-digit integration, gradient descent, the linear network's balance
+:math:`a_j^2 - |W_j|^2` (Noether's quantity of one neuron's rescaling) proven and
+conserved, a derivation report, and a phase diagram over (α, init scale) with a user
+classifier.
 
 Run time: about 30 s.
 
@@ -83,13 +84,16 @@ def main(argv=None) -> None:
     print("GD (lr 0.01) against the flow at t = 1:", np.max(np.abs(gd["W"][-1] - hp["W"][-1]
                                                                    .astype(float))))
 
-    linear = build_network(activation=lambda h: h,
-                           symmetries={"rescaling": {a: a[i], W: -W[i, k]}})
+    # The rescaling a_j -> c a_j, W_j -> W_j / c of one neuron j (infinitesimally, with
+    # KroneckerDelta(i, j)) is a symmetry of the linear network: a_j^2 - |W_j|^2 is conserved.
+    j = sp.Symbol("j", integer=True)
+    one_neuron = {a: sp.KroneckerDelta(i, j) * a[i], W: -sp.KroneckerDelta(i, j) * W[i, k]}
+    linear = build_network(activation=lambda h: h, symmetries={"balance": one_neuron})
     lin = linear.from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)
     (q,) = ed.gradient_flow(lin).conserved
     lt = ed.solve(lin, t)
     per_neuron = lt["a"] ** 2 - np.sum(lt["W"] ** 2, axis=2)
-    print(f"rescaling: Q = {q.expr}, proven {q.proven}; drift of a_i^2 - |W_i|^2:",
+    print(f"balance: Q_j = {q.expr}, proven {q.proven}; drift of a_j^2 - |W_j|^2:",
           np.max(np.abs(per_neuron - per_neuron[0])))
     rep = ed.report(lin, f"{out}/report", t=[0.0, 1.0, 2.0], precision=20)
     print("report written to", f"{out}/report", "-", type(rep).__name__)

@@ -42,9 +42,14 @@ def two_layer(act=sp.tanh, **kw) -> ed.Network:
                       data=[X, Y], hyper=[alpha, *kw.pop("extra_hyper", [])], **kw)
 
 
+j = sp.Symbol("j", integer=True)
+#: The rescaling of neuron j alone, a_j -> c a_j, W_j -> W_j / c (infinitesimally).
+ONE_NEURON = {a: sp.KroneckerDelta(i, j) * a[i], W: -sp.KroneckerDelta(i, j) * W[i, k]}
+
+
 def linear_two_layer() -> ed.Network:
     return two_layer(act=lambda h: h,
-                     symmetries={"rescaling": {a: a[i], W: -W[i, k]}})
+                     symmetries={"rescaling": {a: a[i], W: -W[i, k]}, "balance": ONE_NEURON})
 
 
 def instance(seed, m=3, dim=2, samples=4):
@@ -154,8 +159,11 @@ def test_rescaling_symmetry_is_proven_and_conserved_along_the_trajectory():
     a0, W0, X0, Y0 = instance(3, m=4, dim=3, samples=5)
     model = linear_two_layer().from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)
     flow = ed.gradient_flow(model)
-    (q,) = flow.conserved
-    assert q.proven
+    q, balance = flow.conserved
+    assert q.proven and balance.proven
+    # Noether's quantity of the one-neuron action is a_j^2/2 - |W_j|^2/2, at the free j.
+    want = a[j] ** 2 / 2 - sp.Sum(W[j, k] ** 2, (k, 0, D - 1)) / 2
+    assert sp.simplify(balance.expr - want) == 0
     traj = ed.solve(model, np.linspace(0.0, 5.0, 11))
     Q = np.sum(traj["a"] ** 2, axis=1) / 2 - np.sum(traj["W"] ** 2, axis=(1, 2)) / 2
     assert np.max(np.abs(Q - Q[0])) < 1e-9 * max(1.0, abs(Q[0]))
@@ -170,10 +178,22 @@ def test_rescaling_symmetry_is_proven_and_conserved_along_the_trajectory():
 
 
 def test_rescaling_is_not_a_symmetry_of_tanh_and_is_not_proven():
-    net = two_layer(symmetries={"rescaling": {a: a[i], W: -W[i, k]}})
+    net = two_layer(symmetries={"rescaling": {a: a[i], W: -W[i, k]}, "balance": ONE_NEURON})
     a0, W0, X0, Y0 = instance(0)
-    (q,) = ed.gradient_flow(net.from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)).conserved
-    assert not q.proven
+    flow = ed.gradient_flow(net.from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0))
+    assert not any(q.proven for q in flow.conserved)
+
+
+def test_a_given_conserved_quantity_is_proven_only_if_it_is_noethers():
+    right = sp.Sum(a[i] ** 2, (i, 0, d - 1)) / 2 - \
+        sp.Sum(sp.Sum(W[i, k] ** 2, (k, 0, D - 1)), (i, 0, d - 1)) / 2
+    wrong = sp.Sum(a[i] ** 2, (i, 0, d - 1)) / 2
+    action = {a: a[i], W: -W[i, k]}
+    net = two_layer(act=lambda h: h, symmetries={"right": (action, right),
+                                                  "wrong": (action, wrong)})
+    a0, W0, X0, Y0 = instance(0)
+    flow = ed.gradient_flow(net.from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0))
+    assert [q.proven for q in flow.conserved] == [True, False]
 
 
 def test_weight_decay_breaks_the_rescaling_conservation_law():

@@ -354,6 +354,21 @@ class Network:
             left.remove(ready[0])
         return tuple((ix, self._declared[ix]) for ix in order)
 
+    def _delta_indices(self, what: str, expr) -> set:
+        """Symbols paired with a declared index in a ``KroneckerDelta`` (the neuron ``j`` of
+        an action on one neuron): free indices of that kind."""
+        out = set()
+        for delta in expr.atoms(sp.KroneckerDelta):
+            x, y = delta.args
+            if y in self._declared and x not in self._declared:
+                x, y = y, x
+            if x in self._declared and isinstance(y, sp.Symbol) and y not in self._declared:
+                if y in self._size_symbols or y in self.hyper or y in self.data:
+                    raise ValueError(f"{what}: {delta} pairs the index {x} with {y}, which is "
+                                     "a size, hyperparameter or data; use a new symbol")
+                out.add(y)
+        return out
+
     def _symmetries_multi(self, symmetries) -> tuple:
         if not isinstance(symmetries, dict):
             raise ValueError("symmetries must be a dict name -> action (a dict base -> "
@@ -372,8 +387,9 @@ class Network:
             for b, e in action.items():
                 if b not in self.params:
                     raise ValueError(f"symmetry {name!r}: {b!r} is not one of the params")
-                e = self._scalar_multi(f"symmetry {name!r}", e, self._array_indices[b])
-                act[b] = e
+                free = self._delta_indices(f"symmetry {name!r}", _expr(f"symmetry {name!r}", e))
+                act[b] = self._scalar_multi(f"symmetry {name!r}", e,
+                                            self._array_indices[b] + tuple(free))
             noether = noether_quantity(shape, act)
             if conserved is None:
                 conserved, how = noether, "Q = θᵀH⁻¹Aθ/2 (Noether's argument for gradient flow)."

@@ -65,7 +65,10 @@ def network_conserved_values(model, flow, states: dict) -> dict:
     net = flow.network
     data, scalars = model.data_arrays(), model.scalar_values()
     out = {}
+    bound = set(net.kinds)
     for q in flow.conserved:
+        if {ix for x in q.expr.atoms(sp.Indexed) for ix in x.indices} - bound:
+            continue  # one quantity per neuron (a free index): not a scalar to plot
         src = lower_network_exprs(net, [q.expr], "conserved", batched=True)
         args = [np.asarray(states[b.name], dtype=float) for b in net.params]
         args += [data[a] if a in data else float(scalars[a])

@@ -217,7 +217,10 @@ def loss_change(network: IndexedNetwork, action: dict) -> sp.Expr:
         if atom.base in action:
             own = network.param_indices[atom.base]
             moves[atom] = atom + eps * action[atom.base].xreplace(dict(zip(own, atom.indices)))
-    return sp.diff(network.loss.xreplace(moves), eps).subs(eps, 0)
+    change = sp.diff(network.loss.xreplace(moves), eps).subs(eps, 0)
+    # An action on one neuron j carries KroneckerDelta(i, j): pulled out of the inner
+    # reductions and collapsed, so that δL is written at j.
+    return _collapse(tidy_sums(change))
 
 
 def _metric_symmetric(network: IndexedNetwork, action: dict) -> bool:
@@ -249,7 +252,9 @@ def _metric_symmetric(network: IndexedNetwork, action: dict) -> bool:
 def noether_quantity(network: IndexedNetwork, action: dict) -> sp.Expr:
     r"""Noether's quantity of an action,
     :math:`Q = \tfrac12\sum_b \eta_b^{-1}\sum_{j\ldots}\theta_{b,j\ldots}(A\theta)_{b,j\ldots}`
-    (``network``: anything with ``sizes``, ``param_indices`` and ``rates``)."""
+    (``network``: anything with ``sizes``, ``param_indices`` and ``rates``). An action on
+    one neuron (a factor ``KroneckerDelta(i, j)``) gives one quantity per neuron, at
+    :math:`j`: :math:`\tfrac12(a_j^2 - \sum_k W_{jk}^2)` for the rescaling of neuron j."""
     total = sp.S.Zero
     sizes = network.sizes
     for b, act in action.items():
@@ -257,7 +262,7 @@ def noether_quantity(network: IndexedNetwork, action: dict) -> sp.Expr:
         for ix in reversed(network.param_indices[b]):
             body = sp.Sum(body, (ix, 0, sizes[ix] - 1))
         total += body / network.rates[b]
-    return tidy_sums(total / 2)
+    return _collapse(tidy_sums(total / 2))
 
 
 def derive_indexed_flow(network: IndexedNetwork) -> IndexedGradientFlow:
