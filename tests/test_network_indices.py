@@ -173,8 +173,10 @@ def test_rescaling_symmetry_is_proven_and_conserved_along_the_trajectory():
     # The report's lowering of Q agrees with the hand formula.
     from exactdyn.report.figures import conserved_values
 
-    np.testing.assert_allclose(conserved_values(model, traj.state)["rescaling"], Q,
-                               rtol=1e-12, atol=1e-12)
+    values = conserved_values(model, traj.state)
+    np.testing.assert_allclose(values["rescaling"], Q, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(values["max over j of |balance(t) - balance(0)|"],
+                               np.max(np.abs(per - per[0]), axis=1) / 2, atol=1e-12)
 
 
 def test_rescaling_is_not_a_symmetry_of_tanh_and_is_not_proven():

@@ -56,14 +56,16 @@ def _lowerer(network):
 
 
 def lower_network_exprs(network, exprs, func_name, batched=False,
-                        into=False) -> CompiledExpressions:
+                        into=False, free=None) -> CompiledExpressions:
     r"""Source of ``func_name(*params, *data, *scalars)`` for expressions of ``network``:
     the state arrays, the data arrays, then the scalar symbols used (hyperparameters and
     sizes, by name; ``arg_names`` lists them). ``batched``: the state arrays carry a
     leading time axis (observables of a trajectory); ``into``: see
-    :func:`.indexed.lower_indexed`."""
+    :func:`.indexed.lower_indexed`; ``free``: further free index symbol -> kind (a
+    per-neuron conserved quantity's ``j``), each an axis of the result."""
     arrays = tuple(network.params) + tuple(network.data.values())
-    return lower_indexed(list(exprs), arrays, network.kinds, {}, func_name,
+    kinds = {**network.kinds, **(free or {})}
+    return lower_indexed(list(exprs), arrays, kinds, {}, func_name,
                          lowerer=_lowerer(network),
                          batched=set(network.params) if batched else (), into=into)
 

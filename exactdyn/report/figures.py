@@ -65,16 +65,24 @@ def network_conserved_values(model, flow, states: dict) -> dict:
     net = flow.network
     data, scalars = model.data_arrays(), model.scalar_values()
     out = {}
-    bound = set(net.kinds)
     for q in flow.conserved:
-        if {ix for x in q.expr.atoms(sp.Indexed) for ix in x.indices} - bound:
-            continue  # one quantity per neuron (a free index): not a scalar to plot
-        src = lower_network_exprs(net, [q.expr], "conserved", batched=True)
+        # A quantity per neuron (a free index j, of the kind of the position it holds in
+        # a parameter) is shown through its largest drift over the neurons.
+        free = {ix: net.param_indices[x.base][pos].name for x in q.expr.atoms(sp.Indexed)
+                if x.base in net.param_indices for pos, ix in enumerate(x.indices)
+                if ix not in net.kinds}
+        src = lower_network_exprs(net, [q.expr], "conserved", batched=True, free=free)
         args = [np.asarray(states[b.name], dtype=float) for b in net.params]
         args += [data[a] if a in data else float(scalars[a])
                  for a in src.arg_names[len(net.params):]]
         lead = args[0].shape[:args[0].ndim - len(net.param_indices[net.params[0]])]
-        out[q.name] = np.broadcast_to(np.asarray(src.function()(*args)[0], dtype=float), lead)
+        val = np.asarray(src.function()(*args)[0], dtype=float)
+        if free:
+            val = np.broadcast_to(val, lead + val.shape[len(lead):]).reshape(lead + (-1,))
+            val = np.max(np.abs(val - val[:1]), axis=-1)
+            out[f"max over {', '.join(map(str, free))} of |{q.name}(t) - {q.name}(0)|"] = val
+        else:
+            out[q.name] = np.broadcast_to(val, lead)
     return out
 
 
