@@ -60,8 +60,9 @@ def conserved_values(model, states: dict) -> dict:
 
 
 def network_conserved_values(model, flow, states: dict) -> dict:
-    """Each conserved quantity of a network over several index kinds on states with a
-    leading time axis, lowered by :func:`~exactdyn.numeric.multi_index.lower_network_exprs`."""
+    r"""Each conserved quantity of a network over several index kinds on states with a
+    leading time axis, lowered by :func:`~exactdyn.numeric.multi_index.lower_network_exprs`;
+    a quantity per neuron ``Q`` as ``Q_max``, :math:`\max_j |Q_j(t) - Q_j(0)|`."""
     net = flow.network
     data, scalars = model.data_arrays(), model.scalar_values()
     out = {}
@@ -80,7 +81,7 @@ def network_conserved_values(model, flow, states: dict) -> dict:
         if free:
             val = np.broadcast_to(val, lead + val.shape[len(lead):]).reshape(lead + (-1,))
             val = np.max(np.abs(val - val[:1]), axis=-1)
-            out[f"max over {', '.join(map(str, free))} of |{q.name}(t) - {q.name}(0)|"] = val
+            out[f"{q.name}_max"] = val  # plotted as Q_max: max_j |Q_j(t) - Q_j(0)|
         else:
             out[q.name] = np.broadcast_to(val, lead)
     return out
