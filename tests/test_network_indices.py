@@ -345,3 +345,11 @@ def test_one_declared_index_is_the_one_index_network():
     assert not net.multi_index and net.index == i1
     traj = ed.solve(net.from_init({"u": [1.0, -2.0]}), [0.0, 1.0])
     np.testing.assert_allclose(traj["u"][-1], np.exp(-1.0) * np.array([1.0, -2.0]), rtol=1e-10)
+
+
+def test_gradient_descent_converges_at_order_1_to_the_flow_and_2_to_the_modified_flow():
+    a0, W0, X0, Y0 = instance(4, m=3, dim=2, samples=3)
+    model = two_layer().from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)
+    rep = ed.verify(model, [0.0, 0.5, 1.0], lrs=[0.02, 0.01, 0.005, 0.0025])
+    assert rep.passed
+    assert abs(rep.gd.order_flow - 1) < 0.05 and abs(rep.gd.order_modified - 2) < 0.1
