@@ -353,3 +353,28 @@ def test_gradient_descent_converges_at_order_1_to_the_flow_and_2_to_the_modified
     rep = ed.verify(model, [0.0, 0.5, 1.0], lrs=[0.02, 0.01, 0.005, 0.0025])
     assert rep.passed
     assert abs(rep.gd.order_flow - 1) < 0.05 and abs(rep.gd.order_modified - 2) < 0.1
+
+
+@settings(max_examples=20, deadline=None)
+@given(m=st.integers(1, 4), dim=st.integers(1, 3), samples=st.integers(1, 4),
+       seed=st.integers(0, 2**16), al=st.floats(0.2, 5.0), scale=st.floats(1e-3, 3.0))
+def test_lowered_rhs_equals_the_builtin_two_layer_rhs_over_shapes(m, dim, samples, seed, al,
+                                                                   scale):
+    a0, W0, X0, Y0 = instance(seed, m, dim, samples)
+    a0, W0 = scale * a0, scale * W0
+    ours = ed.lower(two_layer().from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=al))
+    theirs = ed.lower(ed.TwoLayer.from_init(a0, W0, X0, Y0, activation="tanh", alpha=al,
+                                            bias=False))
+    y = np.concatenate([a0, W0.ravel()])
+    want = theirs.rhs(0.0, y)
+    np.testing.assert_allclose(ours.rhs(0.0, y), want, rtol=1e-12,
+                               atol=1e-14 * max(1.0, float(np.max(np.abs(want)))))
+
+
+def test_heyoka_is_refused_by_name_and_the_flow_displays_in_notebooks():
+    a0, W0, X0, Y0 = instance(0)
+    model = two_layer().from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)
+    with pytest.raises(ValueError, match="heyoka.*several index kinds.*taylor"):
+        ed.solve(model, [0.0, 1.0], precision=20, method="heyoka")
+    flow = ed.gradient_flow(model)
+    assert "Gradient flow of W" in flow._repr_markdown_() and "\\dot{W}" in flow._repr_latex_()

@@ -201,6 +201,11 @@ class IndexedGradientFlow:
                 f"its loss. Conserved: {escape_markdown(conserved) or 'none'}.\n\n"
                 + steps_markdown(self.steps))
 
+    def _repr_latex_(self) -> str:
+        from .latex import steps_mathjax
+
+        return steps_mathjax(self.steps)
+
 
 def gradient(network: IndexedNetwork, base: sp.IndexedBase) -> sp.Expr:
     r""":math:`\partial L/\partial\theta_{b,j\ldots}` at the free indices, deltas collapsed."""
