@@ -22,7 +22,7 @@ import string
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-import gmpy2
+import mpmath
 import numpy as np
 import sympy as sp
 
@@ -157,9 +157,8 @@ class MultiIndexLoweredFlow(PackedFlow):
                   for n in self.state_names]
         mp = any(a.dtype == object for a in arrays)
         if mp:
-            from mpmath import mpf
-
-            values = tuple(np.vectorize(mpf, otypes=[object])(v) if isinstance(v, np.ndarray)
+            values = tuple(np.vectorize(mpmath.mpf, otypes=[object])(v)
+                           if isinstance(v, np.ndarray)
                            else v for v in self._obs_values)
             outs = self._obs_mp(*arrays, *values)
         else:
@@ -173,6 +172,9 @@ class MultiIndexLoweredFlow(PackedFlow):
     def taylor_engine(self, order: int):
         """A Taylor engine of the flow unrolled entry by entry (module docstring); call
         inside the gmpy2 context of the working precision."""
+        # Loaded on the high-precision path only (gmpy2 costs the float64 path nothing).
+        import gmpy2
+
         from .taylor import TaylorEngine, compile_flow
 
         flow, model = self.flow, self.model
