@@ -249,6 +249,10 @@ def test_random_init_scaled_init_and_values():
     np.testing.assert_array_equal(twice.initial_state()["W"], 2 * model.initial_state()["W"])
     other = model.with_values(alpha=2.0)
     assert other.values()["alpha"] == 2.0
+    fewer = model.with_values(X=X0[:2], Y=Y0[:2])  # other data: n follows the arrays
+    assert fewer.values()["n"] == 2 and fewer.data_arrays()["Y"].tolist() == Y0[:2].tolist()
+    with pytest.raises(ValueError, match="'Y' has 3 entries along s"):
+        model.with_values(X=X0[:2], Y=Y0[:3])
 
 
 def _converged(model):
