@@ -136,7 +136,12 @@ class Network:
         :math:`\dot\theta = -H\nabla L` gives
         :math:`Q = \tfrac12\sum_b \eta_b^{-1}\sum_i \theta_{b,i}\,(A\theta)_{b,i}`. Both the
         invariance of the loss and :math:`\dot Q = 0` are proven symbolically; a symmetry
-        that fails either is reported as not proven.
+        that fails either is reported as not proven. With ``indices``: the action at each
+        parameter's own indices (``{a: a[i], W: -W[i, k]}``, the rescaling), or on one
+        neuron ``j`` (a new symbol) with a factor ``KroneckerDelta(i, j)``, which gives one
+        quantity per neuron (:math:`\tfrac12 a_j^2 - \tfrac12\sum_k W_{jk}^2`); proven when
+        :math:`\delta L` simplifies to 0 and :math:`H^{-1}A` is symmetric
+        (:mod:`exactdyn.symbolic.indexed_flow`).
     data : sequence of sympy.Symbol or sympy.IndexedBase, optional
         Data: scalar symbols (moments of the data set, a target), given values like
         ``hyper``, and, with ``indices``, arrays (``IndexedBase`` such as ``X[s, k]``,
