@@ -177,37 +177,61 @@ class MultiIndexLoweredFlow(PackedFlow):
 
         from .taylor import TaylorEngine, compile_flow
 
-        flow, model = self.flow, self.model
-        net = flow.network
-        sizes = {str(k): v for k, v in model.sizes().items()}
-        size_values = {size: sizes[str(size)] for _ix, size in net.indices}
-        j = NEURON_INDEX  # every unrolled entry is a "vector" of width 1 at this index
-        values = {sym: gmpy2.mpfr(float(model.scalar_values()[str(sym)]))
-                  for sym in net.hyper.values()}
-        values.update({size: gmpy2.mpfr(v) for size, v in size_values.items()})
-        data_symbols = {}
-        for name, base in net.data.items():
-            arr = self._data[name]
-            for idx in np.ndindex(arr.shape):
-                s = sp.Symbol(f"_{name}_{'_'.join(map(str, idx))}")
-                data_symbols[base[idx]] = s
-                values[s] = gmpy2.mpfr(float(arr[idx]))
-        entries, bases, slices = {}, [], []
-        for n, b in zip(self.state_names, net.params, strict=True):
-            start = self.slices[n].start
-            for flat, idx in enumerate(np.ndindex(self.shapes[n])):
-                fake = sp.IndexedBase(f"_{n}_{'_'.join(map(str, idx))}")
-                entries[b[idx]] = fake[j]
-                bases.append((b, idx, fake))
-                slices.append(slice(start + flat, start + flat + 1))
-        rhs = {}
-        for b, idx, fake in bases:
-            free = [net.free_index(ix) for ix in net.param_indices[b]]
-            e = flow.rhs[b].xreplace(dict(zip(free, map(sp.Integer, idx))))
-            e = e.xreplace(size_values).doit()
-            rhs[fake] = e.xreplace(entries).xreplace(data_symbols)
-        view = SimpleNamespace(network=SimpleNamespace(params=tuple(f for *_r, f in bases),
-                                                       name=net.name), rhs=rhs)
-        program = compile_flow(view, values, 1, slices)
+        net = self.flow.network
+        scalars = self.model.scalar_values()
+        unrolled = _unrolled(self.flow, self.state_names, self.shapes, self.slices,
+                             {name: a.shape for name, a in self._data.items()}, scalars)
+        values = {sym: gmpy2.mpfr(float(scalars[str(sym)])) for sym in net.hyper.values()}
+        values.update({size: gmpy2.mpfr(int(scalars[str(size)])) for _ix, size in net.indices})
+        for (name, idx), sym in unrolled.data_symbols.items():
+            values[sym] = gmpy2.mpfr(float(self._data[name][idx]))  # exact: binary64
+        program = compile_flow(unrolled.view, values, 1, unrolled.slices)
         return TaylorEngine(program, order)
 
+
+def _unroll_sum(s: sp.Sum) -> sp.Expr:
+    """A reduction with integer limits written out term by term (innermost index first)."""
+    body = s.function
+    for idx, lo, hi in s.limits:
+        body = sp.Add(*[body.xreplace({idx: sp.Integer(v)}) for v in range(int(lo), int(hi) + 1)])
+    return body
+
+
+#: (id(flow), state and data shapes) -> (flow, the unrolled program's sympy form); the
+#: expansion is the costly part of the high-precision setup, and depends only on the sizes.
+_UNROLLED: dict = {}
+
+
+def _unrolled(flow, state_names, shapes, slices, data_shapes, scalars):
+    key = (id(flow), tuple(shapes.items()), tuple(sorted(data_shapes.items())))
+    if key in _UNROLLED and _UNROLLED[key][0] is flow:
+        return _UNROLLED[key][1]
+    net = flow.network
+    size_values = {size: sp.Integer(int(scalars[str(size)])) for _ix, size in net.indices}
+    j = NEURON_INDEX  # every unrolled entry is a "vector" of width 1 at this index
+    data_symbols, data_entries = {}, {}
+    for name, base in net.data.items():
+        for idx in np.ndindex(data_shapes[name]):
+            sym = sp.Symbol(f"_{name}_{'_'.join(map(str, idx))}")
+            data_symbols[(name, idx)] = sym
+            data_entries[base[idx]] = sym
+    entries, bases, flat_slices = {}, [], []
+    for n, b in zip(state_names, net.params, strict=True):
+        start = slices[n].start
+        for flat, idx in enumerate(np.ndindex(shapes[n])):
+            fake = sp.IndexedBase(f"_{n}_{'_'.join(map(str, idx))}")
+            entries[b[idx]] = fake[j]
+            bases.append((b, idx, fake))
+            flat_slices.append(slice(start + flat, start + flat + 1))
+    rhs = {}
+    for b, idx, fake in bases:
+        free = [net.free_index(ix) for ix in net.param_indices[b]]
+        e = flow.rhs[b].xreplace(dict(zip(free, map(sp.Integer, idx)))).xreplace(size_values)
+        # Bottom-up, so an inner reduction is written out before the outer index is set.
+        e = e.replace(lambda x: isinstance(x, sp.Sum), _unroll_sum)
+        rhs[fake] = e.xreplace(entries).xreplace(data_entries)
+    view = SimpleNamespace(network=SimpleNamespace(params=tuple(f for *_r, f in bases),
+                                                   name=net.name), rhs=rhs)
+    out = SimpleNamespace(view=view, slices=flat_slices, data_symbols=data_symbols)
+    _UNROLLED[key] = (flow, out)
+    return out
