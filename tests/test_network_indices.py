@@ -382,3 +382,18 @@ def test_heyoka_is_refused_by_name_and_the_flow_displays_in_notebooks():
         ed.solve(model, [0.0, 1.0], precision=20, method="heyoka")
     flow = ed.gradient_flow(model)
     assert "Gradient flow of W" in flow._repr_markdown_() and "\\dot{W}" in flow._repr_latex_()
+
+
+def test_precision_runs_of_two_data_sets_of_one_size_each_follow_their_own_data():
+    # The unrolled high-precision program is cached per flow and sizes; the data enter as
+    # values, so a second data set of the same shape must not reuse the first one's.
+    net = two_layer()
+    runs = []
+    for seed in (7, 8):
+        a0, W0, X0, Y0 = instance(seed, m=2, dim=2, samples=3)
+        model = net.from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)
+        hp = ed.solve(model, [0.0, 0.5], precision=20)
+        fl = ed.solve(model, [0.0, 0.5], rtol=1e-13)
+        np.testing.assert_allclose(np.array(hp["W"], dtype=float), fl["W"], rtol=1e-10)
+        runs.append(np.array(hp["W"][-1], dtype=float))
+    assert not np.allclose(runs[0], runs[1])
