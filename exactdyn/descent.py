@@ -32,6 +32,7 @@ from .numeric.integrate import (
     lowered_trajectory,
     progress_bar,
 )
+from .numeric.multi_index import MultiIndexLoweredFlow
 from .trajectory import Trajectory
 
 
@@ -435,6 +436,12 @@ def modified_rhs(model, lr):
         def rhs(t, y):
             f = low.rhs(t, y)
             return f - lr / 2 * along(y, f)
+
+        return low, rhs
+    if isinstance(low, MultiIndexLoweredFlow):  # several index kinds: complex-step f'f
+        def rhs(t, y):
+            f = low.rhs(t, y)
+            return f - lr / 2 * jvp(low, y, f)
 
         return low, rhs
     from .symbolic.modified import derive_modified_flow

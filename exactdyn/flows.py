@@ -13,7 +13,9 @@ from .numeric.matrix_lowering import (
     MatrixCompiled,
     MatrixLoweredFlow,
 )
+from .numeric.multi_index import MultiIndexCompiled, MultiIndexLoweredFlow
 from .symbolic.flow import GradientFlow, derive_gradient_flow
+from .symbolic.indexed_flow import IndexedGradientFlow, IndexedNetwork, derive_indexed_flow
 from .symbolic.matrix_flow import MatrixGradientFlow, MatrixNetwork, derive_matrix_flow
 
 _FLOWS: dict = {}
@@ -30,6 +32,8 @@ def gradient_flow(model) -> GradientFlow:
             network = model.symbolic_network()
             if isinstance(network, MatrixNetwork):
                 _FLOWS[key] = derive_matrix_flow(network)
+            elif isinstance(network, IndexedNetwork):  # several index kinds
+                _FLOWS[key] = derive_indexed_flow(network)
             else:
                 _FLOWS[key] = derive_gradient_flow(network)
     return _FLOWS[key]
@@ -52,7 +56,8 @@ def numeric_family(model):
 #: The lowerings a disk-cache entry may name: class, and the class of its compiled part.
 _LOWERINGS = {"indexed": (LoweredFlow, CompiledFlow),
               "matrix": (MatrixLoweredFlow, MatrixCompiled),
-              "chain": (ChainLoweredFlow, ChainCompiled)}
+              "chain": (ChainLoweredFlow, ChainCompiled),
+              "multi_index": (MultiIndexLoweredFlow, MultiIndexCompiled)}
 
 
 def _disk_key(model) -> str | None:
@@ -73,6 +78,8 @@ def _lower_derived(model):
         return "chain", ChainLoweredFlow(flow, model)
     if isinstance(flow, MatrixGradientFlow):
         return "matrix", MatrixLoweredFlow(flow, model)
+    if isinstance(flow, IndexedGradientFlow):
+        return "multi_index", MultiIndexLoweredFlow(flow, model)
     return "indexed", LoweredFlow(flow, model)
 
 

@@ -1,9 +1,11 @@
 r"""User-defined networks: a loss written in plain sympy, run through the whole pipeline.
 
 A researcher writes the loss of their network with ``sympy.IndexedBase`` parameters over
-one neuron index and explicit reductions ``Sum(..., (i, 0, d - 1))``; :class:`Network`
-checks it and turns it into the package's :class:`~exactdyn.symbolic.flow.SymbolicNetwork`,
-so the gradient flow
+one neuron index and explicit reductions ``Sum(..., (i, 0, d - 1))`` — or over several
+index kinds with data arrays (``indices={i: d, k: D, s: n}``, ``W[i, k]``, ``X[s, k]``) —
+and :class:`Network` checks it and turns it into the package's
+:class:`~exactdyn.symbolic.flow.SymbolicNetwork` (or, with several index kinds,
+:class:`~exactdyn.symbolic.indexed_flow.IndexedNetwork`), so the gradient flow
 
 .. math:: \dot\theta_{b,j} = -\eta_b\,\frac{\partial L}{\partial \theta_{b,j}}
 
@@ -29,17 +31,38 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import sympy as sp
 
 from .. import _validation as check
 from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
+from ..symbolic.indexed_flow import IndexedNetwork, noether_quantity, tidy_sums
 from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, WIDTH, neuron_sum, normalize
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 #: The time symbol of user-supplied closed forms.
 T = sp.Symbol("t", nonnegative=True)
+
+
+#: Functions with a kink or a jump: their gradient flow is a Filippov system, which the
+#: smooth integrators here would step across silently wrong.
+NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.Piecewise, sp.floor,
+             sp.ceiling, sp.frac, sp.DiracDelta)
+
+
+def _smooth(name: str, expr: sp.Expr) -> None:
+    """``ValueError`` naming a non-smooth function of ``expr`` (see :data:`NONSMOOTH`)."""
+    found = expr.atoms(*NONSMOOTH)
+    if found:
+        f = sorted(found, key=sp.default_sort_key)[0]
+        raise ValueError(
+            f"{name}: {type(f).__name__} ({f}) is not smooth; a user-defined Network is "
+            "integrated as a smooth flow, which would step across its kinks silently wrong. "
+            "For ReLU / leaky ReLU / abs two-layer networks use exactdyn.TwoLayer "
+            "(activation='relu'), whose kinks are located event by event (Filippov sliding "
+            "included)")
 
 
 def _expr(name: str, value) -> sp.Expr:
@@ -83,11 +106,21 @@ class Network:
     name : str
         Name of the network (letters, digits, ``_`` and ``-``; starts with a letter).
     params : sequence of sympy.IndexedBase
-        The parameter vectors, one entry per neuron, in state order.
+        The parameters in state order: vectors over the neurons, or, with ``indices``,
+        arrays over the declared indices (``W[i, k]``).
     index : sympy.Symbol
-        The neuron index used in the loss, observables and symmetries.
+        The neuron index used in the loss, observables and symmetries (networks over one
+        index; else give ``indices``).
     width : sympy.Symbol
         The width symbol :math:`d`: reductions run over ``(index, 0, width - 1)``.
+    indices : dict, optional
+        Instead of ``index`` and ``width``: each index symbol -> its size symbol, for
+        parameters and data over several index kinds, e.g. ``{i: d, k: D, s: n}`` for
+        :math:`a_i`, :math:`W_{ik}`, data :math:`X_{sk}, Y_s`. Every array keeps the order of
+        its indices everywhere; the state arrays have one axis per index
+        (``W``: d × D; in a Trajectory, time × d × D). The sizes are read from the init
+        and the data arrays (:meth:`from_init`). Reductions run over
+        ``(index, 0, size - 1)``; a size may also appear in the loss (``1/n``).
     loss : sympy.Expr
         The loss :math:`L(\theta)`: a scalar built from reductions over the neurons.
     hyper : sequence of sympy.Symbol
@@ -103,11 +136,17 @@ class Network:
         :math:`\dot\theta = -H\nabla L` gives
         :math:`Q = \tfrac12\sum_b \eta_b^{-1}\sum_i \theta_{b,i}\,(A\theta)_{b,i}`. Both the
         invariance of the loss and :math:`\dot Q = 0` are proven symbolically; a symmetry
-        that fails either is reported as not proven.
-    data : sequence of sympy.Symbol, optional
-        Data symbols (moments of the data set, a target): given values like ``hyper``,
-        listed apart in reports. Per-sample data arrays (a sample index) are not supported
-        by user-defined networks yet: write the loss through the data's moments.
+        that fails either is reported as not proven. With ``indices``: the action at each
+        parameter's own indices (``{a: a[i], W: -W[i, k]}``, the rescaling), or on one
+        neuron ``j`` (a new symbol) with a factor ``KroneckerDelta(i, j)``, which gives one
+        quantity per neuron (:math:`\tfrac12 a_j^2 - \tfrac12\sum_k W_{jk}^2`); proven when
+        :math:`\delta L` simplifies to 0 and :math:`H^{-1}A` is symmetric
+        (:mod:`exactdyn.symbolic.indexed_flow`).
+    data : sequence of sympy.Symbol or sympy.IndexedBase, optional
+        Data: scalar symbols (moments of the data set, a target), given values like
+        ``hyper``, and, with ``indices``, arrays (``IndexedBase`` such as ``X[s, k]``,
+        ``Y[s]``) whose values :meth:`from_init` takes by name, checked finite and of the
+        declared index sizes.
     observables : dict, optional
         Name -> scalar expression (reductions over the neurons), computed along every
         trajectory besides ``loss``.
@@ -122,17 +161,39 @@ class Network:
     ValueError
         For a loss or observable that is not a sympy expression, a parameter missing from
         the loss, a free symbol that is neither a parameter, a hyperparameter nor data, an
-        indexed entry outside a reduction, a rate that is not positive.
+        indexed entry outside a reduction, an index not declared, a rate that is not
+        positive, or a non-smooth function (``Abs``, ``Max``, ``Heaviside``, ...; see
+        :data:`NONSMOOTH`): kinked networks are :class:`~exactdyn.TwoLayer`'s.
     """
 
-    def __init__(self, name: str, params, index, width, loss, hyper=(), rates=None,
-                 symmetries=None, data=(), observables=None, closed_form=None,
-                 citation: str = ""):
+    def __init__(self, name: str, params, index=None, width=None, loss=None, hyper=(),
+                 rates=None, symmetries=None, data=(), observables=None, closed_form=None,
+                 citation: str = "", indices=None):
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValueError(f"name must be letters, digits, '_' or '-' starting with a "
                              f"letter, got {name!r}")
         self.name = name
         self.params = self._bases(params)
+        data = [data] if isinstance(data, (sp.Symbol, sp.IndexedBase)) else list(data)
+        arrays = tuple(x for x in data if isinstance(x, sp.IndexedBase))
+        if indices is not None:
+            if index is not None or width is not None:
+                raise ValueError("give either index= and width= (one neuron index) or "
+                                 "indices= (several index kinds), not both")
+            pairs = self._index_pairs(indices)
+            if len(pairs) == 1 and not arrays:  # one index kind: the one-index network
+                index, width = pairs[0]
+            else:
+                self._init_multi(pairs, arrays, loss, hyper, rates, symmetries,
+                                 [x for x in data if not isinstance(x, sp.IndexedBase)],
+                                 observables, closed_form, citation)
+                return
+        elif arrays:
+            raise ValueError(f"data: {arrays[0]} is an array; declare the index kinds of the "
+                             "parameters and data with indices={index: size, ...} (e.g. "
+                             "{i: d, k: D, s: n})")
+        self.indices = None
+        self.data_arrays = ()
         if not isinstance(index, sp.Symbol):
             raise ValueError(f"index must be a sympy Symbol (the neuron index), got {index!r}")
         if not isinstance(width, sp.Symbol):
@@ -140,6 +201,7 @@ class Network:
         if index == width:
             raise ValueError("index and width must be different symbols")
         self.index, self.width_symbol = index, width
+        self._size_symbols = {width}
         self.hyper = self._symbols("hyper", hyper)
         self.data = self._symbols("data", data)
         clash = set(self.hyper) & set(self.data)
@@ -168,6 +230,181 @@ class Network:
         self.closed_form = self._closed_form(closed_form)
         self.citation = str(citation)
         self._symbolic = None
+
+    # ---- several index kinds ------------------------------------------------------------
+    @staticmethod
+    def _index_pairs(indices) -> list:
+        if isinstance(indices, dict):
+            pairs = list(indices.items())
+        else:
+            try:
+                pairs = [tuple(p) for p in indices]
+            except TypeError:
+                raise ValueError(f"indices must be a dict index symbol -> size symbol, got "
+                                 f"{indices!r}") from None
+        if not pairs:
+            raise ValueError("indices must declare at least one index (index -> size symbol)")
+        for pair in pairs:
+            if len(pair) != 2 or not all(isinstance(x, sp.Symbol) for x in pair):
+                raise ValueError(f"indices: each entry must be a sympy Symbol index -> a sympy "
+                                 f"Symbol size, got {pair!r}")
+        if len({p[0] for p in pairs}) != len(pairs) or set(p[0] for p in pairs) & \
+                set(p[1] for p in pairs):
+            raise ValueError(f"indices: index symbols must be distinct from each other and "
+                             f"from the sizes, got {pairs!r}")
+        return pairs
+
+    def _init_multi(self, pairs, arrays, loss, hyper, rates, symmetries, scalar_data,
+                    observables, closed_form, citation) -> None:
+        self.index = self.width_symbol = None
+        self._declared = dict(pairs)
+        self._size_symbols = set(self._declared.values())
+        self.data_arrays = tuple(arrays)
+        self.hyper = self._symbols("hyper", hyper)
+        self.data = self._symbols("data", scalar_data)
+        clash = set(self.hyper) & set(self.data)
+        if clash:
+            raise ValueError(f"{sorted(map(str, clash))} listed both in hyper and in data")
+        names = [b.name for b in self.params + self.data_arrays] + \
+            [str(s) for s in self.hyper + self.data] + [str(s) for s in self._size_symbols]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"names must be distinct across params, data, hyper and index "
+                             f"sizes; repeated: {dup}")
+        if "width" in names or "loss" in names:
+            raise ValueError("'width' and 'loss' are reserved names")
+        self._array_indices: dict = {}
+        self.loss = self._scalar_multi("loss", loss)
+        for b in self.params:
+            if b not in self._array_indices:
+                raise ValueError(f"parameter {b.name!r} does not appear in the loss; every "
+                                 "parameter must (remove it, or fix the loss)")
+        for x in self.data_arrays:
+            if x not in self._array_indices:
+                raise ValueError(f"data array {x.name!r} does not appear in the loss")
+        self.rates = self._rates(rates)
+        self.observables = {}
+        for key, expr in (observables or {}).items():
+            if not isinstance(key, str) or not key.isidentifier() or key == "loss":
+                raise ValueError(f"observable names must be identifiers other than 'loss', "
+                                 f"got {key!r}")
+            self.observables[key] = self._scalar_multi(f"observable {key!r}", expr)
+        self.indices = self._canonical_order(pairs)
+        self.symmetries = self._symmetries_multi(symmetries or {})
+        if closed_form is not None:
+            raise ValueError("closed_form: user closed forms are supported for networks over "
+                             "one index (index=, width=) only")
+        self.closed_form = None
+        self.citation = str(citation)
+        self._symbolic = None
+
+    def _scalar_multi(self, what: str, expr, allowed=()) -> sp.Expr:
+        """Check a scalar expression over several index kinds: declared indices, every
+        array entry inside reductions over its indices, one index order per array."""
+        expr = _expr(what, expr)
+        _smooth(what, expr)
+        declared = self._declared
+        for s in expr.atoms(sp.Sum):
+            for idx, lo, hi in s.limits:
+                if idx not in declared:
+                    raise ValueError(f"{what}: the reduction over {idx} runs over an index "
+                                     f"not declared in indices= ({self._declared_text()})")
+                if lo != 0 or sp.simplify(hi - (declared[idx] - 1)) != 0:
+                    raise ValueError(f"{what}: the reduction {s} must run over "
+                                     f"({idx}, 0, {declared[idx]} - 1)")
+        for atom in expr.atoms(sp.Indexed):
+            base = atom.base
+            if base not in self.params and base not in self.data_arrays:
+                raise ValueError(f"{what}: {base} is neither one of the params "
+                                 f"({', '.join(b.name for b in self.params)}) nor a data array")
+            for ix in atom.indices:
+                if ix not in declared:
+                    raise ValueError(f"{what}: the index {ix} of {atom} is not declared in "
+                                     f"indices= ({self._declared_text()})")
+            if len(set(atom.indices)) != len(atom.indices):
+                raise ValueError(f"{what}: {atom} repeats an index; each axis of an array "
+                                 "needs its own index kind")
+            seen = self._array_indices.setdefault(base, tuple(atom.indices))
+            if seen != tuple(atom.indices):
+                raise ValueError(f"{what}: {base} is used as {base}[{', '.join(map(str, seen))}]"
+                                 f" and as {atom}; keep one index order per array")
+        loose = expr.free_symbols & (set(declared) - set(allowed))
+        if loose:
+            ix = sorted(loose, key=str)[0]
+            raise ValueError(f"{what}: an entry indexed by {ix} stands outside a reduction over "
+                             f"{ix}; {what} must be a scalar (use Sum over {ix})")
+        self._known_symbols(what, expr, allowed)
+        return tidy_sums(expr)
+
+    def _declared_text(self) -> str:
+        return ", ".join(f"{ix}: {size}" for ix, size in self._declared.items())
+
+    def _canonical_order(self, pairs) -> tuple:
+        """The declared indices ordered so that every array's indices are in order (a
+        topological sort of the arrays' index orders; ties keep the declared order)."""
+        before = {ix: set() for ix, _s in pairs}
+        for idx in self._array_indices.values():
+            for a, b in zip(idx, idx[1:]):
+                before[b].add(a)
+        order, left = [], [ix for ix, _s in pairs]
+        while left:
+            ready = [ix for ix in left if before[ix] <= set(order)]
+            if not ready:
+                arrays = [f"{b}[{', '.join(map(str, idx))}]" for b, idx in
+                          self._array_indices.items() if len(idx) > 1]
+                raise ValueError(f"the arrays' index orders conflict ({', '.join(arrays)}): "
+                                 "no one order of the indices fits every array; transpose "
+                                 "one of them")
+            order.append(ready[0])
+            left.remove(ready[0])
+        return tuple((ix, self._declared[ix]) for ix in order)
+
+    def _delta_indices(self, what: str, expr) -> set:
+        """Symbols paired with a declared index in a ``KroneckerDelta`` (the neuron ``j`` of
+        an action on one neuron): free indices of that kind."""
+        out = set()
+        for delta in expr.atoms(sp.KroneckerDelta):
+            x, y = delta.args
+            if y in self._declared and x not in self._declared:
+                x, y = y, x
+            if x in self._declared and isinstance(y, sp.Symbol) and y not in self._declared:
+                if y in self._size_symbols or y in self.hyper or y in self.data:
+                    raise ValueError(f"{what}: {delta} pairs the index {x} with {y}, which is "
+                                     "a size, hyperparameter or data; use a new symbol")
+                out.add(y)
+        return out
+
+    def _symmetries_multi(self, symmetries) -> tuple:
+        if not isinstance(symmetries, dict):
+            raise ValueError("symmetries must be a dict name -> action (a dict base -> "
+                             "expression at the parameter's indices) or (action, conserved)")
+        out = []
+        shape = SimpleNamespace(sizes=dict(self.indices), param_indices=self._array_indices,
+                                rates=self.rates)
+        for name, spec in symmetries.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"symmetry names must be non-empty strings, got {name!r}")
+            action, conserved = (spec if isinstance(spec, tuple) else (spec, None))
+            if not isinstance(action, dict) or not action:
+                raise ValueError(f"symmetry {name!r}: the action must be a non-empty dict "
+                                 "base -> expression at the parameter's indices")
+            act = {}
+            for b, e in action.items():
+                if b not in self.params:
+                    raise ValueError(f"symmetry {name!r}: {b!r} is not one of the params")
+                free = self._delta_indices(f"symmetry {name!r}", _expr(f"symmetry {name!r}", e))
+                act[b] = self._scalar_multi(f"symmetry {name!r}", e,
+                                            self._array_indices[b] + tuple(free))
+            noether = noether_quantity(shape, act)
+            if conserved is None:
+                conserved, how = noether, "Q = θᵀH⁻¹Aθ/2 (Noether's argument for gradient flow)."
+            else:
+                conserved = self._scalar_multi(f"symmetry {name!r}: conserved", conserved)
+                how = "Conserved quantity given by the user (proven if it is Noether's Q)."
+            out.append(Symmetry(name, f"User-declared symmetry {name}: " + ", ".join(
+                f"δ{b.name}[{', '.join(map(str, self._array_indices[b]))}] = {act[b]}"
+                for b in act) + ". " + how, act, conserved))
+        return tuple(out)
 
     # ---- checks ------------------------------------------------------------------------
     @staticmethod
@@ -206,6 +443,7 @@ class Network:
         """Check a scalar expression of the network and write it in the package's symbols
         (width :data:`~exactdyn.symbolic.sums.WIDTH`, canonical reductions)."""
         expr = _expr(what, expr)
+        _smooth(what, expr)
         for s in expr.atoms(sp.Sum):
             for idx, lo, hi in s.limits:
                 if lo != 0 or sp.simplify(hi - (self.width_symbol - 1)) != 0:
@@ -225,8 +463,8 @@ class Network:
         return normalize(expr.xreplace({self.width_symbol: WIDTH}))
 
     def _known_symbols(self, what, expr, allowed_extra=()) -> None:
-        known = set(self.hyper) | set(self.data) | {self.width_symbol} | set(allowed_extra)
-        labels = {b.label for b in self.params}
+        known = set(self.hyper) | set(self.data) | self._size_symbols | set(allowed_extra)
+        labels = {b.label for b in self.params + self.data_arrays}
         for s in expr.free_symbols:
             if s in known or s in labels or isinstance(s, sp.Indexed):
                 continue  # indexed entries are checked by the caller
@@ -313,8 +551,37 @@ class Network:
         """Names that :meth:`from_init` takes values for: hyperparameters, then data."""
         return tuple(str(s) for s in self.hyper + self.data)
 
-    def symbolic_network(self) -> SymbolicNetwork:
+    @property
+    def multi_index(self) -> bool:
+        """Whether the network runs over several index kinds (declared with ``indices``)."""
+        return self.indices is not None
+
+    @property
+    def array_names(self) -> tuple:
+        """Names of the data arrays that :meth:`from_init` takes."""
+        return tuple(x.name for x in self.data_arrays)
+
+    def _indexed_network(self) -> IndexedNetwork:
+        index_text = ", ".join(f"{ix} < {size}" for ix, size in self.indices)
+        steps = (DerivationStep(
+            "Loss", sp.Eq(sp.Symbol("L"), self.loss, evaluate=False),
+            f"User-defined network {self.name}: the loss as written, over the indices "
+            f"{index_text} (rates: " + ", ".join(
+                f"eta_{b.name} = {self.rates[b]}" for b in self.params) + ")."),)
+        return IndexedNetwork(
+            name=self.name, params=self.params,
+            param_indices={b: self._array_indices[b] for b in self.params},
+            indices=self.indices, rates=dict(self.rates),
+            hyper={str(s): s for s in self.hyper + self.data},
+            data={x.name: x for x in self.data_arrays},
+            data_indices={x: self._array_indices[x] for x in self.data_arrays},
+            loss=self.loss, loss_steps=steps, symmetries=self.symmetries,
+            observables={"loss": self.loss, **self.observables}, citation=self.citation)
+
+    def symbolic_network(self) -> SymbolicNetwork | IndexedNetwork:
         """The package's symbolic network (built once)."""
+        if self._symbolic is None and self.multi_index:
+            self._symbolic = self._indexed_network()
         if self._symbolic is None:
             steps = (DerivationStep(
                 "Loss", sp.Eq(sp.Symbol("L"), self.loss, evaluate=False),
@@ -340,6 +607,9 @@ class Network:
                  [sp.srepr(s) for s in self.hyper], [sp.srepr(s) for s in self.data],
                  [[b.name, sp.srepr(sp.sympify(self.rates[b]))] for b in self.params],
                  [[k, sp.srepr(v)] for k, v in self.observables.items()]]
+        if self.multi_index:
+            parts += [[[sp.srepr(ix), sp.srepr(size)] for ix, size in self.indices],
+                      [sp.srepr(x) for x in self.data_arrays]]
         return "network:" + repr(parts)
 
     def __repr__(self) -> str:
@@ -378,9 +648,12 @@ class Network:
         Parameters
         ----------
         init : dict
-            Parameter name -> 1-D array; all of one length, the width.
+            Parameter name -> array: 1-D, all of one length (the width), for a network over
+            one index; with ``indices``, one axis per index of the parameter.
         **values
-            A value for every hyperparameter and data symbol.
+            A value for every hyperparameter and scalar data symbol, and an array for every
+            data array (one axis per index, finite); the index sizes are read from the
+            init and the data, and must agree.
         """
         if not isinstance(init, dict):
             raise ValueError(f"init must be a dict parameter name -> array, got {init!r}")
@@ -392,6 +665,8 @@ class Network:
         missing = [n for n in names if n not in init]
         if missing:
             raise ValueError(f"init: give an initial value for {', '.join(missing)}")
+        if self.multi_index:
+            return self._from_init_multi(init, values)
         arrays = []
         for n in names:
             a = check.finite_vector(f"init[{n!r}]", init[n]).copy()
@@ -402,10 +677,61 @@ class Network:
             arrays.append(a)
         return NetworkModel(self, tuple(arrays), self._values(values))
 
-    def random_init(self, width: int, scale: float = 1.0, seed: int | None = 0,
+    def _array(self, what: str, base, value, sizes: dict) -> np.ndarray:
+        """A finite float64 array with one axis per index of ``base``; records (and checks)
+        the sizes it gives in ``sizes``: size symbol -> (value, where it came from)."""
+        idx = self._array_indices[base]
+        try:
+            arr = np.array(value, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what} must be an array of real numbers, got "
+                             f"{check.show(value)}") from None
+        if arr.ndim != len(idx):
+            raise ValueError(f"{what} must have {len(idx)} axes ({base}[{', '.join(map(str, idx))}"
+                             f"]), got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{what} must be finite, got non-finite entries in {check.show(arr)}")
+        for ix, n in zip(idx, arr.shape):
+            size = self._declared[ix]
+            if n < 1:
+                raise ValueError(f"{what} has no entries along {ix} (its size {size} must be "
+                                 ">= 1)")
+            if size in sizes and sizes[size][0] != n:
+                raise ValueError(f"{what} has {n} entries along {ix} but {sizes[size][1]} gives "
+                                 f"the index size {size} = {sizes[size][0]}; the shapes must "
+                                 "agree with the declared index sizes")
+            sizes.setdefault(size, (n, what))
+        arr.setflags(write=False)
+        return arr
+
+    def _from_init_multi(self, init: dict, values: dict) -> NetworkModel:
+        values = dict(values)
+        sizes: dict = {}
+        data = []
+        for x in self.data_arrays:
+            if x.name not in values:
+                raise ValueError(f"{self.name}: give the data array {x.name!r} (data arrays: "
+                                 f"{', '.join(self.array_names)})")
+            data.append((x.name, self._array(f"data {x.name!r}", x, values.pop(x.name), sizes)))
+        arrays = tuple(self._array(f"init[{b.name!r}]", b, init[b.name], sizes)
+                       for b in self.params)
+        for ix, size in self.indices:
+            if size not in sizes:
+                raise ValueError(f"the size {size} of index {ix} is not fixed by the init or the "
+                                 "data: no array runs over it")
+        size_values = tuple((str(size), sizes[size][0]) for _ix, size in self.indices)
+        return NetworkModel(self, arrays, self._values(values), None, tuple(data), size_values)
+
+    def random_init(self, width, scale: float = 1.0, seed: int | None = 0,
                     **values) -> NetworkModel:
         r"""A model with i.i.d. Gaussian init, :math:`\theta_{b,i} \sim N(0, \mathrm{scale}^2)`,
-        drawn in parameter order from ``numpy.random.default_rng(seed)``."""
+        drawn in parameter order from ``numpy.random.default_rng(seed)``.
+
+        ``width``: the number of neurons; with ``indices``, the size of the first index
+        of the first parameter (an int), or a dict size name -> int for the sizes that no
+        data array fixes."""
+        if self.multi_index:
+            return self._random_multi(width, scale, seed, values)
         width = check.positive_int("width", width)
         scale = check.nonnegative("scale", scale)
         seed = check.seed("seed", seed)
@@ -413,6 +739,40 @@ class Network:
         init = {b.name: scale * rng.standard_normal(width) for b in self.params}
         model = self.from_init(init, **values)
         return NetworkModel(self, model._init, model._values, (width, scale, seed))
+
+    def _random_multi(self, width, scale, seed, values) -> NetworkModel:
+        scale = check.nonnegative("scale", scale)
+        seed = check.seed("seed", seed)
+        sizes: dict = {}
+        for x in self.data_arrays:
+            if x.name in values:
+                self._array(f"data {x.name!r}", x, values[x.name], sizes)
+        first = self._declared[self._array_indices[self.params[0]][0]]
+        given = dict(width) if isinstance(width, dict) else {str(first): width}
+        by_name = {str(s): s for s in self._size_symbols}
+        for key, n in given.items():
+            if key not in by_name:
+                raise ValueError(f"width: {key!r} is not an index size of {self.name} "
+                                 f"({', '.join(sorted(by_name))})")
+            n = check.positive_int(f"width[{key!r}]" if isinstance(width, dict) else "width", n)
+            if by_name[key] in sizes and sizes[by_name[key]][0] != n:
+                raise ValueError(f"width: {key} = {n} but {sizes[by_name[key]][1]} gives "
+                                 f"{sizes[by_name[key]][0]}")
+            sizes.setdefault(by_name[key], (n, "width"))
+        rng = np.random.default_rng(seed)
+        init = {}
+        for b in self.params:
+            shape = []
+            for ix in self._array_indices[b]:
+                if self._declared[ix] not in sizes:
+                    raise ValueError(f"width: give the size {self._declared[ix]} of index {ix} "
+                                     f"(e.g. width={{'{self._declared[ix]}': 3}})")
+                shape.append(sizes[self._declared[ix]][0])
+            init[b.name] = scale * rng.standard_normal(tuple(shape))
+        model = self.from_init(init, **values)
+        return NetworkModel(self, model._init, model._values,
+                            (width if not isinstance(width, dict) else dict(width), scale, seed),
+                            model._data, model._sizes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -430,6 +790,10 @@ class NetworkModel:
     _values: tuple = ()
     #: (width, scale, seed) of a random init, None for an explicit one.
     _random: tuple | None = None
+    #: Networks over several index kinds: (name, array) of each data array, and
+    #: (size name, size) of each index in canonical order.
+    _data: tuple = field(default=(), repr=False)
+    _sizes: tuple = ()
 
     @property
     def name(self) -> str:
@@ -437,7 +801,27 @@ class NetworkModel:
 
     @property
     def width(self) -> int:
-        return int(self._init[0].size)
+        """The number of neurons: the length of the first axis of the first parameter."""
+        return int(self._init[0].shape[0])
+
+    def sizes(self) -> dict:
+        """Each index size by name (the width symbol's name for a one-index network)."""
+        if self._sizes:
+            return dict(self._sizes)
+        return {str(self.definition.width_symbol): self.width}
+
+    def state_shapes(self) -> dict:
+        """Parameter name -> the shape of its state array."""
+        return {n: a.shape for n, a in zip(self.state_names, self._init)}
+
+    def data_arrays(self) -> dict:
+        """Data array name -> its values (read-only)."""
+        return dict(self._data)
+
+    def scalar_values(self) -> dict:
+        """Hyperparameters, scalar data and index sizes by name (what the generated code of
+        a multi-index network takes besides the arrays)."""
+        return {**dict(self._values), **self.sizes()}
 
     @property
     def state_names(self) -> tuple:
@@ -455,6 +839,9 @@ class NetworkModel:
     def params(self) -> dict:
         """Width, hyperparameters and data, and the init (JSON-ready)."""
         out = {"width": self.width, **dict(self._values)}
+        if self._sizes:
+            out.update(self.sizes())
+            out.update({n: a.tolist() for n, a in self._data})
         if self._random is None:
             out.update({f"{n}0": a.tolist() for n, a in zip(self.state_names, self._init)})
         else:
@@ -462,8 +849,12 @@ class NetworkModel:
         return out
 
     def values(self) -> dict:
-        """Numbers for the network's symbols, and the width."""
-        return {**dict(self._values), "width": self.width}
+        """Numbers for the network's symbols, and the width (and, with several index
+        kinds, every index size by name)."""
+        out = {**dict(self._values), "width": self.width}
+        if self._sizes:
+            out.update(self.sizes())
+        return out
 
     def symbol_values(self) -> dict:
         """sympy Symbol -> value, for the lowering."""
@@ -481,22 +872,28 @@ class NetworkModel:
         """The same model with every initial entry multiplied by ``factor``."""
         factor = check.real("factor", factor)
         return self.definition.from_init({n: factor * a for n, a in
-                                       zip(self.state_names, self._init)}, **dict(self._values))
+                                          zip(self.state_names, self._init)},
+                                         **dict(self._values), **dict(self._data))
 
     def with_values(self, **changes) -> NetworkModel:
         """A copy with other hyperparameter values (and, for a random init, ``width``,
         ``scale`` or ``seed``)."""
         vals = dict(self._values)
+        data = dict(self._data)
         rnd = dict(zip(("width", "scale", "seed"), self._random or ()))
         for k, v in changes.items():
-            if k in vals:
+            if k in data:
+                data[k] = v
+            elif k in vals:
                 vals[k] = v
             elif self._random is not None and k in rnd:
                 rnd[k] = v
             else:
-                allowed = list(vals) + (list(rnd) if self._random is not None else [])
+                allowed = list(vals) + list(data) + \
+                    (list(rnd) if self._random is not None else [])
                 raise ValueError(f"unknown parameter {k!r} of {self.name}; allowed: "
                                  f"{', '.join(allowed)}")
+        vals.update(data)
         if self._random is None:
             return self.definition.from_init(self.initial_state(), **vals)
         width = rnd["width"]

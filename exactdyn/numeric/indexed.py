@@ -52,6 +52,8 @@ class _Lowerer:
     """
 
     order = KIND_ORDER
+    #: The ``einsum`` letter of each kind (a subclass over other kinds gives its own).
+    letters = _LETTER
 
     def __init__(self, kinds: dict, functions: dict, sizes: dict | None = None,
                  batched: frozenset = frozenset(), order: tuple | None = None):
@@ -261,8 +263,8 @@ class _Lowerer:
             (ca, la), = arrays
             code = f"np.sum({ca}, axis={la.index(kind)})"
         else:
-            spec = ",".join("".join(_LETTER[k] for k in lab) for _c, lab in arrays)
-            spec += "->" + "".join(_LETTER[k] for k in out)
+            spec = ",".join("".join(self.letters[k] for k in lab) for _c, lab in arrays)
+            spec += "->" + "".join(self.letters[k] for k in out)
             code = (f"np.einsum({spec!r}, {', '.join(c for c, _l in arrays)}, "
                     "optimize=True)")
         name, labels = self.emit(code, out)

@@ -18,6 +18,8 @@ import numpy as np
 import sympy as sp
 
 from .. import _mp
+from ..numeric.multi_index import lower_network_exprs
+from ..symbolic.indexed_flow import IndexedGradientFlow
 from .content import ReportContent
 
 _LINES = {"linewidth": 1.4}
@@ -38,6 +40,8 @@ def conserved_values(model, states: dict) -> dict:
     first = (getattr(flow, "params", None) or flow.network.params)[0]
     if isinstance(first, sp.MatrixSymbol):
         return matrix_conserved_values(model, flow, states)
+    if isinstance(flow, IndexedGradientFlow):
+        return network_conserved_values(model, flow, states)
     bases = flow.network.params
     values = model.symbol_values()
     out = {}
@@ -52,6 +56,34 @@ def conserved_values(model, states: dict) -> dict:
         arrays = [np.asarray(states[b.name], dtype=float) for b in bases]
         val = fn(*arrays, *(float(values[p]) for p in params))[0]
         out[q.name] = np.broadcast_to(np.asarray(val, dtype=float), arrays[0].shape[:-1])
+    return out
+
+
+def network_conserved_values(model, flow, states: dict) -> dict:
+    r"""Each conserved quantity of a network over several index kinds on states with a
+    leading time axis, lowered by :func:`~exactdyn.numeric.multi_index.lower_network_exprs`;
+    a quantity per neuron ``Q`` as ``Q_max``, :math:`\max_j |Q_j(t) - Q_j(0)|`."""
+    net = flow.network
+    data, scalars = model.data_arrays(), model.scalar_values()
+    out = {}
+    for q in flow.conserved:
+        # A quantity per neuron (a free index j, of the kind of the position it holds in
+        # a parameter) is shown through its largest drift over the neurons.
+        free = {ix: net.param_indices[x.base][pos].name for x in q.expr.atoms(sp.Indexed)
+                if x.base in net.param_indices for pos, ix in enumerate(x.indices)
+                if ix not in net.kinds}
+        src = lower_network_exprs(net, [q.expr], "conserved", batched=True, free=free)
+        args = [np.asarray(states[b.name], dtype=float) for b in net.params]
+        args += [data[a] if a in data else float(scalars[a])
+                 for a in src.arg_names[len(net.params):]]
+        lead = args[0].shape[:args[0].ndim - len(net.param_indices[net.params[0]])]
+        val = np.asarray(src.function()(*args)[0], dtype=float)
+        if free:
+            val = np.broadcast_to(val, lead + val.shape[len(lead):]).reshape(lead + (-1,))
+            val = np.max(np.abs(val - val[:1]), axis=-1)
+            out[f"{q.name}_max"] = val  # plotted as Q_max: max_j |Q_j(t) - Q_j(0)|
+        else:
+            out[q.name] = np.broadcast_to(val, lead)
     return out
 
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .flow import DerivationStep, GradientFlow, SymbolicNetwork, derive_gradient_flow
+from .indexed_flow import IndexedGradientFlow
 from .sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, is_zero, normalize
 
 #: The learning rate (step) of gradient descent.
@@ -114,6 +115,11 @@ def derive_modified_flow(flow) -> ModifiedFlow:
     """The modified flow of a derived gradient flow (indexed or matrix form), cached per
     flow object (flows are derived once per process and per family or user network; two
     user networks may share a name, so the name is no key)."""
+    if isinstance(flow, IndexedGradientFlow):
+        raise NotImplementedError(
+            "the modified flow of a network over several index kinds is not derived "
+            "symbolically; solve(model, t, lr=h) takes f - (h/2) f'f with f'f the complex-step "
+            "Jacobian-vector product of the lowered right-hand side (exact to rounding)")
     key = id(flow)
     if key not in _CACHE or _CACHE[key][0] is not flow:
         _CACHE[key] = (flow, _indexed(flow) if isinstance(flow, GradientFlow) else _matrix(flow))
