@@ -263,8 +263,8 @@ class KinkAdapter:
         return np.repeat(rho, P), c
 
     def entry_labels(self, pairs) -> list:
-        """(unit, entry) pairs as the network names them: ``[unit, sample]`` with one
-        position, ``[sample, position, unit]`` otherwise."""
-        if self.P == 1:
+        """(unit, entry) pairs as the network names them: ``[unit, sample]`` when its
+        preactivations have no position axis, ``[sample, position, unit]`` otherwise."""
+        if "position" not in self._h_axes:
             return [[int(k), int(j)] for k, j in pairs]
         return [[int(j) // self.P, int(j) % self.P, int(k)] for k, j in pairs]

@@ -187,7 +187,7 @@ def trajectory_from_states(model, times, a, W, meta):
 
 
 def _relative_displacement(low, states) -> dict:
-    """``rd`` = :math:`\lVert\theta_w(t) - \theta_w(0)\rVert/\lVert\theta_w(0)\rVert` over
+    r"""``rd`` = :math:`\lVert\theta_w(t) - \theta_w(0)\rVert/\lVert\theta_w(0)\rVert` over
     all input weights (bias included)."""
     W = np.asarray(states["W"], float)
     W0 = low.model.W0
