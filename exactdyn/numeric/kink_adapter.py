@@ -1,8 +1,9 @@
 r"""The one adapter between a network's kinked preactivations and :mod:`exactdyn.numeric.kinks`.
 
-The kink scheme (:class:`~exactdyn.numeric.kinks.KinkState`, :func:`~exactdyn.numeric.kinks.integrate`)
-works on *units* k with weights :math:`w_k \in \mathbb R^d` and *entries* j with inputs
-:math:`x_j`, :math:`h_{kj} = w_k\cdot x_j`, and a flow linear in σ'
+The kink scheme (:class:`~exactdyn.numeric.kinks.KinkState`,
+:func:`~exactdyn.numeric.kinks.integrate`) works on *units* k with weights
+:math:`w_k \in \mathbb R^d` and *entries* j with inputs :math:`x_j`,
+:math:`h_{kj} = w_k\cdot x_j`, and a flow linear in σ'
 (:class:`~exactdyn.numeric.kinks.KinkFlow`). :class:`KinkAdapter` builds every hook it
 needs from what the network declares (:class:`exactdyn.models.base.KinkedPreactivation`:
 its activation, which state array holds the input weights and in which layout, the readout,
@@ -24,9 +25,10 @@ so the jump across a kink is :math:`g_{\beta,(i,k)} = c_{\beta,(i,k)}(\sigma_+'(
 \sigma_-'(0))`: the derived coefficient (the family's ``coef`` source, the summand of
 :math:`\dot w` divided by the input) with σ' replaced by the jump. The uncertainty of
 :math:`e_i` is bounded from Higham's :math:`\gamma_k` (*Accuracy and Stability of Numerical
-Algorithms*, 2nd ed., 2002, §3.1) and the integrator's tolerance (:meth:`KinkAdapter.kink_uncertainty`);
-the decision rule and Filippov's sliding (*Differential Equations with Discontinuous
-Righthand Sides*, 1988, §2.4) are in :mod:`exactdyn.numeric.kinks`.
+Algorithms*, 2nd ed., 2002, §3.1) and the integrator's tolerance
+(:meth:`KinkAdapter.kink_uncertainty`); the decision rule and Filippov's sliding
+(*Differential Equations with Discontinuous Righthand Sides*, 1988, §2.4) are in
+:mod:`exactdyn.numeric.kinks`.
 """
 
 from __future__ import annotations

@@ -109,7 +109,10 @@ class LayerLoweredFlow(PackedFlow):
         numerics = layer_numerics(model) if numerics is None else numerics
         declared = model.kinked_preactivation()
         state = model.initial_state()
-        self._layout(None, None, model, tuple(state), {k: np.shape(v) for k, v in state.items()})
+        # the symbolic flow, derived (once per process) only if asked for: the generated
+        # sources may come from the disk cache
+        self._layout(None, model.derive_flow, model, tuple(state),
+                     {k: np.shape(v) for k, v in state.items()})
         self.numerics = numerics
         self.declared = declared
         src = numerics.sources()
