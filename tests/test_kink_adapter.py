@@ -183,3 +183,48 @@ def test_one_declaration_names_the_sliding_entries():
     cnn = ed.lower(_cnn(0, 3, 4, "relu")).kink
     assert tl.entry_labels([[2, 3]]) == [[2, 3]]
     assert cnn.entry_labels([[2, 7]]) == [[7 // cnn.P, 7 % cnn.P, 2]]
+
+
+class _NewFamily:
+    """A family exactdyn does not ship: a ReLU network that packs its state W first, then a,
+    and writes no kink code — only its declaration and a registration of generated sources
+    (the two-layer network's, here)."""
+
+    name = "new_family"
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    @property
+    def params(self):
+        return {"width": self._inner.width}
+
+    def initial_state(self):
+        state = self._inner.initial_state()
+        return {"W": state["W"], "a": state["a"]}
+
+    def kinked_preactivation(self):
+        return self._inner.kinked_preactivation()
+
+    def derive_flow(self):
+        return self._inner.derive_flow()
+
+
+def test_a_new_family_gets_kinks_from_its_declaration_alone():
+    from exactdyn.numeric import twolayer
+    from exactdyn.numeric.layer_flow import LayerNumerics, register_layer_family
+
+    register_layer_family(_NewFamily, LayerNumerics(
+        sources=twolayer.sources, extra_observables=lambda low, states: {}, max_kinks=1000,
+        label="a new family"))
+    inner = ed.TwoLayer(4, "1d-sine", activation="relu", n=5, beta1=0.3, beta2=0.3)
+    model = _NewFamily(inner)
+    t = np.linspace(0.0, 20.0, 5)
+    new = ed.solve(model, t, atol=1e-12)
+    ref = ed.solve(inner, t, atol=1e-12)
+    assert new.meta["kinks"] == ref.meta["kinks"] > 0
+    assert new.meta["kink_scheme"] == ref.meta["kink_scheme"]
+    assert list(new.state) == ["W", "a"]
+    np.testing.assert_allclose(new["W"], ref["W"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(new["a"], ref["a"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(new["loss"], ref["loss"], rtol=1e-12, atol=1e-18)
