@@ -99,6 +99,8 @@ class KinkAdapter:
         self.flow = flow
         self.size = flow.size
         self.rhs = flow.rhs
+        #: the weights part of a packed vector (batched too) as units × d (a view)
+        self.unit_rows = flow.unit_rows
         self.declared = declared
         inputs = np.asarray(declared.inputs, float)
         self.n, self.P, self.D = inputs.shape
@@ -150,12 +152,6 @@ class KinkAdapter:
         with_pos = g.reshape(tuple(self._h_shape) + (() if "position" in self._h_axes
                                                       else (1,)))
         return with_pos.transpose(self._from_h).reshape(self.M, self.n * self.P)
-
-    def unit_rows(self, v):
-        """The weights part of a packed vector ``v`` (batched too) as units × d (a view)."""
-        lead = np.shape(v)[:-1]
-        W = np.asarray(v)[..., self._wslice].reshape(lead + tuple(self.declared.weights_matrix))
-        return W if self.declared.units_axis == 0 else W.swapaxes(-1, -2)
 
     # ---- the KinkFlow hooks -----------------------------------------------------------
     def kink_weights(self, y):
