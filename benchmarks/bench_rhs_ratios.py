@@ -124,8 +124,9 @@ def measure() -> dict:
 
     def linearnet_hand(model, low):
         """W1' = -eta1 W2^T R, W2' = -eta2 R W1^T, R = W2 W1 Sxx - Syx."""
-        sxx = np.asarray(model.symbol_values()[low.param_symbols[0]], float)
-        syx = np.asarray(model.symbol_values()[low.param_symbols[1]], float)
+        # from the model, not the lowering (whose attributes differ between trees)
+        sxx = np.asarray(model.sxx, float)
+        syx = np.asarray(model.sigma_yx, float)
         h, i = model.hidden, model.in_dim
         e1, e2 = model.eta1, model.eta2
 

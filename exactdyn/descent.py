@@ -42,45 +42,27 @@ def lowered(model):
     return own() if callable(own) else lower(model)
 
 
-def _is_two_layer(low) -> bool:
-    from .numeric.twolayer import LoweredTwoLayer
+def _is_layer(low) -> bool:
+    """A one-hidden-layer network's lowered flow (the two-layer network, the CNN)."""
+    from .numeric.layer_flow import LayerLoweredFlow
 
-    return isinstance(low, LoweredTwoLayer)
-
-
-def _is_cnn(low) -> bool:
-    from .numeric.cnn import LoweredCNN
-
-    return isinstance(low, LoweredCNN)
+    return isinstance(low, LayerLoweredFlow)
 
 
 def initial_vector(model, low) -> np.ndarray:
-    state = model.initial_state()
-    if _is_two_layer(low):
-        return low.pack(np.asarray(state["a"], float), np.asarray(state["W"], float))
-    return np.asarray(low.pack(state), dtype=float)
+    return np.asarray(low.pack(model.initial_state()), dtype=float)
 
 
 def trajectory(model, low, times, ys, meta, precision=None) -> Trajectory:
     """A :class:`Trajectory` from packed states ``ys`` (time first) of ``model``."""
     meta = dict(meta)
-    if _is_two_layer(low):
-        from .numeric.twolayer import trajectory_from_states
+    if _is_layer(low):
+        from .numeric.layer_flow import layer_trajectory
 
-        a, W = low.unpack(np.asarray(ys, dtype=float))
-        traj = trajectory_from_states(model, times, a, W, meta)
+        traj = layer_trajectory(model, times, low.unpack(np.asarray(ys, dtype=float)), meta)
         if precision is not None:
-            a, W = low.unpack(np.asarray(ys, dtype=object))
-            traj.state = {"a": np.array(a), "W": np.array(W)}
-        return traj
-    if _is_cnn(low):
-        from .numeric.cnn import trajectory_from_states
-
-        st = low.unpack(np.asarray(ys, dtype=float))
-        traj = trajectory_from_states(model, times, st["W"], st["a"], meta)
-        if precision is not None:
-            st = low.unpack(np.asarray(ys, dtype=object))
-            traj.state = {"W": np.array(st["W"]), "a": np.array(st["a"])}
+            traj.state = {k: np.array(v) for k, v in
+                          low.unpack(np.asarray(ys, dtype=object)).items()}
         return traj
     return lowered_trajectory(model, low, times, ys, precision, meta)
 
@@ -164,7 +146,7 @@ def _mpf_array(v):
 def _mp_rhs(model, low):
     """``y -> f(y)`` on object arrays of ``mpmath.mpf`` (call inside the ``workdps`` of
     the iteration: hyperparameters and data are converted here, exactly)."""
-    if _is_two_layer(low) or _is_cnn(low):
+    if _is_layer(low):
         return _mp_generated(low)
     rhs_mp = getattr(low, "rhs_mp", None)
     if rhs_mp is None:
@@ -205,36 +187,17 @@ def _mp_activation(act):
 
 
 def _mp_generated(low):
-    r"""The two-layer network's or the CNN's generated right-hand side on object arrays of
+    r"""A one-hidden-layer network's generated right-hand side on object arrays of
     ``mpmath.mpf``: the same source as float64 (matrix products and contractions run on
     Python objects), with :func:`_mp_activation` and the data, :math:`\alpha` and
     :math:`n` as mpf (so that :math:`1/n` is not a float)."""
-    m = low.model
-    sig, dsig = _mp_activation(m.act)
-    y_data, alpha, n = _mpf_array(m.y), mpmath.mpf(m.alpha), mpmath.mpf(m.n)
-    if _is_cnn(low):
-        from .numeric.cnn import contract, sources
-
-        f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig, "_contract": contract})
-        patches = _mpf_array(m.patches)
-
-        def rhs(y):
-            W = y[:low.nw].reshape(low.D, low.M)
-            a = y[low.nw:].reshape(low.P, low.M)
-            ra, rw = f(a, W, patches, y_data, alpha, n)
-            return np.concatenate([np.broadcast_to(rw, W.shape).ravel(),
-                                   np.broadcast_to(ra, a.shape).ravel()])
-
-        return rhs
-    from .numeric.twolayer import sources
-
-    f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig})
-    X = _mpf_array(m.X)
+    sig, dsig = _mp_activation(low.model.act)
+    f = low.generated("rhs", {"_sigma": sig, "_dsigma": dsig})
+    inputs, targets, alpha, n = low.data
+    data = (_mpf_array(inputs), _mpf_array(targets), mpmath.mpf(alpha), mpmath.mpf(n))
 
     def rhs(y):
-        a, W = low.unpack(y)
-        ra, rw = f(a, W, X, y_data, alpha, n)
-        return np.concatenate([np.broadcast_to(ra, a.shape), np.broadcast_to(rw, W.shape).ravel()])
+        return low.call(f, y, data, dtype=object)
 
     return rhs
 
@@ -262,18 +225,8 @@ def jvp(low, y, v) -> np.ndarray:
 
 
 def _complex_rhs(low, z):
-    if _is_two_layer(low):
-        a, W = low.unpack(z)
-        ra, rw = _complex_generated(low)(a, W, low.model.X, low.model.y, low.model.alpha,
-                                         low.model.n)
-        return np.concatenate([np.broadcast_to(ra, a.shape), np.broadcast_to(rw, W.shape).ravel()])
-    if _is_cnn(low):
-        m = low.model
-        W = z[:low.nw].reshape(low.D, low.M)
-        a = z[low.nw:].reshape(low.P, low.M)
-        ra, rw = _complex_generated(low)(a, W, m.patches, m.y, m.alpha, m.n)
-        return np.concatenate([np.broadcast_to(rw, W.shape).ravel(),
-                               np.broadcast_to(ra, a.shape).ravel()])
+    if _is_layer(low):
+        return low.call(_complex_generated(low), z, dtype=complex)
     out = low.rhs(0.0, z)
     if not np.iscomplexobj(out):
         raise ValueError(f"no Jacobian-vector product for {type(low).__name__}: its "
@@ -310,21 +263,12 @@ def _complex_activation(act):
 
 
 def _complex_generated(low):
-    """The two-layer network's or the CNN's generated right-hand side with σ and σ'
-    evaluated on complex arguments (:func:`_complex_activation`)."""
+    """A one-hidden-layer network's generated right-hand side with σ and σ' evaluated on
+    complex arguments (:func:`_complex_activation`)."""
     key = id(low)
     if key not in _COMPLEX or _COMPLEX[key][0] is not low:
         sig, dsig = _complex_activation(low.model.act)
-        if _is_cnn(low):
-            from .numeric.cnn import contract, sources
-
-            f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig,
-                                           "_contract": contract})
-        else:
-            from .numeric.twolayer import sources
-
-            f = sources()["rhs"].function({"_sigma": sig, "_dsigma": dsig})
-        _COMPLEX[key] = (low, f)
+        _COMPLEX[key] = (low, low.generated("rhs", {"_sigma": sig, "_dsigma": dsig}))
     return _COMPLEX[key][1]
 
 
@@ -357,7 +301,7 @@ def symbolic_jvp(low):
     tensor contractions in :func:`exactdyn.numeric.cnn.jvp_source`). ``None`` where there is
     no such form (other models; a piecewise activation with a kink away from 0):
     :func:`modified_rhs` then takes the complex step (:func:`jvp`)."""
-    if not (_is_two_layer(low) or _is_cnn(low)):
+    if not _is_layer(low) or low.numerics.jvp_source is None:
         return None
     key = id(low)
     if key not in _SYMBOLIC or _SYMBOLIC[key][0] is not low:
@@ -369,40 +313,20 @@ def symbolic_jvp(low):
             return None
         sig, dsig = act.numeric()
         ns = {"_sigma": sig, "_dsigma": dsig, "_d2sigma": d2sig}
-        _SYMBOLIC[key] = (low, _cnn_jvp(low, ns) if _is_cnn(low) else _two_layer_jvp(low, ns))
+        _SYMBOLIC[key] = (low, _layer_jvp(low, ns))
     return _SYMBOLIC[key][1]
 
 
-def _two_layer_jvp(low, ns):
-    from .numeric.twolayer import jvp_source
-
-    f = jvp_source().function(ns)
-    m = low.model
-
-    def along(y, v):
-        a, W = low.unpack(y)
-        va, vW = low.unpack(v)
-        ja, jW = f(a, W, m.X, m.y, va, vW, m.alpha, m.n)
-        return np.concatenate([np.broadcast_to(ja, a.shape),
-                               np.broadcast_to(jW, W.shape).ravel()])
-
-    return along
-
-
-def _cnn_jvp(low, ns):
-    from .numeric.cnn import contract, jvp_source
-
-    f = jvp_source().function({**ns, "_contract": contract})
-    m = low.model
-
-    def split(y):  # flat state: the D x M kernel matrix, then the P x M readout
-        return y[low.nw:].reshape(low.P, low.M), y[:low.nw].reshape(low.D, low.M)
+def _layer_jvp(low, ns):
+    """``(y, v) -> f'(y) v`` from the family's generated ``jvp(a, W, X, y, fa, fW, alpha, n)``."""
+    f = low.numerics.jvp_source().function({**low.numerics.namespace, **ns})
+    inputs, targets, alpha, n = low.data
 
     def along(y, v):
-        (a, W), (va, vW) = split(y), split(v)
-        ja, jW = f(a, W, m.patches, m.y, va, vW, m.alpha, m.n)
-        return np.concatenate([np.broadcast_to(jW, W.shape).ravel(),
-                               np.broadcast_to(ja, a.shape).ravel()])
+        state, direction = low.arguments(y, ()), low.arguments(v, ())
+        out = np.empty(low.size)
+        low.write(out, f(*state, inputs, targets, *direction, alpha, n))
+        return out
 
     return along
 
@@ -428,7 +352,7 @@ def modified_rhs(model, lr):
 
     lr = _lr(lr)
     low = lowered(model)
-    if _is_two_layer(low) or _is_cnn(low):
+    if _is_layer(low):
         along = symbolic_jvp(low) or (lambda y, f: jvp(low, y, f))
         if getattr(low, "kinks", False):
             return low, _region_rhs(model, low, lr, along)
@@ -509,19 +433,13 @@ def _region_rhs(model, low, lr, along):
 
 
 def _zero_inputs(low, shape):
-    """Where a preactivation's input is all zeros (layout of :func:`_preactivations`)."""
-    if _is_cnn(low):
-        zero = np.all(low.model.patches == 0, axis=-1)  # n x P
-        return np.broadcast_to(zero[..., None], shape)
-    zero = np.all(low.model.X == 0, axis=-1)  # n
-    return np.broadcast_to(zero[None, :], shape)
+    """Where a preactivation's input is all zeros (units × entries, as
+    :meth:`~exactdyn.numeric.layer_flow.LayerLoweredFlow.preactivations`)."""
+    return np.broadcast_to(low.zero_inputs()[None, :], shape)
 
 
 def _preactivations(low, y):
-    if _is_cnn(low):
-        return low.preactivations(y)
-    _a, W = low.unpack(y)
-    return W @ low.model.X.T
+    return low.preactivations(y)
 
 
 def solve_modified(model, t, lr, method=None, rtol=None, atol=None,

@@ -81,8 +81,8 @@ def test_lowered_rhs_is_minus_gradient_of_handwritten_loss(act, net):
         tp, tm = theta.copy(), theta.copy()
         tp[k] += eps
         tm[k] -= eps
-        fd[k] = -(oracle_loss(*low.unpack(tp), model.X, y, alpha, act)
-                  - oracle_loss(*low.unpack(tm), model.X, y, alpha, act)) / (2 * eps)
+        fd[k] = -(oracle_loss(*low.unpack(tp).values(), model.X, y, alpha, act)
+                  - oracle_loss(*low.unpack(tm).values(), model.X, y, alpha, act)) / (2 * eps)
     np.testing.assert_allclose(r, fd, rtol=1e-5, atol=1e-7)
 
 

@@ -23,7 +23,11 @@ from ..trajectory import Trajectory
 
 def _rates(low) -> np.ndarray:
     """The diagonal of H, one entry per packed coordinate (ones where the flow has no rates)."""
-    flow = getattr(low, "flow", None)
+    from ..descent import _is_layer
+
+    # a one-hidden-layer network has no per-parameter rates (and its flow, from the disk
+    # cache, need not be derived to say so)
+    flow = None if _is_layer(low) else getattr(low, "flow", None)
     network = getattr(flow, "network", None)
     rates = getattr(network, "rates", None)
     slices = getattr(low, "slices", None)
@@ -37,12 +41,13 @@ def _rates(low) -> np.ndarray:
 
 
 def _packed(low, traj: Trajectory) -> np.ndarray:
-    from ..descent import _is_two_layer
+    from ..descent import _is_layer
 
     state = traj.state
-    if _is_two_layer(low):
-        a, W = np.asarray(state["a"], float), np.asarray(state["W"], float)
-        return np.concatenate([a, W.reshape(len(a), -1)], axis=1)
+    if _is_layer(low):  # the packed layout: each state array flattened, in packing order
+        T = len(traj.t)
+        return np.concatenate([np.asarray(state[n], float).reshape(T, -1)
+                               for n in low.state_names], axis=1)
     rows = []
     for i in range(len(traj.t)):
         rows.append(np.asarray(low.pack({k: np.asarray(v[i], float) for k, v in state.items()}),

@@ -17,7 +17,7 @@ taxonomy in ``regimes/`` that register themselves, and one line in ``exactdyn/__
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -50,6 +50,64 @@ class Model(Protocol):
 
     def with_init_scaled(self, factor: float) -> Model:
         """The same model with its initial state multiplied by ``factor``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KinkedPreactivation:
+    r"""What a network declares about its preactivations through a kinked activation, so
+    that the kink scheme (:mod:`exactdyn.numeric.kinks`, through
+    :mod:`exactdyn.numeric.kink_adapter`) can integrate it with no code of the family's own.
+
+    The network's output is
+
+    .. math::
+
+        f(x_i) = \frac1\alpha\sum_{k,\beta} a_{k\beta}\,\sigma(h_{ik\beta}),\qquad
+        h_{ik\beta} = w_\beta\cdot x_{ik},
+
+    with units β (hidden neurons; CNN kernels), positions k (one for a fully connected
+    layer; the patches of a CNN) and samples i, trained on the mean squared loss
+    :math:`\frac1{2n}\sum_i (f(x_i) - y_i)^2`; the kink scheme's *entries* are the
+    (sample, position) pairs (Filippov, *Differential Equations with Discontinuous
+    Righthand Sides*, 1988, §2.4, for the sliding they may do).
+
+    Attributes
+    ----------
+    activation : Activation
+        σ (``piecewise`` when its derivative jumps at 0).
+    weights : str
+        Name of the state array holding the input weights :math:`w_\beta`.
+    weights_matrix : tuple
+        Shape in which the generated code takes ``weights``: ``(units, d)`` or ``(d, units)``.
+    units_axis : int
+        Axis of ``weights_matrix`` that runs over the units (0 or 1).
+    readout : str
+        Name of the state array holding :math:`a_{k\beta}`.
+    readout_matrix : tuple
+        Shape in which the generated code takes ``readout``: ``(units,)`` (one position) or
+        ``(positions, units)``.
+    inputs : ndarray
+        :math:`x_{ik}`, samples × positions × d (the data points with their bias column;
+        the patches).
+    targets : ndarray
+        :math:`y_i`, (samples,).
+    alpha : float
+        The output scale α.
+    preactivation_axes : tuple
+        Axis order of :math:`h` in the generated code, of ``"unit"``, ``"sample"`` and
+        ``"position"`` (``("unit", "sample")``: :math:`h = WX^\top`).
+    """
+
+    activation: Any
+    weights: str
+    weights_matrix: tuple
+    units_axis: int
+    readout: str
+    readout_matrix: tuple
+    inputs: Any
+    targets: Any
+    alpha: float
+    preactivation_axes: tuple
 
 
 class ModelMixin:

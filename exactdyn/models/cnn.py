@@ -21,7 +21,7 @@ import sympy as sp
 from .. import _validation as check
 from .activations import X as XSYM
 from .activations import activation as make_activation
-from .base import FrozenAfterInit, ModelMixin
+from .base import FrozenAfterInit, KinkedPreactivation, ModelMixin
 
 INITS = ("gaussian", "balanced", "mirrored")
 PADDINGS = ("valid", "same")
@@ -300,6 +300,16 @@ class TwoLayerCNN(FrozenAfterInit, ModelMixin):
 
     def target_scale(self) -> float:
         return float(np.sqrt(np.mean(self.y**2)))
+
+    def kinked_preactivation(self) -> KinkedPreactivation:
+        r""":math:`h_{ik\beta} = W_{\cdot\beta}\cdot X_{ik}`: the kernels β are the units
+        (the columns of the D × M kernel matrix), the (sample, position) pairs the entries,
+        with the patches as inputs."""
+        return KinkedPreactivation(
+            activation=self.act, weights="W", weights_matrix=(self.patch_dim, self.channels),
+            units_axis=1, readout="a", readout_matrix=(self.positions, self.channels),
+            inputs=self.patches, targets=self.y, alpha=self.alpha,
+            preactivation_axes=("sample", "position", "unit"))
 
     def conservation_proven(self) -> bool:
         r""":math:`\sum_{uv}a_{uv\beta}^2 - \|W_{\cdot\beta}\|^2` conserved per channel,

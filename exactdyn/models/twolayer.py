@@ -24,7 +24,7 @@ from .. import _validation as check
 from ..symbolic.twolayer import derive_two_layer_flow
 from .activations import X as XSYM
 from .activations import activation as make_activation
-from .base import FrozenAfterInit, ModelMixin
+from .base import FrozenAfterInit, KinkedPreactivation, ModelMixin
 
 INITS = ("gaussian", "balanced", "dominated", "dominated_bf", "mirrored")
 
@@ -309,6 +309,14 @@ class TwoLayer(FrozenAfterInit, ModelMixin):
 
     def target_scale(self) -> float:
         return float(np.sqrt(np.mean(self.y**2)))
+
+    def kinked_preactivation(self) -> KinkedPreactivation:
+        r""":math:`h_{ki} = w_k\cdot x_i`: the neurons are the units, the data points (bias
+        column included) the entries, one position each."""
+        return KinkedPreactivation(
+            activation=self.act, weights="W", weights_matrix=self.W0.shape, units_axis=0,
+            readout="a", readout_matrix=self.a0.shape, inputs=self.X[:, None, :],
+            targets=self.y, alpha=self.alpha, preactivation_axes=("unit", "sample"))
 
     def derive_flow(self):
         """The symbolic flow, one derivation for every activation

@@ -23,9 +23,10 @@ the scheme of the two-layer network (frozen pattern per segment, located changes
 Filippov sliding held exactly at h = 0, on/off/sliding decided from the one-sided
 velocities and their uncertainty; :mod:`exactdyn.numeric.twolayer`): the kernel β is the
 unit with weights :math:`W_{\cdot\beta}`, the (sample, position) pairs (i, k) are the
-entries with inputs :math:`X_{ik}`, and this module supplies the frozen rhs, the jump
-coefficients :math:`G_{ik\beta}` with σ' replaced by σ+' − σ−', and the uncertainty of
-the residuals (:meth:`LoweredCNN.kink_functions`, :meth:`LoweredCNN.kink_uncertainty`).
+entries with inputs :math:`X_{ik}`. The hooks come from the one adapter,
+:mod:`exactdyn.numeric.kink_adapter`, given the network's declaration
+(:meth:`exactdyn.TwoLayerCNN.kinked_preactivation`) and the sources generated here; the
+lowered flow is :class:`exactdyn.numeric.layer_flow.LayerLoweredFlow`, registered here.
 A CNN whose kernel covers the whole image (one position) is the two-layer network without
 bias on the flattened images, and gives its trajectory.
 """
@@ -38,7 +39,14 @@ from .. import diskcache
 from ..trajectory import Trajectory
 from . import stored
 from .indexed import _Lowerer, lower_indexed
-from .registry import cached_lowering
+from .layer_flow import (
+    LayerLoweredFlow,
+    LayerNumerics,
+    layer_trajectory,
+    lowered_layer_flow,
+    register_layer_family,
+    solve_layer_flow,
+)
 
 _LETTER = {"sample": "i", "position": "k", "patch": "l", "channel": "b"}
 _SOURCES: dict = {}
@@ -195,281 +203,42 @@ def jvp_source():
     return _JVP["jvp"]
 
 
-class LoweredCNN:
-    """Numeric callables for one :class:`~exactdyn.TwoLayerCNN` instance.
-
-    The flat state is ``concatenate([W.ravel(), a.ravel()])`` with W of shape
-    s × s × C × M (its D × M reshape is the lowered kernel matrix) and a of shape
-    H' × W' × M (its P × M reshape the lowered readout).
-    """
-
-    def __init__(self, model):
-        self.model = model
-        src = sources()
-        self.sources = {k: v.source for k, v in src.items()}
-        sig, dsig = model.act.numeric()
-        self.kinks = model.act.piecewise
-        if self.kinks:  # σ from its analytic branches: where(h > 0, σ+, σ−), σ'(0) = σ'−
-            sig, dsig = self._setup_kinks(model)
-        ns = {"_sigma": sig, "_dsigma": dsig, "_contract": contract}
-        self._rhs = src["rhs"].function(ns)
-        self._obs = src["obs"].function(ns)
-        self.D, self.P, self.M = model.patch_dim, model.positions, model.channels
-        self.w_shape = model.W0.shape
-        self.a_shape = model.a0.shape
-        self.nw = self.D * self.M
-        self.size = self.nw + self.P * self.M
-
-    def _setup_kinks(self, model):
-        """Branch functions of a kinked activation. σ = σ− + pos·(σ+ − σ−), simplified in
-        sympy (ReLU: pos*x, σ': pos), so a frozen pattern enters as one multiplication
-        instead of numpy.where (6× slower here). Returns the unfrozen (σ, σ') (pos = h > 0)
-        built from the same branches."""
-        import scipy.special
-        import sympy as sp
-
-        from ..models.activations import X
-        from .twolayer import _branches, _elementwise, _linear_slopes
-
-        plus, minus = _branches(model.act)
-        mods = [{"erf": scipy.special.erf}, "numpy"]
-        pos = sp.Symbol("pos")
-        dplus, dminus = sp.diff(plus, X), sp.diff(minus, X)
-        self._fs = sp.lambdify((X, pos), sp.simplify(minus + pos * (plus - minus)), modules=mods)
-        self._fd = sp.lambdify((X, pos), sp.simplify(dminus + pos * (dplus - dminus)),
-                               modules=mods)
-        #: (σ+, σ−, σ+', σ−') as float64 callables.
-        self.branches = tuple(_elementwise(sp.lambdify(X, e, modules=mods)) for e in
-                              (plus, minus, dplus, dminus))
-        #: sigma'_- == 0 (ReLU): a kernel with no entry on the + side cannot move.
-        self.flat_minus = bool(dminus == 0)
-        #: (c+, c-) when σ± = c± x, else None (:func:`exactdyn.numeric.twolayer._linear_slopes`).
-        self.branch_slopes = _linear_slopes(plus, minus)
-        return self._branchwise(self._fs, None), self._branchwise(self._fd, None)
-
-    @staticmethod
-    def _branchwise(f, which):
-        def g(h):
-            mask = (h > 0) if which is None else which()
-            return np.broadcast_to(np.asarray(f(h, mask), float), h.shape)
-        return g
-
-    def pack(self, state) -> np.ndarray:
-        """Flat vector from ``{"W": ..., "a": ...}``."""
-        return np.concatenate([np.ravel(state["W"]), np.ravel(state["a"])])
-
-    def unpack(self, y) -> dict:
-        """``{"W": (..., s, s, C, M), "a": (..., H', W', M)}`` from flat states."""
-        y = np.asarray(y)
-        lead = y.shape[:-1]
-        return {"W": y[..., :self.nw].reshape(lead + self.w_shape),
-                "a": y[..., self.nw:].reshape(lead + self.a_shape)}
-
-    def rhs(self, t, y):
-        r"""The lowered right-hand side :math:`(\dot W, \dot a)`, flat."""
-        m = self.model
-        W = y[:self.nw].reshape(self.D, self.M)
-        a = y[self.nw:].reshape(self.P, self.M)
-        ra, rw = self._rhs(a, W, m.patches, m.y, m.alpha, m.n)
-        out = np.empty(self.size)
-        out[:self.nw] = np.ravel(rw)
-        out[self.nw:] = np.ravel(ra)
-        return out
-
-    def preactivations(self, y):
-        """:math:`h_{ik\beta}`, n × P × M, at one flat state."""
-        return contract(self.model.patches, y[:self.nw].reshape(self.D, self.M), (2,), (0,))
-
-    def pattern(self, y):
-        return self.preactivations(y) > 0
-
-    # ---- integration through kinks (exactdyn.numeric.kinks) ---------------------------
-    # Units are the kernels β (weights W[:, β]), entries the (sample, position) pairs
-    # (i, k), flattened as i P + k, with inputs the patches X_ik.
-    @property
-    def kink_inputs(self):
-        """Entry inputs of the kink machinery: the patches, (n P) × D."""
-        return self.model.patches.reshape(-1, self.D)
-
-    @property
-    def kink_gammas(self):
-        from .kinks import gamma
-
-        n, P, M, D = self.model.n, self.P, self.M, self.D
-        return gamma(D), gamma(P * M + D), gamma(n * P + D)
-
-    def kink_weights(self, y):
-        """The kernels as rows, M × D (a view)."""
-        return y[..., :self.nw].reshape(y.shape[:-1] + (self.D, self.M)).swapaxes(-1, -2)
-
-    def kink_replace(self, y, W):
-        out = np.array(y, float)
-        out[:self.nw] = np.asarray(W).T.ravel()
-        return out
-
-    def kink_functions(self, state):
-        r"""``(frozen, jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`: the rhs
-        with σ = σ± where ``state.mask`` (M × nP) says ±, and the jump coefficients
-        :math:`g_{\beta,(i,k)}` (the kernel flow's coefficient :math:`G_{ik\beta}` with
-        σ' replaced by σ+' − σ−'), M × nP."""
-        m = self.model
-        n, P, M, D, nw = m.n, self.P, self.M, self.D, self.nw
-        src = sources()
-        cache = {"version": None, "mask": None}
-
-        def pattern():
-            # the mask in the rhs's n × P × M layout, copied once per pattern change
-            if cache["version"] != state.version:
-                cache["mask"] = np.ascontiguousarray(state.mask.T).reshape(n, P, M)
-                cache["version"] = state.version
-            return cache["mask"]
-
-        rhs = src["rhs"].function({"_sigma": self._branchwise(self._fs, pattern),
-                                   "_dsigma": self._branchwise(self._fd, pattern),
-                                   "_contract": contract})
-        _fp, _fm, dp, dm = self.branches
-        sig = self._branchwise(self._fs, pattern)
-        coef = src["coef"].function({"_sigma": sig, "_dsigma": lambda h: dp(h) - dm(h),
-                                     "_contract": contract})
-        args = (m.patches, m.y, m.alpha, m.n)
-
-        def frozen(y):
-            W = y[:nw].reshape(D, M)
-            a = y[nw:].reshape(P, M)
-            ra, rw = rhs(a, W, *args)
-            out = np.empty(self.size)
-            out[:nw].reshape(D, M)[...] = rw
-            out[nw:].reshape(P, M)[...] = ra
-            return out, out[:nw].reshape(D, M).T
-
-        def jump(y):
-            W = y[:nw].reshape(D, M)
-            a = y[nw:].reshape(P, M)
-            J = np.broadcast_to(coef(a, W, *args)[0], (n, P, M))
-            return J.reshape(n * P, M).T
-
-        return frozen, jump
-
-    def kink_uncertainty(self, y, rtol, atol):
-        r"""``(rho, c)`` per entry (i, k): ρ bounds the uncertainty of
-        :math:`e_i = f_i - y_i` (rounding :math:`\gamma_f S_i`,
-        :math:`S_i = |y_i| + \sum_{k\beta}|a_{k\beta}||W_\beta|\cdot|X_{ik}|/\alpha`, plus
-        the integrator's tolerance on the state carried through f, σ 1-Lipschitz) and
-        :math:`c_{\beta,(i,k)} = |a_{k\beta}|/(\alpha n)`."""
-        m = self.model
-        n, P, M, D, nw = m.n, self.P, self.M, self.D, self.nw
-        W = y[:nw].reshape(D, M)
-        a = y[nw:].reshape(P, M)
-        out, _ = self.observe(W, a)
-        e = out - m.y
-        absX = np.abs(m.patches)  # n × P × D
-        absa = np.abs(a)
-        AW = contract(absX, np.abs(W), (2,), (0,))  # |X_ik| . |W_b|, n × P × M
-        aWX = np.einsum("ikb,kb->i", AW, absa)
-        S = np.abs(m.y) + aWX / m.alpha
-        tol = (atol * (AW.sum(axis=(1, 2)) + absX.sum(axis=2) @ absa.sum(axis=1))
-               + 2 * rtol * aWX) / m.alpha
-        _g_h, g_f, g_s = self.kink_gammas
-        rho = g_f * S + g_s * np.abs(e) + tol
-        c = np.tile(absa.T, (1, n)) / (m.alpha * m.n)
-        return np.repeat(rho, P), c
-
-    def observe(self, W, a):
-        """(output (n,), loss) at one state."""
-        m = self.model
-        out, loss = self._obs(np.reshape(a, (self.P, self.M)), np.reshape(W, (self.D, self.M)),
-                              m.patches, m.y, m.alpha, m.n)
-        return np.broadcast_to(out, (m.n,)).copy(), float(loss)
-
-    def observables(self, state) -> dict:
-        """Observables along states (time first): ``loss`` (T,), ``output`` (T × n),
-        ``balance`` (T × M) :math:`= \\sum_{uv}a_{uv\\beta}^2 - \\|W_{\\cdot\\beta}\\|^2`
-        (conserved for 1-homogeneous σ), ``kernel_norm`` (T × M)."""
-        W, a = np.asarray(state["W"]), np.asarray(state["a"])
-        outs, losses = [], []
-        for Wt, at in zip(W, a):
-            o, lo = self.observe(Wt, at)
-            outs.append(o)
-            losses.append(lo)
-        T = W.shape[0]
-        wn2 = np.sum(W.reshape(T, self.D, self.M) ** 2, axis=1)
-        an2 = np.sum(a.reshape(T, self.P, self.M) ** 2, axis=1)
-        return {"loss": np.array(losses), "output": np.array(outs), "balance": an2 - wn2,
-                "kernel_norm": np.sqrt(wn2)}
+def _channel_observables(low, states) -> dict:
+    r"""``balance`` (T × M) :math:`= \sum_{uv}a_{uv\beta}^2 - \|W_{\cdot\beta}\|^2`
+    (conserved for 1-homogeneous σ) and ``kernel_norm`` (T × M) along states."""
+    W, a = np.asarray(states["W"]), np.asarray(states["a"])
+    T = W.shape[0]
+    model = low.model
+    D, P, M = model.patch_dim, model.positions, model.channels
+    wn2 = np.sum(W.reshape(T, D, M) ** 2, axis=1)
+    an2 = np.sum(a.reshape(T, P, M) ** 2, axis=1)
+    return {"balance": an2 - wn2, "kernel_norm": np.sqrt(wn2)}
 
 
-def lowered_cnn(model) -> LoweredCNN:
+#: The CNN's lowered flow is the one class of one-hidden-layer networks (state ``W``
+#: s × s × C × M, then ``a`` H' × W' × M, packed in that order).
+LoweredCNN = LayerLoweredFlow
+#: ``solve(model, t)`` for a two-layer CNN (:func:`~.layer_flow.solve_layer_flow`).
+solve_cnn = solve_layer_flow
+
+
+def lowered_cnn(model) -> LayerLoweredFlow:
     """The lowered flow of ``model``, built once per model (:func:`.registry.cached_lowering`)."""
-    return cached_lowering(model, LoweredCNN)
+    return lowered_layer_flow(model)
 
 
 def trajectory_from_states(model, times, W, a, meta) -> Trajectory:
-    """A :class:`Trajectory` with state W, a and the observables of
-    :meth:`LoweredCNN.observables`."""
-    low = lowered_cnn(model)
-    state = {"W": np.asarray(W, float), "a": np.asarray(a, float)}
-    with np.errstate(over="ignore", invalid="ignore"):
-        obs = low.observables(state)
-    meta = {"model": model.name, "params": model.params, **meta}
-    return Trajectory(np.asarray(times, float).copy(), state, obs, meta)
-
-
-def solve_cnn(model, times, method=None, rtol=None, atol=None,
-              max_kinks=20_000, max_steps=None, progress=None) -> Trajectory:
-    """``solve(model, t)`` for a two-layer CNN: the lowered rhs through ``solve_ivp``.
-
-    Activations with a kink at 0 (ReLU, leaky ReLU, ``abs(x)``): within a segment the
-    activation pattern :math:`h_{ik\beta} > 0` is frozen (σ'(0) from the side the
-    pattern says), so the rhs is analytic; after each accepted step a pattern change is
-    located on the step's dense output (Brent's method on the margin, then bisection)
-    and the integrator restarts there (``meta["kinks"]`` counts restarts), as for
-    :class:`~exactdyn.TwoLayer`, by the same code (:mod:`exactdyn.numeric.kinks`, kernels
-    as units, (sample, position) pairs as entries): each entry is on, off or sliding
-    (Filippov's convex combination, held exactly at :math:`h_{ik\beta} = 0`), decided from
-    the one-sided velocities and a bound of their uncertainty, as in
-    :mod:`exactdyn.numeric.twolayer`'s docstring. More than ``max_kinks`` restarts raise
-    :class:`~exactdyn.IntegrationError`, as do more than ``max_steps`` integrator steps
-    (default :data:`exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`). ``progress``: a
-    :class:`exactdyn._progress.Progress` over the time span, or ``None``.
-    ``meta["sliding_entries"]``: (sample, position, kernel) triples sliding at the end.
-    """
-    from .. import _validation as check
-    from .integrate import FLOAT_METHODS, KINKED_RTOL, default_atol, integrate_float
-    from .stepping import DEFAULT_MAX_STEPS
-
-    max_kinks = check.nonnegative_int("max_kinks", max_kinks)
-    method = "DOP853" if method is None else method
-    check.choice("method", method, ("DOP853", "RK45", "RK23") if model.act.piecewise
-                 else FLOAT_METHODS)
-    rtol = KINKED_RTOL if rtol is None else rtol
-    max_steps = DEFAULT_MAX_STEPS if max_steps is None else max_steps
-    low = lowered_cnn(model)
-    y0 = low.pack(model.initial_state())
-    if atol is None:
-        atol = default_atol(model, low, y0, rtol)
-    if low.kinks:
-        from .kinks import integrate
-
-        ys, stats = integrate(low, y0, times, method, rtol, atol, max_kinks,
-                              max_steps=max_steps, progress=progress)
-        stats["kink_scheme"] = "frozen pattern, Brent on dense output, Filippov sliding"
-        stats["max_kinks"] = max_kinks
-        stats["sliding_entries"] = [[j // low.P, j % low.P, b]
-                                    for b, j in stats["sliding_entries"]]
-    else:
-        ys, stats = integrate_float(low.rhs, None, y0, times, method, rtol, atol, max_steps,
-                                    progress)
-    st = low.unpack(ys)
-    return trajectory_from_states(model, times, st["W"], st["a"],
-                                  {"method": method, "rtol": rtol, "atol": atol,
-                                   "precision": None, **stats})
+    """A :class:`Trajectory` with state W, a and the observables ``loss``, ``output``,
+    ``balance``, ``kernel_norm`` (:func:`~.layer_flow.layer_trajectory`)."""
+    return layer_trajectory(model, times, {"W": W, "a": a}, meta)
 
 
 def _register():
     from ..models.cnn import TwoLayerCNN
-    from .registry import register_numeric
 
-    register_numeric(TwoLayerCNN, lowered_cnn, solve_cnn, 20_000, "TwoLayerCNN")
+    register_layer_family(TwoLayerCNN, LayerNumerics(
+        sources=sources, extra_observables=_channel_observables, max_kinks=20_000,
+        label="TwoLayerCNN", jvp_source=jvp_source, namespace={"_contract": contract}))
 
 
 _register()

@@ -20,7 +20,9 @@ changes on the dense output and the restart loop are all written here once, in
 :mod:`exactdyn.numeric.twolayer`'s docstring (Filippov, *Differential Equations with
 Discontinuous Righthand Sides*, 1988, §2.4).
 
-A lowered flow supplies the model-specific parts (:class:`KinkFlow` protocol):
+The model-specific parts (:class:`KinkFlow` protocol) are built once, for every network,
+by :class:`exactdyn.numeric.kink_adapter.KinkAdapter` from what the network declares
+(:class:`exactdyn.models.base.KinkedPreactivation`) and its generated sources:
 
 - ``kink_inputs``: the entry inputs :math:`x_j` as an (N, d) array;
 - ``kink_weights(y)``: the (m, d) unit weights of a flat state, ``kink_replace(y, W)``;

@@ -2,10 +2,11 @@
 
 The generic path (:class:`~exactdyn.numeric.lowering.LoweredFlow` and its matrix siblings,
 then :func:`exactdyn.solve`'s table of methods) serves every model whose derived flow is
-smooth. A family whose flow needs more — the kinked activations of the two-layer network
-and the CNN, integrated segment by segment through :mod:`exactdyn.numeric.kinks` —
-registers its lowering and its integrator here for its model type, from its own numeric
-module; :func:`exactdyn.lower` and :func:`exactdyn.solve` look them up. Nothing compares
+smooth. The one-hidden-layer networks (the two-layer network and the CNN, whose kinked
+activations are integrated segment by segment through :mod:`exactdyn.numeric.kinks`)
+share one lowered flow and one integrator (:mod:`exactdyn.numeric.layer_flow`), which
+:func:`exactdyn.numeric.layer_flow.register_layer_family` registers here for each model
+type; :func:`exactdyn.lower` and :func:`exactdyn.solve` look them up. Nothing compares
 model names.
 """
 

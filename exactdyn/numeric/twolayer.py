@@ -81,9 +81,12 @@ neuron "dead" (no other entry on), left all off, and restarted at the surface wi
 end (2,000 kinks by t = 1.1 for 10 neurons on 20 points).
 
 The machinery (:class:`KinkState`, the restart loop) lives in :mod:`exactdyn.numeric.kinks`
-and is shared with the two-layer CNN; this module supplies the frozen rhs, the jump
-coefficients and the residual uncertainty (:meth:`LoweredTwoLayer.kink_functions`,
-:meth:`LoweredTwoLayer.kink_uncertainty`).
+and is shared with the two-layer CNN; its hooks (the frozen rhs, the jump coefficients, the
+residual uncertainty) are built by the one adapter, :mod:`exactdyn.numeric.kink_adapter`,
+from the network's declaration (:meth:`exactdyn.TwoLayer.kinked_preactivation`) and the
+sources generated here. The lowered flow is the one class of one-hidden-layer networks,
+:class:`exactdyn.numeric.layer_flow.LayerLoweredFlow`, registered here with this family's
+sources and observables.
 """
 
 from __future__ import annotations
@@ -92,18 +95,20 @@ import numpy as np
 import sympy as sp
 
 from .. import diskcache
-from ..trajectory import Trajectory
 from . import kinks as kinks_mod
 from . import stored
 from .indexed import lower_indexed
-from .integrate import KINKED_RTOL
-from .registry import cached_lowering
+from .layer_flow import (
+    LayerLoweredFlow,
+    LayerNumerics,
+    layer_trajectory,
+    lowered_layer_flow,
+    register_layer_family,
+    solve_layer_flow,
+)
 
 _SOURCES: dict = {}
-_XN = sp.Symbol("x_n", negative=True)
-_XP = sp.Symbol("x_p", positive=True)
 _JSIGMA = sp.Function("jsigma")
-
 
 
 def sources():
@@ -161,261 +166,46 @@ def jvp_source():
     return _JVP["jvp"]
 
 
-def _branches(act):
-    """Analytic branches (σ+, σ−) of a piecewise activation with its kink at 0."""
-    return act.branches()
-
-
-_gamma = kinks_mod.gamma
-
-
-def _linear_slopes(plus, minus):
-    r"""``(c+, c-)`` when both branches are :math:`c_\pm x` (ReLU, leaky ReLU), else None:
-    a frozen pattern is then one multiplication, :math:`\sigma(h) = s\,h`,
-    :math:`\sigma'(h) = s` with :math:`s = c_\pm` per entry."""
-    from ..models.activations import X
-
-    slopes = []
-    for b in (plus, minus):
-        c = sp.diff(b, X)
-        if c.free_symbols or sp.simplify(b - c * X) != 0:
-            return None
-        slopes.append(float(c))
-    return tuple(slopes)
-
-
-def _elementwise(f):
-    def g(h):
-        return np.broadcast_to(f(h), np.shape(h)).astype(float, copy=False)
-    return g
-
-
-class LoweredTwoLayer:
-    """Numeric callables for one :class:`~exactdyn.TwoLayer` instance.
-
-    Nothing here changes after construction, so one instance (cached on the model) may
-    serve several integrations at once, in threads too: the activation pattern and the
-    sliding set of an integration live in its own :class:`KinkState`.
-    """
-
-    def __init__(self, model):
-        import scipy.special
-
-        from ..models.activations import X
-
-        self.model = model
-        src = sources()
-        self.sources = {k: v.source for k, v in src.items()}
-        sig, dsig = model.act.numeric()
-        ns = {"_sigma": sig, "_dsigma": dsig}
-        self._rhs = src["rhs"].function(ns)
-        self._obs = src["obs"].function(ns)
-        self.kinks = model.act.piecewise
-        if self.kinks:
-            mods = [{"erf": scipy.special.erf}, "numpy"]
-            plus, minus = _branches(model.act)
-            #: (σ+, σ−, σ+', σ−') as float64 callables.
-            self.branches = tuple(_elementwise(sp.lambdify(X, e, modules=mods)) for e in
-                                  (plus, minus, sp.diff(plus, X), sp.diff(minus, X)))
-            #: sigma'_- == 0 (ReLU): a neuron with no entry on the + side cannot move w.
-            self.flat_minus = bool(sp.diff(minus, X) == 0)
-            #: (c+, c-) when σ± = c± x (:func:`_linear_slopes`), else None.
-            self.branch_slopes = _linear_slopes(plus, minus)
-        self.m, self.d = model.width, model.d_in
-        self.size = self.m * (1 + self.d)
-        absX = np.abs(model.X)
-        #: |X|, its row sums and |y| (kink_uncertainty's data terms).
-        self._abs_data = (absX, absX.sum(axis=1), np.abs(model.y))
-
-    def pack(self, a, W=None):
-        """The flat state from ``a`` and ``W``, or from a state dict ``{"a", "W"}`` (the
-        form every lowered flow takes)."""
-        if isinstance(a, dict):
-            a, W = a["a"], a["W"]
-        return np.concatenate([a, np.asarray(W).ravel()])
-
-    def unpack(self, y):
-        return y[..., :self.m], y[..., self.m:].reshape(y.shape[:-1] + (self.m, self.d))
-
-    def rhs(self, t, y):
-        """The true right-hand side (at a kink σ'(0) = σ₋'(0), 0 for ReLU)."""
-        a, W = self.unpack(y)
-        ra, rw = self._rhs(a, W, self.model.X, self.model.y, self.model.alpha, self.model.n)
-        return np.concatenate([np.broadcast_to(ra, (self.m,)),
-                               np.broadcast_to(rw, W.shape).ravel()])
-
-    def pattern(self, y):
-        _a, W = self.unpack(y)
-        return (W @ self.model.X.T) > 0
-
-    def observe(self, a, W):
-        """(output (n,), loss) at one state."""
-        out, loss = self._obs(a, W, self.model.X, self.model.y, self.model.alpha, self.model.n)
-        return np.broadcast_to(out, (self.model.n,)), float(loss)
-
-    # ---- integration through kinks (exactdyn.numeric.kinks) ---------------------------
-    @property
-    def kink_inputs(self):
-        """Entry inputs of the kink machinery: the data points x_i (bias included)."""
-        return self.model.X
-
-    @property
-    def kink_gammas(self):
-        m, n, d = self.m, self.model.n, self.d
-        return _gamma(d), _gamma(m + d), _gamma(n + d)
-
-    def kink_weights(self, y):
-        return self.unpack(y)[1]
-
-    def kink_replace(self, y, W):
-        return self.pack(self.unpack(y)[0], W)
-
-    def kink_functions(self, state):
-        """``(frozen, jump, frozen_jump)`` for :class:`~exactdyn.numeric.kinks.KinkState`:
-        the rhs with σ = σ± where ``state.mask`` says ±, :math:`g_{ki}` (the flow's
-        coefficient with σ' replaced by σ+' − σ−'), and both from one pass."""
-        src = sources()
-        fp, fm, dp, dm = self.branches
-        if self.branch_slopes is not None:
-            # σ± = c± h: the frozen σ is s h and σ' is s, s = c± per entry, built once per
-            # pattern (state.version) instead of evaluating both branches every call
-            cp, cm = self.branch_slopes
-            cache = {"version": None, "s": None}
-            jump_slope = np.full(state.mask.shape, cp - cm)
-
-            def slope():
-                if cache["version"] != state.version:
-                    cache["s"] = np.where(state.mask, cp, cm)
-                    cache["version"] = state.version
-                return cache["s"]
-
-            sig = lambda h: h * slope()  # noqa: E731
-            dsig = lambda h: slope()  # noqa: E731
-            djump = lambda h: jump_slope  # noqa: E731
-        else:
-            sig = lambda h: np.where(state.mask, fp(h), fm(h))  # noqa: E731
-            dsig = lambda h: np.where(state.mask, dp(h), dm(h))  # noqa: E731
-            djump = lambda h: dp(h) - dm(h)  # noqa: E731
-        rhs = src["rhs"].function({"_sigma": sig, "_dsigma": dsig})
-        coef = src["coef"].function({"_sigma": sig, "_dsigma": djump})
-        both = src["rhs_jump"].function({"_sigma": sig, "_dsigma": dsig, "_jsigma": djump})
-        model, m = self.model, self.m
-        args = (model.X, model.y, model.alpha, model.n)
-
-        def frozen(y):
-            a, W = self.unpack(y)
-            ra, rw = rhs(a, W, *args)
-            out = np.empty(self.size)
-            out[:m] = ra
-            out[m:].reshape(W.shape)[...] = rw
-            return out, out[m:].reshape(W.shape)
-
-        def jump(y):
-            a, W = self.unpack(y)
-            return np.broadcast_to(coef(a, W, *args)[0], state.mask.shape)
-
-        def frozen_jump(y):
-            a, W = self.unpack(y)
-            ra, rw, g = both(a, W, *args)
-            out = np.empty(self.size)
-            out[:m] = ra
-            out[m:].reshape(W.shape)[...] = rw
-            shape = state.mask.shape
-            return out, out[m:].reshape(W.shape), (g if np.shape(g) == shape else
-                                                   np.broadcast_to(g, shape))
-
-        return frozen, jump, frozen_jump
-
-    def kink_uncertainty(self, y, rtol, atol):
-        r"""``(rho, c)``: uncertainty of :math:`e_i = f(x_i) - y_i` (rounding,
-        :math:`\gamma_f S_i` with :math:`S_i = |y_i| + \sum_k |a_k||w_k|\cdot|x_i|/\alpha`,
-        plus the integrator's tolerance on the state carried through f) and
-        :math:`|a_k|/(\alpha n)`."""
-        model = self.model
-        a, W = self.unpack(y)
-        out, _ = self.observe(a, W)
-        e = out - model.y
-        absX, x1, absy = self._abs_data
-        absa, absW = np.abs(a), np.abs(W)
-        aWX = (absa @ absW) @ absX.T
-        S = absy + aWX / model.alpha
-        tol = (atol * (absW.sum(axis=0) @ absX.T + x1 * absa.sum())
-               + 2 * rtol * aWX) / model.alpha
-        _g_h, g_f, g_s = self.kink_gammas
-        rho = g_f * S + g_s * np.abs(e) + tol
-        return rho, (absa / (model.alpha * model.n))[:, None]
-
-    def integrate(self, times, method="DOP853", rtol=1e-10, atol=None, max_kinks=100_000,
-                  max_steps=None, progress=None):
-        """States at ``times`` (rows) and statistics; see the module docstring."""
-        y0 = self.pack(self.model.a0, self.model.W0)
-        if atol is None:
-            scale = float(np.sqrt(np.mean(y0**2))) or 1.0
-            atol = rtol * scale
-        ys, stats = kinks_mod.integrate(self, y0, times, method, rtol, atol, max_kinks,
-                                        kinked=self.kinks, max_steps=max_steps,
-                                        progress=progress)
-        return ys, {**stats, "rtol": rtol, "atol": atol}
-
-
+#: The two-layer network's lowered flow is the one class of one-hidden-layer networks;
+#: the name is kept for callers of ``rhs``, ``pack``, ``unpack`` and ``observe``.
+LoweredTwoLayer = LayerLoweredFlow
 #: Kept importable from here; the class lives in :mod:`exactdyn.numeric.kinks`.
 KinkState = kinks_mod.KinkState
+#: ``solve(model, t)`` for a two-layer network (:func:`~.layer_flow.solve_layer_flow`).
+solve_two_layer = solve_layer_flow
 
 
-def lowered_two_layer(model) -> LoweredTwoLayer:
+def lowered_two_layer(model) -> LayerLoweredFlow:
     """The lowered flow of ``model``, built once per model (:func:`.registry.cached_lowering`)."""
-    return cached_lowering(model, LoweredTwoLayer)
+    return lowered_layer_flow(model)
 
 
-def trajectory_from_states(model, times, a, W, meta) -> Trajectory:
-    """A :class:`Trajectory` with observables ``loss``, ``output``, ``rd`` from states."""
-    low = lowered_two_layer(model)
-    outs, losses = [], []
-    for at, Wt in zip(a, W):
-        o, lo = low.observe(at, Wt)
-        outs.append(o)
-        losses.append(lo)
-    # RD = |theta_w(t) - theta_w(0)| / |theta_w(0)| over all input weights (bias included).
-    W0 = model.W0
-    rd = np.linalg.norm((W - W0).reshape(len(times), -1), axis=1) / np.linalg.norm(W0)
-    obs = {"loss": np.array(losses), "output": np.array(outs), "rd": rd}
-    meta = {"model": model.name, "params": model.params, **meta}
-    return Trajectory(np.asarray(times, float).copy(), {"a": np.asarray(a), "W": np.asarray(W)},
-                      obs, meta)
+def trajectory_from_states(model, times, a, W, meta):
+    """A :class:`~exactdyn.Trajectory` with observables ``loss``, ``output``, ``rd`` from
+    the states ``a`` (T × m) and ``W`` (T × m × d) (:func:`~.layer_flow.layer_trajectory`)."""
+    return layer_trajectory(model, times, {"a": a, "W": W}, meta)
 
 
-def solve_two_layer(model, times, method=None, rtol=None, atol=None,
-                    max_kinks=100_000, max_steps=None, progress=None) -> Trajectory:
-    """``solve(model, t)`` for a two-layer network (see the module docstring).
+def _relative_displacement(low, states) -> dict:
+    r"""``rd`` = :math:`\lVert\theta_w(t) - \theta_w(0)\rVert/\lVert\theta_w(0)\rVert` over
+    all input weights (bias included)."""
+    W = np.asarray(states["W"], float)
+    W0 = low.model.W0
+    return {"rd": np.linalg.norm((W - W0).reshape(W.shape[0], -1), axis=1) / np.linalg.norm(W0)}
 
-    ``max_kinks``: the most activation-pattern changes (crossings, starts and ends of
-    sliding) before :class:`~exactdyn.IntegrationError`; used only by kinked activations.
-    ``max_steps``: the most integrator steps (default
-    :data:`exactdyn.numeric.stepping.DEFAULT_MAX_STEPS`). ``progress``: a
-    :class:`exactdyn._progress.Progress` over the time span, or ``None``.
-    """
-    from .. import _validation as check
 
-    method = "DOP853" if method is None else method
-    check.choice("method", method, ("DOP853", "RK45", "RK23"))
-    rtol = KINKED_RTOL if rtol is None else rtol
-    max_kinks = check.nonnegative_int("max_kinks", max_kinks)
-    low = lowered_two_layer(model)
-    ys, stats = low.integrate(times, method, rtol, atol, max_kinks, max_steps, progress)
-    a, W = low.unpack(ys)
-    scheme = ("frozen pattern, Brent on dense output, Filippov sliding" if low.kinks
-              else None)
-    meta = {"method": method, "precision": None, "kink_scheme": scheme,
-            "max_kinks": max_kinks if low.kinks else None, **stats}
-    return trajectory_from_states(model, times, a, W, meta)
+def _rms_atol(model, low, y0, rtol) -> float:
+    """``rtol`` times the RMS of the initial state (1 when it is 0)."""
+    return rtol * (float(np.sqrt(np.mean(y0**2))) or 1.0)
 
 
 def _register():
     from ..models.twolayer import TwoLayer
-    from .registry import register_numeric
 
-    register_numeric(TwoLayer, lowered_two_layer, solve_two_layer, 100_000,
-                     "two-layer networks (TwoLayer)")
+    register_layer_family(TwoLayer, LayerNumerics(
+        sources=sources, extra_observables=_relative_displacement, max_kinks=100_000,
+        label="two-layer networks (TwoLayer)", jvp_source=jvp_source, atol=_rms_atol,
+        smooth_by_segments=True))
 
 
 _register()
