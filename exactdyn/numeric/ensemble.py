@@ -9,7 +9,7 @@ activation and output scale α, and differ in their initial weights (seeds, init
 ``(members, m + m·d)``, and one call of the generated right-hand side evaluates all rows.
 
 **Right-hand side.** Lowered by :func:`exactdyn.numeric.indexed.lower_indexed` from the
-same symbolic derivation as :class:`~exactdyn.numeric.twolayer.LoweredTwoLayer`
+same symbolic derivation as :class:`~exactdyn.numeric.layer_flow.LayerLoweredFlow`
 (:func:`exactdyn.symbolic.twolayer.derive_two_layer_flow`), with ``a`` and ``W`` carrying
 a leading member axis (the printer's batched axis):
 
@@ -202,7 +202,7 @@ class TwoLayerEnsemble:
 
     def default_atol(self, rtol: float) -> np.ndarray:
         """Per-member absolute tolerance ``rtol × RMS(y0)`` (1 for a zero state), as
-        :meth:`LoweredTwoLayer.integrate <exactdyn.numeric.twolayer.LoweredTwoLayer.integrate>`."""
+        :meth:`LayerLoweredFlow.integrate <exactdyn.numeric.layer_flow.LayerLoweredFlow.integrate>`."""
         scale = np.sqrt(np.mean(self.y0**2, axis=1))
         return rtol * np.where(scale > 0, scale, 1.0)
 
