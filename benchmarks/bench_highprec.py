@@ -41,7 +41,9 @@ import numpy as np
 import sympy as sp
 from _timing import best_of
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Appended, not prepended: PYTHONPATH (a tree under test, e.g. a pristine "before" copy)
+# wins over this checkout.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 import exactdyn as ed  # noqa: E402
 from exactdyn.numeric.highprec import heyoka_system  # noqa: E402

@@ -215,14 +215,20 @@ def _check_step(steps, h, t, t_end, bits) -> None:
 
 
 def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "auto"):
-    """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``."""
+    """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``
+    (``engine`` "fixed" or "mpfr" forces one, for tests)."""
     bits = working_bits(precision)
     order = int(math.ceil(-0.5 * (log_tol - math.log(LOCAL_TOL_FACTOR)))) + 1
     order = max(order, 4)
-    if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form
+    if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form (all polynomial)
         with gmpy2.context(gmpy2.get_context(), precision=bits):
-            rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits,
-                                            engine=lowered.taylor_engine(order))
+            if engine == "mpfr":
+                rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits,
+                                                engine=lowered.taylor_engine(order))
+            else:
+                rows, stats = _taylor_loop_fixed(
+                    None, y0, times, order, bits,
+                    engine=lowered.taylor_engine(order, fixed_point=True))
         ys = _outputs_to_mpf(rows, precision)
         return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits}
     with gmpy2.context(gmpy2.get_context(), precision=bits):
@@ -238,7 +244,7 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "aut
     return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits}
 
 
-def _taylor_loop_fixed(program, y0, times, order, bits):
+def _taylor_loop_fixed(program, y0, times, order, bits, engine=None):
     r"""Jorba-Zou stepping on :class:`FixedPointEngine` coefficients.
 
     Each step: fractional bits :math:`F` from the state's size (plus up to
@@ -247,9 +253,11 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
     from :func:`jorba_zou_step` on the normalized coefficients. The step is taken only
     when :math:`\sigma \le 1`, so that evaluating the normalized polynomial never
     amplifies the coefficients' rounding errors; otherwise the coefficients are
-    recomputed with a larger :math:`\tau`.
+    recomputed with a larger :math:`\tau`. ``engine`` (default: a
+    :class:`FixedPointEngine` of ``program``) is any object with that
+    ``coefficients(y, frac_bits, tau_exp)`` method (the matrix flows' one).
     """
-    engine = FixedPointEngine(program, order)
+    engine = FixedPointEngine(program, order) if engine is None else engine
     y = [gmpy2.mpfr(float(v)) for v in y0]
     t = gmpy2.mpfr(0)
     t_out = [gmpy2.mpfr(float(x)) for x in times]
