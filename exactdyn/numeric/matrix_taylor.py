@@ -384,8 +384,29 @@ class FixedPointMatrixEngine(MatrixTaylorEngine):
                 self.series.append(self.series[nd.args[0]].transpose(0, 2, 1))
             else:
                 self.series.append(np.full((n1,) + nd.shape, zero, dtype=object))
+        # A right-hand side that is a product (or a scaled product) used nowhere else
+        # goes straight into the state's next coefficient with one rounding,
+        # X_{k+1} = floor(2^{-F} tau c sum_j A_j B_{k-j} / (k + 1)) (2^{-2F} when c is
+        # not +-1): neither its series nor the output's shift-then-divide is formed.
+        uses = [0] * len(self.nodes)
+        for nd in self.nodes:
+            for a in nd.args:
+                uses[a] += 1
+        for o in self.outputs:
+            uses[o] += 1
+        self.direct = {}  # product node -> (position of its state base, scale node or None)
+        for j, o in enumerate(self.outputs):
+            nd = self.nodes[o]
+            if uses[o] != 1:
+                continue
+            if nd.kind == "mm":
+                self.direct[o] = (j, None)
+            elif nd.kind == "scale" and self.nodes[nd.args[0]].kind == "mm" \
+                    and uses[nd.args[0]] == 1:
+                self.direct[nd.args[0]] = (j, o)
+        skipped = {sc for _, sc in self.direct.values() if sc is not None}
         self.sweep = [i for i, nd in enumerate(self.nodes)
-                      if not nd.const and nd.kind not in ("var", "T")]
+                      if not nd.const and nd.kind not in ("var", "T") and i not in skipped]
         self._scaled: dict = {}
 
     def _constants(self, F: int) -> dict:
@@ -416,6 +437,8 @@ class FixedPointMatrixEngine(MatrixTaylorEngine):
         st[0] = y
         nodes, series = self.nodes, self.series
         up, down = max(tau_exp, 0), max(-tau_exp, 0)
+        direct = self.direct
+        written = {j for j, _ in direct.values()}
         for k in range(self.order):
             for i in self.sweep:
                 nd = nodes[i]
@@ -428,6 +451,19 @@ class FixedPointMatrixEngine(MatrixTaylorEngine):
                         acc = np.matmul(series[a][k], consts[b])
                     else:
                         acc = np.einsum("jil,jlm->im", series[a][:k + 1], series[b][k::-1])
+                    if i in direct:
+                        j, sc = direct[i]
+                        shift = F + down
+                        if sc is not None:
+                            c = consts[sc]
+                            if c is None:
+                                acc = -acc
+                            else:
+                                acc = acc * c
+                                shift += F
+                        st[k + 1, self.slices[j]] = (
+                            (acc << up if up else acc) // ((k + 1) << shift)).reshape(-1)
+                        continue
                     series[i][k] = acc >> F
                 elif kind == "add":
                     acc = None
@@ -444,7 +480,9 @@ class FixedPointMatrixEngine(MatrixTaylorEngine):
                     v = series[nd.args[0]][k]
                     series[i][k] = -v if c is None else (v * c) >> F
             divisor = (k + 1) << down  # one rounding: floor(tau X / (k + 1))
-            for o, sl in zip(self.outputs, self.slices, strict=True):
+            for j, (o, sl) in enumerate(zip(self.outputs, self.slices, strict=True)):
+                if j in written:
+                    continue
                 if nodes[o].const:
                     v = consts[o] if k == 0 else np.full(nodes[o].shape, self.zero,
                                                          dtype=object)
