@@ -11,7 +11,12 @@ Two methods share one entry point, :func:`integrate_high_precision`:
     (:class:`~exactdyn.numeric.taylor.FixedPointEngine`, ``gmpy2.mpz``), about twice
     as fast as floating point; flows with ``sqrt``, ``exp``, ``log``, ``tanh`` or
     non-integer powers run on ``gmpy2.mpfr``
-    (:class:`~exactdyn.numeric.taylor.TaylorEngine`).
+    (:class:`~exactdyn.numeric.taylor.TaylorEngine`). Flows kept in matrix form
+    (LinearNet, DeepLinear) run on the matrix DAG of :mod:`exactdyn.numeric.matrix_taylor`
+    with the same fixed-point arithmetic and the same stepping
+    (:class:`~exactdyn.numeric.matrix_taylor.FixedPointMatrixEngine`: one ``einsum`` per
+    Cauchy matrix product, chains associated for the Taylor cost); why there are two
+    DAGs, one per notation, is said there.
 
     A step of order :math:`N` costs :math:`O(N^2)` operations per product node and
     :math:`N \approx 1.15\,\text{precision}`, so the work grows like the square of the
@@ -323,6 +328,10 @@ def _taylor_loop_fixed(program, y0, times, order, bits, engine=None):
 
 
 def _horner_fixed(coeffs, s_fx, F):
+    # Horner's rule, not a dot product with precomputed powers s^k: in fixed point those
+    # powers lose their relative precision as s^k falls toward 2^-F, and the normalized
+    # coefficients X_k can be large when s is small (an output time early in a long step),
+    # which cost 23 of 50 digits in tests/test_highprec.py's width-symbol reduction.
     acc = coeffs[-1].copy()
     for k in range(coeffs.shape[0] - 2, -1, -1):
         acc = ((acc * s_fx) >> F) + coeffs[k]
