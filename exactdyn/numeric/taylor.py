@@ -467,7 +467,20 @@ class FixedPointEngine:
                     self.fused[a] = i
                     self.skip.add(i)
                     self.series[i] = self.series[a]
-        # Second peephole: a fused scale node that is a right-hand side and used nowhere
+        # Second peephole: a reduction of an elementwise product used nowhere else is one
+        # contraction over the order and the neurons, (sum_i a_i b_i)_k =
+        # floor(2^{-F} sum_{j,i} a_{j,i} b_{k-j,i}): the product's series is never formed
+        # (two array operations fewer per order, one rounding instead of one per neuron).
+        self.contracted = {}  # reduce node -> the product node it contracts
+        for i, nd in enumerate(program.nodes):
+            if nd.kind == "reduce":
+                (a,) = nd.args
+                pa = program.nodes[a]
+                if pa.kind == "mul" and uses[a] == 1 and a not in self.fused and all(
+                        not program.nodes[x].scalar for x in pa.args):
+                    self.contracted[i] = a
+                    self.skip.add(a)
+        # Third peephole: a fused scale node that is a right-hand side and used nowhere
         # else goes straight into the state's next coefficient, with one rounding,
         # X_{k+1} = floor(2^{-2F} tau c sum_j a_j b_{k-j} / (k + 1)): its own series is
         # never read, so neither it nor the shift-then-divide of the output is formed.
@@ -497,6 +510,7 @@ class FixedPointEngine:
         outputs, slices = self.program.outputs, self.program.slices
         up, down = max(tau_exp, 0), max(-tau_exp, 0)
         fused, skip, direct = self.fused, self.skip, self.direct
+        contracted = self.contracted
         written = set(direct.values())
         direct = {a: slices[j] for a, j in direct.items()}
         for k in range(self.order):
@@ -528,7 +542,12 @@ class FixedPointEngine:
                 elif kind == "scale":
                     out[k] = (series[nd.args[0]][k] * consts[i]) >> F
                 elif kind == "reduce":
-                    out[k, 0] = series[nd.args[0]][k].sum()
+                    if i in contracted:
+                        pa = nodes[contracted[i]].args
+                        out[k, 0] = np.einsum("ij,ij->", series[pa[0]][:k + 1],
+                                              series[pa[1]][k::-1]) >> F
+                    else:
+                        out[k, 0] = series[nd.args[0]][k].sum()
                 elif kind == "sq":
                     a = series[nd.args[0]]
                     h = (k + 1) // 2
