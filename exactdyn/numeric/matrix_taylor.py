@@ -453,16 +453,16 @@ class FixedPointMatrixEngine(MatrixTaylorEngine):
                         acc = np.einsum("jil,jlm->im", series[a][:k + 1], series[b][k::-1])
                     if i in direct:
                         j, sc = direct[i]
-                        shift = F + down
+                        divisor = (k + 1) << (F + down)
                         if sc is not None:
                             c = consts[sc]
-                            if c is None:
-                                acc = -acc
+                            if c is None:  # floor(-x/d) = floor(x/(-d)): no negation pass
+                                divisor = -divisor
                             else:
                                 acc = acc * c
-                                shift += F
+                                divisor <<= F
                         st[k + 1, self.slices[j]] = (
-                            (acc << up if up else acc) // ((k + 1) << shift)).reshape(-1)
+                            (acc << up if up else acc) // divisor).reshape(-1)
                         continue
                     series[i][k] = acc >> F
                 elif kind == "add":
