@@ -11,7 +11,12 @@ Two methods share one entry point, :func:`integrate_high_precision`:
     (:class:`~exactdyn.numeric.taylor.FixedPointEngine`, ``gmpy2.mpz``), about twice
     as fast as floating point; flows with ``sqrt``, ``exp``, ``log``, ``tanh`` or
     non-integer powers run on ``gmpy2.mpfr``
-    (:class:`~exactdyn.numeric.taylor.TaylorEngine`).
+    (:class:`~exactdyn.numeric.taylor.TaylorEngine`). Flows kept in matrix form
+    (LinearNet, DeepLinear) run on the matrix DAG of :mod:`exactdyn.numeric.matrix_taylor`
+    with the same fixed-point arithmetic and the same stepping
+    (:class:`~exactdyn.numeric.matrix_taylor.FixedPointMatrixEngine`: one ``einsum`` per
+    Cauchy matrix product, chains associated for the Taylor cost); why there are two
+    DAGs, one per notation, is said there.
 
     A step of order :math:`N` costs :math:`O(N^2)` operations per product node and
     :math:`N \approx 1.15\,\text{precision}`, so the work grows like the square of the
@@ -216,14 +221,20 @@ def _check_step(steps, h, t, t_end, bits) -> None:
 
 
 def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "auto"):
-    """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``."""
+    """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``
+    (``engine`` "fixed" or "mpfr" forces one, for tests)."""
     bits = working_bits(precision)
     order = int(math.ceil(-0.5 * (log_tol - math.log(LOCAL_TOL_FACTOR)))) + 1
     order = max(order, 4)
-    if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form
+    if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form (all polynomial)
         with gmpy2.context(gmpy2.get_context(), precision=bits):
-            rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits,
-                                            engine=lowered.taylor_engine(order))
+            if engine == "mpfr":
+                rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits,
+                                                engine=lowered.taylor_engine(order))
+            else:
+                rows, stats = _taylor_loop_fixed(
+                    None, y0, times, order, bits,
+                    engine=lowered.taylor_engine(order, fixed_point=True))
         ys = _outputs_to_mpf(rows, precision)
         return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits}
     with gmpy2.context(gmpy2.get_context(), precision=bits):
@@ -239,7 +250,7 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "aut
     return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits}
 
 
-def _taylor_loop_fixed(program, y0, times, order, bits):
+def _taylor_loop_fixed(program, y0, times, order, bits, engine=None):
     r"""Jorba-Zou stepping on :class:`FixedPointEngine` coefficients.
 
     Each step: fractional bits :math:`F` from the state's size (plus up to
@@ -248,9 +259,11 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
     from :func:`jorba_zou_step` on the normalized coefficients. The step is taken only
     when :math:`\sigma \le 1`, so that evaluating the normalized polynomial never
     amplifies the coefficients' rounding errors; otherwise the coefficients are
-    recomputed with a larger :math:`\tau`.
+    recomputed with a larger :math:`\tau`. ``engine`` (default: a
+    :class:`FixedPointEngine` of ``program``) is any object with that
+    ``coefficients(y, frac_bits, tau_exp)`` method (the matrix flows' one).
     """
-    engine = FixedPointEngine(program, order)
+    engine = FixedPointEngine(program, order) if engine is None else engine
     y = [gmpy2.mpfr(float(v)) for v in y0]
     t = gmpy2.mpfr(0)
     t_out = [gmpy2.mpfr(float(x)) for x in times]
@@ -316,6 +329,10 @@ def _taylor_loop_fixed(program, y0, times, order, bits):
 
 
 def _horner_fixed(coeffs, s_fx, F):
+    # Horner's rule, not a dot product with precomputed powers s^k: in fixed point those
+    # powers lose their relative precision as s^k falls toward 2^-F, and the normalized
+    # coefficients X_k can be large when s is small (an output time early in a long step),
+    # which cost 23 of 50 digits in tests/test_highprec.py's width-symbol reduction.
     acc = coeffs[-1].copy()
     for k in range(coeffs.shape[0] - 2, -1, -1):
         acc = ((acc * s_fx) >> F) + coeffs[k]

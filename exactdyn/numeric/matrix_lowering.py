@@ -300,13 +300,15 @@ class MatrixLoweredFlow(PackedFlow):
     def bases(self) -> tuple:
         return self.flow.network.params
 
-    def taylor_engine(self, order: int):
-        """The high-precision Taylor engine of this flow (:mod:`.matrix_taylor`); call
-        inside the gmpy2 context of the working precision."""
-        from .matrix_taylor import MatrixTaylorEngine
+    def taylor_engine(self, order: int, fixed_point: bool = False):
+        """The high-precision Taylor engine of this flow (:mod:`.matrix_taylor`: on
+        ``mpfr``, or with ``fixed_point`` on scaled ``mpz``); call inside the gmpy2
+        context of the working precision."""
+        from .matrix_taylor import FixedPointMatrixEngine, MatrixTaylorEngine
 
-        return MatrixTaylorEngine(self.flow, self.model.symbol_values(), self.model.dims(),
-                                  self.slices, self.shapes, order)
+        cls = FixedPointMatrixEngine if fixed_point else MatrixTaylorEngine
+        return cls(self.flow, self.model.symbol_values(), self.model.dims(),
+                   self.slices, self.shapes, order)
 
     # ---- right-hand side --------------------------------------------------------------------
     def _split(self, y):
@@ -436,13 +438,13 @@ class ChainLoweredFlow(PackedFlow):
         syx, sxx = model.data_matrices()
         self.hyper_values = (syx, sxx, model.teacher_map())
 
-    def taylor_engine(self, order: int):
+    def taylor_engine(self, order: int, fixed_point: bool = False):
         """The arbitrary-precision Taylor engine of this flow (the matrix engine of
-        :mod:`.matrix_taylor`, on the same derived right-hand sides); call inside the gmpy2
-        context of the working precision."""
+        :mod:`.matrix_taylor`, on the same derived right-hand sides; with ``fixed_point``
+        on scaled ``mpz``); call inside the gmpy2 context of the working precision."""
         from types import SimpleNamespace
 
-        from .matrix_taylor import MatrixTaylorEngine
+        from .matrix_taylor import FixedPointMatrixEngine, MatrixTaylorEngine
 
         syx, sxx = self.model.data_matrices()
         values = {self.flow.hyper["Sigma_yx"]: syx, self.flow.hyper["Sigma_xx"]: sxx}
@@ -451,7 +453,8 @@ class ChainLoweredFlow(PackedFlow):
         # The engine reads the state matrices from flow.network.params and their rhs.
         network = SimpleNamespace(params=self.flow.params, name=self.flow.name)
         view = SimpleNamespace(network=network, rhs=self.flow.rhs)
-        return MatrixTaylorEngine(view, values, dims, self.slices, self.shapes, order)
+        cls = FixedPointMatrixEngine if fixed_point else MatrixTaylorEngine
+        return cls(view, values, dims, self.slices, self.shapes, order)
 
     def pack(self, state: dict) -> np.ndarray:
         """The packed float64 state (mpmath entries are rounded: the deep flow's high

@@ -467,6 +467,28 @@ class FixedPointEngine:
                     self.fused[a] = i
                     self.skip.add(i)
                     self.series[i] = self.series[a]
+        # Second peephole: a reduction of an elementwise product used nowhere else is one
+        # contraction over the order and the neurons, (sum_i a_i b_i)_k =
+        # floor(2^{-F} sum_{j,i} a_{j,i} b_{k-j,i}): the product's series is never formed
+        # (two array operations fewer per order, one rounding instead of one per neuron).
+        self.contracted = {}  # reduce node -> the product node it contracts
+        for i, nd in enumerate(program.nodes):
+            if nd.kind == "reduce":
+                (a,) = nd.args
+                pa = program.nodes[a]
+                if pa.kind == "mul" and uses[a] == 1 and a not in self.fused and all(
+                        not program.nodes[x].scalar for x in pa.args):
+                    self.contracted[i] = a
+                    self.skip.add(a)
+        # Third peephole: a fused scale node that is a right-hand side and used nowhere
+        # else goes straight into the state's next coefficient, with one rounding,
+        # X_{k+1} = floor(2^{-2F} tau c sum_j a_j b_{k-j} / (k + 1)): its own series is
+        # never read, so neither it nor the shift-then-divide of the output is formed.
+        self.direct = {}  # product node -> position of the state base it writes
+        for j, o in enumerate(program.outputs):
+            for a, sc in self.fused.items():
+                if sc == o and uses[o] == 1:
+                    self.direct[a] = j
 
     def coefficients(self, y, frac_bits: int, tau_exp: int) -> np.ndarray:
         """Coefficients :math:`X_0..X_N` (``mpz``, scale :math:`2^{-F}`) at the point ``y``.
@@ -487,7 +509,10 @@ class FixedPointEngine:
         nodes, series = self.program.nodes, self.series
         outputs, slices = self.program.outputs, self.program.slices
         up, down = max(tau_exp, 0), max(-tau_exp, 0)
-        fused, skip = self.fused, self.skip
+        fused, skip, direct = self.fused, self.skip, self.direct
+        contracted = self.contracted
+        written = set(direct.values())
+        direct = {a: slices[j] for a, j in direct.items()}
         for k in range(self.order):
             for i, nd in enumerate(nodes):
                 kind = nd.kind
@@ -503,7 +528,12 @@ class FixedPointEngine:
                         acc = np.einsum("i,ij->j", a[k::-1, 0], b[:k + 1])
                     else:
                         acc = np.einsum("i,ij->j", b[k::-1, 0], a[:k + 1])
-                    out[k] = acc >> F if shift else (acc * consts[fused[i]]) >> (2 * F)
+                    if i in direct:
+                        num = acc * consts[fused[i]]
+                        st[k + 1, direct[i]] = (num << up if up else num) // (
+                            (k + 1) << (2 * F + down))
+                    else:
+                        out[k] = acc >> F if shift else (acc * consts[fused[i]]) >> (2 * F)
                 elif kind == "add":
                     acc = series[nd.args[0]][k]
                     for a in nd.args[1:]:
@@ -512,7 +542,12 @@ class FixedPointEngine:
                 elif kind == "scale":
                     out[k] = (series[nd.args[0]][k] * consts[i]) >> F
                 elif kind == "reduce":
-                    out[k, 0] = series[nd.args[0]][k].sum()
+                    if i in contracted:
+                        pa = nodes[contracted[i]].args
+                        out[k, 0] = np.einsum("ij,ij->", series[pa[0]][:k + 1],
+                                              series[pa[1]][k::-1]) >> F
+                    else:
+                        out[k, 0] = series[nd.args[0]][k].sum()
                 elif kind == "sq":
                     a = series[nd.args[0]]
                     h = (k + 1) // 2
@@ -522,11 +557,18 @@ class FixedPointEngine:
                         acc = np.einsum("ij,ij->j", a[:h], a[k:k - h:-1]) << 1
                         if k % 2 == 0:
                             acc = acc + a[h] * a[h]
-                    out[k] = acc >> F if shift else (acc * consts[fused[i]]) >> (2 * F)
+                    if i in direct:
+                        num = acc * consts[fused[i]]
+                        st[k + 1, direct[i]] = (num << up if up else num) // (
+                            (k + 1) << (2 * F + down))
+                    else:
+                        out[k] = acc >> F if shift else (acc * consts[fused[i]]) >> (2 * F)
                 else:  # const
                     out[k] = consts[i] if k == 0 else self.zero
             divisor = (k + 1) << down  # one rounding: floor(tau X / (k + 1))
-            for o, sl in zip(outputs, slices, strict=True):
+            for j, (o, sl) in enumerate(zip(outputs, slices, strict=True)):
+                if j in written:
+                    continue
                 v = series[o][k]
                 st[k + 1, sl] = (v << up if up else v) // divisor
         return st
