@@ -25,14 +25,9 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
-from .codegen import (
-    MPMATH_NAMESPACE,
-    NUMPY_NAMESPACE,
-    CompiledExpressions,
-    PackedFlow,
-    _ArrayPrinter,
-)
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
 from .lowering import named_values
+from .printing import _ArrayPrinter
 
 
 def _T(a):
