@@ -77,6 +77,13 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
     if precision is None:
         obs = _float_observables(model, C, p, rho, norm_u, norm_w)
+        if isinstance(phi, num.DegenerateScale):
+            # k' = 0: the state is sqrt(p/p0) times the init, so its alignment is the
+            # init's wherever the state is not zero (p = p0 sqrt(p/p0)^2 underflows first).
+            with np.errstate(invalid="ignore", divide="ignore"):
+                init_alignment = C.p0 / (np.linalg.norm(C.u0) * np.linalg.norm(C.w0))
+            obs["alignment"] = np.where(np.asarray(phi.sqrt_ratio) != 0, init_alignment,
+                                        np.nan)
     meta = {"model": model.name, "params": model.params, "method": "closed_form",
             "rtol": None, "atol": None, "precision": precision,
             "k_prime": float(C.kp2) ** 0.5, "p_star": float(C.pstar),
