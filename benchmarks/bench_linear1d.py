@@ -107,12 +107,12 @@ model = ed.Linear1D(width=10**6, sigma_u=1e-3, sigma_w=1.0, seed=1)
 init = model.initial_state()
 u0, w0 = init["u"], init["w"]
 K = ed.exact(model, [0.0]).meta["K_inf"]
-dots, _ = best_of(lambda: (u0 @ u0, w0 @ w0, u0 @ w0), repeat=7)
-out = {"dots": dots}
+dots, _ = best_of(lambda: (u0 @ u0, w0 @ w0, u0 @ w0), repeat=9)
+out = {"dots": dots, "package": ed.__file__}
 for n in (1, 10, 101):
     t = np.linspace(0.0, 5.0 / K, n) if n > 1 else np.array([1.0 / K])
     ed.exact(model, t)
-    out[f"exact_{n}"], _ = best_of(lambda: ed.exact(model, t), repeat=5 if n < 101 else 2)
+    out[f"exact_{n}"], _ = best_of(lambda: ed.exact(model, t), repeat=9 if n < 101 else 3)
     if n < 101:  # 101 x 10^6 state arrays: seconds to a minute of page faults here
         out[f"state_{n}"], _ = best_of(lambda: ed.exact(model, t)["u"], repeat=3)
 print(json.dumps(out))
@@ -127,8 +127,10 @@ def wide(trees) -> str:
         # One BLAS thread: on a shared machine a threaded dot product waits for its
         # descheduled threads (the same three dots took 0.6 ms and 88 ms in one run).
         env = dict(os.environ, PYTHONPATH=tree, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        # Run from the tree: ``python -c`` puts the working folder first on sys.path.
         out = subprocess.run([sys.executable, "-c", _WIDE_CHILD, here], env=env, check=True,
-                             capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                             capture_output=True, text=True, cwd=tree
+                             ).stdout.strip().splitlines()[-1]
         rows.append((label, json.loads(out)))
         print(label, rows[-1][1], flush=True)
     lines = ["| tree | three dot products | exact, 1 time | 10 times | 101 times | "

@@ -81,8 +81,9 @@ FAMILIES = ("Linear1D", "Network", "LinearNet", "DeepLinear", "TwoLayer", "TwoLa
 
 def _child(which: str, cache: str, pre: bool, tree: str = ROOT) -> dict:
     env = dict(os.environ, EXACTDYN_CACHE_DIR=cache, PYTHONPATH=tree)
+    # Run from the tree: ``python -c`` puts the working folder first on sys.path.
     out = subprocess.run([sys.executable, "-c", _CHILD, which, "1" if pre else "0"],
-                         capture_output=True, text=True, env=env, check=True)
+                         capture_output=True, text=True, env=env, check=True, cwd=tree)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -10,6 +10,7 @@ the state was formed is read from a flag and a counter, never from a time."""
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 
 import numpy as np
@@ -192,3 +193,21 @@ def test_wide_exact_at_one_time_forms_no_state():
     assert traj["end_to_end"][0] != init["u"] @ init["w"]
     np.testing.assert_allclose(traj["norm_u"], np.linalg.norm(traj["u"], axis=1), rtol=2e-14)
     assert traj.state.computed and traj["u"].shape == (1, 10**6)
+
+
+@given(st.integers(1, 3 * cfnum._BLOCK + 5), st.sampled_from([1.0, 4.0, 0.3]),
+       st.sampled_from(["random", "u=aw", "u=-aw"]), st.integers(0, 9))
+def test_the_init_dot_products_are_the_sums_of_their_entries(width, a, kind, seed):
+    # Against math.fsum of the entries (correctly rounded), over one block and several;
+    # an exactly degenerate init (u0 = +-a w0, a a power of 2 or 1) gives exactly 0.
+    rng = np.random.default_rng(seed)
+    w0 = rng.normal(size=width)
+    u0 = {"random": rng.normal(size=width), "u=aw": a * w0, "u=-aw": -a * w0}[kind]
+    plus, minus, p0, u_sq, w_sq = cfnum._init_dot_products(u0, a, w0)
+    ref = [math.fsum((u0 + a * w0) ** 2), math.fsum((u0 - a * w0) ** 2),
+           math.fsum(u0 * w0), math.fsum(u0 * u0), math.fsum(w0 * w0)]
+    scale = math.fsum(u0 * u0) + a * a * math.fsum(w0 * w0)
+    for got, want in zip((plus, minus, p0, u_sq, w_sq), ref):
+        assert abs(got - want) <= 1e-13 * scale
+    if kind != "random" and a in (1.0, 4.0):
+        assert (minus if kind == "u=aw" else plus) == 0.0

@@ -94,6 +94,8 @@ class Constants:
     a: object  # sqrt(eta_u / eta_w)
     u0: object
     w0: object
+    u_sq: object = None  # |u0|^2
+    w_sq: object = None  # |w0|^2
 
     @property
     def M(self):
@@ -105,21 +107,56 @@ class Constants:
 
 
 def constants(model, ops=FloatOps) -> Constants:
-    init = model.initial_state()
+    # The init read-only, not copied: at width 10^6 each fresh array costs more (its
+    # pages) than the dot products below.
+    init = model.initial_state(copy=False)
     u0, w0 = ops.vec(init["u"]), ops.vec(init["w"])
     eta_u, eta_w = ops.num(model.eta_u), ops.num(model.eta_w)
     kappa, sxx, c = ops.num(model.kappa), ops.num(model.x_var), ops.num(model.teacher)
     a = ops.sqrt(eta_u / eta_w)
     # M +- p0 = |u0 +- a w0|^2 / (2a): no rounded sqrt(a), so an exactly degenerate init
     # (u0 = -a w0 with a exact) keeps k' = 0 exactly.
-    d_plus = u0 + a * w0
-    d_minus = u0 - a * w0
-    m_plus = ops.dot(d_plus, d_plus) / (2 * a)
-    m_minus = ops.dot(d_minus, d_minus) / (2 * a)
-    p0 = ops.dot(u0, w0)
+    if u0.dtype == float:
+        plus, minus, p0, u_sq, w_sq = _init_dot_products(u0, a, w0)
+    else:
+        d_plus, d_minus = u0 + a * w0, u0 - a * w0
+        plus, minus = ops.dot(d_plus, d_plus), ops.dot(d_minus, d_minus)
+        p0, u_sq, w_sq = ops.dot(u0, w0), ops.dot(u0, u0), ops.dot(w0, w0)
+    m_plus = plus / (2 * a)
+    m_minus = minus / (2 * a)
     return Constants(p0=p0, m_plus=m_plus, m_minus=m_minus, kp2=m_plus * m_minus,
                      omega=2 * kappa**2 * sxx * ops.sqrt(eta_u * eta_w), pstar=c / kappa,
-                     a=a, u0=u0, w0=w0)
+                     a=a, u0=u0, w0=w0, u_sq=u_sq, w_sq=w_sq)
+
+
+#: Entries per block of :func:`_init_dot_products` (128 KiB of float64: a block stays in
+#: cache between its difference and its product).
+_BLOCK = 1 << 14
+
+
+def _init_dot_products(u0, a, w0) -> tuple:
+    r""":math:`\lVert u_0 + a w_0\rVert^2`, :math:`\lVert u_0 - a w_0\rVert^2`,
+    :math:`P = u_0\cdot w_0`, :math:`U = \lVert u_0\rVert^2`, :math:`W = \lVert w_0\rVert^2`
+    (float64), each exact to rounding.
+
+    The one of :math:`\lVert u_0 \pm a w_0\rVert^2` that may cancel (the sign opposite
+    to :math:`P`'s: :math:`u_0 \approx \mp a w_0`) is summed from its entries, block by
+    block through one small buffer (at width 10⁶ a fresh width-long temporary costs more,
+    its pages, than the products themselves); the other is it plus :math:`4a|P|`, a sum of
+    non-negative terms."""
+    p0, u_sq, w_sq = float(u0 @ w0), float(u0 @ u0), float(w0 @ w0)
+    sign = -1.0 if p0 >= 0 else 1.0  # u0 + sign a w0 is the one that may cancel
+    buf = np.empty(min(len(u0), _BLOCK))
+    small = 0.0
+    for start in range(0, len(u0), _BLOCK):
+        u, w = u0[start:start + _BLOCK], w0[start:start + _BLOCK]
+        d = buf[:len(u)]
+        np.multiply(sign * a, w, out=d)
+        np.add(u, d, out=d)
+        small += float(d @ d)
+    large = small + 4 * a * abs(p0)
+    plus, minus = (large, small) if sign < 0 else (small, large)
+    return plus, minus, p0, u_sq, w_sq
 
 
 def evaluate_p(C: Constants, t, ops=FloatOps):
@@ -273,7 +310,7 @@ def state_norms(C: Constants, p, phi):
         scale = np.abs(np.atleast_1d(phi.sqrt_ratio))
         return scale * np.linalg.norm(C.u0), scale * np.linalg.norm(C.w0)
     a = C.a
-    U, W, P = float(C.u0 @ C.u0), float(C.w0 @ C.w0), C.p0
+    U, W, P = C.u_sq, C.w_sq, C.p0
     phis = np.atleast_1d(np.asarray(phi, dtype=float))
     small = np.abs(phis) <= 1
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):

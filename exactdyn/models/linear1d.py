@@ -122,13 +122,17 @@ class Linear1D(ModelMixin):
     def explicit_init(self) -> bool:
         return self._init is not None
 
-    def initial_state(self) -> dict:
-        """``{"u": u0, "w": w0}`` as float64 arrays (fresh copies)."""
+    def initial_state(self, copy: bool = True) -> dict:
+        """``{"u": u0, "w": w0}`` as float64 arrays: fresh copies, or with ``copy=False``
+        the model's own read-only arrays (no copy at width 10⁶)."""
         if self._init is not None:
-            return {"u": self._init[0].copy(), "w": self._init[1].copy()}
-        draw = _gaussian_init if self.seed is not None else _gaussian_init.__wrapped__
-        u0, w0 = draw(self.seed, self.width, self.sigma_u, self.sigma_w)
-        return {"u": u0.copy(), "w": w0.copy()}
+            u0, w0 = self._init
+        else:
+            draw = _gaussian_init if self.seed is not None else _gaussian_init.__wrapped__
+            u0, w0 = draw(self.seed, self.width, self.sigma_u, self.sigma_w)
+        if copy:
+            return {"u": u0.copy(), "w": w0.copy()}
+        return {"u": u0, "w": w0}
 
     @property
     def params(self) -> dict:
