@@ -12,7 +12,8 @@ before the first solve, so the difference to the steady state is what the loweri
 The last column says whether the warm process imported sympy at all (only the
 ``Network`` case imports it itself, to write the user's network).
 
-Run: ``python benchmarks/bench_startup.py [runs] [--tree PATH]`` (default 5 runs; writes
+Run: ``python benchmarks/bench_startup.py [runs] [--tree PATH] [--families A,B]`` (default
+5 runs, every family; writes
 benchmarks/results/startup.md; ``--tree`` measures another source tree, such as a
 checkout of an earlier commit, with this script's child code, and writes
 startup_<folder name>.md).
@@ -91,7 +92,7 @@ def _median(rows, key) -> float:
     return statistics.median(r[key] for r in rows)
 
 
-def main(runs: int = 5, tree: str = ROOT) -> str:
+def main(runs: int = 5, tree: str = ROOT, families=FAMILIES) -> str:
     lines = [f"Fresh processes, medians of {runs} runs each ({sys.version.split()[0]}); times "
              "in ms. cold: empty cache folder (derives and prints with sympy, then writes the "
              "entry); warm: the entry on disk.", "",
@@ -99,7 +100,7 @@ def main(runs: int = 5, tree: str = ROOT) -> str:
              "first solve, cold | first solve, warm | steady solve | warm − steady | "
              "sympy imported (warm) |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for which in FAMILIES:
+    for which in families:
         for pre in (False, True):
             cold, warm = [], []
             for _ in range(runs):
@@ -132,4 +133,9 @@ if __name__ == "__main__":
         at = args.index("--tree")
         tree = os.path.abspath(args[at + 1])
         del args[at:at + 2]
-    print(main(int(args[0]) if args else 5, tree))
+    families = FAMILIES
+    if "--families" in args:
+        at = args.index("--families")
+        families = tuple(args[at + 1].split(","))
+        del args[at:at + 2]
+    print(main(int(args[0]) if args else 5, tree, families))
