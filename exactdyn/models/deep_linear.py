@@ -23,7 +23,7 @@ import numpy as np
 from .. import _validation as check
 from .base import ModelMixin
 
-__all__ = ["DeepLinear", "teacher_matrix", "CITATION"]
+__all__ = ["DeepLinear", "teacher_matrix", "CITATION"]  # noqa: F822 (CITATION: __getattr__)
 
 
 def __getattr__(name: str):

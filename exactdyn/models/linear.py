@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-
 from typing import TYPE_CHECKING
 
 import mpmath

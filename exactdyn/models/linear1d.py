@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
-
 from typing import TYPE_CHECKING
 
 import numpy as np
