@@ -76,7 +76,9 @@ def _disk_key(model) -> str | None:
     key = getattr(model, "derivation_key", None)
     if key is None:
         return None
-    if hasattr(model, "dims"):
+    if hasattr(model, "named_dims"):  # the same, without sympy
+        key += repr(sorted((k, int(v)) for k, v in model.named_dims().items()))
+    elif hasattr(model, "dims"):
         key += repr(sorted((str(k), int(v)) for k, v in model.dims().items()))
     return key
 

@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import exactdyn as ed
 
 HEAVY = ("sympy", "scipy", "matplotlib", "mpmath", "gmpy2", "dask", "numpy")
@@ -75,7 +77,11 @@ def test_public_submodules_are_exported_as_the_modules_themselves():
     assert set(ed.diskcache.__all__) == {"cache_dir", "clear", "set_enabled"}
 
 
-def test_a_second_process_solves_a_cached_family_without_sympy(tmp_path):
+@pytest.mark.parametrize("make", [
+    "ed.Linear1D(width=64)", "ed.LinearNet(in_dim=5, hidden=8, out_dim=3)",
+    "ed.SingleNeuron(in_dim=3)",
+    "ed.DeepLinear(depth=3, width=8, in_dim=3, out_dim=3, sigma_yx=np.diag([3.0, 2.0, 1.0]))"])
+def test_a_second_process_solves_a_cached_family_without_sympy(tmp_path, make):
     # The first process derives the flow (sympy) and writes the lowering to the on-disk
     # cache; the next one compiles it from disk: no sympy, no matplotlib, and of scipy only
     # what scipy.integrate (the integrator) brings.
@@ -83,7 +89,7 @@ def test_a_second_process_solves_a_cached_family_without_sympy(tmp_path):
 
     env = dict(os.environ, EXACTDYN_CACHE_DIR=str(tmp_path))
     code = ("import sys, json\nimport numpy as np\nimport exactdyn as ed\n"
-            "traj = ed.solve(ed.Linear1D(width=64), np.linspace(0, 5, 11))\n"
+            f"traj = ed.solve({make}, np.linspace(0, 5, 11))\n"
             "print(json.dumps([sorted(m for m in ('sympy', 'matplotlib', 'scipy.integrate') "
             "if m in sys.modules), float(traj['loss'][-1])]))")
     runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,

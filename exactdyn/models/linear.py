@@ -366,14 +366,20 @@ class LinearNet(_InputMoments):
         ws = np.linalg.norm(self.w_star())
         return float(np.sqrt(ws / max(self.hidden, 1) / max(self.in_dim, self.out_dim)))
 
+    def named_symbol_values(self) -> dict:
+        """Hyperparameter values by the names of their symbols (no sympy needed)."""
+        return {"Sigma_xx": self.sxx, "Sigma_yx": np.asarray(self.sigma_yx),
+                "W_star": self.w_star(), "eta1": self.eta1, "eta2": self.eta2}
+
+    def named_dims(self) -> dict:
+        """The sizes by the names of their symbols (no sympy needed)."""
+        return {"n_in": self.in_dim, "n_h": self.hidden, "n_out": self.out_dim}
+
     def symbol_values(self) -> dict:
-        h = _hyper()
-        return {h["sigma_xx"]: self.sxx, h["sigma_yx"]: np.asarray(self.sigma_yx),
-                h["w_star"]: self.w_star(), h["eta1"]: self.eta1, h["eta2"]: self.eta2}
+        return _by_symbol(self.named_symbol_values())
 
     def dims(self) -> dict:
-        h = _hyper()
-        return {h["n_in"]: self.in_dim, h["n_h"]: self.hidden, h["n_out"]: self.out_dim}
+        return _by_symbol(self.named_dims())
 
     def symbolic_network(self) -> MatrixNetwork:
         return symbolic_network()
@@ -399,6 +405,12 @@ def _orthonormal_frame(n, k, seed_or_rng):
         return np.zeros((n, 0))
     q, r = np.linalg.qr(rng.normal(size=(n, k)))
     return q * np.sign(np.diag(r))[None, :]
+
+
+def _by_symbol(named: dict) -> dict:
+    """``named`` (symbol name -> value) keyed by the symbols of :func:`_hyper`."""
+    by_name = {str(sym): sym for sym in _hyper().values()}
+    return {by_name[name]: value for name, value in named.items()}
 
 
 @cache
@@ -618,14 +630,20 @@ class SingleNeuron(_InputMoments):
     def target_scale(self) -> float:
         return float(np.sqrt(np.linalg.norm(self.w_star())))
 
+    def named_symbol_values(self) -> dict:
+        """Hyperparameter values by the names of their symbols (no sympy needed)."""
+        return {"Sigma_xx": self.sxx, "Sigma_yx": self.sigma_yx, "W_star": self.w_star(),
+                "eta1": self.eta_w, "eta2": self.eta_a}
+
+    def named_dims(self) -> dict:
+        """The sizes by the names of their symbols (no sympy needed)."""
+        return {"n_in": self.in_dim, "n_h": 1, "n_out": 1}
+
     def symbol_values(self) -> dict:
-        h = _hyper()
-        return {h["sigma_xx"]: self.sxx, h["sigma_yx"]: self.sigma_yx,
-                h["w_star"]: self.w_star(), h["eta1"]: self.eta_w, h["eta2"]: self.eta_a}
+        return _by_symbol(self.named_symbol_values())
 
     def dims(self) -> dict:
-        h = _hyper()
-        return {h["n_in"]: self.in_dim, h["n_h"]: 1, h["n_out"]: 1}
+        return _by_symbol(self.named_dims())
 
     def symbolic_network(self) -> MatrixNetwork:
         return symbolic_network()
