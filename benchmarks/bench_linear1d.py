@@ -9,11 +9,21 @@ For widths 10, 10^3, 10^5 it times, on t in [0, T] with T = 5/K_inf and 101 outp
   (max abs error over the output times / max |end_to_end|).
 
 Run: ``python benchmarks/bench_linear1d.py`` (writes benchmarks/results/linear1d.md).
+
+``python benchmarks/bench_linear1d.py --wide [BEFORE_TREE]``: ``exact`` at width 10^6 on
+1, 10 and 101 times against three dot products over the init (|u0|^2, |w0|^2, u0.w0), the
+ratio taken in one process (one BLAS thread); with the state asked for too (``traj["u"]``,
+1 and 10 times). With a second
+source tree (a checkout of an earlier commit) each tree runs in its own process, side by
+side (writes benchmarks/results/linear1d_wide.md).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 from _timing import best_of
@@ -87,5 +97,63 @@ def main():
         fh.write(table + "\n")
 
 
+_WIDE_CHILD = r"""
+import json, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from _timing import best_of
+import exactdyn as ed
+model = ed.Linear1D(width=10**6, sigma_u=1e-3, sigma_w=1.0, seed=1)
+init = model.initial_state()
+u0, w0 = init["u"], init["w"]
+K = ed.exact(model, [0.0]).meta["K_inf"]
+dots, _ = best_of(lambda: (u0 @ u0, w0 @ w0, u0 @ w0), repeat=9)
+out = {"dots": dots, "package": ed.__file__}
+for n in (1, 10, 101):
+    t = np.linspace(0.0, 5.0 / K, n) if n > 1 else np.array([1.0 / K])
+    ed.exact(model, t)
+    out[f"exact_{n}"], _ = best_of(lambda: ed.exact(model, t), repeat=9 if n < 101 else 3)
+    if n < 101:  # 101 x 10^6 state arrays: seconds to a minute of page faults here
+        out[f"state_{n}"], _ = best_of(lambda: ed.exact(model, t)["u"], repeat=3)
+print(json.dumps(out))
+"""
+
+
+def wide(trees) -> str:
+    """exact at width 10^6 against three dot products, one process per source tree."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    rows = []
+    for label, tree in trees:
+        # One BLAS thread: on a shared machine a threaded dot product waits for its
+        # descheduled threads (the same three dots took 0.6 ms and 88 ms in one run).
+        env = dict(os.environ, PYTHONPATH=tree, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        # Run from the tree: ``python -c`` puts the working folder first on sys.path.
+        out = subprocess.run([sys.executable, "-c", _WIDE_CHILD, here], env=env, check=True,
+                             capture_output=True, text=True, cwd=tree
+                             ).stdout.strip().splitlines()[-1]
+        rows.append((label, json.loads(out)))
+        print(label, rows[-1][1], flush=True)
+    lines = ["| tree | three dot products | exact, 1 time | 10 times | 101 times | "
+             "exact + state (`traj[\"u\"]`), 1 / 10 times |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, r in rows:
+        d = r["dots"]
+        cells = [f"{r[f'exact_{n}'] * 1e3:.1f} ms ({r[f'exact_{n}'] / d:.1f}x)"
+                 for n in (1, 10, 101)]
+        state = " / ".join(f"{r[f'state_{n}'] * 1e3:.0f} ms" for n in (1, 10))
+        lines.append(f"| {label} | {d * 1e3:.1f} ms | " + " | ".join(cells) + f" | {state} |")
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs(os.path.join(here, "results"), exist_ok=True)
+    with open(os.path.join(here, "results", "linear1d_wide.md"), "w") as fh:
+        fh.write(table + "\n")
+    return table
+
+
 if __name__ == "__main__":
-    main()
+    if "--wide" in sys.argv:
+        rest = sys.argv[sys.argv.index("--wide") + 1:]
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        wide(([("before", os.path.abspath(rest[0]))] if rest else []) + [("after", root)])
+    else:
+        main()

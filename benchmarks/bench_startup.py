@@ -3,13 +3,20 @@ steady-state solve (issue 15, item 4).
 
 Each measurement runs in a fresh Python process (``python -c``), several times, and the
 medians are reported. In each process: ``import exactdyn`` (wall time), building the model
-(imports sympy and numpy), the first ``ed.solve`` (imports scipy, lowers the flow: derived
+(imports numpy; sympy too for TwoLayer and TwoLayerCNN, whose activations are sympy
+expressions), the first ``ed.solve`` (imports scipy.integrate, lowers the flow: derived
 with sympy on a cold cache, read from disk on a warm one), then the median of 5 further
 solves of the same model (the steady state). "pre-imported" rows import scipy.integrate
 before the first solve, so the difference to the steady state is what the lowering costs.
 
-Run: ``python benchmarks/bench_startup.py [runs]`` (default 5; writes
-benchmarks/results/startup.md).
+The last column says whether the warm process imported sympy at all (only the
+``Network`` case imports it itself, to write the user's network).
+
+Run: ``python benchmarks/bench_startup.py [runs] [--tree PATH] [--families A,B]`` (default
+5 runs, every family; writes
+benchmarks/results/startup.md; ``--tree`` measures another source tree, such as a
+checkout of an earlier commit, with this script's child code, and writes
+startup_<folder name>.md).
 """
 
 from __future__ import annotations
@@ -29,11 +36,11 @@ t0 = time.perf_counter()
 import exactdyn as ed
 t1 = time.perf_counter()
 import numpy as np
-import sympy as sp
 which, pre = sys.argv[1], sys.argv[2] == "1"
 if which == "Linear1D":
     make = lambda: ed.Linear1D(width=64)
 elif which == "Network":
+    import sympy as sp  # a user's network is written in sympy
     i, d = sp.symbols("i d", integer=True)
     u, v = sp.IndexedBase("u"), sp.IndexedBase("v")
     b = sp.Symbol("beta_star")
@@ -67,16 +74,17 @@ for _ in range(5):
     steady.append(time.perf_counter() - s)
 steady.sort()
 print(json.dumps({"import": t1 - t0, "model": t15 - t1, "pre": t2 - t15, "first": t3 - t2,
-                  "steady": steady[2]}))
+                  "steady": steady[2], "sympy": "sympy" in sys.modules}))
 """
 
 FAMILIES = ("Linear1D", "Network", "LinearNet", "DeepLinear", "TwoLayer", "TwoLayerCNN")
 
 
-def _child(which: str, cache: str, pre: bool) -> dict:
-    env = dict(os.environ, EXACTDYN_CACHE_DIR=cache, PYTHONPATH=ROOT)
+def _child(which: str, cache: str, pre: bool, tree: str = ROOT) -> dict:
+    env = dict(os.environ, EXACTDYN_CACHE_DIR=cache, PYTHONPATH=tree)
+    # Run from the tree: ``python -c`` puts the working folder first on sys.path.
     out = subprocess.run([sys.executable, "-c", _CHILD, which, "1" if pre else "0"],
-                         capture_output=True, text=True, env=env, check=True)
+                         capture_output=True, text=True, env=env, check=True, cwd=tree)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -84,20 +92,21 @@ def _median(rows, key) -> float:
     return statistics.median(r[key] for r in rows)
 
 
-def main(runs: int = 5) -> str:
+def main(runs: int = 5, tree: str = ROOT, families=FAMILIES) -> str:
     lines = [f"Fresh processes, medians of {runs} runs each ({sys.version.split()[0]}); times "
              "in ms. cold: empty cache folder (derives and prints with sympy, then writes the "
              "entry); warm: the entry on disk.", "",
              "| family | scipy and exactdyn.solve | import exactdyn | build model | "
-             "first solve, cold | first solve, warm | steady solve | warm − steady |",
-             "|---|---|---|---|---|---|---|---|"]
-    for which in FAMILIES:
+             "first solve, cold | first solve, warm | steady solve | warm − steady | "
+             "sympy imported (warm) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for which in families:
         for pre in (False, True):
             cold, warm = [], []
             for _ in range(runs):
                 with tempfile.TemporaryDirectory() as tmp:
-                    cold.append(_child(which, tmp, pre))
-                    warm.append(_child(which, tmp, pre))
+                    cold.append(_child(which, tmp, pre, tree))
+                    warm.append(_child(which, tmp, pre, tree))
             ms = {k: 1e3 * _median(warm, k) for k in ("import", "model", "pre", "first",
                                                       "steady")}
             where = f"imported before ({ms['pre']:.0f})" if pre else "in the first solve"
@@ -106,14 +115,27 @@ def main(runs: int = 5) -> str:
                 f"{ms['import']:.0f} | {ms['model']:.0f} | "
                 f"{1e3 * _median(cold, 'first'):.0f} | {ms['first']:.0f} | "
                 f"{ms['steady']:.1f} | "
-                f"{1e3 * statistics.median(w['first'] - w['steady'] for w in warm):.0f} |")
+                f"{1e3 * statistics.median(w['first'] - w['steady'] for w in warm):.0f} | "
+                f"{'yes' if any(w['sympy'] for w in warm) else 'no'} |")
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
-    out = os.path.join(ROOT, "benchmarks", "results", "startup.md")
+    name = "startup.md" if tree == ROOT else f"startup_{os.path.basename(tree)}.md"
+    out = os.path.join(ROOT, "benchmarks", "results", name)
     with open(out, "w") as fh:
         fh.write(text)
     return text
 
 
 if __name__ == "__main__":
-    print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 5))
+    args = sys.argv[1:]
+    tree = ROOT
+    if "--tree" in args:
+        at = args.index("--tree")
+        tree = os.path.abspath(args[at + 1])
+        del args[at:at + 2]
+    families = FAMILIES
+    if "--families" in args:
+        at = args.index("--families")
+        families = tuple(args[at + 1].split(","))
+        del args[at:at + 2]
+    print(main(int(args[0]) if args else 5, tree, families))

@@ -344,6 +344,14 @@ class _WithLR:
     def symbol_values(self):
         return {**self._model.symbol_values(), self._symbol: self._lr}
 
+    def named_symbol_values(self):
+        # The lowering reads the values by name from here when the model gives them so.
+        if hasattr(self._model, "named_symbol_values"):
+            base = self._model.named_symbol_values()
+        else:
+            base = {str(k): v for k, v in self._model.symbol_values().items()}
+        return {**base, str(self._symbol): self._lr}
+
 
 def modified_rhs(model, lr):
     r"""``(low, rhs)``: the lowered flow and the modified right-hand side

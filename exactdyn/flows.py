@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from . import diskcache
 from .numeric import registry, stored
 from .numeric.lowering import CompiledFlow, LoweredFlow
-from .numeric.matrix_lowering import (
-    ChainCompiled,
-    ChainLoweredFlow,
-    MatrixCompiled,
-    MatrixLoweredFlow,
-)
-from .numeric.multi_index import MultiIndexCompiled, MultiIndexLoweredFlow
-from .symbolic.flow import GradientFlow, derive_gradient_flow
-from .symbolic.indexed_flow import IndexedGradientFlow, IndexedNetwork, derive_indexed_flow
-from .symbolic.matrix_flow import MatrixGradientFlow, MatrixNetwork, derive_matrix_flow
+
+if TYPE_CHECKING:
+    from .symbolic.flow import GradientFlow
+
+# The symbolic layer (sympy) and the matrix printer are imported where a flow is derived
+# or a matrix lowering built: solving from an indexed lowering on disk needs neither.
 
 _FLOWS: dict = {}
 
@@ -26,6 +23,10 @@ def gradient_flow(model) -> GradientFlow:
     # A user-defined network keys its flow by itself (two networks may share a name).
     key = getattr(model, "flow_key", model.name)
     if key not in _FLOWS:
+        from .symbolic.flow import derive_gradient_flow
+        from .symbolic.indexed_flow import IndexedNetwork, derive_indexed_flow
+        from .symbolic.matrix_flow import MatrixNetwork, derive_matrix_flow
+
         if hasattr(model, "derive_flow"):  # deep_linear: one derivation per depth
             _FLOWS[key] = model.derive_flow()
         else:
@@ -53,11 +54,27 @@ def numeric_family(model):
     return registry.numeric_family(model)
 
 
-#: The lowerings a disk-cache entry may name: class, and the class of its compiled part.
-_LOWERINGS = {"indexed": (LoweredFlow, CompiledFlow),
-              "matrix": (MatrixLoweredFlow, MatrixCompiled),
-              "chain": (ChainLoweredFlow, ChainCompiled),
-              "multi_index": (MultiIndexLoweredFlow, MultiIndexCompiled)}
+def _lowering_classes(kind: str) -> tuple:
+    """The lowering a disk-cache entry names (``"indexed"``, ``"multi_index"``, ``"matrix"``,
+    ``"chain"``):
+    its class, and the class of its compiled part; ``KeyError`` for another name."""
+    if kind == "indexed":
+        return LoweredFlow, CompiledFlow
+    if kind == "multi_index":
+        from .numeric.multi_index import MultiIndexCompiled, MultiIndexLoweredFlow
+
+        return MultiIndexLoweredFlow, MultiIndexCompiled
+    if kind not in ("matrix", "chain"):
+        raise KeyError(kind)
+    from .numeric.matrix_lowering import (
+        ChainCompiled,
+        ChainLoweredFlow,
+        MatrixCompiled,
+        MatrixLoweredFlow,
+    )
+
+    return {"matrix": (MatrixLoweredFlow, MatrixCompiled),
+            "chain": (ChainLoweredFlow, ChainCompiled)}[kind]
 
 
 def _disk_key(model) -> str | None:
@@ -67,12 +84,19 @@ def _disk_key(model) -> str | None:
     key = getattr(model, "derivation_key", None)
     if key is None:
         return None
-    if hasattr(model, "dims"):
+    if hasattr(model, "named_dims"):  # the same, without sympy
+        key += repr(sorted((k, int(v)) for k, v in model.named_dims().items()))
+    elif hasattr(model, "dims"):
         key += repr(sorted((str(k), int(v)) for k, v in model.dims().items()))
     return key
 
 
 def _lower_derived(model):
+    from .numeric.matrix_lowering import ChainLoweredFlow, MatrixLoweredFlow
+    from .numeric.multi_index import MultiIndexLoweredFlow
+    from .symbolic.indexed_flow import IndexedGradientFlow
+    from .symbolic.matrix_flow import MatrixGradientFlow
+
     flow = gradient_flow(model)
     if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
         return "chain", ChainLoweredFlow(flow, model)
@@ -86,7 +110,7 @@ def _lower_derived(model):
 def _lower_stored(model, payload):
     if not isinstance(payload, dict) or set(payload) != {"lowering", "state_names", "compiled"}:
         raise ValueError("stored lowering is malformed")
-    cls, compiled_cls = _LOWERINGS[payload["lowering"]]
+    cls, compiled_cls = _lowering_classes(payload["lowering"])
     compiled = stored.decode(compiled_cls, payload["compiled"])
     names = payload["state_names"]
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):

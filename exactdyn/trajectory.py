@@ -7,12 +7,96 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
 
 from ._atomic import atomic_path, write_text
+
+
+class LazyState(MutableMapping):
+    """The named state arrays of a trajectory, computed on first access, then kept.
+
+    A closed form gives its observables from a few scalars per time (the 1-D linear
+    network's norms from three dot products over the init), while the state is a
+    time × width array: at width 10⁶ it costs far more time and memory than everything
+    else. A :class:`Trajectory` may hold its state as a ``LazyState``: the names are known
+    at once (``"u" in traj.state``, ``list(traj.state)`` and ``len`` compute nothing); the
+    first access to a value (``traj["u"]``, ``traj.state.items()``, an export with the
+    states, :meth:`Trajectory.equals`, pickling) computes every array with ``compute()``
+    and keeps them. Otherwise it behaves as the dict it stands for (assignment and deletion
+    work on the computed arrays; a pickled one reads back as a plain dict).
+
+    Parameters
+    ----------
+    names : iterable of str
+        The state's names, in order.
+    compute : callable () -> dict of str -> ndarray
+        Computes every array (called at most once), keyed by exactly ``names``.
+    dtype : numpy dtype, optional
+        The dtype the arrays will have (``float`` unless said otherwise): what a writer
+        needs to know (float64 or ``mpmath.mpf``) without computing them.
+    """
+
+    def __init__(self, names: Iterable[str], compute: Callable[[], dict], dtype=float):
+        self._names = tuple(names)
+        self._compute = compute
+        self._arrays: dict | None = None
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def computed(self) -> bool:
+        """Whether the arrays have been computed (a value was accessed)."""
+        return self._arrays is not None
+
+    def _materialized(self) -> dict:
+        if self._arrays is None:
+            arrays = self._compute()
+            if list(arrays) != list(self._names):
+                raise RuntimeError(f"lazy state computed {list(arrays)}, expected "
+                                   f"{list(self._names)}")
+            self._arrays, self._compute = dict(arrays), None  # drop the closure's inputs
+        return self._arrays
+
+    def __getitem__(self, name: str):
+        if name not in self:
+            raise KeyError(name)
+        return self._materialized()[name]
+
+    def __setitem__(self, name: str, value) -> None:
+        self._materialized()[name] = value
+        self._names = tuple(self._arrays)
+
+    def __delitem__(self, name: str) -> None:
+        del self._materialized()[name]
+        self._names = tuple(self._arrays)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names
+
+    def copy(self) -> dict:
+        """A shallow copy, as ``dict.copy`` (computes the arrays)."""
+        return dict(self._materialized())
+
+    def __repr__(self) -> str:
+        return repr(self._materialized())
+
+    def __reduce__(self):
+        # Pickled (and deep-copied) as the dict it stands for: the closure need not pickle.
+        return (dict, (self._materialized(),))
+
+
+def _state_is_float_unread(state) -> bool:
+    """Whether ``state`` is a :class:`LazyState` of float64 arrays not computed yet."""
+    return isinstance(state, LazyState) and not state.computed and state.dtype != object
 
 
 @dataclass
@@ -23,8 +107,9 @@ class Trajectory:
     ----------
     t : ndarray, shape (T,)
         Output times.
-    state : dict of str -> ndarray, shape (T, ...)
+    state : dict (or :class:`LazyState`) of str -> ndarray, shape (T, ...)
         Named state arrays (``"u"``, ``"w"`` for :class:`~exactdyn.Linear1D`), time first.
+        A closed form may give them as a :class:`LazyState`, computed on first access.
     observables : dict of str -> ndarray, shape (T, ...)
         Named observables (``"end_to_end"``, ``"loss"``, ``"ntk"``, ``"alignment"``,
         ``"norm_u"``, ``"norm_w"`` for :class:`~exactdyn.Linear1D`).
@@ -67,7 +152,12 @@ class Trajectory:
     def as_float(self) -> Trajectory:
         """A float64 copy (high-precision numbers rounded)."""
         conv = lambda a: np.asarray(a, dtype=float)  # noqa: E731
-        return Trajectory(conv(self.t), {k: conv(v) for k, v in self.state.items()},
+        if _state_is_float_unread(self.state):  # stays lazy: float64 already
+            source = self.state
+            state = LazyState(source, lambda: {k: conv(v) for k, v in source.items()})
+        else:
+            state = {k: conv(v) for k, v in self.state.items()}
+        return Trajectory(conv(self.t), state,
                           {k: conv(v) for k, v in self.observables.items()}, dict(self.meta))
 
     def __repr__(self) -> str:
@@ -365,7 +455,9 @@ def _digits(cell: str) -> str:
 def _mpf_bits(traj) -> int:
     """Bits of the longest ``mpf`` mantissa in ``traj`` (0 when it holds none)."""
     bits = 0
-    arrays = [traj.t, *traj.state.values(), *traj.observables.values()]
+    # A float64 state not computed yet holds no mpf: left out, so as not to compute it.
+    states = [] if _state_is_float_unread(traj.state) else [*traj.state.values()]
+    arrays = [traj.t, *states, *traj.observables.values()]
     for a in arrays:
         a = np.asarray(a)
         if a.dtype != object:

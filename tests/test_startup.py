@@ -10,6 +10,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import exactdyn as ed
 
 HEAVY = ("sympy", "scipy", "matplotlib", "mpmath", "gmpy2", "dask", "numpy")
@@ -35,7 +37,10 @@ def test_cli_help_and_version_import_no_heavy_dependency():
 
 
 def test_the_first_use_imports_what_it_needs():
-    assert "sympy" in _imported("import exactdyn as ed\ned.Linear1D(width=2)")
+    # Building a model needs numpy only; its symbolic network needs sympy.
+    assert _imported("import exactdyn as ed\ned.Linear1D(width=2)") == ["numpy"]
+    assert "sympy" in _imported("import exactdyn as ed\ned.Linear1D(width=2).network()")
+    assert "sympy" in _imported("import exactdyn as ed\ned.gradient_flow(ed.Linear1D(width=2))")
 
 
 def test_every_public_name_resolves_and_functions_win_over_their_modules():
@@ -70,3 +75,27 @@ def test_public_submodules_are_exported_as_the_modules_themselves():
         for attr in module.__all__:
             assert callable(getattr(module, attr)) or isinstance(getattr(module, attr), type)
     assert set(ed.diskcache.__all__) == {"cache_dir", "clear", "set_enabled"}
+
+
+@pytest.mark.parametrize("make", [
+    "ed.Linear1D(width=64)", "ed.LinearNet(in_dim=5, hidden=8, out_dim=3)",
+    "ed.SingleNeuron(in_dim=3)",
+    "ed.DeepLinear(depth=3, width=8, in_dim=3, out_dim=3, sigma_yx=np.diag([3.0, 2.0, 1.0]))"])
+def test_a_second_process_solves_a_cached_family_without_sympy(tmp_path, make):
+    # The first process derives the flow (sympy) and writes the lowering to the on-disk
+    # cache; the next one compiles it from disk: no sympy, no matplotlib, and of scipy only
+    # what scipy.integrate (the integrator) brings.
+    import os
+
+    env = dict(os.environ, EXACTDYN_CACHE_DIR=str(tmp_path))
+    code = ("import sys, json\nimport numpy as np\nimport exactdyn as ed\n"
+            f"traj = ed.solve({make}, np.linspace(0, 5, 11))\n"
+            "print(json.dumps([sorted(m for m in ('sympy', 'matplotlib', 'scipy.integrate') "
+            "if m in sys.modules), float(traj['loss'][-1])]))")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                      text=True, check=True, env=env).stdout.strip()
+                       .splitlines()[-1]) for _ in range(2)]
+    assert "sympy" in runs[0][0]  # cold: derived
+    assert runs[1][0] == ["scipy.integrate"]  # warm: read from disk
+    assert runs[1][1] == runs[0][1]  # the same numbers
+    assert any(f.name.startswith("lowered-") for f in tmp_path.iterdir())

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..trajectory import LazyState
+
 
 def require_finite(traj):
     """``traj`` if its state and observables are finite float64 numbers (an undefined
-    alignment may be NaN), else ``ValueError``: the closed form's values overflow float64."""
-    for group in (traj.state, traj.observables):
+    alignment may be NaN), else ``ValueError``: the closed form's values overflow float64.
+
+    A state not computed yet (:class:`~exactdyn.trajectory.LazyState`) is left out, so as
+    not to compute it: a closed form that gives one has observables that bound it (norms)."""
+    unread = isinstance(traj.state, LazyState) and not traj.state.computed
+    for group in ((traj.observables,) if unread else (traj.state, traj.observables)):
         for k, v in group.items():
             if k in ("alignment", "nu"):
                 continue

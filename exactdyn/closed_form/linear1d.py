@@ -10,7 +10,7 @@ import mpmath
 import numpy as np
 
 from .. import _mp
-from ..trajectory import Trajectory
+from ..trajectory import LazyState, Trajectory
 from . import linear1d_numeric as num
 from .checks import require_finite
 
@@ -49,7 +49,8 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
                 phi = num.DegenerateScale(np.broadcast_to(phi.sqrt_ratio, times.shape))
             else:
                 phi = np.broadcast_to(phi, times.shape).astype(float)
-            u, w = num.state_at(C, p, phi, num.FloatOps)
+            norm_u, norm_w = num.state_norms(C, p, phi)
+        state = LazyState(("u", "w"), lambda: _state(C, p, phi))
         t_out = np.asarray(times, dtype=float).copy()
     else:
         with _mp.workdps(precision + 10):
@@ -71,17 +72,32 @@ def exact_linear1d(model, times: np.ndarray, precision: int | None = None) -> Tr
             obs = _observables(model, C, p, rho, u, w, precision + 10)
         with _mp.workdps(precision):
             rnd = np.frompyfunc(lambda x: +x, 1, 1)
-            u, w = rnd(u), rnd(w)
+            state = {"u": rnd(u), "w": rnd(w)}
             obs = {k: rnd(v) for k, v in obs.items()}
             t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
     if precision is None:
-        obs = _observables(model, C, p, rho, u, w, precision)
+        obs = _float_observables(model, C, p, rho, norm_u, norm_w)
+        if isinstance(phi, num.DegenerateScale):
+            # k' = 0: the state is sqrt(p/p0) times the init, so its alignment is the
+            # init's wherever the state is not zero (p = p0 sqrt(p/p0)^2 underflows first).
+            with np.errstate(invalid="ignore", divide="ignore"):
+                init_alignment = C.p0 / (np.linalg.norm(C.u0) * np.linalg.norm(C.w0))
+            obs["alignment"] = np.where(np.asarray(phi.sqrt_ratio) != 0, init_alignment,
+                                        np.nan)
     meta = {"model": model.name, "params": model.params, "method": "closed_form",
             "rtol": None, "atol": None, "precision": precision,
             "k_prime": float(C.kp2) ** 0.5, "p_star": float(C.pstar),
             "K_inf": float(C.omega * (C.pstar**2 + C.kp2) ** 0.5)}
-    traj = Trajectory(t_out, {"u": u, "w": w}, obs, meta)
+    traj = Trajectory(t_out, state, obs, meta)
+    # The state is bounded by its norms (observables, checked here), so it is finite too.
     return require_finite(traj) if precision is None else traj
+
+
+def _state(C, p, phi) -> dict:
+    """The time × width state ``{"u", "w"}`` (float64), computed when first asked for."""
+    with np.errstate(over="ignore", under="ignore"):
+        u, w = num.state_at(C, p, phi, num.FloatOps)
+    return {"u": u, "w": w}
 
 
 def _cancels(model, C) -> bool:
@@ -106,8 +122,13 @@ def _observables(model, C, p, rho, u, w, precision):
             return {"end_to_end": kappa * p, "loss": sxx * (kappa * p - c) ** 2 / 2,
                     "ntk": C.omega * rho, "norm_u": norm_u, "norm_w": norm_w,
                     "alignment": align}
-    norm_u = np.linalg.norm(u, axis=1)
-    norm_w = np.linalg.norm(w, axis=1)
+    return _float_observables(model, C, p, rho, np.linalg.norm(u, axis=1),
+                              np.linalg.norm(w, axis=1))
+
+
+def _float_observables(model, C, p, rho, norm_u, norm_w):
+    r"""The float64 observables from :math:`p`, :math:`\rho` and the norms of the state."""
+    kappa, sxx, c = model.kappa, model.x_var, model.teacher
     with np.errstate(invalid="ignore", divide="ignore"):
         align = p / (norm_u * norm_w)
     return {"end_to_end": kappa * p, "loss": sxx * (kappa * p - c) ** 2 / 2,

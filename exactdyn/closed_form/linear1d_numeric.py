@@ -94,6 +94,8 @@ class Constants:
     a: object  # sqrt(eta_u / eta_w)
     u0: object
     w0: object
+    u_sq: object = None  # |u0|^2
+    w_sq: object = None  # |w0|^2
 
     @property
     def M(self):
@@ -105,21 +107,56 @@ class Constants:
 
 
 def constants(model, ops=FloatOps) -> Constants:
-    init = model.initial_state()
+    # The init read-only, not copied: at width 10^6 each fresh array costs more (its
+    # pages) than the dot products below.
+    init = model.initial_state(copy=False)
     u0, w0 = ops.vec(init["u"]), ops.vec(init["w"])
     eta_u, eta_w = ops.num(model.eta_u), ops.num(model.eta_w)
     kappa, sxx, c = ops.num(model.kappa), ops.num(model.x_var), ops.num(model.teacher)
     a = ops.sqrt(eta_u / eta_w)
     # M +- p0 = |u0 +- a w0|^2 / (2a): no rounded sqrt(a), so an exactly degenerate init
     # (u0 = -a w0 with a exact) keeps k' = 0 exactly.
-    d_plus = u0 + a * w0
-    d_minus = u0 - a * w0
-    m_plus = ops.dot(d_plus, d_plus) / (2 * a)
-    m_minus = ops.dot(d_minus, d_minus) / (2 * a)
-    p0 = ops.dot(u0, w0)
+    if u0.dtype == float:
+        plus, minus, p0, u_sq, w_sq = _init_dot_products(u0, a, w0)
+    else:
+        d_plus, d_minus = u0 + a * w0, u0 - a * w0
+        plus, minus = ops.dot(d_plus, d_plus), ops.dot(d_minus, d_minus)
+        p0, u_sq, w_sq = ops.dot(u0, w0), ops.dot(u0, u0), ops.dot(w0, w0)
+    m_plus = plus / (2 * a)
+    m_minus = minus / (2 * a)
     return Constants(p0=p0, m_plus=m_plus, m_minus=m_minus, kp2=m_plus * m_minus,
                      omega=2 * kappa**2 * sxx * ops.sqrt(eta_u * eta_w), pstar=c / kappa,
-                     a=a, u0=u0, w0=w0)
+                     a=a, u0=u0, w0=w0, u_sq=u_sq, w_sq=w_sq)
+
+
+#: Entries per block of :func:`_init_dot_products` (128 KiB of float64: a block stays in
+#: cache between its difference and its product).
+_BLOCK = 1 << 14
+
+
+def _init_dot_products(u0, a, w0) -> tuple:
+    r""":math:`\lVert u_0 + a w_0\rVert^2`, :math:`\lVert u_0 - a w_0\rVert^2`,
+    :math:`P = u_0\cdot w_0`, :math:`U = \lVert u_0\rVert^2`, :math:`W = \lVert w_0\rVert^2`
+    (float64), each exact to rounding.
+
+    The one of :math:`\lVert u_0 \pm a w_0\rVert^2` that may cancel (the sign opposite
+    to :math:`P`'s: :math:`u_0 \approx \mp a w_0`) is summed from its entries, block by
+    block through one small buffer (at width 10⁶ a fresh width-long temporary costs more,
+    its pages, than the products themselves); the other is it plus :math:`4a|P|`, a sum of
+    non-negative terms."""
+    p0, u_sq, w_sq = float(u0 @ w0), float(u0 @ u0), float(w0 @ w0)
+    sign = -1.0 if p0 >= 0 else 1.0  # u0 + sign a w0 is the one that may cancel
+    buf = np.empty(min(len(u0), _BLOCK))
+    small = 0.0
+    for start in range(0, len(u0), _BLOCK):
+        u, w = u0[start:start + _BLOCK], w0[start:start + _BLOCK]
+        d = buf[:len(u)]
+        np.multiply(sign * a, w, out=d)
+        np.add(u, d, out=d)
+        small += float(d @ d)
+    large = small + 4 * a * abs(p0)
+    plus, minus = (large, small) if sign < 0 else (small, large)
+    return plus, minus, p0, u_sq, w_sq
 
 
 def evaluate_p(C: Constants, t, ops=FloatOps):
@@ -241,3 +278,64 @@ def state_at(C: Constants, p, phi, ops=FloatOps):
         w[~small] = (ephi * ((C.w0 - C.u0 / a) / 2)[None, :]
                      + ((C.w0 + C.u0 / a) / 2)[None, :] / ephi)
     return u, w
+
+
+#: A squared norm is taken from its terms (see :func:`state_norms`) when the sum of their
+#: magnitudes is at most this many times the result: its rounding error is then a few
+#: units in the last place. Rows beyond (the terms cancel) form the state row instead.
+_GRAM_GUARD = 4.0
+
+
+def state_norms(C: Constants, p, phi):
+    r""":math:`\lVert u(t)\rVert`, :math:`\lVert w(t)\rVert` (float64, one per time) without
+    forming the time × width state: from :math:`U = \lVert u_0\rVert^2`,
+    :math:`W = \lVert w_0\rVert^2`, :math:`P = u_0\cdot w_0` and the constants, in the two
+    forms of :func:`state_at`,
+
+    .. math:: \lVert u\rVert^2 = \cosh^2\!\phi\,U - 2a\cosh\phi\sinh\phi\,P
+              + a^2\sinh^2\!\phi\,W \quad (|\phi| \le 1),
+
+    .. math:: \lVert u\rVert^2 = \tfrac14\big(e^{2\phi}\lVert D_-\rVert^2
+              + 2\,D_-\!\cdot D_+ + e^{-2\phi}\lVert D_+\rVert^2\big),\quad
+              D_\pm = u_0 \pm a w_0,\ \lVert D_\pm\rVert^2 = 2a(M \pm p_0),\
+              D_-\!\cdot D_+ = U - a^2 W,
+
+    and :math:`a^2\lVert w\rVert^2` the same with the middle terms negated (MATH.md §1;
+    :math:`U - a^2W = \eta_u Q_1` is the conserved quantity of [XZ]). A time at which the
+    terms cancel (the norm below a fraction :data:`_GRAM_GUARD` of their magnitudes), or
+    overflow, is evaluated from its state row, as :func:`state_at` gives it. At
+    :math:`k' = 0` the state is a multiple of the init and so are its norms.
+    """
+    if isinstance(phi, DegenerateScale):  # k' = 0: (u, w) = sqrt(p/p0) (u0, w0)
+        scale = np.abs(np.atleast_1d(phi.sqrt_ratio))
+        return scale * np.linalg.norm(C.u0), scale * np.linalg.norm(C.w0)
+    a = C.a
+    U, W, P = C.u_sq, C.w_sq, C.p0
+    phis = np.atleast_1d(np.asarray(phi, dtype=float))
+    small = np.abs(phis) <= 1
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        ch, sh = np.cosh(phis), np.sinh(phis)
+        grow, shrink = np.exp(2 * phis), np.exp(-2 * phis)
+        dm2, dp2, cross = 2 * a * C.m_minus, 2 * a * C.m_plus, U - a * a * W
+        # (terms of |u|^2, terms of a^2 |w|^2, magnitude of the terms' rounding)
+        if_small = ([ch * ch * U, -2 * a * ch * sh * P, a * a * sh * sh * W],
+                    [a * a * ch * ch * W, -2 * a * ch * sh * P, sh * sh * U],
+                    ch * ch * U + np.abs(2 * a * ch * sh * P) + a * a * sh * sh * W,
+                    a * a * ch * ch * W + np.abs(2 * a * ch * sh * P) + sh * sh * U)
+        # D-.D+ = U - a^2 W is rounded at the scale of U + a^2 W.
+        if_large = ([grow * dm2 / 4, cross / 2 + 0 * phis, shrink * dp2 / 4],
+                    [grow * dm2 / 4, -cross / 2 + 0 * phis, shrink * dp2 / 4],
+                    (grow * dm2 + 2 * (U + a * a * W) + shrink * dp2) / 4,
+                    (grow * dm2 + 2 * (U + a * a * W) + shrink * dp2) / 4)
+        sq_u = np.where(small, sum(if_small[0]), sum(if_large[0]))
+        sq_aw = np.where(small, sum(if_small[1]), sum(if_large[1]))
+        scale_u = np.where(small, if_small[2], if_large[2])
+        scale_aw = np.where(small, if_small[3], if_large[3])
+        norm_u, norm_w = np.sqrt(sq_u), np.sqrt(sq_aw) / a
+    kept = ((sq_u > 0) & (sq_aw > 0) & np.isfinite(scale_u) & np.isfinite(scale_aw)
+            & (scale_u <= _GRAM_GUARD * sq_u) & (scale_aw <= _GRAM_GUARD * sq_aw))
+    for row in np.flatnonzero(~kept):  # the terms cancel: from the state row itself
+        with np.errstate(over="ignore", under="ignore"):
+            u, w = state_at(C, None, phis[row:row + 1])
+        norm_u[row], norm_w[row] = np.linalg.norm(u[0]), np.linalg.norm(w[0])
+    return norm_u, norm_w

@@ -131,7 +131,9 @@ class ModelMixin:
 
     def values(self) -> dict:
         out = {}
-        if hasattr(self, "symbol_values"):
+        if hasattr(self, "named_symbol_values"):  # the same, without importing sympy
+            out.update(self.named_symbol_values())
+        elif hasattr(self, "symbol_values"):
             for sym, value in self.symbol_values().items():
                 out[str(sym)] = value
         for size in ("width", "in_dim", "out_dim", "hidden", "depth"):

@@ -21,10 +21,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validation as check
-from ..symbolic.deep_linear import CITATION, derive_deep_linear
 from .base import ModelMixin
 
-__all__ = ["DeepLinear", "teacher_matrix", "CITATION"]
+__all__ = ["DeepLinear", "teacher_matrix", "CITATION"]  # noqa: F822 (CITATION: __getattr__)
+
+
+def __getattr__(name: str):
+    # CITATION lives with the symbolic flow (which imports sympy): read it from there on
+    # first use, so that building a model does not import sympy.
+    if name == "CITATION":
+        from ..symbolic.deep_linear import CITATION
+
+        return CITATION
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _matrix = check.finite_matrix
@@ -274,4 +283,6 @@ class DeepLinear(ModelMixin):
 
     def derive_flow(self):
         """The symbolic matrix-form flow (derived once per depth)."""
+        from ..symbolic.deep_linear import derive_deep_linear
+
         return derive_deep_linear(self.depth)

@@ -34,15 +34,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
 
 import mpmath
 import numpy as np
-import sympy as sp
 
 from .. import _validation as check
-from ..symbolic.flow import DerivationStep
-from ..symbolic.matrix_flow import MatrixNetwork, is_zero_matrix, matrix_gradient
 from .base import ModelMixin
+
+if TYPE_CHECKING:
+    from ..symbolic.matrix_flow import MatrixNetwork
+
+# sympy and the symbolic layer are imported where the symbolic network or its symbols are
+# built: building a model (a sweep, a closed form) does not import sympy.
 
 CITATION = ("A. M. Saxe, J. L. McClelland, S. Ganguli, Exact solutions to the nonlinear "
             "dynamics of learning in deep linear neural networks, arXiv:1312.6120; "
@@ -362,14 +366,20 @@ class LinearNet(_InputMoments):
         ws = np.linalg.norm(self.w_star())
         return float(np.sqrt(ws / max(self.hidden, 1) / max(self.in_dim, self.out_dim)))
 
+    def named_symbol_values(self) -> dict:
+        """Hyperparameter values by the names of their symbols (no sympy needed)."""
+        return {"Sigma_xx": self.sxx, "Sigma_yx": np.asarray(self.sigma_yx),
+                "W_star": self.w_star(), "eta1": self.eta1, "eta2": self.eta2}
+
+    def named_dims(self) -> dict:
+        """The sizes by the names of their symbols (no sympy needed)."""
+        return {"n_in": self.in_dim, "n_h": self.hidden, "n_out": self.out_dim}
+
     def symbol_values(self) -> dict:
-        h = _HYPER
-        return {h["sigma_xx"]: self.sxx, h["sigma_yx"]: np.asarray(self.sigma_yx),
-                h["w_star"]: self.w_star(), h["eta1"]: self.eta1, h["eta2"]: self.eta2}
+        return _by_symbol(self.named_symbol_values())
 
     def dims(self) -> dict:
-        h = _HYPER
-        return {h["n_in"]: self.in_dim, h["n_h"]: self.hidden, h["n_out"]: self.out_dim}
+        return _by_symbol(self.named_dims())
 
     def symbolic_network(self) -> MatrixNetwork:
         return symbolic_network()
@@ -397,7 +407,18 @@ def _orthonormal_frame(n, k, seed_or_rng):
     return q * np.sign(np.diag(r))[None, :]
 
 
-def _hyper_symbols() -> dict:
+def _by_symbol(named: dict) -> dict:
+    """``named`` (symbol name -> value) keyed by the symbols of :func:`_hyper`."""
+    by_name = {str(sym): sym for sym in _hyper().values()}
+    return {by_name[name]: value for name, value in named.items()}
+
+
+@cache
+def _hyper() -> dict:
+    """The hyperparameter and size symbols of :func:`symbolic_network` (``symbol_values``
+    and ``dims`` use them without building the network), built on first use."""
+    import sympy as sp
+
     n_in, n_h, n_out = sp.symbols("n_in n_h n_out", integer=True, positive=True)
     eta1, eta2 = sp.symbols("eta1 eta2", positive=True)
     return {"sigma_xx": sp.MatrixSymbol("Sigma_xx", n_in, n_in),
@@ -406,19 +427,20 @@ def _hyper_symbols() -> dict:
             "n_in": n_in, "n_h": n_h, "n_out": n_out}
 
 
-#: The hyperparameter and size symbols of :func:`symbolic_network` (``symbol_values`` and
-#: ``dims`` use them without building the network).
-_HYPER = _hyper_symbols()
-
-
 @cache
 def symbolic_network() -> MatrixNetwork:
     r"""The symbolic two-layer linear network, in matrix form (sizes symbolic)."""
-    n_in, n_h, n_out = _HYPER["n_in"], _HYPER["n_h"], _HYPER["n_out"]
+    import sympy as sp
+
+    from ..symbolic.flow import DerivationStep
+    from ..symbolic.matrix_flow import MatrixNetwork, is_zero_matrix, matrix_gradient
+
+    hyper = _hyper()
+    n_in, n_h, n_out = hyper["n_in"], hyper["n_h"], hyper["n_out"]
     W1 = sp.MatrixSymbol("W1", n_h, n_in)
     W2 = sp.MatrixSymbol("W2", n_out, n_h)
-    sxx, syx, wstar = _HYPER["sigma_xx"], _HYPER["sigma_yx"], _HYPER["w_star"]
-    eta1, eta2 = _HYPER["eta1"], _HYPER["eta2"]
+    sxx, syx, wstar = hyper["sigma_xx"], hyper["sigma_yx"], hyper["w_star"]
+    eta1, eta2 = hyper["eta1"], hyper["eta2"]
     x = sp.MatrixSymbol("x", n_in, 1)
     W = W2 * W1
     loss = sp.Trace(W * sxx * W.T) / 2 - sp.Trace(W * syx.T)
@@ -608,14 +630,20 @@ class SingleNeuron(_InputMoments):
     def target_scale(self) -> float:
         return float(np.sqrt(np.linalg.norm(self.w_star())))
 
+    def named_symbol_values(self) -> dict:
+        """Hyperparameter values by the names of their symbols (no sympy needed)."""
+        return {"Sigma_xx": self.sxx, "Sigma_yx": self.sigma_yx, "W_star": self.w_star(),
+                "eta1": self.eta_w, "eta2": self.eta_a}
+
+    def named_dims(self) -> dict:
+        """The sizes by the names of their symbols (no sympy needed)."""
+        return {"n_in": self.in_dim, "n_h": 1, "n_out": 1}
+
     def symbol_values(self) -> dict:
-        h = _HYPER
-        return {h["sigma_xx"]: self.sxx, h["sigma_yx"]: self.sigma_yx,
-                h["w_star"]: self.w_star(), h["eta1"]: self.eta_w, h["eta2"]: self.eta_a}
+        return _by_symbol(self.named_symbol_values())
 
     def dims(self) -> dict:
-        h = _HYPER
-        return {h["n_in"]: self.in_dim, h["n_h"]: 1, h["n_out"]: 1}
+        return _by_symbol(self.named_dims())
 
     def symbolic_network(self) -> MatrixNetwork:
         return symbolic_network()

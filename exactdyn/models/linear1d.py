@@ -15,15 +15,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy as sp
 
 from .. import _validation as check
-from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
-from ..symbolic.linear1d import reduce_linear1d
-from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, neuron_sum, normalize
 from .base import ModelMixin
+
+if TYPE_CHECKING:
+    from ..symbolic.flow import SymbolicNetwork
+
+# sympy and the symbolic layer are imported inside the functions that build the symbolic
+# network: solving with a lowering read from the on-disk cache needs neither (a new
+# process then starts without importing sympy).
 
 CITATION = ("Y. Xu and L. Ziyin, When does feature learning happen? Perspective from an "
             "analytically solvable model, arXiv:2401.07085 (ICLR 2025).")
@@ -117,13 +121,17 @@ class Linear1D(ModelMixin):
     def explicit_init(self) -> bool:
         return self._init is not None
 
-    def initial_state(self) -> dict:
-        """``{"u": u0, "w": w0}`` as float64 arrays (fresh copies)."""
+    def initial_state(self, copy: bool = True) -> dict:
+        """``{"u": u0, "w": w0}`` as float64 arrays: fresh copies, or with ``copy=False``
+        the model's own read-only arrays (no copy at width 10⁶)."""
         if self._init is not None:
-            return {"u": self._init[0].copy(), "w": self._init[1].copy()}
-        draw = _gaussian_init if self.seed is not None else _gaussian_init.__wrapped__
-        u0, w0 = draw(self.seed, self.width, self.sigma_u, self.sigma_w)
-        return {"u": u0.copy(), "w": w0.copy()}
+            u0, w0 = self._init
+        else:
+            draw = _gaussian_init if self.seed is not None else _gaussian_init.__wrapped__
+            u0, w0 = draw(self.seed, self.width, self.sigma_u, self.sigma_w)
+        if copy:
+            return {"u": u0.copy(), "w": w0.copy()}
+        return {"u": u0, "w": w0}
 
     @property
     def params(self) -> dict:
@@ -146,9 +154,13 @@ class Linear1D(ModelMixin):
     def symbol_values(self) -> dict:
         """Numeric values of the symbolic network's hyperparameter symbols (without building
         the network: a lowering read from the disk cache needs no derivation)."""
-        h = _HYPER
-        return {h["kappa"]: self.kappa, h["eta_u"]: self.eta_u, h["eta_w"]: self.eta_w,
-                h["teacher"]: self.teacher, h["x_var"]: self.x_var}
+        h = _hyper()
+        return {h[field]: getattr(self, field) for field in _HYPER_NAMES}
+
+    def named_symbol_values(self) -> dict:
+        """:meth:`symbol_values` keyed by the symbols' names (what generated sources take),
+        without importing sympy."""
+        return {name: getattr(self, field) for field, name in _HYPER_NAMES.items()}
 
     def symbolic_network(self) -> SymbolicNetwork:
         return symbolic_network()
@@ -156,6 +168,10 @@ class Linear1D(ModelMixin):
 
 def _expectation(expr, data_symbols, moments):
     """E over the data of a polynomial in the data symbols, from its moments."""
+    import sympy as sp
+
+    from ..symbolic.sums import normalize
+
     total = sp.S.Zero
     for term in sp.Add.make_args(sp.expand(normalize(expr))):
         data_part = sp.Mul(*[f for f in sp.Mul.make_args(term) if f.has(*data_symbols)])
@@ -165,10 +181,22 @@ def _expectation(expr, data_symbols, moments):
     return total
 
 
-#: The hyperparameter symbols of :func:`symbolic_network`.
-_HYPER = {"kappa": sp.Symbol("kappa", nonzero=True, real=True),
-          "eta_u": sp.Symbol("eta_u", positive=True), "eta_w": sp.Symbol("eta_w", positive=True),
-          "teacher": sp.Symbol("c", real=True), "x_var": sp.Symbol("Sigma_xx", positive=True)}
+#: Field of :class:`Linear1D` -> name of its hyperparameter symbol in
+#: :func:`symbolic_network` (the names generated sources take; see :func:`_hyper`).
+_HYPER_NAMES = {"kappa": "kappa", "eta_u": "eta_u", "eta_w": "eta_w", "teacher": "c",
+                "x_var": "Sigma_xx"}
+
+
+@cache
+def _hyper() -> dict:
+    """The hyperparameter symbols of :func:`symbolic_network`, by field (built on first use,
+    so that building a model does not import sympy)."""
+    import sympy as sp
+
+    return {"kappa": sp.Symbol("kappa", nonzero=True, real=True),
+            "eta_u": sp.Symbol("eta_u", positive=True),
+            "eta_w": sp.Symbol("eta_w", positive=True),
+            "teacher": sp.Symbol("c", real=True), "x_var": sp.Symbol("Sigma_xx", positive=True)}
 
 
 @cache
@@ -178,10 +206,17 @@ def symbolic_network() -> SymbolicNetwork:
     Per-sample loss :math:`\tfrac12(\kappa x\sum_i u_iw_i - y)^2`; its expectation over the
     data uses :math:`\mathbb E[x^2] = \Sigma_{xx}`, :math:`\mathbb E[xy] = c\,\Sigma_{xx}`.
     """
+    import sympy as sp
+
+    from ..symbolic.flow import DerivationStep, SymbolicNetwork, Symmetry
+    from ..symbolic.linear1d import reduce_linear1d
+    from ..symbolic.sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, neuron_sum, normalize
+
+    hyper = _hyper()
     i, j = SUM_INDEX, NEURON_INDEX
     u, w = sp.IndexedBase("u"), sp.IndexedBase("w")
-    kappa, eta_u, eta_w = _HYPER["kappa"], _HYPER["eta_u"], _HYPER["eta_w"]
-    c, sxx = _HYPER["teacher"], _HYPER["x_var"]
+    kappa, eta_u, eta_w = hyper["kappa"], hyper["eta_u"], hyper["eta_w"]
+    c, sxx = hyper["teacher"], hyper["x_var"]
     x, y, eyy = sp.Symbol("x", real=True), sp.Symbol("y", real=True), sp.Symbol("E_yy")
     p = neuron_sum(u[i] * w[i])
     forward = kappa * p * x

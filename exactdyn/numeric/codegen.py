@@ -8,6 +8,9 @@ functions by bare name (``sqrt``, ``tanh``, exact rationals as ``_rat(p, q)``), 
 a namespace chosen when it is compiled: :data:`NUMPY_NAMESPACE` for float64 arrays or
 :data:`MPMATH_NAMESPACE` for object arrays of ``mpmath.mpf`` numbers, so the numeric and
 the arbitrary-precision paths run one derivation's one source.
+
+The scalar printer itself is in :mod:`exactdyn.numeric.printing` (it needs sympy; what is
+here does not, so that compiled sources read from the on-disk cache run without sympy).
 """
 
 from __future__ import annotations
@@ -16,29 +19,9 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-import sympy as sp
-from sympy.printing.pycode import PythonCodePrinter
 
-
-class _ArrayPrinter(PythonCodePrinter):
-    """Prints functions by bare name (``sqrt``), resolved in the chosen namespace."""
-
-    def _module_format(self, fqn, register=True):
-        return fqn.split(".")[-1]
-
-    def _print_Pow(self, expr, rational=False):
-        if expr.exp == sp.S.Half:
-            return f"sqrt({self._print(expr.base)})"
-        if expr.exp == -sp.S.Half:
-            return f"(1/sqrt({self._print(expr.base)}))"
-        return super()._print_Pow(expr, rational=rational)
-
-    def _print_Rational(self, expr):
-        # Exact in both namespaces: float division for numpy, mpf division for mpmath.
-        return f"_rat({expr.p}, {expr.q})"
-
-    def _print_Half(self, expr):
-        return self._print_Rational(expr)
+#: The index kind of the leading time axis (observables over a trajectory).
+TIME = "time"
 
 
 def _mp_elementwise(f):

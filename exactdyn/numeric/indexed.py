@@ -26,11 +26,10 @@ import re
 
 import sympy as sp
 
-from .codegen import CompiledExpressions, _ArrayPrinter
+from .codegen import TIME, CompiledExpressions
+from .printing import _ArrayPrinter
 
 KIND_ORDER = ("neuron", "sample", "feature")
-#: The leading axis of a trajectory (observables of states stacked over time).
-TIME = "time"
 _LETTER = {"neuron": "k", "sample": "i", "feature": "l", TIME: "t", "neuron2": "m"}
 
 

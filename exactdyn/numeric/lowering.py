@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-import sympy as sp
 
-from ..symbolic.sums import NEURON_INDEX, SECOND_INDEX, SUM_INDEX, WIDTH
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
-from .indexed import TIME, lower_indexed
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, TIME, CompiledExpressions, PackedFlow
+
+# sympy, the symbolic layer and the printer (:mod:`.indexed`) are imported inside the
+# functions that print: a lowering read from the on-disk cache runs without them.
 
 #: Kind order of the one-index flows: time (observables on a trajectory), the neuron axis,
 #: and the second neuron axis of Jacobian blocks.
@@ -42,6 +42,11 @@ def lower_neuron_exprs(exprs, bases, params, func_name, batched=False,
     axis (observables of a whole trajectory at once); with ``into`` the function writes
     into its last argument, a sequence of result arrays (see :func:`.indexed.lower_indexed`).
     """
+    import sympy as sp
+
+    from ..symbolic.sums import NEURON_INDEX, SECOND_INDEX, SUM_INDEX, WIDTH
+    from .indexed import lower_indexed
+
     exprs = list(exprs)
     indices = {ix for e in exprs for a in e.atoms(sp.Indexed) for ix in a.indices}
     indices |= {lim[0] for e in exprs for s in e.atoms(sp.Sum) for lim in s.limits}
@@ -58,6 +63,10 @@ def lower_neuron_exprs(exprs, bases, params, func_name, batched=False,
 def _parameters(exprs) -> tuple:
     """Hyperparameter symbols of expressions: free symbols that are not indices, the
     width, or array names."""
+    import sympy as sp
+
+    from ..symbolic.sums import NEURON_INDEX, SECOND_INDEX, SUM_INDEX, WIDTH
+
     exprs = list(exprs)
     found = set().union(*(e.free_symbols for e in exprs))
     skip = {NEURON_INDEX, SUM_INDEX, SECOND_INDEX, WIDTH}
@@ -113,7 +122,12 @@ def _compile(flow) -> CompiledFlow:
 
 
 def named_values(model) -> dict:
-    """The model's hyperparameter values by symbol name (what generated sources take)."""
+    """The model's hyperparameter values by symbol name (what generated sources take).
+
+    A model with ``named_symbol_values()`` gives them by name itself, so that a lowering
+    read from the disk cache runs without sympy."""
+    if hasattr(model, "named_symbol_values"):
+        return dict(model.named_symbol_values())
     by_symbol = model.symbol_values()
     values = {str(k): v for k, v in by_symbol.items()}
     if len(values) != len(by_symbol):

@@ -22,17 +22,13 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
-import sympy as sp
 
-from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
-from .codegen import (
-    MPMATH_NAMESPACE,
-    NUMPY_NAMESPACE,
-    CompiledExpressions,
-    PackedFlow,
-    _ArrayPrinter,
-)
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
 from .lowering import named_values
+
+# sympy, the scalar printer (.printing) and the symbolic layer are imported inside the
+# functions that print: compiling a stored lowering (MatrixLoweredFlow, ChainLoweredFlow
+# from their compiled sources) needs none of them.
 
 
 def _T(a):
@@ -65,11 +61,15 @@ class _MatrixCoder:
         self.names = names  # MatrixSymbol or Symbol -> code name
         self.lines: list = []
         self.memo: dict = {}
+        from .printing import _ArrayPrinter
+
         self.printer = _ArrayPrinter({"fully_qualified_modules": False, "standard": "python3"})
         self.count = itertools.count()
         self.flops = 0
 
     def shape(self, e):
+        import sympy as sp
+
         return tuple(int(sp.sympify(n).xreplace(self.sizes)) for n in e.shape)
 
     def _tmp(self, code):
@@ -79,6 +79,8 @@ class _MatrixCoder:
 
     def scalar(self, e) -> str:
         """Code of a scalar expression (may contain traces of matrices)."""
+        import sympy as sp
+
         e = sp.sympify(e)
         rep = {}
         for t in e.atoms(sp.Trace):
@@ -96,6 +98,8 @@ class _MatrixCoder:
         return out
 
     def _emit(self, e) -> str:
+        import sympy as sp
+
         if isinstance(e, sp.MatrixSymbol):
             return self.names[e]
         if isinstance(e, sp.Transpose):
@@ -128,6 +132,8 @@ class _MatrixCoder:
         :math:`W_L\cdots W_{\ell+1}` and prefix products :math:`W_{\ell-1}\cdots W_1` of a
         deep network are formed once and shared by every layer's right-hand side.
         """
+        import sympy as sp
+
         scalars = [m for m in mats if not isinstance(m, sp.MatrixExpr)]
         mats = [m for m in mats if isinstance(m, sp.MatrixExpr)]
         n = len(mats)
@@ -168,6 +174,8 @@ class _MatrixCoder:
     def emit_into(self, e, dest: str) -> None:
         """Write the matrix expression ``e`` into the array ``dest``: a scaled product or a
         sum ends in a ufunc with ``out=``, anything else is copied in."""
+        import sympy as sp
+
         if isinstance(e, sp.MatMul):
             coeff, mats = e.as_coeff_mmul()
             mats = list(mats.args) if isinstance(mats, sp.MatMul) else [mats]
@@ -191,6 +199,8 @@ def lower_matrix(exprs, state, params, sizes, func_name, into=False) -> Compiled
     sequence of arrays (views of the caller's result, one per expression) that it writes
     the matrix expressions into and returns.
     """
+    import sympy as sp
+
     names = {s: s.name for s in list(state) + list(params)}
     coder = _MatrixCoder(sizes, names)
     if into:
@@ -207,6 +217,8 @@ def lower_matrix(exprs, state, params, sizes, func_name, into=False) -> Compiled
 
 
 def _hyper_symbols(exprs, state):
+    import sympy as sp
+
     found = set()
     for e in exprs:
         e = sp.sympify(e)
@@ -238,6 +250,8 @@ class MatrixCompiled:
 
 
 def _compile(flow, dims: dict) -> MatrixCompiled:
+    import sympy as sp
+
     net = flow.network
     state = net.params
     rhs_exprs = [flow.rhs[b] for b in state]
@@ -377,7 +391,10 @@ class MatrixLoweredFlow(PackedFlow):
 
 #: Sizes used only to choose association orders (width large, data small): one source
 #: serves every instance of a depth.
-_COST_SIZES = {WIDTH: 1000, IN_DIM: 10, OUT_DIM: 10}
+def _cost_sizes() -> dict:
+    from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
+
+    return {WIDTH: 1000, IN_DIM: 10, OUT_DIM: 10}
 
 _CHAIN_COMPILED: dict = {}
 
@@ -386,7 +403,7 @@ def lower_chain_exprs(flow, exprs, func_name, into=False) -> CompiledExpressions
     """Source of ``func_name(*layers, Sigma_yx, Sigma_xx, T)`` returning ``exprs``, printed
     by the one matrix printer (:func:`.matrix_lowering.lower_matrix`)."""
     hyper = [flow.hyper[k] for k in ("Sigma_yx", "Sigma_xx", "T")]
-    return lower_matrix(exprs, list(flow.params), hyper, _COST_SIZES, func_name, into=into)
+    return lower_matrix(exprs, list(flow.params), hyper, _cost_sizes(), func_name, into=into)
 
 
 @dataclass(frozen=True)
@@ -448,6 +465,8 @@ class ChainLoweredFlow(PackedFlow):
 
         syx, sxx = self.model.data_matrices()
         values = {self.flow.hyper["Sigma_yx"]: syx, self.flow.hyper["Sigma_xx"]: sxx}
+        from ..symbolic.deep_linear import IN_DIM, OUT_DIM, WIDTH
+
         first, last = self.shapes[self.state_names[0]], self.shapes[self.state_names[-1]]
         dims = {IN_DIM: first[1], WIDTH: first[0], OUT_DIM: last[0]}
         # The engine reads the state matrices from flow.network.params and their rhs.
