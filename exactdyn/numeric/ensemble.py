@@ -202,7 +202,7 @@ class TwoLayerEnsemble:
 
     def default_atol(self, rtol: float) -> np.ndarray:
         """Per-member absolute tolerance ``rtol × RMS(y0)`` (1 for a zero state), as
-        :meth:`LayerLoweredFlow.integrate <exactdyn.numeric.layer_flow.LayerLoweredFlow.integrate>`."""
+        :meth:`~exactdyn.numeric.layer_flow.LayerLoweredFlow.integrate`."""
         scale = np.sqrt(np.mean(self.y0**2, axis=1))
         return rtol * np.where(scale > 0, scale, 1.0)
 
