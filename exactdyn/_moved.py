@@ -18,7 +18,6 @@ some of these modules at other paths (``exactdyn.condensation``, ``exactdyn.data
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 import types
@@ -70,7 +69,11 @@ class _Forwarding(types.ModuleType):
         return sorted(names)
 
 
-class _MovedLoader(importlib.abc.Loader):
+class _MovedLoader:
+    """The loader of the old paths. The protocol is duck-typed: subclassing importlib.abc
+    would import importlib.resources (and with it tempfile, shutil, lzma, bz2, ...) on every
+    ``import exactdyn``, which took three times as long then."""
+
     def create_module(self, spec):
         if spec.name in ALIASES:
             # The new module itself, filed under the old name too. The import system keeps
@@ -102,7 +105,9 @@ class _MovedLoader(importlib.abc.Loader):
             module.__spec__ = _OWN_SPECS.pop(alias)
 
 
-class _MovedFinder(importlib.abc.MetaPathFinder):
+class _MovedFinder:
+    """Answers the import system for the old paths only (a duck-typed meta path finder)."""
+
     def find_spec(self, fullname, path=None, target=None):
         if fullname in MOVED or fullname in ALIASES:
             return importlib.machinery.ModuleSpec(fullname, _MOVED_LOADER)
