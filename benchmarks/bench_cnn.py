@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _timing import best_of  # noqa: E402
 
 import exactdyn as ed  # noqa: E402
-from exactdyn.datasets import synthetic_images  # noqa: E402
+from exactdyn.models.datasets import synthetic_images  # noqa: E402
 
 HAND = {"tanh": (np.tanh, lambda h: 1 - np.tanh(h) ** 2),
         "relu": (lambda h: np.maximum(h, 0), lambda h: (h > 0) * 1.0),

@@ -70,7 +70,7 @@ def measure() -> dict:
     import numpy as np
 
     import exactdyn as ed
-    from exactdyn.datasets import synthetic_images
+    from exactdyn.models.datasets import synthetic_images
     from exactdyn.models.deep_linear import teacher_matrix
 
     sys.path.insert(0, str(HERE))

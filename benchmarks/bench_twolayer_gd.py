@@ -9,7 +9,7 @@ Two instances (issue 15, item 1), each run through its whole kinked early phase:
   (every neuron rotating through activation regions, ~1,360 kinks) and the loss drop.
   ``python benchmarks/bench_twolayer_gd.py teacher M N`` for other sizes.
 - ``bf256``: the Boursier–Flammarion three-point instance
-  (:func:`exactdyn.datasets.boursier_flammarion_instance`, the tests' data) at m = 256, a
+  (:func:`exactdyn.models.datasets.boursier_flammarion_instance`, the tests' data) at m = 256, a
   balanced init of scale λ/√m, λ = 1e-3 (their code's), seed 0, t in [0, 100]: alignment
   onto the all-active direction and convergence to the least-squares fit (~265 kinks).
 
@@ -79,7 +79,7 @@ def build(name, m, n):
         U = rng.normal(size=(2, D_FEATURES))
         y = np.maximum(X @ U[0], 0.0) - 0.5 * np.maximum(X @ U[1], 0.0)
         return ed.TwoLayer(m, X, y, activation="relu", beta1=SCALE, beta2=SCALE, seed=SEED)
-    from exactdyn.datasets import boursier_flammarion_instance
+    from exactdyn.models.datasets import boursier_flammarion_instance
 
     X, y = boursier_flammarion_instance()
     scale = BF_LAMBDA / np.sqrt(m)

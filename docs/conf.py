@@ -136,7 +136,7 @@ def write_api_page():
            "API reference", "=============", "",
            "Every public name of ``exactdyn`` (``import exactdyn as ed``), documented from its "
            "docstring. Modules below the top level (``exactdyn.analysis``, "
-           "``exactdyn.regimes``, ``exactdyn.datasets``, ...) are described in the user "
+           "``exactdyn.regimes``, ``exactdyn.models.datasets``, ...) are described in the user "
            "guides.", "",
            f"``exactdyn.__version__`` is ``{exactdyn.__version__!r}``.", ""]
 

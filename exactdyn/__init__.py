@@ -11,12 +11,16 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
+from . import _moved
 from ._version import __version__
 
+_moved.install()  # the module paths of 0.1.0 that moved still import (exactdyn/_moved.py)
+
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from . import diskcache, probe
-    from .analysis.sharpness import plot_sharpness, sharpness
-    from .backward_error import GDVerification, verify_gd
+    from . import diskcache
+    from .analysis import probe
+    from .analysis.backward_error import GDVerification, verify_gd
+    from .analysis.sharpness import sharpness
     from .cite import cite
     from .closed_form import closed_form, exact
     from .closed_form.early_alignment import alignment_path, early_alignment, extremal_vectors
@@ -29,6 +33,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from .models.linear1d import Linear1D
     from .models.network import ClosedForm, Network
     from .models.twolayer import TwoLayer
+    from .plotting.sharpness import plot_sharpness
     from .regimes import Regime, classify
     from .report import report
     from .solve import solve
@@ -38,12 +43,12 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
 
 #: Public name -> (module, attribute); attribute None: the name is the module itself.
 _LAZY = {
-    "probe": (".probe", None),
+    "probe": (".probe", None),  # exactdyn.analysis.probe, under its public path (_moved.py)
     "diskcache": (".diskcache", None),
-    "plot_sharpness": (".analysis.sharpness", 'plot_sharpness'),
+    "plot_sharpness": (".plotting.sharpness", 'plot_sharpness'),
     "sharpness": (".analysis.sharpness", 'sharpness'),
-    "GDVerification": (".backward_error", 'GDVerification'),
-    "verify_gd": (".backward_error", 'verify_gd'),
+    "GDVerification": (".analysis.backward_error", 'GDVerification'),
+    "verify_gd": (".analysis.backward_error", 'verify_gd'),
     "cite": (".cite", 'cite'),
     "closed_form": (".closed_form", 'closed_form'),
     "exact": (".closed_form", 'exact'),

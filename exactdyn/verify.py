@@ -509,7 +509,7 @@ MAX_SHIFTS = 3
 
 def _with_gd(model, t, lrs, **options) -> VerificationReport:
     """:func:`verify` with the gradient-descent check (``lrs``)."""
-    from .backward_error import verify_gd
+    from .analysis.backward_error import verify_gd
 
     times = check.times("t", t)
     if not times[-1] > 0:

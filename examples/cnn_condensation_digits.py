@@ -29,10 +29,10 @@ import numpy as np
 from _out import out_dir, parser
 
 import exactdyn as ed
+from exactdyn.analysis.cnn_measures import eigenspace_spread, u1_alignment, u1_cosines, u1_ratio
 from exactdyn.closed_form.cnn import linearization
-from exactdyn.cnn_measures import eigenspace_spread, u1_alignment, u1_cosines, u1_ratio
-from exactdyn.cnn_plotting import plot_kernel_cosine, plot_kernels, plot_u1_ratio
-from exactdyn.datasets import digits, tie_images
+from exactdyn.models.datasets import digits, tie_images
+from exactdyn.plotting.cnn import plot_kernel_cosine, plot_kernels, plot_u1_ratio
 
 
 def digits_case(channels=16, scale=1e-6, t_factor=2.5, points=101, seed=0):

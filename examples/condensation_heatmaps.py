@@ -13,7 +13,7 @@ neuron; with equal norms the directional dynamics (what the multiplicity rule is
 decide which neurons grow. Each network is drawn when its loss has first dropped by 20%:
 
 - the ordered cosine-similarity matrix of the grown input weights w_k = (w_k1, b_k)
-  (||w_k|| >= 0.1 max ||w||), on [-1, 1] (exactdyn.condensation.plot_condensation);
+  (||w_k|| >= 0.1 max ||w||), on [-1, 1] (exactdyn.plotting.condensation.plot_condensation);
 - the orientation/amplitude scatter (angle of w_k in the (x, bias) plane against
   |a_k| ||w_k||) at t = 0, half-way and at the snapshot, dashed lines at the predicted
   stationary directions ±u (exactdyn.closed_form.twolayer.stationary_directions).
@@ -46,9 +46,9 @@ import numpy as np  # noqa: E402
 from _out import out_dir, parser  # noqa: E402
 
 import exactdyn as ed  # noqa: E402
+from exactdyn.analysis.condensation import direction_clusters  # noqa: E402
 from exactdyn.closed_form.twolayer import stationary_directions  # noqa: E402
-from exactdyn.condensation import (  # noqa: E402
-    direction_clusters,
+from exactdyn.plotting.condensation import (  # noqa: E402
     plot_condensation,
     plot_orientation_amplitude,
 )

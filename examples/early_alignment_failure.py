@@ -26,7 +26,7 @@ import numpy as np
 from _out import out_dir, parser
 
 import exactdyn as ed
-from exactdyn.datasets import (
+from exactdyn.models.datasets import (
     boursier_flammarion_data,
     boursier_flammarion_instance,
     least_squares_loss,

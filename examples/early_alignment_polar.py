@@ -26,7 +26,7 @@ from _out import out_dir, parser
 
 import exactdyn as ed
 from exactdyn.closed_form.early_alignment import alignment_path, stationary_directions_2d
-from exactdyn.datasets import boursier_flammarion_data, least_squares_loss
+from exactdyn.models.datasets import boursier_flammarion_data, least_squares_loss
 from exactdyn.numeric.twolayer import solve_two_layer
 
 

@@ -22,7 +22,7 @@ from _out import out_dir, parser
 
 import exactdyn as ed
 from exactdyn import probe
-from exactdyn.datasets import digits
+from exactdyn.models.datasets import digits
 
 out = out_dir(parser(__doc__, "gd_and_probes").parse_args(sys.argv[1:]).out, "gd_and_probes")
 

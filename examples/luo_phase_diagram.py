@@ -15,8 +15,8 @@ import sys
 
 from _out import out_dir, parser
 
+from exactdyn.plotting import plot_luo_diagram
 from exactdyn.regimes import TWO_LAYER_INITS
-from exactdyn.regimes.plots import plot_luo_diagram
 
 
 def named_inits():

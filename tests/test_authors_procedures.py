@@ -38,7 +38,7 @@ import numpy as np
 import pytest
 
 import exactdyn as ed
-from exactdyn.datasets import boursier_flammarion_instance, digits
+from exactdyn.models.datasets import boursier_flammarion_instance, digits
 
 
 def halving_rates(T, lr_max, factor):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import exactdyn as ed
-from exactdyn.datasets import boursier_flammarion_instance
+from exactdyn.models.datasets import boursier_flammarion_instance
 
 T = [0.0, 100.0, 1000.0, 5000.0, 20000.0]
 

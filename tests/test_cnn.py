@@ -12,8 +12,8 @@ from scipy.integrate import solve_ivp
 
 import exactdyn as ed
 from exactdyn.closed_form.cnn import CNNClosedForm, cosh_sinh, linearization, z_matrix
-from exactdyn.datasets import synthetic_images
 from exactdyn.errors import IntegrationError
+from exactdyn.models.datasets import synthetic_images
 
 SMOOTH = ("tanh", "gelu", "silu", "softplus", "sigmoid", "x_tanh", "linear", "sin(x) + x**3/7")
 
@@ -327,7 +327,7 @@ def test_full_flow_condenses_onto_u1_before_the_loss_moves():
 
 
 def test_tie_images_have_a_tie_in_the_cnn_linearization():
-    from exactdyn.datasets import tie_images
+    from exactdyn.models.datasets import tie_images
 
     lin = linearization(ed.TwoLayerCNN(4, 3, *tie_images(20, 3), scale=1e-3))
     assert lin.gap < 1e-12 * lin.svals[0] and lin.ratio == pytest.approx(1.0, abs=1e-12)

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 import exactdyn as ed
+from exactdyn.analysis.cnn_measures import eigenspace_spread, u1_alignment
 from exactdyn.closed_form.cnn import linearization
-from exactdyn.cnn_measures import eigenspace_spread, u1_alignment
-from exactdyn.datasets import tie_images
+from exactdyn.models.datasets import tie_images
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_digits_kernels_align_with_u1_before_the_loss_drops_ten_percent(seed):
     pytest.importorskip("sklearn")
-    from exactdyn.datasets import digits
+    from exactdyn.models.datasets import digits
 
     # 2 vs 7 with 2x2 kernels: s1/s2 = 1.97, the largest gap among digit pairs (0 vs 1 has
     # 1.22, too small for |cos| > 0.99 before the nonlinear phase; see the README).

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import exactdyn as ed
-from exactdyn.datasets import boursier_flammarion_data, synthetic_images
+from exactdyn.models.datasets import boursier_flammarion_data, synthetic_images
 
 # The setups of tests/test_relu_sliding.py: (init, width, beta2, seed).
 FAILED = [("balanced", 20, 1e-3, 0), ("gaussian", 10, 0.3, 0), ("gaussian", 10, 0.3, 1)]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy.linalg import expm
 from scipy.signal import correlate2d
 
-from exactdyn.cnn_measures import (
+from exactdyn.analysis.cnn_measures import (
     eigenspace_spread,
     kernel_cosine_similarity,
     kernel_vectors,
@@ -26,9 +26,9 @@ from exactdyn.cnn_measures import (
     u1_cosines,
     u1_ratio,
 )
-from exactdyn.cnn_plotting import plot_kernel_cosine, plot_kernels, plot_u1_ratio
-from exactdyn.condensation import cosine_similarity
-from exactdyn.datasets import digits, synthetic_images, tie_images
+from exactdyn.analysis.condensation import cosine_similarity
+from exactdyn.models.datasets import digits, synthetic_images, tie_images
+from exactdyn.plotting.cnn import plot_kernel_cosine, plot_kernels, plot_u1_ratio
 
 
 def naive_z(images, y, s, padding="valid"):

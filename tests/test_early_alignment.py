@@ -18,7 +18,7 @@ from exactdyn.closed_form.early_alignment import (
     extremal_vectors,
     stationary_directions_2d,
 )
-from exactdyn.datasets import boursier_flammarion_data
+from exactdyn.models.datasets import boursier_flammarion_data
 
 SIX = (np.linspace(-1, 1, 6), np.array([1.0, -0.5, 0.3, 0.8, -0.2, 0.6]))
 SINE = (np.linspace(-1, 1, 7), np.sin(np.pi * np.linspace(-1, 1, 7)))

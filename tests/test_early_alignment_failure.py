@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import exactdyn as ed
-from exactdyn.datasets import boursier_flammarion_data, least_squares_loss, v_shape_weights
+from exactdyn.models.datasets import boursier_flammarion_data, least_squares_loss, v_shape_weights
 from exactdyn.numeric.twolayer import solve_two_layer
 
 T = [0.0, 50.0, 200.0, 1000.0, 4000.0]

@@ -106,3 +106,50 @@ def test_no_code_path_compares_a_model_name():
             if pattern.search(line):
                 hits.append(f"{mod}:{n}: {line.strip()}")
     assert not hits, hits
+
+
+def _layer(mod: str) -> str:
+    """``exactdyn.analysis.probe.torch`` -> ``analysis``; a top-level module is its own."""
+    return mod.split(".")[1] if "." in mod else "__init__"
+
+
+def test_lower_layers_import_no_analysis_or_figure():
+    # DESIGN.md "Layout": analysis/ (measures) and plotting/ (figures) sit above the
+    # pipeline; models, derivation, lowering, closed forms and integration know neither.
+    lower = ("models", "symbolic", "numeric", "closed_form", "trajectory", "flows", "solve",
+             "descent", "reduced")
+    bad = [(m, t) for m, targets in _graph().items() if _layer(m) in lower
+           for t in targets if _layer(t) in ("analysis", "plotting")]
+    assert not bad, bad
+
+
+def test_measures_import_no_figure_classifier_or_front_end():
+    # A measure is computed without drawing it and without a taxonomy: plotting/ and
+    # regimes/ use analysis/, not the other way round.
+    higher = ("plotting", "regimes", "sweep", "report", "cli")
+    bad = [(m, t) for m, targets in _graph().items() if _layer(m) == "analysis"
+           for t in targets if _layer(t) in higher]
+    assert not bad, bad
+
+
+def test_figures_import_no_sweep_report_or_cli():
+    # Figures are drawn for the phase diagrams, reports and command line, not from them.
+    bad = [(m, t) for m, targets in _graph().items() if _layer(m) == "plotting"
+           for t in targets if _layer(t) in ("sweep", "report", "cli")]
+    assert not bad, bad
+
+
+def test_top_level_holds_only_what_design_puts_there():
+    # DESIGN.md "Layout": measures live in analysis/, figures in plotting/, data sets in
+    # models/; the top level keeps the public entry points of the pipeline (one module
+    # per public function: solve, verify, gd, gradient_flow/lower, cite), Trajectory,
+    # the package's plumbing (errors, the on-disk cache) and private helpers.
+    entry_points = {"__init__", "__main__", "trajectory", "verify", "solve", "flows",
+                    "descent", "reduced", "cite", "errors", "diskcache"}
+    top = {f[:-3] for f in os.listdir(ROOT) if f.endswith(".py")}
+    assert {f for f in top if not f.startswith("_") or f in ("__init__", "__main__")} \
+        <= entry_points, top - entry_points
+    packages = {d for d in os.listdir(ROOT)
+                if os.path.isfile(os.path.join(ROOT, d, "__init__.py"))}
+    assert packages == {"models", "symbolic", "closed_form", "numeric", "analysis", "regimes",
+                        "sweep", "report", "plotting", "cli"}, packages

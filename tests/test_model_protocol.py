@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 
 import exactdyn as ed
-from exactdyn.datasets import synthetic_images
 from exactdyn.models.base import Model
+from exactdyn.models.datasets import synthetic_images
 
 
 def _user_model():

@@ -121,7 +121,7 @@ def test_kernel_distance_is_their_codes_formula(a0, w01, w02, at, wt1, wt2):
 
 
 def test_signed_amplitude_and_angle_are_their_codes():
-    from exactdyn.condensation import orientation_amplitude
+    from exactdyn.analysis.condensation import orientation_amplitude
 
     rng = np.random.default_rng(0)
     W, a = rng.normal(size=(7, 2)), rng.normal(size=7)

@@ -7,10 +7,10 @@ import pytest
 
 import exactdyn as ed
 from exactdyn import probe
+from exactdyn.analysis.condensation import cosine_similarity, direction_clusters
 from exactdyn.analysis.ntk import deep_linear_ntk
 from exactdyn.analysis.ntk import kernel_distance as package_kernel_distance
 from exactdyn.analysis.saddles import numerical_rank as package_rank
-from exactdyn.condensation import cosine_similarity, direction_clusters
 from exactdyn.regimes.metrics import alignment_score
 
 X3 = np.array([[1.0, 0.5], [-0.3, 1.0], [0.7, -1.0]])

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from exactdyn.probe.torch import SnapshotRecorder
 
 from exactdyn import probe
-from exactdyn.probe.torch import SnapshotRecorder
 
 
 class _Param:

@@ -8,7 +8,7 @@ import pytest
 
 import exactdyn as ed
 from exactdyn._progress import Progress
-from exactdyn.datasets import synthetic_images
+from exactdyn.models.datasets import synthetic_images
 
 
 class Terminal(io.StringIO):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import exactdyn as ed
-from exactdyn.datasets import boursier_flammarion_data
+from exactdyn.models.datasets import boursier_flammarion_data
 from exactdyn.numeric.twolayer import lowered_two_layer
 
 # (init, width, beta2, seed): each raised IntegrationError after max_kinks=3000 before the

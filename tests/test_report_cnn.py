@@ -13,7 +13,7 @@ import sympy as sp
 
 import exactdyn as ed
 from exactdyn.cli import main, report_build
-from exactdyn.datasets import synthetic_images
+from exactdyn.models.datasets import synthetic_images
 from exactdyn.report import check_derivations
 from exactdyn.symbolic import cnn as sc
 from exactdyn.symbolic.latex import latex

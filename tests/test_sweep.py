@@ -159,7 +159,7 @@ def test_exports_round_trip_and_figures(tmp_path):
     pd.plot(tmp_path / "pd.svg", quantity="alignment_score")
     assert (tmp_path / "pd.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (tmp_path / "pd.svg").read_bytes()[:500]
-    from exactdyn.regimes.plots import plot_luo_diagram
+    from exactdyn.plotting import plot_luo_diagram
 
     plot_luo_diagram(tmp_path / "luo.svg")
     assert (tmp_path / "luo.svg").stat().st_size > 1000

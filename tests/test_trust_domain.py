@@ -329,7 +329,7 @@ def test_files_written_follow_the_umask_not_0600(tmp_path):
 def test_plot_condensation_with_path_is_atomic(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from exactdyn import condensation
+    from exactdyn.plotting import condensation
 
     target = tmp_path / "c.png"
     target.write_bytes(b"old")

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from scipy.special import erf
 
 import exactdyn as ed
+from exactdyn.analysis.condensation import cosine_similarity, direction_clusters
 from exactdyn.cli import main
-from exactdyn.condensation import cosine_similarity, direction_clusters, plot_condensation
 from exactdyn.models.activations import NAMED, activation
 from exactdyn.numeric.twolayer import lowered_two_layer, sources
+from exactdyn.plotting.condensation import plot_condensation
 from exactdyn.regimes.scaling import luo_exponents
 
 # Hand-written activations and derivatives (independent of sympy): the oracle.
@@ -437,7 +438,7 @@ def test_orientations_collapse_onto_the_line_of_z_for_tanh():
     # Multiplicity 1 (MATH.md §4): every neuron's input weight condenses onto the line R z,
     # z = (1/n) sum_i y_i x_i; "1d-cubic" has a bias component in z, so the angle of z is
     # not 0 and the two orientations are atan2(z_2, z_1) and that minus pi.
-    from exactdyn.condensation import orientation_amplitude, orientation_amplitude_series
+    from exactdyn.analysis.condensation import orientation_amplitude, orientation_amplitude_series
 
     model, traj = _tanh_condensed_run()
     z = model.X.T @ model.y / model.n
@@ -466,7 +467,7 @@ def test_orientations_collapse_onto_the_line_of_z_for_tanh():
 
 
 def test_orientation_against_hand_computed_angles():
-    from exactdyn.condensation import orientation_amplitude, principal_direction
+    from exactdyn.analysis.condensation import orientation_amplitude, principal_direction
 
     W = np.array([[1.0, 0.0], [0.0, 2.0], [-1.0, 0.0], [-1.0, -1.0], [0.0, 0.0]])
     th, amp = orientation_amplitude(W, a=[1.0, -0.5, 2.0, 1.0, 3.0])
@@ -487,7 +488,7 @@ def test_orientation_against_hand_computed_angles():
 
 
 def test_orientation_amplitude_plot(tmp_path):
-    from exactdyn.condensation import plot_orientation_amplitude
+    from exactdyn.plotting.condensation import plot_orientation_amplitude
 
     model, traj = _tanh_condensed_run()
     z = model.X.T @ model.y / model.n
@@ -510,14 +511,14 @@ def test_orientation_amplitude_plot(tmp_path):
     ((np.ones((3, 2)),), {"reference": [1.0, 0.0, 0.0]}, "reference must be a nonzero"),
 ])
 def test_orientation_amplitude_bad_input(args, kwargs, match):
-    from exactdyn.condensation import orientation_amplitude
+    from exactdyn.analysis.condensation import orientation_amplitude
 
     with pytest.raises(ValueError, match=match):
         orientation_amplitude(*args, **kwargs)
 
 
 def test_orientation_series_bad_input():
-    from exactdyn.condensation import orientation_amplitude_series, principal_direction
+    from exactdyn.analysis.condensation import orientation_amplitude_series, principal_direction
 
     _model, traj = _tanh_condensed_run()
     with pytest.raises(ValueError, match="times must lie within"):
@@ -534,7 +535,7 @@ def test_orientation_series_in_higher_dimension_uses_the_last_principal_directio
     # d_in = 3: weights that end on the line R e_2; every snapshot is measured against the
     # principal direction of the last weights (e_2), so the last angles are 0 or pi and the
     # first are the angles of the initial weights to e_2.
-    from exactdyn.condensation import orientation_amplitude_series
+    from exactdyn.analysis.condensation import orientation_amplitude_series
 
     W0 = np.array([[1.0, 1.0, 0.0], [0.0, -1.0, 1.0], [1.0, 0.0, 0.0]])
     W1 = np.array([[0.0, 3.0, 0.0], [0.0, -2.0, 0.0], [0.0, 1.0, 0.0]])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import exactdyn as ed
 from exactdyn.cli import main
 from exactdyn.closed_form import closed_form_order
-from exactdyn.datasets import synthetic_images
+from exactdyn.models.datasets import synthetic_images
 from exactdyn.verify import ORDER_TOL, SCALE_FACTORS, rescaled
 
 # The module (``exactdyn.verify`` the attribute is the function).

@@ -9,7 +9,7 @@ import pytest
 
 import exactdyn as ed
 from exactdyn.cli import main
-from exactdyn.datasets import synthetic_images
+from exactdyn.models.datasets import synthetic_images
 from exactdyn.models.deep_linear import teacher_matrix
 
 # The case: a valid decoupled init whose saddle passages cost float64 its digits.

@@ -109,25 +109,3 @@ def sharpness(model_or_trajectory, model=None, t=None) -> np.ndarray:
                          f"model {low.size}: not a trajectory of this model")
     ys = _packed(low, traj.as_float() if traj.precision is not None else traj)
     return np.array([np.linalg.eigvalsh(rate_weighted_hessian(model, y))[-1] for y in ys])
-
-
-def plot_sharpness(t, sharp, lr=None, ax=None, path=None, label="sharpness"):
-    """Plot the sharpness against ``t`` with the stability line ``2/lr`` (when given)."""
-    import matplotlib
-
-    if ax is None:
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-    else:
-        fig = ax.figure
-    ax.plot(np.asarray(t, float), np.asarray(sharp, float), label=label)
-    if lr is not None:
-        ax.axhline(2.0 / float(lr), color="k", ls="--", lw=1, label=f"2/lr (lr = {lr:g})")
-    ax.set_xlabel("t")
-    ax.set_ylabel(r"$\lambda_{\max}(H^{1/2}\nabla^2 L H^{1/2})$")
-    ax.legend()
-    if path is not None:
-        fig.savefig(path, bbox_inches="tight")
-    return ax

@@ -34,7 +34,7 @@ def add_options(p) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of the init (default 0)")
     d = p.add_argument_group("data")
     d.add_argument("--data", default=None,
-                   help="synthetic: exactdyn.datasets.synthetic_images, horizontal (+1) "
+                   help="synthetic: exactdyn.models.datasets.synthetic_images, horizontal (+1) "
                    "against vertical (-1) stripes (the default without --images)")
     d.add_argument("--n", type=int, default=64, help="number of synthetic images (64)")
     d.add_argument("--image-size", type=int, default=8, help="side of synthetic images (8)")
@@ -69,7 +69,7 @@ def data_from_args(args):
     data = "synthetic" if args.data is None else args.data
     if data != "synthetic":
         raise ValueError(f"--data must be 'synthetic' (or use --images/--labels); got {data!r}")
-    from ..datasets import synthetic_images
+    from ..models.datasets import synthetic_images
 
     return synthetic_images(args.n, args.image_size, args.image_size, args.in_channels,
                             args.data_seed)

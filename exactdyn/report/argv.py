@@ -119,12 +119,12 @@ def two_layer_args(model) -> list | None:
 def cnn_args(model) -> list | None:
     """Options of ``exactdyn report cnn``: the model's, then its data's
     (``model.data_args``, set by the CLI; else the default synthetic images when the
-    images are exactly :func:`~exactdyn.datasets.synthetic_images` with data seed 0)."""
+    images are exactly :func:`~exactdyn.models.datasets.synthetic_images` with data seed 0)."""
     if model.seed is None or model.scale is None:
         return None  # explicit kernels and readout
     data = getattr(model, "data_args", None)
     if data is None:
-        from ..datasets import synthetic_images
+        from ..models.datasets import synthetic_images
 
         n, H, Wd, C = model.images.shape
         if H != Wd or n < 2:

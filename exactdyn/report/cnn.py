@@ -171,7 +171,7 @@ def _drift(num) -> np.ndarray:
 def numbers(model, times, lin, num, ref, k_ref: int) -> tuple:
     """``(spectrum rows, per-time rows)`` of the report's tables, as text; the closed
     form ``ref`` covers the first ``k_ref`` times ("overflow" after them)."""
-    from ..cnn_measures import u1_alignment, u1_ratio
+    from ..analysis.cnn_measures import u1_alignment, u1_ratio
 
     s = lin.svals
     spectrum = [["s_1", measured(s[0])], ["s_2", measured(s[1] if s.size > 1 else 0.0)],
@@ -313,14 +313,14 @@ def _lin_and_flow(content, num):
 
 
 def _kernel_cosine(content, num):
-    from ..cnn_plotting import plot_kernel_cosine
+    from ..plotting.cnn import plot_kernel_cosine
 
     _lin, W = _lin_and_flow(content, num)
     return plot_kernel_cosine(W[-1], title=f"kernel cosines, t = {content.times[-1]:g}")
 
 
 def _u1_ratio(content, num):
-    from ..cnn_plotting import plot_u1_ratio
+    from ..plotting.cnn import plot_u1_ratio
 
     lin, W = _lin_and_flow(content, num)
     t = content.times
@@ -334,7 +334,7 @@ def _u1_ratio(content, num):
 
 
 def _kernels(content, num):
-    from ..cnn_plotting import plot_kernels
+    from ..plotting.cnn import plot_kernels
 
     lin, W = _lin_and_flow(content, num)
     return plot_kernels(W[-1], lin.u1, channel="all" if W.shape[3] > 1 else 0)

@@ -131,10 +131,10 @@ class PhaseDiagram:
     def plot(self, path=None, quantity: str | None = None, **kwargs):
         """Regions by label, a score as a colour map, theory boundaries, named points.
 
-        See :func:`exactdyn.regimes.plots.plot_phase_diagram`; ``path`` ending in ``.png``
+        See :func:`exactdyn.plotting.phase_diagram.plot_phase_diagram`; ``path`` ending in ``.png``
         or ``.svg`` saves the figure.
         """
-        from ..regimes.plots import plot_phase_diagram
+        from ..plotting.phase_diagram import plot_phase_diagram
 
         return plot_phase_diagram(self, path=path, quantity=quantity, **kwargs)
 

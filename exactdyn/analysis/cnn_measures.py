@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _validation as check
+from .. import _validation as check
 from .condensation import cosine_similarity
 
 
@@ -168,7 +168,7 @@ def kernel_cosine_similarity(W, rel_tol: float = 1e-3):
     of s × s × C × M array W, kernels with :math:`\|w_\beta\| \le` ``rel_tol`` · max
     dropped, ordered by the top eigenvector of C: the measure of Zhou et al.
     (arXiv:2305.09947, and NeurIPS 2022 for fully connected layers), computed by
-    :func:`exactdyn.condensation.cosine_similarity` on :func:`kernel_vectors`.
+    :func:`exactdyn.analysis.condensation.cosine_similarity` on :func:`kernel_vectors`.
 
     Returns
     -------

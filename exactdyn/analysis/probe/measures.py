@@ -212,8 +212,8 @@ def extremal_alignment(W, X, y, a=None, rel_tol: float = 1e-3, directions: int =
     ``W`` (neurons × inputs, bias column included in both ``W`` and ``X``), ``X``
     (samples × inputs), ``y`` (samples,), ``a`` the output weights (default all +1).
     """
-    from ..closed_form.early_alignment import extremal_vectors
-    from ..models.twolayer import TwoLayer
+    from ...closed_form.early_alignment import extremal_vectors
+    from ...models.twolayer import TwoLayer
 
     W = as_array("W", W, ndim=2)
     X = as_array("X", X, ndim=2)

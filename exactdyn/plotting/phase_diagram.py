@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["LABEL_COLORS", "plot_luo_diagram", "plot_phase_diagram"]
+
 LABEL_COLORS = {
     "kernel": "#4c72b0", "alignment": "#55a868", "disalignment": "#c44e52",
     "rescaling": "#dd8452", "linear": "#4c72b0", "critical": "#8172b3",
@@ -71,7 +73,7 @@ def _named_points(pd):
     """Named parametrizations of the 1-D linear model on this grid (others fixed)."""
     if pd.model != "linear1d":
         return []
-    from .scaling import PARAMETRIZATIONS
+    from ..regimes.scaling import PARAMETRIZATIONS
 
     width = int(pd.fixed.get("width", 64))
     out = []
@@ -178,7 +180,7 @@ def plot_luo_diagram(path=None, inits=("ntk", "mean-field", "xavier", "lecun"),
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch
 
-    from .scaling import luo_label, two_layer_init
+    from ..regimes.scaling import luo_label, two_layer_init
 
     g = np.linspace(*gamma_range, n)
     gp = np.linspace(*gamma_prime_range, n)

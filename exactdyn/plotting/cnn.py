@@ -2,17 +2,17 @@ r"""matplotlib figures of CNN kernel condensation [ZC], on plain arrays.
 
 Zhou, Zhou, Li, Xu, "Understanding the initial condensation of convolutional neural
 networks" (arXiv:2305.09947); MATH.md §5. The measures are those of
-:mod:`exactdyn.cnn_measures`. Like :mod:`exactdyn.plotting`, each function returns the
-Figure (never shows it); pass ``ax`` (or ``fig``) to draw into an existing one and
-``path`` to save it.
+:mod:`exactdyn.analysis.cnn_measures`. Like the rest of :mod:`exactdyn.plotting`, each
+function returns the Figure (never shows it); pass ``ax`` (or ``fig``) to draw into an
+existing one and ``path`` to save it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as check
-from .cnn_measures import _as_array, _direction, kernel_vectors, u1_alignment, u1_ratio
+from .. import _validation as check
+from ..analysis.cnn_measures import _as_array, _direction, kernel_vectors, u1_alignment, u1_ratio
 from .condensation import plot_condensation
 
 
@@ -27,7 +27,7 @@ def _pyplot():
 
 def _save(fig, path):
     if path is not None:
-        from ._atomic import save_figure
+        from .._atomic import save_figure
 
         save_figure(fig, path, dpi=120, bbox_inches="tight")
     return fig
@@ -36,9 +36,9 @@ def _save(fig, path):
 def plot_kernel_cosine(W, ax=None, path=None, rel_tol: float = 1e-3, title=None):
     r"""Heat map of the kernels' cosine-similarity matrix, range [−1, 1] [ZC].
 
-    The matrix of :func:`exactdyn.cnn_measures.kernel_cosine_similarity` (near-zero
+    The matrix of :func:`exactdyn.analysis.cnn_measures.kernel_cosine_similarity` (near-zero
     kernels dropped, ordered by its top eigenvector), drawn by
-    :func:`exactdyn.condensation.plot_condensation`: condensed kernels show as blocks of
+    :func:`exactdyn.plotting.condensation.plot_condensation`: condensed kernels show as blocks of
     ±1.
 
     Parameters
@@ -66,7 +66,7 @@ def plot_kernel_cosine(W, ax=None, path=None, rel_tol: float = 1e-3, title=None)
 def plot_u1_ratio(t, W, u1, ax=None, path=None, label=None, onset=None, title=None):
     r""":math:`\|\theta_{W,u_1^\perp}\|/\|\theta_{W,u_1}\|` against time, log scale [ZC].
 
-    The ratio of :func:`exactdyn.cnn_measures.u1_ratio`, which the linearized flow of
+    The ratio of :func:`exactdyn.analysis.cnn_measures.u1_ratio`, which the linearized flow of
     MATH.md §5 makes decay like :math:`e^{-(s_1-s_2)t}` when :math:`s_1 > s_2`. Call again
     with the same ``ax`` to overlay runs.
 
@@ -118,7 +118,7 @@ def plot_kernels(W, u1=None, channel=0, max_kernels: int = 16, align: bool = Tru
     condensed kernels look alike whatever their norm. The first panel is :math:`u_1`.
     With ``align`` each kernel is multiplied by :math:`\mathrm{sign}\langle w_\beta,
     u_1\rangle`, since condensation is onto :math:`\pm u_1`. The title reports the
-    smallest :math:`|\cos(w_\beta, u_1)|` (:func:`exactdyn.cnn_measures.u1_alignment`).
+    smallest :math:`|\cos(w_\beta, u_1)|` (:func:`exactdyn.analysis.cnn_measures.u1_alignment`).
 
     Parameters
     ----------

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .descent import gd
-from .solve import solve
+from ..descent import gd
+from ..solve import solve
+
+__all__ = ["GDVerification", "fitted_order", "verify_gd"]
 
 
 @dataclass

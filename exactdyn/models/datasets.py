@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from . import _validation as check
+from .. import _validation as check
 
 
 def boursier_flammarion_data(eta: float = 0.1, eps: float = 0.0):
@@ -167,7 +167,7 @@ def digits(classes=(0, 1), n=None, seed=0, normalize: bool = True):
     the two classes are not exactly balanced. Neither step changes the ratio
     :math:`s_1/s_2` that sets how cleanly the kernels condense more than marginally
     (0 vs 1, kernel size 3: 1.22 centered, 1.21 raw, measured with
-    :func:`exactdyn.cnn_measures.label_weighted_patches`); the kernel size does (for
+    :func:`exactdyn.analysis.cnn_measures.label_weighted_patches`); the kernel size does (for
     0 vs 1, 2 × 2 kernels give 1.16 and 4 × 4 give 1.05, since the patch matrix of
     kernel size s is the transpose of that of size 9 − s on 8 × 8 images).
     ``normalize=False`` returns the raw pixel values 0…16 as floats.

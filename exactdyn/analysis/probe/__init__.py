@@ -3,6 +3,9 @@
 ``from exactdyn import probe``; ``probe.rd(W0, Wt)``, ``probe.condensation(W)``, ... See
 :mod:`exactdyn.probe.measures`. The optional PyTorch recorder is
 :class:`exactdyn.probe.torch.SnapshotRecorder` (imported only when used).
+
+The package lives in :mod:`exactdyn.analysis` with the other measures; ``exactdyn.probe``,
+its public path, is this very module (``exactdyn/_moved.py`` files it under both names).
 """
 
 from .measures import (
