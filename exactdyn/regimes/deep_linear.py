@@ -272,6 +272,54 @@ def _svals_with(sigma_yx, overrides: dict) -> np.ndarray:
     return s
 
 
+def decoupled_teacher(family: str, allowed: tuple, sigma_yx, in_dim=None, out_dim=None,
+                      svals=None) -> np.ndarray:
+    """The teacher of one decoupled-init cell: ``sigma_yx`` (checked against ``in_dim``
+    and ``out_dim``) with ``s1``, ``s2``, ... of ``svals`` replacing its singular values
+    (its singular vectors kept). ``family`` and ``allowed`` name the diagram's model and
+    parameters in the errors."""
+    svals = svals or {}
+    if sigma_yx is None:
+        raise ValueError(f"a decoupled {family} diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(sigma_yx, float)
+    for name, n, want in (("in_dim", in_dim, syx.shape[1]), ("out_dim", out_dim, syx.shape[0])):
+        if n is not None and int(float(n)) != want:
+            raise ValueError(f"{name} = {n} does not match sigma_yx of shape {syx.shape}")
+    unknown = [k for k in svals if not (k.startswith("s") and k[1:].isdigit())]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for a decoupled "
+                         f"{family}; allowed: {', '.join(allowed)}, s1, s2, ...")
+    if svals:
+        U, _, Vt = np.linalg.svd(syx)
+        s = _svals_with(syx, svals)
+        if np.any(s < 0):
+            raise ValueError(f"teacher singular values must be >= 0, got {s.tolist()}")
+        syx = (U[:, :s.size] * s) @ Vt[:s.size]
+    return syx
+
+
+def decoupled_family(family: str, switch: str, random_params, fixed: dict) -> tuple:
+    """What a decoupled-init diagram's cells share: the teacher of ``fixed`` (required),
+    the names ``s1``, ``s2``, ... of its singular values and their defaults, after
+    refusing the hyperparameters of a random init (``random_params``) next to the
+    decoupled init's ``switch`` parameter."""
+    clash = sorted(set(fixed) & set(random_params))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} set a random init, {switch} the decoupled "
+                         "one: give one or the other")
+    syx = fixed.get("sigma_yx")
+    if syx is None:
+        raise ValueError(f"a decoupled {family} diagram needs sigma_yx in fixed (CLI: "
+                         "--teacher-svals)")
+    syx = np.asarray(syx, dtype=float)
+    s = np.linalg.svd(syx, compute_uv=False)
+    names = tuple(f"s{i + 1}" for i in range(s.size))
+    teacher = {"in_dim": syx.shape[1], "out_dim": syx.shape[0], "sigma_yx": syx,
+               "sigma_xx": None, **{n: float(v) for n, v in zip(names, s)}}
+    return names, teacher
+
+
 @dataclass(frozen=True)
 class DecoupledCells:
     """Builds the cells of a decoupled-init DeepLinear diagram:
@@ -283,25 +331,8 @@ class DecoupledCells:
 
     def with_values(self, depth=3, width=16, mode_init=1e-3, sigma_yx=None, sigma_xx=None,
                     in_dim=None, out_dim=None, **svals) -> DeepLinear:
-        if sigma_yx is None:
-            raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
-                             "--teacher-svals)")
-        syx = np.asarray(sigma_yx, float)
-        for name, n in (("in_dim", in_dim), ("out_dim", out_dim)):
-            want = syx.shape[1] if name == "in_dim" else syx.shape[0]
-            if n is not None and int(n) != want:
-                raise ValueError(f"{name} = {n} does not match sigma_yx of shape {syx.shape}")
-        unknown = [k for k in svals if not (k.startswith("s") and k[1:].isdigit())]
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for a decoupled "
-                             f"DeepLinear; allowed: {', '.join(DECOUPLED_PARAMS)}, s1, s2, ...")
-        if svals:
-            U, _, Vt = np.linalg.svd(syx)
-            s = _svals_with(syx, svals)
-            if np.any(s < 0):
-                raise ValueError(f"teacher singular values must be >= 0, got {s.tolist()}")
-            k = s.size
-            syx = (U[:, :k] * s) @ Vt[:k]
+        syx = decoupled_teacher("DeepLinear", DECOUPLED_PARAMS, sigma_yx, in_dim, out_dim,
+                                svals)
         for name, v in (("depth", depth), ("width", width)):
             if float(v) != int(float(v)):
                 raise ValueError(f"{name} must be an integer, got {v!r}")
@@ -539,20 +570,8 @@ def diagram_family(model, fixed: dict, axes: tuple):
     the teacher's singular values. ``None`` otherwise (a random init: the generic rule)."""
     if model is not DeepLinear or "mode_init" not in {*fixed, *axes}:
         return None
-    clash = sorted(set(fixed) & set(RANDOM_INIT_PARAMS))
-    if clash:
-        raise ValueError(f"{', '.join(clash)} set a random init, mode_init the decoupled "
-                         "one: give one or the other")
-    syx = fixed.get("sigma_yx")
-    if syx is None:
-        raise ValueError("a decoupled DeepLinear diagram needs sigma_yx in fixed (CLI: "
-                         "--teacher-svals)")
-    syx = np.asarray(syx, dtype=float)
-    s = np.linalg.svd(syx, compute_uv=False)
-    names = tuple(f"s{i + 1}" for i in range(s.size))
-    defaults = {"depth": 3, "width": 16, "mode_init": 1e-3, "in_dim": syx.shape[1],
-                "out_dim": syx.shape[0], "sigma_yx": syx, "sigma_xx": None,
-                **{n: float(v) for n, v in zip(names, s)}}
+    names, teacher = decoupled_family("DeepLinear", "mode_init", RANDOM_INIT_PARAMS, fixed)
+    defaults = {"depth": 3, "width": 16, "mode_init": 1e-3, **teacher}
     return DeepLinear, DecoupledCells(), DECOUPLED_PARAMS + names, defaults
 
 

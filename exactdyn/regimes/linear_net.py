@@ -53,6 +53,7 @@ import numpy as np
 
 from ..models.linear import LinearNet
 from .base import Regime, Taxonomy, check_thresholds, register_taxonomy
+from .deep_linear import decoupled_family, decoupled_teacher
 
 LABELS = ("lazy", "rich")
 SCORES = ("ntk_change", "ntk_change_end", "ntk_change_predicted", "monotone", "loss_end",
@@ -296,29 +297,11 @@ class DecoupledCells:
     def with_values(self, strengths=1e-3, b_strengths=None, eta1=1.0, eta2=1.0, hidden=None,
                     sigma_yx=None, sigma_xx=None, in_dim=None, out_dim=None,
                     **svals) -> LinearNet:
-        from .deep_linear import _svals_with
-
-        if sigma_yx is None:
-            raise ValueError("a decoupled LinearNet diagram needs sigma_yx in fixed")
-        for name, n, want in (("in_dim", in_dim, np.shape(sigma_yx)[1]),
-                              ("out_dim", out_dim, np.shape(sigma_yx)[0])):
-            if n is not None and int(float(n)) != want:
-                raise ValueError(f"{name} = {n} does not match sigma_yx of shape "
-                                 f"{np.shape(sigma_yx)}")
         if sigma_xx is not None and not np.array_equal(
                 np.asarray(sigma_xx, float), np.eye(np.asarray(sigma_xx).shape[0])):
             raise ValueError("the decoupled init needs whitened inputs (sigma_xx = None)")
-        syx = np.asarray(sigma_yx, float)
-        unknown = [k for k in svals if not (k.startswith("s") and k[1:].isdigit())]
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for a decoupled "
-                             f"LinearNet; allowed: {', '.join(DECOUPLED_PARAMS)}, s1, s2, ...")
-        if svals:
-            U, _, Vt = np.linalg.svd(syx)
-            s = _svals_with(syx, svals)
-            if np.any(s < 0):
-                raise ValueError(f"teacher singular values must be >= 0, got {s.tolist()}")
-            syx = (U[:, :s.size] * s) @ Vt[:s.size]
+        syx = decoupled_teacher("LinearNet", DECOUPLED_PARAMS, sigma_yx, in_dim, out_dim,
+                                svals)
         if hidden is not None:
             if float(hidden) != int(float(hidden)):
                 raise ValueError(f"hidden must be an integer, got {hidden!r}")
@@ -412,21 +395,10 @@ def diagram_family(model, fixed: dict, axes: tuple):
     generic rule)."""
     if model is not LinearNet or "strengths" not in {*fixed, *axes}:
         return None
-    clash = sorted(set(fixed) & {"scale1", "scale2", "seed"})
-    if clash:
-        raise ValueError(f"{', '.join(clash)} set a random init, strengths the decoupled "
-                         "one: give one or the other")
-    syx = fixed.get("sigma_yx")
-    if syx is None:
-        raise ValueError("a decoupled LinearNet diagram needs sigma_yx in fixed (CLI: "
-                         "--teacher-svals)")
-    syx = np.asarray(syx, dtype=float)
-    s = np.linalg.svd(syx, compute_uv=False)
-    names = tuple(f"s{i + 1}" for i in range(s.size))
+    names, teacher = decoupled_family("LinearNet", "strengths", ("scale1", "scale2", "seed"),
+                                      fixed)
     defaults = {"strengths": 1e-3, "b_strengths": None, "eta1": 1.0, "eta2": 1.0,
-                "hidden": None, "in_dim": syx.shape[1], "out_dim": syx.shape[0],
-                "sigma_yx": syx, "sigma_xx": None,
-                **{n: float(v) for n, v in zip(names, s)}}
+                "hidden": None, **teacher}
     return LinearNet, DecoupledCells(), DECOUPLED_PARAMS + names, defaults
 
 

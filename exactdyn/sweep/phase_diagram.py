@@ -488,16 +488,27 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     store = CellCache(cache) if cache is not None else None
     results, errors, computed = run_cells(_call_cell, tasks, keys, executor=executor,
                                           cache=store, jobs=jobs, progress=progress)
+    per_cell = [r if r is not None else {"error": errors.get(n, "unknown error")}
+                for n, r in enumerate(results)]
+    return _cells_diagram(per_cell, xs, ys, common,
+                          {"options": options, "computed": computed,
+                           "cached": len(tasks) - computed})
+
+
+def _cells_diagram(per_cell, xs, ys, common: dict, meta: dict) -> PhaseDiagram:
+    """The per-cell path's diagram from one result per cell, row-major (``label``,
+    ``predicted``, ``scores``; or ``error``, listed in ``failures``)."""
+    ny, nx = len(ys), len(xs)
     labels = np.full((ny, nx), "", dtype="<U24")
     predicted = np.full((ny, nx), "", dtype="<U24")
-    names = sorted({k for r in results if r for k in r.get("scores", {})})
+    names = sorted({k for r in per_cell for k in r.get("scores", {})})
     scores = {k: np.full((ny, nx), np.nan) for k in names}
     failures = []
-    for n, r in enumerate(results):
+    for n, r in enumerate(per_cell):
         i, j = divmod(n, nx)
-        if r is None:
+        if "error" in r:
             failures.append({"i": i, "j": j, "x": float(xs[j]), "y": float(ys[i]),
-                             "error": errors.get(n, "unknown error")})
+                             "error": r["error"]})
             continue
         labels[i, j] = r["label"]
         predicted[i, j] = r.get("predicted") or ""
@@ -505,9 +516,7 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
             scores[k][i, j] = np.nan if v is None else v
     has_pred = bool(np.any(predicted != ""))
     return PhaseDiagram(labels=labels, predicted=predicted if has_pred else None,
-                        scores=scores, method="trajectory", failures=failures,
-                        meta={"options": options, "computed": computed,
-                              "cached": len(tasks) - computed},
+                        scores=scores, method="trajectory", failures=failures, meta=meta,
                         **common)
 
 
@@ -549,31 +558,13 @@ def _ensemble_diagram(tax_name, cls, base, params, x_name, xs, y_name, ys, jobs,
     else:
         results, errors, _ = run_cells(_classify_chunk, tasks, [None] * workers, jobs=workers,
                                        progress=progress)
-    labels = np.full((ny, nx), "", dtype="<U24")
-    predicted = np.full((ny, nx), "", dtype="<U24")
-    per_cell: dict = {}
+    by_index: dict = {}
     for k, res in enumerate(results):
         if res is None:
             for n, _p in chunks[k]:
-                per_cell[n] = {"error": errors.get(k, "unknown error")}
+                by_index[n] = {"error": errors.get(k, "unknown error")}
         else:
-            per_cell.update(dict(res))
-    names = sorted({k for r in per_cell.values() for k in r.get("scores", {})})
-    scores = {k: np.full((ny, nx), np.nan) for k in names}
-    failures = []
-    for n in range(ny * nx):
-        i, j = divmod(n, nx)
-        r = per_cell[n]
-        if "error" in r:
-            failures.append({"i": i, "j": j, "x": float(xs[j]), "y": float(ys[i]),
-                             "error": r["error"]})
-            continue
-        labels[i, j] = r["label"]
-        predicted[i, j] = r.get("predicted") or ""
-        for k, v in r.get("scores", {}).items():
-            scores[k][i, j] = np.nan if v is None else v
-    has_pred = bool(np.any(predicted != ""))
-    return PhaseDiagram(labels=labels, predicted=predicted if has_pred else None,
-                        scores=scores, method="trajectory", failures=failures,
-                        meta={"options": options, "computed": ny * nx, "cached": 0,
-                              "ensemble": True, "chunks": workers}, **common)
+            by_index.update(dict(res))
+    return _cells_diagram([by_index[n] for n in range(ny * nx)], xs, ys, common,
+                          {"options": options, "computed": ny * nx, "cached": 0,
+                           "ensemble": True, "chunks": workers})
