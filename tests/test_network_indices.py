@@ -129,6 +129,27 @@ def mpmath_reference(a0, W0, X0, Y0, al, times, dps=40):
         return [sol(mpmath.mpf(float(tv))) for tv in times]
 
 
+def test_precision_30_of_a_polynomial_network_agrees_with_linear_net():
+    """A linear activation makes the flow polynomial (the fixed-point Taylor engine): it is
+    the built-in LinearNet's flow, W2 = a/alpha, W1 = W, Sigma_xx = X^T X/n,
+    Sigma_yx = Y^T X/n (its own derivation, matrix printer and matrix Taylor engine)."""
+    a0, W0, _, _ = instance(6, m=3, dim=2)
+    # Small integers over 4 samples: the moments are exact in binary64, as the data are.
+    X0 = np.array([[1.0, -2.0], [3.0, 0.0], [-1.0, 1.0], [2.0, 2.0]])
+    Y0 = np.array([1.0, -1.0, 2.0, 0.0])
+    times = [0.0, 0.7]
+    user = linear_two_layer().from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)
+    got = ed.solve(user, times, precision=30)
+    ref = ed.solve(ed.LinearNet.from_init(W0, a0[None, :], sigma_yx=(Y0 @ X0)[None, :] / 4,
+                                          sigma_xx=X0.T @ X0 / 4), times, precision=30)
+    with mpmath.workdps(40):
+        for row in range(len(times)):
+            want = list(ref["W2"][row].ravel()) + list(ref["W1"][row].ravel())
+            have = list(got["a"][row]) + list(got["W"][row].ravel())
+            err = max(abs(x - y) for x, y in zip(have, want))
+            assert err < 1e-25 * max(abs(y) for y in want)
+
+
 def test_precision_30_agrees_with_an_independent_mpmath_integration():
     a0, W0, X0, Y0 = instance(5, m=2, dim=2, samples=2)
     times = [0.0, 0.5, 1.0]

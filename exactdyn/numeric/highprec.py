@@ -44,6 +44,7 @@ import numpy as np
 
 from .. import _mp
 from ..errors import IntegrationError
+from .matrix_taylor import FixedPointMatrixEngine
 from .taylor import FixedPointEngine, TaylorEngine, compile_flow, is_polynomial
 
 #: Extra binary digits carried beyond the requested precision (about 12 decimal digits).
@@ -228,13 +229,13 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "aut
     order = max(order, 4)
     if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form (all polynomial)
         with gmpy2.context(gmpy2.get_context(), precision=bits):
-            if engine == "mpfr":
-                rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits,
-                                                engine=lowered.taylor_engine(order))
+            # Matrix flows are polynomial; a multi-index one may not be, and then its
+            # engine is mpfr whatever was asked.
+            eng = lowered.taylor_engine(order, fixed_point=engine != "mpfr")
+            if isinstance(eng, (FixedPointEngine, FixedPointMatrixEngine)):
+                rows, stats = _taylor_loop_fixed(None, y0, times, order, bits, engine=eng)
             else:
-                rows, stats = _taylor_loop_fixed(
-                    None, y0, times, order, bits,
-                    engine=lowered.taylor_engine(order, fixed_point=True))
+                rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits, engine=eng)
         ys = _outputs_to_mpf(rows, precision)
         return ys, {**stats, "order": order, "nfev": stats["steps"] * order, "bits": bits}
     with gmpy2.context(gmpy2.get_context(), precision=bits):
