@@ -23,7 +23,6 @@ import numpy as np
 
 from .._atomic import atomic_path, write_bytes
 from ..regimes.base import Regime, classify, get_taxonomy, taxonomies, taxonomy_for
-from ..regimes.linear1d import diagram_cell
 from .cache import CellCache, cell_key
 from .grid import axis_values
 from .run import run_cells
@@ -312,11 +311,11 @@ def _make(cls, base, params: dict):
     return cls(**params)
 
 
-def trajectory_cell(model, t=None, options=None) -> dict:
-    """One cell of the per-cell path of a Linear1D: its closed-form trajectory at ``t``
-    (default :func:`~exactdyn.regimes.linear1d.diagram_times`), classified from its
-    samples. Module-level, so process pools and dask can pickle it."""
-    return regime_to_cell(diagram_cell(model, t, **(options or {})))
+#: The name this package has exported since 0.1.0 for the per-cell path's cell of a
+#: Linear1D (its closed-form trajectory at ``t``, default
+#: :func:`~exactdyn.regimes.linear1d.diagram_times`, classified from its samples): that is
+#: Linear1D's ``diagram_cell``, which :func:`model_cell` calls.
+trajectory_cell = model_cell
 
 
 def regime_to_cell(regime: Regime) -> dict:
