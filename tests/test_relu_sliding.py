@@ -183,3 +183,30 @@ def test_entries_on_a_kink_at_t0_follow_gradient_descent(bias):
         a -= lr * ga
     assert np.max(np.abs(traj["W"][-1] - W)) < 1e-3
     assert np.max(np.abs(traj["a"][-1] - a)) < 1e-3
+
+
+def test_kink_location_survives_a_stalled_brent_search():
+    """A (gamma, gamma') cell of Luo et al.'s ReLU diagram whose kink location stalled
+    scipy's brentq (RuntimeError 'Failed to converge after 100 iterations' out of solve)
+    at m = 256: the search now ends by bisection of the same bracket, and the cell is
+    classified."""
+    model = ed.TwoLayer(256, "1d-linear", n=10, activation="relu", init="mirrored",
+                        gamma=1.9210526315789473, gamma_prime=0.7894736842105263, seed=0)
+    regime = ed.classify(model)
+    assert regime.label == "condensed"
+    assert np.isfinite(regime.evidence["rd_slope"])
+
+
+@pytest.mark.parametrize("root", [0.3, 1e-9, 12345.678])
+def test_bisection_ends_at_the_sign_change_even_with_round_off_noise(root):
+    from exactdyn.numeric.kinks import _bisect_sign_change
+
+    rng = np.random.default_rng(0)
+
+    def noisy(t):  # positive before the root, non-positive after, noise of 1e-3 ulp-ish
+        return (root - t) + (1e-20 * rng.standard_normal() if t != root else 0.0)
+
+    hi = 2 * root + 1
+    xtol = 1e-12 * hi
+    got = _bisect_sign_change(noisy, 0.0, hi, xtol)
+    assert abs(got - root) <= xtol + 1e-15 * hi

@@ -122,6 +122,20 @@ def shared_surfaces(X, tol: float = 16 * _EPS):
     return cls, sgn, classes, cdir_arr
 
 
+
+def _bisect_sign_change(f, lo: float, hi: float, xtol: float) -> float:
+    """A point within ``xtol`` of where ``f`` turns from positive (at ``lo``) to
+    non-positive, by bisection (at most ~60 halvings of a float64 bracket)."""
+    while hi - lo > xtol:
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:  # the bracket is two adjacent floats
+            break
+        if f(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
 class KinkFlow(Protocol):
     """What a lowered flow supplies to :class:`KinkState` (see the module docstring)."""
 
@@ -662,7 +676,12 @@ class KinkState:
         if gap(lo) > 0:
             # brentq stops within xtol + rtol |r| <= 3 tol / 4 of the root r; a bracket of
             # width tol around it, widened or moved back below if it missed
-            root = brentq(gap, lo, hi, xtol=tol / 4, rtol=4 * _EPS)
+            root, info = brentq(gap, lo, hi, xtol=tol / 4, rtol=4 * _EPS, full_output=True,
+                                disp=False)
+            if not info.converged:
+                # Brent's interpolation steps can stall where the margin is flat at the
+                # level of its round-off; bisection of the same bracket always ends.
+                root = _bisect_sign_change(gap, lo, hi, tol / 4)
             lo, hi = max(lo, root - tol / 2), min(hi, root + tol / 2)
             while gap(hi) >= 0 and hi < t_new:
                 lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
