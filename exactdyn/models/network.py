@@ -375,26 +375,16 @@ class Network:
         return out
 
     def _symmetries_multi(self, symmetries) -> tuple:
-        if not isinstance(symmetries, dict):
-            raise ValueError("symmetries must be a dict name -> action (a dict base -> "
-                             "expression at the parameter's indices) or (action, conserved)")
         out = []
         shape = SimpleNamespace(sizes=dict(self.indices), param_indices=self._array_indices,
                                 rates=self.rates)
-        for name, spec in symmetries.items():
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"symmetry names must be non-empty strings, got {name!r}")
-            action, conserved = (spec if isinstance(spec, tuple) else (spec, None))
-            if not isinstance(action, dict) or not action:
-                raise ValueError(f"symmetry {name!r}: the action must be a non-empty dict "
-                                 "base -> expression at the parameter's indices")
-            act = {}
-            for b, e in action.items():
-                if b not in self.params:
-                    raise ValueError(f"symmetry {name!r}: {b!r} is not one of the params")
-                free = self._delta_indices(f"symmetry {name!r}", _expr(f"symmetry {name!r}", e))
-                act[b] = self._scalar_multi(f"symmetry {name!r}", e,
-                                            self._array_indices[b] + tuple(free))
+
+        def entry(what, b, e):
+            free = self._delta_indices(what, _expr(what, e))
+            return self._scalar_multi(what, e, self._array_indices[b] + tuple(free))
+
+        for name, act, conserved in self._symmetry_specs(symmetries, "the parameter's indices",
+                                                         entry):
             noether = noether_quantity(shape, act)
             if conserved is None:
                 conserved, how = noether, "Q = θᵀH⁻¹Aθ/2 (Noether's argument for gradient flow)."
@@ -493,24 +483,37 @@ class Network:
         expr = _expr(what, expr)
         return expr.xreplace({self.index: NEURON_INDEX, self.width_symbol: WIDTH})
 
-    def _symmetries(self, symmetries) -> tuple:
+    def _symmetry_specs(self, symmetries, where: str, entry):
+        """``(name, action, conserved or None)`` of each declared symmetry, checked;
+        ``entry(what, base, expr)`` checks one entry of an action and gives it as the flow
+        uses it, ``where`` says where the entries sit (for the messages)."""
         if not isinstance(symmetries, dict):
             raise ValueError("symmetries must be a dict name -> action (a dict base -> "
-                             "expression at the neuron index) or (action, conserved)")
-        out = []
+                             f"expression at {where}) or (action, conserved)")
         for name, spec in symmetries.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"symmetry names must be non-empty strings, got {name!r}")
             action, conserved = (spec if isinstance(spec, tuple) else (spec, None))
             if not isinstance(action, dict) or not action:
                 raise ValueError(f"symmetry {name!r}: the action must be a non-empty dict "
-                                 "base -> expression at the neuron index")
+                                 f"base -> expression at {where}")
             act = {}
             for b, e in action.items():
                 if b not in self.params:
                     raise ValueError(f"symmetry {name!r}: {b!r} is not one of the params")
-                act[b] = self._at_free_index(f"symmetry {name!r}", e)
-                self._known_symbols(f"symmetry {name!r}", e, {self.index})
+                act[b] = entry(f"symmetry {name!r}", b, e)
+            yield name, act, conserved
+
+    def _symmetries(self, symmetries) -> tuple:
+        out = []
+
+        def entry(what, b, e):
+            at = self._at_free_index(what, e)
+            self._known_symbols(what, e, {self.index})
+            return at
+
+        for name, act, conserved in self._symmetry_specs(symmetries, "the neuron index",
+                                                         entry):
             if conserved is None:
                 # Noether for dθ/dt = -H ∇L: Q = θᵀ H⁻¹ A θ / 2.
                 conserved = sum((neuron_sum(b[SUM_INDEX] * act[b].xreplace(
