@@ -86,8 +86,27 @@ class ConservedQuantity:
     origin: str
 
 
+class DerivationDisplay:
+    """Notebook display of a derived flow (``network``, ``conserved``, ``steps``): the
+    derivation, step by step."""
+
+    def _repr_markdown_(self) -> str:
+        from .latex import escape_markdown, steps_markdown
+
+        conserved = ", ".join(f"{q.name} ({'proven' if q.proven else 'NOT proven'})"
+                              for q in self.conserved)
+        return (f"**Gradient flow of {escape_markdown(self.network.name)}**, derived from "
+                f"its loss. Conserved: {escape_markdown(conserved) or 'none'}.\n\n"
+                + steps_markdown(self.steps))
+
+    def _repr_latex_(self) -> str:
+        from .latex import steps_mathjax
+
+        return steps_mathjax(self.steps)
+
+
 @dataclass
-class GradientFlow:
+class GradientFlow(DerivationDisplay):
     r"""The gradient flow of a :class:`SymbolicNetwork`, derived and proven."""
 
     network: SymbolicNetwork
@@ -120,20 +139,6 @@ class GradientFlow:
         """Derivative of ``expr`` along this flow (chain rule through reductions)."""
         return normalize(sp.expand(time_derivative(expr, self.rhs)))
 
-    # ---- notebook display: the derivation, step by step ------------------------------
-    def _repr_markdown_(self) -> str:
-        from .latex import escape_markdown, steps_markdown
-
-        conserved = ", ".join(f"{q.name} ({'proven' if q.proven else 'NOT proven'})"
-                              for q in self.conserved)
-        return (f"**Gradient flow of {escape_markdown(self.network.name)}**, derived from "
-                f"its loss. Conserved: {escape_markdown(conserved) or 'none'}.\n\n"
-                + steps_markdown(self.steps))
-
-    def _repr_latex_(self) -> str:
-        from .latex import steps_mathjax
-
-        return steps_mathjax(self.steps)
 
 
 def derive_gradient_flow(network: SymbolicNetwork) -> GradientFlow:

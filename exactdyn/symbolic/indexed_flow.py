@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .flow import ConservedQuantity, DerivationStep
+from .flow import ConservedQuantity, DerivationDisplay, DerivationStep
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def _height(expr) -> int:
 
 
 @dataclass
-class IndexedGradientFlow:
+class IndexedGradientFlow(DerivationDisplay):
     r"""The gradient flow of an :class:`IndexedNetwork`: right-hand sides at the free
     indices, conserved quantities of declared symmetries, the derivation's steps."""
 
@@ -191,20 +191,6 @@ class IndexedGradientFlow:
             lhs = sp.Derivative(sp.Function(b.name)(t), t).subs(sp.Function(b.name)(t), at)
             out.append(sp.Eq(lhs, self.rhs[b], evaluate=False))
         return out
-
-    def _repr_markdown_(self) -> str:
-        from .latex import escape_markdown, steps_markdown
-
-        conserved = ", ".join(f"{q.name} ({'proven' if q.proven else 'NOT proven'})"
-                              for q in self.conserved)
-        return (f"**Gradient flow of {escape_markdown(self.network.name)}**, derived from "
-                f"its loss. Conserved: {escape_markdown(conserved) or 'none'}.\n\n"
-                + steps_markdown(self.steps))
-
-    def _repr_latex_(self) -> str:
-        from .latex import steps_mathjax
-
-        return steps_mathjax(self.steps)
 
 
 def gradient(network: IndexedNetwork, base: sp.IndexedBase) -> sp.Expr:
