@@ -170,6 +170,20 @@ def test_text_and_json_hold_no_paths_or_timestamps(built):
             assert data["regime"]["evidence"][k] == pytest.approx(v, rel=1e-5)
 
 
+def test_non_finite_evidence_is_printed_not_dropped():
+    # The small-init prediction of a balanced LinearNet is an infinite relative change of a
+    # zero kernel; the report must say so rather than print None.
+    from exactdyn.regimes.base import Regime
+
+    regime = Regime(label="rich", taxonomy="t", predicted="rich",
+                    evidence={"up": float("inf"), "down": float("-inf"), "nan": float("nan"),
+                              "tiny": 3e-17, "x": 1.23456789})
+    ev = content_mod.regime_summary(regime)["evidence"]
+    assert ev == {"up": "inf", "down": "-inf", "nan": "nan", "tiny": "round-off (< 1e-12)",
+                  "x": 1.23457}
+    assert regime.to_dict()["evidence"]["up"] is None  # the JSON form of the CLI
+
+
 def test_the_printed_command_rebuilds_the_same_model(built):
     data = json.loads(read(os.path.join(built.path, "data.json")))
     readme = read(os.path.join(built.path, "README.md"))

@@ -246,8 +246,9 @@ REGIME_FLOOR = 1e-12
 
 def regime_summary(regime) -> dict:
     """``{"label", "predicted", "taxonomy", "evidence": {name: value}}`` with numbers
-    rounded to :data:`REGIME_DIGITS` significant digits (non-finite as ``None``, nonzero
-    values below :data:`REGIME_FLOOR` in magnitude as the text
+    rounded to :data:`REGIME_DIGITS` significant digits (non-finite as the text ``"inf"``,
+    ``"-inf"`` or ``"nan"``: an infinite relative change from a zero kernel is evidence, not a
+    missing value; nonzero values below :data:`REGIME_FLOOR` in magnitude as the text
     ``"round-off (< 1e-12)"``)."""
     def rounded(v):
         if isinstance(v, (list, tuple)):
@@ -255,15 +256,15 @@ def regime_summary(regime) -> dict:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return v
         v = float(v)
-        if v != v or v in (float("inf"), float("-inf")):
-            return None
+        if not math.isfinite(v):
+            return repr(v)
         if 0 < abs(v) < REGIME_FLOOR:
             return f"round-off (< {REGIME_FLOOR:.0e})"
         return float(f"{v:.{REGIME_DIGITS}g}")
 
-    d = regime.to_dict()
-    return {"label": d["label"], "predicted": d["predicted"], "taxonomy": d["taxonomy"],
-            "evidence": {k: rounded(v) for k, v in d["evidence"].items()}}
+    # Not ``regime.to_dict()``: its JSON form turns non-finite numbers into ``None``.
+    return {"label": regime.label, "predicted": regime.predicted, "taxonomy": regime.taxonomy,
+            "evidence": {k: rounded(v) for k, v in regime.evidence.items()}}
 
 
 def regime_of(model, stage=None):
