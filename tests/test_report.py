@@ -167,7 +167,7 @@ def test_text_and_json_hold_no_paths_or_timestamps(built):
         if isinstance(v, float) and 0 < abs(v) < 1e-12:  # round-off moves with versions
             assert data["regime"]["evidence"][k] == "round-off (< 1e-12)"
         elif isinstance(v, float) and np.isfinite(v):
-            assert data["regime"]["evidence"][k] == pytest.approx(v, rel=1e-5)
+            assert data["regime"]["evidence"][k] == pytest.approx(v, rel=1e-3)
 
 
 def test_non_finite_evidence_is_printed_not_dropped():
@@ -180,7 +180,7 @@ def test_non_finite_evidence_is_printed_not_dropped():
                               "tiny": 3e-17, "x": 1.23456789})
     ev = content_mod.regime_summary(regime)["evidence"]
     assert ev == {"up": "inf", "down": "-inf", "nan": "nan", "tiny": "round-off (< 1e-12)",
-                  "x": 1.23457}
+                  "x": 1.235}
     assert regime.to_dict()["evidence"]["up"] is None  # the JSON form of the CLI
 
 
