@@ -177,6 +177,28 @@ def test_phase_diagram_of_two_layer_cells_batched_and_one_by_one():
     np.testing.assert_allclose(a.scores["rd_slope"], b.scores["rd_slope"], atol=1e-5)
 
 
+def test_batched_diagram_resumes_from_its_cell_cache(tmp_path):
+    kw = dict(x=("gamma", [0.5, 1.75]), y=("gamma_prime", [0.0, 0.5]),
+              fixed={"width": 16, "X": "1d-linear", "n": 10, "activation": "tanh",
+                     "init": "mirrored", "seed": 0}, jobs=1, progress=False)
+    fresh = ed.phase_diagram(ed.TwoLayer, **kw)
+    first = ed.phase_diagram(ed.TwoLayer, cache=tmp_path, **kw)
+    assert first.meta["ensemble"] and (first.meta["computed"], first.meta["cached"]) == (4, 0)
+    assert (first.labels == fresh.labels).all()
+    np.testing.assert_array_equal(first.scores["rd_slope"], fresh.scores["rd_slope"])
+    files = sorted(tmp_path.glob("*.json"))
+    assert len(files) == 4
+    files[0].unlink()  # a sweep killed before its last cell was written
+    again = ed.phase_diagram(ed.TwoLayer, cache=tmp_path, **kw)
+    assert (again.meta["computed"], again.meta["cached"]) == (1, 3)
+    assert (again.labels == fresh.labels).all()
+    np.testing.assert_allclose(again.scores["rd_slope"], fresh.scores["rd_slope"], atol=1e-5)
+    # one by one, the same cells are keyed apart (their numbers agree to tolerance only)
+    single = ed.phase_diagram(ed.TwoLayer, cache=tmp_path, ensemble=False, **kw)
+    assert "ensemble" not in single.meta and single.meta["cached"] == 0
+    assert (single.labels == fresh.labels).all()
+
+
 def test_grouping_rule_is_by_width_alpha_data_and_activation():
     ms = [net(8), net(16), net(8, seed=3), net(8, activation="sigmoid"),
           ed.TwoLayer(8, "1d-linear", n=10, activation="tanh", alpha=2.0, init="mirrored")]

@@ -362,7 +362,8 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
         For the trajectory path; default a ``ProcessPoolExecutor(jobs)``. A dask cluster:
         ``distributed.Client(address).get_executor()``.
     cache : str or path-like, optional
-        Folder of finished cells (trajectory path): a restarted sweep reads them back.
+        Folder of finished cells (trajectory path, batched or one by one): a restarted
+        sweep reads them back.
     method : {"auto", "closed-form", "trajectory"}
         ``auto`` takes the vectorized closed form unless an executor, a cache, a cell
         function or times are given, or the family has none for these hyperparameters.
@@ -465,26 +466,34 @@ def phase_diagram(model, x, y, fixed: dict | None = None, quantity: str | None =
     # ---- general path: one trajectory per cell ----
     fn = cell or model_cell
     ny, nx = len(ys), len(xs)
-    if (fn is model_cell and not general and tax.classify_many is not None
-            and options.get("ensemble", None) is not False and tax.batches is not None
-            and tax.batches(_make(cls, base, {**params, x_name: float(xs[0]),
-                                              y_name: float(ys[0])}))):
-        return _ensemble_diagram(tax_name, cls, base, params, x_name, xs, y_name, ys, jobs,
-                                 progress, options, common)
-    tasks, keys = [], []
     t_key = None if t is None else np.asarray(t, dtype=float).tolist()
     fn_name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
     init_key = None
     if base is not None and base.explicit_init:
         init_key = [v.tolist() for v in base.initial_state().values()]
+
+    def key_of(p: dict, batched: bool) -> str:
+        p_key = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
+        payload = {"taxonomy": tax_name, "params": p_key, "init": init_key, "cell": fn_name,
+                   "t": t_key, "options": options}
+        # A batched cell's numbers agree with its one-by-one run to the tolerance, not to
+        # the bit: the two are cached apart.
+        return cell_key({**payload, "ensemble": True} if batched else payload)
+
+    store = CellCache(cache) if cache is not None else None
+    if (fn is model_cell and executor is None and cell is None and t is None
+            and tax.classify_many is not None
+            and options.get("ensemble", None) is not False and tax.batches is not None
+            and tax.batches(_make(cls, base, {**params, x_name: float(xs[0]),
+                                              y_name: float(ys[0])}))):
+        return _ensemble_diagram(tax_name, cls, base, params, x_name, xs, y_name, ys, jobs,
+                                 progress, options, common, store, key_of)
+    tasks, keys = [], []
     for i in range(ny):
         for j in range(nx):
             p = {**params, x_name: float(xs[j]), y_name: float(ys[i])}
             tasks.append((fn, cls, base, p, t, options))
-            p_key = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in p.items()}
-            keys.append(cell_key({"taxonomy": tax_name, "params": p_key, "init": init_key,
-                                  "cell": fn_name, "t": t_key, "options": options}))
-    store = CellCache(cache) if cache is not None else None
+            keys.append(key_of(p, False))
     results, errors, computed = run_cells(_call_cell, tasks, keys, executor=executor,
                                           cache=store, jobs=jobs, progress=progress)
     per_cell = [r if r is not None else {"error": errors.get(n, "unknown error")}
@@ -540,30 +549,55 @@ def _classify_chunk(tax_name, cls, base, cells, options) -> list:
     return [(n, r) for (n, _p), r in zip(cells, out)]
 
 
+#: With a cell cache, the batched path classifies at most this many cells per worker and
+#: round, and writes them before the next round: a killed sweep loses at most one round.
+CACHED_CHUNK = 64
+
+
 def _ensemble_diagram(tax_name, cls, base, params, x_name, xs, y_name, ys, jobs, progress,
-                      options, common) -> PhaseDiagram:
+                      options, common, store=None, key_of=None) -> PhaseDiagram:
     """The trajectory path with the cells' runs integrated as ensembles: the cells are dealt
     round-robin into one chunk per worker (``jobs``, default the CPU count; round-robin so
-    the slow cells of one region are shared), each chunk is one ``classify_many`` call."""
+    the slow cells of one region are shared), each chunk is one ``classify_many`` call.
+
+    With a :class:`~.cache.CellCache` (``store``, keys from ``key_of(params, True)``),
+    cached cells are read back and the others computed in rounds of at most
+    :data:`CACHED_CHUNK` cells per worker, each round's cells written (atomically, per
+    cell) before the next; failed cells are not cached."""
     ny, nx = len(ys), len(xs)
     cells = [(n, {**params, x_name: float(xs[n % nx]), y_name: float(ys[n // nx])})
              for n in range(ny * nx)]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(cells)))
-    chunks = [cells[k::workers] for k in range(workers)]
-    opts = {k: v for k, v in options.items() if k != "ensemble"}
-    tasks = [(tax_name, cls, base, chunk, opts) for chunk in chunks]
-    if workers == 1:
-        results, errors = [_classify_chunk(*tasks[0])], {}
-    else:
-        results, errors, _ = run_cells(_classify_chunk, tasks, [None] * workers, jobs=workers,
-                                       progress=progress)
     by_index: dict = {}
-    for k, res in enumerate(results):
-        if res is None:
-            for n, _p in chunks[k]:
-                by_index[n] = {"error": errors.get(k, "unknown error")}
+    keys: dict = {}
+    if store is not None and key_of is not None:
+        keys = {n: key_of(p, True) for n, p in cells}
+        for n, _p in cells:
+            hit = store.get(keys[n])
+            if hit is not None:
+                by_index[n] = hit
+    todo = [c for c in cells if c[0] not in by_index]
+    cached = len(cells) - len(todo)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    opts = {k: v for k, v in options.items() if k != "ensemble"}
+    per_round = workers * CACHED_CHUNK if store is not None else max(len(todo), 1)
+    for start in range(0, len(todo), per_round):
+        part = todo[start:start + per_round]
+        chunks = [c for c in (part[k::workers] for k in range(workers)) if c]
+        tasks = [(tax_name, cls, base, chunk, opts) for chunk in chunks]
+        if len(tasks) == 1:
+            results, errors = [_classify_chunk(*tasks[0])], {}
         else:
-            by_index.update(dict(res))
+            results, errors, _ = run_cells(_classify_chunk, tasks, [None] * len(tasks),
+                                           jobs=len(tasks), progress=progress)
+        for k, res in enumerate(results):
+            if res is None:
+                for n, _p in chunks[k]:
+                    by_index[n] = {"error": errors.get(k, "unknown error")}
+                continue
+            for n, r in res:
+                by_index[n] = r
+                if store is not None and "error" not in r:
+                    store.put(keys[n], r)
     return _cells_diagram([by_index[n] for n in range(ny * nx)], xs, ys, common,
-                          {"options": options, "computed": ny * nx, "cached": 0,
+                          {"options": options, "computed": len(todo), "cached": cached,
                            "ensemble": True, "chunks": workers})
