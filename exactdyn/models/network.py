@@ -353,8 +353,11 @@ class Network:
         loose = expr.free_symbols & (set(declared) - set(allowed))
         if loose:
             ix = sorted(loose, key=str)[0]
+            hint = (" (sympy folds a Piecewise into the products and powers around it, out "
+                    f"of the Sum over {ix}: write a kinked activation as Max(0, h), Max(h, c*h) "
+                    "or Abs(h))") if expr.has(sp.Piecewise) else ""
             raise ValueError(f"{what}: an entry indexed by {ix} stands outside a reduction over "
-                             f"{ix}; {what} must be a scalar (use Sum over {ix})")
+                             f"{ix}; {what} must be a scalar (use Sum over {ix}){hint}")
         self._known_symbols(what, expr, allowed)
         return tidy_sums(expr)
 
@@ -1011,8 +1014,10 @@ class KinkedNetworkModel(NetworkModel):
         if not (math.isfinite(scale) and scale > 0):
             raise ValueError(f"{self.name}: the output scale alpha = 1/({kinks.scale}) must be "
                              f"positive and finite, got 1/{scale!r}")
-        if isinstance(kinks.targets, sp.Indexed):
-            targets = np.asarray(data[kinks.targets.base.name], float)
+        entries = list(kinks.targets.atoms(sp.Indexed))
+        if entries:  # a scalar times the data array over the samples
+            targets = self._scalar("target", kinks.targets / entries[0]) * np.asarray(
+                data[entries[0].base.name], float)
         else:
             targets = np.full(n, self._scalar("target", kinks.targets))
         weights = self.state_shapes()[kinks.weights.name]

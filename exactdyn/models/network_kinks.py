@@ -49,8 +49,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .activations import X as XSYM
 from .activations import Activation
+from .activations import X as XSYM
 
 #: Functions with a kink or a jump (the same list as :data:`exactdyn.models.network.NONSMOOTH`).
 NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.Piecewise, sp.floor,
@@ -82,7 +82,7 @@ class KinkStructure:
     scale : sympy.Expr
         :math:`\kappa = 1/\alpha`, free of the parameters (hyperparameters, scalar data).
     targets : sympy.Expr
-        :math:`T_s`: a data array entry over the sample, or an expression free of indices.
+        :math:`T_s`: a scalar times a data array entry over the sample, or a scalar.
     preactivation : sympy.Expr
         :math:`h` as written (after reading ``h*Heaviside(h)``).
     """
@@ -315,13 +315,13 @@ def kinked_structure(loss: sp.Expr, params: tuple, data_arrays: tuple, sizes: di
     if kappa.could_extract_minus_sign():
         kappa, target_part = -kappa, -target_part
     targets = -target_part
-    target_arrays = {e.base for e in targets.atoms(sp.Indexed)}
-    if targets.has(*params) or any(b not in data_arrays for b in target_arrays) or \
-            (targets.free_symbols & set(sizes)) - {sample} or \
-            (target_arrays and not (isinstance(targets, sp.Indexed)
-                                    and tuple(targets.indices) == (sample,))):
+    entries = list(targets.atoms(sp.Indexed))
+    factor = targets / entries[0] if len(entries) == 1 else targets
+    if len(entries) > 1 or (entries and (entries[0].base not in data_arrays
+                                         or tuple(entries[0].indices) != (sample,))) or \
+            factor.has(sp.Indexed) or factor.free_symbols & set(sizes):
         _refuse(what, f"{form}; the target {targets} must be a data array over the sample "
-                      f"({sample}) or a scalar")
+                      f"({sample}) times a scalar, or a scalar")
     others = [b for b in params if b not in (readout, weights)]
     if others:
         _refuse(what, f"the kinked network has the parameters {readout.name} (readout) and "
