@@ -176,7 +176,16 @@ class Network:
         the loss, a free symbol that is neither a parameter, a hyperparameter nor data, an
         indexed entry outside a reduction, an index not declared, a rate that is not
         positive, or a non-smooth function (``Abs``, ``Max``, ``Heaviside``, ...; see
-        :data:`NONSMOOTH`): kinked networks are :class:`~exactdyn.TwoLayer`'s.
+        :data:`NONSMOOTH`) other than one kinked activation of a pre-activation linear in
+        the weights (:mod:`exactdyn.models.network_kinks`).
+
+    Notes
+    -----
+    A loss over ``indices=`` that applies a ReLU (``Max(0, h)``), a leaky ReLU
+    (``Max(h, c*h)``) or ``Abs`` to :math:`h_{is} = \sum_k W_{ik}X_{sk}` in the mean squared
+    loss of :math:`f_s = \frac1\alpha\sum_i a_i\sigma(h_{is})` makes a network with kinks
+    (:attr:`kinks`): its models are :class:`KinkedNetworkModel`, integrated through the
+    kinks with Filippov sliding as :class:`~exactdyn.TwoLayer` is.
     """
 
     def __init__(self, name: str, params, index=None, width=None, loss=None, hyper=(),
