@@ -135,6 +135,29 @@ def test_state_order_names_layout_and_output_scale_are_the_users():
     np.testing.assert_allclose(ours["v"], theirs["a"], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("where", ["outside", "inside"])
+def test_a_scalar_factor_of_the_preactivation_scales_the_inputs(where):
+    """Max(0, Σ_k W X / sqrt(D) / g) with a hyperparameter g, the factor outside or inside
+    the sum over k: TwoLayer on the inputs X/(sqrt(D) g)."""
+    g = sp.Symbol("g", positive=True)
+    pre = PRE / sp.sqrt(D) / g if where == "outside" else \
+        sp.Sum(W[i, k] * X[s, k] / (sp.sqrt(D) * g), (k, 0, D - 1))
+    out = sp.Sum(a[i] * sp.Max(0, pre), (i, 0, d - 1)) / alpha
+    loss = sp.Sum((out - Y[s]) ** 2, (s, 0, n - 1)) / (2 * n)
+    net = ed.Network("scaled_pre", params=[a, W], indices=INDICES, loss=loss, data=[X, Y],
+                     hyper=[alpha, g])
+    X0, Y0 = sine_data()
+    a0, W0 = init(2, 3, 2, scale=0.6)
+    model = net.from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=0.8, g=0.5)
+    ref = ed.TwoLayer.from_init(a0, W0, X0 / (np.sqrt(2) * 0.5), Y0, activation="relu",
+                                alpha=0.8, bias=False)
+    t = np.linspace(0.0, 10.0, 4)
+    ours, theirs = ed.solve(model, t), ed.solve(ref, t)
+    assert ours.meta["kinks"] == theirs.meta["kinks"] > 0
+    np.testing.assert_allclose(ours["W"], theirs["W"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-9)
+
+
 def test_one_feature_without_a_sum_and_a_scalar_target():
     """h = W[i]*X[s] (one feature, no Sum over k) and a target that is a hyperparameter."""
     c = sp.Symbol("c")

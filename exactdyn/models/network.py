@@ -1019,6 +1019,11 @@ class KinkedNetworkModel(NetworkModel):
         elif inputs.ndim == 1:
             inputs = inputs[:, None]
         n = inputs.shape[0]
+        input_scale = self._scalar("scale of the pre-activation", kinks.input_scale)
+        if not (math.isfinite(input_scale) and input_scale != 0):
+            raise ValueError(f"{self.name}: the scale {kinks.input_scale} of the pre-activation "
+                             f"must be finite and nonzero, got {input_scale!r}")
+        inputs = input_scale * inputs
         scale = self._scalar("output scale 1/alpha", kinks.scale)
         if not (math.isfinite(scale) and scale > 0):
             raise ValueError(f"{self.name}: the output scale alpha = 1/({kinks.scale}) must be "

@@ -29,9 +29,10 @@ What is recognized (anything else non-smooth is a ``ValueError`` naming it):
   strictness, as for :class:`~exactdyn.TwoLayer` (docs/math.md); on a kink the kink scheme
   decides crossing or Filippov sliding (Filippov, *Differential Equations with
   Discontinuous Righthand Sides*, 1988, §2.4), which does not depend on σ'(0);
-- the pre-activation :math:`h = \sum_k W_{ik}X_{sk}` (or :math:`W_i X_s` with one feature):
-  linear in one parameter array, indexed neuron first, times one data array over the
-  sample and the feature (a bias is a column of ones in X);
+- the pre-activation :math:`h = c\sum_k W_{ik}X_{sk}` (or :math:`c W_i X_s` with one
+  feature): linear in one parameter array, indexed neuron first, times one data array over
+  the sample and the feature (a bias is a column of ones in X), with an optional scalar
+  factor c (``1/sqrt(D)``, a hyperparameter; the inputs are then :math:`cX_s`);
 - the loss :math:`\frac1{2n}\sum_s (\kappa\sum_i a_i\sigma(h_{is}) - T_s)^2` with the readout
   :math:`a_i` a parameter over the neuron, :math:`\kappa = 1/\alpha` free of the
   parameters and :math:`T_s` data (``Y[s]``) or a scalar; learning rates 1.
@@ -85,6 +86,9 @@ class KinkStructure:
         :math:`T_s`: a scalar times a data array entry over the sample, or a scalar.
     preactivation : sympy.Expr
         :math:`h` as written (after reading ``h*Heaviside(h)``).
+    input_scale : sympy.Expr
+        A factor c of :math:`h = c\sum_k W_{ik}X_{sk}` free of the arrays and indices (1
+        when there is none): the inputs are :math:`c X_s`.
     """
 
     activation: Activation
@@ -98,6 +102,7 @@ class KinkStructure:
     scale: sp.Expr
     targets: sp.Expr
     preactivation: sp.Expr
+    input_scale: sp.Expr = sp.S.One
 
 
 def _refuse(what: str, message: str):
@@ -192,6 +197,13 @@ def _activation(what: str, plus, minus) -> Activation:
     return Activation(name, sp.Piecewise((plus, XSYM > 0), (minus, True)))
 
 
+def _scalar_factor(expr, indices) -> tuple:
+    """``(c, rest)`` with ``expr = c*rest`` and c the factors free of array entries and
+    indices (numbers, hyperparameters, sizes)."""
+    c, rest = expr.as_independent(*expr.atoms(sp.Indexed), *indices, as_Add=False)
+    return c, rest
+
+
 def _indexed_of(expr, bases) -> set:
     return {e.base for e in expr.atoms(sp.Indexed) if e.base in bases}
 
@@ -246,11 +258,16 @@ def kinked_structure(loss: sp.Expr, params: tuple, data_arrays: tuple, sizes: di
                       f"array (it holds {names}); write it as Sum(W[i, k]*X[s, k], (k, 0, "
                       "D - 1)) with a bias as a column of ones in X")
     (weights,) = in_h
-    body, feature = h, None
-    if isinstance(h, sp.Sum):
-        if len(h.limits) != 1:
+    # a scalar factor (1/sqrt(D), a hyperparameter), outside the sum or inside, scales the
+    # inputs: h = Σ_k W_ik (c X_sk) is then exactly the declared pre-activation
+    scale, body = _scalar_factor(h, indices=set(sizes))
+    feature = None
+    if isinstance(body, sp.Sum):
+        if len(body.limits) != 1:
             _refuse(what, f"the pre-activation {h} must sum over one feature index")
-        body, feature = h.function, h.limits[0][0]
+        feature = body.limits[0][0]
+        inner, body = _scalar_factor(body.function, indices=set(sizes))
+        scale = scale * inner
     factors = sp.Mul.make_args(body)
     w_entries = [f for f in factors if isinstance(f, sp.Indexed) and f.base == weights]
     x_entries = [f for f in factors if isinstance(f, sp.Indexed) and f.base in data_arrays]
@@ -331,4 +348,4 @@ def kinked_structure(loss: sp.Expr, params: tuple, data_arrays: tuple, sizes: di
             _refuse("rates", f"a kinked network is integrated with learning rates 1 (the "
                              f"two-layer network's flow); {b.name} has {rates[b]}")
     return KinkStructure(activation, readout, weights, x.base, input_axes, unit, sample,
-                         feature, kappa, targets, h)
+                         feature, kappa, targets, h, scale)
