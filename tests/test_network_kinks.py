@@ -113,6 +113,23 @@ def test_user_relu_network_agrees_with_two_layer_relu(seed, m, dim, samples, al,
                                    atol=1e-9 * (np.max(np.abs(theirs[name])) + 1e-300))
 
 
+def test_awkward_corners_agree_with_two_layer():
+    """Pre-activations exactly on the kink at t = 0 (a zero weight row, a zero input, a
+    weight row orthogonal to a data point), a zero readout and one sample repeated."""
+    X0 = np.array([[1.0, 0.5], [0.0, 0.0], [-1.0, 2.0], [1.0, 0.5]])
+    Y0 = np.array([0.3, -0.2, 0.5, 0.1])
+    a0 = np.array([0.0, 0.4, -0.3, 0.2])
+    W0 = np.array([[0.0, 0.0], [0.5, -1.0], [0.2, 0.1], [-2.0, -1.0]])  # rows 0, 1 on kinks
+    model = network().from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=1.0)
+    ref = ed.TwoLayer.from_init(a0, W0, X0, Y0, activation="relu", alpha=1.0, bias=False)
+    t = np.linspace(0.0, 10.0, 5)
+    ours, theirs = ed.solve(model, t), ed.solve(ref, t)
+    assert ours.meta["kinks"] == theirs.meta["kinks"]
+    assert ours.meta["sliding_entries"] == theirs.meta["sliding_entries"]
+    np.testing.assert_allclose(ours["W"], theirs["W"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours["a"], theirs["a"], rtol=1e-9, atol=1e-12)
+
+
 def test_state_order_names_layout_and_output_scale_are_the_users():
     """Parameters listed weights first, other names, the data feature-first (X[k, s]), the
     target on the left of the square and 1/alpha inside the sum: the same flow."""
