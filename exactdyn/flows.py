@@ -51,6 +51,8 @@ def numeric_family(model):
         from .numeric import twolayer  # noqa: F401  (registers TwoLayer's numerics)
     if "exactdyn.models.cnn" in sys.modules:
         from .numeric import cnn  # noqa: F401  (registers TwoLayerCNN's numerics)
+    if "exactdyn.models.network_kinks" in sys.modules:  # loaded by a kinked Network
+        from .numeric import network_kinks  # noqa: F401  (registers KinkedNetworkModel's)
     return registry.numeric_family(model)
 
 

@@ -60,9 +60,22 @@ def _smooth(name: str, expr: sp.Expr) -> None:
         raise ValueError(
             f"{name}: {type(f).__name__} ({f}) is not smooth; a user-defined Network is "
             "integrated as a smooth flow, which would step across its kinks silently wrong. "
-            "For ReLU / leaky ReLU / abs two-layer networks use exactdyn.TwoLayer "
-            "(activation='relu'), whose kinks are located event by event (Filippov sliding "
-            "included)")
+            "A ReLU / leaky ReLU / abs network is integrated through its kinks when written "
+            "over indices= with data arrays, Sum((Sum(a[i]*Max(0, Sum(W[i, k]*X[s, k], "
+            "(k, 0, D - 1))), (i, 0, d - 1))/alpha - Y[s])**2, (s, 0, n - 1))/(2*n) "
+            "(exactdyn.models.network_kinks), or use exactdyn.TwoLayer (activation='relu')")
+
+
+def _kinks(loss, params, data_arrays, sizes, rates):
+    """The kinked activation of ``loss`` (:func:`exactdyn.models.network_kinks.kinked_structure`),
+    None for a smooth loss; the module is imported only when the loss has a kink, so that
+    solving smooth networks does not load the kink scheme
+    (:func:`exactdyn.flows.numeric_family`)."""
+    if not loss.has(*NONSMOOTH):
+        return None
+    from .network_kinks import kinked_structure
+
+    return kinked_structure(loss, params, data_arrays, sizes, rates)
 
 
 def _expr(name: str, value) -> sp.Expr:
@@ -163,7 +176,16 @@ class Network:
         the loss, a free symbol that is neither a parameter, a hyperparameter nor data, an
         indexed entry outside a reduction, an index not declared, a rate that is not
         positive, or a non-smooth function (``Abs``, ``Max``, ``Heaviside``, ...; see
-        :data:`NONSMOOTH`): kinked networks are :class:`~exactdyn.TwoLayer`'s.
+        :data:`NONSMOOTH`) other than one kinked activation of a pre-activation linear in
+        the weights (:mod:`exactdyn.models.network_kinks`).
+
+    Notes
+    -----
+    A loss over ``indices=`` that applies a ReLU (``Max(0, h)``), a leaky ReLU
+    (``Max(h, c*h)``) or ``Abs`` to :math:`h_{is} = \sum_k W_{ik}X_{sk}` in the mean squared
+    loss of :math:`f_s = \frac1\alpha\sum_i a_i\sigma(h_{is})` makes a network with kinks
+    (:attr:`kinks`): its models are :class:`KinkedNetworkModel`, integrated through the
+    kinks with Filippov sliding as :class:`~exactdyn.TwoLayer` is.
     """
 
     def __init__(self, name: str, params, index=None, width=None, loss=None, hyper=(),
@@ -194,6 +216,7 @@ class Network:
                              "{i: d, k: D, s: n})")
         self.indices = None
         self.data_arrays = ()
+        self.kinks = None
         if not isinstance(index, sp.Symbol):
             raise ValueError(f"index must be a sympy Symbol (the neuron index), got {index!r}")
         if not isinstance(width, sp.Symbol):
@@ -274,7 +297,7 @@ class Network:
         if "width" in names or "loss" in names:
             raise ValueError("'width' and 'loss' are reserved names")
         self._array_indices: dict = {}
-        self.loss = self._scalar_multi("loss", loss)
+        self.loss = self._scalar_multi("loss", loss, kinked=True)
         for b in self.params:
             if b not in self._array_indices:
                 raise ValueError(f"parameter {b.name!r} does not appear in the loss; every "
@@ -283,6 +306,12 @@ class Network:
             if x not in self._array_indices:
                 raise ValueError(f"data array {x.name!r} does not appear in the loss")
         self.rates = self._rates(rates)
+        #: The kinked activation read from the loss (None: a smooth network).
+        self.kinks = _kinks(self.loss, self.params, self.data_arrays, self._declared,
+                            self.rates)
+        if self.kinks is not None and observables:
+            raise ValueError("observables: a network with kinks is integrated through them "
+                             "with the observables loss and output only; drop observables=")
         self.observables = {}
         for key, expr in (observables or {}).items():
             if not isinstance(key, str) or not key.isidentifier() or key == "loss":
@@ -298,11 +327,13 @@ class Network:
         self.citation = str(citation)
         self._symbolic = None
 
-    def _scalar_multi(self, what: str, expr, allowed=()) -> sp.Expr:
+    def _scalar_multi(self, what: str, expr, allowed=(), kinked: bool = False) -> sp.Expr:
         """Check a scalar expression over several index kinds: declared indices, every
-        array entry inside reductions over its indices, one index order per array."""
+        array entry inside reductions over its indices, one index order per array; smooth
+        unless ``kinked`` (the loss: its kinks are read by :func:`_kinks`)."""
         expr = _expr(what, expr)
-        _smooth(what, expr)
+        if not kinked:
+            _smooth(what, expr)
         declared = self._declared
         for s in expr.atoms(sp.Sum):
             for idx, lo, hi in s.limits:
@@ -331,8 +362,11 @@ class Network:
         loose = expr.free_symbols & (set(declared) - set(allowed))
         if loose:
             ix = sorted(loose, key=str)[0]
+            hint = (" (sympy folds a Piecewise into the products and powers around it, out "
+                    f"of the Sum over {ix}: write a kinked activation as Max(0, h), Max(h, c*h) "
+                    "or Abs(h))") if expr.has(sp.Piecewise) else ""
             raise ValueError(f"{what}: an entry indexed by {ix} stands outside a reduction over "
-                             f"{ix}; {what} must be a scalar (use Sum over {ix})")
+                             f"{ix}; {what} must be a scalar (use Sum over {ix}){hint}")
         self._known_symbols(what, expr, allowed)
         return tidy_sums(expr)
 
@@ -625,6 +659,11 @@ class Network:
         return state
 
     # ---- models ------------------------------------------------------------------------
+    @property
+    def _model_type(self) -> type:
+        """:class:`KinkedNetworkModel` for a network with kinks, else :class:`NetworkModel`."""
+        return NetworkModel if self.kinks is None else KinkedNetworkModel
+
     def _values(self, values: dict) -> tuple:
         missing = [n for n in self.value_names if n not in values]
         if missing:
@@ -678,7 +717,7 @@ class Network:
                                  f"{arrays[0].size}; every parameter has one entry per neuron")
             a.setflags(write=False)
             arrays.append(a)
-        return NetworkModel(self, tuple(arrays), self._values(values))
+        return self._model_type(self, tuple(arrays), self._values(values))
 
     def _array(self, what: str, base, value, sizes: dict) -> np.ndarray:
         """A finite float64 array with one axis per index of ``base``; records (and checks)
@@ -723,7 +762,8 @@ class Network:
                 raise ValueError(f"the size {size} of index {ix} is not fixed by the init or the "
                                  "data: no array runs over it")
         size_values = tuple((str(size), sizes[size][0]) for _ix, size in self.indices)
-        return NetworkModel(self, arrays, self._values(values), None, tuple(data), size_values)
+        return self._model_type(self, arrays, self._values(values), None, tuple(data),
+                                size_values)
 
     def random_init(self, width, scale: float = 1.0, seed: int | None = 0,
                     **values) -> NetworkModel:
@@ -741,7 +781,7 @@ class Network:
         rng = np.random.default_rng(seed)
         init = {b.name: scale * rng.standard_normal(width) for b in self.params}
         model = self.from_init(init, **values)
-        return NetworkModel(self, model._init, model._values, (width, scale, seed))
+        return self._model_type(self, model._init, model._values, (width, scale, seed))
 
     def _random_multi(self, width, scale, seed, values) -> NetworkModel:
         scale = check.nonnegative("scale", scale)
@@ -773,7 +813,7 @@ class Network:
                 shape.append(sizes[self._declared[ix]][0])
             init[b.name] = scale * rng.standard_normal(tuple(shape))
         model = self.from_init(init, **values)
-        return NetworkModel(self, model._init, model._values,
+        return self._model_type(self, model._init, model._values,
                             (width if not isinstance(width, dict) else dict(width), scale, seed),
                             model._data, model._sizes)
 
@@ -927,3 +967,85 @@ class NetworkModel:
     def __repr__(self) -> str:
         vals = ", ".join(f"{k}={v!r}" for k, v in self._values)
         return f"{self.definition.name}(width={self.width}{', ' if vals else ''}{vals})"
+
+
+@dataclass(frozen=True, eq=False)
+class KinkedNetworkModel(NetworkModel):
+    r"""A :class:`NetworkModel` whose loss applies a kinked activation (ReLU, leaky ReLU,
+    ``Abs``, a Piecewise with its kink at 0) to a pre-activation linear in its weights.
+
+    It declares its pre-activations (:meth:`kinked_preactivation`), so that
+    :func:`exactdyn.solve`, :func:`exactdyn.gd` and :func:`exactdyn.verify` integrate it
+    through its kinks like :class:`~exactdyn.TwoLayer` (:mod:`exactdyn.numeric.kinks`:
+    the pattern frozen per segment, each change located, Filippov sliding; registered by
+    :mod:`exactdyn.numeric.network_kinks`). What is read from the loss:
+    :attr:`Network.kinks` (:mod:`exactdyn.models.network_kinks`).
+    """
+
+    def __post_init__(self):
+        self.kinked_preactivation()  # the output scale and the data checked now
+
+    @property
+    def act(self):
+        """The activation (:class:`~exactdyn.models.activations.Activation`)."""
+        return self.definition.kinks.activation
+
+    @property
+    def activation(self) -> str:
+        return self.act.name
+
+    def _scalar(self, what: str, expr) -> float:
+        values = self.scalar_values()
+        subs = {}
+        for sym in expr.free_symbols:
+            subs[sym] = values[str(sym)]
+        try:
+            return float(expr.xreplace(subs))
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name}: the {what} {expr} has no real value at "
+                             f"{subs}") from None
+
+    def kinked_preactivation(self):
+        r""":math:`h_{is} = \sum_k W_{ik}X_{sk}`: the neurons are the units, the samples the
+        entries (one position each), as for :class:`~exactdyn.TwoLayer`
+        (:class:`~exactdyn.models.base.KinkedPreactivation`)."""
+        from .base import KinkedPreactivation
+
+        kinks = self.definition.kinks
+        data = dict(self._data)
+        inputs = np.asarray(data[kinks.inputs.name], float)
+        if kinks.input_axes == ("feature", "sample"):
+            inputs = inputs.T
+        elif inputs.ndim == 1:
+            inputs = inputs[:, None]
+        n = inputs.shape[0]
+        input_scale = self._scalar("scale of the pre-activation", kinks.input_scale)
+        if not (math.isfinite(input_scale) and input_scale != 0):
+            raise ValueError(f"{self.name}: the scale {kinks.input_scale} of the pre-activation "
+                             f"must be finite and nonzero, got {input_scale!r}")
+        inputs = input_scale * inputs
+        scale = self._scalar("output scale 1/alpha", kinks.scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"{self.name}: the output scale alpha = 1/({kinks.scale}) must be "
+                             f"positive and finite, got 1/{scale!r}")
+        entries = list(kinks.targets.atoms(sp.Indexed))
+        if entries:  # a scalar times the data array over the samples
+            targets = self._scalar("target", kinks.targets / entries[0]) * np.asarray(
+                data[entries[0].base.name], float)
+        else:
+            targets = np.full(n, self._scalar("target", kinks.targets))
+        weights = self.state_shapes()[kinks.weights.name]
+        return KinkedPreactivation(
+            activation=kinks.activation, weights=kinks.weights.name,
+            weights_matrix=(weights[0], inputs.shape[1]), units_axis=0,
+            readout=kinks.readout.name, readout_matrix=(weights[0],),
+            inputs=inputs[:, None, :], targets=targets, alpha=1.0 / scale,
+            preactivation_axes=("unit", "sample"))
+
+    def layer_flow(self):
+        """The flow the kink scheme integrates: the two-layer network's
+        (:func:`exactdyn.symbolic.twolayer.derive_two_layer_flow`), whose loss the network's
+        is, term by term (:func:`exactdyn.models.network_kinks.kinked_structure`)."""
+        from ..symbolic.twolayer import derive_two_layer_flow
+
+        return derive_two_layer_flow()

@@ -111,7 +111,9 @@ class LayerLoweredFlow(PackedFlow):
         state = model.initial_state()
         # the symbolic flow, derived (once per process) only if asked for: the generated
         # sources may come from the disk cache
-        self._layout(None, model.derive_flow, model, tuple(state),
+        # (a model whose own derivation is another, a user Network, names the one integrated)
+        self._layout(None, getattr(model, "layer_flow", None) or model.derive_flow, model,
+                     tuple(state),
                      {k: np.shape(v) for k, v in state.items()})
         self.numerics = numerics
         self.declared = declared
