@@ -91,6 +91,9 @@ def test_each_written_form_integrates_as_the_builtin_two_layer(builtin, act):
         np.testing.assert_allclose(ours[name], theirs[name], rtol=1e-9,
                                    atol=1e-9 * np.max(np.abs(theirs[name])))
     np.testing.assert_allclose(ours["loss"], theirs["loss"], rtol=1e-9)
+    # the network's own output (a minus sign outside the activation stays in the output)
+    scale = np.max(np.abs(theirs["output"]))
+    np.testing.assert_allclose(ours["output"], theirs["output"], rtol=1e-9, atol=1e-9 * scale)
 
 
 @settings(max_examples=12, deadline=None)

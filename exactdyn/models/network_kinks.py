@@ -330,7 +330,10 @@ def kinked_structure(loss: sp.Expr, params: tuple, data_arrays: tuple, sizes: di
         _refuse(what, f"{form}; the output scale {kappa} must be free of the parameters, "
                       "data arrays and indices")
     if kappa.could_extract_minus_sign():
-        kappa, target_part = -kappa, -target_part
+        # κ a σ(h) = (−κ) a (−σ)(h): the activation takes the sign, not the targets, so
+        # the output observable stays the network's own (−Min(0, −h) is ReLU).
+        kappa = -kappa
+        activation = _activation(what, -plus, -minus)
     targets = -target_part
     entries = list(targets.atoms(sp.Indexed))
     factor = targets / entries[0] if len(entries) == 1 else targets
