@@ -169,6 +169,28 @@ class MultiIndexLoweredFlow(PackedFlow):
                 for name, o in zip(self.observable_names, outs)}
 
     # ---- arbitrary precision ----------------------------------------------------------
+    def _unrolled_program(self):
+        return _unrolled(self.flow, self.state_names, self.shapes, self.slices,
+                         {name: a.shape for name, a in self._data.items()},
+                         self.model.scalar_values())
+
+    def heyoka_view(self) -> SimpleNamespace:
+        """The flow as :func:`exactdyn.numeric.highprec.heyoka_system` reads a one-index
+        flow: the same unrolled program as :meth:`taylor_engine` (one width-1 "vector" per
+        state entry, in packing order, the sizes substituted), whose hyperparameters and
+        data entries are the runtime parameters (``param_symbols``, ``param_values``), so
+        one compiled heyoka integrator serves every data set of the same shapes."""
+        unrolled = self._unrolled_program()
+        net = self.flow.network
+        scalars = self.model.scalar_values()
+        symbols = list(net.hyper.values())
+        values = [float(scalars[str(sym)]) for sym in symbols]
+        for (name, idx), sym in unrolled.data_symbols.items():
+            symbols.append(sym)
+            values.append(float(self._data[name][idx]))
+        return SimpleNamespace(flow=unrolled.view, model=SimpleNamespace(width=1),
+                               param_symbols=tuple(symbols), param_values=tuple(values))
+
     def taylor_engine(self, order: int, fixed_point: bool = False):
         """A Taylor engine of the flow unrolled entry by entry (module docstring); with
         ``fixed_point``, on scaled ``mpz`` where the flow is polynomial (else ``mpfr``);
@@ -180,8 +202,7 @@ class MultiIndexLoweredFlow(PackedFlow):
 
         net = self.flow.network
         scalars = self.model.scalar_values()
-        unrolled = _unrolled(self.flow, self.state_names, self.shapes, self.slices,
-                             {name: a.shape for name, a in self._data.items()}, scalars)
+        unrolled = self._unrolled_program()
         values = {sym: gmpy2.mpfr(float(scalars[str(sym)])) for sym in net.hyper.values()}
         values.update({size: gmpy2.mpfr(int(scalars[str(size)])) for _ix, size in net.indices})
         for (name, idx), sym in unrolled.data_symbols.items():
