@@ -15,6 +15,7 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
+import sympy as sp
 
 import exactdyn as ed
 
@@ -55,3 +56,143 @@ def test_heyoka_follows_each_data_set_of_one_shape():
         np.testing.assert_allclose(np.array(hey["W"], dtype=float), flt["W"], rtol=1e-10)
         ends.append(np.array(hey["W"][-1], dtype=float))
     assert not np.allclose(ends[0], ends[1])
+
+
+# ---- closed forms -----------------------------------------------------------------------
+p, k = sp.symbols("p k", integer=True)
+P, D = sp.symbols("P D", integer=True, positive=True)
+u, w, B, c = (sp.IndexedBase(x) for x in ("u", "w", "B", "c"))
+u0, w0 = sp.IndexedBase("u0"), sp.IndexedBase("w0")
+t = sp.Symbol("t", nonnegative=True)
+#: Two networks over outputs p and whitened features k (population losses, Sigma_xx = I):
+#: the squared-parametrization diagonal network beta = u∘u with target B = Sigma_yx (each
+#: entry learns along a logistic curve, as Saxe's modes do), and a linear layer w whose
+#: outputs are read through the sum over features, with targets c_p.
+LOSS = sp.Sum(sp.Sum((u[p, k] ** 2 - B[p, k]) ** 2, (k, 0, D - 1)), (p, 0, P - 1)) / 2 \
+    + sp.Sum((sp.Sum(w[p, k], (k, 0, D - 1)) - c[p]) ** 2, (p, 0, P - 1)) / 2
+
+
+def u_solution(rate=4):
+    """q = u^2 obeys q' = -4 q (q - B): q(t) = B q0 / (q0 + (B - q0) e^{-4Bt})."""
+    return u0[p, k] * sp.sqrt(B[p, k] / (u0[p, k] ** 2 + (B[p, k] - u0[p, k] ** 2)
+                                         * sp.exp(-rate * B[p, k] * t)))
+
+
+def w_solution(rate=D):
+    """The row sums relax at rate D: w = w0 - (sum_k w0 - c)(1 - e^{-Dt})/D."""
+    return w0[p, k] - (sp.Sum(w0[p, k], (k, 0, D - 1)) - c[p]) * (1 - sp.exp(-rate * t)) / D
+
+
+def closed_net(u_sol=None, w_sol=None, cf=True) -> ed.Network:
+    form = ed.ClosedForm({u: u_sol if u_sol is not None else u_solution(),
+                          w: w_sol if w_sol is not None else w_solution()},
+                         {u: u0, w: w0}, t=t) if cf else None
+    return ed.Network("diag_sq_and_sum", params=[u, w], indices={p: P, k: D}, loss=LOSS,
+                      data=[B, c], closed_form=form)
+
+
+def closed_instance(seed, outputs=2, features=3):
+    rng = np.random.default_rng(seed)
+    # u0 != 0 and B > 0: the logistic runs from u0^2 to B (u0 = 0 is a fixed point).
+    return (rng.uniform(0.1, 1.2, (outputs, features)) * rng.choice([-1, 1], (outputs, features)),
+            rng.standard_normal((outputs, features)), rng.uniform(0.2, 1.5, (outputs, features)),
+            rng.standard_normal(outputs))
+
+
+def hand_solution(U0, W0, B0, C0, times, u_rate=4.0, w_rate=None):
+    times = np.asarray(times, float)[:, None, None]
+    w_rate = W0.shape[1] if w_rate is None else w_rate
+    q = B0 * U0 ** 2 / (U0 ** 2 + (B0 - U0 ** 2) * np.exp(-u_rate * B0 * times))
+    uu = np.sign(U0) * np.sqrt(q)
+    ww = W0 - (W0.sum(axis=1) - C0)[:, None] * (1 - np.exp(-w_rate * times)) / W0.shape[1]
+    return uu, ww
+
+
+TIMES = np.linspace(0.0, 2.0, 6)
+
+
+def test_a_multi_index_closed_form_is_proven_evaluated_and_verified():
+    U0, W0, B0, C0 = closed_instance(0)
+    model = closed_net().from_init({"u": U0, "w": W0}, B=B0, c=C0)
+    cf = ed.closed_form(model)
+    assert cf.proven and all(r == 0 for r in cf.residual().values())
+    assert [s.title for s in cf.proofs] == ["Initial value of u", "Initial value of w",
+                                           "Closed form solves the flow of u",
+                                           "Closed form solves the flow of w"]
+    ex = ed.exact(model, TIMES)
+    hu, hw = hand_solution(U0, W0, B0, C0, TIMES)
+    assert ex["u"].shape == (6, 2, 3)
+    np.testing.assert_allclose(ex["u"], hu, rtol=1e-13)
+    np.testing.assert_allclose(ex["w"], hw, rtol=1e-13, atol=1e-14)
+    rep = ed.verify(model, TIMES)
+    assert rep.passed
+    rep30 = ed.verify(model, TIMES, precision=30)
+    assert rep30.passed and rep30["u"].max_abs_error < 1e-25 and rep30["w"].max_abs_error < 1e-25
+
+
+def test_the_closed_form_at_30_digits_matches_a_hand_mpmath_evaluation():
+    U0, W0, B0, C0 = closed_instance(3, outputs=1, features=2)
+    model = closed_net().from_init({"u": U0, "w": W0}, B=B0, c=C0)
+    ex = ed.exact(model, [0.0, 0.7], precision=30)
+    with mpmath.workdps(45):
+        tv = mpmath.mpf(0.7)
+        for kk in range(2):
+            x0, b = mpmath.mpf(float(U0[0, kk])), mpmath.mpf(float(B0[0, kk]))
+            want = x0 * mpmath.sqrt(b / (x0 ** 2 + (b - x0 ** 2) * mpmath.exp(-4 * b * tv)))
+            assert abs(ex["u"][1][0, kk] - want) < 1e-28 * abs(want)
+        s = mpmath.fsum(mpmath.mpf(float(x)) for x in W0[0])
+        want_w = mpmath.mpf(float(W0[0, 0])) - (s - mpmath.mpf(float(C0[0]))) \
+            * (1 - mpmath.exp(-2 * tv)) / 2
+        assert abs(ex["w"][1][0, 0] - want_w) < 1e-28 * max(1, abs(want_w))
+
+
+@pytest.mark.parametrize("which", ["u", "w"])
+def test_a_wrong_multi_index_closed_form_fails_its_residual_and_verify(which):
+    U0, W0, B0, C0 = closed_instance(1)
+    wrong = {"u": {"u_sol": u_solution(rate=2)}, "w": {"w_sol": w_solution(rate=1)}}[which]
+    model = closed_net(**wrong).from_init({"u": U0, "w": W0}, B=B0, c=C0)
+    cf = ed.closed_form(model)
+    proven = {s.title: s.proven for s in cf.proofs}
+    # Both start right (t = 0); only the wrong parameter's flow residual is nonzero.
+    assert proven[f"Initial value of {which}"]
+    assert not proven[f"Closed form solves the flow of {which}"]
+    other = "w" if which == "u" else "u"
+    assert proven[f"Closed form solves the flow of {other}"] and not cf.proven
+    rep = ed.verify(model, TIMES)
+    assert not rep.passed
+    # The error verify reports is the distance of the wrong formula from the true one.
+    true_u, true_w = hand_solution(U0, W0, B0, C0, TIMES)
+    bad_u, bad_w = hand_solution(U0, W0, B0, C0, TIMES, u_rate=2.0, w_rate=1.0)
+    want = np.max(np.abs((bad_u - true_u) if which == "u" else (bad_w - true_w)))
+    assert rep[which].max_abs_error == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({u: u0[p, k] * sp.exp(-t), w: w0[p]}, r"write w0 at its declared indices, w0\[p, k\]"),
+    ({u: u[p, k], w: w_solution()}, r"closed_form\[u\]: u\[p, k\] is a parameter"),
+    ({u: u0[p, k] + sp.IndexedBase("Z")[p, k], w: w_solution()},
+     r"closed_form\[u\]: Z is neither an initial value"),
+    ({u: u0[p, k], w: w0[p, k] + c[p] * sp.Symbol("mystery")},
+     r"closed_form\[w\]: the free symbol mystery"),
+    ({u: sp.Sum(u0[p, k], (p, 0, 4)), w: w_solution()}, r"the reduction .* must run over"),
+    ({u: "u0[p, k]", w: w_solution()}, r"closed_form\[u\] must be a sympy expression"),
+])
+def test_bad_multi_index_closed_forms_name_the_problem(bad, match):
+    with pytest.raises(ValueError, match=match):
+        closed_net(u_sol=bad[u], w_sol=bad[w])
+
+
+def test_a_closed_form_free_index_must_be_its_parameters():
+    a_, W_ = sp.IndexedBase("a"), sp.IndexedBase("W")
+    i, dd = sp.symbols("i d", integer=True)
+    a0_, W0_ = sp.IndexedBase("a0"), sp.IndexedBase("W0")
+    loss = sp.Sum((sp.Sum(a_[i] * W_[i, k], (i, 0, dd - 1)) - B[0, k]) ** 2, (k, 0, D - 1))
+    with pytest.raises(ValueError, match=r"closed_form\[a\]: the index k is neither one of a's"):
+        ed.Network("x", params=[a_, W_], indices={i: dd, k: D}, loss=loss.xreplace(
+            {B[0, k]: c[k]}), data=[c],
+            closed_form=ed.ClosedForm({a_: a0_[i] * W0_[i, k], W_: W0_[i, k]},
+                                      {a_: a0_, W_: W0_}, t=t))
+    with pytest.raises(ValueError, match="closed_form: the initial value of a must be a new"):
+        ed.Network("x", params=[a_, W_], indices={i: dd, k: D}, loss=loss.xreplace(
+            {B[0, k]: c[k]}), data=[c],
+            closed_form=ed.ClosedForm({a_: c[i], W_: W0_[i, k]}, {a_: c, W_: W0_}, t=t))
