@@ -196,3 +196,98 @@ def test_a_closed_form_free_index_must_be_its_parameters():
         ed.Network("x", params=[a_, W_], indices={i: dd, k: D}, loss=loss.xreplace(
             {B[0, k]: c[k]}), data=[c],
             closed_form=ed.ClosedForm({a_: c[i], W_: W0_[i, k]}, {a_: c, W_: W0_}, t=t))
+
+
+# ---- the modified flow of gradient descent ----------------------------------------------
+a, W = sp.IndexedBase("a"), sp.IndexedBase("W")
+
+
+def hand_rhs(theta, X0, Y0, alpha, m, dim):
+    """The tanh two-layer flow written out by hand in mpmath (state: a, then W by rows)."""
+    av = theta[:m]
+    Wv = [theta[m + r * dim: m + (r + 1) * dim] for r in range(m)]
+    n = len(Y0)
+    th = [[mpmath.tanh(mpmath.fsum(Wv[r][q] * X0[s_, q] for q in range(dim)))
+           for s_ in range(n)] for r in range(m)]
+    e = [mpmath.fsum(av[r] * th[r][s_] for r in range(m)) / alpha - Y0[s_] for s_ in range(n)]
+    da = [-mpmath.fsum(e[s_] * th[r][s_] for s_ in range(n)) / (alpha * n) for r in range(m)]
+    dW = [-av[r] * mpmath.fsum(e[s_] * (1 - th[r][s_] ** 2) * X0[s_, q] for s_ in range(n))
+          / (alpha * n) for r in range(m) for q in range(dim)]
+    return da + dW
+
+
+def unrolled(expr, model, entries, free=None):
+    """``expr`` with the sizes, free indices and data of ``model`` substituted, every
+    reduction written out, as an mpmath function of the state ``entries`` (sympy only:
+    no exactdyn code on this path)."""
+    sizes = {sp.Symbol(name, integer=True, positive=True): v for name, v in
+             model.sizes().items()}
+    data = {}
+    for name, arr in model.data_arrays().items():
+        base = sp.IndexedBase(name)
+        for idx in np.ndindex(arr.shape):
+            data[base[idx]] = sp.Float(float(arr[idx]), 60)
+    values = {sp.Symbol(k, positive=True): sp.Float(v, 60) for k, v in model._values}
+    def written_out(s_):  # integer limits by now; innermost first (replace is bottom-up)
+        body = s_.function
+        for idx, lo, hi in s_.limits:
+            body = sp.Add(*[body.xreplace({idx: sp.Integer(v)})
+                            for v in range(int(lo), int(hi) + 1)])
+        return body
+
+    e = expr.xreplace(free or {}).xreplace(sizes)
+    e = e.replace(lambda x: isinstance(x, sp.Sum), written_out)
+    return sp.lambdify(entries, e.xreplace(data).xreplace(values), "mpmath")
+
+
+def test_multi_index_modified_flow_is_recorded_and_its_order_h_term_matches_gd_steps():
+    from exactdyn.report.content import modified_flow_steps
+    from exactdyn.symbolic.modified import derive_modified_flow
+
+    m, dim, al = 2, 2, 1.3
+    a0, W0, X0, Y0 = instance(4, m=m, dim=dim, samples=2)
+    model = two_layer().from_init({"a": a0, "W": W0}, X=X0, Y=Y0, alpha=al)
+    flow = ed.gradient_flow(model)
+    steps, note = modified_flow_steps(flow)  # the report's section
+    assert not note and [s.title for s in steps] == ["Modified loss", "Modified flow of a",
+                                                     "Modified flow of W"]
+    mod = derive_modified_flow(flow)
+    entries = [a[r] for r in range(m)] + [W[r, q] for r in range(m) for q in range(dim)]
+    ip, kp = (sp.Symbol(x, integer=True) for x in ("i'", "k'"))
+    ff_of = [unrolled(mod.correction[a], model, entries, {ip: r}) for r in range(m)] + \
+        [unrolled(mod.correction[W], model, entries, {ip: r, kp: q})
+         for r in range(m) for q in range(dim)]
+    with mpmath.workdps(40):
+        theta = [mpmath.mpf(float(x)) for x in list(a0) + list(W0.ravel())]
+        X, Y = X0.astype(object), Y0.astype(object)
+        alpha = mpmath.mpf(al)
+
+        def f(th):
+            return hand_rhs(th, X, Y, alpha, m, dim)
+
+        f0 = f(theta)
+        ff = [g(*theta) for g in ff_of]
+        # 1. f'f is the derivative of the hand-written flow along itself.
+        eps = mpmath.mpf(10) ** -12
+        up = f([x + eps * y for x, y in zip(theta, f0)])
+        down = f([x - eps * y for x, y in zip(theta, f0)])
+        fd = [(p_ - q_) / (2 * eps) for p_, q_ in zip(up, down)]
+        assert max(abs(x - y) for x, y in zip(ff, fd)) < 1e-18 * max(map(abs, fd))
+        # 2. Backward error: one GD step of size h falls short of the exact flow at t = h
+        #    by (h^2/2) f'f + O(h^3); the flow by mpmath's own Taylor integrator.
+        h = mpmath.mpf(10) ** -6
+        exact = mpmath.odefun(lambda _t, y: f(y), 0, theta)(h)
+        gd = [x + h * y for x, y in zip(theta, f0)]
+        defect = [(x - y) / h ** 2 for x, y in zip(exact, gd)]
+        assert max(abs(x - y / 2) for x, y in zip(defect, ff)) < 1e-4 * max(map(abs, ff))
+        # 3. The recorded modified flow f - (h/2) f'f is -H grad of the recorded modified
+        #    loss (finite differences of it, written out by sympy).
+        lr = sp.Rational(1, 10)
+        Lt = unrolled(mod.steps[0].expr.rhs.xreplace({mod.lr: lr}), model, entries)
+        for pos in range(len(theta)):
+            plus, minus = list(theta), list(theta)
+            plus[pos] += eps
+            minus[pos] -= eps
+            grad = (Lt(*plus) - Lt(*minus)) / (2 * eps)
+            want = f0[pos] - mpmath.mpf(0.1) / 2 * ff[pos]
+            assert abs(-grad - want) < 1e-15 * max(1, abs(want))
