@@ -16,6 +16,8 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import exactdyn as ed
 
@@ -291,3 +293,28 @@ def test_multi_index_modified_flow_is_recorded_and_its_order_h_term_matches_gd_s
             grad = (Lt(*plus) - Lt(*minus)) / (2 * eps)
             want = f0[pos] - mpmath.mpf(0.1) / 2 * ff[pos]
             assert abs(-grad - want) < 1e-15 * max(1, abs(want))
+
+
+CLOSED_NET = closed_net()
+
+
+@settings(max_examples=20, deadline=None)
+@given(outputs=st.integers(1, 3), features=st.integers(1, 3), seed=st.integers(0, 2**16),
+       u_scale=st.sampled_from([1e-3, 0.1, 1.0, 2.0]), b_lo=st.sampled_from([0.05, 0.5, 1.5]))
+def test_closed_form_exact_and_integration_agree_over_shapes_and_scales(outputs, features, seed,
+                                                                       u_scale, b_lo):
+    rng = np.random.default_rng(seed)
+    U0 = u_scale * rng.uniform(0.5, 1.0, (outputs, features)) * \
+        rng.choice([-1, 1], (outputs, features))
+    W0 = rng.standard_normal((outputs, features))
+    B0 = rng.uniform(b_lo, b_lo + 1.0, (outputs, features))
+    C0 = rng.standard_normal(outputs)
+    model = CLOSED_NET.from_init({"u": U0, "w": W0}, B=B0, c=C0)
+    ex = ed.exact(model, TIMES)
+    hu, hw = hand_solution(U0, W0, B0, C0, TIMES)
+    np.testing.assert_allclose(ex["u"], hu, rtol=1e-12)
+    np.testing.assert_allclose(ex["w"], hw, rtol=1e-12, atol=1e-13)
+    sol = ed.solve(model, TIMES)
+    np.testing.assert_allclose(sol["u"], hu, rtol=1e-9)
+    np.testing.assert_allclose(sol["w"], hw, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(sol["loss"], ex["loss"], rtol=1e-8, atol=1e-14)

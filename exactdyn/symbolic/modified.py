@@ -22,8 +22,9 @@ Per family:
   its gradient flow is derived by :func:`~exactdyn.symbolic.flow.derive_gradient_flow` like
   any other, and proven equal to :math:`f - \tfrac h2 f'f` (the directional derivative of
   the flow along itself, chain rule through the reductions).
-- **networks over several index kinds** (:class:`~exactdyn.symbolic.indexed_flow.IndexedGradientFlow`,
-  a user's ``Network(..., indices=...)``): the penalty is
+- **networks over several index kinds**
+  (:class:`~exactdyn.symbolic.indexed_flow.IndexedGradientFlow`, a user's
+  ``Network(..., indices=...)``): the penalty is
   :math:`\sum_b\eta_b\sum_{j\ldots}(\partial L/\partial b_{j\ldots})^2`, one reduction per
   index of the parameter over its gradient at the free indices (the gradient's own
   reductions renamed apart), recorded; the modified flow is :math:`f - \tfrac h2 f'f` by
