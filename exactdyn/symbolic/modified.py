@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .flow import DerivationStep, GradientFlow, SymbolicNetwork, derive_gradient_flow
-from .indexed_flow import IndexedGradientFlow, gradient
+from .indexed_flow import IndexedGradientFlow, gradient, tidy_sums
 from .sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, is_zero, normalize
 
 #: The learning rate (step) of gradient descent.
@@ -143,7 +143,9 @@ def _renamed_apart(expr: sp.Expr) -> sp.Expr:
     (same name, an integer), so that putting it under, or substituting an index into, a
     reduction over the same index kind captures nothing."""
     def one(s):
-        fresh = {lim[0]: sp.Dummy(str(lim[0]), integer=True) for lim in s.limits}
+        # A new name too (k -> k2, printed k_2), so that the report does not show
+        # Σ_k (... Σ_k ...) with two meanings of k.
+        fresh = {lim[0]: sp.Dummy(f"{lim[0]}2", integer=True) for lim in s.limits}
         return sp.Sum(s.function.xreplace(fresh), *[(fresh[i], lo, hi) for i, lo, hi in s.limits])
 
     return expr.replace(lambda e: isinstance(e, sp.Sum), one)
@@ -164,7 +166,7 @@ def _multi_index(flow: IndexedGradientFlow) -> ModifiedFlow:
         for ix in reversed(own):
             body = sp.Sum(body, (ix, 0, sizes[ix] - 1))
         penalty += net.rates[b] * body
-    Lt = net.loss + h / 4 * penalty
+    Lt = net.loss + h / 4 * tidy_sums(penalty)
     steps = [DerivationStep(
         "Modified loss", sp.Eq(sp.Symbol("\\tilde L"), Lt, evaluate=False),
         "Backward error analysis of θ_{k+1} = θ_k − h H grad L: the step agrees to O(h^3) "
@@ -181,7 +183,9 @@ def _multi_index(flow: IndexedGradientFlow) -> ModifiedFlow:
                 free = [net.free_index(ix) for ix in net.param_indices[e.base]]
                 along = _renamed_apart(flow.rhs[e.base]).xreplace(dict(zip(free, e.indices)))
                 moves[e] = e + eps * along
-        correction[b] = sp.diff(rhs.xreplace(moves), eps).subs(eps, 0)
+        # Reductions split and constants pulled out (a sum over k of a k-free term is D
+        # times it), as the derived flow's own right-hand sides are.
+        correction[b] = tidy_sums(sp.diff(rhs.xreplace(moves), eps).subs(eps, 0))
         free = "".join(str(net.free_index(ix)) for ix in net.param_indices[b])
         steps.append(DerivationStep(
             f"Modified flow of {b.name}",
