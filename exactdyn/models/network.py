@@ -98,7 +98,9 @@ class ClosedForm:
     solution : dict
         Each parameter base -> its value at time ``t`` (:data:`T`, or the symbol given)
         and neuron ``index``: a sympy expression in ``t``, the hyperparameters, and the
-        initial state written with the bases of ``initial``.
+        initial state written with the bases of ``initial``. For a network declared with
+        ``indices``: at the parameter's own indices (``W[i, k]``'s solution in ``i``,
+        ``k``), the initial arrays at their parameter's indices, and the data arrays.
     initial : dict
         Each parameter base -> the ``IndexedBase`` that stands for its initial value in
         ``solution`` (e.g. ``{u: IndexedBase("u0")}``).
@@ -164,8 +166,11 @@ class Network:
         Name -> scalar expression (reductions over the neurons), computed along every
         trajectory besides ``loss``.
     closed_form : ClosedForm, optional
-        A solution of the flow, checked symbolically (:meth:`residual`) and numerically by
-        :func:`exactdyn.verify`.
+        A solution of the flow, checked symbolically (``exactdyn.closed_form(model)``: its
+        residual simplifies to 0) and numerically by :func:`exactdyn.verify`. With
+        ``indices``, each parameter's solution is written at its own declared indices
+        (``W: expr in i, k``) from the initial arrays at those indices (``W0[i, k]``), the
+        data arrays, reductions, hyperparameters, sizes and ``t``.
     citation : str
         Where the network comes from (printed in reports).
 
@@ -320,10 +325,7 @@ class Network:
             self.observables[key] = self._scalar_multi(f"observable {key!r}", expr)
         self.indices = self._canonical_order(pairs)
         self.symmetries = self._symmetries_multi(symmetries or {})
-        if closed_form is not None:
-            raise ValueError("closed_form: user closed forms are supported for networks over "
-                             "one index (index=, width=) only")
-        self.closed_form = None
+        self.closed_form = self._closed_form_multi(closed_form)
         self.citation = str(citation)
         self._symbolic = None
 
@@ -429,6 +431,48 @@ class Network:
                 f"δ{b.name}[{', '.join(map(str, self._array_indices[b]))}] = {act[b]}"
                 for b in act) + ". " + how, act, conserved))
         return tuple(out)
+
+    def _closed_form_multi(self, cf):
+        """A closed form over several index kinds: each parameter's solution at its own
+        declared indices (``W[i, k]``: an expression in ``i``, ``k``), built from the
+        initial arrays (at the indices of their parameter), the data arrays, reductions over
+        the declared indices, hyperparameters, sizes and ``t``."""
+        if cf is None:
+            return None
+        initial = self._closed_form_bases(cf)
+        indices = {**self._array_indices,
+                   **{b0: self._array_indices[b] for b, b0 in initial.items()}}
+        sol = {}
+        for b, e in cf.solution.items():
+            what = f"closed_form[{b.name}]"
+            e = _expr(what, e)
+            own = self._array_indices[b]
+            for s in e.atoms(sp.Sum):
+                for idx, lo, hi in s.limits:
+                    if idx not in self._declared or lo != 0 or \
+                            sp.simplify(hi - (self._declared[idx] - 1)) != 0:
+                        raise ValueError(f"{what}: the reduction {s} must run over a declared "
+                                         f"index, (index, 0, size - 1) ({self._declared_text()})")
+            for atom in e.atoms(sp.Indexed):
+                if atom.base in self.params:
+                    raise ValueError(f"{what}: {atom} is a parameter; write the solution with "
+                                     "the initial values (closed_form.initial) and the data")
+                if atom.base not in indices:
+                    raise ValueError(f"{what}: {atom.base} is neither an initial value "
+                                     f"({', '.join(b0.name for b0 in initial.values())}) nor "
+                                     "a data array")
+                if tuple(atom.indices) != indices[atom.base]:
+                    raise ValueError(f"{what}: write {atom.base} at its declared indices, "
+                                     f"{atom.base}[{', '.join(map(str, indices[atom.base]))}], "
+                                     f"got {atom}")
+            loose = e.free_symbols & (set(self._declared) - set(own))
+            if loose:
+                ix = sorted(loose, key=str)[0]
+                raise ValueError(f"{what}: the index {ix} is neither one of {b.name}'s indices "
+                                 f"({', '.join(map(str, own))}) nor summed over")
+            self._known_symbols(what, e, {cf.t, *own, *(b0.label for b0 in initial.values())})
+            sol[b] = tidy_sums(e.xreplace({cf.t: T}))
+        return ClosedForm(sol, initial, T)
 
     # ---- checks ------------------------------------------------------------------------
     @staticmethod
@@ -560,18 +604,29 @@ class Network:
                 f"δ{b.name} = {act[b]}" for b in act) + ". " + how, act, normalize(conserved)))
         return tuple(out)
 
+    def _closed_form_bases(self, cf) -> dict:
+        """The checks of a :class:`ClosedForm` both notations share; its ``initial``."""
+        if not isinstance(cf, ClosedForm):
+            raise ValueError(f"closed_form must be an exactdyn.ClosedForm, got {cf!r}")
+        if not isinstance(cf.solution, dict) or not isinstance(cf.initial, dict) or \
+                set(cf.solution) != set(self.params) or set(cf.initial) != set(self.params):
+            raise ValueError("closed_form: solution and initial must give every parameter "
+                             f"({', '.join(b.name for b in self.params)})")
+        if not isinstance(cf.t, sp.Symbol):
+            raise ValueError(f"closed_form: t must be a sympy Symbol, got {cf.t!r}")
+        taken = set(self.params) | set(self.data_arrays)
+        for b, b0 in cf.initial.items():
+            if not isinstance(b0, sp.IndexedBase) or b0 in taken:
+                raise ValueError(f"closed_form: the initial value of {b.name} must be a new "
+                                 f"IndexedBase (e.g. IndexedBase('{b.name}0')), got {b0!r}")
+        if len(set(cf.initial.values())) != len(cf.initial):
+            raise ValueError("closed_form: each parameter needs its own initial IndexedBase")
+        return dict(cf.initial)
+
     def _closed_form(self, cf):
         if cf is None:
             return None
-        if not isinstance(cf, ClosedForm):
-            raise ValueError(f"closed_form must be an exactdyn.ClosedForm, got {cf!r}")
-        if set(cf.solution) != set(self.params) or set(cf.initial) != set(self.params):
-            raise ValueError("closed_form: solution and initial must give every parameter "
-                             f"({', '.join(b.name for b in self.params)})")
-        for b, b0 in cf.initial.items():
-            if not isinstance(b0, sp.IndexedBase) or b0 in self.params:
-                raise ValueError(f"closed_form: the initial value of {b.name} must be a new "
-                                 f"IndexedBase (e.g. IndexedBase('{b.name}0')), got {b0!r}")
+        self._closed_form_bases(cf)
         allowed = {cf.t, self.index} | {b0.label for b0 in cf.initial.values()}
         sol = {}
         for b, e in cf.solution.items():

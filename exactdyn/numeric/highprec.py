@@ -168,10 +168,13 @@ def integrate_high_precision(lowered, y0, times, precision: int, method: str = "
         raise ValueError(f"tol must be > 0, got {tol!r}")
     log_tol = -precision * math.log(10) if tol is None else math.log(tol)
     if method == "heyoka":
-        if hasattr(lowered, "taylor_engine"):
-            raise ValueError("method 'heyoka' is not available for flows in matrix form or "
-                             f"over several index kinds ({lowered.flow.network.name}); use "
-                             "method='taylor'")
+        if hasattr(lowered, "heyoka_view"):
+            # Networks over several index kinds: the unrolled program of their Taylor
+            # engine, read by heyoka_system like a one-index flow of width 1.
+            lowered = lowered.heyoka_view()
+        elif hasattr(lowered, "taylor_engine"):
+            raise ValueError("method 'heyoka' is not available for flows in matrix form "
+                             f"({lowered.flow.network.name}); use method='taylor'")
         return _integrate_heyoka(lowered, y0, times, precision, log_tol)
     return _integrate_taylor(lowered, y0, times, precision, log_tol)
 

@@ -163,9 +163,18 @@ class _Lowerer:
             return self.emit(scalar, target)
         return self.emit("(" + " * ".join(([scalar] if scalar else []) + factors) + ")", target)
 
-    def lower_into(self, e, dest: str):
+    def lower_into(self, e, dest: str, labels: tuple | None = None):
         """Emit code that writes ``e`` into the array ``dest`` (``out=`` of the last
-        ufuncs, so a product or a sum of arrays allocates no result of its own)."""
+        ufuncs, so a product or a sum of arrays allocates no result of its own).
+        ``labels``: the axes of ``dest``, if ``e`` may lack some of them (a right-hand side
+        constant along an index of its parameter): then ``e`` is broadcast into it."""
+        if labels is not None:
+            have = self.canon(tuple({self.kinds[s] for s in e.free_symbols
+                                     if s in self.kinds}))
+            if have != tuple(labels):
+                code, got = self.lower(e)
+                self.lines.append(f"    {dest}[...] = {self.align(code, got, tuple(labels))}")
+                return
         steps = None
         if isinstance(e, sp.Mul):
             scalar, factors, _target = self._mul_parts(e)
@@ -274,7 +283,7 @@ class _Lowerer:
 
 def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None, *, params=None,
                   sizes=None, batched=(), order=None, prologue=(),
-                  into=False) -> CompiledExpressions:
+                  into=False, into_labels=None) -> CompiledExpressions:
     """Source of ``def func_name(*arrays, *params)`` returning one array per expression.
 
     ``arrays`` are the ``IndexedBase`` inputs; the scalar parameters are ``params`` (in that
@@ -285,13 +294,14 @@ def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None, *, p
     feature, or ``order``. ``sizes``, ``batched``: see :class:`_Lowerer`. ``prologue``:
     ``(symbol, code)`` pairs defining symbols (a width) from the arrays, emitted when used.
     With ``into``, the function takes a last argument ``_out``, a sequence of arrays (views
-    of the caller's result) that it writes each expression into and returns.
+    of the caller's result) that it writes each expression into and returns;
+    ``into_labels``: the axes of each of those arrays (see :meth:`_Lowerer.lower_into`).
     """
     low = (lowerer or _Lowerer)(kinds, functions, sizes=sizes, batched=frozenset(batched),
                                 order=order)
     if into:
         for k, e in enumerate(exprs):
-            low.lower_into(e, f"_out[{k}]")
+            low.lower_into(e, f"_out[{k}]", None if into_labels is None else into_labels[k])
         outs = [(f"_out[{k}]", ()) for k in range(len(exprs))]
     else:
         outs = [low.lower(e) for e in exprs]

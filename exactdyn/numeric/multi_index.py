@@ -56,18 +56,20 @@ def _lowerer(network):
 
 
 def lower_network_exprs(network, exprs, func_name, batched=False,
-                        into=False, free=None) -> CompiledExpressions:
+                        into=False, free=None, into_labels=None) -> CompiledExpressions:
     r"""Source of ``func_name(*params, *data, *scalars)`` for expressions of ``network``:
     the state arrays, the data arrays, then the scalar symbols used (hyperparameters and
     sizes, by name; ``arg_names`` lists them). ``batched``: the state arrays carry a
     leading time axis (observables of a trajectory); ``into``: see
     :func:`.indexed.lower_indexed`; ``free``: further free index symbol -> kind (a
-    per-neuron conserved quantity's ``j``), each an axis of the result."""
+    per-neuron conserved quantity's ``j``), each an axis of the result; ``into_labels``:
+    the axis kinds of each output array (with ``into``)."""
     arrays = tuple(network.params) + tuple(network.data.values())
     kinds = {**network.kinds, **(free or {})}
     return lower_indexed(list(exprs), arrays, kinds, {}, func_name,
                          lowerer=_lowerer(network),
-                         batched=set(network.params) if batched else (), into=into)
+                         batched=set(network.params) if batched else (), into=into,
+                         into_labels=into_labels)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,11 @@ def compile_network_flow(flow) -> MultiIndexCompiled:
     if id(flow) in _COMPILED:
         return _COMPILED[id(flow)][1]
     net = flow.network
-    rhs = lower_network_exprs(net, [flow.rhs[b] for b in net.params], "rhs", into=True)
+    # A right-hand side may be constant along an index of its parameter (dw_pk/dt =
+    # c_p - sum_k w_pk): the output's axes are given, so that it is broadcast.
+    rhs = lower_network_exprs(net, [flow.rhs[b] for b in net.params], "rhs", into=True,
+                              into_labels=[tuple(ix.name for ix in net.param_indices[b])
+                                           for b in net.params])
     names = tuple(net.observables)
     exprs = [net.observables[n] for n in names]
     obs = lower_network_exprs(net, exprs, "observables", batched=True)
@@ -169,6 +175,28 @@ class MultiIndexLoweredFlow(PackedFlow):
                 for name, o in zip(self.observable_names, outs)}
 
     # ---- arbitrary precision ----------------------------------------------------------
+    def _unrolled_program(self):
+        return _unrolled(self.flow, self.state_names, self.shapes, self.slices,
+                         {name: a.shape for name, a in self._data.items()},
+                         self.model.scalar_values())
+
+    def heyoka_view(self) -> SimpleNamespace:
+        """The flow as :func:`exactdyn.numeric.highprec.heyoka_system` reads a one-index
+        flow: the same unrolled program as :meth:`taylor_engine` (one width-1 "vector" per
+        state entry, in packing order, the sizes substituted), whose hyperparameters and
+        data entries are the runtime parameters (``param_symbols``, ``param_values``), so
+        one compiled heyoka integrator serves every data set of the same shapes."""
+        unrolled = self._unrolled_program()
+        net = self.flow.network
+        scalars = self.model.scalar_values()
+        symbols = list(net.hyper.values())
+        values = [float(scalars[str(sym)]) for sym in symbols]
+        for (name, idx), sym in unrolled.data_symbols.items():
+            symbols.append(sym)
+            values.append(float(self._data[name][idx]))
+        return SimpleNamespace(flow=unrolled.view, model=SimpleNamespace(width=1),
+                               param_symbols=tuple(symbols), param_values=tuple(values))
+
     def taylor_engine(self, order: int, fixed_point: bool = False):
         """A Taylor engine of the flow unrolled entry by entry (module docstring); with
         ``fixed_point``, on scaled ``mpz`` where the flow is polynomial (else ``mpfr``);
@@ -180,8 +208,7 @@ class MultiIndexLoweredFlow(PackedFlow):
 
         net = self.flow.network
         scalars = self.model.scalar_values()
-        unrolled = _unrolled(self.flow, self.state_names, self.shapes, self.slices,
-                             {name: a.shape for name, a in self._data.items()}, scalars)
+        unrolled = self._unrolled_program()
         values = {sym: gmpy2.mpfr(float(scalars[str(sym)])) for sym in net.hyper.values()}
         values.update({size: gmpy2.mpfr(int(scalars[str(size)])) for _ix, size in net.indices})
         for (name, idx), sym in unrolled.data_symbols.items():
