@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .flow import DerivationStep, GradientFlow, SymbolicNetwork, derive_gradient_flow
-from .indexed_flow import IndexedGradientFlow
 from .sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, is_zero, normalize
 
 #: The learning rate (step) of gradient descent.
@@ -115,14 +114,15 @@ def derive_modified_flow(flow) -> ModifiedFlow:
     """The modified flow of a derived gradient flow (indexed or matrix form), cached per
     flow object (flows are derived once per process and per family or user network; two
     user networks may share a name, so the name is no key)."""
-    if isinstance(flow, IndexedGradientFlow):
+    derivation = _BY_NOTATION.get(flow.notation)
+    if derivation is None:
         raise NotImplementedError(
             "the modified flow of a network over several index kinds is not derived "
             "symbolically; solve(model, t, lr=h) takes f - (h/2) f'f with f'f the complex-step "
             "Jacobian-vector product of the lowered right-hand side (exact to rounding)")
     key = id(flow)
     if key not in _CACHE or _CACHE[key][0] is not flow:
-        _CACHE[key] = (flow, _indexed(flow) if isinstance(flow, GradientFlow) else _matrix(flow))
+        _CACHE[key] = (flow, derivation(flow))
     return _CACHE[key][1]
 
 
@@ -192,6 +192,11 @@ def _matrix(flow) -> ModifiedFlow:
             "side along W -> W + ε f(W), product rule in matrix "
             "form."))
     return ModifiedFlow(flow, Lt, correction, None, steps, True, h)
+
+
+#: The modified flow's derivation for each notation of the network (the flow's
+#: ``notation``); networks over several index kinds have none (see the message above).
+_BY_NOTATION = {"indexed": _indexed, "matrix": _matrix, "chain": _matrix}
 
 
 def _plain(expr, symmetric):
