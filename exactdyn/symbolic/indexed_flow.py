@@ -110,7 +110,7 @@ class IndexedNetwork:
                 own = [self.free_index(ix) for ix in self.param_indices[atom.base]]
                 # Bound indices of the right-hand side renamed apart, so that an entry
                 # inside a reduction over one of them is not captured.
-                moved = _fresh_bound(rhs[atom.base]).xreplace(dict(zip(own, atom.indices)))
+                moved = fresh_bound(rhs[atom.base]).xreplace(dict(zip(own, atom.indices)))
                 moves[atom] = atom + eps * moved
         change = sp.diff(sp.sympify(expr).xreplace(moves), eps).subs(eps, 0)
         return _collapse(tidy_sums(change))
@@ -201,8 +201,9 @@ def _height(expr) -> int:
     return max((len(s.limits) + _height(s.function) for s in expr.atoms(sp.Sum)), default=0)
 
 
-def _fresh_bound(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with the index of every reduction renamed to a fresh integer symbol."""
+def fresh_bound(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with the index of every reduction renamed to a fresh integer symbol (so
+    that substituting into it captures nothing)."""
 
     def fresh(s: sp.Sum) -> sp.Expr:
         renamed = {lim[0]: sp.Dummy(lim[0].name, integer=True) for lim in s.limits}

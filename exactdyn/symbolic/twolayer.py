@@ -30,6 +30,7 @@ from typing import ClassVar
 import sympy as sp
 
 from .flow import GradientFlow
+from .indexed_flow import fresh_bound
 from .sums import collapse_deltas
 
 #: Index symbols and their kinds: neurons (j free, k summed), samples (i), features
@@ -160,21 +161,9 @@ class ActivationNetwork:
         for x in sp.sympify(expr).atoms(sp.Indexed):
             if x.base in rhs:
                 at = dict(zip(self.free[x.base].indices, x.indices))
-                moved[x] = x + eps * _fresh_bound(rhs[x.base]).xreplace(at)
+                moved[x] = x + eps * fresh_bound(rhs[x.base]).xreplace(at)
         d = sp.diff(sp.sympify(expr).xreplace(moved), eps).subs(eps, 0)
         return name_second_derivative(d)
-
-
-def _fresh_bound(expr: sp.Expr) -> sp.Expr:
-    """``expr`` with the index of every reduction renamed to a fresh integer symbol (so
-    that substituting into it captures nothing)."""
-
-    def fresh(s: sp.Sum) -> sp.Expr:
-        renamed = {lim[0]: sp.Dummy(lim[0].name, integer=True) for lim in s.limits}
-        return sp.Sum(s.function.xreplace(renamed),
-                      *[(renamed[lim[0]], lim[1], lim[2]) for lim in s.limits])
-
-    return expr.replace(lambda e: isinstance(e, sp.Sum), fresh)
 
 
 #: The two-layer network's flow is a :class:`~exactdyn.symbolic.flow.GradientFlow` of an
