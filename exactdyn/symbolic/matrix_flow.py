@@ -16,7 +16,6 @@ simplify to the zero matrix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import sympy as sp
 
