@@ -86,6 +86,19 @@ def test_the_activation_families_derive_the_one_type():
                                   rng.standard_normal((4, 2)), rng.standard_normal(4),
                                   activation="tanh", bias=False)
     assert ed.gradient_flow(model) is st2.derive_two_layer_flow()
+    cnn = ed.TwoLayerCNN(2, 3, rng.standard_normal((4, 5, 5, 1)),
+                         np.array([1.0, -1.0, 1.0, -1.0]), scale=0.3)
+    assert ed.gradient_flow(cnn) is sc.derive_cnn_flow()
+
+
+def test_every_notation_has_the_notebook_display():
+    """Matrix flows used to have none; the one type shows the derivation for all."""
+    for flow in (ed.gradient_flow(ed.LinearNet(seed=0)), st2.derive_two_layer_flow(),
+                 ed.gradient_flow(ed.Linear1D(width=4, seed=0))):
+        text = flow._repr_markdown_()
+        assert text.startswith("**Gradient flow of ")
+        assert "Gradient flow of W" in text or "Gradient flow of u" in text
+        assert flow._repr_latex_()
 
 
 def test_user_networks_of_one_and_several_indices_derive_the_one_type():
