@@ -23,20 +23,12 @@ def gradient_flow(model) -> GradientFlow:
     # A user-defined network keys its flow by itself (two networks may share a name).
     key = getattr(model, "flow_key", model.name)
     if key not in _FLOWS:
-        from .symbolic.flow import derive_gradient_flow
-        from .symbolic.indexed_flow import IndexedNetwork, derive_indexed_flow
-        from .symbolic.matrix_flow import MatrixNetwork, derive_matrix_flow
+        from .symbolic.flow import derive_flow
 
         if hasattr(model, "derive_flow"):  # deep_linear: one derivation per depth
             _FLOWS[key] = model.derive_flow()
-        else:
-            network = model.symbolic_network()
-            if isinstance(network, MatrixNetwork):
-                _FLOWS[key] = derive_matrix_flow(network)
-            elif isinstance(network, IndexedNetwork):  # several index kinds
-                _FLOWS[key] = derive_indexed_flow(network)
-            else:
-                _FLOWS[key] = derive_gradient_flow(network)
+        else:  # the network's notation picks its derivation
+            _FLOWS[key] = derive_flow(model.symbolic_network())
     return _FLOWS[key]
 
 
@@ -94,19 +86,11 @@ def _disk_key(model) -> str | None:
 
 
 def _lower_derived(model):
-    from .numeric.matrix_lowering import ChainLoweredFlow, MatrixLoweredFlow
-    from .numeric.multi_index import MultiIndexLoweredFlow
-    from .symbolic.indexed_flow import IndexedGradientFlow
-    from .symbolic.matrix_flow import MatrixGradientFlow
-
+    """The lowering of ``model``'s derived flow: the one its notation names."""
     flow = gradient_flow(model)
-    if getattr(flow, "matrix_form", False):  # deep_linear's chain-product lowering
-        return "chain", ChainLoweredFlow(flow, model)
-    if isinstance(flow, MatrixGradientFlow):
-        return "matrix", MatrixLoweredFlow(flow, model)
-    if isinstance(flow, IndexedGradientFlow):
-        return "multi_index", MultiIndexLoweredFlow(flow, model)
-    return "indexed", LoweredFlow(flow, model)
+    kind = flow.notation  # "indexed", "multi_index", "matrix" or "chain"
+    cls, _compiled = _lowering_classes(kind)
+    return kind, cls(flow, model)
 
 
 def _lower_stored(model, payload):

@@ -19,7 +19,6 @@ import sympy as sp
 
 from .. import _mp
 from ..numeric.multi_index import lower_network_exprs
-from ..symbolic.indexed_flow import IndexedGradientFlow
 from .content import ReportContent
 
 _LINES = {"linewidth": 1.4}
@@ -37,10 +36,9 @@ def conserved_values(model, states: dict) -> dict:
     from ..symbolic.sums import SUM_INDEX
 
     flow = gradient_flow(model)
-    first = (getattr(flow, "params", None) or flow.network.params)[0]
-    if isinstance(first, sp.MatrixSymbol):
+    if flow.notation in ("matrix", "chain"):
         return matrix_conserved_values(model, flow, states)
-    if isinstance(flow, IndexedGradientFlow):
+    if flow.notation == "multi_index":
         return network_conserved_values(model, flow, states)
     bases = flow.network.params
     values = model.symbol_values()

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .twolayer import DSIGMA, SIGMA, TwoLayerFlow, gradient_steps
+from .flow import GradientFlow
+from .twolayer import DSIGMA, SIGMA, ActivationNetwork
 
 #: Index symbols: samples (i), positions (k summed, q free), patch entries (l summed,
 #: r free), output channels (gamma summed, beta free).
@@ -118,33 +119,34 @@ def merge_sums(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), one)
 
 
-@dataclass
-class CNNFlow(TwoLayerFlow):
-    """The derived flow: right-hand sides at free indices (a: q, beta; W: r, beta),
-    observables, and the derivation steps."""
-
-    @property
-    def state(self) -> tuple:
-        return ("W", "a")
-
+#: The CNN's flow is a :class:`~exactdyn.symbolic.flow.GradientFlow` of an
+#: :class:`~exactdyn.symbolic.twolayer.ActivationNetwork` (the old name, kept for code that
+#: imports it).
+CNNFlow = GradientFlow
 
 _FLOW: list = []
 
 
-def derive_cnn_flow() -> CNNFlow:
+def cnn_network() -> ActivationNetwork:
+    """The two-layer CNN with an abstract activation (module docstring)."""
+    return ActivationNetwork(
+        name="cnn", params=(A, W), free={A: A[Q, B], W: W[R, B]}, loss=loss(),
+        observables={"output": output(I), "loss": loss()}, collapse=collapse,
+        loss_note="Mean squared error over the n images; f sums the readout a_{kβ} times σ "
+        "of kernel β applied to the patch at position k.",
+        flow_note="−∂L/∂θ; the reductions over kernels, positions and patch entries give "
+        "Kronecker deltas that collapse; for the kernel the reduction over positions stays "
+        "(weight sharing).",
+        index_kinds=INDEX_KINDS,
+        citation="Zhou, Zhou, Li, Xu, Understanding the initial condensation of "
+        "convolutional neural networks, arXiv:2305.09947.")
+
+
+def derive_cnn_flow() -> GradientFlow:
     """Differentiate :func:`loss` (derived once per process)."""
     if _FLOW:
         return _FLOW[0]
-    Ls = loss()
-    rhs, steps = gradient_steps(
-        Ls, ((A, A[Q, B]), (W, W[R, B])), collapse,
-        "Mean squared error over the n images; f sums the readout a_{kβ} times σ of kernel "
-        "β applied to the patch at position k.",
-        "−∂L/∂θ; the reductions over kernels, positions and patch entries give Kronecker "
-        "deltas that collapse; for the kernel the reduction over positions stays (weight "
-        "sharing).")
-    obs = {"output": output(I), "loss": Ls}
-    flow = CNNFlow(rhs, obs, steps)
+    flow = cnn_network().derive()
     _FLOW.append(flow)
     return flow
 
@@ -195,7 +197,7 @@ class CNNModified:
     ``named`` (through :math:`h_{ik\beta}, e_i, \delta h_{ik\beta}, \delta e_i`),
     ``definitions``, ``steps``, ``proven``."""
 
-    flow: CNNFlow
+    flow: GradientFlow
     correction: dict
     named: dict
     definitions: dict

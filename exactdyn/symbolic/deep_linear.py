@@ -26,12 +26,12 @@ linear neural networks", arXiv:1312.6120.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cache
 
 import sympy as sp
 
-from .flow import ConservedQuantity, DerivationStep
+from .flow import ConservedQuantity, DerivationStep, GradientFlow
+from .matrix_flow import MatrixNetwork
 
 CITATION = ("A. Jacot, F. Ged, B. Simsek, C. Hongler, F. Gabriel, Saddle-to-saddle dynamics in "
             "deep linear networks and small initializations, arXiv:2106.15933; A. Saxe, "
@@ -43,38 +43,10 @@ OUT_DIM = sp.Symbol("n_out", integer=True, positive=True)
 WIDTH = sp.Symbol("w", integer=True, positive=True)
 
 
-@dataclass
-class MatrixFlow:
-    """A gradient flow whose state is a list of matrices, kept in matrix form.
-
-    ``rhs`` maps each weight :class:`~sympy.MatrixSymbol` to its (factored, proven)
-    right-hand side; ``hyper`` the data matrices; ``observables`` matrix or scalar
-    expressions; ``conserved`` the proven conserved matrices.
-    """
-
-    name: str
-    params: tuple
-    rhs: dict
-    hyper: dict
-    loss: sp.Expr
-    observables: dict
-    conserved: list = field(default_factory=list)
-    steps: list = field(default_factory=list)
-    citation: str = CITATION
-    matrix_form = True
-
-    @property
-    def state(self) -> tuple:
-        return self.params
-
-    @property
-    def proven(self) -> bool:
-        return all(s.proven is not False for s in self.steps) and all(
-            q.proven for q in self.conserved)
-
-    def equations(self) -> list:
-        return [sp.Eq(sp.Symbol(f"\\dot{{{w.name}}}"), self.rhs[w], evaluate=False)
-                for w in self.params]
+#: The deep linear network's flow is a :class:`~exactdyn.symbolic.flow.GradientFlow` of a
+#: :class:`~exactdyn.symbolic.matrix_flow.MatrixNetwork` in ``"chain"`` notation (the old
+#: name, kept for code that imports it).
+MatrixFlow = GradientFlow
 
 
 def _is_zero_matrix(expr) -> bool:
@@ -94,7 +66,7 @@ def chain(mats):
 
 
 @cache
-def derive_deep_linear(depth: int) -> MatrixFlow:
+def derive_deep_linear(depth: int) -> GradientFlow:
     """Derive, factor and prove the gradient flow of a depth-``depth`` linear network."""
     dims = [IN_DIM] + [WIDTH] * (depth - 1) + [OUT_DIM]
     W = tuple(sp.MatrixSymbol(f"W{l + 1}", dims[l + 1], dims[l]) for l in range(depth))
@@ -147,5 +119,10 @@ def derive_deep_linear(depth: int) -> MatrixFlow:
             "expands to 0.", proven=ok))
     observables = {"end_to_end": A, "loss": loss}
     hyper = {"Sigma_yx": syx, "Sigma_xx": sxx, "T": teff}
-    return MatrixFlow(f"deep_linear_L{depth}", W, rhs, hyper, loss, observables,
-                      conserved, steps)
+    # Every layer's rate is 1; the products are lowered along the chain ("chain" notation).
+    network = MatrixNetwork(
+        name=f"deep_linear_L{depth}", params=W, rates={Wl: sp.S.One for Wl in W}, hyper=hyper,
+        forward=A, loss=loss, loss_steps=tuple(steps[:2]), symmetric=(sxx,),
+        conserved={q.name: q.expr for q in conserved}, observables=observables,
+        citation=CITATION, notation="chain")
+    return GradientFlow(network, rhs, conserved, steps)

@@ -15,6 +15,7 @@ Every step is recorded as a :class:`DerivationStep` for reports.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import sympy as sp
 
@@ -76,6 +77,33 @@ class SymbolicNetwork:
     #: Optional model-specific reduction: a callable GradientFlow -> reduced flow.
     reduce: object = None
 
+    # The notation (:class:`Notation`): one neuron index j, reductions over the neurons.
+    notation: ClassVar[str] = "indexed"
+
+    def derive(self) -> GradientFlow:
+        """This network's gradient flow (:func:`derive_gradient_flow`)."""
+        return derive_gradient_flow(self)
+
+    def rate_of(self, base: sp.IndexedBase) -> sp.Expr:
+        r""":math:`\dot x_j`, the left-hand side of ``base``'s equation at the neuron j."""
+        t = sp.Symbol("t")
+        return sp.Derivative(sp.Function(base.name)(t), t).subs(
+            sp.Function(base.name)(t), base[NEURON_INDEX])
+
+    def derivative_along(self, expr: sp.Expr, rhs: dict) -> sp.Expr:
+        """Derivative of ``expr`` along the flow ``rhs`` (chain rule through reductions)."""
+        return normalize(sp.expand(time_derivative(expr, rhs)))
+
+    def jacobian_blocks(self, rhs: dict) -> dict:
+        r"""Jacobian blocks :math:`\partial \dot x_j / \partial y_k` of the flow ``rhs``,
+        keyed by (x, y): the derivative of each reduction gives Kronecker deltas."""
+        blocks = {}
+        for x in self.params:
+            for y in self.params:
+                entry = sp.diff(rhs[x], y[SECOND_INDEX])
+                blocks[(x, y)] = normalize(collapse_deltas(entry))
+        return blocks
+
 
 @dataclass(frozen=True)
 class ConservedQuantity:
@@ -105,40 +133,158 @@ class DerivationDisplay:
         return steps_mathjax(self.steps)
 
 
+@runtime_checkable
+class Notation(Protocol):
+    r"""What a derived flow asks of the network it was derived from: the notation's share.
+
+    :class:`GradientFlow` is one type for every network; the few things that depend on how
+    the network writes its parameters (one neuron index, several index kinds, whole
+    matrices) are methods of the network: :class:`SymbolicNetwork`,
+    :class:`~exactdyn.symbolic.indexed_flow.IndexedNetwork` and
+    :class:`~exactdyn.symbolic.matrix_flow.MatrixNetwork` each implement them.
+
+    ``notation``
+        The notation's name, which also names its lowering (``"indexed"``,
+        ``"multi_index"``, ``"matrix"``, ``"chain"``).
+    ``derive()``
+        The derivation for this notation: :math:`\dot\theta_b = -\eta_b\,\partial
+        L/\partial\theta_b`, with the declared symmetries' conserved quantities proven.
+    ``rate_of(base)``
+        The left-hand side :math:`\dot\theta_b` of the flow's equation for ``base``.
+    ``derivative_along(expr, rhs)``
+        :math:`\frac{d}{dt}` of ``expr`` along the flow :math:`\dot\theta = ` ``rhs``
+        (chain rule through reductions, or first-order expansion of matrix products).
+    """
+
+    name: str
+    params: tuple
+    notation: str
+
+    def derive(self) -> GradientFlow: ...
+
+    def rate_of(self, base) -> sp.Expr: ...
+
+    def derivative_along(self, expr, rhs: dict): ...
+
+
 @dataclass
 class GradientFlow(DerivationDisplay):
-    r"""The gradient flow of a :class:`SymbolicNetwork`, derived and proven."""
+    r"""The gradient flow of a network, derived from its loss and proven; one type whatever
+    the notation the network is written in.
 
-    network: SymbolicNetwork
-    rhs: dict  # IndexedBase -> per-neuron right-hand side at index j
+    .. math:: \dot\theta_b = -\eta_b\,\frac{\partial L}{\partial \theta_b}
+
+    ``network`` is the network it was derived from (a :class:`Notation`): a
+    :class:`SymbolicNetwork` (one neuron index), an
+    :class:`~exactdyn.symbolic.indexed_flow.IndexedNetwork` (several index kinds) or a
+    :class:`~exactdyn.symbolic.matrix_flow.MatrixNetwork` (matrix notation). ``rhs`` maps
+    each parameter (an ``IndexedBase`` or a ``MatrixSymbol``) to its right-hand side (at
+    the free indices for indexed notations); ``conserved`` holds the
+    :class:`ConservedQuantity` s of the network's declared symmetries, each proven by
+    Noether's argument (E. Noether 1918; for gradient flows, Kunin et al., "Neural
+    mechanics", ICLR 2021); ``steps`` the derivation for reports; ``reduced`` an optional
+    model-specific reduction. Everything that depends on the notation (the equations'
+    left-hand sides, the chain rule, Jacobian blocks, directional derivatives) is asked of
+    ``network``, so no caller needs to know which notation it is.
+    """
+
+    network: Any
+    rhs: dict  # parameter -> its right-hand side (at the free indices, for indexed ones)
     conserved: list
     steps: list
     reduced: object = None
 
     @property
     def state(self) -> tuple:
+        """The parameters, in state order."""
         return self.network.params
 
+    @property
+    def notation(self) -> str:
+        """The network's notation, which names its lowering (:class:`Notation`)."""
+        return self.network.notation
+
+    # The network's description, read through the flow (matrix flows were read this way).
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+    @property
+    def params(self) -> tuple:
+        return self.network.params
+
+    @property
+    def hyper(self) -> dict:
+        return self.network.hyper
+
+    @property
+    def loss(self) -> sp.Expr:
+        return self.network.loss
+
+    @property
+    def observables(self) -> dict:
+        return self.network.observables
+
+    @property
+    def citation(self) -> str:
+        return self.network.citation
+
+    @property
+    def matrix_form(self) -> bool:
+        """Whether the flow is lowered as products of a chain of matrices (deep linear)."""
+        return self.notation == "chain"
+
+    @property
+    def proven(self) -> bool:
+        """Every checked step of the derivation and every conserved quantity proven."""
+        return all(s.proven is not False for s in self.steps) and all(
+            q.proven for q in self.conserved)
+
     def equations(self) -> list:
-        """The flow as equations :math:`\\dot x_j = \\ldots`."""
-        t = sp.Symbol("t")
-        return [sp.Eq(sp.Derivative(sp.Function(b.name)(t), t).subs(
-            sp.Function(b.name)(t), b[NEURON_INDEX]), self.rhs[b], evaluate=False)
-            for b in self.state]
+        """The flow as equations :math:`\\dot\\theta_b = -\\eta_b\\,\\partial L/\\partial
+        \\theta_b`, left-hand sides in the network's notation (:math:`\\dot x_j`,
+        :math:`\\dot W_{i'k'}`, :math:`\\dot W`)."""
+        return [sp.Eq(self.network.rate_of(b), self.rhs[b], evaluate=False)
+                for b in self.state]
+
+    def time_derivative(self, expr):
+        """Derivative of ``expr`` along this flow: the chain rule through the reductions
+        (indexed notations) or the first-order change of the matrix products (matrix
+        notation)."""
+        return self.network.derivative_along(expr, self.rhs)
 
     def jacobian_entries(self) -> dict:
-        r"""Symbolic Jacobian blocks :math:`\partial \dot x_j / \partial y_k` keyed by (x, y)."""
-        blocks = {}
-        for x in self.state:
-            for y in self.state:
-                entry = sp.diff(self.rhs[x], y[SECOND_INDEX])
-                blocks[(x, y)] = normalize(collapse_deltas(entry))
-        return blocks
+        r"""Symbolic Jacobian blocks :math:`\partial \dot x_j / \partial y_k` keyed by
+        (x, y), for networks over one neuron index (:class:`SymbolicNetwork`)."""
+        blocks = getattr(self.network, "jacobian_blocks", None)
+        if blocks is None:
+            raise NotImplementedError(
+                f"Jacobian blocks are derived for networks over one neuron index; "
+                f"{self.name} is in {self.notation} notation")
+        return blocks(self.rhs)
 
-    def time_derivative(self, expr: sp.Expr) -> sp.Expr:
-        """Derivative of ``expr`` along this flow (chain rule through reductions)."""
-        return normalize(sp.expand(time_derivative(expr, self.rhs)))
+    def directional_derivative(self, directions: dict) -> dict:
+        """Jacobian-vector products: the derivative of each right-hand side along the state
+        direction ``directions`` (parameter -> direction), in matrix notation."""
+        along = getattr(self.network, "directional_derivative", None)
+        if along is None:
+            raise NotImplementedError(
+                f"directional derivatives of the right-hand sides are derived in matrix "
+                f"notation; {self.name} is in {self.notation} notation")
+        return along(self.rhs, directions)
 
+
+def derive_flow(network: Notation) -> GradientFlow:
+    r"""The gradient flow of any network, :math:`\dot\theta_b = -\eta_b\,\partial
+    L/\partial\theta_b`, with its declared symmetries' conserved quantities proven by
+    Noether's argument: the derivation of the network's notation (``network.derive()``:
+    :func:`derive_gradient_flow`, :func:`~exactdyn.symbolic.indexed_flow.derive_indexed_flow`
+    or :func:`~exactdyn.symbolic.matrix_flow.derive_matrix_flow`)."""
+    derive = getattr(network, "derive", None)
+    if not callable(derive):
+        raise TypeError(f"network must be a symbolic network (SymbolicNetwork, IndexedNetwork "
+                        f"or MatrixNetwork), got {type(network).__name__}")
+    return derive()
 
 
 def derive_gradient_flow(network: SymbolicNetwork) -> GradientFlow:

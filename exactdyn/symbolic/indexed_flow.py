@@ -26,10 +26,11 @@ canonically), and :math:`H^{-1}A` is symmetric entry by entry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sympy as sp
 
-from .flow import ConservedQuantity, DerivationDisplay, DerivationStep
+from .flow import ConservedQuantity, DerivationStep, GradientFlow
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,39 @@ class IndexedNetwork:
         for ix, _size in self.indices:
             out[ix] = out[self.free_index(ix)] = ix.name
         return out
+
+    # The notation (:class:`~exactdyn.symbolic.flow.Notation`): several index kinds, each
+    # parameter's equation at its free indices.
+    notation: ClassVar[str] = "multi_index"
+
+    def derive(self) -> GradientFlow:
+        """This network's gradient flow (:func:`derive_indexed_flow`)."""
+        return derive_indexed_flow(self)
+
+    def rate_of(self, base: sp.IndexedBase) -> sp.Expr:
+        r""":math:`\dot\theta_{b,\,j_1\ldots j_r}`, the left-hand side of ``base``'s
+        equation at its free indices."""
+        t = sp.Symbol("t")
+        return sp.Derivative(sp.Function(base.name)(t), t).subs(sp.Function(base.name)(t),
+                                                                 self.free_entry(base))
+
+    def derivative_along(self, expr: sp.Expr, rhs: dict) -> sp.Expr:
+        r"""Derivative of ``expr`` along the flow ``rhs`` (right-hand sides at the free
+        indices): :math:`\frac{d}{dt}E = \sum_{\theta\text{ in }E}\partial E/\partial
+        \theta\;\dot\theta`, each entry of a parameter in ``expr`` moved by its right-hand
+        side at that entry's indices (chain rule through the reductions), Kronecker deltas
+        collapsed."""
+        eps = sp.Dummy("s")
+        moves = {}
+        for atom in sp.sympify(expr).atoms(sp.Indexed):
+            if atom.base in rhs:
+                own = [self.free_index(ix) for ix in self.param_indices[atom.base]]
+                # Bound indices of the right-hand side renamed apart, so that an entry
+                # inside a reduction over one of them is not captured.
+                moved = fresh_bound(rhs[atom.base]).xreplace(dict(zip(own, atom.indices)))
+                moves[atom] = atom + eps * moved
+        change = sp.diff(sp.sympify(expr).xreplace(moves), eps).subs(eps, 0)
+        return _collapse(tidy_sums(change))
 
 
 def _collapse(expr: sp.Expr) -> sp.Expr:
@@ -167,30 +201,21 @@ def _height(expr) -> int:
     return max((len(s.limits) + _height(s.function) for s in expr.atoms(sp.Sum)), default=0)
 
 
-@dataclass
-class IndexedGradientFlow(DerivationDisplay):
-    r"""The gradient flow of an :class:`IndexedNetwork`: right-hand sides at the free
-    indices, conserved quantities of declared symmetries, the derivation's steps."""
+def fresh_bound(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with the index of every reduction renamed to a fresh integer symbol (so
+    that substituting into it captures nothing)."""
 
-    network: IndexedNetwork
-    rhs: dict  # IndexedBase -> rhs at its free indices
-    conserved: list
-    steps: list
-    reduced: object = None
+    def fresh(s: sp.Sum) -> sp.Expr:
+        renamed = {lim[0]: sp.Dummy(lim[0].name, integer=True) for lim in s.limits}
+        return sp.Sum(s.function.xreplace(renamed),
+                      *[(renamed[lim[0]], lim[1], lim[2]) for lim in s.limits])
 
-    @property
-    def state(self) -> tuple:
-        return self.network.params
+    return expr.replace(lambda e: isinstance(e, sp.Sum), fresh)
 
-    def equations(self) -> list:
-        """The flow as equations :math:`\\dot\\theta_{j\\ldots} = \\ldots`."""
-        t = sp.Symbol("t")
-        out = []
-        for b in self.state:
-            at = self.network.free_entry(b)
-            lhs = sp.Derivative(sp.Function(b.name)(t), t).subs(sp.Function(b.name)(t), at)
-            out.append(sp.Eq(lhs, self.rhs[b], evaluate=False))
-        return out
+
+#: The flow of an :class:`IndexedNetwork` is a :class:`~exactdyn.symbolic.flow.GradientFlow`
+#: (the old name, kept for code that imports it).
+IndexedGradientFlow = GradientFlow
 
 
 def gradient(network: IndexedNetwork, base: sp.IndexedBase) -> sp.Expr:
@@ -256,7 +281,7 @@ def noether_quantity(network: IndexedNetwork, action: dict) -> sp.Expr:
     return _collapse(tidy_sums(total / 2))
 
 
-def derive_indexed_flow(network: IndexedNetwork) -> IndexedGradientFlow:
+def derive_indexed_flow(network: IndexedNetwork) -> GradientFlow:
     """Differentiate the loss at free indices, collapse the deltas, prove the declared
     symmetries' conserved quantities (module docstring)."""
     steps = list(network.loss_steps)
@@ -269,7 +294,7 @@ def derive_indexed_flow(network: IndexedNetwork) -> IndexedGradientFlow:
             sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}_{{{free}}}"), rhs[base], evaluate=False),
             f"d{base.name}/dt = −η ∂L/∂{base.name} at free indices {free}; the derivative of "
             "each reduction gives Kronecker deltas, and Σ_x δ_xy g_x = g_y."))
-    flow = IndexedGradientFlow(network, rhs, [], steps)
+    flow = GradientFlow(network, rhs, [], steps)
     for sym in network.symmetries:
         change = loss_change(network, sym.action)
         invariant = canonical(change) == 0

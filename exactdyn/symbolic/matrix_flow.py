@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .flow import ConservedQuantity, DerivationStep
+from .flow import ConservedQuantity, DerivationStep, GradientFlow
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,36 @@ class MatrixNetwork:
     conserved: dict = field(default_factory=dict)
     observables: dict = field(default_factory=dict)
     citation: str = ""
+    #: The notation's name (:class:`~exactdyn.symbolic.flow.Notation`), which names the
+    #: lowering: ``"matrix"``, or ``"chain"`` for a product of a chain of matrices whose
+    #: flow is derived by its family (the deep linear network).
+    notation: str = "matrix"
+
+    def derive(self) -> GradientFlow:
+        """This network's gradient flow (:func:`derive_matrix_flow`)."""
+        return derive_matrix_flow(self)
+
+    def rate_of(self, base: sp.MatrixSymbol) -> sp.Expr:
+        r""":math:`\dot W`, the left-hand side of ``base``'s equation."""
+        return sp.Symbol(f"\\dot{{{base.name}}}")
+
+    def derivative_along(self, expr, rhs: dict):
+        r"""Derivative of a matrix (or scalar) expression along the flow ``rhs``: the
+        coefficient of :math:`\epsilon` in ``expr`` at :math:`W + \epsilon\dot W` (product
+        rule in matrix form), known-symmetric matrices untransposed."""
+        eps = sp.Symbol("epsilon")
+        moved = expr.xreplace({b: b + eps * rhs[b] for b in self.params})
+        d = first_order(moved, eps)
+        return simplify_matrix(_unsym(simplify_matrix(d), self.symmetric))
+
+    def directional_derivative(self, rhs: dict, directions: dict) -> dict:
+        """Jacobian-vector products: d rhs[b] along the state direction ``directions``."""
+        eps = sp.Symbol("epsilon")
+        out = {}
+        for b in self.params:
+            moved = rhs[b].xreplace({s: s + eps * directions[s] for s in self.params})
+            out[b] = factor_sides(simplify_matrix(first_order(moved, eps)))
+        return out
 
 
 def simplify_matrix(expr):
@@ -138,42 +168,12 @@ def first_order(expr, eps):
     return sp.Add(*out) if not isinstance(out[0], sp.MatrixExpr) else sp.MatAdd(*out).doit()
 
 
-@dataclass
-class MatrixGradientFlow:
-    r"""The gradient flow of a :class:`MatrixNetwork`, derived and proven."""
-
-    network: MatrixNetwork
-    rhs: dict  # MatrixSymbol -> matrix expression
-    conserved: list
-    steps: list
-    reduced: object = None
-
-    @property
-    def state(self) -> tuple:
-        return self.network.params
-
-    def equations(self) -> list:
-        return [sp.Eq(sp.Symbol(f"\\dot{{{b.name}}}"), self.rhs[b], evaluate=False)
-                for b in self.state]
-
-    def time_derivative(self, expr):
-        """Derivative of a matrix (or scalar) expression along this flow (chain rule)."""
-        eps = sp.Symbol("epsilon")
-        moved = expr.xreplace({b: b + eps * self.rhs[b] for b in self.state})
-        d = first_order(moved, eps)
-        return simplify_matrix(_unsym(simplify_matrix(d), self.network.symmetric))
-
-    def directional_derivative(self, directions: dict) -> dict:
-        """Jacobian-vector products: d rhs[b] along the state direction ``directions``."""
-        eps = sp.Symbol("epsilon")
-        out = {}
-        for b in self.state:
-            moved = self.rhs[b].xreplace({s: s + eps * directions[s] for s in self.state})
-            out[b] = factor_sides(simplify_matrix(first_order(moved, eps)))
-        return out
+#: The flow of a :class:`MatrixNetwork` is a :class:`~exactdyn.symbolic.flow.GradientFlow`
+#: (the old name, kept for code that imports it).
+MatrixGradientFlow = GradientFlow
 
 
-def derive_matrix_flow(network: MatrixNetwork) -> MatrixGradientFlow:
+def derive_matrix_flow(network: MatrixNetwork) -> GradientFlow:
     """Differentiate the loss in matrix form; prove the declared conserved matrices."""
     steps = list(network.loss_steps)
     rhs = {}
@@ -186,7 +186,7 @@ def derive_matrix_flow(network: MatrixNetwork) -> MatrixGradientFlow:
             sp.Eq(sp.Symbol(f"\\dot{{{W.name}}}"), rhs[W], evaluate=False),
             f"\\dot {W.name} = -\\eta\\,\\partial L/\\partial {W.name} by matrix calculus "
             "(d tr(A X B)/dX = A^T B^T), symmetric moment matrices untransposed."))
-    flow = MatrixGradientFlow(network, rhs, [], steps)
+    flow = GradientFlow(network, rhs, [], steps)
     for name, Q in network.conserved.items():
         dQ = flow.time_derivative(Q)
         proven = is_zero_matrix(dQ)

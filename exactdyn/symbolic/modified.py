@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .flow import DerivationStep, GradientFlow, SymbolicNetwork, derive_gradient_flow
-from .indexed_flow import IndexedGradientFlow, gradient, tidy_sums
+from .indexed_flow import gradient, tidy_sums
 from .sums import NEURON_INDEX, SUM_INDEX, collapse_deltas, is_zero, normalize
 
 #: The learning rate (step) of gradient descent.
@@ -128,13 +128,15 @@ def derive_modified_flow(flow) -> ModifiedFlow:
     """The modified flow of a derived gradient flow (indexed or matrix form), cached per
     flow object (flows are derived once per process and per family or user network; two
     user networks may share a name, so the name is no key)."""
+    derivation = _BY_NOTATION.get(flow.notation)
+    if derivation is None:
+        raise NotImplementedError(
+            f"the modified flow of a network in the {flow.notation!r} notation is not derived "
+            "symbolically; solve(model, t, lr=h) takes f - (h/2) f'f with f'f the complex-step "
+            "Jacobian-vector product of the lowered right-hand side (exact to rounding)")
     key = id(flow)
     if key not in _CACHE or _CACHE[key][0] is not flow:
-        if isinstance(flow, IndexedGradientFlow):
-            mod = _multi_index(flow)
-        else:
-            mod = _indexed(flow) if isinstance(flow, GradientFlow) else _matrix(flow)
-        _CACHE[key] = (flow, mod)
+        _CACHE[key] = (flow, derivation(flow))
     return _CACHE[key][1]
 
 
@@ -151,7 +153,7 @@ def _renamed_apart(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), one)
 
 
-def _multi_index(flow: IndexedGradientFlow) -> ModifiedFlow:
+def _multi_index(flow: GradientFlow) -> ModifiedFlow:
     """The modified flow of a network over several index kinds (module docstring)."""
     net = flow.network
     h = LR
@@ -265,6 +267,12 @@ def _matrix(flow) -> ModifiedFlow:
             "side along W -> W + ε f(W), product rule in matrix "
             "form."))
     return ModifiedFlow(flow, Lt, correction, None, steps, True, h)
+
+
+#: The modified flow's derivation for each notation of the network (the flow's
+#: ``notation``); networks over several index kinds have none (see the message above).
+_BY_NOTATION = {"indexed": _indexed, "multi_index": _multi_index, "matrix": _matrix,
+                "chain": _matrix}
 
 
 def _plain(expr, symmetric):

@@ -23,10 +23,14 @@ stays explicit:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sympy as sp
 
+from .flow import GradientFlow
+from .indexed_flow import fresh_bound
 from .sums import collapse_deltas
 
 #: Index symbols and their kinds: neurons (j free, k summed), samples (i), features
@@ -95,41 +99,98 @@ def gradient_steps(Ls: sp.Expr, params, collapse, loss_note: str, flow_note: str
 
 
 
-@dataclass
-class TwoLayerFlow:
-    """The derived flow: right-hand sides at free indices (a: j; W: j, r) and observables."""
+@dataclass(frozen=True)
+class ActivationNetwork:
+    r"""A network whose loss holds an abstract activation :math:`\sigma` (the two-layer
+    network, the CNN): one derivation serves every activation, and the right-hand sides,
+    at free indices, are lowered by the family's registered numerics (kinks included).
 
-    rhs: dict
+    ``params``: the parameter bases in state order; ``free``: each base -> its entry at
+    the free indices (``a[j]``, ``W[j, r]``); ``collapse``: how the Kronecker deltas of
+    the reductions collapse (which reductions stay, e.g. the sample one); ``loss_note``,
+    ``flow_note``: the derivation's justifications. Every rate is 1:
+    :math:`\dot\theta = -\partial L/\partial\theta`. Its notation
+    (:class:`~exactdyn.symbolic.flow.Notation`) is ``"activation"``.
+    """
+
+    name: str
+    params: tuple
+    free: dict
+    loss: sp.Expr
     observables: dict
-    steps: list = field(default_factory=list)
+    collapse: Callable
+    loss_note: str
+    flow_note: str
+    index_kinds: dict = field(default_factory=dict)
+    citation: str = ""
+
+    notation: ClassVar[str] = "activation"
 
     @property
-    def conserved(self) -> list:
-        """Conserved quantities hold for some activations only; each model proves its own
-        (``conservation_proven``)."""
-        return []
+    def rates(self) -> dict:
+        """Every rate is 1."""
+        return {b: sp.S.One for b in self.params}
 
-    def equations(self) -> list:
-        """The flow as equations :math:`\\dot\\theta = \\ldots` at the free indices."""
-        return [sp.Eq(sp.Symbol(f"\\dot{{{base.name}}}"), rhs, evaluate=False)
-                for base, rhs in self.rhs.items()]
+    @property
+    def hyper(self) -> dict:
+        return {"alpha": ALPHA}
 
+    @property
+    def forward(self) -> sp.Expr:
+        return self.observables["output"]
+
+    def derive(self) -> GradientFlow:
+        r""":math:`\dot\theta = -\partial L/\partial\theta` at the free indices, σ' named
+        ``dsigma`` (:func:`gradient_steps`); conserved quantities hold for some activations
+        only, so each model proves its own (``conservation_proven``)."""
+        rhs, steps = gradient_steps(self.loss, [(b, self.free[b]) for b in self.params],
+                                    self.collapse, self.loss_note, self.flow_note)
+        return GradientFlow(self, rhs, [], steps)
+
+    def rate_of(self, base: sp.IndexedBase) -> sp.Expr:
+        r""":math:`\dot\theta`, the left-hand side of ``base``'s equation (as the reports
+        print it)."""
+        return sp.Symbol(f"\\dot{{{base.name}}}")
+
+    def derivative_along(self, expr: sp.Expr, rhs: dict) -> sp.Expr:
+        r"""Derivative of ``expr`` along the flow ``rhs``: each entry of a parameter moved
+        by its right-hand side at that entry's indices, chain rule through the reductions
+        and σ, σ' (named ``dsigma``, ``d2sigma``)."""
+        eps = sp.Dummy("epsilon")
+        moved = {}
+        for x in sp.sympify(expr).atoms(sp.Indexed):
+            if x.base in rhs:
+                at = dict(zip(self.free[x.base].indices, x.indices))
+                moved[x] = x + eps * fresh_bound(rhs[x.base]).xreplace(at)
+        d = sp.diff(sp.sympify(expr).xreplace(moved), eps).subs(eps, 0)
+        return name_second_derivative(d)
+
+
+#: The two-layer network's flow is a :class:`~exactdyn.symbolic.flow.GradientFlow` of an
+#: :class:`ActivationNetwork` (the old name, kept for code that imports it).
+TwoLayerFlow = GradientFlow
 
 _FLOW: list = []
 
 
-def derive_two_layer_flow() -> TwoLayerFlow:
+def two_layer_network() -> ActivationNetwork:
+    """The two-layer network with an abstract activation (module docstring)."""
+    return ActivationNetwork(
+        name="two_layer", params=(A, W), free={A: A[J], W: W[J, R]}, loss=loss(),
+        observables={"output": output(I), "loss": loss()}, collapse=_collapse,
+        loss_note="Mean squared error over the n samples, f = (1/α) Σ_k a_k σ(w_k·x).",
+        flow_note="−∂L/∂θ; the derivative of the neuron and feature reductions gives "
+        "Kronecker deltas, Σ_k δ_jk g_k = g_j; the sample reduction stays explicit.",
+        index_kinds=INDEX_KINDS,
+        citation="Luo, Xu, Ma, Zhang, Phase diagram for two-layer ReLU neural networks at "
+        "infinite-width limit, JMLR 22 (2021) 71.")
+
+
+def derive_two_layer_flow() -> GradientFlow:
     """Differentiate :func:`loss` (derived once per process)."""
     if _FLOW:
         return _FLOW[0]
-    Ls = loss()
-    rhs, steps = gradient_steps(
-        Ls, ((A, A[J]), (W, W[J, R])), _collapse,
-        "Mean squared error over the n samples, f = (1/α) Σ_k a_k σ(w_k·x).",
-        "−∂L/∂θ; the derivative of the neuron and feature reductions gives Kronecker "
-        "deltas, Σ_k δ_jk g_k = g_j; the sample reduction stays explicit.")
-    obs = {"output": output(I), "loss": Ls}
-    flow = TwoLayerFlow(rhs, obs, steps)
+    flow = two_layer_network().derive()
     _FLOW.append(flow)
     return flow
 
@@ -254,7 +315,7 @@ class TwoLayerModified:
     flow (``definitions``); ``proven``: substituting the definitions into ``named`` gives
     ``correction`` exactly; ``steps``: the report's derivation."""
 
-    flow: TwoLayerFlow
+    flow: GradientFlow
     correction: dict
     named: dict
     definitions: dict
