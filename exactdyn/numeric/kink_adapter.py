@@ -58,8 +58,13 @@ def linear_slopes(plus, minus):
 
 
 def _elementwise(f):
+    """``f`` as an elementwise float64 map: a float64 result of the argument's shape as it
+    is (no ``broadcast_to``/``astype`` in the hot path), a constant broadcast."""
     def g(h):
-        return np.broadcast_to(f(h), np.shape(h)).astype(float, copy=False)
+        r = f(h)
+        if type(r) is np.ndarray and r.dtype == np.float64 and r.shape == np.shape(h):
+            return r
+        return np.broadcast_to(r, np.shape(h)).astype(float, copy=False)
     return g
 
 
