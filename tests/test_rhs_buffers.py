@@ -259,6 +259,19 @@ def test_complex_state_after_real_state_has_its_own_buffers():
     np.testing.assert_array_equal(low.rhs(0.0, y), real)
 
 
+def test_integer_state_then_float_state_get_their_own_buffers():
+    """The temporaries' dtype follows the state's (W2 W1 of integer matrices is integer):
+    buffers are kept per state dtype, so a float state after an integer one is exact."""
+    model = ed.LinearNet(3, 4, 2, sigma_yx=[[1.0, 0.5, 0.0], [0.0, 1.0, 0.3]], eta2=0.5)
+    low = ed.lower(model)
+    y = low.pack(model.initial_state())
+    y_int = np.arange(y.size) % 3 - 1
+    np.testing.assert_allclose(low.rhs(0.0, y_int), linearnet_hand(y_int.astype(float), model),
+                               rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(low.rhs(0.0, y), linearnet_hand(y, model), rtol=1e-13,
+                               atol=1e-14)
+
+
 def test_mpmath_path_runs_the_same_source_without_buffers():
     import mpmath
 

@@ -191,7 +191,8 @@ class LayerLoweredFlow(PackedFlow):
             self.write(out, self._rhs(*self.arguments(y)))
         else:
             # a new result every call (integrators keep it); the temporaries are buffers
-            self._rhs_out(*self.arguments(y), self.result_views(out), self._buffers.get())
+            self._rhs_out(*self.arguments(y), self.result_views(out),
+                          self._buffers.get(y.dtype.char))
         return out
 
     def output(self, y) -> np.ndarray:

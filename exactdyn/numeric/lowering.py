@@ -197,7 +197,7 @@ class LoweredFlow(PackedFlow):
             self._rhs(*[y[s] for s in slices], *self.param_values, [out[s] for s in slices])
         else:
             self._rhs(*[y[s] for s in slices], *self.param_values, [out[s] for s in slices],
-                      self._buffers.get(out.dtype.char))
+                      self._buffers.get(y.dtype.char))
         return out
 
     def jac(self, t, y):

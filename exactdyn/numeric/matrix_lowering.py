@@ -344,15 +344,16 @@ def _positive_first(terms: list) -> list:
 
 def _rhs_blocks(flow, source: CompiledExpressions) -> tuple:
     """``(blocks, buffers)`` of a matrix flow's generated rhs: each state matrix's
-    ``(slice, shape)`` in the packed vector, and the per-thread buffers of its temporaries
-    (None for a source without ``_b``)."""
+    ``(slice, shape)`` in the packed vector, and the buffers of its temporaries, per thread
+    and state dtype (None for a source without ``_b``)."""
     blocks = tuple((s, flow.shapes[n]) for n, s in flow.slices.items())
     return blocks, (ThreadBuffers() if "_b=None" in source.source else None)
 
 
 def _call_rhs(flow, y, values) -> np.ndarray:
     """The generated rhs of ``flow`` at the packed state ``y``: a new packed result (the
-    integrators keep it), the temporaries in this thread's buffers for ``y``'s dtype."""
+    integrators keep it), the temporaries in this thread's buffers for ``y``'s dtype (the
+    temporaries' dtypes follow it)."""
     # complex states too (complex-step derivatives of the rhs)
     out = np.empty(flow.size, dtype=y.dtype if y.dtype.kind == "c" else float)
     blocks = flow._blocks
@@ -361,7 +362,7 @@ def _call_rhs(flow, y, values) -> np.ndarray:
         flow._rhs(*[y[s].reshape(shape) for s, shape in blocks], *values, views)
     else:
         flow._rhs(*[y[s].reshape(shape) for s, shape in blocks], *values, views,
-                  flow._buffers.get(out.dtype.char))
+                  flow._buffers.get(y.dtype.char))
     return out
 
 

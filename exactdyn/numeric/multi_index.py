@@ -146,7 +146,7 @@ class MultiIndexLoweredFlow(PackedFlow):
             self._rhs(*self._split(y), *self.param_values, views)
         else:
             self._rhs(*self._split(y), *self.param_values, views,
-                      self._buffers.get(out.dtype.char))
+                      self._buffers.get(y.dtype.char))
         return out
 
     def rhs_mp(self, t, y, values=None):
