@@ -1,9 +1,9 @@
-"""The one-hidden-layer networks' generated right-hand sides, this tree against another, in
-one process.
+"""The generated right-hand sides, this tree against another, in one process.
 
-``bench_rhs_ratios.py`` times each tree in its own process against a hand-written rhs; on a
-machine loaded by other jobs (load 10+ on 2 cores) its ratios moved by ±50% even for code
-that did not change. Here both trees are imported into one process (the ``exactdyn``
+Every family's cases of ``bench_rhs_ratios.py`` (Linear1D, LinearNet, DeepLinear, the
+two-layer network, the CNN). ``bench_rhs_ratios.py`` times each tree in its own process
+against a hand-written rhs; on a machine loaded by other jobs (load 10+ on 2 cores) its
+wall-clock ratios moved by ±50% even for code that did not change. Here both trees are imported into one process (the ``exactdyn``
 modules of the first are dropped from ``sys.modules`` before the second is imported; the
 first tree's lowered flows keep working through their own module globals), checked equal
 to 1e-13, and timed in alternating blocks of at least 50 ms of **CPU time** (what the
@@ -46,6 +46,22 @@ def _cases(tree: str) -> dict:
     if not Path(ed.__file__).resolve().is_relative_to(Path(tree).resolve()):
         raise RuntimeError(f"imported {ed.__file__}, not the tree {tree}")
     cases = {}
+    for width in (8, 1000, 100_000):
+        model = ed.Linear1D(width=width, teacher=0.5, sigma_u=0.3, sigma_w=0.7, eta_w=0.5)
+        low = ed.lower(model)
+        cases[f"Linear1D width {width}"] = (low.rhs, low.pack(model.initial_state()))
+    for hidden in (4, 200):
+        model = ed.LinearNet(3, hidden, 2, sigma_yx=[[1.0, 0.5, 0.0], [0.0, 1.0, 0.3]],
+                             eta2=0.5)
+        low = ed.lower(model)
+        cases[f"LinearNet 3-{hidden}-2"] = (low.rhs, low.pack(model.initial_state()))
+    teacher = importlib.import_module("exactdyn.models.deep_linear").teacher_matrix(
+        [4.0, 2.0, 1.0], 3, 3)
+    for width in (10, 100, 300):
+        model = ed.DeepLinear.decoupled(3, width, teacher, mode_init=0.05)
+        low = ed.lower(model)
+        cases[f"DeepLinear depth 3 width {width}"] = (low.rhs,
+                                                      low.pack(model.initial_state()))
     for act in ("tanh", "relu"):
         for m, n in ((100, 20), (1000, 200)):
             model = ed.TwoLayer(m, "1d-sine", activation=act, n=n, beta1=1e-2, beta2=1e-2)

@@ -258,8 +258,10 @@ class Activation:
             else:
                 return (_by_sign(plus, minus, mods),
                         _by_sign(sp.diff(plus, X), sp.diff(minus, X), mods))
-        return (_elementwise(sp.lambdify(X, self.expr, modules=mods)),
-                _elementwise(sp.lambdify(X, self.derivative, modules=mods)))
+        return (_elementwise(sp.lambdify(X, self.expr, modules=mods),
+                             _may_overflow(self.expr)),
+                _elementwise(sp.lambdify(X, self.derivative, modules=mods),
+                             _may_overflow(self.derivative)))
 
     def numeric_second(self):
         r"""float64 callable :math:`\sigma''`, for the symbolically derived modified flow of
@@ -281,7 +283,8 @@ class Activation:
         if self.piecewise:
             plus, minus = self.branches()
             return _by_sign(sp.diff(plus, X, 2), sp.diff(minus, X, 2), mods)
-        return _elementwise(sp.lambdify(X, sp.diff(self.expr, X, 2), modules=mods))
+        second = sp.diff(self.expr, X, 2)
+        return _elementwise(sp.lambdify(X, second, modules=mods), _may_overflow(second))
 
 
 def _by_sign(plus: sp.Expr, minus: sp.Expr, mods):
@@ -305,10 +308,43 @@ def _by_sign(plus: sp.Expr, minus: sp.Expr, mods):
         fm(h), dtype=float)
 
 
-def _elementwise(f):
+#: Functions whose values are bounded, so that an expression built from them and x by
+#: sums, products and positive integer powers of them cannot overflow at a finite x.
+_BOUNDED = (sp.tanh, sp.erf, sp.sin, sp.cos, sp.atan)
+
+
+def _may_overflow(expr: sp.Expr) -> bool:
+    """False when ``expr`` is a sum of products of constants, x and positive integer powers
+    of bounded functions (tanh, 1 - tanh(x)², erf, ...): no float64 overflow at a finite
+    x. Otherwise (exp, cosh, x³, ...) it may overflow, and its numeric form silences
+    that warning (the integrator reports a non-finite state itself)."""
+    for f in expr.atoms(sp.Function):
+        if not isinstance(f, _BOUNDED):
+            return True
+    for p in expr.atoms(sp.Pow):
+        if not (isinstance(p.base, _BOUNDED) and p.exp.is_Integer and p.exp > 0):
+            return True
+    return False
+
+
+def _elementwise(f, may_overflow: bool = True):
+    """``f`` as an elementwise float64 map of arrays of any shape.
+
+    A result that is already a float64 array of the argument's shape is returned as it is
+    (the right-hand sides' hot path: no ``broadcast_to``, no ``astype``); a constant (the
+    derivative of a linear branch) is broadcast to the shape. ``np.errstate`` (a few µs a
+    call) only where ``f`` may overflow (:func:`_may_overflow`)."""
+    def shaped(r, h):
+        if type(r) is np.ndarray and r.dtype == np.float64 and r.shape == np.shape(h):
+            return r
+        return np.broadcast_to(r, np.shape(h)).astype(float, copy=False)
+
+    if not may_overflow:
+        return lambda h: shaped(f(h), h)
+
     def g(h):
         with np.errstate(over="ignore"):
-            return np.broadcast_to(f(h), np.shape(h)).astype(float, copy=False)
+            return shaped(f(h), h)
     return g
 
 

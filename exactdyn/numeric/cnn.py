@@ -82,9 +82,14 @@ class CNNLowerer(_Lowerer):
             spec = ",".join("".join(_LETTER[k] for k in lab) for _c, lab in arrays)
             spec += "->" + "".join(_LETTER[k] for k in out)
             code = f"np.einsum({spec!r}, {', '.join(c for c, _l in arrays)}, optimize=True)"
-        name, labels = self.emit(code, out)
+        # a contraction in canonical order writes its matrix product into a buffer
+        inplace = (lambda d: [f"{code[:-1]}, out={d})"]) if code.startswith("_contract(") \
+            else None
+        name, labels = self.emit(code, out, inplace)
         if scalars:
-            return self.emit("(" + " * ".join([c for c, _l in scalars] + [name]) + ")", labels)
+            factor = " * ".join(c for c, _l in scalars)
+            return self.emit(f"({factor} * {name})", labels,
+                             lambda d: [f"np.multiply(({factor}), {name}, out={d})"])
         return name, labels
 
     def _matmul(self, arrays, summed, out):
@@ -99,8 +104,9 @@ class CNNLowerer(_Lowerer):
             if set(pl) & set(rest_labels) != set(summed):
                 continue
             if len(rest) > 1:
-                prod = self.emit("(" + " * ".join(self.align(c, lab, rest_labels)
-                                                  for c, lab in rest) + ")", rest_labels)
+                aligned = [self.align(c, lab, rest_labels) for c, lab in rest]
+                prod = self.emit("(" + " * ".join(aligned) + ")", rest_labels,
+                                 self.product_into(None, aligned))
             else:
                 prod = rest[0]
             # Prefer the operand order whose result is already in canonical order.
@@ -120,13 +126,15 @@ class CNNLowerer(_Lowerer):
         return None
 
 
-def contract(A, B, axes_a, axes_b):
+def contract(A, B, axes_a, axes_b, out=None):
     r""":math:`\sum` over ``axes_a`` of A and ``axes_b`` of B, as one matrix product.
 
     Like :func:`numpy.tensordot` (result axes: A's free axes, then B's), but a block of
     summed axes at either end of an operand is flattened in place and transposed as a
     view, so the patch array and the n × P × M intermediates are never copied (tensordot
-    copies an operand whose summed axes lead)."""
+    copies an operand whose summed axes lead). ``out``: a C-contiguous array of the
+    result's shape to write the product into (a buffer of the generated right-hand side),
+    returned."""
     ka, kb = tuple(axes_a), tuple(axes_b)
     fa = [i for i in range(A.ndim) if i not in ka]
     fb = [i for i in range(B.ndim) if i not in kb]
@@ -145,6 +153,10 @@ def contract(A, B, axes_a, axes_b):
         B2 = B.reshape(-1, size).T
     else:
         B2 = B.transpose(list(kb) + fb).reshape(size, -1)
+    if out is not None:
+        # a reshape of a C-contiguous array is a view: the product lands in ``out``
+        np.matmul(A2, B2, out=out.reshape(A2.shape[0], B2.shape[1]))
+        return out
     return (A2 @ B2).reshape(tuple(A.shape[i] for i in fa) + tuple(B.shape[i] for i in fb))
 
 
@@ -171,6 +183,11 @@ def _derive_sources() -> dict:
     out["rhs"] = lower_indexed([sc.merge_sums(flow.rhs[sc.A]),
                                 sc.merge_sums(flow.rhs[sc.W])], arrays,
                                sc.INDEX_KINDS, funcs, "rhs", lowerer=CNNLowerer)
+    # the same, written into the caller's result with its temporaries in buffers
+    out["rhs_out"] = lower_indexed([sc.merge_sums(flow.rhs[sc.A]),
+                                    sc.merge_sums(flow.rhs[sc.W])], arrays,
+                                   sc.INDEX_KINDS, funcs, "rhs", lowerer=CNNLowerer,
+                                   into=True)
     # Per-(sample, position, channel) coefficient G_ikb of the kernel's flow,
     # dW_b/dt = sum_ik G_ikb X_ik (the derived summand divided by X[i, k, r]).
     rw = sc.merge_sums(flow.rhs[sc.W])

@@ -66,12 +66,64 @@ class _Lowerer:
         self.lines: list = []
         self.memo: dict = {}
 
-    def emit(self, code: str, labels: tuple):
+    #: Write array temporaries into the buffers ``_b`` (see :func:`lower_indexed`).
+    buffers = False
+
+    def emit(self, code: str, labels: tuple, inplace=None):
+        """The temporary computing ``code`` (axes ``labels``), emitted once per distinct code.
+
+        ``inplace``: a function of a destination name returning the lines that compute the
+        same value, in the same order of operations, with ufuncs writing ``out=`` it. With
+        :attr:`buffers`, an array temporary with such lines is kept in the buffer dict
+        ``_b`` between calls: the first call computes ``code`` and stores it, later calls
+        overwrite the stored array in place (the same shapes and dtypes, hence the same
+        numbers, every call of one lowered flow)."""
         if code not in self.memo:
             name = f"_t{len(self.memo)}"
             self.memo[code] = name
-            self.lines.append(f"    {name} = {code}")
+            if self.buffers and labels and inplace is not None:
+                key = len(self.memo) - 1
+                self.lines += [f"    {name} = _b.get({key})",
+                               f"    if {name} is None:",
+                               f"        {name} = _b[{key}] = {code}",
+                               "    else:"]
+                self.lines += [f"        {line}" for line in inplace(name)]
+            else:
+                self.lines.append(f"    {name} = {code}")
         return self.memo[code], labels
+
+    @staticmethod
+    def product_into(scalar, factors):
+        """``inplace`` lines (see :meth:`emit`) of ``scalar * f0 * f1 * ...`` evaluated left
+        to right as Python does (``scalar`` code or None, ``"-1"`` for a sign)."""
+        def lines(dest):
+            if scalar == "-1":
+                first = [f"np.negative({factors[0]}, out={dest})"]
+                rest = factors[1:]
+            elif scalar:
+                first = [f"np.multiply({scalar}, {factors[0]}, out={dest})"]
+                rest = factors[1:]
+            else:
+                first = [f"np.multiply({factors[0]}, {factors[1]}, out={dest})"]
+                rest = factors[2:]
+            return first + [f"np.multiply({dest}, {f}, out={dest})" for f in rest]
+        # a lone factor is no new array (it may be the caller's input): never a buffer
+        return lines if scalar or len(factors) > 1 else None
+
+    @staticmethod
+    def sum_into(terms):
+        """``inplace`` lines (see :meth:`emit`) of a sum of ``(negative, code)`` terms, left
+        to right as Python evaluates ``-t0 + t1 - t2``."""
+        def lines(dest):
+            (neg0, first), (neg1, second) = terms[0], terms[1]
+            if neg0:
+                out = [f"np.negative({first}, out={dest})",
+                       f"np.{'subtract' if neg1 else 'add'}({dest}, {second}, out={dest})"]
+            else:
+                out = [f"np.{'subtract' if neg1 else 'add'}({first}, {second}, out={dest})"]
+            return out + [f"np.{'subtract' if neg else 'add'}({dest}, {t}, out={dest})"
+                          for neg, t in terms[2:]]
+        return lines
 
     def canon(self, labels) -> tuple:
         return _canon(labels, self.order)
@@ -128,14 +180,18 @@ class _Lowerer:
             negative = coeff == -1 and rest != 1
             parts.append((negative,) + self.lower(rest if negative else a))
         target = self.canon(sum((p[2] for p in parts), ()))
-        return [(neg, self.align(c, lab, target)) for neg, c, lab in parts], target
+        terms = [(neg, self.align(c, lab, target)) for neg, c, lab in parts]
+        if len(terms) > 1 and terms[0][0] and not terms[1][0]:
+            # -a + b as b - a: one operation, the same number (IEEE addition commutes)
+            terms[:2] = terms[1::-1]
+        return terms, target
 
     def _add(self, e):
         terms, target = self._add_parts(e)
         code = ""
         for k, (negative, term) in enumerate(terms):
             code += (" - " if negative else " + ") + term if k else ("-" if negative else "") + term
-        return self.emit(f"({code})", target)
+        return self.emit(f"({code})", target, self.sum_into(terms))
 
     def _mul_parts(self, e):
         """``(scalar, factors, target)``: the product of the scalar factors (code or None;
@@ -157,11 +213,13 @@ class _Lowerer:
     def _mul(self, e):
         # The scalar factors first: they multiply each other once, then the arrays.
         scalar, factors, target = self._mul_parts(e)
+        inplace = self.product_into(scalar, factors) if factors else None
         if scalar == "-1" and factors:
-            return self.emit("(-" + " * ".join(factors) + ")", target)
+            return self.emit("(-" + " * ".join(factors) + ")", target, inplace)
         if not factors and scalar.startswith("("):
             return self.emit(scalar, target)
-        return self.emit("(" + " * ".join(([scalar] if scalar else []) + factors) + ")", target)
+        return self.emit("(" + " * ".join(([scalar] if scalar else []) + factors) + ")", target,
+                         inplace)
 
     def lower_into(self, e, dest: str, labels: tuple | None = None):
         """Emit code that writes ``e`` into the array ``dest`` (``out=`` of the last
@@ -254,10 +312,12 @@ class _Lowerer:
                 rest = [arrays[q] for q in range(len(arrays)) if q != pick]
                 rest_labels = self.canon(sum((lab for _c, lab in rest), ()))
                 if set(rest_labels) & set(arrays[pick][1]) == {kind} and len(rest_labels) <= 2:
-                    prod = self.emit("(" + " * ".join(self.align(c, lab, rest_labels)
-                                                      for c, lab in rest) + ")", rest_labels)
+                    aligned = [self.align(c, lab, rest_labels) for c, lab in rest]
+                    prod = self.emit("(" + " * ".join(aligned) + ")", rest_labels,
+                                     self.product_into(None, aligned))
                     arrays = [prod, arrays[pick]]
                     break
+        inplace = None
         if len(arrays) == 2 and arrays[0][1] == arrays[1][1] == (TIME, kind):
             code = f"_bdot({arrays[0][0]}, {arrays[1][0]})"
         elif len(arrays) == 2 and all(len(lab) <= 2 for _c, lab in arrays) and \
@@ -267,6 +327,9 @@ class _Lowerer:
             right = cb if lb[0] == kind else f"{cb}.T"
             got = tuple(k for k in la if k != kind) + tuple(k for k in lb if k != kind)
             code = f"({left} @ {right})" + (".T" if got != out else "")
+            # the stored temporary of a transposed product is the transpose of its buffer
+            dest = "{}.T" if got != out else "{}"
+            inplace = (lambda d: [f"np.matmul({left}, {right}, out={dest.format(d)})"])
         elif len(arrays) == 1:
             (ca, la), = arrays
             code = f"np.sum({ca}, axis={la.index(kind)})"
@@ -275,9 +338,12 @@ class _Lowerer:
             spec += "->" + "".join(self.letters[k] for k in out)
             code = (f"np.einsum({spec!r}, {', '.join(c for c, _l in arrays)}, "
                     "optimize=True)")
-        name, labels = self.emit(code, out)
+        name, labels = self.emit(code, out, inplace)
         if scalars:
-            return self.emit("(" + " * ".join([c for c, _l in scalars] + [name]) + ")", labels)
+            factor = " * ".join(c for c, _l in scalars)
+            # (s0 * s1 * name) multiplies the scalars first, then the array: the same here
+            return self.emit(f"({factor} * {name})", labels,
+                             lambda d: [f"np.multiply(({factor}), {name}, out={d})"])
         return name, labels
 
 
@@ -294,11 +360,20 @@ def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None, *, p
     feature, or ``order``. ``sizes``, ``batched``: see :class:`_Lowerer`. ``prologue``:
     ``(symbol, code)`` pairs defining symbols (a width) from the arrays, emitted when used.
     With ``into``, the function takes a last argument ``_out``, a sequence of arrays (views
-    of the caller's result) that it writes each expression into and returns;
-    ``into_labels``: the axes of each of those arrays (see :meth:`_Lowerer.lower_into`).
+    of the caller's result) that it writes each expression into and returns
+    (``into_labels``: the axes of each of those arrays, see :meth:`_Lowerer.lower_into`), and an
+    optional one after it, ``_b``: a dict of buffers that the array temporaries (products,
+    sums, matrix products) are written into, allocated by the first call that passes the
+    dict and overwritten by every later one (ufuncs with ``out=``; the same operations in the
+    same order, so the same numbers as without). Without ``_b`` (mpmath callers, one-off
+    calls) every temporary is a new array, as before. One dict serves one caller at a time
+    and one set of argument shapes and dtypes: the caller keeps one per thread and dtype
+    (:class:`~exactdyn.numeric.buffers.ThreadBuffers`). The results live in ``_out``, never in
+    a buffer, so nothing a caller keeps is overwritten by a later call.
     """
     low = (lowerer or _Lowerer)(kinds, functions, sizes=sizes, batched=frozenset(batched),
                                 order=order)
+    low.buffers = into
     if into:
         for k, e in enumerate(exprs):
             low.lower_into(e, f"_out[{k}]", None if into_labels is None else into_labels[k])
@@ -313,7 +388,10 @@ def lower_indexed(exprs, arrays, kinds, functions, func_name, lowerer=None, *, p
                         - {b.name for b in arrays} - {str(s) for s in defined})
     args = tuple(b.name for b in arrays) + tuple(str(p) for p in params) + \
         (("_out",) if into else ())
-    lines = [f"def {func_name}({', '.join(args)}):"]
+    buffered = any(line.startswith("    _t") and "= _b.get(" in line for line in low.lines)
+    lines = [f"def {func_name}({', '.join(args + (('_b=None',) if buffered else ()))}):"]
+    if buffered:
+        lines.append("    _b = {} if _b is None else _b")
     lines += [f"    {sym} = {code}" for sym, code in defined.items()]
     lines += low.lines
     lines.append(f"    return ({', '.join(c for c, _l in outs)},)")

@@ -58,8 +58,13 @@ def linear_slopes(plus, minus):
 
 
 def _elementwise(f):
+    """``f`` as an elementwise float64 map: a float64 result of the argument's shape as it
+    is (no ``broadcast_to``/``astype`` in the hot path), a constant broadcast."""
     def g(h):
-        return np.broadcast_to(f(h), np.shape(h)).astype(float, copy=False)
+        r = f(h)
+        if type(r) is np.ndarray and r.dtype == np.float64 and r.shape == np.shape(h):
+            return r
+        return np.broadcast_to(r, np.shape(h)).astype(float, copy=False)
     return g
 
 
@@ -203,13 +208,24 @@ class KinkAdapter:
         from one pass when the flow has the ``rhs_jump`` source."""
         flow = self.flow
         sig, dsig, djump = self._pattern_activation(state)
-        rhs = flow.generated("rhs", {"_sigma": sig, "_dsigma": dsig})
         coef = flow.generated("coef", {"_sigma": sig, "_dsigma": djump})
+        if "rhs_out" in flow.source_roles:
+            # written into a new result, the temporaries in buffers of this pattern's own
+            # (a KinkState, hence these functions, serves one integration in one thread)
+            rhs_out = flow.generated("rhs_out", {"_sigma": sig, "_dsigma": dsig})
+            buffers: dict = {}
 
-        def frozen(y):
-            out = np.empty(self.size)
-            flow.write(out, rhs(*flow.arguments(y)))
-            return out, self.unit_rows(out)
+            def frozen(y):
+                out = np.empty(self.size)
+                rhs_out(*flow.arguments(y), flow.result_views(out), buffers)
+                return out, self.unit_rows(out)
+        else:
+            rhs = flow.generated("rhs", {"_sigma": sig, "_dsigma": dsig})
+
+            def frozen(y):
+                out = np.empty(self.size)
+                flow.write(out, rhs(*flow.arguments(y)))
+                return out, self.unit_rows(out)
 
         def jump(y):
             return self._h_as_units(coef(*flow.arguments(y))[0])

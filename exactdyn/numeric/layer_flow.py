@@ -5,7 +5,7 @@ Such a network has output :math:`f(x_i) = \frac1\alpha\sum_{k\beta}a_{k\beta}\si
 :math:`h_{ik\beta} = w_\beta\cdot x_{ik}` (one position per sample for the fully connected
 network, the patches for the CNN) and the mean squared loss. Its family derives the flow in
 sympy and prints it with the indexed printer (:func:`exactdyn.numeric.indexed.lower_indexed`:
-the sources ``rhs``, ``obs``, ``coef`` and optionally ``rhs_jump``, in
+the sources ``rhs``, ``obs``, ``coef`` and optionally ``rhs_jump`` and ``rhs_out``, in
 :mod:`exactdyn.numeric.twolayer` and :mod:`exactdyn.numeric.cnn`), declares its
 preactivations (:meth:`model.kinked_preactivation`,
 :class:`~exactdyn.models.base.KinkedPreactivation`) and registers a :class:`LayerNumerics`
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..trajectory import Trajectory
+from .buffers import ThreadBuffers
 from .codegen import PackedFlow
 from .registry import cached_lowering, register_numeric
 
@@ -43,7 +44,9 @@ class LayerNumerics:
     ----------
     sources : callable() -> dict
         The generated sources by role (``rhs``, ``obs``, ``coef``, optionally
-        ``rhs_jump``; :class:`~exactdyn.numeric.codegen.CompiledExpressions`).
+        ``rhs_jump`` and ``rhs_out``, the rhs printed with ``into``: written into the
+        caller's result, its temporaries in buffers;
+        :class:`~exactdyn.numeric.codegen.CompiledExpressions`).
     extra_observables : callable(flow, states) -> dict
         Observables besides ``loss`` and ``output`` on states (time first).
     max_kinks : int
@@ -135,6 +138,10 @@ class LayerLoweredFlow(PackedFlow):
         sig, dsig = declared.activation.numeric()
         self._plain = {"_sigma": sig, "_dsigma": dsig}
         self._rhs = self.generated("rhs", self._plain)
+        # the rhs writing into the packed result, its temporaries kept in per-thread buffers
+        # (a family without that source: the allocating one, copied in)
+        self._rhs_out = self.generated("rhs_out", self._plain) if "rhs_out" in src else None
+        self._buffers = ThreadBuffers()
         self._obs = self.generated("obs", self._plain)
         self.kinks = bool(declared.activation.piecewise)
         self.kink = None
@@ -153,6 +160,11 @@ class LayerLoweredFlow(PackedFlow):
         (views in the declared shapes), then ``data`` (default :attr:`data`)."""
         return [y[s].reshape(shape) for s, shape in self._args] + list(
             self.data if data is None else data)
+
+    def result_views(self, out) -> list:
+        """Views of the packed vector ``out`` in the shapes of the generated code's results
+        (readout part, weights part): the ``_out`` of an ``rhs_out`` source."""
+        return [out[s].reshape(shape) for s, shape in self._args]
 
     def write(self, out, parts) -> None:
         """Write the generated code's results (readout part, weights part) into the packed
@@ -177,7 +189,12 @@ class LayerLoweredFlow(PackedFlow):
     def rhs(self, t, y):
         """The right-hand side (at a kink σ'(0) = σ₋'(0), 0 for ReLU), packed."""
         out = np.empty(self.size)
-        self.write(out, self._rhs(*self.arguments(y)))
+        if self._rhs_out is None:
+            self.write(out, self._rhs(*self.arguments(y)))
+        else:
+            # a new result every call (integrators keep it); the temporaries are buffers
+            self._rhs_out(*self.arguments(y), self.result_views(out),
+                          self._buffers.get(y.dtype.char))
         return out
 
     def output(self, y) -> np.ndarray:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
+from .buffers import ThreadBuffers
 from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, TIME, CompiledExpressions, PackedFlow
 
 # sympy, the symbolic layer and the printer (:mod:`.indexed`) are imported inside the
@@ -168,6 +169,8 @@ class LoweredFlow(PackedFlow):
                         "observables": obs_src.source}
         ns = NUMPY_NAMESPACE
         self._rhs = rhs_src.function(ns)
+        # a source with array temporaries keeps them in buffers between calls
+        self._buffers = ThreadBuffers() if "_b=None" in rhs_src.source else None
         self._jac = jac_src.function(ns)
         self._obs = obs_src.function(ns)
         mns = MPMATH_NAMESPACE
@@ -189,8 +192,12 @@ class LoweredFlow(PackedFlow):
         # The generated code writes each block into its slice of the result (out=).
         # complex states too (complex-step derivatives of the rhs)
         out = np.empty(self.size, dtype=y.dtype if y.dtype.kind == "c" else float)
-        self._rhs(*(y[s] for s in self._slice_list), *self.param_values,
-                  [out[s] for s in self._slice_list])
+        slices = self._slice_list
+        if self._buffers is None:
+            self._rhs(*[y[s] for s in slices], *self.param_values, [out[s] for s in slices])
+        else:
+            self._rhs(*[y[s] for s in slices], *self.param_values, [out[s] for s in slices],
+                      self._buffers.get(y.dtype.char))
         return out
 
     def jac(self, t, y):

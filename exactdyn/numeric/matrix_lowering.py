@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
+from .buffers import ThreadBuffers
 from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
 from .lowering import named_values
 
@@ -72,10 +73,59 @@ class _MatrixCoder:
 
         return tuple(int(sp.sympify(n).xreplace(self.sizes)) for n in e.shape)
 
-    def _tmp(self, code):
+    #: Keep matrix temporaries in the buffer dict ``_b`` (see :func:`lower_matrix`).
+    buffers = False
+    #: How a transpose is printed: ``_T`` (last two axes, batched observables) or, for a
+    #: right-hand side of one state, the attribute ``.T`` (no Python call).
+    transpose = "_T({})"
+
+    def _tmp(self, code, inplace=None):
+        """A new temporary computing ``code``; with :attr:`buffers` and ``inplace`` (a
+        function of a destination name returning lines that compute the same numbers into
+        it with ``out=``), kept in ``_b`` between calls (first call: ``code``, stored)."""
         name = f"_m{next(self.count)}"
-        self.lines.append(f"    {name} = {code}")
+        if self.buffers and inplace is not None:
+            key = int(name[2:])
+            self.lines += [f"    {name} = _b.get({key})", f"    if {name} is None:",
+                           f"        {name} = _b[{key}] = {code}", "    else:"]
+            self.lines += [f"        {line}" for line in inplace(name)]
+        else:
+            self.lines.append(f"    {name} = {code}")
         return name
+
+    def _terms(self, e):
+        """``(negative, code)`` of the terms of a matrix sum: a term ``(-1) * A`` is
+        ``A`` subtracted (``B - A``, one operation, the same number as ``B + (-A)``)."""
+        import sympy as sp
+
+        terms = []
+        for a in e.args:
+            if isinstance(a, sp.MatMul):
+                coeff, mats = a.as_coeff_mmul()
+                if coeff == -1:
+                    mats = list(mats.args) if isinstance(mats, sp.MatMul) else [mats]
+                    terms.append((True, self._chain(mats)))
+                    continue
+            terms.append((False, self.emit(a)))
+        return _positive_first(terms)
+
+    @staticmethod
+    def _sum_code(terms) -> str:
+        code = ""
+        for k, (neg, c) in enumerate(terms):
+            code += (" - " if neg else " + ") + c if k else ("-" if neg else "") + c
+        return code
+
+    @staticmethod
+    def _sum_lines(terms, dest) -> list:
+        """Lines writing the sum of ``terms`` into ``dest``, left to right as Python
+        evaluates :meth:`_sum_code`."""
+        (neg0, first), (neg1, second) = terms[0], terms[1]
+        op = "subtract" if neg1 else "add"
+        lines = [f"np.negative({first}, out={dest})", f"np.{op}({dest}, {second}, out={dest})"] \
+            if neg0 else [f"np.{op}({first}, {second}, out={dest})"]
+        return lines + [f"np.{'subtract' if n else 'add'}({dest}, {c}, out={dest})"
+                        for n, c in terms[2:]]
 
     def scalar(self, e) -> str:
         """Code of a scalar expression (may contain traces of matrices)."""
@@ -103,19 +153,21 @@ class _MatrixCoder:
         if isinstance(e, sp.MatrixSymbol):
             return self.names[e]
         if isinstance(e, sp.Transpose):
-            return self._tmp(f"_T({self.emit(e.arg)})")
+            return self._tmp(self.transpose.format(self.emit(e.arg)))
         if isinstance(e, sp.Trace):
             return self._tmp(f"_tr({self.emit(e.arg)})")
         if isinstance(e, sp.MatAdd):
-            parts = [self.emit(a) for a in e.args]
-            return self._tmp(" + ".join(parts))
+            terms = self._terms(e)
+            return self._tmp(self._sum_code(terms), lambda d: self._sum_lines(terms, d))
         if isinstance(e, sp.MatMul):
             coeff, mats = e.as_coeff_mmul()
             mats = list(mats.args) if isinstance(mats, sp.MatMul) else [mats]
             chain = self._chain(mats)
             if coeff == 1:
                 return chain
-            return self._tmp(f"({self.scalar(coeff)}) * {chain}")
+            scalar = self.scalar(coeff)
+            return self._tmp(f"({scalar}) * {chain}",
+                             lambda d: [f"np.multiply(({scalar}), {chain}, out={d})"])
         if isinstance(e, sp.ZeroMatrix):
             return self._tmp(f"np.zeros({self.shape(e)})")
         if isinstance(e, sp.Identity):
@@ -160,14 +212,18 @@ class _MatrixCoder:
                 if key in self.memo:
                     return self.memo[key]
                 k = best[(i, j)][1]
-                name = self._tmp(f"_mm({build(i, k)}, {build(k + 1, j)})")
+                left, right = build(i, k), build(k + 1, j)
+                name = self._tmp(f"_mm({left}, {right})",
+                                 lambda d: [f"_mm({left}, {right}, out={d})"])
                 self.memo[key] = name
                 return name
 
             self.flops += cost(0, n - 1)
             code = build(0, n - 1)
         if scalars:
-            code = self._tmp(f"({self.scalar(sp.Mul(*scalars))}) * {code}")
+            scalar, chain = self.scalar(sp.Mul(*scalars)), code
+            code = self._tmp(f"({scalar}) * {chain}",
+                             lambda d: [f"np.multiply(({scalar}), {chain}, out={d})"])
         return code
 
 
@@ -184,9 +240,7 @@ class _MatrixCoder:
                 self.lines.append(f"    np.multiply({self.scalar(coeff)}, {chain}, out={dest})")
                 return
         if isinstance(e, sp.MatAdd):
-            parts = [self.emit(a) for a in e.args]
-            self.lines.append(f"    np.add({parts[0]}, {parts[1]}, out={dest})")
-            self.lines += [f"    np.add({dest}, {p}, out={dest})" for p in parts[2:]]
+            self.lines += [f"    {line}" for line in self._sum_lines(self._terms(e), dest)]
             return
         self.lines.append(f"    {dest}[...] = {self.emit(e)}")
 
@@ -197,12 +251,21 @@ def lower_matrix(exprs, state, params, sizes, func_name, into=False) -> Compiled
     ``sizes`` maps dimension symbols to the numbers that choose the chain orders (see
     :class:`_MatrixCoder`). With ``into`` the function takes a last argument ``_out``, a
     sequence of arrays (views of the caller's result, one per expression) that it writes
-    the matrix expressions into and returns.
+    the matrix expressions into and returns, and an optional one after it, ``_b``: a dict
+    in which it keeps its matrix temporaries (products, sums, scaled matrices) between
+    calls, as :func:`exactdyn.numeric.indexed.lower_indexed` does (the first call that
+    passes the dict allocates them; later calls write them with ``out=``, the same
+    operations in the same order).
     """
     import sympy as sp
 
     names = {s: s.name for s in list(state) + list(params)}
     coder = _MatrixCoder(sizes, names)
+    # a right-hand side (one state, written into the caller's result) keeps its matrix
+    # temporaries in buffers and transposes by attribute; observables may be batched
+    coder.buffers = into
+    if into:
+        coder.transpose = "{}.T"
     if into:
         for k, e in enumerate(exprs):
             coder.emit_into(e, f"_out[{k}]")
@@ -211,8 +274,10 @@ def lower_matrix(exprs, state, params, sizes, func_name, into=False) -> Compiled
         outs = [coder.emit(e) if isinstance(e, sp.MatrixExpr) else coder.scalar(e)
                 for e in exprs]
     args = [names[s] for s in list(state) + list(params)] + (["_out"] if into else [])
-    head = f"def {func_name}({', '.join(args)}):"
-    src = "\n".join([head, *coder.lines, f"    return ({', '.join(outs)},)"]) + "\n"
+    buffered = any("= _b.get(" in line for line in coder.lines)
+    head = f"def {func_name}({', '.join(args + (['_b=None'] if buffered else []))}):"
+    first = ["    _b = {} if _b is None else _b"] if buffered else []
+    src = "\n".join([head, *first, *coder.lines, f"    return ({', '.join(outs)},)"]) + "\n"
     return CompiledExpressions(src, tuple(args), func_name)
 
 
@@ -269,6 +334,38 @@ def _compile(flow, dims: dict) -> MatrixCompiled:
     return MatrixCompiled(params, rhs, jvp, params, names, obs_params, obs)
 
 
+def _positive_first(terms: list) -> list:
+    """``-a + b + ...`` as ``b - a + ...``: one subtraction instead of a negation and an
+    addition, and the same number (IEEE addition commutes; the rest keeps its order)."""
+    if len(terms) > 1 and terms[0][0] and not terms[1][0]:
+        return [terms[1], terms[0]] + terms[2:]
+    return terms
+
+
+def _rhs_blocks(flow, source: CompiledExpressions) -> tuple:
+    """``(blocks, buffers)`` of a matrix flow's generated rhs: each state matrix's
+    ``(slice, shape)`` in the packed vector, and the buffers of its temporaries, per thread
+    and state dtype (None for a source without ``_b``)."""
+    blocks = tuple((s, flow.shapes[n]) for n, s in flow.slices.items())
+    return blocks, (ThreadBuffers() if "_b=None" in source.source else None)
+
+
+def _call_rhs(flow, y, values) -> np.ndarray:
+    """The generated rhs of ``flow`` at the packed state ``y``: a new packed result (the
+    integrators keep it), the temporaries in this thread's buffers for ``y``'s dtype (the
+    temporaries' dtypes follow it)."""
+    # complex states too (complex-step derivatives of the rhs)
+    out = np.empty(flow.size, dtype=y.dtype if y.dtype.kind == "c" else float)
+    blocks = flow._blocks
+    views = [out[s].reshape(shape) for s, shape in blocks]
+    if flow._buffers is None:
+        flow._rhs(*[y[s].reshape(shape) for s, shape in blocks], *values, views)
+    else:
+        flow._rhs(*[y[s].reshape(shape) for s, shape in blocks], *values, views,
+                  flow._buffers.get(y.dtype.char))
+    return out
+
+
 class MatrixLoweredFlow(PackedFlow):
     r"""Numeric callables of a matrix gradient flow, for one model instance.
 
@@ -304,6 +401,7 @@ class MatrixLoweredFlow(PackedFlow):
         self.sources = {"rhs": c.rhs.source, "jac": c.jvp.source, "observables": c.obs.source}
         ns, mns = MATRIX_NS, MATRIX_MP_NS
         self._rhs = c.rhs.function(ns)
+        self._blocks, self._buffers = _rhs_blocks(self, c.rhs)
         self._jvp = c.jvp.function(ns)
         self._obs = c.obs.function(ns)
         self._rhs_mp = c.rhs.function(mns)
@@ -333,10 +431,7 @@ class MatrixLoweredFlow(PackedFlow):
         return [out[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
 
     def rhs(self, t, y):
-        # complex states too (complex-step derivatives of the rhs)
-        out = np.empty(self.size, dtype=y.dtype if y.dtype.kind == "c" else float)
-        self._rhs(*self._split(y), *self.param_values, self._views(out))
-        return out
+        return _call_rhs(self, y, self.param_values)
 
     def jac(self, t, y):
         """The exact Jacobian: generated Jacobian-vector products on the unit basis."""
@@ -448,6 +543,7 @@ class ChainLoweredFlow(PackedFlow):
         rhs, obs, self.observable_names, cons = c.rhs, c.obs, c.obs_names, c.cons
         self.sources = {"rhs": rhs.source, "observables": obs.source}
         self._rhs = rhs.function(MATRIX_NS)
+        self._blocks, self._buffers = _rhs_blocks(self, rhs)
         self._obs = obs.function(MATRIX_NS)
         self._cons = cons.function(MATRIX_NS) if cons is not None else None
         self._rhs_mp = rhs.function(MATRIX_MP_NS)
@@ -482,12 +578,7 @@ class ChainLoweredFlow(PackedFlow):
                                for n in self.state_names])
 
     def rhs(self, t, y):
-        mats = [y[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
-        # complex states too (complex-step derivatives of the rhs)
-        out = np.empty(self.size, dtype=y.dtype if y.dtype.kind == "c" else float)
-        self._rhs(*mats, *self.hyper_values,
-                  [out[s].reshape(self.shapes[n]) for n, s in self.slices.items()])
-        return out
+        return _call_rhs(self, y, self.hyper_values)
 
     def rhs_mp(self, t, y, values=None):
         """The right-hand side on an object array of ``mpmath.mpf`` (the generated code is

@@ -27,6 +27,7 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic.sums import NEURON_INDEX
+from .buffers import ThreadBuffers
 from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
 from .indexed import TIME, _Lowerer, lower_indexed
 
@@ -131,6 +132,8 @@ class MultiIndexLoweredFlow(PackedFlow):
         self._each_values = [self._arguments(e, scalars) for e in c.each]
         ns, mns = NUMPY_NAMESPACE, MPMATH_NAMESPACE
         self._rhs, self._rhs_mp = c.rhs.function(ns), c.rhs.function(mns)
+        # a source with array temporaries keeps them in buffers between calls
+        self._buffers = ThreadBuffers() if "_b=None" in c.rhs.source else None
         self._obs, self._obs_mp = c.obs.function(ns), c.obs.function(mns)
         self._obs_mp_each = [e.function(mns) for e in c.each]
 
@@ -144,8 +147,12 @@ class MultiIndexLoweredFlow(PackedFlow):
 
     def rhs(self, t, y):
         out = np.empty(self.size, dtype=y.dtype if y.dtype.kind == "c" else float)
-        self._rhs(*self._split(y), *self.param_values,
-                  [out[s].reshape(self.shapes[n]) for n, s in self.slices.items()])
+        views = [out[s].reshape(self.shapes[n]) for n, s in self.slices.items()]
+        if self._buffers is None:
+            self._rhs(*self._split(y), *self.param_values, views)
+        else:
+            self._rhs(*self._split(y), *self.param_values, views,
+                      self._buffers.get(y.dtype.char))
         return out
 
     def rhs_mp(self, t, y, values=None):

@@ -131,6 +131,9 @@ def _derive_sources() -> dict:
     funcs = {st.SIGMA: "_sigma", st.DSIGMA: "_dsigma"}
     out["rhs"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W]], arrays,
                                st.INDEX_KINDS, funcs, "rhs")
+    # the same, written into the caller's result with its temporaries in buffers
+    out["rhs_out"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W]], arrays,
+                                   st.INDEX_KINDS, funcs, "rhs", into=True)
     # Per-sample coefficient g_ji of the input-weight flow, dW_j/dt = sum_i g_ji x_i
     # (the derived summand divided by X[i, r]); used for Filippov sliding.
     (sw,) = [f for f in sp.Mul.make_args(flow.rhs[st.W]) if isinstance(f, sp.Sum)]
