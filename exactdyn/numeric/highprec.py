@@ -44,8 +44,9 @@ import numpy as np
 
 from .. import _mp
 from ..errors import IntegrationError
-from .matrix_taylor import FixedPointMatrixEngine
-from .taylor import FixedPointEngine, TaylorEngine, compile_flow, is_polynomial
+from .matrix_taylor import FixedPointMatrixEngine, NativeFloatMatrixEngine
+from .taylor import (FixedPointEngine, NativeFloatEngine, TaylorEngine, compile_flow,
+                     is_polynomial, native_to_mpfr, to_native)
 
 #: Extra binary digits carried beyond the requested precision (about 12 decimal digits).
 GUARD_BITS = 40
@@ -55,6 +56,29 @@ GUARD_BITS = 40
 LOCAL_TOL_FACTOR = 1e3
 #: Give up after this many steps.
 MAX_STEPS = 1_000_000
+
+
+#: Binary digits a native float type must carry beyond ``ceil(precision * log2(10))``
+#: for :func:`native_float_dtype` to choose it (about 3 decimal digits: the rounding of
+#: tens of steps of a few tens of orders each stays below the last requested digit;
+#: measured in tests/test_highprec_native.py against references at twice the digits).
+NATIVE_GUARD_BITS = 10
+
+
+def native_float_dtype(precision: int):
+    """The numpy float type that holds ``precision`` digits at numpy speed, or ``None``.
+
+    ``np.longdouble`` when its mantissa, as measured by ``np.finfo`` (64 bits on x86-64
+    Linux, 53 where it is a plain double, 113 where it is IEEE quad), has room for
+    ``ceil(precision * log2(10))`` bits plus :data:`NATIVE_GUARD_BITS`; else ``None``
+    (the ``mpz``/``mpfr`` engines). Decided from the measured type, never from the
+    platform's name.
+    """
+    dtype = np.dtype(np.longdouble)
+    mantissa = np.finfo(dtype).nmant + 1
+    if mantissa >= math.ceil(precision * math.log2(10)) + NATIVE_GUARD_BITS:
+        return dtype
+    return None
 
 
 def working_bits(precision: int) -> int:
@@ -222,17 +246,29 @@ def _check_step(steps, h, t, t_end, bits) -> None:
 
 
 def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "auto"):
-    """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``
-    (``engine`` "fixed" or "mpfr" forces one, for tests)."""
+    """Method "taylor": for polynomial flows the native float engine where
+    :func:`native_float_dtype` finds a type with the bits, else the fixed-point one;
+    ``mpfr`` for the others (``engine`` "native", "fixed" or "mpfr" forces one, for
+    tests and benchmarks; "native" raises ``ValueError`` where no type has the bits)."""
+    if engine not in ("auto", "native", "fixed", "mpfr"):
+        raise ValueError(f"engine must be 'auto', 'native', 'fixed' or 'mpfr', got {engine!r}")
     bits = working_bits(precision)
     order = int(math.ceil(-0.5 * (log_tol - math.log(LOCAL_TOL_FACTOR)))) + 1
     order = max(order, 4)
+    native = native_float_dtype(precision) if engine in ("auto", "native") else None
+    if engine == "native" and native is None:
+        raise ValueError(f"engine 'native': np.longdouble has {np.finfo(np.longdouble).nmant + 1} "
+                         f"mantissa bits, too few for precision={precision} digits plus "
+                         f"{NATIVE_GUARD_BITS} guard bits")
     if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form (all polynomial)
         with gmpy2.context(gmpy2.get_context(), precision=bits):
             # Matrix flows are polynomial; a multi-index one may not be, and then its
             # engine is mpfr whatever was asked.
-            eng = lowered.taylor_engine(order, fixed_point=engine != "mpfr")
-            if isinstance(eng, (FixedPointEngine, FixedPointMatrixEngine)):
+            eng = lowered.taylor_engine(order, fixed_point=engine != "mpfr",
+                                        native_dtype=native)
+            if isinstance(eng, (NativeFloatEngine, NativeFloatMatrixEngine)):
+                rows, stats = _taylor_loop_native(eng, y0, times, order, bits)
+            elif isinstance(eng, (FixedPointEngine, FixedPointMatrixEngine)):
                 rows, stats = _taylor_loop_fixed(None, y0, times, order, bits, engine=eng)
             else:
                 rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits, engine=eng)
@@ -243,7 +279,10 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "aut
                   zip(lowered.param_symbols, lowered.param_values, strict=True)}
         slices = [lowered.slices[b.name] for b in lowered.flow.network.params]
         program = compile_flow(lowered.flow, values, lowered.model.width, slices)
-        if engine == "fixed" or (engine == "auto" and is_polynomial(program)):
+        if native is not None and is_polynomial(program):
+            rows, stats = _taylor_loop_native(NativeFloatEngine(program, order, native), y0,
+                                              times, order, bits)
+        elif engine == "fixed" or (engine != "mpfr" and is_polynomial(program)):
             rows, stats = _taylor_loop_fixed(program, y0, times, order, bits)
         else:
             rows, stats = _taylor_loop_mpfr(program, y0, times, order, bits)
@@ -327,6 +366,68 @@ def _taylor_loop_fixed(program, y0, times, order, bits, engine=None):
         # Next time unit: the power of two at or above 1.25 h (the steps grow slowly).
         tau_exp = math.ceil(math.log2(float(h) * 1.25)) if float(h) > 0 else tau_exp
     return rows, {"steps": steps, "recomputed": recomputed}
+
+
+def _taylor_loop_native(engine, y0, times, order, bits):
+    r"""Jorba-Zou stepping on native-float coefficients (:class:`NativeFloatEngine`,
+    :class:`NativeFloatMatrixEngine`).
+
+    The step control is that of the ``mpfr`` loop (:func:`jorba_zou_step`, relative to
+    :math:`\|x_0\|_\infty`). Time is kept in ``mpfr`` of ``bits`` digits and each step
+    :math:`h` is a float64 number, so :math:`t + h` is rounded at the working precision
+    and the time carries none of the native type's rounding; states and coefficients are
+    in the engine's ``dtype``.
+    Outputs are converted to ``mpfr`` exactly (:func:`native_to_mpfr`).
+    """
+    dtype = engine.dtype
+    y = np.array([to_native(v, dtype) for v in y0], dtype=dtype)
+    t = gmpy2.mpfr(0)
+    t_out = [gmpy2.mpfr(float(x)) for x in times]
+    rows = [None] * len(times)
+    n_out = 0
+
+    def as_mpfr(arr):
+        return np.array([native_to_mpfr(v) for v in arr], dtype=object)
+
+    while n_out < len(times) and t_out[n_out] == 0:
+        rows[n_out] = as_mpfr(y)
+        n_out += 1
+    steps = 0
+    t_end = t_out[-1]
+    inv_m = (1.0 / (order - 1), 1.0 / order)
+    safety = 2 + 0.7 / (order - 1)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        while n_out < len(times):
+            coeffs = engine.coefficients(y)
+            if not np.isfinite(coeffs).all():
+                raise IntegrationError("the Taylor coefficients stopped being finite "
+                                       f"(overflow of {dtype.name})", t_reached=float(t))
+            scale = np.max(np.abs(y))
+            log_scale = float(np.log(scale)) if scale != 0 else 0.0
+            logs = []
+            for m, w in zip((order - 1, order), inv_m, strict=True):
+                nm = np.max(np.abs(coeffs[m]))
+                if nm != 0:
+                    logs.append((log_scale - float(np.log(nm))) * w)
+            h = math.exp(min(logs) - safety) if logs else math.inf
+            if t + h >= t_end:
+                h_mp, last = t_end - t, True
+            else:
+                h_mp, last = gmpy2.mpfr(h), False
+            _check_step(steps, h_mp, t, t_end, bits)
+            t_next = t + h_mp
+            while n_out < len(times) and t_out[n_out] <= t_next:
+                rows[n_out] = as_mpfr(_horner(coeffs, to_native(t_out[n_out] - t, dtype)))
+                n_out += 1
+            steps += 1
+            if last:
+                break
+            y = _horner(coeffs, dtype.type(h))
+            t = t_next
+            if not np.isfinite(y).all():
+                raise IntegrationError(f"the state stopped being finite (overflow of "
+                                       f"{dtype.name})", t_reached=float(t))
+    return rows, {"steps": steps, "engine": dtype.name}
 
 
 def _horner_fixed(coeffs, s_fx, F):
