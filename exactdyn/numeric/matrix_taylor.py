@@ -537,10 +537,13 @@ class NativeFloatMatrixEngine(MatrixTaylorEngine):
         self.sweep = [i for i, nd in enumerate(self.nodes)
                       if not nd.const and nd.kind not in ("var", "T")]
 
-    def coefficients(self, y) -> np.ndarray:
-        """All :math:`N + 1` Taylor coefficients of the packed state at ``y`` (an array
-        of the engine's ``dtype``); returns the internal ``(N + 1, size)`` array
-        (overwritten next call)."""
+    def coefficients(self, y, tau_exp: int = 0) -> np.ndarray:
+        r"""All :math:`N + 1` Taylor coefficients of the packed state at ``y`` (an array
+        of the engine's ``dtype``) in the normalized time :math:`s = (t - t_0)/\tau`,
+        :math:`\tau = 2^{\text{tau\_exp}}` (as for
+        :meth:`~exactdyn.numeric.taylor.NativeFloatEngine.coefficients`); returns the
+        internal ``(N + 1, size)`` array (overwritten next call)."""
+        divisors = np.ldexp(np.arange(1, self.order + 1, dtype=self.dtype), -tau_exp)
         st = self.state
         st[0] = y
         nodes, series, native = self.nodes, self.series, self.native
@@ -574,5 +577,5 @@ class NativeFloatMatrixEngine(MatrixTaylorEngine):
                     v = native[o] if k == 0 else 0
                 else:
                     v = series[o][k]
-                st[k + 1, sl] = (np.asarray(v) / (k + 1)).reshape(-1) if np.ndim(v) else v
+                st[k + 1, sl] = (np.asarray(v) / divisors[k]).reshape(-1) if np.ndim(v) else v
         return st

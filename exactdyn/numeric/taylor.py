@@ -686,21 +686,29 @@ class NativeFloatEngine:
                     and program.nodes[nd.args[0]].kind in ("mul", "sq") \
                     and nd.args[0] not in self.skip:
                 c = nd.data
-                factors = [to_native(c / (k + 1), dtype) for k in range(order)]
+                factors = np.array([to_native(c / (k + 1), dtype) for k in range(order)],
+                                   dtype=dtype)
                 self.direct[nd.args[0]] = (program.slices[j], factors)
                 self.skip.add(o)
                 self.written.add(j)
 
-    def coefficients(self, y) -> np.ndarray:
+    def coefficients(self, y, tau_exp: int = 0) -> np.ndarray:
         r"""All :math:`N + 1` Taylor coefficients of the state at ``y`` (an array of the
-        engine's ``dtype``); returns the internal ``(N + 1, size)`` array (overwritten
-        next call). :math:`y_{k+1} = [F(y)]_k/(k + 1)`, division by the exact integer
-        (or, for a scaled product, multiplication by :math:`c/(k+1)`)."""
+        engine's ``dtype``) in the normalized time :math:`s = (t - t_0)/\tau`,
+        :math:`\tau = 2^{\text{tau\_exp}}`, so :math:`X_k = x_k\tau^k` stay of the
+        state's size whatever the time scale (no overflow for huge states):
+        :math:`X_{k+1} = \tau [F(X)]_k/(k + 1)`, a division by the exact
+        :math:`(k + 1)/\tau` (or, for a scaled product, a multiplication by
+        :math:`c\tau/(k+1)`). Returns the internal ``(N + 1, size)`` array (overwritten
+        next call)."""
         st = self.state
         st[0] = y
         nodes, series, consts = self.program.nodes, self.series, self.consts
         outputs, slices = self.program.outputs, self.program.slices
-        skip, contracted, direct = self.skip, self.contracted, self.direct
+        skip, contracted = self.skip, self.contracted
+        # tau = 2^e enters exactly: ldexp scales by a power of two.
+        direct = {a: (sl, np.ldexp(f, tau_exp)) for a, (sl, f) in self.direct.items()}
+        divisors = np.ldexp(np.arange(1, self.order + 1, dtype=self.dtype), -tau_exp)
         # The cheapest numpy call per shape (measured on small longdouble arrays): dot
         # for a scalar series times a vector one, vdot for a full contraction.
         for k in range(self.order):
@@ -750,9 +758,9 @@ class NativeFloatEngine:
                     np.multiply(acc, factors[k], out=st[k + 1, sl])
                 else:
                     out[k] = acc
-            # Dividing by k + 1 exactly, not multiplying by a rounded 1/(k + 1): one
-            # rounding per coefficient, as in the other engines.
+            # Dividing by (k + 1)/tau exactly, not multiplying by a rounded tau/(k + 1):
+            # one rounding per coefficient, as in the other engines.
             for j, (o, sl) in enumerate(zip(outputs, slices, strict=True)):
                 if j not in self.written:
-                    np.divide(series[o][k], k + 1, out=st[k + 1, sl])
+                    np.divide(series[o][k], divisors[k], out=st[k + 1, sl])
         return st
