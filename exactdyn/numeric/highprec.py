@@ -53,8 +53,15 @@ import numpy as np
 from .. import _mp
 from ..errors import IntegrationError
 from .matrix_taylor import FixedPointMatrixEngine, NativeFloatMatrixEngine
-from .taylor import (FixedPointEngine, NativeFloatEngine, TaylorEngine, compile_flow,
-                     is_polynomial, native_to_mpfr, to_native)
+from .taylor import (
+    FixedPointEngine,
+    NativeFloatEngine,
+    TaylorEngine,
+    compile_flow,
+    is_polynomial,
+    native_to_mpfr,
+    to_native,
+)
 
 #: Extra binary digits carried beyond the requested precision (about 12 decimal digits).
 GUARD_BITS = 40
@@ -172,8 +179,10 @@ def integrate_high_precision(lowered, y0, times, precision: int, method: str = "
     stats : dict
         ``steps`` (Taylor steps taken), ``order`` (:math:`N`), ``nfev`` (sweeps of the
         right-hand side's DAG, one per order and step; for heyoka, ``steps`` only),
-        ``bits`` (working precision) and, for the fixed-point engine, ``recomputed``
-        (coefficient sets redone with a larger time unit).
+        ``bits`` (working precision), ``engine`` (``"mpz"``, ``"mpfr"`` or the native
+        float type, e.g. ``"longdouble (64-bit mantissa)"``) and, for the fixed-point
+        and native engines, ``recomputed`` (coefficient sets redone with another time
+        unit).
 
     Raises
     ------
@@ -380,7 +389,7 @@ def _taylor_loop_fixed(program, y0, times, order, bits, engine=None):
         t = t_next
         # Next time unit: the power of two at or above 1.25 h (the steps grow slowly).
         tau_exp = math.ceil(math.log2(float(h) * 1.25)) if float(h) > 0 else tau_exp
-    return rows, {"steps": steps, "recomputed": recomputed}
+    return rows, {"steps": steps, "recomputed": recomputed, "engine": "mpz"}
 
 
 def _taylor_loop_native(engine, y0, times, order, bits):
@@ -462,7 +471,11 @@ def _taylor_loop_native(engine, y0, times, order, bits):
                                        f"{dtype.name})", t_reached=float(t))
             # Next time unit: the power of two at or above 1.25 h (the steps grow slowly).
             tau_exp += math.ceil(math.log2(sigma * 1.25))
-    return rows, {"steps": steps, "recomputed": recomputed, "engine": dtype.name}
+    # numpy names x87 extended precision "float128" after its storage: name it by type
+    # and measured mantissa instead.
+    name = "longdouble" if dtype == np.dtype(np.longdouble) else dtype.name
+    return rows, {"steps": steps, "recomputed": recomputed,
+                  "engine": f"{name} ({np.finfo(dtype).nmant + 1}-bit mantissa)"}
 
 
 def _horner_fixed(coeffs, s_fx, F):
@@ -525,7 +538,7 @@ def _taylor_loop_mpfr(program, y0, times, order, bits, engine=None):
     for r in rows:
         if not all(gmpy2.is_finite(x) for x in r):
             raise IntegrationError("the state stopped being finite", t_reached=float(t))
-    return rows, {"steps": steps}
+    return rows, {"steps": steps, "engine": "mpfr"}
 
 
 def _horner(coeffs, s):

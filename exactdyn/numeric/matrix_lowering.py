@@ -318,8 +318,11 @@ class MatrixLoweredFlow(PackedFlow):
         """The high-precision Taylor engine of this flow (:mod:`.matrix_taylor`: on
         ``mpfr``, with ``fixed_point`` on scaled ``mpz``, with ``native_dtype`` on that
         numpy float type); call inside the gmpy2 context of the working precision."""
-        from .matrix_taylor import (FixedPointMatrixEngine, MatrixTaylorEngine,
-                                    NativeFloatMatrixEngine)
+        from .matrix_taylor import (
+            FixedPointMatrixEngine,
+            MatrixTaylorEngine,
+            NativeFloatMatrixEngine,
+        )
 
         args = (self.flow, self.model.symbol_values(), self.model.dims(), self.slices,
                 self.shapes, order)
@@ -466,8 +469,11 @@ class ChainLoweredFlow(PackedFlow):
         the gmpy2 context of the working precision."""
         from types import SimpleNamespace
 
-        from .matrix_taylor import (FixedPointMatrixEngine, MatrixTaylorEngine,
-                                    NativeFloatMatrixEngine)
+        from .matrix_taylor import (
+            FixedPointMatrixEngine,
+            MatrixTaylorEngine,
+            NativeFloatMatrixEngine,
+        )
 
         syx, sxx = self.model.data_matrices()
         values = {self.flow.hyper["Sigma_yx"]: syx, self.flow.hyper["Sigma_xx"]: sxx}

@@ -177,8 +177,13 @@ class MultiIndexLoweredFlow(PackedFlow):
         # Loaded on the high-precision path only (gmpy2 costs the float64 path nothing).
         import gmpy2
 
-        from .taylor import (FixedPointEngine, NativeFloatEngine, TaylorEngine, compile_flow,
-                             is_polynomial)
+        from .taylor import (
+            FixedPointEngine,
+            NativeFloatEngine,
+            TaylorEngine,
+            compile_flow,
+            is_polynomial,
+        )
 
         net = self.flow.network
         scalars = self.model.scalar_values()
