@@ -23,7 +23,7 @@ Two methods share one entry point, :func:`integrate_high_precision`:
     :class:`~exactdyn.numeric.matrix_taylor.NativeFloatMatrixEngine`): ``np.longdouble``
     when ``np.finfo`` reports a mantissa with room for the digits plus
     :data:`NATIVE_GUARD_BITS` (x86-64 Linux: 64 bits, so ``precision=16``). There
-    the cost is numpy calls, not Python objects: 2.5-10x less than ``mpz`` at 16
+    the cost is numpy calls, not Python objects: 2-4x less time than ``mpz`` at 16
     digits (docs/benchmarks.md, High precision).
 
     A step of order :math:`N` costs :math:`O(N^2)` operations per product node and
