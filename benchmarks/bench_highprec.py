@@ -9,7 +9,9 @@ Compares, in one run and on the same problems:
   compilation timed separately from the integration;
 
 both timed in CPU time of this one-threaded process (:func:`best_cpu`: on a shared
-machine the wall time of a 10 ms call is not reproducible);
+machine the wall time of a 10 ms call is not reproducible); the table names the
+arithmetic exactdyn used (``meta["engine"]``: ``longdouble`` where ``np.finfo`` gives it
+the bits, ``mpz`` fixed point otherwise; a tree without that key ran on ``mpz``);
 * with ``--odefun``, ``mpmath.odefun`` on the lowered mpmath right-hand side of Linear1D at
   50 digits (the obvious baseline; one call, about half a minute).
 
@@ -193,6 +195,7 @@ def run_cell(name, model, digits, repeat):
             raise SystemExit(f"{name} at {digits} digits: heyoka disagrees with exactdyn, "
                              f"relative error {mpmath.nstr(err, 3)}")
     return {"ours": t_ours, "steps": tr.meta["steps"], "order": tr.meta["order"],
+            "engine": tr.meta.get("engine", "mpz").split(" (")[0],
             "hy": t_hy, "hy_steps": int(res[3]), "hy_order": ta.order,
             "compile": t_compile, "err": float(err)}
 
@@ -230,8 +233,9 @@ def main(argv=None):
         f"{ed.__version__}. CPU time of this process, best of "
         f"{args.repeat} (heyoka: of {max(args.repeat, 3)}); JIT compile: wall time, once.",
         "",
-        "| model | digits | exactdyn `solve` CPU [s] | steps, order | heyoka integration CPU [s] "
-        "| steps, order | exactdyn / heyoka | heyoka JIT compile [s] | agreement |",
+        "| model | digits | exactdyn `solve` CPU [s] | steps, order, arithmetic | heyoka "
+        "integration CPU [s] | steps, order | exactdyn / heyoka | heyoka JIT compile [s] "
+        "| agreement |",
         "|---|---:|---:|---|---:|---|---:|---:|---:|",
     ]
     for name in args.models.split(","):
@@ -239,7 +243,7 @@ def main(argv=None):
         for d in digits:
             r = run_cell(name, model, d, args.repeat)
             lines.append(f"| {LABELS[name]} | {d} | {r['ours']:.4f} | {r['steps']}, "
-                         f"{r['order']} | {r['hy']:.4f} | {r['hy_steps']}, {r['hy_order']} | "
+                         f"{r['order']}, {r['engine']} | {r['hy']:.4f} | {r['hy_steps']}, {r['hy_order']} | "
                          f"{r['ours'] / r['hy']:.2f}x | {r['compile']:.2f} | "
                          f"{r['err']:.0e} |")
             print(lines[-1], flush=True)

@@ -273,3 +273,38 @@ def test_generic_linearnet_against_mpmath_odefun():
         scale = max(abs(v) for v in ref)
         err = max(abs(a - b) for a, b in zip(got, ref, strict=True))
         assert err <= mpmath.mpf(10) ** -27 * scale, mpmath.nstr(err, 3)
+
+
+@settings(max_examples=10, deadline=None)
+@given(kind=st.sampled_from(["LinearNet", "DeepLinear"]),
+       depth=st.integers(2, 4), sizes=st.lists(st.integers(1, 3), min_size=3, max_size=3),
+       seed=st.integers(0, 2**16), spd=st.booleans(),
+       rates=st.lists(st.sampled_from([0.25, 1.0, 1.5, 3.0]), min_size=2, max_size=2),
+       tau_exp=st.integers(-6, 4))
+def test_native_matrix_coefficients_against_hand_written_recurrence(kind, depth, sizes, seed,
+                                                                    spd, rates, tau_exp):
+    r"""The native-float matrix engine (``np.longdouble``, whatever its width on this
+    platform) against the hand-written recurrence in mpmath, normalized time
+    :math:`X_k = x_k\tau^k`, :math:`\tau = 2^e`: agreement to a few units in the last
+    place of the type, relative to each order's largest coefficient."""
+    if kind == "LinearNet":
+        depth = 2
+    n_in, hidden, n_out = sizes[:3]
+    dims = [n_in] + [hidden] * (depth - 1) + [n_out]
+    m, ws, syx, sxx, rates = _instance(kind, dims, seed, spd, list(rates))
+    lo = ed.lower(m)
+    order = 6
+    ulp = mpmath.mpf(2) ** -np.finfo(np.longdouble).nmant
+    with mpmath.workdps(40):
+        ref = hand_written_taylor([_mp(W) for W in ws], _mp(syx), _mp(sxx),
+                                  [mpmath.mpf(r) for r in rates], order)
+        y0 = lo.pack(m.initial_state())
+        with gmpy2.context(gmpy2.get_context(), precision=200):
+            engine = lo.taylor_engine(order, native_dtype=np.longdouble)
+            got = engine.coefficients(y0.astype(np.longdouble), tau_exp)
+        for k in range(order + 1):
+            tau_k = mpmath.mpf(2) ** (tau_exp * k)
+            want = np.concatenate([ref[ell][k].ravel() for ell in range(len(ws))]) * tau_k
+            scale = max(abs(v) for v in want) or mpmath.mpf(1)
+            err = max(abs(mpmath.mpf(str(a)) - b) for a, b in zip(got[k], want, strict=True))
+            assert err <= 64 * ulp * scale, (k, mpmath.nstr(err / scale, 3))

@@ -18,6 +18,14 @@ Two methods share one entry point, :func:`integrate_high_precision`:
     Cauchy matrix product, chains associated for the Taylor cost); why there are two
     DAGs, one per notation, is said there.
 
+    At low digit counts both DAGs run instead on a native numpy float type
+    (:class:`~exactdyn.numeric.taylor.NativeFloatEngine`,
+    :class:`~exactdyn.numeric.matrix_taylor.NativeFloatMatrixEngine`): ``np.longdouble``
+    when ``np.finfo`` reports a mantissa with room for the digits plus
+    :data:`NATIVE_GUARD_BITS` (x86-64 Linux: 64 bits, so ``precision=16``). There
+    the cost is numpy calls, not Python objects: 2-4x less time than ``mpz`` at 16
+    digits (docs/benchmarks.md, High precision).
+
     A step of order :math:`N` costs :math:`O(N^2)` operations per product node and
     :math:`N \approx 1.15\,\text{precision}`, so the work grows like the square of the
     number of digits (the number of steps depends on the flow, not on the precision).
@@ -44,17 +52,52 @@ import numpy as np
 
 from .. import _mp
 from ..errors import IntegrationError
-from .matrix_taylor import FixedPointMatrixEngine
-from .taylor import FixedPointEngine, TaylorEngine, compile_flow, is_polynomial
+from .matrix_taylor import FixedPointMatrixEngine, NativeFloatMatrixEngine
+from .taylor import (
+    FixedPointEngine,
+    NativeFloatEngine,
+    TaylorEngine,
+    compile_flow,
+    is_polynomial,
+    native_to_mpfr,
+    to_native,
+)
 
 #: Extra binary digits carried beyond the requested precision (about 12 decimal digits).
 GUARD_BITS = 40
-#: The local error target is the requested tolerance divided by this factor, so that
-#: the accumulation of local errors over (typically tens to thousands of) steps stays
-#: below the requested tolerance.
-LOCAL_TOL_FACTOR = 1e3
+#: The local error target is the requested tolerance divided by this factor, a margin
+#: for the accumulation of local errors over the steps. It was 10^3 (order 39 at 30
+#: digits, heyoka's 36); at 10 (order 37) and even 1 the measured global errors against
+#: closed forms at 2N digits did not move (the Jorba-Zou radius estimate is
+#: conservative, and the outputs' rounding to N digits dominates; the cases, up to 77
+#: steps, are in tests/test_highprec_native.py), and each order saved is ~5% of the work
+#: at 30 digits.
+LOCAL_TOL_FACTOR = 10.0
 #: Give up after this many steps.
 MAX_STEPS = 1_000_000
+
+
+#: Binary digits a native float type must carry beyond ``ceil(precision * log2(10))``
+#: for :func:`native_float_dtype` to choose it (about 3 decimal digits: the rounding of
+#: tens of steps of a few tens of orders each stays below the last requested digit;
+#: measured in tests/test_highprec_native.py against references at twice the digits).
+NATIVE_GUARD_BITS = 10
+
+
+def native_float_dtype(precision: int):
+    """The numpy float type that holds ``precision`` digits at numpy speed, or ``None``.
+
+    ``np.longdouble`` when its mantissa, as measured by ``np.finfo`` (64 bits on x86-64
+    Linux, 53 where it is a plain double, 113 where it is IEEE quad), has room for
+    ``ceil(precision * log2(10))`` bits plus :data:`NATIVE_GUARD_BITS`; else ``None``
+    (the ``mpz``/``mpfr`` engines). Decided from the measured type, never from the
+    platform's name.
+    """
+    dtype = np.dtype(np.longdouble)
+    mantissa = np.finfo(dtype).nmant + 1
+    if mantissa >= math.ceil(precision * math.log2(10)) + NATIVE_GUARD_BITS:
+        return dtype
+    return None
 
 
 def working_bits(precision: int) -> int:
@@ -136,8 +179,10 @@ def integrate_high_precision(lowered, y0, times, precision: int, method: str = "
     stats : dict
         ``steps`` (Taylor steps taken), ``order`` (:math:`N`), ``nfev`` (sweeps of the
         right-hand side's DAG, one per order and step; for heyoka, ``steps`` only),
-        ``bits`` (working precision) and, for the fixed-point engine, ``recomputed``
-        (coefficient sets redone with a larger time unit).
+        ``bits`` (working precision), ``engine`` (``"mpz"``, ``"mpfr"`` or the native
+        float type, e.g. ``"longdouble (64-bit mantissa)"``) and, for the fixed-point
+        and native engines, ``recomputed`` (coefficient sets redone with another time
+        unit).
 
     Raises
     ------
@@ -151,8 +196,11 @@ def integrate_high_precision(lowered, y0, times, precision: int, method: str = "
     Error control (method ``"taylor"``): the local truncation error of a step of the
     order-:math:`N` Taylor polynomial with the step of :func:`jorba_zou_step` is about
     :math:`e^{-2N}` relative to :math:`\|x_0\|_\infty`; :func:`taylor_order` picks
-    :math:`N` for the local target :math:`\varepsilon/10^3` (:data:`LOCAL_TOL_FACTOR`).
-    Arithmetic is carried with :data:`GUARD_BITS` extra bits. Output times inside a
+    :math:`N` for the local target :math:`\varepsilon/10` (:data:`LOCAL_TOL_FACTOR`).
+    Arithmetic is carried with :data:`GUARD_BITS` extra bits (``mpz``/``mpfr``), or, for
+    polynomial flows where ``np.finfo(np.longdouble)`` holds the digits plus
+    :data:`NATIVE_GUARD_BITS` (16 digits on x86-64 Linux), in ``np.longdouble``
+    (:func:`native_float_dtype`). Output times inside a
     step are served by evaluating that step's Taylor polynomial (Horner's rule), so the
     steps are never shortened to land on them.
     """
@@ -225,17 +273,29 @@ def _check_step(steps, h, t, t_end, bits) -> None:
 
 
 def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "auto"):
-    """Method "taylor": the fixed-point engine for polynomial flows, else ``mpfr``
-    (``engine`` "fixed" or "mpfr" forces one, for tests)."""
+    """Method "taylor": for polynomial flows the native float engine where
+    :func:`native_float_dtype` finds a type with the bits, else the fixed-point one;
+    ``mpfr`` for the others (``engine`` "native", "fixed" or "mpfr" forces one, for
+    tests and benchmarks; "native" raises ``ValueError`` where no type has the bits)."""
+    if engine not in ("auto", "native", "fixed", "mpfr"):
+        raise ValueError(f"engine must be 'auto', 'native', 'fixed' or 'mpfr', got {engine!r}")
     bits = working_bits(precision)
     order = int(math.ceil(-0.5 * (log_tol - math.log(LOCAL_TOL_FACTOR)))) + 1
     order = max(order, 4)
+    native = native_float_dtype(precision) if engine in ("auto", "native") else None
+    if engine == "native" and native is None:
+        raise ValueError(f"engine 'native': np.longdouble has {np.finfo(np.longdouble).nmant + 1} "
+                         f"mantissa bits, too few for precision={precision} digits plus "
+                         f"{NATIVE_GUARD_BITS} guard bits")
     if hasattr(lowered, "taylor_engine"):  # flows kept in matrix form (all polynomial)
         with gmpy2.context(gmpy2.get_context(), precision=bits):
             # Matrix flows are polynomial; a multi-index one may not be, and then its
             # engine is mpfr whatever was asked.
-            eng = lowered.taylor_engine(order, fixed_point=engine != "mpfr")
-            if isinstance(eng, (FixedPointEngine, FixedPointMatrixEngine)):
+            eng = lowered.taylor_engine(order, fixed_point=engine != "mpfr",
+                                        native_dtype=native)
+            if isinstance(eng, (NativeFloatEngine, NativeFloatMatrixEngine)):
+                rows, stats = _taylor_loop_native(eng, y0, times, order, bits)
+            elif isinstance(eng, (FixedPointEngine, FixedPointMatrixEngine)):
                 rows, stats = _taylor_loop_fixed(None, y0, times, order, bits, engine=eng)
             else:
                 rows, stats = _taylor_loop_mpfr(None, y0, times, order, bits, engine=eng)
@@ -246,7 +306,10 @@ def _integrate_taylor(lowered, y0, times, precision, log_tol, engine: str = "aut
                   zip(lowered.param_symbols, lowered.param_values, strict=True)}
         slices = [lowered.slices[b.name] for b in lowered.flow.network.params]
         program = compile_flow(lowered.flow, values, lowered.model.width, slices)
-        if engine == "fixed" or (engine == "auto" and is_polynomial(program)):
+        if native is not None and is_polynomial(program):
+            rows, stats = _taylor_loop_native(NativeFloatEngine(program, order, native), y0,
+                                              times, order, bits)
+        elif engine == "fixed" or (engine != "mpfr" and is_polynomial(program)):
             rows, stats = _taylor_loop_fixed(program, y0, times, order, bits)
         else:
             rows, stats = _taylor_loop_mpfr(program, y0, times, order, bits)
@@ -329,7 +392,93 @@ def _taylor_loop_fixed(program, y0, times, order, bits, engine=None):
         t = t_next
         # Next time unit: the power of two at or above 1.25 h (the steps grow slowly).
         tau_exp = math.ceil(math.log2(float(h) * 1.25)) if float(h) > 0 else tau_exp
-    return rows, {"steps": steps, "recomputed": recomputed}
+    return rows, {"steps": steps, "recomputed": recomputed, "engine": "mpz"}
+
+
+def _taylor_loop_native(engine, y0, times, order, bits):
+    r"""Jorba-Zou stepping on native-float coefficients (:class:`NativeFloatEngine`,
+    :class:`NativeFloatMatrixEngine`).
+
+    As the fixed-point loop, the series is taken in the normalized time
+    :math:`s = (t - t_0)/\tau` with :math:`\tau = 2^e` near the predicted step, so the
+    coefficients stay of the state's size (a huge state has a tiny radius: unnormalized,
+    its coefficients would overflow even ``longdouble`` at order 20). The step
+    :math:`h = \sigma\tau` is :func:`jorba_zou_step`'s (relative to
+    :math:`\|x_0\|_\infty`), :math:`\sigma` a float64 number. Time is kept in ``mpfr``
+    of ``bits`` digits, so it carries none of the native type's rounding; states and
+    coefficients are in the engine's ``dtype``. Non-finite coefficients are retried
+    with a smaller :math:`\tau` a few times, then raise ``IntegrationError`` with the
+    time reached. Outputs are converted to ``mpfr`` exactly (:func:`native_to_mpfr`).
+    """
+    dtype = engine.dtype
+    y = np.array([to_native(v, dtype) for v in y0], dtype=dtype)
+    t = gmpy2.mpfr(0)
+    t_out = [gmpy2.mpfr(float(x)) for x in times]
+    rows = [None] * len(times)
+    n_out = 0
+
+    def as_mpfr(arr):
+        return np.array([native_to_mpfr(v) for v in arr], dtype=object)
+
+    while n_out < len(times) and t_out[n_out] == 0:
+        rows[n_out] = as_mpfr(y)
+        n_out += 1
+    steps = recomputed = 0
+    t_end = t_out[-1]
+    inv_m = (1.0 / (order - 1), 1.0 / order)
+    safety = 2 + 0.7 / (order - 1)
+    tau_exp = 0
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        while n_out < len(times):
+            scale = np.max(np.abs(y))
+            for _attempt in range(8):
+                coeffs = engine.coefficients(y, tau_exp)
+                if np.isfinite(coeffs).all():
+                    break
+                # Too large a time unit: restart from the first-order radius
+                # |x_0|/|x_1| when x_1 is finite, else from a far smaller unit.
+                recomputed += 1
+                x1 = np.max(np.abs(coeffs[1]))
+                if np.isfinite(x1) and x1 > 0 and scale > 0:
+                    tau_exp += min(math.floor(float(np.log2(scale)) - float(np.log2(x1))), -1)
+                else:
+                    tau_exp -= 64
+            else:
+                raise IntegrationError("the Taylor coefficients stopped being finite "
+                                       f"(overflow of {dtype.name})", t_reached=float(t))
+            log_scale = float(np.log(scale)) if scale != 0 else 0.0
+            logs = []
+            for m, w in zip((order - 1, order), inv_m, strict=True):
+                nm = np.max(np.abs(coeffs[m]))
+                if nm != 0:
+                    logs.append((log_scale - float(np.log(nm))) * w)
+            sigma = math.exp(min(logs) - safety) if logs else math.inf
+            tau = gmpy2.mul_2exp(gmpy2.mpfr(1), tau_exp)
+            if math.isinf(sigma) or t + gmpy2.mul_2exp(gmpy2.mpfr(sigma), tau_exp) >= t_end:
+                h, last = t_end - t, True
+            else:
+                h, last = gmpy2.mul_2exp(gmpy2.mpfr(sigma), tau_exp), False
+            _check_step(steps, h, t, t_end, bits)
+            t_next = t + h
+            while n_out < len(times) and t_out[n_out] <= t_next:
+                s_out = to_native((t_out[n_out] - t) / tau, dtype)
+                rows[n_out] = as_mpfr(_horner(coeffs, s_out))
+                n_out += 1
+            steps += 1
+            if last:
+                break
+            y = _horner(coeffs, dtype.type(sigma))  # sigma: a float64, exact in dtype
+            t = t_next
+            if not np.isfinite(y).all():
+                raise IntegrationError(f"the state stopped being finite (overflow of "
+                                       f"{dtype.name})", t_reached=float(t))
+            # Next time unit: the power of two at or above 1.25 h (the steps grow slowly).
+            tau_exp += math.ceil(math.log2(sigma * 1.25))
+    # numpy names x87 extended precision "float128" after its storage: name it by type
+    # and measured mantissa instead.
+    name = "longdouble" if dtype == np.dtype(np.longdouble) else dtype.name
+    return rows, {"steps": steps, "recomputed": recomputed,
+                  "engine": f"{name} ({np.finfo(dtype).nmant + 1}-bit mantissa)"}
 
 
 def _horner_fixed(coeffs, s_fx, F):
@@ -392,7 +541,7 @@ def _taylor_loop_mpfr(program, y0, times, order, bits, engine=None):
     for r in rows:
         if not all(gmpy2.is_finite(x) for x in r):
             raise IntegrationError("the state stopped being finite", t_reached=float(t))
-    return rows, {"steps": steps}
+    return rows, {"steps": steps, "engine": "mpfr"}
 
 
 def _horner(coeffs, s):

@@ -412,15 +412,22 @@ class MatrixLoweredFlow(PackedFlow):
     def bases(self) -> tuple:
         return self.flow.network.params
 
-    def taylor_engine(self, order: int, fixed_point: bool = False):
+    def taylor_engine(self, order: int, fixed_point: bool = False, native_dtype=None):
         """The high-precision Taylor engine of this flow (:mod:`.matrix_taylor`: on
-        ``mpfr``, or with ``fixed_point`` on scaled ``mpz``); call inside the gmpy2
-        context of the working precision."""
-        from .matrix_taylor import FixedPointMatrixEngine, MatrixTaylorEngine
+        ``mpfr``, with ``fixed_point`` on scaled ``mpz``, with ``native_dtype`` on that
+        numpy float type); call inside the gmpy2 context of the working precision."""
+        from .matrix_taylor import (
+            FixedPointMatrixEngine,
+            MatrixTaylorEngine,
+            NativeFloatMatrixEngine,
+        )
 
+        args = (self.flow, self.model.symbol_values(), self.model.dims(), self.slices,
+                self.shapes, order)
+        if native_dtype is not None:
+            return NativeFloatMatrixEngine(*args, native_dtype)
         cls = FixedPointMatrixEngine if fixed_point else MatrixTaylorEngine
-        return cls(self.flow, self.model.symbol_values(), self.model.dims(),
-                   self.slices, self.shapes, order)
+        return cls(*args)
 
     # ---- right-hand side --------------------------------------------------------------------
     def _split(self, y):
@@ -551,13 +558,18 @@ class ChainLoweredFlow(PackedFlow):
         syx, sxx = model.data_matrices()
         self.hyper_values = (syx, sxx, model.teacher_map())
 
-    def taylor_engine(self, order: int, fixed_point: bool = False):
+    def taylor_engine(self, order: int, fixed_point: bool = False, native_dtype=None):
         """The arbitrary-precision Taylor engine of this flow (the matrix engine of
         :mod:`.matrix_taylor`, on the same derived right-hand sides; with ``fixed_point``
-        on scaled ``mpz``); call inside the gmpy2 context of the working precision."""
+        on scaled ``mpz``, with ``native_dtype`` on that numpy float type); call inside
+        the gmpy2 context of the working precision."""
         from types import SimpleNamespace
 
-        from .matrix_taylor import FixedPointMatrixEngine, MatrixTaylorEngine
+        from .matrix_taylor import (
+            FixedPointMatrixEngine,
+            MatrixTaylorEngine,
+            NativeFloatMatrixEngine,
+        )
 
         syx, sxx = self.model.data_matrices()
         values = {self.flow.hyper["Sigma_yx"]: syx, self.flow.hyper["Sigma_xx"]: sxx}
@@ -568,6 +580,9 @@ class ChainLoweredFlow(PackedFlow):
         # The engine reads the state matrices from flow.network.params and their rhs.
         network = SimpleNamespace(params=self.flow.params, name=self.flow.name)
         view = SimpleNamespace(network=network, rhs=self.flow.rhs)
+        if native_dtype is not None:
+            return NativeFloatMatrixEngine(view, values, dims, self.slices, self.shapes,
+                                           order, native_dtype)
         cls = FixedPointMatrixEngine if fixed_point else MatrixTaylorEngine
         return cls(view, values, dims, self.slices, self.shapes, order)
 

@@ -490,3 +490,92 @@ class FixedPointMatrixEngine(MatrixTaylorEngine):
                     v = series[o][k]
                 st[k + 1, sl] = ((v << up if up else v) // divisor).reshape(-1)
         return st
+
+
+class NativeFloatMatrixEngine(MatrixTaylorEngine):
+    r"""Taylor coefficients of a matrix flow in a native numpy float type.
+
+    The recurrences of :class:`MatrixTaylorEngine` on arrays of ``dtype`` (in practice
+    ``np.longdouble``, chosen by :mod:`exactdyn.numeric.highprec` when
+    ``np.finfo(dtype)`` has the bits for the requested digits): each Cauchy matrix
+    product is one compiled ``einsum`` over the order and the inner index,
+
+    .. math:: (AB)_k = \sum_{j=0}^{k} A_j B_{k-j},
+
+    transposes are views, and :math:`Y_{k+1} = [F(Y)]_k/(k + 1)`. Parameters as for
+    :class:`MatrixTaylorEngine`, plus ``dtype`` (constants are rounded to it once).
+    """
+
+    def __init__(self, flow, values, dims, slices, shapes, order, dtype):
+        self.dtype = np.dtype(dtype)
+        super().__init__(flow, values, dims, slices, shapes, order)
+
+    def _allocate(self):
+        from .taylor import to_native
+
+        n1, dtype = self.order + 1, self.dtype
+        self.state = np.zeros((n1, self.size), dtype=dtype)
+        var_views = {}
+        for b, v in self.var.items():
+            j = self.state_syms.index(b)
+            var_views[v] = self.state[:, self.slices[j]].reshape((n1,) + self.shapes[j])
+        self.series = []
+        self.native = {}
+        for i, nd in enumerate(self.nodes):
+            if nd.const:
+                self.series.append(None)
+                self.native[i] = np.vectorize(lambda x: to_native(x, dtype),
+                                              otypes=[dtype])(nd.data)
+            elif nd.kind == "var":
+                self.series.append(var_views[i])
+            elif nd.kind == "T":
+                self.series.append(self.series[nd.args[0]].transpose(0, 2, 1))
+            else:
+                self.series.append(np.zeros((n1,) + nd.shape, dtype=dtype))
+                if nd.kind == "scale":
+                    self.native[i] = to_native(nd.data, dtype)
+        self.sweep = [i for i, nd in enumerate(self.nodes)
+                      if not nd.const and nd.kind not in ("var", "T")]
+
+    def coefficients(self, y, tau_exp: int = 0) -> np.ndarray:
+        r"""All :math:`N + 1` Taylor coefficients of the packed state at ``y`` (an array
+        of the engine's ``dtype``) in the normalized time :math:`s = (t - t_0)/\tau`,
+        :math:`\tau = 2^{\text{tau\_exp}}` (as for
+        :meth:`~exactdyn.numeric.taylor.NativeFloatEngine.coefficients`); returns the
+        internal ``(N + 1, size)`` array (overwritten next call)."""
+        divisors = np.ldexp(np.arange(1, self.order + 1, dtype=self.dtype), -tau_exp)
+        st = self.state
+        st[0] = y
+        nodes, series, native = self.nodes, self.series, self.native
+        for k in range(self.order):
+            for i in self.sweep:
+                nd = nodes[i]
+                kind = nd.kind
+                if kind == "mm":
+                    a, b = nd.args
+                    if nodes[a].const:
+                        np.matmul(native[a], series[b][k], out=series[i][k])
+                    elif nodes[b].const:
+                        np.matmul(series[a][k], native[b], out=series[i][k])
+                    else:
+                        series[i][k] = np.einsum("jil,jlm->im", series[a][:k + 1],
+                                                 series[b][k::-1])
+                elif kind == "add":
+                    acc = None
+                    for a in nd.args:
+                        if nodes[a].const:
+                            v = native[a] if k == 0 else None
+                        else:
+                            v = series[a][k]
+                        if v is not None:
+                            acc = v if acc is None else acc + v
+                    series[i][k] = acc if acc is not None else 0
+                else:  # scale
+                    np.multiply(series[nd.args[0]][k], native[i], out=series[i][k])
+            for o, sl in zip(self.outputs, self.slices, strict=True):
+                if nodes[o].const:
+                    v = native[o] if k == 0 else 0
+                else:
+                    v = series[o][k]
+                st[k + 1, sl] = (np.asarray(v) / divisors[k]).reshape(-1) if np.ndim(v) else v
+        return st

@@ -204,14 +204,21 @@ class MultiIndexLoweredFlow(PackedFlow):
         return SimpleNamespace(flow=unrolled.view, model=SimpleNamespace(width=1),
                                param_symbols=tuple(symbols), param_values=tuple(values))
 
-    def taylor_engine(self, order: int, fixed_point: bool = False):
+    def taylor_engine(self, order: int, fixed_point: bool = False, native_dtype=None):
         """A Taylor engine of the flow unrolled entry by entry (module docstring); with
-        ``fixed_point``, on scaled ``mpz`` where the flow is polynomial (else ``mpfr``);
-        call inside the gmpy2 context of the working precision."""
+        ``fixed_point``, on scaled ``mpz`` where the flow is polynomial, with
+        ``native_dtype`` on that numpy float type where it is polynomial (else
+        ``mpfr``); call inside the gmpy2 context of the working precision."""
         # Loaded on the high-precision path only (gmpy2 costs the float64 path nothing).
         import gmpy2
 
-        from .taylor import FixedPointEngine, TaylorEngine, compile_flow, is_polynomial
+        from .taylor import (
+            FixedPointEngine,
+            NativeFloatEngine,
+            TaylorEngine,
+            compile_flow,
+            is_polynomial,
+        )
 
         net = self.flow.network
         scalars = self.model.scalar_values()
@@ -221,6 +228,8 @@ class MultiIndexLoweredFlow(PackedFlow):
         for (name, idx), sym in unrolled.data_symbols.items():
             values[sym] = gmpy2.mpfr(float(self._data[name][idx]))  # exact: binary64
         program = compile_flow(unrolled.view, values, 1, unrolled.slices)
+        if native_dtype is not None and is_polynomial(program):
+            return NativeFloatEngine(program, order, native_dtype)
         if fixed_point and is_polynomial(program):
             return FixedPointEngine(program, order)
         return TaylorEngine(program, order)
