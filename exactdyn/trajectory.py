@@ -10,10 +10,10 @@ import re
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
-import mpmath
 import numpy as np
 
 from ._atomic import atomic_path, write_text
+from ._mp import is_mpf
 
 
 class LazyState(MutableMapping):
@@ -463,7 +463,7 @@ def _mpf_bits(traj) -> int:
         if a.dtype != object:
             continue
         for x in a.ravel():
-            if isinstance(x, mpmath.mpf):
+            if is_mpf(x):
                 bits = max(bits, int(x._mpf_[3]))
     if bits == 0 and any(np.asarray(a).dtype == object for a in arrays):
         bits = 53
@@ -472,7 +472,9 @@ def _mpf_bits(traj) -> int:
 
 def _mpf_text(x, bits: int) -> str:
     """``x`` as a decimal string that reads back, at ``bits`` bits, as the same number."""
-    if not isinstance(x, mpmath.mpf):
+    import mpmath
+
+    if not is_mpf(x):
         with mpmath.workprec(max(bits, 53)):
             x = mpmath.mpf(x)  # exact for floats and ints that fit (no rounding to mp.prec)
     if not mpmath.isfinite(x):
@@ -481,6 +483,8 @@ def _mpf_text(x, bits: int) -> str:
 
 
 def _parse_mpf_array(a, bits):
+    import mpmath
+
     a = np.asarray(a)
     with mpmath.workprec(max(int(bits or 53), 53)):
         return np.vectorize(lambda s: mpmath.mpf(str(s)), otypes=[object])(a) if a.size \
@@ -497,9 +501,9 @@ def _from_list(v, bits, text_cells: bool = False):
         out = np.array([np.nan if s in ("null", "nan", "") else float(s) for s in flat],
                        dtype=float)
         return out.reshape(a.shape)
-    is_mpf = bits and any(isinstance(x, str) and x not in ("Infinity", "-Infinity")
-                       for x in flat)
-    if is_mpf:
+    holds_mpf = bits and any(isinstance(x, str) and x not in ("Infinity", "-Infinity")
+                             for x in flat)
+    if holds_mpf:
         return _parse_mpf_array(np.array(["nan" if x is None else x for x in flat],
                                          dtype=object).reshape(a.shape), bits)
     out = np.array([np.nan if x is None else float(x) for x in flat], dtype=float)
@@ -513,11 +517,17 @@ def _same_array(a, b) -> bool:
     for x, y in zip(a.ravel(), b.ravel()):
         if x == y:
             continue
-        nan_x = mpmath.isnan(x) if isinstance(x, mpmath.mpf) else np.isnan(x)
-        nan_y = mpmath.isnan(y) if isinstance(y, mpmath.mpf) else np.isnan(y)
-        if not (nan_x and nan_y):
+        if not (_isnan(x) and _isnan(y)):
             return False
     return True
+
+
+def _isnan(x) -> bool:
+    if is_mpf(x):
+        import mpmath  # imported already: x is an mpf
+
+        return mpmath.isnan(x)
+    return bool(np.isnan(x))
 
 
 def _timeless(meta: dict) -> dict:
@@ -531,7 +541,9 @@ def _plain(obj):
 
 
 def _cell(x, digits: int) -> str:
-    if isinstance(x, mpmath.mpf):
+    if is_mpf(x):
+        import mpmath
+
         return mpmath.nstr(x, digits)
     return f"{float(x):.{digits}g}"
 
@@ -544,7 +556,7 @@ def _tolist(a):
 
 
 def _num_text(x, precision, bits: int = 0) -> str:
-    if isinstance(x, mpmath.mpf):
+    if is_mpf(x):
         return _mpf_text(x, bits or 53)
     x = float(x)
     if np.isnan(x):
@@ -561,7 +573,7 @@ def _dumps(obj, precision, bits: int = 0) -> str:
                                for k, v in obj.items()) + "}"
     if isinstance(obj, (list, tuple)):
         return "[" + ", ".join(_dumps(v, precision, bits) for v in obj) + "]"
-    if isinstance(obj, mpmath.mpf):
+    if is_mpf(obj):
         return json.dumps(_mpf_text(obj, bits or 53))
     if isinstance(obj, (float, np.floating)):
         text = _num_text(obj, precision)
