@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -268,6 +267,8 @@ class Trajectory:
         {...}`` holds the metadata as JSON, so :meth:`from_csv` gives back the whole
         trajectory (read such a file with ``pandas.read_csv(path, comment="#")``).
         """
+        import csv  # exports only (not on a solve's path: start-up, issue 15 item 4)
+
         bits = _mpf_bits(self)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -394,6 +395,8 @@ class Trajectory:
                 meta = head.get("meta", {})
                 bits = (head.get("encoding") or {}).get("mpf_bits")
                 state_names = tuple(head.get("state", ()))
+        import csv
+
         rows = list(csv.reader(lines))
         if not rows or not rows[0] or rows[0][0] != "t":
             raise ValueError("not a trajectory CSV file: the first column must be 't' "
