@@ -4,12 +4,15 @@ steady-state solve (issue 15, item 4).
 Each measurement runs in a fresh Python process (``python -c``), several times, and the
 medians are reported. In each process: ``import exactdyn`` (wall time), building the model
 (imports numpy; sympy too for TwoLayer and TwoLayerCNN, whose activations are sympy
-expressions), the first ``ed.solve`` (imports scipy.integrate, lowers the flow: derived
-with sympy on a cold cache, read from disk on a warm one), then the median of 5 further
+expressions), the first ``ed.solve`` (lowers the flow: derived with sympy on a cold
+cache, read from disk on a warm one; before exactdyn had its own DOP853 it also imported
+scipy.integrate), then the median of 5 further
 solves of the same model (the steady state). "pre-imported" rows import scipy.integrate
 before the first solve, so the difference to the steady state is what the lowering costs.
 
-The last column says whether the warm process imported sympy at all (only the
+"warm − steady, CPU" is the same difference in the process's CPU time
+(``time.process_time``), which a loaded machine inflates far less than wall time. The last
+column says whether the warm process imported sympy at all (only the
 ``Network`` case imports it itself, to write the user's network).
 
 Run: ``python benchmarks/bench_startup.py [runs] [--tree PATH] [--families A,B]`` (default
@@ -65,16 +68,21 @@ if pre:
     import exactdyn.solve  # noqa: F401
 t2 = time.perf_counter()
 ts = np.linspace(0, 5, 51)
+c2 = time.process_time()
 ed.solve(model, ts)
 t3 = time.perf_counter()
-steady = []
+c3 = time.process_time()
+steady, steady_cpu = [], []
 for _ in range(5):
-    s = time.perf_counter()
+    s, c = time.perf_counter(), time.process_time()
     ed.solve(model, ts)
     steady.append(time.perf_counter() - s)
+    steady_cpu.append(time.process_time() - c)
 steady.sort()
+steady_cpu.sort()
 print(json.dumps({"import": t1 - t0, "model": t15 - t1, "pre": t2 - t15, "first": t3 - t2,
-                  "steady": steady[2], "sympy": "sympy" in sys.modules}))
+                  "steady": steady[2], "first_cpu": c3 - c2, "steady_cpu": steady_cpu[2],
+                  "sympy": "sympy" in sys.modules}))
 """
 
 FAMILIES = ("Linear1D", "Network", "LinearNet", "DeepLinear", "TwoLayer", "TwoLayerCNN")
@@ -98,8 +106,8 @@ def main(runs: int = 5, tree: str = ROOT, families=FAMILIES) -> str:
              "entry); warm: the entry on disk.", "",
              "| family | scipy and exactdyn.solve | import exactdyn | build model | "
              "first solve, cold | first solve, warm | steady solve | warm − steady | "
-             "sympy imported (warm) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "warm − steady, CPU | sympy imported (warm) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for which in families:
         for pre in (False, True):
             cold, warm = [], []
@@ -116,6 +124,7 @@ def main(runs: int = 5, tree: str = ROOT, families=FAMILIES) -> str:
                 f"{1e3 * _median(cold, 'first'):.0f} | {ms['first']:.0f} | "
                 f"{ms['steady']:.1f} | "
                 f"{1e3 * statistics.median(w['first'] - w['steady'] for w in warm):.0f} | "
+                f"{1e3 * statistics.median(w['first_cpu'] - w['steady_cpu'] for w in warm):.0f} | "
                 f"{'yes' if any(w['sympy'] for w in warm) else 'no'} |")
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"

@@ -9,7 +9,6 @@ files follow the umask. An ``OSError`` names the target, not the temporary file.
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 
 
@@ -42,6 +41,8 @@ def _named(exc: OSError, path: str) -> OSError:
 @contextmanager
 def atomic_path(path, suffix: str = ""):
     """Yield a temporary path beside ``path``; on success it replaces ``path``."""
+    import tempfile  # writers only: a process that only reads its cache never needs it
+
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -10,10 +9,10 @@ import re
 from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 
-import mpmath
 import numpy as np
 
 from ._atomic import atomic_path, write_text
+from ._mp import is_mpf
 
 
 class LazyState(MutableMapping):
@@ -268,6 +267,8 @@ class Trajectory:
         {...}`` holds the metadata as JSON, so :meth:`from_csv` gives back the whole
         trajectory (read such a file with ``pandas.read_csv(path, comment="#")``).
         """
+        import csv  # exports only (not on a solve's path: start-up, issue 15 item 4)
+
         bits = _mpf_bits(self)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -394,6 +395,8 @@ class Trajectory:
                 meta = head.get("meta", {})
                 bits = (head.get("encoding") or {}).get("mpf_bits")
                 state_names = tuple(head.get("state", ()))
+        import csv
+
         rows = list(csv.reader(lines))
         if not rows or not rows[0] or rows[0][0] != "t":
             raise ValueError("not a trajectory CSV file: the first column must be 't' "
@@ -463,7 +466,7 @@ def _mpf_bits(traj) -> int:
         if a.dtype != object:
             continue
         for x in a.ravel():
-            if isinstance(x, mpmath.mpf):
+            if is_mpf(x):
                 bits = max(bits, int(x._mpf_[3]))
     if bits == 0 and any(np.asarray(a).dtype == object for a in arrays):
         bits = 53
@@ -472,7 +475,9 @@ def _mpf_bits(traj) -> int:
 
 def _mpf_text(x, bits: int) -> str:
     """``x`` as a decimal string that reads back, at ``bits`` bits, as the same number."""
-    if not isinstance(x, mpmath.mpf):
+    import mpmath
+
+    if not is_mpf(x):
         with mpmath.workprec(max(bits, 53)):
             x = mpmath.mpf(x)  # exact for floats and ints that fit (no rounding to mp.prec)
     if not mpmath.isfinite(x):
@@ -481,6 +486,8 @@ def _mpf_text(x, bits: int) -> str:
 
 
 def _parse_mpf_array(a, bits):
+    import mpmath
+
     a = np.asarray(a)
     with mpmath.workprec(max(int(bits or 53), 53)):
         return np.vectorize(lambda s: mpmath.mpf(str(s)), otypes=[object])(a) if a.size \
@@ -497,9 +504,9 @@ def _from_list(v, bits, text_cells: bool = False):
         out = np.array([np.nan if s in ("null", "nan", "") else float(s) for s in flat],
                        dtype=float)
         return out.reshape(a.shape)
-    is_mpf = bits and any(isinstance(x, str) and x not in ("Infinity", "-Infinity")
-                       for x in flat)
-    if is_mpf:
+    holds_mpf = bits and any(isinstance(x, str) and x not in ("Infinity", "-Infinity")
+                             for x in flat)
+    if holds_mpf:
         return _parse_mpf_array(np.array(["nan" if x is None else x for x in flat],
                                          dtype=object).reshape(a.shape), bits)
     out = np.array([np.nan if x is None else float(x) for x in flat], dtype=float)
@@ -513,11 +520,17 @@ def _same_array(a, b) -> bool:
     for x, y in zip(a.ravel(), b.ravel()):
         if x == y:
             continue
-        nan_x = mpmath.isnan(x) if isinstance(x, mpmath.mpf) else np.isnan(x)
-        nan_y = mpmath.isnan(y) if isinstance(y, mpmath.mpf) else np.isnan(y)
-        if not (nan_x and nan_y):
+        if not (_isnan(x) and _isnan(y)):
             return False
     return True
+
+
+def _isnan(x) -> bool:
+    if is_mpf(x):
+        import mpmath  # imported already: x is an mpf
+
+        return mpmath.isnan(x)
+    return bool(np.isnan(x))
 
 
 def _timeless(meta: dict) -> dict:
@@ -531,7 +544,9 @@ def _plain(obj):
 
 
 def _cell(x, digits: int) -> str:
-    if isinstance(x, mpmath.mpf):
+    if is_mpf(x):
+        import mpmath
+
         return mpmath.nstr(x, digits)
     return f"{float(x):.{digits}g}"
 
@@ -544,7 +559,7 @@ def _tolist(a):
 
 
 def _num_text(x, precision, bits: int = 0) -> str:
-    if isinstance(x, mpmath.mpf):
+    if is_mpf(x):
         return _mpf_text(x, bits or 53)
     x = float(x)
     if np.isnan(x):
@@ -561,7 +576,7 @@ def _dumps(obj, precision, bits: int = 0) -> str:
                                for k, v in obj.items()) + "}"
     if isinstance(obj, (list, tuple)):
         return "[" + ", ".join(_dumps(v, precision, bits) for v in obj) + "]"
-    if isinstance(obj, mpmath.mpf):
+    if is_mpf(obj):
         return json.dumps(_mpf_text(obj, bits or 53))
     if isinstance(obj, (float, np.floating)):
         text = _num_text(obj, precision)

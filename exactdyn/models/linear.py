@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
-import mpmath
 import numpy as np
 
 from .. import _validation as check
@@ -657,11 +656,16 @@ class SingleNeuron(_InputMoments):
         beta = self.beta.astype(object) if a.dtype == object else self.beta
         wb = (w * beta).sum(axis=-1)
         nw = np.sqrt((w * w).sum(axis=-1).astype(float)) if a.dtype != object else \
-            np.array([mpmath.sqrt(x) for x in np.atleast_1d((w * w).sum(axis=-1))],
-                     dtype=object).reshape(a.shape)
+            _mp_sqrt((w * w).sum(axis=-1), a.shape)
         nb = float(np.linalg.norm(self.beta))
         return {"a": a.copy(), "w": w.copy(), "nu": _safe_div(wb, a), "mu": a * nw,
                 "phi": _safe_div(wb, nw * nb)}
+
+
+def _mp_sqrt(x, shape):
+    import mpmath  # object arrays (mpf entries) only: a float64 run never imports it
+
+    return np.array([mpmath.sqrt(v) for v in np.atleast_1d(x)], dtype=object).reshape(shape)
 
 
 def _safe_div(x, y):
@@ -669,6 +673,8 @@ def _safe_div(x, y):
     if x.dtype != object and y.dtype != object:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(y != 0, x / np.where(y != 0, y, 1), np.nan)
+    import mpmath  # object arrays (mpf entries) only
+
     out = np.empty(np.broadcast(x, y).shape, dtype=object)
     for i in np.ndindex(out.shape):
         out[i] = x[i] / y[i] if y[i] != 0 else mpmath.nan

@@ -17,16 +17,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mpmath
 import numpy as np
 
 #: The index kind of the leading time axis (observables over a trajectory).
 TIME = "time"
 
 
-def _mp_elementwise(f):
-    ufunc = np.frompyfunc(f, 1, 1)
-    return lambda a: ufunc(a) if isinstance(a, np.ndarray) else f(a)
+def _mp_elementwise(name: str):
+    """mpmath's function ``name`` on an mpf or elementwise on an object array. mpmath is
+    imported at the first call, not with this module: a float64 process never needs it
+    (about 50 ms of start-up, issue 15 item 4)."""
+    resolved: list = []
+
+    def apply(a):
+        if not resolved:
+            import mpmath
+
+            f = getattr(mpmath, name)
+            resolved.append((f, np.frompyfunc(f, 1, 1)))
+        f, ufunc = resolved[0]
+        return ufunc(a) if isinstance(a, np.ndarray) else f(a)
+
+    return apply
+
+
+def _mp_abs(a):
+    return _MP_ABS(a) if isinstance(a, np.ndarray) else abs(a)
+
+
+_MP_ABS = np.frompyfunc(abs, 1, 1)
+
+
+def _mp_rational(p, q):
+    """The exact rational ``p/q`` at the working precision (one rounding)."""
+    import mpmath
+
+    return mpmath.mpf(p) / q
 
 
 def _bdot(a, b):
@@ -39,11 +65,11 @@ def _bdot(a, b):
 NUMPY_NAMESPACE = {"sqrt": np.sqrt, "exp": np.exp, "log": np.log, "tanh": np.tanh,
                    "cosh": np.cosh, "sinh": np.sinh, "Abs": np.abs, "abs": np.abs,
                    "np": np, "_rat": lambda p, q: p / q, "_bdot": _bdot}
-MPMATH_NAMESPACE = {"sqrt": _mp_elementwise(mpmath.sqrt), "exp": _mp_elementwise(mpmath.exp),
-                    "log": _mp_elementwise(mpmath.log), "tanh": _mp_elementwise(mpmath.tanh),
-                    "cosh": _mp_elementwise(mpmath.cosh), "sinh": _mp_elementwise(mpmath.sinh),
-                    "Abs": _mp_elementwise(abs), "abs": _mp_elementwise(abs), "np": np,
-                    "_rat": lambda p, q: mpmath.mpf(p) / q, "_bdot": _bdot}
+MPMATH_NAMESPACE = {"sqrt": _mp_elementwise("sqrt"), "exp": _mp_elementwise("exp"),
+                    "log": _mp_elementwise("log"), "tanh": _mp_elementwise("tanh"),
+                    "cosh": _mp_elementwise("cosh"), "sinh": _mp_elementwise("sinh"),
+                    "Abs": _mp_abs, "abs": _mp_abs, "np": np,
+                    "_rat": _mp_rational, "_bdot": _bdot}
 
 
 @dataclass(frozen=True)

@@ -49,12 +49,14 @@ import numpy as np
 
 from .. import diskcache
 from ..errors import IntegrationError
+from . import runge_kutta as rk
 from . import stored
 from .indexed import KIND_ORDER, TIME, lower_indexed
 
 _SOURCES: dict = {}
 
-#: Step-size controller of scipy's explicit Runge–Kutta methods (``scipy.integrate._ivp.rk``).
+#: Step-size controller of scipy's explicit Runge–Kutta methods (``scipy.integrate._ivp.rk``,
+#: :mod:`exactdyn.numeric.runge_kutta`).
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
 #: DOP853's error estimator is of order 7: the step factor is err^(-1/8).
 ERROR_EXPONENT = -1.0 / 8.0
@@ -210,10 +212,10 @@ class TwoLayerEnsemble:
 # ---- DOP853 over members ------------------------------------------------------------------
 
 def _tableau():
-    from scipy.integrate._ivp import dop853_coefficients as c
-
-    s = c.N_STAGES
-    return c.A[:s, :s], c.B, c.C[:s], c.E3, c.E5, s
+    # Hairer's DOP853 tableau, as exactdyn's port of scipy's stepper holds it (no import of
+    # scipy.integrate).
+    s = rk.DOP853_N_STAGES
+    return rk.DOP853_A[:s, :s], rk.DOP853_B, rk.DOP853_C[:s], rk.DOP853_E3, rk.DOP853_E5, s
 
 
 def _rms(x):

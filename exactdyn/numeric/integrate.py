@@ -10,7 +10,6 @@ CNN (inside :mod:`exactdyn.numeric.kinks`' segments too) — calls.
 
 from __future__ import annotations
 
-import mpmath
 import numpy as np
 
 from .. import _mp
@@ -88,6 +87,8 @@ def lowered_trajectory(model, lowered, times, ys, precision, meta) -> Trajectory
     the model's name and hyperparameters. ``precision``: states are mpmath numbers,
     evaluated at that many digits (thread-safe, :func:`exactdyn._mp.workdps`)."""
     if precision is not None:
+        import mpmath  # the precision=N path only: a float64 run never imports it
+
         with _mp.workdps(precision):
             t_out = np.array([mpmath.mpf(float(x)) for x in times], dtype=object)
             state = {k: np.array(v) for k, v in lowered.unpack(ys).items()}

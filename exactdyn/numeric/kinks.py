@@ -827,13 +827,12 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
     say so (``switched_to``, ``switched_at``, ``at_rest_from``)."""
     import time
 
-    from scipy.integrate import DOP853, RK23, RK45, Radau
-
     from . import stepping
+    from .runge_kutta import EXPLICIT_METHODS, solver_class
 
     started = time.perf_counter()
 
-    cls = {"DOP853": DOP853, "RK45": RK45, "RK23": RK23}[method]
+    cls = EXPLICIT_METHODS[method]
     stepping.check_rtol(rtol, method)
     max_steps = stepping.check_max_steps(stepping.DEFAULT_MAX_STEPS if max_steps is None
                                          else max_steps)
@@ -898,7 +897,7 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                 if crossed:
                     t, y = t_new, dense(t_new)
                     break
-                if cls is Radau:
+                if cls not in EXPLICIT_METHODS.values():  # Radau, after the switch
                     d = stepping.rest_displacement(solver, rtol, atol)
                     if d is not None and (kinks is None or not kinks.changed(solver.y + d)):
                         ys[done:] = solver.y
@@ -913,8 +912,8 @@ def integrate(low: KinkFlow, y0, times, method="DOP853", rtol=1e-10, atol=1e-10,
                     break
         stats["nfev"] += solver.nfev
         if switch:
-            cls = Radau
-            stats.update(switched_to="Radau", switched_at=t)
+            cls = solver_class(stepping.REST_METHOD)  # imports scipy.integrate only now
+            stats.update(switched_to=stepping.REST_METHOD, switched_at=t)
             continue
         if at_rest:
             if progress is not None:

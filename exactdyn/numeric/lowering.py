@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import mpmath
 import numpy as np
 
 from .buffers import ThreadBuffers
@@ -220,6 +219,8 @@ class LoweredFlow(PackedFlow):
     def _observable_mp_rows(g, arrays, vals):
         """One observable on the mpmath path, time by time; NaN where it is undefined
         (the alignment of a zero vector), as in float64."""
+        import mpmath  # the mpmath path only: a float64 run never imports it
+
         try:
             return g(*arrays, *vals)[0]
         except ZeroDivisionError:

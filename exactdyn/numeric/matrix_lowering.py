@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import mpmath
 import numpy as np
 
 from .buffers import ThreadBuffers
@@ -452,6 +451,8 @@ class MatrixLoweredFlow(PackedFlow):
         return np.concatenate(cols, axis=1).T
 
     def _mpvals(self, values):
+        import mpmath  # the precision=N path only: a float64 run never imports it
+
         return tuple(np.vectorize(mpmath.mpf, otypes=[object])(v) if isinstance(v, np.ndarray)
                      else mpmath.mpf(v) for v in values)
 
@@ -652,6 +653,8 @@ def singular_values(A) -> np.ndarray:
     A = np.asarray(A)
     if A.dtype != object:
         return np.linalg.svd(A, compute_uv=False)
+    import mpmath  # object arrays (mpf entries) only
+
     out = np.empty(A.shape[:-2] + (min(A.shape[-2:]),), dtype=object)
     for idx in np.ndindex(A.shape[:-2]):
         s = mpmath.svd_r(mpmath.matrix(A[idx].tolist()), compute_uv=False)

@@ -5,8 +5,10 @@ whose rhs is not finite at the initial state (an activation ``log(x)`` at a nega
 pre-activation, an init of 1e200 whose products overflow) gives a NaN first step size and
 ``OdeSolver.step`` then rejects NaN steps forever; a flow at rest integrated to t = 1e300
 takes explicit steps at its stability limit, without end. :func:`integrate` runs the same
-loop as ``solve_ivp`` (same solver classes, same dense-output evaluation at the output
-times, so the numbers are bit-for-bit ``solve_ivp``'s), and raises
+loop as ``solve_ivp`` (the same solver classes — the explicit ones ported in
+:mod:`exactdyn.numeric.runge_kutta`, so that a float64 solve does not import
+``scipy.integrate``, the implicit ones scipy's — and the same dense-output evaluation at
+the output times, so the numbers are bit-for-bit ``solve_ivp``'s), and raises
 :class:`~exactdyn.IntegrationError` with the time reached when
 
 - the rhs is not finite at the initial state, or the accepted state stops being finite;
@@ -47,6 +49,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IntegrationError
+from .runge_kutta import DOP853_A, DOP853_N_STAGES, solver_class
 
 #: Default most accepted steps of one float64 integration: runs of the test suite take at
 #: most a few thousand; a DOP853 step of a small flow costs ~0.1-1 ms, so a flow that
@@ -142,12 +145,10 @@ class StiffnessTest:
         K = getattr(solver, "K", None)
         if self.method != "DOP853" or K is None or getattr(solver, "y_old", None) is None:
             return None
-        from scipy.integrate._ivp.dop853_coefficients import N_STAGES, A
-
-        s = N_STAGES - 1  # the last stage, at t + h (C[11] = 1)
-        arg = solver.y_old + h * (K[:s].T @ A[s, :s])
+        s = DOP853_N_STAGES - 1  # the last stage, at t + h (C[11] = 1)
+        arg = solver.y_old + h * (K[:s].T @ DOP853_A[s, :s])
         dy = np.linalg.norm(solver.y - arg)
-        df = np.linalg.norm(K[N_STAGES] - K[s])
+        df = np.linalg.norm(K[DOP853_N_STAGES] - K[s])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return h * df / dy if dy > 0 else (np.inf if df > 0 else 0.0)
 
@@ -219,7 +220,8 @@ def integrate(fun, y0, times, method: str, rtol: float, atol, jac=None,
               max_steps: int = DEFAULT_MAX_STEPS, progress=None,
               rest_min_steps: int | None = None):
     """States at ``times`` (sorted, >= 0; rows) and ``{"nfev", "njev", "nlu"}``
-    of the flow ``fun`` from ``y0`` at t = 0, through ``solve_ivp``'s ``method`` class.
+    of the flow ``fun`` from ``y0`` at t = 0, through ``solve_ivp``'s ``method`` class
+    (:func:`exactdyn.numeric.runge_kutta.solver_class`).
     ``progress``: an :class:`exactdyn._progress.Progress` over the time span, moved to
     the time reached after each accepted step (it only reads ``solver.t``).
 
@@ -227,8 +229,6 @@ def integrate(fun, y0, times, method: str, rtol: float, atol, jac=None,
     steps continues with :data:`REST_METHOD` once its steps are held by stability
     (:class:`StiffnessTest`); the stats then hold ``switched_to`` and ``switched_at``
     (the module docstring)."""
-    from scipy.integrate._ivp.ivp import METHODS
-
     check_rtol(rtol, method)
     max_steps = check_max_steps(max_steps)
     times = np.asarray(times, dtype=float)
@@ -256,7 +256,7 @@ def integrate(fun, y0, times, method: str, rtol: float, atol, jac=None,
     # so floating-point warnings are silenced here and the accepted states checked.
     with np.errstate(over="ignore", invalid="ignore"):
         try:
-            solver = METHODS[method](f, 0.0, y0, t_end, rtol=rtol, atol=atol, **kwargs)
+            solver = solver_class(method)(f, 0.0, y0, t_end, rtol=rtol, atol=atol, **kwargs)
             while solver.status == "running":
                 message = solver.step()
                 if solver.status == "failed":
@@ -288,7 +288,7 @@ def integrate(fun, y0, times, method: str, rtol: float, atol, jac=None,
                         counts[k] += int(getattr(solver, k))
                     h = t_reached - float(solver.t_old)
                     stiff = {"jac": jac} if jac is not None else {}
-                    solver = METHODS[REST_METHOD](f, t_reached, np.array(solver.y), t_end,
+                    solver = solver_class(REST_METHOD)(f, t_reached, np.array(solver.y), t_end,
                                                   rtol=rtol, atol=atol, first_step=h,
                                                   **stiff)
                     switched = {"switched_to": REST_METHOD, "switched_at": t_reached}
