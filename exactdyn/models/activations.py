@@ -367,8 +367,13 @@ class Activation:
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "_expr", expr)
 
-    # the named float64 table applies only to an activation built by name alone: an
-    # explicit expression under a built-in name is lowered from its expression
+    @property
+    def tabulated(self) -> bool:
+        """Whether the float64 forms come from the named table (no sympy): an activation
+        built by name alone. An explicit expression, even under a built-in name, is lowered
+        from its expression."""
+        return self._expr is None
+
     @property
     def _table(self):
         return _numeric_form(self.name) if self._expr is None else None
