@@ -199,3 +199,10 @@ def test_activations_pickle_and_hash_by_value():
         assert back == act and hash(back) == hash(act)
         h = np.array([-1.0, 0.3])
         _same(back.numeric()[0](h), act.numeric()[0](h))
+    # a named activation whose expression was built pickles without it
+    act = activation("tanh")
+    act.expr  # noqa: B018
+    back = pickle.loads(pickle.dumps(act))
+    assert back._expr is None and back == act and back.expr == NAMED["tanh"]
+    user = activation("x + x**3")
+    assert pickle.loads(pickle.dumps(user)) == user

@@ -396,6 +396,11 @@ class Activation:
     def __hash__(self):
         return hash(self.name)
 
+    def __getstate__(self):
+        # without the cached expression of a named activation: a worker that unpickles it
+        # (a sweep's task) then needs no sympy either
+        return {"name": self.name, "_expr": self._expr}
+
     def __repr__(self) -> str:
         if self._expr is None:
             return f"Activation(name={self.name!r})"
