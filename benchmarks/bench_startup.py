@@ -20,6 +20,11 @@ Run: ``python benchmarks/bench_startup.py [runs] [--tree PATH] [--families A,B]`
 benchmarks/results/startup.md; ``--tree`` measures another source tree, such as a
 checkout of an earlier commit, with this script's child code, and writes
 startup_<folder name>.md).
+
+``--exact``: instead of ``solve``, a float64 ``ed.exact`` of each family with a closed
+form (:data:`EXACT_CASES`; TwoLayer and TwoLayerCNN at a small init, their early-stage
+forms), in fresh processes, cold and warm cache: import, build, first ``exact``, and
+whether the process imported sympy (writes startup_exact[_<folder name>].md).
 """
 
 from __future__ import annotations
@@ -135,6 +140,81 @@ def main(runs: int = 5, tree: str = ROOT, families=FAMILIES) -> str:
     return text
 
 
+_CHILD_EXACT = r"""
+import sys, time, json
+t0 = time.perf_counter()
+import exactdyn as ed
+t1 = time.perf_counter()
+import numpy as np
+which = sys.argv[1]
+S = np.diag([3.0, 2.0, 1.0])
+rng = np.random.default_rng(0)
+images, y = rng.normal(size=(4, 6, 6, 1)), rng.normal(size=4)
+make = {
+    "Linear1D": lambda: ed.Linear1D(width=64),
+    "LinearNet": lambda: ed.LinearNet.decoupled(S),
+    "SingleNeuron": lambda: ed.SingleNeuron(in_dim=3),
+    "DeepLinear": lambda: ed.DeepLinear.decoupled(3, 3, S, [0.05, 0.02, 0.01]),
+    "TwoLayer": lambda: ed.TwoLayer(16, "1d-sine", activation="tanh", n=8, beta1=1e-3,
+                                    beta2=1e-3),
+    "TwoLayer-relu": lambda: ed.TwoLayer(16, "1d-sine", activation="relu", n=8,
+                                         beta1=1e-3, beta2=1e-3),
+    "TwoLayerCNN": lambda: ed.TwoLayerCNN(2, 3, images, y, scale=1e-3),
+}[which]
+model = make()
+t2 = time.perf_counter()
+sympy_built = "sympy" in sys.modules
+ts = np.linspace(0, 2, 51)
+ed.exact(model, ts)
+t3 = time.perf_counter()
+steady = []
+for _ in range(5):
+    s = time.perf_counter()
+    ed.exact(model, ts)
+    steady.append(time.perf_counter() - s)
+steady.sort()
+print(json.dumps({"import": t1 - t0, "model": t2 - t1, "first": t3 - t2, "steady": steady[2],
+                  "sympy_built": sympy_built, "sympy": "sympy" in sys.modules}))
+"""
+
+EXACT_CASES = ("Linear1D", "LinearNet", "SingleNeuron", "DeepLinear", "TwoLayer",
+               "TwoLayer-relu", "TwoLayerCNN")
+
+
+def main_exact(runs: int = 5, tree: str = ROOT, cases=EXACT_CASES) -> str:
+    """Fresh processes: import, build, first float64 ``ed.exact`` (cold and warm cache),
+    steady ``exact``; whether sympy was imported by the build and by the whole process."""
+    lines = [f"Fresh processes, medians of {runs} runs each ({sys.version.split()[0]}); times "
+             "in ms; float64 `ed.exact` on 51 times. cold: empty cache folder; warm: a "
+             "second process on the same folder.", "",
+             "| family | import exactdyn | build model | first exact, cold | first exact, "
+             "warm | steady exact | sympy imported by the build | sympy imported (warm) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for which in cases:
+        cold, warm = [], []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                env = dict(os.environ, EXACTDYN_CACHE_DIR=tmp, PYTHONPATH=tree)
+                for rows in (cold, warm):
+                    out = subprocess.run([sys.executable, "-c", _CHILD_EXACT, which],
+                                         capture_output=True, text=True, env=env,
+                                         check=True, cwd=tree)
+                    rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        ms = {k: 1e3 * _median(warm, k) for k in ("import", "model", "first", "steady")}
+        lines.append(
+            f"| {which} | {ms['import']:.0f} | {ms['model']:.0f} | "
+            f"{1e3 * _median(cold, 'first'):.0f} | {ms['first']:.0f} | {ms['steady']:.1f} | "
+            f"{'yes' if any(w['sympy_built'] for w in warm) else 'no'} | "
+            f"{'yes' if any(w['sympy'] for w in warm) else 'no'} |")
+        print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    name = "startup_exact.md" if tree == ROOT else \
+        f"startup_exact_{os.path.basename(tree)}.md"
+    with open(os.path.join(ROOT, "benchmarks", "results", name), "w") as fh:
+        fh.write(text)
+    return text
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     tree = ROOT
@@ -147,4 +227,9 @@ if __name__ == "__main__":
         at = args.index("--families")
         families = tuple(args[at + 1].split(","))
         del args[at:at + 2]
-    print(main(int(args[0]) if args else 5, tree, families))
+    if "--exact" in args:
+        args.remove("--exact")
+        cases = families if families is not FAMILIES else EXACT_CASES
+        print(main_exact(int(args[0]) if args else 5, tree, cases))
+    else:
+        print(main(int(args[0]) if args else 5, tree, families))

@@ -145,3 +145,101 @@ def test_a_warm_first_solve_imports_neither_scipy_integrate_nor_mpmath(tmp_path,
     # Only the user's own sympy (the Network case) brings mpmath along.
     assert warm["mpmath"] == warm["sympy"] == ("sp.Sum" in make)
     assert warm["loss"] == runs[0]["loss"]  # the cold run's numbers, bit for bit
+# ---- building TwoLayer / TwoLayerCNN and a float64 exact() without sympy (issue 15, item 4)
+
+_CNN_DATA = ("rng = np.random.default_rng(0)\n"
+             "images, y = rng.normal(size=(4, 6, 6, 1)), rng.normal(size=4)\n")
+
+
+def _imported_with(code: str, env_extra: dict | None = None) -> list:
+    """The heavy modules ``code`` leaves imported, in a fresh process (numpy imported
+    first: the cases below build arrays)."""
+    import os
+
+    probe = (f"import sys\nimport numpy as np\n{code}\nimport json\n"
+             f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
+    env = dict(os.environ, **(env_extra or {}))
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip().splitlines()[-1]
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("make", [
+    *(f"ed.TwoLayer(16, '1d-sine', activation={a!r}, n=8)" for a in
+      ("relu", "leaky_relu", "tanh", "sigmoid", "softplus", "silu", "gelu", "x_tanh",
+       "x2_tanh", "linear")),
+    _CNN_DATA + "ed.TwoLayerCNN(2, 3, images, y, scale=0.5)",
+    _CNN_DATA + "ed.TwoLayerCNN(2, 3, images, y, scale=0.5, activation='relu')"])
+def test_building_a_two_layer_network_imports_no_sympy(make):
+    # a named activation's float64 forms come from a table; its sympy expression is built
+    # only when the symbolic network, a derivation or a report asks for it
+    code = f"import exactdyn as ed\nmodel = {make.splitlines()[-1]}\n"
+    prefix = "\n".join(make.splitlines()[:-1])
+    assert "sympy" not in _imported_with(prefix + "\n" + code)
+    # ... which still works, and then imports sympy
+    code += "model.act.expr\nmodel.network()\n"
+    assert "sympy" in _imported_with(prefix + "\n" + code)
+
+
+def test_a_user_defined_activation_still_builds_through_sympy():
+    assert "sympy" in _imported_with(
+        "import exactdyn as ed\nm = ed.TwoLayer(4, '1d-sine', activation='x + x**2/2', n=5)\n"
+        "assert m.multiplicity == 1")
+
+
+@pytest.mark.parametrize("make", [
+    "ed.Linear1D(width=8)",
+    "ed.LinearNet.decoupled(np.diag([3.0, 2.0, 1.0]))",
+    "ed.SingleNeuron(in_dim=3)",
+    "ed.DeepLinear.decoupled(3, 3, np.diag([3.0, 2.0, 1.0]), [0.05, 0.02, 0.01])"])
+def test_a_float64_exact_of_a_closed_form_family_imports_no_sympy(make):
+    # the closed-form registry imports only the family's module (exactdyn/closed_form/
+    # <family>.py), and that module imports sympy only for the symbolic form
+    code = (f"import exactdyn as ed\ntraj = ed.exact({make}, np.linspace(0, 2, 5))\n"
+            "assert np.all(np.isfinite(traj['loss']))\n")
+    assert "sympy" not in _imported_with(code)
+    # the symbolic form (residual, report) still works, and imports sympy
+    assert "sympy" in _imported_with(code + f"ed.closed_form({make}).residual()\n")
+
+
+@pytest.mark.parametrize("make", [
+    "ed.TwoLayer(16, '1d-sine', activation='tanh', n=8, beta1=1e-3, beta2=1e-3)",
+    "ed.TwoLayer(16, '1d-sine', activation='relu', n=8, beta1=1e-3, beta2=1e-3)",
+    _CNN_DATA + "ed.TwoLayerCNN(2, 3, images, y, scale=1e-3)"])
+def test_a_float64_exact_of_a_two_layer_network_with_a_warm_cache_imports_no_sympy(
+        tmp_path, make):
+    # the early-stage closed forms (linearized; ReLU early alignment) evaluate the
+    # network's observables with its generated sources: derived with sympy by the first
+    # process on an empty cache, read from disk by the next
+    prefix = "\n".join(make.splitlines()[:-1])
+    code = (f"{prefix}\nimport exactdyn as ed\n"
+            f"traj = ed.exact({make.splitlines()[-1]}, np.linspace(0, 2, 5))\n"
+            "print(repr(float(traj['loss'][-1])))\n")
+    env = {"EXACTDYN_CACHE_DIR": str(tmp_path)}
+    _imported_with(code, env)  # cold: derives the observables' sources
+    assert "sympy" not in _imported_with(code, env)
+
+
+def test_the_closed_form_registry_finds_a_family_without_importing_the_others():
+    code = ("import exactdyn as ed\ned.exact(ed.Linear1D(width=4), [0.0, 1.0])\n"
+            "import json\n"
+            "print(json.dumps(sorted(m for m in sys.modules "
+            "if m.startswith('exactdyn.closed_form.'))))\n")
+    out = subprocess.run([sys.executable, "-c", "import sys\n" + code], capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()[-1]
+    imported = set(json.loads(out))
+    assert "exactdyn.closed_form.linear1d" in imported
+    others = {"linear", "linear_symbolic", "deep_linear", "twolayer", "early_alignment", "cnn",
+              "network", "linear1d_symbolic"}
+    assert not imported & {f"exactdyn.closed_form.{m}" for m in others}
+
+
+def test_a_subclass_defined_outside_the_package_finds_its_base_familys_closed_form():
+    # the registry walks the model's MRO: a user's subclass of Linear1D (module __main__)
+    # gets Linear1D's closed form; a type with none gets False after every module is tried
+    code = ("import exactdyn as ed\nfrom exactdyn.closed_form import has_closed_form\n"
+            "class Mine(ed.Linear1D):\n    pass\n"
+            "traj = ed.exact(Mine(width=4), [0.0, 1.0])\n"
+            "assert traj['loss'][-1] == ed.exact(ed.Linear1D(width=4), [0.0, 1.0])['loss'][-1]\n"
+            "assert not has_closed_form(int)\n")
+    _imported_with(code)

@@ -2,14 +2,19 @@
 
 Each family's closed-form module registers itself for its model type with
 :func:`register_closed_form` (three callables: the numeric trajectory, the symbolic form
-with its proofs, and how the form relates to the flow); every module of this package is
-imported here, so a new family's closed form is one new file. Nothing here compares
-model names.
+with its proofs, and how the form relates to the flow), so a new family's closed form is
+one new file. The modules are imported when a model first asks for its closed form, not
+on import (several need sympy, which a float64 ``exact`` does not): the closed form of a
+model class defined in ``exactdyn/models/<family>.py`` is looked up first in
+``exactdyn/closed_form/<family>.py`` (for each class of the model's MRO), and only when
+that module registers none are all modules of this package imported
+(:func:`_import_every_module`). Nothing here compares model names.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,16 +63,59 @@ def register_closed_form(model_type: type, exact: Callable, symbolic: Callable,
                                              precision, compare_state)
 
 
+_MODELS_PACKAGE = "exactdyn.models."
+
+
+def _conventional_module(model_type: type) -> str | None:
+    """``exactdyn.closed_form.<family>`` for a class defined in
+    ``exactdyn.models.<family>``, when that module exists; else ``None``."""
+    module = getattr(model_type, "__module__", "") or ""
+    if not module.startswith(_MODELS_PACKAGE):
+        return None
+    name = f"{__name__}.{module[len(_MODELS_PACKAGE):]}"
+    return name if importlib.util.find_spec(name) is not None else None
+
+
+def _import_every_module() -> None:
+    """Import (and so register) every closed-form module of this package: the fallback
+    when no conventional module registers a type, and for the list of known families."""
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def _lookup(model_type: type) -> ClosedFormFamily | None:
+    """The registered family of ``model_type`` (nearest class of its MRO), importing the
+    conventional modules of its classes first and every module only when those register
+    none; ``None`` when there is none."""
+    mro = getattr(model_type, "__mro__", ())
+
+    def registered():
+        return next((_REGISTRY[cls] for cls in mro if cls in _REGISTRY), None)
+
+    found = registered()
+    if found is not None:
+        return found
+    for cls in mro:
+        module = _conventional_module(cls)
+        if module is not None:
+            importlib.import_module(module)
+            found = registered()
+            if found is not None:
+                return found
+    _import_every_module()
+    return registered()
+
+
 def has_closed_form(model_type: type) -> bool:
     """Whether a closed form is registered for ``model_type`` (or a base class of it)."""
-    return any(cls in _REGISTRY for cls in getattr(model_type, "__mro__", ()))
+    return _lookup(model_type) is not None
 
 
 def family_of(model) -> ClosedFormFamily:
     """The registered closed form of ``model``'s type; ``ValueError`` when it has none."""
-    for cls in type(model).__mro__:
-        if cls in _REGISTRY:
-            return _REGISTRY[cls]
+    found = _lookup(type(model))
+    if found is not None:
+        return found
     known = ", ".join(sorted(c.__name__ for c in _REGISTRY))
     raise ValueError(f"model must be one with a closed form ({known}); got "
                      f"{type(model).__name__}")
@@ -121,12 +169,16 @@ def closed_form_order(model) -> int | None:
     return family.order(model)
 
 
-# Every module of this package registers its families on import.
-for _info in pkgutil.iter_modules(__path__):
-    importlib.import_module(f"{__name__}.{_info.name}")
+# ReLU early alignment (Boursier & Flammarion), re-exported on first access (the module
+# needs sympy for its proofs and slopes; importing this package must not). The function
+# ``early_alignment`` is ``exactdyn.early_alignment`` or
+# ``exactdyn.closed_form.early_alignment.early_alignment``: here that name is the submodule,
+# as the import system makes it once the module is imported.
+_EARLY_ALIGNMENT = ("alignment_path", "extremal_vectors", "stationary_directions_2d")
 
-# ReLU early alignment (Boursier & Flammarion), re-exported
-from .early_alignment import alignment_path as alignment_path  # noqa: E402
-from .early_alignment import early_alignment as early_alignment  # noqa: E402
-from .early_alignment import extremal_vectors as extremal_vectors  # noqa: E402
-from .early_alignment import stationary_directions_2d as stationary_directions_2d  # noqa: E402
+
+def __getattr__(name: str):
+    if name in _EARLY_ALIGNMENT:
+        module = importlib.import_module(f"{__name__}.early_alignment")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,9 +37,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import sympy as sp
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 
 def applies(model) -> tuple:
@@ -48,9 +51,11 @@ def applies(model) -> tuple:
     act = model.act
     if act.piecewise:
         return False, f"activation {act.name!r} is not smooth at 0", None
-    if act.derivative_at_zero(0) != 0:
+    # values at 0 as floats (a named activation's from its table: a float64 exact() needs
+    # no sympy)
+    if act.value_at_zero(0) != 0:
         return False, f"activation {act.name!r} has sigma(0) != 0", None
-    c = act.derivative_at_zero(1)
+    c = act.value_at_zero(1)
     if c == 0:
         return False, f"activation {act.name!r} has sigma'(0) = 0 (multiplicity > 1)", None
     return True, "", float(c)
@@ -65,7 +70,7 @@ def asymptotic_order(model) -> int:
     cubic, a relative :math:`O(\varepsilon^2)`: p = 2. A quadratic term
     :math:`\tfrac12\sigma''(0)h^2` (gelu, silu) changes :math:`\sigma'(h)` by a relative
     :math:`O(\varepsilon)`: p = 1 (Zhou, Zhou, Li, Xu, arXiv:2305.09947)."""
-    return 2 if model.act.derivative_at_zero(2) == 0 else 1
+    return 2 if model.act.value_at_zero(2) == 0 else 1
 
 
 def _require(model) -> float:
@@ -210,6 +215,8 @@ def exact_cnn(model, times):
 
 # ---- symbolic proof --------------------------------------------------------------------
 def _mm(*ms):
+    import sympy as sp
+
     out = ms[0]
     for m in ms[1:]:
         out = (out * m).applyfunc(sp.cancel)
@@ -219,6 +226,8 @@ def _mm(*ms):
 def _cayley(n: int, name: str) -> sp.Matrix:
     r"""A generic rotation :math:`(I - K)(I + K)^{-1}`, K skew-symmetric with
     :math:`n(n-1)/2` free real symbols (Cayley): orthogonal as rational functions."""
+    import sympy as sp
+
     ks = iter(sp.symbols(f"{name}1:{n * (n - 1) // 2 + 1}", real=True))
     K = sp.zeros(n)
     for i in range(n):
@@ -241,6 +250,8 @@ class CNNClosedForm:
     """
 
     def __init__(self):
+        import sympy as sp
+
         self.t = sp.Symbol("t", nonnegative=True)
         self.s = sp.Symbol("s", positive=True)
         self.p0, self.q0 = sp.symbols("p_0 q_0", real=True)
@@ -249,6 +260,8 @@ class CNNClosedForm:
         self.q_expr = self.q0 * sp.cosh(x) + self.p0 * sp.sinh(x)
 
     def equations(self) -> list:
+        import sympy as sp
+
         t, s = self.t, self.s
         p, q = sp.Function("p")(t), sp.Function("q")(t)
         return [sp.Eq(sp.Derivative(p, t), s * q, evaluate=False),
@@ -258,6 +271,8 @@ class CNNClosedForm:
     @property
     def proofs(self) -> list:
         """Residuals of the per-mode solution in its ODE and at t = 0 (sympy)."""
+        import sympy as sp
+
         from ..symbolic.flow import DerivationStep
 
         t, s = self.t, self.s
@@ -279,6 +294,8 @@ class CNNClosedForm:
         parameters), symbolic singular values, W(0) and a(0) (one channel). The null-space
         parts are included whenever rank < D or rank < P. Returns three sympy matrices;
         all entries cancel to 0 (D = 3, P = 2, rank 2 takes about 10 s)."""
+        import sympy as sp
+
         t = self.t
         U = _cayley(D, "k")[:, :rank]
         V = _cayley(P, "m")[:, :rank]

@@ -34,14 +34,17 @@ Zero-teacher modes decay as :math:`u^{-(2-2/L)} = u_0^{-(2-2/L)} + (2L-2)t`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mpmath
 import numpy as np
-import sympy as sp
 from scipy.special import digamma, expit, poch
 
 from .. import _mp
 from ..trajectory import Trajectory
+
+if TYPE_CHECKING:
+    import sympy as sp
 
 _N_TERMS = 60
 
@@ -371,6 +374,8 @@ class ChainClosedForm:
     depth: int
 
     def expressions(self) -> dict:
+        import sympy as sp  # the symbolic form only: a float64 exact() needs no sympy
+
         t, s, u0 = sp.symbols("t s u_0", positive=True)
         u = sp.Symbol("u", positive=True)
         L = self.depth
@@ -392,6 +397,8 @@ class ChainClosedForm:
         r"""The mode equation :math:`\dot u = L u^{2-2/L}(s - u)` of :math:`u = a^L` and its
         closed form (:math:`u(t)` for :math:`L = 2`, else :math:`t(u)` below and above the
         teacher), as sympy ``Eq`` s of :meth:`expressions`."""
+        import sympy as sp  # the symbolic form only: a float64 exact() needs no sympy
+
         t, s = sp.symbols("t s", positive=True)
         u = sp.Symbol("u", positive=True)
         L = self.depth
@@ -407,6 +414,8 @@ class ChainClosedForm:
 
     def residual(self) -> sp.Expr:
         r"""Substituted into :math:`\dot u = L u^{2-2/L}(s - u)`: simplifies to 0."""
+        import sympy as sp  # the symbolic form only: a float64 exact() needs no sympy
+
         t, s, u0 = sp.symbols("t s u_0", positive=True)
         u = sp.Symbol("u", positive=True)
         L = self.depth

@@ -83,7 +83,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import sympy as sp
 
 from .. import _validation as check
 from ..errors import IntegrationError
@@ -96,12 +95,22 @@ def slopes(act) -> tuple:
     r"""``(c_plus, c_minus)`` of a piecewise-linear activation with its kink at 0.
 
     Raises ValueError unless :math:`\sigma(h) = c_+h` for h > 0 and :math:`c_-h` for
-    h < 0 (ReLU, leaky ReLU, abs(x), ...)."""
-    from ..models.activations import X
-
+    h < 0 (ReLU, leaky ReLU, abs(x), ...). A named activation's slopes come from its
+    float64 table (:meth:`~exactdyn.models.activations.Activation.kink_branches`, no
+    sympy); any other's from its sympy branches."""
     if not act.piecewise:
         raise ValueError(f"activation must be piecewise linear with its kink at 0 (relu, "
                          f"leaky_relu) for early alignment; got {check.show(act.name)}")
+    if act.tabulated:
+        found = act.kink_branches()[2]
+        if found is None:
+            raise ValueError(f"activation must be piecewise linear with its kink at 0 (relu, "
+                             f"leaky_relu) for early alignment; {act.name!r} is not")
+        return found[0], found[1]
+    import sympy as sp
+
+    from ..models.activations import X
+
     xp, xn = sp.Symbol("x_p", positive=True), sp.Symbol("x_n", negative=True)
     expr = act.expr.rewrite(sp.Piecewise)
     out = []
@@ -176,6 +185,8 @@ def proofs() -> dict:
     -------
     dict of str -> sympy expression (all simplify to 0)
     """
+    import sympy as sp
+
     t, nd, al = sp.symbols("t D alpha", positive=True)
     a0, p0, A, B, C, e = sp.symbols("a_0 P_0 A B C epsilon", real=True)
     s = nd * t / al

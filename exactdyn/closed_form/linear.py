@@ -542,16 +542,22 @@ def implicit_bias(model, sign=None):
     return b_ols + sign * np.sqrt(a2) * w_perp
 
 
+def _symbolic(model):
+    # sympy is imported only for the symbolic form: a float64 exact() never needs it
+    from .linear_symbolic import LinearNetClosedForm
+
+    return LinearNetClosedForm()
+
+
 def _register():
     from ..models.linear import LinearNet, SingleNeuron
     from . import register_closed_form
-    from .linear_symbolic import LinearNetClosedForm
 
     def exact_single_neuron(model, times, precision):
         return exact_linear(model, times, precision, kunin_nu=True)
 
-    register_closed_form(LinearNet, exact_linear, lambda model: LinearNetClosedForm())
-    register_closed_form(SingleNeuron, exact_single_neuron, lambda model: LinearNetClosedForm())
+    register_closed_form(LinearNet, exact_linear, _symbolic)
+    register_closed_form(SingleNeuron, exact_single_neuron, _symbolic)
 
 
 _register()

@@ -135,12 +135,18 @@ def _float_observables(model, C, p, rho, norm_u, norm_w):
             "ntk": C.omega * rho, "norm_u": norm_u, "norm_w": norm_w, "alignment": align}
 
 
+def _symbolic(model):
+    # sympy is imported only for the symbolic form: a float64 exact() never needs it
+    from .linear1d_symbolic import Linear1DClosedForm
+
+    return Linear1DClosedForm()
+
+
 def _register():
     from ..models.linear1d import Linear1D
     from . import register_closed_form
-    from .linear1d_symbolic import Linear1DClosedForm
 
-    register_closed_form(Linear1D, exact_linear1d, lambda model: Linear1DClosedForm())
+    register_closed_form(Linear1D, exact_linear1d, _symbolic)
 
 
 _register()

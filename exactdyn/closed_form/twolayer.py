@@ -26,7 +26,6 @@ two-layer neural networks" (2023).
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 
 def applies(model) -> tuple:
@@ -35,7 +34,9 @@ def applies(model) -> tuple:
     act = model.act
     if act.piecewise:
         return False, f"activation {act.name!r} is not smooth at 0"
-    if act.derivative_at_zero(0) != 0 or act.derivative_at_zero(1) == 0:
+    # values at 0 as floats (a named activation's from its table: a float64 exact() needs
+    # no sympy)
+    if act.value_at_zero(0) != 0 or act.value_at_zero(1) == 0:
         return False, (f"activation {act.name!r} does not have sigma(0) = 0 and "
                        "sigma'(0) != 0 (multiplicity 1)")
     return True, ""
@@ -43,7 +44,7 @@ def applies(model) -> tuple:
 
 def slope_at_zero(model) -> float:
     """c = σ'(0): the linearized flow runs at rate c‖z‖/α."""
-    return float(model.act.derivative_at_zero(1))
+    return model.act.value_at_zero(1)
 
 
 def asymptotic_order(model) -> int:
@@ -55,7 +56,7 @@ def asymptotic_order(model) -> int:
     odd activations) the remainder is cubic and both are relative :math:`O(\beta^2)`:
     p = 2. A quadratic term :math:`\tfrac12\sigma''(0)h^2` changes :math:`\sigma'(h)` by
     a relative :math:`O(\beta)`: p = 1. (Zhou et al., NeurIPS 2022.)"""
-    return 2 if model.act.derivative_at_zero(2) == 0 else 1
+    return 2 if model.act.value_at_zero(2) == 0 else 1
 
 
 def z_vector(model) -> np.ndarray:
@@ -91,6 +92,8 @@ def exact_two_layer(model, times):
 def symbolic_residual() -> bool:
     """Prove that the cosh/sinh pair solves :math:`\\dot a = \\|z\\|P/\\alpha`,
     :math:`\\dot P = \\|z\\|a/\\alpha` (sympy)."""
+    import sympy as sp
+
     t, nz, al, a0, p0 = sp.symbols("t z alpha a0 P0", positive=True)
     s = nz * t / al
     a = a0 * sp.cosh(s) + p0 * sp.sinh(s)
@@ -118,6 +121,8 @@ def stationary_directions(model):
         Unit vectors u (one per line, u and −u both stationary), in the input-weight
         coordinates (x, bias).
     """
+    import sympy as sp
+
     act = model.act
     if act.piecewise:
         raise ValueError(f"activation must be smooth at 0 for the multiplicity rule; got "
@@ -160,6 +165,8 @@ class TwoLayerClosedForm:
     """
 
     def __init__(self):
+        import sympy as sp
+
         self.t, self.nz, self.alpha = sp.symbols("t \\|z\\| alpha", positive=True)
         self.a0, self.p0 = sp.symbols("a_0 P_0", real=True)
         self.a_f, self.p_f = sp.Function("a"), sp.Function("P")
@@ -169,6 +176,8 @@ class TwoLayerClosedForm:
 
     def equations(self) -> list:
         """Linearized system (2 equations), then its solution (2 equations)."""
+        import sympy as sp
+
         t, nz, al = self.t, self.nz, self.alpha
         a, P = self.a_f(t), self.p_f(t)
         return [sp.Eq(sp.Derivative(a, t), nz * P / al, evaluate=False),
@@ -179,6 +188,8 @@ class TwoLayerClosedForm:
     @property
     def proofs(self) -> list:
         """Residuals of the solution in the linearized system and at t = 0 (sympy)."""
+        import sympy as sp
+
         from ..symbolic.flow import DerivationStep
 
         t, nz, al = self.t, self.nz, self.alpha

@@ -16,10 +16,8 @@ Li, Xu, "Understanding the initial condensation of convolutional neural networks
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from .. import _validation as check
-from .activations import X as XSYM
 from .activations import activation as make_activation
 from .base import FrozenAfterInit, KinkedPreactivation, ModelMixin
 
@@ -138,7 +136,7 @@ class TwoLayerCNN(FrozenAfterInit, ModelMixin):
     y : array_like, shape (N,)
         Targets.
     activation : str
-        A name of :data:`exactdyn.models.activations.NAMED` or a whitelisted expression in
+        A name of :data:`exactdyn.models.activations.NAMES` or a whitelisted expression in
         ``x``. For activations with a kink at 0 (relu, leaky_relu) :func:`exactdyn.solve`
         locates the activation-pattern changes (:func:`exactdyn.numeric.cnn.solve_cnn`).
     scale : float
@@ -314,10 +312,13 @@ class TwoLayerCNN(FrozenAfterInit, ModelMixin):
     def conservation_proven(self) -> bool:
         r""":math:`\sum_{uv}a_{uv\beta}^2 - \|W_{\cdot\beta}\|^2` conserved per channel,
         proven from the derived flow (sympy); True iff σ is positively 1-homogeneous."""
+        import sympy as sp  # the proof only: building a network needs no sympy
+
+        from ..symbolic.cnn import prove_channel_balance
+        from .activations import X as XSYM
+
         key = sp.srepr(self.act.expr)
         if key not in _PROOFS:
-            from ..symbolic.cnn import prove_channel_balance
-
             _PROOFS[key] = prove_channel_balance(self.act.expr, XSYM)
         return _PROOFS[key]
 

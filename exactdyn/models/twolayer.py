@@ -18,11 +18,8 @@ import math
 import os
 
 import numpy as np
-import sympy as sp
 
 from .. import _validation as check
-from ..symbolic.twolayer import derive_two_layer_flow
-from .activations import X as XSYM
 from .activations import activation as make_activation
 from .base import FrozenAfterInit, KinkedPreactivation, ModelMixin
 
@@ -321,6 +318,9 @@ class TwoLayer(FrozenAfterInit, ModelMixin):
     def derive_flow(self):
         """The symbolic flow, one derivation for every activation
         (:func:`exactdyn.symbolic.twolayer.derive_two_layer_flow`)."""
+        # imported here: building a network needs no sympy, deriving its flow does
+        from ..symbolic.twolayer import derive_two_layer_flow
+
         return derive_two_layer_flow()
 
     def conservation_proven(self) -> bool:
@@ -332,10 +332,13 @@ _PROOFS: dict = {}
 
 
 def _proof(expr) -> bool:
+    import sympy as sp
+
+    from ..symbolic.twolayer import prove_balance
+    from .activations import X as XSYM
+
     key = sp.srepr(expr)
     if key not in _PROOFS:
-        from ..symbolic.twolayer import prove_balance
-
         _PROOFS[key] = prove_balance(expr, XSYM)
     return _PROOFS[key]
 

@@ -34,38 +34,11 @@ Algorithms*, 2nd ed., 2002, §3.1) and the integrator's tolerance
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from .kinks import gamma
 
 #: The axes of h in the adapter's own layout: units first, then (sample, position) entries.
 _FULL_AXES = ("unit", "sample", "position")
-
-
-def linear_slopes(plus, minus):
-    r"""``(c+, c-)`` when both branches are :math:`c_\pm x` (ReLU, leaky ReLU, ``abs``),
-    else None: a frozen pattern is then one multiplication, :math:`\sigma(h) = s\,h`,
-    :math:`\sigma'(h) = s` with :math:`s = c_\pm` per entry."""
-    from ..models.activations import X
-
-    slopes = []
-    for b in (plus, minus):
-        c = sp.diff(b, X)
-        if c.free_symbols or sp.simplify(b - c * X) != 0:
-            return None
-        slopes.append(float(c))
-    return tuple(slopes)
-
-
-def _elementwise(f):
-    """``f`` as an elementwise float64 map: a float64 result of the argument's shape as it
-    is (no ``broadcast_to``/``astype`` in the hot path), a constant broadcast."""
-    def g(h):
-        r = f(h)
-        if type(r) is np.ndarray and r.dtype == np.float64 and r.shape == np.shape(h):
-            return r
-        return np.broadcast_to(r, np.shape(h)).astype(float, copy=False)
-    return g
 
 
 class KinkAdapter:
@@ -93,14 +66,11 @@ class KinkAdapter:
     flat_minus : bool
         σ−' ≡ 0 (ReLU): a unit with no entry on the + side cannot move.
     branch_slopes : tuple or None
-        ``(c+, c-)`` when σ± = c± x (:func:`linear_slopes`).
+        ``(c+, c-)`` when σ± = c± x
+        (:meth:`exactdyn.models.activations.Activation.kink_branches`).
     """
 
     def __init__(self, flow, declared):
-        import scipy.special
-
-        from ..models.activations import X
-
         self.flow = flow
         self.size = flow.size
         self.rhs = flow.rhs
@@ -118,12 +88,9 @@ class KinkAdapter:
         self._abs_inputs = np.abs(inputs)
         self._targets = np.asarray(declared.targets, float)
         self._alpha = float(declared.alpha)
-        plus, minus = declared.activation.branches()
-        mods = [{"erf": scipy.special.erf}, "numpy"]
-        self.branches = tuple(_elementwise(sp.lambdify(X, e, modules=mods)) for e in
-                              (plus, minus, sp.diff(plus, X), sp.diff(minus, X)))
-        self.flat_minus = bool(sp.diff(minus, X) == 0)
-        self.branch_slopes = linear_slopes(plus, minus)
+        # float64 branches from the activation (a named one's from its table, no sympy)
+        self.branches, self.flat_minus, self.branch_slopes = \
+            declared.activation.kink_branches()
         # h in the generated code: its axes, and the permutation from the adapter's
         # (unit, sample, position) layout to them (a one-position network's h has no
         # position axis: it is appended as the last, of length 1)

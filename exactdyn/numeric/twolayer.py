@@ -92,12 +92,10 @@ sources and observables.
 from __future__ import annotations
 
 import numpy as np
-import sympy as sp
 
 from .. import diskcache
 from . import kinks as kinks_mod
 from . import stored
-from .indexed import lower_indexed
 from .layer_flow import (
     LayerLoweredFlow,
     LayerNumerics,
@@ -108,7 +106,6 @@ from .layer_flow import (
 )
 
 _SOURCES: dict = {}
-_JSIGMA = sp.Function("jsigma")
 
 
 def sources():
@@ -123,8 +120,14 @@ def sources():
 
 def _derive_sources() -> dict:
     """The family's flow derived (sympy) and printed."""
-    from ..symbolic import twolayer as st
+    # sympy and the printer are imported here: a process that reads the sources from the
+    # on-disk cache needs neither
+    import sympy as sp
 
+    from ..symbolic import twolayer as st
+    from .indexed import lower_indexed
+
+    jsigma = sp.Function("jsigma")
     flow = st.derive_two_layer_flow()
     arrays = (st.A, st.W, st.XS, st.YS)
     out: dict = {}
@@ -142,9 +145,9 @@ def _derive_sources() -> dict:
     # The frozen rhs and the jump coefficients in one pass (they share h, σ(h) and the
     # residual): the coefficient's σ' is the jump σ+' − σ−' (``_jsigma``).
     jump = coef.replace(lambda e: isinstance(e, sp.Function) and e.func == st.DSIGMA,
-                        lambda e: _JSIGMA(*e.args))
+                        lambda e: jsigma(*e.args))
     out["rhs_jump"] = lower_indexed([flow.rhs[st.A], flow.rhs[st.W], jump], arrays,
-                                    st.INDEX_KINDS, {**funcs, _JSIGMA: "_jsigma"}, "rhs_jump")
+                                    st.INDEX_KINDS, {**funcs, jsigma: "_jsigma"}, "rhs_jump")
     out["obs"] = lower_indexed([flow.observables["output"], flow.observables["loss"]],
                                arrays, st.INDEX_KINDS, funcs, "observables")
     return out
@@ -160,6 +163,7 @@ def jvp_source():
     :func:`exactdyn.descent.modified_rhs`). Derived on first use, once per process."""
     if not _JVP:
         from ..symbolic import twolayer as st
+        from .indexed import lower_indexed
 
         mod = st.derive_two_layer_modified()
         _JVP["jvp"] = lower_indexed([mod.correction[st.A], mod.correction[st.W]],
