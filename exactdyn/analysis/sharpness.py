@@ -33,10 +33,14 @@ def _rates(low) -> np.ndarray:
     slices = getattr(low, "slices", None)
     if not rates or slices is None:
         return np.ones(low.size)
-    values = low.model.symbol_values()
+    values = None
     out = np.ones(low.size)
     for base in network.params:
-        out[slices[base.name]] = float(values.get(rates[base], rates[base]))
+        rate = rates[base]
+        if getattr(rate, "free_symbols", None):  # a hyperparameter (DeepLinear's are 1)
+            values = low.model.symbol_values() if values is None else values
+            rate = values.get(rate, rate)
+        out[slices[base.name]] = float(rate)
     return out
 
 
