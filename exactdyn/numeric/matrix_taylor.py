@@ -47,6 +47,18 @@ import sympy as sp
 from .taylor import UnsupportedExpression, _mpfr_of_number
 
 
+def _sum_terms(nodes, args, consts, series, k, zero):
+    """Order-k coefficient of a sum node: its terms' order-k coefficients, a constant term
+    (``consts[a]``) at order 0 only; ``zero`` when nothing remains."""
+    acc = None
+    for a in args:
+        v = (consts[a] if k == 0 else None) if nodes[a].const else series[a][k]
+        if v is not None:
+            acc = v if acc is None else acc + v
+    return acc if acc is not None else zero
+
+
+
 @dataclass
 class _MNode:
     kind: str  # var, const, add, scale, T, mm
@@ -466,15 +478,7 @@ class FixedPointMatrixEngine(MatrixTaylorEngine):
                         continue
                     series[i][k] = acc >> F
                 elif kind == "add":
-                    acc = None
-                    for a in nd.args:
-                        if nodes[a].const:
-                            v = consts[a] if k == 0 else None
-                        else:
-                            v = series[a][k]
-                        if v is not None:
-                            acc = v if acc is None else acc + v
-                    series[i][k] = acc if acc is not None else self.zero
+                    series[i][k] = _sum_terms(nodes, nd.args, consts, series, k, self.zero)
                 else:  # scale
                     c = consts[i]
                     v = series[nd.args[0]][k]
@@ -561,15 +565,7 @@ class NativeFloatMatrixEngine(MatrixTaylorEngine):
                         series[i][k] = np.einsum("jil,jlm->im", series[a][:k + 1],
                                                  series[b][k::-1])
                 elif kind == "add":
-                    acc = None
-                    for a in nd.args:
-                        if nodes[a].const:
-                            v = native[a] if k == 0 else None
-                        else:
-                            v = series[a][k]
-                        if v is not None:
-                            acc = v if acc is None else acc + v
-                    series[i][k] = acc if acc is not None else 0
+                    series[i][k] = _sum_terms(nodes, nd.args, native, series, k, 0)
                 else:  # scale
                     np.multiply(series[nd.args[0]][k], native[i], out=series[i][k])
             for o, sl in zip(self.outputs, self.slices, strict=True):

@@ -518,6 +518,23 @@ class FixedPointEngine:
         contracted = self.contracted
         written = set(direct.values())
         direct = {a: slices[j] for a, j in direct.items()}
+
+        def store(i, k, out, acc, shift):
+            """A product's order-k coefficient ``acc`` (scale 2^-2F): into the state's
+            next coefficient when the node is a right-hand side (fused with its factor
+            and the 1/(k+1) of the recurrence, one rounding), else into its series."""
+            if i in direct:
+                sign = unit[i]
+                if sign:  # c = +-1: no multiplication, floor(-x/d) = floor(x/-d)
+                    st[k + 1, direct[i]] = (acc << up if up else acc) // (
+                        sign * ((k + 1) << (F + down)))
+                else:
+                    num = acc * consts[fused[i]]
+                    st[k + 1, direct[i]] = (num << up if up else num) // (
+                        (k + 1) << (2 * F + down))
+            else:
+                out[k] = acc >> F if shift else (acc * consts[fused[i]]) >> (2 * F)
+
         for k in range(self.order):
             for i, nd in enumerate(nodes):
                 kind = nd.kind
@@ -536,17 +553,7 @@ class FixedPointEngine:
                         acc = np.dot(a[k::-1, 0], b[:k + 1])
                     else:
                         acc = np.dot(b[k::-1, 0], a[:k + 1])
-                    if i in direct:
-                        sign = unit[i]
-                        if sign:  # c = +-1: no multiplication, floor(-x/d) = floor(x/-d)
-                            st[k + 1, direct[i]] = (acc << up if up else acc) // (
-                                sign * ((k + 1) << (F + down)))
-                        else:
-                            num = acc * consts[fused[i]]
-                            st[k + 1, direct[i]] = (num << up if up else num) // (
-                                (k + 1) << (2 * F + down))
-                    else:
-                        out[k] = acc >> F if shift else (acc * consts[fused[i]]) >> (2 * F)
+                    store(i, k, out, acc, shift)
                 elif kind == "add":
                     acc = series[nd.args[0]][k]
                     for a in nd.args[1:]:
@@ -570,17 +577,7 @@ class FixedPointEngine:
                         acc = np.einsum("ij,ij->j", a[:h], a[k:k - h:-1]) << 1
                         if k % 2 == 0:
                             acc = acc + a[h] * a[h]
-                    if i in direct:
-                        sign = unit[i]
-                        if sign:  # c = +-1: no multiplication, floor(-x/d) = floor(x/-d)
-                            st[k + 1, direct[i]] = (acc << up if up else acc) // (
-                                sign * ((k + 1) << (F + down)))
-                        else:
-                            num = acc * consts[fused[i]]
-                            st[k + 1, direct[i]] = (num << up if up else num) // (
-                                (k + 1) << (2 * F + down))
-                    else:
-                        out[k] = acc >> F if shift else (acc * consts[fused[i]]) >> (2 * F)
+                    store(i, k, out, acc, shift)
                 else:  # const
                     out[k] = consts[i] if k == 0 else self.zero
             divisor = (k + 1) << down  # one rounding: floor(tau X / (k + 1))
