@@ -242,7 +242,11 @@ def test_corner_cases_as_scipy(method):
             ref(_linear(-np.eye(len(y0))), 0.0, y0, t1)
         a.step()
         b.step()
-        assert (a.status, a.t, a.nfev) == (b.status, b.t, b.nfev) == ("finished", t1, b.nfev)
+        assert (a.status, a.t) == (b.status, b.t) == ("finished", t1)
+        # One evaluation, f(t0, y0). Older scipy (1.10) spends a second one on a
+        # zero-length interval (its initial step selection probes f there), so the count
+        # is checked against the port's own rule, not against the installed scipy.
+        assert a.nfev == 1 <= b.nfev
         np.testing.assert_array_equal(a.dense_output()([0.0, t1]), b.dense_output()([0.0, t1]))
     # A complex state is integrated in complex arithmetic (y' = i y: exp(i t)).
     z = cls(lambda t, y: 1j * y, 0.0, [1.0 + 0j], 2.0, rtol=1e-10, atol=1e-12)
