@@ -60,14 +60,16 @@ def bound(x: float, tol: float | None = None, floor: float = FLOAT_FLOOR) -> str
 
     Errors depend on the platform's libm, the summation order and (in high precision)
     the versions of mpmath and gmpy2 in their last bits, so they are never printed as
-    such: below ``floor`` (:func:`precision_floor`; :data:`FLOAT_FLOOR` for float64) the
-    text is ``"< 1e-10"``; above it, the next power of ten (``"< 1e-07"``); above ``tol``
+    such: below ``floor`` (:func:`precision_floor`; :data:`FLOAT_FLOOR` for float64),
+    0 included, the text is ``"< 1e-10"``; above it, the next power of ten (``"< 1e-07"``); above ``tol``
     the text says so (for a relative error where the reference is near 0, whose point
     passes on the absolute tolerance).
     """
     x = float(x)  # mpmath errors too: only their decade is printed
     if x == 0:
-        return "0"
+        # An error that vanishes in one version's arithmetic is round-off in another's
+        # (a 50-digit solve's error was 0 on the oldest versions, 2.5e-51 on the newest).
+        return f"< {floor:.0e}"
     if math.isnan(x):  # a relative error with no reference far from 0
         return "n/a"
     if not math.isfinite(x):
