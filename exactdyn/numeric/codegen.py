@@ -16,6 +16,7 @@ here does not, so that compiled sources read from the on-disk cache run without 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -94,7 +95,15 @@ class PackedFlow:
     """What every generated lowered flow shares: its state arrays laid out in one packed
     vector (``state_names``, ``shapes``, ``sizes``, ``slices``, ``size``; ``pack`` and
     ``unpack``), and its derived flow, derived only when asked for if the lowering came
-    from the on-disk cache (``flow``)."""
+    from the on-disk cache (``flow``).
+
+    ``notation`` names the notation of the derived flow it lowers (the
+    :class:`~exactdyn.symbolic.flow.GradientFlow`'s ``notation``: ``"indexed"``,
+    ``"multi_index"``, ``"matrix"``, ``"chain"`` or ``"activation"``), and with it which
+    printer's output the lowering holds: callers ask it, not the lowering's type."""
+
+    #: The notation of the lowered flow (set by each lowering).
+    notation: ClassVar[str] = ""
 
     def _layout(self, flow, derive, model, state_names, shapes: dict) -> None:
         self._flow, self._derive = flow, derive

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -106,7 +107,13 @@ class LayerLoweredFlow(PackedFlow):
         The hooks of :mod:`exactdyn.numeric.kinks` (:mod:`exactdyn.numeric.kink_adapter`).
     sources : dict
         The generated source text by role.
+    notation : str
+        ``"activation"``: the flow of the abstract activation σ
+        (:class:`~exactdyn.symbolic.twolayer.TwoLayerFlow`), also for a kinked user network,
+        which is integrated through that flow (its ``layer_flow``).
     """
+
+    notation: ClassVar[str] = "activation"
 
     def __init__(self, model, numerics: LayerNumerics | None = None):
         numerics = layer_numerics(model) if numerics is None else numerics

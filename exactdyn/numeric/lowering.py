@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -150,6 +151,8 @@ class LoweredFlow(PackedFlow):
     rhs_mp(t, y)
         The same right-hand side on an object array of ``mpmath.mpf``.
     """
+
+    notation: ClassVar[str] = "indexed"
 
     def __init__(self, flow, model, compiled: CompiledFlow | None = None, derive=None,
                  state_names: tuple | None = None):

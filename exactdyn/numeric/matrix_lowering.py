@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -377,6 +378,8 @@ class MatrixLoweredFlow(PackedFlow):
     the model adds (``model.extra_observables``).
     """
 
+    notation: ClassVar[str] = "matrix"
+
     def __init__(self, flow, model, compiled: MatrixCompiled | None = None, derive=None,
                  state_names: tuple | None = None):
         # From the disk cache: ``compiled`` and ``state_names`` given, ``flow`` None and
@@ -538,6 +541,8 @@ class ChainLoweredFlow(PackedFlow):
     batched), ``rhs(t, y)``, ``jac`` (``None``: implicit methods use finite differences),
     ``observables(states)``; plus ``conserved(states)``, the balancedness matrices.
     """
+
+    notation: ClassVar[str] = "chain"
 
     jac = None
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import ClassVar
 
 import mpmath
 import numpy as np
@@ -112,6 +113,8 @@ class MultiIndexLoweredFlow(PackedFlow):
     arbitrary-precision ``taylor_engine(order)``. ``jac`` is ``None``: implicit methods
     estimate the Jacobian by differences, and Jacobian-vector products use the complex step.
     """
+
+    notation: ClassVar[str] = "multi_index"
 
     jac = None
 
