@@ -381,11 +381,11 @@ def _modified_indexed(model, low, lr):
     """One neuron index: the derived modified flow
     (:func:`~exactdyn.symbolic.modified.derive_modified_flow`) lowered with ``h`` among the
     hyperparameters."""
-    from .numeric.lowering import LoweredFlow
+    from .numeric.lowering import IndexedLoweredFlow
     from .symbolic.modified import derive_modified_flow
 
     mod = derive_modified_flow(gradient_flow(model))
-    return LoweredFlow(mod.flow, _WithLR(model, mod.lr, lr)).rhs
+    return IndexedLoweredFlow(mod.flow, _WithLR(model, mod.lr, lr)).rhs
 
 
 def _modified_chain(model, low, lr):

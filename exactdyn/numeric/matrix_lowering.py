@@ -24,7 +24,8 @@ from typing import ClassVar
 import numpy as np
 
 from .buffers import ThreadBuffers
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions
+from .lowered import LoweredFlow
 from .lowering import named_values
 
 # sympy, the scalar printer (.printing) and the symbolic layer are imported inside the
@@ -366,10 +367,10 @@ def _call_rhs(flow, y, values) -> np.ndarray:
     return out
 
 
-class MatrixLoweredFlow(PackedFlow):
+class MatrixLoweredFlow(LoweredFlow):
     r"""Numeric callables of a matrix gradient flow, for one model instance.
 
-    The same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow`:
+    The interface of :class:`~exactdyn.numeric.LoweredFlow` (``notation == "matrix"``):
     ``state_names``, ``shapes`` (the shape of each state array), ``sizes`` (entries of
     each), ``slices`` into the packed state, ``rhs(t, y)``, ``jac(t, y)`` (exact: the
     generated Jacobian-vector product of the derived flow, applied to the unit basis),
@@ -533,11 +534,11 @@ def _chain_compiled(flow) -> ChainCompiled:
     return _CHAIN_COMPILED[flow.name]
 
 
-class ChainLoweredFlow(PackedFlow):
+class ChainLoweredFlow(LoweredFlow):
     r"""Numeric callables of a :class:`~exactdyn.symbolic.deep_linear.MatrixFlow`.
 
-    Same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow` where it matters to
-    :func:`~exactdyn.solve`: ``pack``, ``unpack`` (named matrices, time first when
+    The interface of :class:`~exactdyn.numeric.LoweredFlow` (``notation == "chain"``) where
+    it matters to :func:`~exactdyn.solve`: ``pack``, ``unpack`` (named matrices, time first when
     batched), ``rhs(t, y)``, ``jac`` (``None``: implicit methods use finite differences),
     ``observables(states)``; plus ``conserved(states)``, the balancedness matrices.
     """

@@ -29,8 +29,9 @@ import sympy as sp
 
 from ..symbolic.sums import NEURON_INDEX
 from .buffers import ThreadBuffers
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions
 from .indexed import TIME, _Lowerer, lower_indexed
+from .lowered import LoweredFlow
 
 
 class _NetworkLowerer(_Lowerer):
@@ -107,7 +108,7 @@ def compile_network_flow(flow) -> MultiIndexCompiled:
     return out
 
 
-class MultiIndexLoweredFlow(PackedFlow):
+class MultiIndexLoweredFlow(LoweredFlow):
     r"""Numeric callables of a multi-index flow for one model: ``rhs(t, y)`` (float64 or
     complex), ``rhs_mp(t, y)`` (``mpmath.mpf`` objects), ``observables(states)`` and the
     arbitrary-precision ``taylor_engine(order)``. ``jac`` is ``None``: implicit methods
