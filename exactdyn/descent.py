@@ -32,7 +32,6 @@ from .numeric.integrate import (
     lowered_trajectory,
     progress_bar,
 )
-from .numeric.multi_index import MultiIndexLoweredFlow
 from .trajectory import Trajectory
 
 
@@ -43,10 +42,10 @@ def lowered(model):
 
 
 def _is_layer(low) -> bool:
-    """A one-hidden-layer network's lowered flow (the two-layer network, the CNN)."""
-    from .numeric.layer_flow import LayerLoweredFlow
-
-    return isinstance(low, LayerLoweredFlow)
+    """A lowered flow in the activation notation (a one-hidden-layer network: the two-layer
+    network, the CNN, a kinked user network): its generated code takes σ and σ' as
+    arguments, so that the mpmath and complex paths substitute their own."""
+    return getattr(low, "notation", None) == "activation"
 
 
 def initial_vector(model, low) -> np.ndarray:
@@ -353,55 +352,88 @@ class _WithLR:
         return {**base, str(self._symbol): self._lr}
 
 
-def modified_rhs(model, lr):
-    r"""``(low, rhs)``: the lowered flow and the modified right-hand side
-    :math:`-H\nabla\tilde L` at step ``lr`` (float64 callable ``rhs(t, y)``)."""
-    from .numeric.lowering import LoweredFlow
+def _modified_activation(model, low, lr):
+    """Activation notation: :math:`f - \\tfrac h2 f'f` with :math:`f'f` from the symbolic
+    directional derivative (:func:`symbolic_jvp`; the complex step where there is none),
+    on the initial activation region for a kinked activation."""
+    along = symbolic_jvp(low) or (lambda y, f: jvp(low, y, f))
+    if getattr(low, "kinks", False):
+        return _region_rhs(model, low, lr, along)
 
-    lr = _lr(lr)
-    low = lowered(model)
-    if _is_layer(low):
-        along = symbolic_jvp(low) or (lambda y, f: jvp(low, y, f))
-        if getattr(low, "kinks", False):
-            return low, _region_rhs(model, low, lr, along)
+    def rhs(t, y):
+        f = low.rhs(t, y)
+        return f - lr / 2 * along(y, f)
 
-        def rhs(t, y):
-            f = low.rhs(t, y)
-            return f - lr / 2 * along(y, f)
+    return rhs
 
-        return low, rhs
-    if isinstance(low, MultiIndexLoweredFlow):  # several index kinds: complex-step f'f
-        def rhs(t, y):
-            f = low.rhs(t, y)
-            return f - lr / 2 * jvp(low, y, f)
 
-        return low, rhs
+def _modified_complex_step(model, low, lr):
+    """Several index kinds: :math:`f - \\tfrac h2 f'f` with :math:`f'f` by the complex step
+    (:func:`jvp`; there is no derived modified flow in this notation)."""
+    def rhs(t, y):
+        f = low.rhs(t, y)
+        return f - lr / 2 * jvp(low, y, f)
+
+    return rhs
+
+
+def _modified_indexed(model, low, lr):
+    """One neuron index: the derived modified flow
+    (:func:`~exactdyn.symbolic.modified.derive_modified_flow`) lowered with ``h`` among the
+    hyperparameters."""
+    from .numeric.lowering import IndexedLoweredFlow
+    from .symbolic.modified import derive_modified_flow
+
+    mod = derive_modified_flow(gradient_flow(model))
+    return IndexedLoweredFlow(mod.flow, _WithLR(model, mod.lr, lr)).rhs
+
+
+def _modified_chain(model, low, lr):
+    """A chain of matrices (deep linear): the derived correction :math:`f'f`, lowered along
+    the chain, subtracted from the lowered flow."""
+    from .numeric.matrix_lowering import MATRIX_NS, lower_chain_exprs
     from .symbolic.modified import derive_modified_flow
 
     flow = gradient_flow(model)
     mod = derive_modified_flow(flow)
-    if isinstance(low, LoweredFlow):
-        mlow = LoweredFlow(mod.flow, _WithLR(model, mod.lr, lr))
-        return low, mlow.rhs
-    if getattr(flow, "matrix_form", False):  # deep linear: lowered correction f'f
-        from .numeric.matrix_lowering import MATRIX_NS, lower_chain_exprs
+    src = lower_chain_exprs(flow, [mod.correction[w] for w in flow.params], "correction")
+    corr = src.function(MATRIX_NS)
 
-        src = lower_chain_exprs(flow, [mod.correction[w] for w in flow.params], "correction")
-        corr = src.function(MATRIX_NS)
+    def rhs(t, y):
+        mats = [y[s].reshape(low.shapes[n]) for n, s in low.slices.items()]
+        parts = corr(*mats, *low.hyper_values)
+        c = np.concatenate([np.asarray(p, float).ravel() for p in parts])
+        return low.rhs(t, y) - lr / 2 * c
 
-        def rhs(t, y):
-            mats = [y[s].reshape(low.shapes[n]) for n, s in low.slices.items()]
-            parts = corr(*mats, *low.hyper_values)
-            c = np.concatenate([np.asarray(p, float).ravel() for p in parts])
-            return low.rhs(t, y) - lr / 2 * c
+    return rhs
 
-        return low, rhs
 
-    def rhs(t, y):  # matrix networks: the derived Jacobian-vector products
-        f = low.rhs(t, y)
-        return f - lr / 2 * jvp(low, y, f)
+def _modified_matrix(model, low, lr):
+    """Matrix networks: :math:`f - \\tfrac h2 f'f` with the lowering's derived
+    Jacobian-vector products (:func:`jvp`). The modified flow is derived first, as it
+    always was, so that a network it is not defined for says so."""
+    from .symbolic.modified import derive_modified_flow
 
-    return low, rhs
+    derive_modified_flow(gradient_flow(model))
+    return _modified_complex_step(model, low, lr)
+
+
+#: The modified right-hand side's construction for each notation of the lowered flow
+#: (``low.notation``): ``(model, low, lr) -> rhs(t, y)``.
+_MODIFIED_BY_NOTATION = {"activation": _modified_activation,
+                         "multi_index": _modified_complex_step,
+                         "indexed": _modified_indexed,
+                         "chain": _modified_chain,
+                         "matrix": _modified_matrix}
+
+
+def modified_rhs(model, lr):
+    r"""``(low, rhs)``: the lowered flow and the modified right-hand side
+    :math:`-H\nabla\tilde L` at step ``lr`` (float64 callable ``rhs(t, y)``), built by
+    the lowered flow's notation (:data:`_MODIFIED_BY_NOTATION`)."""
+    lr = _lr(lr)
+    low = lowered(model)
+    return low, _MODIFIED_BY_NOTATION[low.notation](model, low, lr)
 
 
 class _KinkReached(Exception):

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from . import diskcache
 from .numeric import registry, stored
-from .numeric.lowering import CompiledFlow, LoweredFlow
+from .numeric.lowered import LoweredFlow
+from .numeric.lowering import CompiledFlow, IndexedLoweredFlow
 
 if TYPE_CHECKING:
     from .symbolic.flow import GradientFlow
@@ -53,7 +54,7 @@ def _lowering_classes(kind: str) -> tuple:
     ``"chain"``):
     its class, and the class of its compiled part; ``KeyError`` for another name."""
     if kind == "indexed":
-        return LoweredFlow, CompiledFlow
+        return IndexedLoweredFlow, CompiledFlow
     if kind == "multi_index":
         from .numeric.multi_index import MultiIndexCompiled, MultiIndexLoweredFlow
 
@@ -110,7 +111,9 @@ _STORED: dict = {}
 
 
 def lower(model) -> LoweredFlow:
-    """Numeric callables (numpy and mpmath) of ``model``'s gradient flow.
+    """Numeric callables (numpy and mpmath) of ``model``'s gradient flow: always a
+    :class:`~exactdyn.numeric.LoweredFlow`, the subclass of the flow's notation
+    (``lower(model).notation``; see :mod:`exactdyn.numeric.lowered`).
 
     The generated sources are kept on disk (:mod:`exactdyn.diskcache`): a later process
     compiles them without deriving the flow again (derived, then, only if asked for)."""

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .lowered import LoweredFlow
+
 #: The index kind of the leading time axis (observables over a trajectory).
 TIME = "time"
 
@@ -90,43 +92,6 @@ class CompiledExpressions:
         return scope[self.func_name]
 
 
-class PackedFlow:
-    """What every generated lowered flow shares: its state arrays laid out in one packed
-    vector (``state_names``, ``shapes``, ``sizes``, ``slices``, ``size``; ``pack`` and
-    ``unpack``), and its derived flow, derived only when asked for if the lowering came
-    from the on-disk cache (``flow``)."""
-
-    def _layout(self, flow, derive, model, state_names, shapes: dict) -> None:
-        self._flow, self._derive = flow, derive
-        self.model = model
-        self.state_names = tuple(state_names)
-        #: Shape of each state array: a vector of the width, or a matrix.
-        self.shapes = {n: tuple(shapes[n]) for n in self.state_names}
-        self.sizes = {n: int(np.prod(self.shapes[n])) for n in self.state_names}
-        offsets = np.cumsum([0] + [self.sizes[n] for n in self.state_names])
-        self.slices = {n: slice(int(a), int(b)) for n, a, b in
-                       zip(self.state_names, offsets[:-1], offsets[1:])}
-        self.size = int(offsets[-1])
-        self._slice_list = list(self.slices.values())
-
-    @property
-    def flow(self):
-        """The derived flow (derived now if this lowering came from the disk cache)."""
-        if self._flow is None:
-            self._flow = self._derive()
-        return self._flow
-
-    def pack(self, state: dict) -> np.ndarray:
-        """The packed state of named arrays (object dtype if any holds mpmath numbers)."""
-        dtype = object if any(np.asarray(state[n]).dtype == object for n in self.state_names) \
-            else float
-        y = np.empty(self.size, dtype=dtype)
-        for n in self.state_names:
-            y[self.slices[n]] = np.asarray(state[n]).reshape(-1)
-        return y
-
-    def unpack(self, y) -> dict:
-        """Named arrays (views) of a packed state; ``y`` may be batched (time first)."""
-        y = np.asarray(y)
-        return {n: y[..., s].reshape(y.shape[:-1] + self.shapes[n])
-                for n, s in self.slices.items()}
+#: The shared base of every lowered flow, now :class:`exactdyn.numeric.LoweredFlow`
+#: (:mod:`exactdyn.numeric.lowered`); this name is kept for old imports.
+PackedFlow = LoweredFlow

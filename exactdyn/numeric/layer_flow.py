@@ -11,7 +11,7 @@ preactivations (:meth:`model.kinked_preactivation`,
 :class:`~exactdyn.models.base.KinkedPreactivation`) and registers a :class:`LayerNumerics`
 (:func:`register_layer_family`). Everything else is here, once:
 
-- the packed state, :class:`~exactdyn.numeric.codegen.PackedFlow`'s ``pack`` / ``unpack``
+- the packed state, :class:`~exactdyn.numeric.LoweredFlow`'s ``pack`` / ``unpack``
   like every lowered flow, the generated code run on the state arrays in the shapes it takes
   (``rhs``, ``observe``, ``observables``);
 - for a kinked activation, the hooks of :mod:`exactdyn.numeric.kinks` from the one adapter,
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from ..trajectory import Trajectory
 from .buffers import ThreadBuffers
-from .codegen import PackedFlow
+from .lowered import LoweredFlow
 from .registry import cached_lowering, register_numeric
 
 #: The explicit Runge–Kutta pairs with dense output that the segment-by-segment integrator
@@ -87,11 +88,11 @@ def layer_numerics(model) -> LayerNumerics:
     raise TypeError(f"{type(model).__name__} has no registered one-hidden-layer numerics")
 
 
-class LayerLoweredFlow(PackedFlow):
+class LayerLoweredFlow(LoweredFlow, from_flow=False):
     r"""Numeric callables of a one-hidden-layer network, for one model instance.
 
     The packed state holds the model's state arrays in ``initial_state()``'s order and
-    shapes (``pack``, ``unpack``: :class:`~exactdyn.numeric.codegen.PackedFlow`); the
+    shapes (``pack``, ``unpack``: :class:`~exactdyn.numeric.LoweredFlow`); the
     generated code takes the readout and the weights in the shapes the network declares
     (``readout_matrix``, ``weights_matrix``) and the data ``(inputs, y, alpha, n)``.
     Nothing here changes after construction, so one instance (cached per model) serves
@@ -106,7 +107,13 @@ class LayerLoweredFlow(PackedFlow):
         The hooks of :mod:`exactdyn.numeric.kinks` (:mod:`exactdyn.numeric.kink_adapter`).
     sources : dict
         The generated source text by role.
+    notation : str
+        ``"activation"``: the flow of the abstract activation σ
+        (:class:`~exactdyn.symbolic.twolayer.TwoLayerFlow`), also for a kinked user network,
+        which is integrated through that flow (its ``layer_flow``).
     """
+
+    notation: ClassVar[str] = "activation"
 
     def __init__(self, model, numerics: LayerNumerics | None = None):
         numerics = layer_numerics(model) if numerics is None else numerics

@@ -1,4 +1,4 @@
-r"""Lowering a per-neuron gradient flow to fast numeric callables (:class:`LoweredFlow`).
+r"""Lowering a per-neuron gradient flow to fast numeric callables (:class:`IndexedLoweredFlow`).
 
 The per-neuron right-hand sides derived in :mod:`exactdyn.symbolic` (the 1-D linear
 network, a user's :class:`~exactdyn.Network`) are printed by the one indexed printer,
@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .buffers import ThreadBuffers
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, TIME, CompiledExpressions, PackedFlow
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, TIME, CompiledExpressions
+from .lowered import LoweredFlow
 
 # sympy, the symbolic layer and the printer (:mod:`.indexed`) are imported inside the
 # functions that print: a lowering read from the on-disk cache runs without them.
@@ -81,7 +83,7 @@ _COMPILED: dict = {}
 
 @dataclass(frozen=True)
 class CompiledFlow:
-    """What a :class:`LoweredFlow` keeps of its derived flow: generated sources and names
+    """What an :class:`IndexedLoweredFlow` keeps of its derived flow: generated sources and names
     only (no sympy objects), so that it can be stored on disk (:mod:`exactdyn.diskcache`)."""
 
     params: tuple  # names of the rhs's hyperparameters, in argument order
@@ -135,8 +137,9 @@ def named_values(model) -> dict:
     return values
 
 
-class LoweredFlow(PackedFlow):
-    r"""Numeric callables of a gradient flow, for one model instance.
+class IndexedLoweredFlow(LoweredFlow):
+    r"""Numeric callables of a gradient flow over one neuron index, for one model instance
+    (``notation == "indexed"``).
 
     Attributes
     ----------
@@ -150,6 +153,8 @@ class LoweredFlow(PackedFlow):
     rhs_mp(t, y)
         The same right-hand side on an object array of ``mpmath.mpf``.
     """
+
+    notation: ClassVar[str] = "indexed"
 
     def __init__(self, flow, model, compiled: CompiledFlow | None = None, derive=None,
                  state_names: tuple | None = None):
@@ -252,3 +257,10 @@ class LoweredFlow(PackedFlow):
         return {name: np.broadcast_to(np.asarray(o, dtype=object if mp else float),
                                       rows).reshape(shape).copy()
                 for name, o in zip(self.observable_names, outs)}
+
+
+# ``from exactdyn.numeric.lowering import LoweredFlow`` (imported above) is the shared base,
+# :class:`exactdyn.numeric.LoweredFlow`: ``isinstance(x, LoweredFlow)`` holds for every
+# lowered flow, and ``LoweredFlow(flow, model)`` still gives this class for a one-index flow
+# (the base's constructor picks the notation's subclass). The one-index class alone is
+# :class:`IndexedLoweredFlow` (``low.notation == "indexed"``).

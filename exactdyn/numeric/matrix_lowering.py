@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .buffers import ThreadBuffers
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions
+from .lowered import LoweredFlow
 from .lowering import named_values
 
 # sympy, the scalar printer (.printing) and the symbolic layer are imported inside the
@@ -365,10 +367,10 @@ def _call_rhs(flow, y, values) -> np.ndarray:
     return out
 
 
-class MatrixLoweredFlow(PackedFlow):
+class MatrixLoweredFlow(LoweredFlow):
     r"""Numeric callables of a matrix gradient flow, for one model instance.
 
-    The same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow`:
+    The interface of :class:`~exactdyn.numeric.LoweredFlow` (``notation == "matrix"``):
     ``state_names``, ``shapes`` (the shape of each state array), ``sizes`` (entries of
     each), ``slices`` into the packed state, ``rhs(t, y)``, ``jac(t, y)`` (exact: the
     generated Jacobian-vector product of the derived flow, applied to the unit basis),
@@ -376,6 +378,8 @@ class MatrixLoweredFlow(PackedFlow):
     symbolic ones plus ``"singular_values"`` of the end-to-end map (descending) and any
     the model adds (``model.extra_observables``).
     """
+
+    notation: ClassVar[str] = "matrix"
 
     def __init__(self, flow, model, compiled: MatrixCompiled | None = None, derive=None,
                  state_names: tuple | None = None):
@@ -530,14 +534,16 @@ def _chain_compiled(flow) -> ChainCompiled:
     return _CHAIN_COMPILED[flow.name]
 
 
-class ChainLoweredFlow(PackedFlow):
+class ChainLoweredFlow(LoweredFlow):
     r"""Numeric callables of a :class:`~exactdyn.symbolic.deep_linear.MatrixFlow`.
 
-    Same interface as :class:`~exactdyn.numeric.lowering.LoweredFlow` where it matters to
-    :func:`~exactdyn.solve`: ``pack``, ``unpack`` (named matrices, time first when
+    The interface of :class:`~exactdyn.numeric.LoweredFlow` (``notation == "chain"``) where
+    it matters to :func:`~exactdyn.solve`: ``pack``, ``unpack`` (named matrices, time first when
     batched), ``rhs(t, y)``, ``jac`` (``None``: implicit methods use finite differences),
     ``observables(states)``; plus ``conserved(states)``, the balancedness matrices.
     """
+
+    notation: ClassVar[str] = "chain"
 
     jac = None
 

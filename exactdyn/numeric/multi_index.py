@@ -21,6 +21,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import ClassVar
 
 import mpmath
 import numpy as np
@@ -28,8 +29,9 @@ import sympy as sp
 
 from ..symbolic.sums import NEURON_INDEX
 from .buffers import ThreadBuffers
-from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions, PackedFlow
+from .codegen import MPMATH_NAMESPACE, NUMPY_NAMESPACE, CompiledExpressions
 from .indexed import TIME, _Lowerer, lower_indexed
+from .lowered import LoweredFlow
 
 
 class _NetworkLowerer(_Lowerer):
@@ -106,12 +108,14 @@ def compile_network_flow(flow) -> MultiIndexCompiled:
     return out
 
 
-class MultiIndexLoweredFlow(PackedFlow):
+class MultiIndexLoweredFlow(LoweredFlow):
     r"""Numeric callables of a multi-index flow for one model: ``rhs(t, y)`` (float64 or
     complex), ``rhs_mp(t, y)`` (``mpmath.mpf`` objects), ``observables(states)`` and the
     arbitrary-precision ``taylor_engine(order)``. ``jac`` is ``None``: implicit methods
     estimate the Jacobian by differences, and Jacobian-vector products use the complex step.
     """
+
+    notation: ClassVar[str] = "multi_index"
 
     jac = None
 

@@ -1,7 +1,7 @@
 """Families whose numerics are not the generic lowering: found by model type.
 
-The generic path (:class:`~exactdyn.numeric.lowering.LoweredFlow` and its matrix siblings,
-then :func:`exactdyn.solve`'s table of methods) serves every model whose derived flow is
+The generic path (the :class:`~exactdyn.numeric.LoweredFlow` subclasses of the derived
+notations, then :func:`exactdyn.solve`'s table of methods) serves every model whose derived flow is
 smooth. The one-hidden-layer networks (the two-layer network and the CNN, whose kinked
 activations are integrated segment by segment through :mod:`exactdyn.numeric.kinks`)
 share one lowered flow and one integrator (:mod:`exactdyn.numeric.layer_flow`), which
