@@ -784,13 +784,16 @@ class KinkState:
         return bool(self.events(y).any())
 
     def locate(self, dense, t_old, t_new, y_end=None):
-        """First time in (t_old, t_new] where the pattern changes: Brent's method on the
-        smallest margin of the entries that changed by the step's end (so the root is as
-        accurate as the dense output), then bisection on :meth:`changed` if another entry
-        changed earlier (two changes inside one step), from the nearest bracket found by
-        stepping back from the root. ``y_end``: the accepted state at ``t_new``, whose
-        events (already computed, memoized) give the candidates when the dense output
-        agrees with them at ``t_new``."""
+        """First time in (t_old, t_new] where the pattern changes: the first root of the
+        crossing margins of the entries that changed by the step's end, on the step's
+        polynomial (:meth:`_polynomial_root`; Brent's method on their smallest margin when
+        sliding exits are among them), a bracket of width 8ε max(1, |t|) around it checked
+        on the margin itself (so the root is as accurate as the dense output), then
+        bisection on :meth:`changed` if another entry changed earlier (two changes inside
+        one step), from the nearest bracket found by stepping back from the root.
+        ``y_end``: the accepted state at ``t_new``, whose events (already computed,
+        memoized) give the candidates when the dense output agrees with them at
+        ``t_new``."""
         cand = None if y_end is None else self.events(y_end)
         if cand is not None and not cand.any():
             cand = None
@@ -844,8 +847,8 @@ class KinkState:
         with the signs of :math:`w_k` at the step's end, exact while no weight changes
         sign inside the step, and only a round-off-sized term otherwise), so one product
         gives every candidate's coefficients and :func:`first_root` the first of their
-        roots (:func:`first_root`). The result is an estimate for :meth:`locate`'s exact tests (the margin
-        on the dense output and :meth:`changed` decide the bracket, as for Brent's root).
+        roots. The result is an estimate for :meth:`locate`'s exact tests (the margin on
+        the dense output and :meth:`changed` decide the bracket, as for Brent's root).
 
         Returns ``None`` where it does not apply (sliding exits among the candidates,
         a dense output without power coefficients) or where the smallest margin is not
