@@ -127,7 +127,8 @@ class KinkAdapter:
 
     # ---- the KinkFlow hooks -----------------------------------------------------------
     def kink_weights(self, y):
-        """The unit weights of a packed state, units × d (a view)."""
+        """The unit weights of a packed state, units × d (a view); of stacked states
+        (..., size), (..., units, d)."""
         return self.unit_rows(y)
 
     def kink_replace(self, y, W):

@@ -25,7 +25,8 @@ by :class:`exactdyn.numeric.kink_adapter.KinkAdapter` from what the network decl
 (:class:`exactdyn.models.base.KinkedPreactivation`) and its generated sources:
 
 - ``kink_inputs``: the entry inputs :math:`x_j` as an (N, d) array;
-- ``kink_weights(y)``: the (m, d) unit weights of a flat state, ``kink_replace(y, W)``;
+- ``kink_weights(y)``: the (m, d) unit weights of a flat state (a linear selection; for
+  stacked states (..., size) the (..., m, d) weights), ``kink_replace(y, W)``;
 - ``kink_functions(state)``: ``(frozen, jump)``; ``frozen(y)`` returns the flat rhs with
   the pattern ``state.mask`` (m, N) frozen (sliding entries on the − branch) and a
   writable (m, d) view of its unit part; ``jump(y)`` the (m, N) coefficients
@@ -51,6 +52,7 @@ matrix), so a CNN with many patches costs what its rhs costs.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
@@ -135,6 +137,136 @@ def _bisect_sign_change(f, lo: float, hi: float, xtol: float) -> float:
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+#: Uniform grid of :func:`first_root`: sign changes closer than 1/_ROOT_GRID of a step
+#: (a margin that dips below zero and back inside one cell) are not seen there.
+_ROOT_GRID = 32
+
+
+def first_root(P, xtol: float) -> float:
+    r"""The first x in (0, 1] where one of the polynomials in the rows of ``P`` ((K, q):
+    coefficients in ascending powers of x, each positive at x = 0) turns negative,
+    within ``xtol``; NaN when none is negative anywhere on the grid.
+
+    All rows at once: their values on a uniform grid of ``_ROOT_GRID`` cells (one matrix
+    product) give the first cell where any row is negative; in it, for the rows negative
+    at its end (usually one), Newton's method on the polynomial from the secant of the
+    cell, safeguarded by bisection of the bracket (so a double root, where Newton is
+    slow, still ends: at most ~60 halvings of a float64 bracket), until the step or the
+    bracket is below ``xtol``; the smallest of their roots. Event location on the step's
+    polynomial as in Hairer, Nørsett & Wanner, *Solving ODEs I* (1993), §II.6 (dense
+    output), and heyoka's event detection on the Taylor polynomial (Biscani & Izzo,
+    MNRAS 2021), here with a grid instead of root isolation: two roots closer than a
+    cell can hide each other (a margin that dips below zero and back inside one cell);
+    the caller's exact tests catch what that misses."""
+    P = np.asarray(P, float)
+    if P.ndim != 2 or P.shape[1] < 1:
+        raise ValueError(f"P must be a (rows, coefficients) array, not of shape {P.shape}")
+    if not xtol > 0:
+        raise ValueError(f"xtol must be positive, not {xtol!r}")
+    values = P @ _grid_powers(P.shape[1])
+    negative = values[:, 1:] < 0
+    first = negative.any(axis=0)
+    if not first.any():
+        return float("nan")
+    cell = int(np.argmax(first))
+    best = float("nan")
+    for row in np.flatnonzero(negative[:, cell]):
+        coefficients = P[row].tolist()
+        x = _refine_root(coefficients, cell / _ROOT_GRID, (cell + 1) / _ROOT_GRID,
+                         float(values[row, cell]), float(values[row, cell + 1]), xtol)
+        if not x >= best:
+            best = x
+    return best
+
+
+def _grid_powers(q: int) -> np.ndarray:
+    """(q, _ROOT_GRID + 1): the powers 0..q-1 of the grid points (cached per q)."""
+    cached = _GRID_POWERS.get(q)
+    if cached is None:
+        grid = np.linspace(0.0, 1.0, _ROOT_GRID + 1)
+        cached = _GRID_POWERS[q] = grid[None, :] ** np.arange(q)[:, None]
+    return cached
+
+
+_GRID_POWERS: dict = {}
+
+
+def _refine_root(coefficients, a, b, fa, fb, xtol):
+    """A root of the polynomial (ascending ``coefficients``) in [a, b], where fa > 0 >
+    fb, within ``xtol``: Newton from the secant point, a bisection step whenever Newton
+    leaves the bracket (scalar: one or a few rows, Python floats beat numpy calls)."""
+    x = a + (b - a) * fa / (fa - fb)
+    if not a <= x <= b:
+        x = 0.5 * (a + b)
+    reversed_coefficients = coefficients[::-1]
+    for _ in range(200):
+        value, slope = 0.0, 0.0
+        for c in reversed_coefficients:  # Horner, value and derivative
+            slope = slope * x + value
+            value = value * x + c
+        if value > 0:
+            a = x
+        elif value < 0:
+            b = x
+        else:
+            return x
+        step = x - value / slope if slope != 0 else a - 1.0
+        if not a < step < b:
+            step = 0.5 * (a + b)
+        if abs(step - x) <= xtol or b - a <= xtol:
+            return step
+        x = step
+    return x  # pragma: no cover  (the bracket halves at least every other step)
+
+
+def _brent(f, a: float, b: float, xtol: float, rtol: float, maxiter: int = 100):
+    """Brent's method for a root of f in [a, b] (f(a), f(b) of opposite signs), a port
+    of scipy's ``brentq`` (scipy/optimize/Zeros/brentq.c; Brent, *Algorithms for
+    Minimization Without Derivatives*, 1973, ch. 4) so that locating a sliding exit does
+    not import scipy.optimize. Returns ``(root, converged)``; the stopping rule is
+    brentq's: the bracket's half width below (xtol + rtol |x|) / 2."""
+    xpre, xcur = a, b
+    xblk = fblk = spre = scur = 0.0
+    fpre, fcur = f(xpre), f(xcur)
+    if fpre == 0:
+        return xpre, True
+    if fcur == 0:
+        return xcur, True
+    if (fpre > 0) == (fcur > 0):
+        raise ValueError("f(a) and f(b) must have opposite signs")
+    for _ in range(maxiter):
+        if fpre != 0 and fcur != 0 and (fpre < 0) != (fcur < 0):
+            xblk, fblk = xpre, fpre
+            spre = scur = xcur - xpre
+        if abs(fblk) < abs(fcur):
+            xpre, xcur, xblk = xcur, xblk, xcur
+            fpre, fcur, fblk = fcur, fblk, fcur
+        delta = (xtol + rtol * abs(xcur)) / 2
+        sbis = (xblk - xcur) / 2
+        if fcur == 0 or abs(sbis) < delta:
+            return xcur, True
+        if abs(spre) > delta and abs(fcur) < abs(fpre):
+            try:
+                if xpre == xblk:  # interpolate
+                    stry = -fcur * (xcur - xpre) / (fcur - fpre)
+                else:  # extrapolate (inverse quadratic)
+                    dpre = (fpre - fcur) / (xpre - xcur)
+                    dblk = (fblk - fcur) / (xblk - xcur)
+                    stry = -fcur * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
+            except ZeroDivisionError:  # underflow: C's inf, which fails the test below
+                stry = math.inf
+            if 2 * abs(stry) < min(abs(spre), 3 * abs(sbis) - delta):  # good short step
+                spre, scur = scur, stry
+            else:
+                spre = scur = sbis
+        else:
+            spre = scur = sbis
+        xpre, fpre = xcur, fcur
+        xcur += scur if abs(scur) > delta else (delta if sbis > 0 else -delta)
+        fcur = f(xcur)
+    return xcur, False
+
 
 class KinkFlow(Protocol):
     """What a lowered flow supplies to :class:`KinkState` (see the module docstring)."""
@@ -652,15 +784,16 @@ class KinkState:
         return bool(self.events(y).any())
 
     def locate(self, dense, t_old, t_new, y_end=None):
-        """First time in (t_old, t_new] where the pattern changes: Brent's method on the
-        smallest margin of the entries that changed by the step's end (so the root is as
-        accurate as the dense output), then bisection on :meth:`changed` if another entry
-        changed earlier (two changes inside one step), from the nearest bracket found by
-        stepping back from the root. ``y_end``: the accepted state at ``t_new``, whose
-        events (already computed, memoized) give the candidates when the dense output
-        agrees with them at ``t_new``."""
-        from scipy.optimize import brentq
-
+        """First time in (t_old, t_new] where the pattern changes: the first root of the
+        crossing margins of the entries that changed by the step's end, on the step's
+        polynomial (:meth:`_polynomial_root`; Brent's method on their smallest margin when
+        sliding exits are among them), a bracket of width 8ε max(1, |t|) around it checked
+        on the margin itself (so the root is as accurate as the dense output), then
+        bisection on :meth:`changed` if another entry changed earlier (two changes inside
+        one step), from the nearest bracket found by stepping back from the root.
+        ``y_end``: the accepted state at ``t_new``, whose events (already computed,
+        memoized) give the candidates when the dense output agrees with them at
+        ``t_new``."""
         cand = None if y_end is None else self.events(y_end)
         if cand is not None and not cand.any():
             cand = None
@@ -673,15 +806,20 @@ class KinkState:
 
         tol = 8 * _EPS * max(1.0, abs(t_new))
         lo, hi = t_old, t_new
-        if gap(lo) > 0:
-            # brentq stops within xtol + rtol |r| <= 3 tol / 4 of the root r; a bracket of
+        root = self._polynomial_root(dense, cand, tol)
+        if root is None and gap(lo) > 0:
+            # Brent stops within xtol + rtol |r| <= 3 tol / 4 of the root r; a bracket of
             # width tol around it, widened or moved back below if it missed
-            root, info = brentq(gap, lo, hi, xtol=tol / 4, rtol=4 * _EPS, full_output=True,
-                                disp=False)
-            if not info.converged:
+            root, converged = _brent(gap, lo, hi, xtol=tol / 4, rtol=4 * _EPS)
+            if not converged:
                 # Brent's interpolation steps can stall where the margin is flat at the
                 # level of its round-off; bisection of the same bracket always ends.
                 root = _bisect_sign_change(gap, lo, hi, tol / 4)
+        elif root is not None and np.isnan(root):
+            # no sign change seen on the grid (a tangency, or a crossing at the level of
+            # the margin's round-off): bisection of the margin itself
+            root = _bisect_sign_change(gap, lo, hi, tol / 4) if gap(lo) > 0 else None
+        if root is not None:
             lo, hi = max(lo, root - tol / 2), min(hi, root + tol / 2)
             while gap(hi) >= 0 and hi < t_new:
                 lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
@@ -699,6 +837,45 @@ class KinkState:
             else:
                 hi = mid
         return hi
+
+    def _polynomial_root(self, dense, cand, tol):
+        r"""The first time in the step where a crossing candidate's margin turns negative,
+        from the step's own polynomial: on the dense output
+        :math:`y(t_{old} + x h) = \sum_p C_p x^p` (``dense.power_coefficients()``) the
+        margin :math:`s_{kj}\,w_k\cdot x_j + \gamma_h |w_k|\cdot|x_j|` of
+        :meth:`crossing_margin` is a polynomial in x (``kink_weights`` is linear; |w_k|
+        with the signs of :math:`w_k` at the step's end, exact while no weight changes
+        sign inside the step, and only a round-off-sized term otherwise), so one product
+        gives every candidate's coefficients and :func:`first_root` the first of their
+        roots. The result is an estimate for :meth:`locate`'s exact tests (the margin on
+        the dense output and :meth:`changed` decide the bracket, as for Brent's root).
+
+        Returns ``None`` where it does not apply (sliding exits among the candidates,
+        a dense output without power coefficients) or where the smallest margin is not
+        positive at ``t_old`` (as ``gap(t_old) <= 0``: :meth:`locate` bisects on
+        :meth:`changed`), NaN when no candidate's polynomial changes sign on the grid,
+        else the time."""
+        coefficients = getattr(dense, "power_coefficients", None)
+        if coefficients is None or (self.sliding and bool((cand & self.slide).any())):
+            return None
+        kp, jp = np.nonzero(cand)
+        C = coefficients()
+        Wc = self.low.kink_weights(C)[:, kp]  # (powers, K, d), kink_weights is linear
+        x = self.X[jp]
+        sign = np.where(self.mask[kp, jp], 1.0, -1.0)
+        W_end = Wc.sum(axis=0)  # the weights at x = 1
+        # s x_j . w_k + g_h |x_j| . (sign(w_k) w_k), one contraction over d
+        P = np.einsum("pkd,kd->kp", Wc, sign[:, None] * x
+                      + self.g_h * np.sign(W_end) * self.absX[jp])
+        # x = 0 exactly: the margin at y_old with its own |w_k|
+        W0 = Wc[0]
+        P[:, 0] = sign * np.einsum("kd,kd->k", W0, x) + self.g_h * np.einsum(
+            "kd,kd->k", np.abs(W0), self.absX[jp])
+        if not P[:, 0].min() > 0:
+            return None
+        h = dense.t - dense.t_old
+        root = first_root(P, tol / (4 * abs(h)))
+        return root if np.isnan(root) else float(dense.t_old + root * h)
 
     def _gap(self, dense, cand):
         """The smallest margin over the candidate entries ``cand`` at time t on ``dense``:

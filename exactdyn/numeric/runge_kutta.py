@@ -47,6 +47,8 @@ f(t_{n+1}, y_{n+1})`, first same as last), measured in the RMS norm scaled by
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Machine epsilon of float64.
@@ -406,6 +408,14 @@ class RkDenseOutput(DenseOutput):
             y += self.y_old
         return y
 
+    def power_coefficients(self):
+        r"""(order + 2, n) array C with :math:`y(t_{old} + xh) = \sum_p C_p x^p`:
+        :math:`C_0 = y_{old}`, :math:`C_p = h\,Q_{:,p-1}` (the class docstring's form)."""
+        C = np.empty((self.order + 2, len(self.y_old)), dtype=self.y_old.dtype)
+        C[0] = self.y_old
+        C[1:] = self.h * self.Q.T
+        return C
+
 
 class Dop853DenseOutput(DenseOutput):
     r"""DOP853's 7th-order continuous extension, Hairer's nested form:
@@ -432,6 +442,39 @@ class Dop853DenseOutput(DenseOutput):
                 y *= 1 - x
         y += self.y_old
         return y.T
+
+    def power_coefficients(self):
+        r"""(8, n) array C with :math:`y(t_{old} + xh) = \sum_{p=0}^{7} C_p x^p`, the nested
+        form expanded in powers of x (:func:`_dop853_power_basis`; :math:`C_0 = y_{old}`
+        exactly, every term of the nested form carries a factor x). Margins linear in the
+        state are then polynomials in x with coefficients from one product (event
+        location on the step's own polynomial, :mod:`exactdyn.numeric.kinks`)."""
+        B = _dop853_power_basis(len(self.F))
+        C = B.T @ self.F
+        C[0] += self.y_old
+        return C
+
+
+def _dop853_power_basis(rows: int) -> np.ndarray:
+    r"""(rows, rows + 1): row r the coefficients (ascending powers of x) of the factor
+    multiplying :math:`F_r` in Hairer's nested form
+    :math:`x(F_0 + (1-x)(F_1 + x(F_2 + \dots)))`, i.e. :math:`x^{\lceil (r+1)/2\rceil}
+    (1-x)^{\lfloor (r+1)/2 \rfloor}`; integers, so exact. Cached per row count."""
+    cached = _POWER_BASIS.get(rows)
+    if cached is not None:
+        return cached
+    B = np.zeros((rows, rows + 1))
+    for r in range(rows):
+        ones_minus_x = (r + 1) // 2
+        xs = r + 1 - ones_minus_x
+        # x^xs (1 - x)^ones_minus_x = sum_i C(k, i) (-1)^i x^(xs + i)
+        for i in range(ones_minus_x + 1):
+            B[r, xs + i] = math.comb(ones_minus_x, i) * (-1) ** i
+    _POWER_BASIS[rows] = B
+    return B
+
+
+_POWER_BASIS: dict = {}
 
 
 def rk_step(fun, t, y, f, h, A, B, C, K):
