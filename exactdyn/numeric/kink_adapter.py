@@ -118,7 +118,8 @@ class KinkAdapter:
 
     def _h_as_units(self, g):
         """An array in h's layout (or broadcastable to it) as (units, entries)."""
-        g = np.broadcast_to(g, self._h_shape)
+        if np.shape(g) != self._h_shape:
+            g = np.broadcast_to(g, self._h_shape)
         if self._same_layout:
             return g
         with_pos = g.reshape(tuple(self._h_shape) + (() if "position" in self._h_axes

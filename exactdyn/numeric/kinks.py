@@ -361,14 +361,16 @@ class KinkState:
         self._sets = (single, multi)
         return self._sets
 
-    def _memo(self, store, y, compute, size=3):
-        """``compute(y)`` once per (pattern version, state): the location and the
-        decisions at a kink look at the same states more than once."""
+    def _memo(self, store, y, compute, size=3, per_pattern=True):
+        """``compute(y)`` once per (pattern version, state), or once per state when the
+        value does not depend on the pattern (``per_pattern=False``): the location and
+        the decisions at a kink look at the same states more than once."""
+        current = self.version if per_pattern else None
         for version, key, value in store:
-            if version == self.version and np.array_equal(key, y):
+            if version == current and np.array_equal(key, y):
                 return value
         value = compute(y)
-        store.insert(0, (self.version, np.array(y), value))
+        store.insert(0, (current, np.array(y), value))
         del store[size:]
         return value
 
@@ -384,9 +386,11 @@ class KinkState:
         return self._memo(self._memo_eval, y, compute)
 
     def _uncertainty(self, y):
-        """The flow's ``kink_uncertainty`` at ``y`` (memoized; do not modify)."""
+        """The flow's ``kink_uncertainty`` at ``y`` (memoized per state: it does not
+        depend on the pattern; do not modify)."""
         return self._memo(self._memo_unc, y,
-                          lambda y: self.low.kink_uncertainty(y, self.rtol, self.atol))
+                          lambda y: self.low.kink_uncertainty(y, self.rtol, self.atol),
+                          per_pattern=False)
 
     def _deriv_abs(self, on, h):
         r""":math:`|\sigma'(h)|` on the side ``on`` says (+ where True)."""
@@ -408,9 +412,74 @@ class KinkState:
         self._correct(rw, self._jump(y) if G is None else G)
         return out
 
+    def _slide_layout(self):
+        """Per sliding set (``version``): the sliding entries ``(kp, jp)`` (row-major) and
+        the first and past-the-last positions of each unit's entries in them."""
+        cached = getattr(self, "_layout_cache", (None,))
+        if cached[0] == self.version:
+            return cached[1]
+        kp, jp = np.nonzero(self.slide)
+        starts = np.flatnonzero(np.r_[True, kp[1:] != kp[:-1]]) if kp.size else kp
+        ends = np.r_[starts[1:], kp.size]
+        self._layout_cache = (self.version, (kp, jp, starts, ends))
+        return kp, jp, starts, ends
+
+    def _projections(self):
+        r"""Per sliding set (``version``): ``(rows, P, kp, jp, starts, conds)``, the units
+        with sliding entries, their orthogonal projectors :math:`P_k = I -
+        X_{S_k}^\top(X_{S_k}X_{S_k}^\top)^{-1}X_{S_k}` stacked (rows, d, d), the
+        sliding entries ``(kp, jp)`` (row-major) with each unit's first position in
+        ``starts``, and the condition numbers of :math:`X_{S_k}X_{S_k}^\top` (1 for one
+        entry); ``None`` when one of them is not below :data:`_COND_FAST`."""
+        cached = getattr(self, "_proj_stack", (None,))
+        if cached[0] == self.version:
+            return cached[1]
+        kp, jp, starts, ends = self._slide_layout()
+        d = self.X.shape[1]
+        single = ends - starts == 1
+        x = self.X[jp[starts[single]]]
+        P = np.empty((starts.size, d, d))
+        # one sliding entry: I - x x^T / |x|^2, all such units at once
+        P[single] = np.eye(d) - x[:, :, None] * (x / self.xx[jp[starts[single]], None])[
+            :, None, :]
+        conds = np.ones(starts.size)
+        value = (kp[starts], P, kp, jp, starts, conds)
+        for u in np.flatnonzero(~single):
+            Pu, conds[u] = self._projector_cached(jp[starts[u]:ends[u]])
+            if Pu is None:
+                value = None
+                break
+            P[u] = Pu
+        self._proj_stack = (self.version, value)
+        return value
+
     def _correct(self, rw, G):
-        """Add :meth:`filippov`'s correction to ``rw`` in place (each sliding unit's from its
-        own row; the multipliers are not kept)."""
+        r"""Add :meth:`filippov`'s correction to ``rw`` in place (each sliding unit's from
+        its own row; the multipliers are not kept).
+
+        Where the multipliers are well determined (every :math:`g_{kj}\neq 0` and, for
+        two sliding entries or more, :math:`X_SX_S^\top\,\mathrm{diag}(g_S)` well
+        conditioned, as in :meth:`_multipliers`), the corrected velocity
+        :math:`\dot w_k^- + \sum_{j\in S_k}\lambda_{kj}g_{kj}x_j`, which lies in
+        :math:`\{x_j\cdot v = 0,\ j\in S_k\}` and differs from :math:`\dot w_k^-` by a
+        vector of :math:`\mathrm{span}(x_j)_{j\in S_k}`, is the orthogonal projection
+        :math:`P_k\dot w_k^-` (:meth:`_projections`): one batched product for all units
+        instead of their multipliers one unit at a time."""
+        if not self.sliding:
+            return
+        fast = self._projections()
+        if fast is not None:
+            rows, P, kp, jp, starts, conds = fast
+            ag = np.abs(G[kp, jp])
+            if conds.size == kp.size:  # one sliding entry per unit: g != 0 is enough
+                ok = ag.min() > 0
+            else:
+                lo = np.minimum.reduceat(ag, starts)
+                ok = lo.min() > 0 and bool(np.all(
+                    conds * np.maximum.reduceat(ag, starts) < _COND_FAST * lo))
+            if ok:
+                rw[rows] = np.einsum("kij,kj->ki", P, rw[rows])
+                return
         (ks, ii, Xi, xxi), multi = self._sliding_sets()
         if ks.size:
             lk, g = self._single_multipliers(rw, G, ks, ii, Xi, xxi)
@@ -611,23 +680,30 @@ class KinkState:
         d = self.X.shape[1]
         if not len(S):
             return np.eye(d)
-        key = tuple(int(j) for j in S)
-        cached = self._proj_cache.get(key)
-        if cached is None:
-            XS = self.X[S]
-            M = XS @ XS.T
-            cond = float(np.linalg.cond(M))
-            P = (np.eye(d) - XS.T @ np.linalg.solve(M, XS)) if cond < _COND_FAST else None
-            if len(self._proj_cache) > 4096:
-                self._proj_cache.clear()
-            cached = self._proj_cache[key] = (P, cond)
-        P, cond = cached
+        P, cond = self._projector_cached(S)
         gs = np.abs(g[S])
         if P is not None and gs.min() > 0 and cond * gs.max() < _COND_FAST * gs.min():
             return P
         XS = self.X[S]
         A = (XS @ XS.T) * g[S][None, :]
         return np.eye(d) - XS.T @ (g[S][:, None] * np.linalg.pinv(A)) @ XS
+
+    def _projector_cached(self, S):
+        r"""``(P, cond)``: the orthogonal projector onto :math:`\{x_j\cdot v = 0,\ j\in
+        S\}` (``None`` unless cond < :data:`_COND_FAST`) and the condition number of
+        :math:`X_SX_S^\top`, cached by the set S."""
+        key = tuple(int(j) for j in S)
+        cached = self._proj_cache.get(key)
+        if cached is None:
+            XS = self.X[S]
+            M = XS @ XS.T
+            cond = float(np.linalg.cond(M))
+            P = (np.eye(XS.shape[1]) - XS.T @ np.linalg.solve(M, XS)) \
+                if cond < _COND_FAST else None
+            if len(self._proj_cache) > 4096:
+                self._proj_cache.clear()
+            cached = self._proj_cache[key] = (P, cond)
+        return cached
 
     def crossing_margin(self, y):
         r"""(m, N): :math:`\pm h_{kj} + \delta_{kj}` (+ on the + branch), negative once
@@ -651,39 +727,45 @@ class KinkState:
         of :math:`X_SX_S^\top` (``None`` for q when one is not well conditioned)."""
         if getattr(self, "_slide_cache", (None,))[0] == self.version:
             return self._slide_cache[1]
-        kp, jp = np.nonzero(self.slide)
+        kp, jp, starts, ends = self._slide_layout()
         X = self.X
         q = np.array(X[jp])
-        starts = np.flatnonzero(np.r_[True, kp[1:] != kp[:-1]]) if kp.size else kp
-        ends = np.r_[starts[1:], kp.size]
         multi, conds = [], []
-        for a, b in zip(starts, ends):
-            if b - a < 2:
-                continue
+        for a, b in zip(starts[ends - starts > 1], ends[ends - starts > 1]):
             S = jp[a:b]
-            M = X[S] @ X[S].T
-            cond = float(np.linalg.cond(M))
+            _P, cond = self._projector_cached(S)
             if not cond < _COND_FAST:
                 q = None
                 break
             multi.append((a, b))
             conds.append(cond)
             for i in range(a, b):
-                rest = S[S != jp[i]]
-                Xr = X[rest]
-                q[i] = X[jp[i]] - Xr.T @ np.linalg.solve(Xr @ Xr.T, Xr @ X[jp[i]])
+                Pr, _cond = self._projector_cached(S[S != jp[i]])
+                if Pr is None:  # pragma: no cover  (a subset of a well-conditioned set)
+                    q = None
+                    break
+                q[i] = Pr @ X[jp[i]]
+            if q is None:  # pragma: no cover
+                break
         r = None if q is None else np.einsum("pd,pd->p", X[jp], q)
         info = (kp, jp, q, r, multi, np.array(conds))
         self._slide_cache = (self.version, info)
         return info
 
-    def sliding_stay(self, y):
+    def sliding_stay(self, y, signs_only=False):
         r"""Margins of the sliding region of the decision rule (:meth:`_stay`, >= 0 where
         sliding holds) of every sliding entry, in :meth:`_slide_info`'s order: the
         velocities of :meth:`velocities` for the sliding entries alone,
         :math:`\dot h^-_{kj} = q_{kj}\cdot\dot w_k^-`, :math:`\dot h^+ = \dot h^- +
         g_{kj}r_{kj}`. ``None`` when a sliding set is not well conditioned (its
-        multipliers' spread included; then :meth:`velocities` decides)."""
+        multipliers' spread included; then :meth:`velocities` decides).
+
+        ``signs_only``: only the signs of the margins are wanted. The margin
+        :math:`\min(\dot h^- + \epsilon^-, \max(\epsilon^- - \dot h^-, \epsilon^+ -
+        \dot h^+))` only grows with the bounds :math:`\epsilon^\mp \ge 0`, in floating
+        point too (rounding is monotone), so when it is non-negative for every entry
+        with the bounds set to 0 those margins are returned, with the same signs, and the
+        uncertainty (:meth:`velocities`' bounds) is not computed."""
         kp, jp, q, r, multi, conds = self._slide_info()
         if q is None:
             return None
@@ -698,6 +780,10 @@ class KinkState:
         rw = rw_all[kp]
         hm = np.einsum("pd,pd->p", rw, q)
         hp = hm + g * r
+        if signs_only:
+            plain = np.minimum(hm, np.maximum(-hm, -hp))
+            if plain.min() >= 0:
+                return plain
         rho, c = self._uncertainty(y)
         c = np.broadcast_to(c, self.mask.shape)
         on = self.mask | self.slide
@@ -750,7 +836,8 @@ class KinkState:
         W = self.low.kink_weights(y)
         shallow = cross & (margin > -(self.atol * self.x1[None, :]
                                       + self.rtol * (np.abs(W) @ self.absX.T)))
-        stay = self.sliding_stay(y) if self.sliding and not self.classes else None
+        stay = self.sliding_stay(y, signs_only=True) \
+            if self.sliding and not self.classes else None
         if stay is not None:
             # the sliding entries from their own velocities; the block below for the rest
             ev = cross.copy()

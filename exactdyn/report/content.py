@@ -61,9 +61,9 @@ def bound(x: float, tol: float | None = None, floor: float = FLOAT_FLOOR) -> str
     Errors depend on the platform's libm, the summation order and (in high precision)
     the versions of mpmath and gmpy2 in their last bits, so they are never printed as
     such: below ``floor`` (:func:`precision_floor`; :data:`FLOAT_FLOOR` for float64),
-    0 included, the text is ``"< 1e-10"``; above it, the next power of ten (``"< 1e-07"``); above ``tol``
-    the text says so (for a relative error where the reference is near 0, whose point
-    passes on the absolute tolerance).
+    0 included, the text is ``"< 1e-10"``; above it, the next power of ten
+    (``"< 1e-07"``); above ``tol`` the text says so (for a relative error where the
+    reference is near 0, whose point passes on the absolute tolerance).
     """
     x = float(x)  # mpmath errors too: only their decade is printed
     if x == 0:
