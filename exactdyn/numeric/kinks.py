@@ -532,7 +532,7 @@ class KinkState:
         return np.linalg.lstsq(Gm, -(Xs @ u), rcond=None)[0]
 
     # ---- normal velocities and their rounding errors ---------------------------------
-    def velocities(self, y, rows, cols=None):
+    def velocities(self, y, rows, cols=None, bounds=True):
         r"""Normal velocities of :math:`h_{kj}` from its − and + side and bounds of their
         uncertainty, for the units ``rows`` and the entries ``cols`` (default all):
         ``(hm, hp, em, ep, dead)``, each (len(rows), len(cols)).
@@ -544,7 +544,8 @@ class KinkState:
         uncertainty of the residual at entry j and :math:`|c_{kj}|` the coefficient's
         size, :math:`\epsilon^-_{kj} = \sum_l |c_{kl}||\sigma'(h_{kl})|\rho_l\,|x_l|\cdot
         |x_j| + \gamma_h|\dot w_k|\cdot|x_j|` and :math:`\epsilon^+ = \epsilon^- +
-        |c_{kj}||g_{kj}|\rho_j\|x_j\|^2`."""
+        |c_{kj}||g_{kj}|\rho_j\|x_j\|^2`. ``bounds=False``: the velocities alone (em,
+        ep and dead are None)."""
         low = self.low
         X = self.X
         cols = np.arange(X.shape[0]) if cols is None else np.asarray(cols, dtype=int)
@@ -557,46 +558,49 @@ class KinkState:
         Gc, maskc = G[:, cols], mask[:, cols]
         hm = rw @ Xc.T - maskc * Gc * xx[None, :]
         hp = hm + Gc * xx[None, :]
-        where = np.full(X.shape[0], -1)
-        where[cols] = np.arange(cols.size)
         counts = slide.sum(axis=1)
-        # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
-        # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
-        # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
-        one = np.flatnonzero(counts == 1)
-        if one.size:
-            # One sliding entry s: Pi = I - x_s x_s^T/|x_s|^2 (pinv of g_s |x_s|^2, so
-            # Pi = I when that is 0), and Pi = I for entry s itself; vectorized over units.
-            s_ = np.argmax(slide[one], axis=1)
-            xs, xxs = X[s_], self.xx[s_]
-            ok = G[one, s_] * xxs != 0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                inv = np.where(ok, 1.0 / np.where(ok, xxs, 1.0), 0.0)
-            rws = rw[one]
-            v = rws - (inv * np.einsum("kd,kd->k", xs, rws))[:, None] * xs
-            xsc = xs @ Xc.T
-            rr = xx[None, :] - inv[:, None] * xsc * xsc
-            hm[one] = v @ Xc.T - maskc[one] * Gc[one] * rr
-            hp[one] = hm[one] + Gc[one] * rr
-            p = where[s_]
-            sel = p >= 0
-            r1, p1, s1 = one[sel], p[sel], s_[sel]
-            hm[r1, p1] = np.einsum("kd,kd->k", rws[sel], X[s1])
-            hp[r1, p1] = hm[r1, p1] + G[r1, s1] * self.xx[s1]
-        for r in np.flatnonzero(counts > 1):
-            S = np.flatnonzero(slide[r])
-            Pi = self._projector(S, G[r])
-            q = Xc @ (Pi @ rw[r])
-            rr = np.einsum("id,id->i", Xc @ Pi.T, Xc)
-            hm[r] = q - maskc[r] * Gc[r] * rr
-            hp[r] = hm[r] + Gc[r] * rr
-            for j in S[where[S] >= 0]:
-                p = where[j]
-                Pi = self._projector(S[S != j], G[r])
-                hm[r, p] = X[j] @ (Pi @ rw[r])
-                hp[r, p] = hm[r, p] + G[r, j] * (X[j] @ (Pi @ X[j]))
+        if counts.any():  # sliding entries among the rows
+            where = np.full(X.shape[0], -1)
+            where[cols] = np.arange(cols.size)
+            # The other sliding entries of the unit keep x_l . w_k' = 0 on either side of
+            # entry j: w_k' = Pi (u + s g_kj x_j), Pi the projection that re-solves their
+            # lambdas, so that lambda_j = hm/(hm - hp) is the joint solution's.
+            one = np.flatnonzero(counts == 1)
+            if one.size:
+                # One sliding entry s: Pi = I - x_s x_s^T/|x_s|^2 (pinv of g_s |x_s|^2, so
+                # Pi = I when that is 0), and Pi = I for entry s itself; vectorized over units.
+                s_ = np.argmax(slide[one], axis=1)
+                xs, xxs = X[s_], self.xx[s_]
+                ok = G[one, s_] * xxs != 0
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    inv = np.where(ok, 1.0 / np.where(ok, xxs, 1.0), 0.0)
+                rws = rw[one]
+                v = rws - (inv * np.einsum("kd,kd->k", xs, rws))[:, None] * xs
+                xsc = xs @ Xc.T
+                rr = xx[None, :] - inv[:, None] * xsc * xsc
+                hm[one] = v @ Xc.T - maskc[one] * Gc[one] * rr
+                hp[one] = hm[one] + Gc[one] * rr
+                p = where[s_]
+                sel = p >= 0
+                r1, p1, s1 = one[sel], p[sel], s_[sel]
+                hm[r1, p1] = np.einsum("kd,kd->k", rws[sel], X[s1])
+                hp[r1, p1] = hm[r1, p1] + G[r1, s1] * self.xx[s1]
+            for r in np.flatnonzero(counts > 1):
+                S = np.flatnonzero(slide[r])
+                Pi = self._projector(S, G[r])
+                q = Xc @ (Pi @ rw[r])
+                rr = np.einsum("id,id->i", Xc @ Pi.T, Xc)
+                hm[r] = q - maskc[r] * Gc[r] * rr
+                hp[r] = hm[r] + Gc[r] * rr
+                for j in S[where[S] >= 0]:
+                    p = where[j]
+                    Pi = self._projector(S[S != j], G[r])
+                    hm[r, p] = X[j] @ (Pi @ rw[r])
+                    hp[r, p] = hm[r, p] + G[r, j] * (X[j] @ (Pi @ X[j]))
+        if not bounds:
+            return hm, hp, None, None, None
         rho, c = self._uncertainty(y)
-        c = np.broadcast_to(c, self.mask.shape)[rows]
+        c = np.broadcast_to(c[rows], (rows.size, X.shape[0]))
         W = low.kink_weights(y)
         h = W[rows] @ X.T if self._abs_slopes is None else None
         T = self._deriv_abs(mask | slide, h)
@@ -847,10 +851,7 @@ class KinkState:
             if not rows.size:
                 return ev
             cols = np.flatnonzero(shallow[rows].any(axis=0))
-            hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
-            ix = np.ix_(rows, cols)
-            back = shallow[ix] & np.where(self.mask[ix], hp > ep, hm < -em)
-            ev[ix] &= ~back
+            ev[np.ix_(rows, cols)] &= ~self._points_back(y, rows, cols, shallow)
             return ev
         rows = np.flatnonzero(shallow.any(axis=1) | self.slide.any(axis=1))
         if not rows.size:
@@ -866,6 +867,21 @@ class KinkState:
             grouped = self.slide & (self.cls >= 0)[None, :]
             ev[grouped] = stay[grouped] < 0
         return ev
+
+    def _points_back(self, y, rows, cols, shallow):
+        r"""(len(rows), len(cols)) bool: the ``shallow`` crossings whose velocity on the
+        side they were on decidedly points back (:math:`\dot h^+ > \epsilon^+` on the +
+        side, :math:`\dot h^- < -\epsilon^-` on the − side). Since the bounds are >= 0,
+        that needs :math:`\dot h^+ > 0` (:math:`\dot h^- < 0`): the bounds (the
+        uncertainty) are computed only when a velocity alone points back."""
+        ix = np.ix_(rows, cols)
+        on = self.mask[ix]
+        hm, hp, _em, _ep, _dead = self.velocities(y, rows, cols, bounds=False)
+        back = shallow[ix] & np.where(on, hp > 0, hm < 0)
+        if back.any():
+            hm, hp, em, ep, _dead = self.velocities(y, rows, cols)
+            back = shallow[ix] & np.where(on, hp > ep, hm < -em)
+        return back
 
     def changed(self, y) -> bool:
         return bool(self.events(y).any())
@@ -1039,7 +1055,8 @@ class KinkState:
                 rows, cols = rows[~grouped], cols[~grouped]
                 if not rows.size:
                     continue
-            uniq, pos = np.unique(cols, return_inverse=True)
+            uniq, pos = (cols, np.zeros(1, int)) if cols.size == 1 else \
+                np.unique(cols, return_inverse=True)
             hm, hp, em, ep, dead = (v[np.arange(rows.size), pos]
                                     for v in self.velocities(y, rows, uniq))
             on = ~dead & (hm > em) & (hp > ep)
@@ -1049,9 +1066,19 @@ class KinkState:
             todo[rows, cols] = False
             self._refresh()
         W = np.array(W0)
-        pin = self.slide | involved
-        for k in np.flatnonzero(pin.any(axis=1)):
-            idx = np.flatnonzero(pin[k] & (self.xx > 0))
+        pin = (self.slide | involved) & (self.xx > 0)[None, :]
+        units = np.flatnonzero(pin.any(axis=1))
+        if not self.classes and self.X.shape[1] > 1:
+            # units pinned to one surface, all at once: lstsq's solution of the 1 x 1
+            # system, |x_j|^2 > 0
+            one = pin[units].sum(axis=1) == 1
+            ks = units[one]
+            jj = np.argmax(pin[ks], axis=1)
+            x = self.X[jj]
+            W[ks] -= x * (np.einsum("kd,kd->k", x, W[ks]) / self.xx[jj])[:, None]
+            units = units[~one]
+        for k in units:
+            idx = np.flatnonzero(pin[k])
             if self.classes:  # one surface, one constraint: a representative per class
                 c = self.cls[idx]
                 _u, first = np.unique(np.where(c >= 0, c, -1 - idx), return_index=True)
