@@ -1,5 +1,5 @@
 """Per-kink overhead of kinked ReLU solves, this tree against an older exactdyn, side by
-side (issue 15, item 1: kink location on the step's polynomial).
+side (issue 15, item 1: kinked flows at the cost of the smooth ones).
 
 The instances of ``bench_twolayer_gd.py`` (``teacher``: m = 64, n = 40, d = 4, t <= 50;
 ``bf256``: Boursier–Flammarion, m = 256, t <= 100). Each solve runs in its own
@@ -9,7 +9,10 @@ imported before the clock starts, so that the times compare the kink handling al
 not the ~0.8 s import the older location (``brentq``) pays once per process. Reported:
 kinks, rhs evaluations, evaluations per kink, CPU seconds of the solve (median of the
 repeats; single-threaded BLAS, so on a machine loaded by other processes the CPU time is
-the steadier measure) and the before / after ratio, and the same for wall seconds.
+the steadier measure) and the before / after ratio, the same for wall seconds, and the
+solve's CPU time in units of its evaluations at the cost of the flow's own smooth-path
+rhs (``ed.lower(net).rhs`` timed at the final state in the same process): 1 would be
+a kinked solve that costs what its evaluations cost on a smooth flow.
 
 ``--in-run``: instead, one solve per instance with this tree in which every kink is
 located twice, by this tree's ``KinkState.locate`` and by DIR's (its source, run on this
@@ -52,8 +55,18 @@ if warm:
 T = bench.INSTANCES[name][0]
 t0, c0 = time.perf_counter(), time.process_time()
 tr = ed.solve(net, [0.0, T], rtol=rtol)
-print(json.dumps({"time": time.perf_counter() - t0, "cpu": time.process_time() - c0,
-                  "kinks": tr.meta["kinks"], "nfev": tr.meta["nfev"]}))
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+# one evaluation of the flow's own (smooth-path) right-hand side at the final state, the
+# unit of "kinked at the cost of the smooth ones"
+low = ed.lower(net)
+y = low.pack(tr["a"][-1], tr["W"][-1])
+calls = 3000
+c1 = time.process_time()
+for _ in range(calls):
+    low.rhs(0.0, y)
+rhs = (time.process_time() - c1) / calls
+print(json.dumps({"time": wall, "cpu": cpu, "kinks": tr.meta["kinks"],
+                  "nfev": tr.meta["nfev"], "rhs": rhs}))
 """
 
 CASES = (("teacher", 1e-10), ("teacher", 1e-4), ("bf256", 1e-10), ("bf256", 1e-5))
@@ -148,8 +161,8 @@ def main():
     after = HERE.parents[1]
     print("| instance, rtol | kinks before/after | rhs evals before/after | evals per kink "
           "before/after | CPU before (s) | CPU after (s) | CPU before / after | "
-          "wall before / after |")
-    print("|---|---|---|---|---|---|---|---|")
+          "wall before / after | solve / (evals × one rhs) before/after |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, rtol in CASES:
         runs = {"before": [], "after": []}
         for _ in range(args.repeat):
@@ -160,9 +173,13 @@ def main():
         ca = statistics.median(r["cpu"] for r in runs["after"])
         tb = statistics.median(r["time"] for r in runs["before"])
         ta = statistics.median(r["time"] for r in runs["after"])
+        # the solve's CPU in units of its evaluations at the smooth rhs's cost
+        ob = cb / (b["nfev"] * statistics.median(r["rhs"] for r in runs["before"]))
+        oa = ca / (a["nfev"] * statistics.median(r["rhs"] for r in runs["after"]))
         print(f"| {name}, {rtol:g} | {b['kinks']}/{a['kinks']} | {b['nfev']}/{a['nfev']} | "
               f"{b['nfev'] / max(b['kinks'], 1):.1f}/{a['nfev'] / max(a['kinks'], 1):.1f} | "
-              f"{cb:.2f} | {ca:.2f} | {cb / ca:.2f} | {tb / ta:.2f} |", flush=True)
+              f"{cb:.2f} | {ca:.2f} | {cb / ca:.2f} | {tb / ta:.2f} | {ob:.1f}/{oa:.1f} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -366,11 +366,14 @@ class KinkState:
         value does not depend on the pattern (``per_pattern=False``): the location and
         the decisions at a kink look at the same states more than once."""
         current = self.version if per_pattern else None
-        for version, key, value in store:
-            if version == current and np.array_equal(key, y):
+        # the state's bytes as the key: one memcmp per entry (and a state that is not
+        # finite finds its own value too: the computations are deterministic)
+        key = np.ascontiguousarray(y, dtype=float).tobytes()
+        for version, known, value in store:
+            if version == current and known == key:
                 return value
         value = compute(y)
-        store.insert(0, (current, np.array(y), value))
+        store.insert(0, (current, key, value))
         del store[size:]
         return value
 
