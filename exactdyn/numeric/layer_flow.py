@@ -246,8 +246,11 @@ class LayerLoweredFlow(LoweredFlow, from_flow=False):
     def unit_rows(self, y) -> np.ndarray:
         """The input weights of a packed state, units × d (a view)."""
         d = self.declared
-        W = np.asarray(y)[..., self.slices[d.weights]].reshape(
-            np.shape(y)[:-1] + tuple(d.weights_matrix))
+        weights, shape = self._args[1]
+        if type(y) is np.ndarray and y.ndim == 1:  # one packed state: the kinks' hot path
+            W = y[weights].reshape(shape)
+        else:
+            W = np.asarray(y)[..., weights].reshape(np.shape(y)[:-1] + shape)
         return W if d.units_axis == 0 else W.swapaxes(-1, -2)
 
     def pattern(self, y):

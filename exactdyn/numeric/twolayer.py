@@ -51,13 +51,20 @@ A sliding entry leaves its surface when this rule stops saying "sliding"; an on/
 changes when :math:`\pm h_{ki}` falls below :math:`-\gamma_d\,|w_k|\cdot|x_i|` (its rounding
 error) while its frozen-side velocity is not decidedly pointing back (else the sign of h
 is integration error, not a kink). After every accepted step these tests run on the step's
-end; on a change the first time is located by Brent's method on the continuous margins
-of the entries that changed (then, if another entry changed first, bisection from the
-nearest unchanged time found by stepping back from the root) on the step's dense output,
-to a bracket of :math:`8\epsilon\max(1,t)`, and the integrator restarts there. A pattern
-test, the frozen rhs and the uncertainty at one state are computed once per pattern
-(:class:`KinkState` memoizes them), and the sliding entries' exit test uses projections
-cached per sliding set (:meth:`KinkState.sliding_stay`). The error is the
+end; on a change the first time is located on the step's dense output: the first root of
+the crossing margins of the entries that changed, polynomials in the step's own variable
+(Brent's method on the margin for sliding exits; then, if another entry changed first,
+bisection from the nearest unchanged time found by stepping back from the root), to a
+bracket of :math:`8\epsilon\max(1,t)`, and the integrator restarts there. A pattern
+test, the frozen rhs and the uncertainty at one state are computed once per pattern (the
+uncertainty once per state; :class:`KinkState` memoizes them); the sliding entries' exit
+test uses projections cached per sliding set (:meth:`KinkState.sliding_stay`), and,
+like the point-back test of a shallow crossing, skips the bounds when the velocities
+alone decide (the margins only grow with :math:`\epsilon^\mp \ge 0`). Where the
+multipliers are well determined the corrected :math:`\dot w_k` above is the orthogonal
+projection of :math:`\dot w_k^-` onto :math:`\{x_j\cdot v = 0,\ j\in S_k\}` (it
+differs from :math:`\dot w_k^-` by a vector of :math:`\mathrm{span}(x_j)_{j\in
+S_k}`), applied to all sliding neurons in one batched product. The error is the
 integrator's (DOP853 on a smooth rhs) plus, per change, the bracket times the rhs's
 jump, plus, within an undecidable stretch, the velocity uncertainty times its duration.
 
