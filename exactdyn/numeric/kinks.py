@@ -845,11 +845,13 @@ class KinkState:
                                       + self.rtol * (np.abs(W) @ self.absX.T)))
         stay = self.sliding_stay(y, signs_only=True) \
             if self.sliding and not self.classes else None
-        if stay is not None:
-            # the sliding entries from their own velocities; the block below for the rest
+        if stay is not None or not self.sliding:
+            # the sliding entries (if any) from their own velocities, the shallow crossings
+            # from theirs
             ev = cross.copy()
-            kp, jp = self._slide_info()[:2]
-            ev[kp, jp] = stay < 0
+            if stay is not None:
+                kp, jp = self._slide_info()[:2]
+                ev[kp, jp] = stay < 0
             rows = np.flatnonzero(shallow.any(axis=1))
             if not rows.size:
                 return ev
