@@ -928,7 +928,9 @@ class KinkState:
             # the margin's round-off): bisection of the margin itself
             root = _bisect_sign_change(gap, lo, hi, tol / 4) if gap(lo) > 0 else None
         if root is not None:
-            lo, hi = max(lo, root - tol / 2), min(hi, root + tol / 2)
+            # 0.7 tol wide: its ends' rounding (half an ulp each, an ulp <= tol / 8) keeps
+            # it within tol, so no bisection step (a pattern test) follows just for that
+            lo, hi = max(lo, root - 0.35 * tol), min(hi, root + 0.35 * tol)
             while gap(hi) >= 0 and hi < t_new:
                 lo, hi = hi, min(t_new, hi + 2 * (hi - lo) + tol)
             if self.changed(dense(lo)):
