@@ -20,9 +20,16 @@ tree's state; the memoized pattern tests restored in between, the order alternat
 time of each summed: the location's cost before/after on the very same steps, which a
 loaded machine cannot blur, and how far apart the two kink times are.
 
+``--instructions``: the ``teacher`` solve to t = 5 in instructions (valgrind's callgrind,
+deterministic where this shared machine's CPU time varies by ±30%): a process that builds
+the instance, lowers it and runs two short solves, minus the same process with the solve
+after that; per kink; and per evaluation in units of the flow's own smooth-path rhs
+(the same process evaluating ``ed.lower(net).rhs`` as many times, minus setup). About
+10 minutes.
+
 Run: ``python benchmarks/bench_kink_overhead.py --before DIR [--repeat 3] [--cold-scipy]
-[--in-run]`` with DIR holding an exported ``exactdyn`` package (``git archive <commit>
-exactdyn``).
+[--in-run] [--instructions]`` with DIR holding an exported ``exactdyn`` package (``git
+archive <commit> exactdyn``).
 """
 
 from __future__ import annotations
@@ -70,6 +77,33 @@ print(json.dumps({"time": wall, "cpu": cpu, "kinks": tr.meta["kinks"],
 """
 
 CASES = (("teacher", 1e-10), ("teacher", 1e-4), ("bf256", 1e-10), ("bf256", 1e-5))
+
+# --instructions: one process per (tree, mode) under callgrind; "setup" builds the instance,
+# lowers it and runs two short solves, "solve" then one solve to T_INSTRUCTIONS, "rhs"
+# then as many evaluations of the flow's own smooth-path rhs as that solve made.
+T_INSTRUCTIONS = 5.0
+INSTR = """
+import os, sys
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(1, sys.argv[2])
+import exactdyn as ed
+assert ed.__file__.startswith(sys.argv[1]), ed.__file__
+import bench_twolayer_gd as bench
+bench.ed = ed
+mode, T, evals = sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+net = bench.build("teacher", bench.M, bench.N_SAMPLES)
+ed.solve(net, [0.0, 1e-3])
+ed.solve(net, [0.0, 0.5])
+if mode == "solve":
+    tr = ed.solve(net, [0.0, T])
+    print(tr.meta["kinks"], tr.meta["nfev"])
+elif mode == "rhs":
+    low = ed.lower(net)
+    y = low.pack(net.a0, net.W0)
+    for _ in range(evals):
+        low.rhs(0.0, y)
+"""
 
 
 def child(tree, name, rtol, warm):
@@ -146,6 +180,43 @@ def in_run(before):
         print(out.stdout.strip().splitlines()[-1], flush=True)
 
 
+def instruction_count(tree, mode, evals=0):
+    """Instructions (valgrind's callgrind, ``I refs``) of one INSTR process, and its
+    stdout; the on-disk flow cache is warmed by one run without valgrind first."""
+    import re
+
+    args = [sys.executable, "-c", INSTR, str(tree), str(HERE.parent), mode,
+            repr(T_INSTRUCTIONS), str(evals)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    subprocess.run(args, env=env, capture_output=True, text=True, check=True, cwd=str(tree))
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+                         + args, env=env, capture_output=True, text=True, check=True,
+                         cwd=str(tree))
+    refs = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
+    return int(refs.group(1).replace(",", "")), out.stdout.strip()
+
+
+def instructions(before):
+    """The ``teacher`` solve to T_INSTRUCTIONS in instructions, before and after."""
+    print("| | before | after |")
+    print("|---|---|---|")
+    rows = {}
+    for side, tree in (("before", before), ("after", HERE.parents[1])):
+        setup, _ = instruction_count(tree, "setup")
+        solve, info = instruction_count(tree, "solve")
+        kinks, nfev = (int(v) for v in info.split()[-2:])
+        rhs, _ = instruction_count(tree, "rhs", nfev)
+        rows[side] = (solve - setup, kinks, nfev, (rhs - setup) / nfev)
+    (sb, kb, nb, rb), (sa, ka, na, ra) = rows["before"], rows["after"]
+    print(f"| kinks, rhs evaluations | {kb}, {nb} | {ka}, {na} |")
+    print(f"| instructions of the solve | {sb / 1e9:.2f}e9 | {sa / 1e9:.2f}e9 "
+          f"({sb / sa:.2f}x fewer) |")
+    print(f"| per kink | {sb / kb / 1e6:.1f}e6 | {sa / ka / 1e6:.1f}e6 |")
+    print(f"| per evaluation, in smooth-rhs evaluations | {sb / nb / rb:.2f} "
+          f"({rb:.3g} each) | {sa / na / ra:.2f} ({ra:.3g} each) |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, type=Path)
@@ -154,7 +225,12 @@ def main():
                         help="do not import scipy.optimize before the clock starts")
     parser.add_argument("--in-run", action="store_true",
                         help="both locations on the same steps of one run (see above)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instruction counts under valgrind's callgrind (see above)")
     args = parser.parse_args()
+    if args.instructions:
+        instructions(args.before.resolve())
+        return
     if args.in_run:
         in_run(args.before.resolve())
         return

@@ -7,9 +7,11 @@ replace, computed independently here:
 - the sliding entries' exit test without its uncertainty bounds when every margin is
   non-negative (``sliding_stay(y, signs_only=True)``) against the full margins, and the
   monotonicity of the decision rule's margin in those bounds that makes it exact;
-- whole runs: the kinked solve against a hand-written frozen-pattern reference is in
-  tests/test_relu_sliding.py and tests/test_twolayer.py; here, the conserved
-  :math:`a_k^2 - |w_k|^2` of a run that slides on many units at once.
+- whole runs that slide on many neurons at once: the same trajectory and kinks with the
+  multipliers solved one neuron at a time (the projection switched off), and the conserved
+  :math:`a_k^2 - |w_k|^2` of the 1-homogeneous ReLU network. (The kinked solve against a
+  hand-written frozen-pattern reference is in tests/test_relu_sliding.py and
+  tests/test_twolayer.py.)
 """
 
 from __future__ import annotations
@@ -126,3 +128,47 @@ def test_sign_only_exit_test_agrees_with_the_full_margins_along_a_run(seed):
         np.testing.assert_array_equal(quick < 0, full < 0)
         checked += 1
     assert checked > 0
+
+
+def teacher_network(m, n, seed):
+    """Small-init ReLU network on a two-neuron teacher's labels (the bench_twolayer_gd
+    ``teacher`` instance at a smaller size): many neurons slide at once."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    U = rng.normal(size=(2, 3))
+    y = np.maximum(X @ U[0], 0.0) - 0.5 * np.maximum(X @ U[1], 0.0)
+    return ed.TwoLayer(m, X, y, activation="relu", beta1=1e-3, beta2=1e-3, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_projected_correction_runs_like_the_multipliers(seed, monkeypatch):
+    net = teacher_network(16, 12, seed)
+    t = np.linspace(0.0, 30.0, 16)
+    fast = ed.solve(net, t)
+    assert fast.meta["kinks"] > 20
+    with monkeypatch.context() as patch:  # every sliding set through the multipliers
+        patch.setattr(KinkState, "_projections", lambda self: None)
+        slow = ed.solve(net, t)
+    assert abs(slow.meta["kinks"] - fast.meta["kinks"]) <= 2
+    scale = np.abs(slow["W"]).max()
+    np.testing.assert_allclose(fast["W"], slow["W"], rtol=0, atol=1e-7 * scale)
+    np.testing.assert_allclose(fast["a"], slow["a"], rtol=0, atol=1e-7 * np.abs(slow["a"]).max())
+    # 1-homogeneous ReLU: a_k^2 - |w_k|^2 is conserved through kinks and sliding
+    q = fast["a"] ** 2 - np.sum(fast["W"] ** 2, axis=-1)
+    np.testing.assert_allclose(q, np.broadcast_to(q[0], q.shape), rtol=0,
+                               atol=1e-8 * np.abs(fast["a"]).max() ** 2)
+
+
+def test_a_run_with_many_sliding_neurons_uses_the_projection(monkeypatch):
+    # the runs above do reach states with several neurons sliding at once (the batched path)
+    net = teacher_network(16, 12, 0)
+    sliding_neurons = []
+    original = KinkState._correct
+
+    def spy(self, rw, G):
+        sliding_neurons.append(int(self.slide.any(axis=1).sum()))
+        return original(self, rw, G)
+
+    monkeypatch.setattr(KinkState, "_correct", spy)
+    ed.solve(net, [0.0, 30.0])
+    assert max(sliding_neurons) >= 3
