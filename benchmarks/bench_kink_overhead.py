@@ -44,7 +44,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 
-CHILD = """
+# The start of every child: the exactdyn of the tree in argv[1], the benchmarks in argv[2].
+PREAMBLE = """
 import os, sys, time, json
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, sys.argv[1])
@@ -53,6 +54,9 @@ import exactdyn as ed
 assert ed.__file__.startswith(sys.argv[1]), ed.__file__
 import bench_twolayer_gd as bench
 bench.ed = ed
+"""
+
+CHILD = PREAMBLE + """
 name, rtol, warm = sys.argv[3], float(sys.argv[4]), sys.argv[5] == "1"
 m = 64 if name == "teacher" else bench.BF_WIDTH
 net = bench.build(name, m, bench.N_SAMPLES)
@@ -82,15 +86,7 @@ CASES = (("teacher", 1e-10), ("teacher", 1e-4), ("bf256", 1e-10), ("bf256", 1e-5
 # lowers it and runs two short solves, "solve" then one solve to T_INSTRUCTIONS, "rhs"
 # then as many evaluations of the flow's own smooth-path rhs as that solve made.
 T_INSTRUCTIONS = 5.0
-INSTR = """
-import os, sys
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, sys.argv[1])
-sys.path.insert(1, sys.argv[2])
-import exactdyn as ed
-assert ed.__file__.startswith(sys.argv[1]), ed.__file__
-import bench_twolayer_gd as bench
-bench.ed = ed
+INSTR = PREAMBLE + """
 mode, T, evals = sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
 net = bench.build("teacher", bench.M, bench.N_SAMPLES)
 ed.solve(net, [0.0, 1e-3])
