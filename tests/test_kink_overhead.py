@@ -172,3 +172,30 @@ def test_a_run_with_many_sliding_neurons_uses_the_projection(monkeypatch):
     monkeypatch.setattr(KinkState, "_correct", spy)
     ed.solve(net, [0.0, 30.0])
     assert max(sliding_neurons) >= 3
+
+
+def test_projected_correction_runs_like_the_multipliers_on_a_cnn(monkeypatch):
+    # three kernels sliding on up to four patch entries at once (9 positions)
+    from exactdyn.models.datasets import synthetic_images
+
+    images, y = synthetic_images(8, 5, 5, 1, seed=0)
+    model = ed.TwoLayerCNN(3, 3, images, y, activation="relu", scale=0.1, seed=0)
+    t = np.linspace(0.0, 10.0, 6)
+    sets = []
+    original = KinkState._projections
+
+    def spy(self):
+        value = original(self)
+        sets.append(0 if value is None else len(value[2]))
+        return value
+
+    monkeypatch.setattr(KinkState, "_projections", spy)
+    fast = ed.solve(model, t)
+    assert fast.meta["kinks"] > 40 and max(sets) >= 3
+    monkeypatch.setattr(KinkState, "_projections", lambda self: None)
+    slow = ed.solve(model, t)
+    assert abs(slow.meta["kinks"] - fast.meta["kinks"]) <= 2
+    np.testing.assert_allclose(fast["W"], slow["W"], rtol=0,
+                               atol=1e-7 * np.abs(slow["W"]).max())
+    np.testing.assert_allclose(fast["a"], slow["a"], rtol=0,
+                               atol=1e-7 * np.abs(slow["a"]).max())
