@@ -52,6 +52,7 @@ matrix), so a CNN with many patches costs what its rhs costs.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Protocol
 
@@ -63,6 +64,14 @@ _EPS = np.finfo(float).eps
 #: Condition bound below which the sliding multipliers are solved with a cached inverse
 #: (lstsq's truncation, at eps * size * the largest singular value, cannot act there).
 _COND_FAST = 1e8
+
+
+def _well_determined(cond, lo, hi):
+    r"""Whether the multipliers of a sliding set are well determined: its jump
+    coefficients' sizes, in [lo, hi], are nonzero and the condition number ``cond`` of
+    :math:`X_SX_S^\top` times their spread hi/lo is below :data:`_COND_FAST` (then
+    :math:`X_SX_S^\top\mathrm{diag}(g)` is well conditioned). Elementwise on arrays."""
+    return (lo > 0) & (cond * hi < _COND_FAST * lo)
 
 
 def gamma(k: int) -> float:
@@ -268,6 +277,22 @@ def _brent(f, a: float, b: float, xtol: float, rtol: float, maxiter: int = 100):
     return xcur, False
 
 
+def _per_pattern(method):
+    """A :class:`KinkState` method without arguments whose value depends on the pattern
+    only: computed on first use after each change of ``mask``/``slide``
+    (:meth:`KinkState._refresh`) and kept until the next."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def cached(self):
+        derived = self._derived
+        if name not in derived:
+            derived[name] = method(self)
+        return derived[name]
+
+    return cached
+
+
 class KinkFlow(Protocol):
     """What a lowered flow supplies to :class:`KinkState` (see the module docstring)."""
 
@@ -338,14 +363,14 @@ class KinkState:
         """Index the sliding set: units with one sliding entry (closed form) or more."""
         self.version += 1
         self.sliding = bool(self.slide.any())
-        self._sets = None  # built by _sliding_sets when a rhs needs them
+        #: The values of the :func:`_per_pattern` methods for this pattern.
+        self._derived: dict = {}
 
+    @_per_pattern
     def _sliding_sets(self):
         """``(single, multi)`` of the current sliding set: ``single = (ks, ii, X_ii,
         |x_ii|^2)`` for the units with one sliding entry, ``multi`` a list of ``(k, idx,
         X_S, M^-1 or None, cond M)``, :math:`M = X_SX_S^\top`, for the others."""
-        if self._sets is not None:
-            return self._sets
         counts = self.slide.sum(axis=1)
         ks = np.flatnonzero(counts == 1)
         ii = np.argmax(self.slide[ks], axis=1)
@@ -358,8 +383,7 @@ class KinkState:
             cond = np.linalg.cond(M)
             Minv = np.linalg.inv(M) if cond < _COND_FAST else None
             multi.append((k, idx, Xs, Minv, cond))
-        self._sets = (single, multi)
-        return self._sets
+        return single, multi
 
     def _memo(self, store, y, compute, size=3, per_pattern=True):
         """``compute(y)`` once per (pattern version, state), or once per state when the
@@ -415,28 +439,23 @@ class KinkState:
         self._correct(rw, self._jump(y) if G is None else G)
         return out
 
+    @_per_pattern
     def _slide_layout(self):
-        """Per sliding set (``version``): the sliding entries ``(kp, jp)`` (row-major) and
-        the first and past-the-last positions of each unit's entries in them."""
-        cached = getattr(self, "_layout_cache", (None,))
-        if cached[0] == self.version:
-            return cached[1]
+        """Per sliding set: the sliding entries ``(kp, jp)`` (row-major) and the first and
+        past-the-last positions of each unit's entries in them."""
         kp, jp = np.nonzero(self.slide)
         starts = np.flatnonzero(np.r_[True, kp[1:] != kp[:-1]]) if kp.size else kp
         ends = np.r_[starts[1:], kp.size]
-        self._layout_cache = (self.version, (kp, jp, starts, ends))
         return kp, jp, starts, ends
 
+    @_per_pattern
     def _projections(self):
-        r"""Per sliding set (``version``): ``(rows, P, kp, jp, starts, conds)``, the units
+        r"""Per sliding set: ``(rows, P, kp, jp, starts, conds)``, the units
         with sliding entries, their orthogonal projectors :math:`P_k = I -
         X_{S_k}^\top(X_{S_k}X_{S_k}^\top)^{-1}X_{S_k}` stacked (rows, d, d), the
         sliding entries ``(kp, jp)`` (row-major) with each unit's first position in
         ``starts``, and the condition numbers of :math:`X_{S_k}X_{S_k}^\top` (1 for one
         entry); ``None`` when one of them is not below :data:`_COND_FAST`."""
-        cached = getattr(self, "_proj_stack", (None,))
-        if cached[0] == self.version:
-            return cached[1]
         kp, jp, starts, ends = self._slide_layout()
         d = self.X.shape[1]
         single = ends - starts == 1
@@ -446,15 +465,12 @@ class KinkState:
         P[single] = np.eye(d) - x[:, :, None] * (x / self.xx[jp[starts[single]], None])[
             :, None, :]
         conds = np.ones(starts.size)
-        value = (kp[starts], P, kp, jp, starts, conds)
         for u in np.flatnonzero(~single):
             Pu, conds[u] = self._projector_cached(jp[starts[u]:ends[u]])
             if Pu is None:
-                value = None
-                break
+                return None
             P[u] = Pu
-        self._proj_stack = (self.version, value)
-        return value
+        return kp[starts], P, kp, jp, starts, conds
 
     def _correct(self, rw, G):
         r"""Add :meth:`filippov`'s correction to ``rw`` in place (each sliding unit's from
@@ -477,9 +493,8 @@ class KinkState:
             if conds.size == kp.size:  # one sliding entry per unit: g != 0 is enough
                 ok = ag.min() > 0
             else:
-                lo = np.minimum.reduceat(ag, starts)
-                ok = lo.min() > 0 and bool(np.all(
-                    conds * np.maximum.reduceat(ag, starts) < _COND_FAST * lo))
+                ok = bool(np.all(_well_determined(conds, np.minimum.reduceat(ag, starts),
+                                                  np.maximum.reduceat(ag, starts))))
             if ok:
                 rw[rows] = np.einsum("kij,kj->ki", P, rw[rows])
                 return
@@ -528,7 +543,7 @@ class KinkState:
         r"""λ of one unit's sliding entries: the least-squares solution of
         :math:`(X_SX_S^\top)\,\mathrm{diag}(g)\,\lambda = -X_Su`."""
         ag = np.abs(g)
-        if Minv is not None and ag.min() > 0 and cond * ag.max() < _COND_FAST * ag.min():
+        if Minv is not None and _well_determined(cond, ag.min(), ag.max()):
             # G_m = M diag(g) is well conditioned, so lstsq's solution is the inverse's
             return -(Minv @ (Xs @ u)) / g
         Gm = (Xs @ Xs.T) * g[None, :]
@@ -689,7 +704,7 @@ class KinkState:
             return np.eye(d)
         P, cond = self._projector_cached(S)
         gs = np.abs(g[S])
-        if P is not None and gs.min() > 0 and cond * gs.max() < _COND_FAST * gs.min():
+        if P is not None and _well_determined(cond, gs.min(), gs.max()):
             return P
         XS = self.X[S]
         A = (XS @ XS.T) * g[S][None, :]
@@ -718,22 +733,24 @@ class KinkState:
         bounds the rounding error of :math:`h_{kj}`, so rounding alone never counts as a
         crossing. Sliding entries: +inf (their end is :meth:`exit_margin`'s business)."""
         W = self.low.kink_weights(y)
-        if getattr(self, "_sign_cache", (None,))[0] != self.version:
-            self._sign_cache = (self.version, np.where(self.mask, 1.0, -1.0))
-        g = (W @ self.X.T) * self._sign_cache[1]
+        g = (W @ self.X.T) * self._signs()
         g += self.g_h * (np.abs(W) @ self.absX.T)
         if self.sliding:
             g[self.slide] = np.inf
         return g
 
+    @_per_pattern
+    def _signs(self):
+        """(m, N): +1 on the + branch, -1 elsewhere."""
+        return np.where(self.mask, 1.0, -1.0)
+
+    @_per_pattern
     def _slide_info(self):
-        r"""Per sliding set (``version``): the sliding entries ``(kp, jp)`` (row-major),
+        r"""Per sliding set: the sliding entries ``(kp, jp)`` (row-major),
         :math:`q_p = \Pi_{S_k\setminus j}x_j` and :math:`r_p = x_j\cdot q_p` with the
         orthogonal projectors (:meth:`_projector`'s well-conditioned case), and per unit
         with two or more sliding entries the start of its pairs and the condition number
         of :math:`X_SX_S^\top` (``None`` for q when one is not well conditioned)."""
-        if getattr(self, "_slide_cache", (None,))[0] == self.version:
-            return self._slide_cache[1]
         kp, jp, starts, ends = self._slide_layout()
         X = self.X
         q = np.array(X[jp])
@@ -742,22 +759,16 @@ class KinkState:
             S = jp[a:b]
             _P, cond = self._projector_cached(S)
             if not cond < _COND_FAST:
-                q = None
-                break
+                return kp, jp, None, None, multi, np.array(conds)
             multi.append((a, b))
             conds.append(cond)
             for i in range(a, b):
+                # a subset of a well-conditioned set is well conditioned (interlacing)
                 Pr, _cond = self._projector_cached(S[S != jp[i]])
-                if Pr is None:  # pragma: no cover  (a subset of a well-conditioned set)
-                    q = None
-                    break
+                if Pr is None:  # pragma: no cover  (but for rounding in cond)
+                    return kp, jp, None, None, multi, np.array(conds)
                 q[i] = Pr @ X[jp[i]]
-            if q is None:  # pragma: no cover
-                break
-        r = None if q is None else np.einsum("pd,pd->p", X[jp], q)
-        info = (kp, jp, q, r, multi, np.array(conds))
-        self._slide_cache = (self.version, info)
-        return info
+        return kp, jp, q, np.einsum("pd,pd->p", X[jp], q), multi, np.array(conds)
 
     def sliding_stay(self, y, signs_only=False):
         r"""Margins of the sliding region of the decision rule (:meth:`_stay`, >= 0 where
@@ -781,14 +792,13 @@ class KinkState:
         if multi:
             ag = np.abs(g)
             for (a, b), cond in zip(multi, conds):
-                lo, hi = ag[a:b].min(), ag[a:b].max()
-                if not (lo > 0 and cond * hi < _COND_FAST * lo):
+                if not _well_determined(cond, ag[a:b].min(), ag[a:b].max()):
                     return None
         rw = rw_all[kp]
         hm = np.einsum("pd,pd->p", rw, q)
         hp = hm + g * r
         if signs_only:
-            plain = np.minimum(hm, np.maximum(-hm, -hp))
+            plain = self._stay(hm, hp, 0.0, 0.0)
             if plain.min() >= 0:
                 return plain
         rho, c = self._uncertainty(y)
