@@ -31,7 +31,7 @@ import numpy as np
 import sympy as sp
 
 from ..symbolic.flow import DerivationStep
-from .content import FLOAT_FLOOR, REGIME_DIGITS, bound
+from .content import REGIME_DIGITS, bound
 
 REFERENCES = ["Zhou, Zhou, Li, Xu, \"Understanding the initial condensation of "
               "convolutional neural networks\", arXiv:2305.09947 (2023).",
@@ -146,14 +146,6 @@ def closed_form_proofs() -> list:
     return proofs
 
 
-def error_bound(x) -> str:
-    """:func:`~.content.bound`, with an exact 0 printed as ``< 1e-10``
-    (:data:`~.content.FLOAT_FLOOR`) too: whether a float64 difference vanishes exactly
-    depends on the platform's rounding."""
-    x = float(x)
-    return bound(x) if not 0 <= x < FLOAT_FLOOR else f"< {FLOAT_FLOOR:.0e}"
-
-
 def closed_form_prefix(model, times) -> tuple:
     """``(trajectory, k)``: the linearized closed form at the first ``k`` report times,
     those before it leaves the float64 range (all of them unless it overflows; the
@@ -197,10 +189,10 @@ def numbers(model, times, lin, num, ref, k_ref: int) -> tuple:
     rows = []
     lo = np.atleast_1d(lo)
     for j, t in enumerate(times):
-        cf = [error_bound(loss_err[j]), error_bound(w_err[j])] if j < k else \
+        cf = [bound(loss_err[j]), bound(w_err[j])] if j < k else \
             ["overflow", "overflow"]
         rows.append([f"{t:g}", *cf, measured(ratio[j]), measured(lo[j]),
-                     error_bound(drift[j]) if proven else measured(drift[j], DRIFT_DIGITS)])
+                     bound(drift[j]) if proven else measured(drift[j], DRIFT_DIGITS)])
     return spectrum, rows
 
 
@@ -301,7 +293,7 @@ def gather_cnn(model, times, precision: int, regime: bool = True, stage=None):
             "note": "max_beta |Q_beta(t) - Q_beta(0)| along the float64 flow "
                     f"({drift_text}).",
             "columns": ["t", "balance drift"],
-            "rows": [[f"{t:g}", error_bound(d) if proven else measured(d, DRIFT_DIGITS)]
+            "rows": [[f"{t:g}", bound(d) if proven else measured(d, DRIFT_DIGITS)]
                      for t, d in zip(times, drift)]}]
         content.verification_text = f"Not available: {why}; the linearized closed form " \
                                     "needs a smooth activation with sigma(0) = 0 and " \

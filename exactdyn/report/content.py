@@ -66,10 +66,6 @@ def bound(x: float, tol: float | None = None, floor: float = FLOAT_FLOOR) -> str
     reference is near 0, whose point passes on the absolute tolerance).
     """
     x = float(x)  # mpmath errors too: only their decade is printed
-    if x == 0:
-        # An error that vanishes in one version's arithmetic is round-off in another's
-        # (a 50-digit solve's error was 0 on the oldest versions, 2.5e-51 on the newest).
-        return f"< {floor:.0e}"
     if math.isnan(x):  # a relative error with no reference far from 0
         return "n/a"
     if not math.isfinite(x):
@@ -77,6 +73,9 @@ def bound(x: float, tol: float | None = None, floor: float = FLOAT_FLOOR) -> str
     if tol is not None and x > tol:
         return "> tol"
     if x < floor:
+        # 0 too: an error that vanishes in one version's arithmetic is round-off in
+        # another's (a 50-digit solve's error was 0 on the oldest versions, 2.5e-51 on
+        # the newest)
         return f"< {floor:.0e}"
     e = math.floor(math.log10(x)) + 1
     if float(f"1e{e - 1}") > x:  # log10 rounded up across a power of ten
