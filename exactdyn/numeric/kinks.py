@@ -732,12 +732,18 @@ class KinkState:
         entry (k, j) crossed its kink; :math:`\delta_{kj} = \gamma_h\,|w_k|\cdot|x_j|`
         bounds the rounding error of :math:`h_{kj}`, so rounding alone never counts as a
         crossing. Sliding entries: +inf (their end is :meth:`exit_margin`'s business)."""
+        return self._crossing(y)[0]
+
+    def _crossing(self, y):
+        r""":meth:`crossing_margin` and the sizes :math:`|w_k|\cdot|x_j|` it was made
+        from."""
         W = self.low.kink_weights(y)
+        size = np.abs(W) @ self.absX.T
         g = (W @ self.X.T) * self._signs()
-        g += self.g_h * (np.abs(W) @ self.absX.T)
+        g += self.g_h * size
         if self.sliding:
             g[self.slide] = np.inf
-        return g
+        return g, size
 
     @_per_pattern
     def _signs(self):
@@ -844,15 +850,13 @@ class KinkState:
         return self._memo(self._memo_events, y, self._events).copy()
 
     def _events(self, y):
-        margin = self.crossing_margin(y)
+        margin, size = self._crossing(y)
         cross = margin < 0
         if not cross.any() and not self.sliding:
             return cross
         # Only a crossing by less than the integrator's tolerance on h can be integration
         # error; deeper ones are kinks whatever the velocities say.
-        W = self.low.kink_weights(y)
-        shallow = cross & (margin > -(self.atol * self.x1[None, :]
-                                      + self.rtol * (np.abs(W) @ self.absX.T)))
+        shallow = cross & (margin > -(self.atol * self.x1[None, :] + self.rtol * size))
         stay = self.sliding_stay(y, signs_only=True) \
             if self.sliding and not self.classes else None
         if stay is not None or not self.sliding:
